@@ -1,0 +1,212 @@
+// Reads a SoT folder into the typed model. Every problem of syntax or shape becomes a diagnostic; a document
+// with problems is left out of the model, so later checks only ever see well-formed data.
+import { readdir, readFile, realpath, lstat } from 'node:fs/promises';
+import path from 'node:path';
+import type { z } from 'zod';
+import type { Diagnostic } from './diagnostics.ts';
+import type { Asset, Entity, HostEntity, SotModel } from './model.ts';
+import { assetKey } from './model.ts';
+import { ASSET_TYPES, bootSchema, hostSchema, osSchema, siteSchema, workflowSchema } from './schema.ts';
+import type { AssetType } from './schema.ts';
+import { issuesToDiagnostics, SECRET_FIELD, SECRET_MESSAGE } from './schema-errors.ts';
+import { parseYamlFile } from './source-doc.ts';
+import type { SourceDoc } from './source-doc.ts';
+
+export interface LoadResult {
+  model: SotModel;
+  diagnostics: Diagnostic[];
+}
+
+const YAML_EXT = /\.ya?ml$/;
+const ID_RE = /^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$/;
+/** Guards against a SoT that would make the loader read gigabytes. */
+const MAX_FILE_BYTES = 4 * 1024 * 1024;
+
+export async function loadSot(rootDir: string): Promise<LoadResult> {
+  const root = await realpath(path.resolve(rootDir));
+  const diagnostics: Diagnostic[] = [];
+  const model: SotModel = {
+    root,
+    sites: new Map(),
+    hosts: [],
+    os: new Map(),
+    boots: new Map(),
+    workflows: new Map(),
+    assets: new Map(),
+  };
+  const files = await listFiles(root, root, diagnostics);
+  const rel = (abs: string) => path.relative(root, abs).split(path.sep).join('/');
+
+  const texts = new Map<string, string>();
+  await Promise.all(
+    files.map(async (abs) => {
+      texts.set(rel(abs), await readFile(abs, 'utf8'));
+    }),
+  );
+  const sorted = [...texts.keys()].sort();
+
+  for (const file of sorted) {
+    const text = texts.get(file)!;
+    const parts = file.split('/');
+    const top = parts[0];
+    if (top === 'assets') {
+      loadAsset(model, file, parts, text, diagnostics);
+      continue;
+    }
+    if (!YAML_EXT.test(file)) continue;
+    if (top === 'sites' && parts.length === 3) {
+      const site = parts[1]!;
+      const base = parts[2]!.replace(YAML_EXT, '');
+      if (base === 'env') loadSingle(model.sites, site, file, text, siteSchema, diagnostics, true);
+      else loadHosts(model, site, file, text, diagnostics);
+    } else if (parts.length === 2 && (top === 'os' || top === 'boot' || top === 'workflows')) {
+      const id = parts[1]!.replace(YAML_EXT, '');
+      if (top === 'os') loadSingle(model.os, id, file, text, osSchema, diagnostics);
+      else if (top === 'boot') loadSingle(model.boots, id, file, text, bootSchema, diagnostics);
+      else loadSingle(model.workflows, id, file, text, workflowSchema, diagnostics);
+    }
+  }
+
+  // A site folder with hosts but no env.yml cannot serve them: say so once, at its first file.
+  const siteDirs = new Map<string, string>();
+  for (const file of sorted) {
+    const parts = file.split('/');
+    if (parts[0] === 'sites' && parts.length === 3 && YAML_EXT.test(file) && !siteDirs.has(parts[1]!)) {
+      siteDirs.set(parts[1]!, file);
+    }
+  }
+  for (const [site, firstFile] of siteDirs) {
+    if (!texts.has(`sites/${site}/env.yml`) && !texts.has(`sites/${site}/env.yaml`)) {
+      diagnostics.push({ file: firstFile, line: 1, col: 1, message: `site "${site}" has no sites/${site}/env.yml` });
+    }
+  }
+  return { model, diagnostics };
+}
+
+function loadSingle<T>(
+  into: Map<string, Entity<T>>,
+  id: string,
+  file: string,
+  text: string,
+  schema: z.ZodType<T>,
+  diagnostics: Diagnostic[],
+  isSite = false,
+): void {
+  if (!checkSize(file, text, diagnostics)) return;
+  const { docs, diagnostics: syntax } = parseYamlFile(file, text);
+  diagnostics.push(...syntax);
+  if (!ID_RE.test(id)) {
+    diagnostics.push({
+      file,
+      line: 1,
+      col: 1,
+      message: `"${id}" is not a valid ${isSite ? 'site folder' : 'file'} name: it is the id, and must be lowercase letters, digits, ".", "_" or "-"`,
+    });
+    return;
+  }
+  if (docs.length === 0) {
+    if (syntax.length === 0) diagnostics.push({ file, line: 1, col: 1, message: 'file is empty' });
+    return;
+  }
+  if (docs.length > 1) {
+    diagnostics.push(docs[1]!.diag([], 'expected a single YAML document in this file'));
+  }
+  const src = docs[0]!;
+  const spec = parseDoc(src, schema, diagnostics);
+  if (spec !== undefined) into.set(id, { id, file, src, spec });
+}
+
+function loadHosts(model: SotModel, site: string, file: string, text: string, diagnostics: Diagnostic[]): void {
+  if (!checkSize(file, text, diagnostics)) return;
+  const { docs, diagnostics: syntax } = parseYamlFile(file, text);
+  diagnostics.push(...syntax);
+  for (const src of docs) {
+    const spec = parseDoc(src, hostSchema, diagnostics);
+    if (spec === undefined) continue;
+    const host: HostEntity = { id: spec.name, site, file, src, spec };
+    model.hosts.push(host);
+  }
+}
+
+function parseDoc<T>(src: SourceDoc, schema: z.ZodType<T>, diagnostics: Diagnostic[]): T | undefined {
+  const data = src.toJS();
+  const secrets = findSecretFields(src, data);
+  const result = schema.safeParse(data);
+  if (result.success && secrets.length === 0) return result.data;
+  diagnostics.push(...secrets);
+  if (!result.success) diagnostics.push(...issuesToDiagnostics(src, data, result.error.issues));
+  return undefined;
+}
+
+/**
+ * Secrets hidden where the schema allows free-form maps (a BMC's `options`) are still secrets: look for them
+ * explicitly. Unknown secret-looking fields elsewhere are reported by the schema mapper with the same message.
+ */
+function findSecretFields(src: SourceDoc, data: unknown): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  if (!data || typeof data !== 'object') return out;
+  const ifaces = (data as { interfaces?: unknown }).interfaces;
+  if (!Array.isArray(ifaces)) return out;
+  ifaces.forEach((iface, i) => {
+    if (!iface || typeof iface !== 'object' || (iface as { type?: unknown }).type !== 'bmc') return;
+    const opts = (iface as { options?: unknown }).options;
+    if (!opts || typeof opts !== 'object') return;
+    for (const key of Object.keys(opts)) {
+      if (SECRET_FIELD.test(key)) {
+        out.push(src.diag(['interfaces', i, 'options', key], `interfaces[${i}].options.${key}: ${SECRET_MESSAGE}`, { key: true }));
+      }
+    }
+  });
+  return out;
+}
+
+function loadAsset(model: SotModel, file: string, parts: string[], text: string, diagnostics: Diagnostic[]): void {
+  const type = parts[1] as AssetType;
+  if (parts.length < 3) return;
+  if (!(ASSET_TYPES as readonly string[]).includes(type)) {
+    diagnostics.push({
+      file,
+      line: 1,
+      col: 1,
+      message: `unknown asset type "${parts[1]}" (expected one of ${ASSET_TYPES.join(', ')})`,
+    });
+    return;
+  }
+  if (!checkSize(file, text, diagnostics)) return;
+  const snippet = parts[2] === 'snippets' && parts.length > 3;
+  const name = parts.slice(snippet ? 3 : 2).join('/');
+  const asset: Asset = { type, name, file, text, snippet };
+  model.assets.set(assetKey(type, name, snippet), asset);
+}
+
+function checkSize(file: string, text: string, diagnostics: Diagnostic[]): boolean {
+  if (text.length <= MAX_FILE_BYTES) return true;
+  diagnostics.push({ file, line: 1, col: 1, message: `file is larger than ${MAX_FILE_BYTES} bytes` });
+  return false;
+}
+
+/** Regular files below `dir`, skipping dot-files; symlinks only when they stay inside the SoT. */
+async function listFiles(root: string, dir: string, diagnostics: Diagnostic[]): Promise<string[]> {
+  const out: string[] = [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  for (const e of entries) {
+    if (e.name.startsWith('.') || e.name === 'node_modules') continue;
+    const abs = path.join(dir, e.name);
+    let isDir = e.isDirectory();
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      const target = await realpath(abs).catch(() => undefined);
+      const relFile = path.relative(root, abs).split(path.sep).join('/');
+      if (!target || (target !== root && !target.startsWith(root + path.sep))) {
+        diagnostics.push({ file: relFile, line: 1, col: 1, message: 'symbolic link points outside the SoT (or nowhere)' });
+        continue;
+      }
+      const st = await lstat(target);
+      isDir = st.isDirectory();
+      isFile = st.isFile();
+    }
+    if (isDir) out.push(...(await listFiles(root, abs, diagnostics)));
+    else if (isFile) out.push(abs);
+  }
+  return out;
+}

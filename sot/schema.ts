@@ -1,0 +1,181 @@
+// Schemas of the SoT files (see FORMAT.md). Strict objects everywhere: an unknown field is a typo until proven
+// otherwise. Cross-file rules (references, duplicates, subnets) live in validate.ts, not here.
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+
+export const ASSET_TYPES = ['ignition', 'cloud-config', 'kickstart', 'preseed', 'untyped'] as const;
+export type AssetType = (typeof ASSET_TYPES)[number];
+export const BMC_DRIVERS = ['ipmi', 'redfish', 'ssh', 'container', 'sim'] as const;
+export type BmcDriver = (typeof BMC_DRIVERS)[number];
+export const DHCP_OPTION_TYPES = ['string', 'ip', 'ips', 'u8', 'u16', 'u32', 'bool', 'hex'] as const;
+/** Timeouts a workflow may set, in seconds, one per stage or boot event awaited. */
+export const TIMEOUT_KEYS = [
+  'pre_shutdown',
+  'power',
+  'dhcp',
+  'tftp',
+  'ipxe',
+  'kernel',
+  'config',
+  'checkpoint',
+  'validate',
+] as const;
+export type TimeoutKey = (typeof TIMEOUT_KEYS)[number];
+
+export function isIPv4(s: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(s);
+}
+
+export function isCidr4(s: string): boolean {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(s);
+  return !!m && isIPv4(m[1]!) && Number(m[2]) <= 32;
+}
+
+const id = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$/, 'must be lowercase letters, digits, ".", "_" or "-"');
+const hostName = z
+  .string()
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'must be letters, digits, "." or "-"');
+const mac = z.string().regex(/^(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'not a MAC address (aa:bb:cc:dd:ee:ff)');
+const ipv4 = z.string().refine(isIPv4, 'not an IPv4 address');
+const ipv6 = z.string().refine((s) => ipaddr.IPv6.isValid(s), 'not an IPv6 address');
+const cidr4 = z.string().refine(isCidr4, 'not an IPv4 CIDR (a.b.c.d/n)');
+const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+(?:\/\S*)?$/, 'not an http(s) URL');
+const metadata = z.record(z.string(), z.unknown());
+const posInt = z.int().min(1);
+const nonNegInt = z.int().min(0);
+
+export const dhcpOptionSchema = z.strictObject({
+  code: z.int().min(1).max(254),
+  type: z.enum(DHCP_OPTION_TYPES),
+  value: z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]),
+});
+
+export const subnetSchema = z.strictObject({
+  id,
+  cidr: cidr4,
+  gateway: ipv4.optional(),
+  dns: z.array(ipv4).optional(),
+  ntp: z.array(z.string()).optional(),
+  domain: z.string().optional(),
+  dhcp_options: z.array(dhcpOptionSchema).optional(),
+});
+
+export const agentSchema = z.strictObject({
+  id,
+  http_url: httpUrl,
+  dhcp_mode: z.enum(['server', 'proxy']),
+  subnets: z.array(id).optional(),
+});
+
+export const siteSchema = z.strictObject({
+  description: z.string().optional(),
+  subnets: z.array(subnetSchema).min(1),
+  agents: z.array(agentSchema).min(1),
+  metadata: metadata.optional(),
+  policy: z
+    .strictObject({
+      max_concurrent: posInt.optional(),
+      bmc_concurrency: posInt.optional(),
+    })
+    .optional(),
+});
+
+export const physicalInterfaceSchema = z.strictObject({
+  type: z.literal('physical'),
+  mac,
+  subnet: id,
+  ipv4: ipv4.optional(),
+  ipv6: ipv6.optional(),
+  hostname: hostName.optional(),
+});
+
+export const bmcInterfaceSchema = z.strictObject({
+  type: z.literal('bmc'),
+  driver: z.enum(BMC_DRIVERS),
+  address: z.string().min(1),
+  credentials: id.optional(),
+  options: metadata.optional(),
+  mac: mac.optional(),
+  subnet: id.optional(),
+  ipv4: ipv4.optional(),
+});
+
+export const interfaceSchema = z.discriminatedUnion('type', [physicalInterfaceSchema, bmcInterfaceSchema]);
+
+export const hostSchema = z.strictObject({
+  name: hostName,
+  workflow: id,
+  never_provision: z.boolean().optional(),
+  metadata: metadata.optional(),
+  interfaces: z.array(interfaceSchema).min(1),
+});
+
+/** `k`, `k=v`, or a one-key map `{k: v}` (null value: bare key). */
+export const cmdlineEntrySchema = z.union([
+  z.string().min(1),
+  z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
+    .refine((m) => Object.keys(m).length === 1, 'a map entry must have exactly one key'),
+]);
+
+export const osSchema = z.strictObject({
+  kernel: z.string().min(1),
+  initrds: z.array(z.string().min(1)).optional(),
+  cmdline: z.array(cmdlineEntrySchema).optional(),
+  metadata: metadata.optional(),
+});
+
+export const taskSchema = z.strictObject({
+  name: id,
+  image: z.string().min(1),
+  command: z.array(z.string()).optional(),
+  args: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  timeout_s: posInt.optional(),
+  retries: nonNegInt.optional(),
+});
+
+export const bootSchema = z.strictObject({
+  os: id,
+  cmdline: z.array(cmdlineEntrySchema).optional(),
+  unattended: z
+    .strictObject({
+      type: z.enum(ASSET_TYPES),
+      template: z.string().min(1),
+    })
+    .optional(),
+  metadata: metadata.optional(),
+  before_shutdown: z.array(taskSchema).optional(),
+  validate: z.array(taskSchema).optional(),
+});
+
+export const workflowSchema = z.strictObject({
+  boots: z.array(id).min(1),
+  policy: z
+    .strictObject({
+      max_concurrent: posInt.optional(),
+      min_standing: nonNegInt.optional(),
+      max_fail: nonNegInt.optional(),
+      block_deps: z.array(id).optional(),
+    })
+    .optional(),
+  timeouts: z.strictObject(Object.fromEntries(TIMEOUT_KEYS.map((k) => [k, posInt.optional()]))).optional(),
+  power_retries: nonNegInt.optional(),
+});
+
+export type SiteSpec = z.output<typeof siteSchema>;
+export type SubnetSpec = z.output<typeof subnetSchema>;
+export type AgentSpec = z.output<typeof agentSchema>;
+export type HostSpec = z.output<typeof hostSchema>;
+export type InterfaceSpec = z.output<typeof interfaceSchema>;
+export type PhysicalInterfaceSpec = z.output<typeof physicalInterfaceSchema>;
+export type BmcInterfaceSpec = z.output<typeof bmcInterfaceSchema>;
+export type CmdlineEntry = z.output<typeof cmdlineEntrySchema>;
+export type OsSpec = z.output<typeof osSchema>;
+export type BootSpec = z.output<typeof bootSchema>;
+export type TaskSpec = z.output<typeof taskSchema>;
+export type WorkflowSpec = z.output<typeof workflowSchema> & {
+  timeouts?: Partial<Record<TimeoutKey, number>>;
+};
