@@ -22,7 +22,8 @@ export default tseslint.config(
     files: ['workflows/**/*.ts'],
     languageOptions: { globals: {} },
     rules: {
-      'no-restricted-imports': [
+      // The typescript-eslint variant can tell `import type` apart: activity types are fine, code is not.
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           paths: nodeBuiltins.map((name) => ({
@@ -30,7 +31,11 @@ export default tseslint.config(
             message: 'Workflow code must be deterministic: no Node built-ins (use an activity).',
           })),
           patterns: [
-            { group: ['../activities/*', '!../activities/*types*'], message: 'Import activities only as types.' },
+            {
+              group: ['**/activities/**', '**/sot/**', '**/agent/**', '**/server/**', '**/workers/**', '**/cli/**', '**/sim/**'],
+              allowTypeImports: true,
+              message: 'Workflow code may import only types from non-workflow code.',
+            },
           ],
         },
       ],

@@ -1,0 +1,35 @@
+// The `vaquero` command line. Each command lives in its own file under commands/ and registers itself here.
+import { Command } from 'commander';
+import { register as registerValidate } from './commands/validate.ts';
+import { register as registerRender } from './commands/render.ts';
+import { register as registerPlan } from './commands/plan.ts';
+import { runSetup } from './commands/setup.ts';
+
+const program = new Command();
+program
+  .name('vaquero')
+  .description('Bare-metal reprovisioning orchestrator on Temporal')
+  .showHelpAfterError()
+  // Usage errors exit 2 so that scripts can tell them from "the SoT is invalid" (exit 1).
+  .exitOverride((err) => {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') process.exit(0);
+    process.exit(err.exitCode === 1 ? 2 : err.exitCode);
+  });
+
+registerValidate(program);
+registerRender(program);
+registerPlan(program);
+program
+  .command('setup')
+  .description('install what vaquero needs on this machine (the Temporal CLI; with --lab, the lab packages)')
+  .option('--lab', 'also install the network-boot lab packages (root)')
+  .action(async (opts: { lab?: boolean }) => {
+    await runSetup({ lab: opts.lab });
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.stderr.write(`vaquero: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}
