@@ -1,0 +1,68 @@
+// The activity interfaces the workflows call. Factories in activities/control and activities/site implement
+// them with their dependencies injected; workflows import only these types.
+import type {
+  BmcRef,
+  HostPlan,
+  PreparedRollout,
+  RolloutInput,
+  TaskPlan,
+} from '../workflows/types.ts';
+
+export interface ControlActivities {
+  /** Fetch and validate the revision, render it, and plan it against what each host last reached. */
+  prepareRollout(input: RolloutInput & { rolloutId: string }): Promise<PreparedRollout>;
+  /** The host's boot plan at a revision (from the revision store; re-fetched if missing). */
+  loadHostPlan(input: { sot: string; revision: string; site: string; host: string }): Promise<HostPlan>;
+  /** Tell running rollouts of the same SoT that `rolloutId` supersedes them; returns their ids. */
+  supersedeOlderRollouts(input: { sot: string; rolloutId: string }): Promise<string[]>;
+}
+
+export interface NetbootGateInput {
+  site: string;
+  host: string;
+  mac: string;
+  sot: string;
+  revision: string;
+  fingerprint: string;
+  /** 1-based boot stage the agent should serve; 0 with open=false. */
+  bootStage: number;
+  hasConfig: boolean;
+  open: boolean;
+  /** Workflow run the boot belongs to; agents derive the checkpoint token from it. */
+  workflowId: string;
+  runId: string;
+}
+
+export interface PowerInput {
+  site: string;
+  host: string;
+  mac: string;
+  bmc: BmcRef;
+  /** Idempotency key: a retried activity with the same key must not power-cycle twice. */
+  opId: string;
+}
+
+export interface PowerResult {
+  /** What the BMC reported after the operation (read back). */
+  detail: string;
+}
+
+export interface TaskRunInput {
+  site: string;
+  host: string;
+  bmc?: BmcRef;
+  phase: 'before_shutdown' | 'validate';
+  bootStage: number;
+  tasks: TaskPlan[];
+}
+
+export interface TaskRunResult {
+  ok: boolean;
+  results: { name: string; ok: boolean; exitCode?: number; attempts: number; log: string; error?: string }[];
+}
+
+export interface SiteActivities {
+  setNetbootGate(input: NetbootGateInput): Promise<void>;
+  powerCycleToNetwork(input: PowerInput): Promise<PowerResult>;
+  runTasks(input: TaskRunInput): Promise<TaskRunResult>;
+}

@@ -1,0 +1,24 @@
+// Signals, queries and updates of vaquero's workflows, defined once so clients and workflows agree.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { BootEvent, DesiredRevision, HostFinished, HostStatus, RolloutStatus } from './types.ts';
+
+export const HOST_WORKFLOW_TYPE = 'hostReprovision';
+export const ROLLOUT_WORKFLOW_TYPE = 'rollout';
+
+export const hostWorkflowId = (site: string, host: string): string => `host/${site}/${host}`;
+export const rolloutWorkflowId = (sot: string, revision: string): string => `rollout/${sot}/${revision}`;
+
+// Host workflow
+export const bootEventSignal = defineSignal<[BootEvent]>('bootEvent');
+/** A newer revision for this host (see the rule in workflows/host-reprovision.ts). */
+export const desiredRevisionSignal = defineSignal<[DesiredRevision]>('desiredRevision');
+export const hostStatusQuery = defineQuery<HostStatus>('status');
+
+// Rollout workflow
+export const hostFinishedSignal = defineSignal<[HostFinished]>('hostFinished');
+export const rolloutStatusQuery = defineQuery<RolloutStatus>('status');
+export const pauseUpdate = defineUpdate<RolloutStatus['state'], [reason?: string]>('pause');
+export const resumeUpdate = defineUpdate<RolloutStatus['state'], []>('resume');
+export const abortUpdate = defineUpdate<RolloutStatus['state'], [reason?: string]>('abort');
+/** A newer rollout of the same SoT takes over: stop starting hosts; hosts already running are handed over. */
+export const supersedeUpdate = defineUpdate<RolloutStatus['state'], [by: string]>('supersede');

@@ -1,0 +1,375 @@
+// One reprovision of one host: planned → pre-shutdown → power → netboot → installing → validate, per boot
+// stage, then provisioned with the netboot gate closed.
+//
+// The rule for a newer desired revision arriving mid-run (desiredRevisionSignal):
+//   * same fingerprint (nothing the host boots changed): the run goes on; only the owner rollout changes;
+//   * the host has not been power-cycled yet in this run: the run switches to the new revision at once
+//     (continueAsNew from the first boot stage) — nothing was done to the machine, so nothing is wasted;
+//   * the host has been power-cycled: the run finishes what it started (interrupting an installer leaves a
+//     machine worse off than finishing), reports the fingerprint it reached to the new owner, and that owner
+//     (the newer rollout) reprovisions it again because its reached fingerprint is not the desired one.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ControlActivities, SiteActivities } from '../activities/contracts.ts';
+import {
+  bootEventSignal,
+  desiredRevisionSignal,
+  hostFinishedSignal,
+  hostStatusQuery,
+} from './definitions.ts';
+import { CHECKPOINT_RANK, nextNetbootStep, rankOf } from './netboot-progress.ts';
+import { VaqHost, VaqRevision, VaqSite, VaqStage, VaqState } from './search-attributes.ts';
+import type {
+  BootEvent,
+  BootStagePlan,
+  DesiredRevision,
+  HostFinished,
+  HostPlan,
+  HostResult,
+  HostStage,
+  HostState,
+  HostStatus,
+  HostWorkflowInput,
+  TimelineEntry,
+} from './types.ts';
+
+const CONTROL_QUEUE = 'vaquero-control';
+/** Timeline entries kept in the query and carried across continueAsNew. */
+const TIMELINE_LIMIT = 500;
+const SEEN_EVENT_LIMIT = 2000;
+
+class StageFailure extends Error {
+  constructor(
+    readonly stage: HostStage,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function hostReprovision(input: HostWorkflowInput): Promise<HostResult> {
+  const info = workflowInfo();
+  const control = proxyActivities<ControlActivities>({
+    taskQueue: CONTROL_QUEUE,
+    startToCloseTimeout: '5 minutes',
+    retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+  const plan: HostPlan = await control.loadHostPlan({
+    sot: input.sot,
+    revision: input.revision,
+    site: input.site,
+    host: input.host,
+  });
+  const siteQueue = `site-${plan.site}`;
+  const gate = proxyActivities<SiteActivities>({
+    taskQueue: siteQueue,
+    startToCloseTimeout: '1 minute',
+    retry: { maximumAttempts: 20, initialInterval: '1 second', maximumInterval: '15 seconds' },
+  });
+  // BMC calls are capped at 5 minutes and heartbeat; a flaky BMC gets a few quick retries, each of them safe
+  // because the driver deduplicates by opId.
+  const power = proxyActivities<SiteActivities>({
+    taskQueue: siteQueue,
+    startToCloseTimeout: `${Math.min(plan.timeouts.power, 300)} seconds`,
+    heartbeatTimeout: '30 seconds',
+    retry: { maximumAttempts: 4, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '20 seconds' },
+  });
+
+  const resume = input.resume;
+  const timeline: TimelineEntry[] = resume ? [...resume.timeline] : [];
+  const seen = new Set<string>(resume?.seenEventIds ?? []);
+  let owner = input.owner;
+  let stage: HostStage = 'planned';
+  let state: HostState = 'running';
+  let bootStage = resume ? resume.nextBootStage : 0;
+  let stageSince = Date.now();
+  let attempt = 0;
+  let powerCycles = resume?.powerCycles ?? 0;
+  let poweredThisRun = false;
+  let lastError: string | undefined;
+  let reached = 0;
+  let attemptStartedAt = 0;
+  let pending: DesiredRevision | undefined;
+  let switchTo: DesiredRevision | undefined;
+
+  const note = (kind: string, message: string): void => {
+    timeline.push({ at: Date.now(), bootStage, stage, kind, message });
+    if (timeline.length > TIMELINE_LIMIT) timeline.splice(0, timeline.length - TIMELINE_LIMIT);
+  };
+  const enter = (next: HostStage, message?: string): void => {
+    stage = next;
+    stageSince = Date.now();
+    note('stage', message ?? next);
+    upsertSearchAttributes([{ key: VaqStage, value: next }]);
+  };
+  const status = (): HostStatus => ({
+    site: plan.site,
+    host: plan.host,
+    revision: plan.revision,
+    fingerprint: plan.fingerprint,
+    state,
+    stage,
+    bootStage,
+    bootStages: plan.stages.length,
+    stageSince,
+    attempt,
+    powerCycles,
+    lastError,
+    owner,
+    pendingRevision: pending?.revision,
+    timeline: [...timeline],
+  });
+  const tellOwner = async (msg: HostFinished, to = owner): Promise<void> => {
+    if (!to) return;
+    try {
+      await getExternalWorkflowHandle(to).signal(hostFinishedSignal, msg);
+    } catch {
+      // The owner may have closed (aborted, superseded): nobody waits for this host any more.
+    }
+  };
+
+  setHandler(hostStatusQuery, status);
+  setHandler(bootEventSignal, (ev: BootEvent) => {
+    if (seen.has(ev.id)) return;
+    seen.add(ev.id);
+    if (seen.size > SEEN_EVENT_LIMIT) seen.delete(seen.values().next().value as string);
+    if (ev.mac.toLowerCase() !== plan.mac) {
+      note('event-ignored', `${ev.kind} from ${ev.source} for ${ev.mac}: not this host's boot MAC`);
+      return;
+    }
+    if (state !== 'running' || attemptStartedAt === 0) {
+      note('event-ignored', `${ev.kind} from ${ev.source}: no network boot expected now`);
+      return;
+    }
+    note('event', `${ev.kind} from ${ev.source}${ev.detail ? `: ${ev.detail}` : ''}`);
+    reached = Math.max(reached, rankOf(ev.kind));
+  });
+  setHandler(desiredRevisionSignal, (d: DesiredRevision) => {
+    const previousOwner = owner;
+    if (d.owner) owner = d.owner;
+    if (previousOwner && previousOwner !== owner) {
+      void tellOwner(
+        { site: plan.site, host: plan.host, state: 'released', fingerprint: plan.fingerprint, revision: plan.revision, stage },
+        previousOwner,
+      );
+    }
+    if (d.fingerprint === plan.fingerprint) {
+      note('revision', `revision ${d.revision} boots the same as ${plan.revision}: carrying on`);
+    } else if (!poweredThisRun && state === 'running') {
+      switchTo = d;
+      note('revision', `revision ${d.revision} arrived before the power stage: switching to it`);
+    } else {
+      pending = d;
+      note('revision', `revision ${d.revision} arrived after power-on: finishing ${plan.revision} first`);
+    }
+  });
+
+  upsertSearchAttributes([
+    { key: VaqSite, value: plan.site },
+    { key: VaqHost, value: plan.host },
+    { key: VaqRevision, value: plan.revision },
+    { key: VaqState, value: 'running' },
+    { key: VaqStage, value: 'planned' },
+  ]);
+  note('stage', `planned: revision ${plan.revision}, ${plan.stages.length} boot stage(s), fingerprint ${plan.fingerprint.slice(0, 12)}`);
+
+  const setGate = (open: boolean, s?: BootStagePlan) =>
+    gate.setNetbootGate({
+      site: plan.site,
+      host: plan.host,
+      mac: plan.mac,
+      sot: plan.sot,
+      revision: plan.revision,
+      fingerprint: plan.fingerprint,
+      bootStage: open && s ? s.index : 0,
+      hasConfig: open && s ? s.hasConfig : false,
+      open,
+      workflowId: info.workflowId,
+      runId: info.runId,
+    });
+
+  const switchIfAsked = async (): Promise<void> => {
+    if (!switchTo) return;
+    await setGate(false);
+    await continueAsNew<typeof hostReprovision>({
+      sot: input.sot,
+      revision: switchTo.revision,
+      site: input.site,
+      host: input.host,
+      owner,
+      continueAsNewEachBootStage: input.continueAsNewEachBootStage,
+      resume: { nextBootStage: 1, timeline, powerCycles, seenEventIds: [...seen], startedAt: resume?.startedAt ?? Date.now() },
+    });
+  };
+
+  const waitNetboot = async (s: BootStagePlan): Promise<'done' | { stalledAt: HostStage; after: number }> => {
+    for (;;) {
+      const step = nextNetbootStep(reached, s.hasConfig);
+      if (step === 'done') return 'done';
+      const from = reached;
+      const next: HostStage = `netboot/${step}`;
+      if (stage !== next) enter(next);
+      const timeout = plan.timeouts[step];
+      const moved = await condition(() => reached > from, `${timeout} seconds`);
+      if (!moved) return { stalledAt: next, after: timeout };
+    }
+  };
+
+  const runTasks = async (s: BootStagePlan, phase: 'before_shutdown' | 'validate'): Promise<void> => {
+    const tasks = phase === 'validate' ? s.validate : s.beforeShutdown;
+    // Sim hosts simulate their validation (the `fail_validation` knob), so they run the step even without tasks.
+    if (tasks.length === 0 && !(phase === 'validate' && plan.bmc?.driver === 'sim')) return;
+    const limit = phase === 'validate' ? plan.timeouts.validate : plan.timeouts.pre_shutdown;
+    const act = proxyActivities<SiteActivities>({
+      taskQueue: siteQueue,
+      startToCloseTimeout: `${limit} seconds`,
+      heartbeatTimeout: '1 minute',
+      // Task retries are the task's own (`retries`), counted inside the activity; this only covers a lost worker.
+      retry: { maximumAttempts: 3 },
+    });
+    const res = await act.runTasks({ site: plan.site, host: plan.host, bmc: plan.bmc, phase, bootStage: s.index, tasks });
+    for (const r of res.results) {
+      note('task', `${phase} ${r.name}: ${r.ok ? 'ok' : 'failed'}${r.exitCode !== undefined ? ` (exit ${r.exitCode})` : ''}${r.error ? `: ${r.error}` : ''}${r.log ? `\n${r.log}` : ''}`);
+    }
+    if (!res.ok) {
+      const failed = res.results.filter((r) => !r.ok).map((r) => r.name);
+      throw new StageFailure(phase === 'validate' ? 'validate' : 'pre-shutdown', `${phase} task(s) failed: ${failed.join(', ')}`);
+    }
+  };
+
+  const runBootStage = async (s: BootStagePlan): Promise<void> => {
+    bootStage = s.index;
+    attempt = 0;
+    reached = 0;
+    attemptStartedAt = 0;
+    enter('planned', `boot stage ${s.index}/${plan.stages.length}: boot ${s.boot} (os ${s.os})`);
+    await setGate(true, s);
+    if (s.beforeShutdown.length > 0) {
+      enter('pre-shutdown');
+      await runTasks(s, 'before_shutdown');
+    }
+    await switchIfAsked();
+    if (!plan.bmc) throw new StageFailure('power', 'host has no BMC interface: it cannot be power-cycled');
+    const attempts = plan.powerRetries + 1;
+    for (attempt = 1; ; attempt++) {
+      enter('power', `power: set next boot to network and cycle (attempt ${attempt}/${attempts})`);
+      reached = 0;
+      attemptStartedAt = Date.now();
+      poweredThisRun = true;
+      try {
+        const r = await power.powerCycleToNetwork({
+          site: plan.site,
+          host: plan.host,
+          mac: plan.mac,
+          bmc: plan.bmc,
+          opId: `${info.workflowId}/${info.runId}/${s.index}/${attempt}`,
+        });
+        powerCycles++;
+        note('power', `power cycled: ${r.detail}`);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        throw new StageFailure('power', `BMC power cycle failed: ${errorMessage(err)}`);
+      }
+      const outcome = await waitNetboot(s);
+      if (outcome === 'done') break;
+      const msg = `no ${outcome.stalledAt.slice('netboot/'.length)} within ${outcome.after}s (attempt ${attempt}/${attempts})`;
+      note('timeout', msg);
+      lastError = msg;
+      if (attempt >= attempts) {
+        throw new StageFailure(outcome.stalledAt, `netboot stalled at ${outcome.stalledAt}: ${msg}; gave up after ${attempt} power cycle(s)`);
+      }
+    }
+    if (reached < CHECKPOINT_RANK) {
+      enter('installing');
+      const done = await condition(() => reached >= CHECKPOINT_RANK, `${plan.timeouts.checkpoint} seconds`);
+      if (!done) throw new StageFailure('installing', `no checkpoint from the installed OS within ${plan.timeouts.checkpoint}s`);
+    } else {
+      note('stage', 'installing: checkpoint already received');
+    }
+    enter('validate');
+    await runTasks(s, 'validate');
+    attemptStartedAt = 0;
+  };
+
+  const finish = (final: HostState, finalStage: HostStage, error?: string): HostResult => ({
+    site: plan.site,
+    host: plan.host,
+    revision: plan.revision,
+    fingerprint: plan.fingerprint,
+    state: final,
+    stage: finalStage,
+    error,
+    powerCycles,
+  });
+
+  try {
+    const first = Math.max(1, bootStage || 1);
+    for (let i = first; i <= plan.stages.length; i++) {
+      await runBootStage(plan.stages[i - 1]!);
+      if (i < plan.stages.length && (input.continueAsNewEachBootStage || workflowInfo().continueAsNewSuggested)) {
+        await continueAsNew<typeof hostReprovision>({
+          ...input,
+          owner,
+          resume: { nextBootStage: i + 1, timeline, powerCycles, seenEventIds: [...seen], startedAt: resume?.startedAt ?? Date.now() },
+        });
+      }
+    }
+    await setGate(false);
+    state = 'provisioned';
+    enter('provisioned', `provisioned at revision ${plan.revision} after ${powerCycles} power cycle(s)`);
+    upsertSearchAttributes([{ key: VaqState, value: 'provisioned' }]);
+    upsertMemo({ reached: plan.fingerprint, revision: plan.revision });
+    await tellOwner({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage });
+    return finish('provisioned', 'provisioned');
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => {
+        state = 'cancelled';
+        lastError = 'cancelled';
+        enter('cancelled', `cancelled during ${stage}`);
+        upsertSearchAttributes([{ key: VaqState, value: 'cancelled' }]);
+        await setGate(false);
+        await tellOwner({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage: 'cancelled', error: 'cancelled' });
+      });
+      throw err;
+    }
+    if (!(err instanceof StageFailure)) throw err;
+    const failedAt = err.stage;
+    lastError = err.message;
+    state = 'failed';
+    note('error', `failed at ${failedAt}: ${err.message}`);
+    stage = failedAt;
+    // VaqStage keeps the stage it failed at, so "failed at netboot/dhcp" is one filter away in the UI.
+    upsertSearchAttributes([
+      { key: VaqState, value: 'failed' },
+      { key: VaqStage, value: failedAt },
+    ]);
+    await setGate(false);
+    await tellOwner({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage: failedAt, error: err.message });
+    throw ApplicationFailure.create({
+      type: 'HostReprovisionFailed',
+      message: `${plan.site}/${plan.host} failed at ${failedAt}: ${err.message}`,
+      nonRetryable: true,
+      details: [finish('failed', failedAt, err.message)],
+    });
+  }
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    return cause instanceof Error ? cause.message : err.message;
+  }
+  return String(err);
+}

@@ -1,0 +1,296 @@
+// The rollout of one SoT revision: prepare (fetch, validate, plan against what hosts last reached), then start
+// host workflows under each workflow's policy and each site's limit, with pause, resume, abort and supersede.
+//
+// Hosts report back by signal (hostFinishedSignal), which also works for hosts this rollout adopted from an
+// older one; for children it started, the child's own completion is a second source, so a host that ends
+// without signalling (a bug, a termination) never leaves the rollout waiting forever.
+import {
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { ControlActivities } from '../activities/contracts.ts';
+import {
+  abortUpdate,
+  desiredRevisionSignal,
+  hostFinishedSignal,
+  hostWorkflowId,
+  pauseUpdate,
+  resumeUpdate,
+  rolloutStatusQuery,
+  supersedeUpdate,
+} from './definitions.ts';
+import { hostReprovision } from './host-reprovision.ts';
+import { schedule } from './rollout-scheduler.ts';
+import { VaqRevision, VaqState } from './search-attributes.ts';
+import type {
+  HostFinished,
+  PreparedRollout,
+  RolloutHostProgress,
+  RolloutHostState,
+  RolloutInput,
+  RolloutResult,
+  RolloutState,
+  RolloutStatus,
+  RolloutTimelineEntry,
+} from './types.ts';
+
+const CONTROL_QUEUE = 'vaquero-control';
+const TIMELINE_LIMIT = 5000;
+const FINAL: ReadonlySet<RolloutHostState> = new Set(['provisioned', 'failed', 'cancelled', 'released', 'blocked', 'skipped']);
+
+export async function rollout(input: RolloutInput): Promise<RolloutResult> {
+  const info = workflowInfo();
+  const selfId = info.workflowId;
+  const control = proxyActivities<ControlActivities>({
+    taskQueue: CONTROL_QUEUE,
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '1 minute',
+    retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: ['InvalidSot'] },
+  });
+
+  const r = input.resume;
+  let state: RolloutState = r?.state ?? 'preparing';
+  let reason: string | undefined;
+  let supersededBy: string | undefined;
+  let prepared: PreparedRollout | undefined = r?.prepared;
+  let hosts: RolloutHostProgress[] = r ? r.hosts : [];
+  let failures = r?.failures ?? 0;
+  const timeline: RolloutTimelineEntry[] = r ? [...r.timeline] : [];
+  /** Hosts restarted because they finished at a fingerprint other than ours (adopted from an older run). */
+  const restarted = new Set<string>();
+  let dirty = true;
+
+  const key = (site: string, host: string) => `${site}/${host}`;
+  const note = (kind: string, message: string, host?: string) => {
+    timeline.push({ at: Date.now(), kind, host, message });
+    if (timeline.length > TIMELINE_LIMIT) timeline.splice(0, timeline.length - TIMELINE_LIMIT);
+  };
+  const setState = (s: RolloutState, why?: string) => {
+    state = s;
+    if (why) reason = why;
+    note('state', why ? `${s}: ${why}` : s);
+    upsertSearchAttributes([{ key: VaqState, value: s }]);
+    dirty = true;
+  };
+  const counts = (): Record<RolloutHostState, number> => {
+    const c: Record<RolloutHostState, number> = {
+      pending: 0, blocked: 0, running: 0, provisioned: 0, failed: 0, cancelled: 0, released: 0, skipped: 0,
+    };
+    for (const h of hosts) c[h.state]++;
+    return c;
+  };
+  const status = (): RolloutStatus => ({
+    sot: input.sot,
+    revision: input.revision,
+    state,
+    reason,
+    hosts: hosts.map((h) => ({ ...h })),
+    counts: counts(),
+    unchanged: prepared?.counts.unchanged ?? 0,
+    skipped: prepared?.counts.skipped ?? 0,
+    removed: prepared?.counts.removed ?? 0,
+    supersededBy,
+    timeline: [...timeline],
+  });
+  const finishHost = (h: RolloutHostProgress, s: RolloutHostState, error?: string) => {
+    if (FINAL.has(h.state)) return;
+    h.state = s;
+    h.finishedAt = Date.now();
+    if (error) h.error = error;
+    note('host-finished', `${s}${error ? `: ${error}` : ''}`, key(h.site, h.host));
+    if (s === 'failed') {
+      failures++;
+      const p = prepared?.policies[h.workflow];
+      if (p && countFailed(h.workflow) > p.max_fail && (state === 'running' || state === 'paused')) {
+        setState('halted', `max_fail exceeded for workflow ${h.workflow}: ${countFailed(h.workflow)} failed > max_fail ${p.max_fail}`);
+      }
+    }
+    dirty = true;
+  };
+  const countFailed = (wf: string) => hosts.filter((h) => h.workflow === wf && h.state === 'failed').length;
+  const byKey = (site: string, host: string) => hosts.find((h) => h.site === site && h.host === host);
+
+  setHandler(rolloutStatusQuery, status);
+  setHandler(hostFinishedSignal, (m: HostFinished) => {
+    const h = byKey(m.site, m.host);
+    if (!h || h.state !== 'running') return;
+    const want = prepared?.hosts.find((p) => p.site === m.site && p.host === m.host)?.fingerprint;
+    if (m.state === 'provisioned' && want && m.fingerprint !== want) {
+      // An adopted run finished the revision it had started: reprovision it at ours (once).
+      if (!restarted.has(key(m.site, m.host))) {
+        restarted.add(key(m.site, m.host));
+        h.state = 'pending';
+        note('host-restart', `reached revision ${m.revision}, not ours: reprovisioning again`, key(m.site, m.host));
+        dirty = true;
+        return;
+      }
+      finishHost(h, 'failed', `finished at fingerprint ${m.fingerprint.slice(0, 12)}, expected ${want.slice(0, 12)}`);
+      return;
+    }
+    finishHost(h, m.state === 'released' ? 'released' : m.state === 'running' ? 'failed' : m.state, m.error);
+  });
+  setHandler(pauseUpdate, (why?: string) => {
+    if (state === 'running') setState('paused', why ?? 'paused by operator');
+    return state;
+  });
+  setHandler(resumeUpdate, () => {
+    if (state === 'paused') setState('running', 'resumed by operator');
+    return state;
+  });
+  setHandler(abortUpdate, (why?: string) => {
+    if (!['completed', 'failed', 'aborted', 'superseded', 'aborting'].includes(state)) {
+      setState('aborting', why ?? 'aborted by operator');
+    }
+    return state;
+  });
+  setHandler(supersedeUpdate, (by: string) => {
+    if (['completed', 'failed', 'aborted', 'superseded'].includes(state)) return state;
+    supersededBy = by;
+    note('superseded', `superseded by ${by}: starting no more hosts; running hosts are handed over`);
+    setState('superseded', `superseded by ${by}`);
+    return state;
+  });
+
+  upsertSearchAttributes([
+    { key: VaqRevision, value: input.revision },
+    { key: VaqState, value: state },
+  ]);
+
+  if (!prepared) {
+    note('state', 'preparing: fetch, validate, plan');
+    try {
+      prepared = await control.prepareRollout({ ...input, rolloutId: selfId });
+    } catch (err) {
+      setState('failed', `prepare failed: ${failureMessage(err)}`);
+      throw ApplicationFailure.create({ type: 'RolloutPrepareFailed', message: reason ?? 'prepare failed', nonRetryable: true });
+    }
+    hosts = prepared.hosts.map((h) => ({ site: h.site, host: h.host, workflow: h.workflow, state: 'pending' }));
+    note(
+      'plan',
+      `${prepared.hosts.length} host(s) to reprovision, ${prepared.counts.unchanged} unchanged, ${prepared.counts.skipped} skipped, ${prepared.counts.removed} removed`,
+    );
+    const older = await control.supersedeOlderRollouts({ sot: input.sot, rolloutId: selfId });
+    for (const o of older) note('supersede', `superseded ${o}`);
+    if (state === 'preparing') setState('running');
+  }
+  const plan = prepared;
+
+  const startHost = async (h: RolloutHostProgress): Promise<void> => {
+    const p = plan.hosts.find((x) => x.site === h.site && x.host === h.host)!;
+    h.state = 'running';
+    h.startedAt = Date.now();
+    delete h.error;
+    note('host-started', `starting (${p.action}: ${p.reasons.join('; ') || 'new'})`, key(h.site, h.host));
+    const id = hostWorkflowId(h.site, h.host);
+    try {
+      const child = await startChild(hostReprovision, {
+        workflowId: id,
+        taskQueue: CONTROL_QUEUE,
+        args: [{ sot: input.sot, revision: input.revision, site: h.site, host: h.host, owner: selfId }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      });
+      child.result().then(
+        () => {
+          // Normally the host's signal arrived first; this covers a host that could not send it.
+          if (h.state === 'running') finishHost(h, 'provisioned');
+        },
+        (err: unknown) => {
+          if (h.state === 'running') finishHost(h, 'failed', failureMessage(err));
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      // A run of this host is already going (an older rollout's, or an operator's): adopt it.
+      note('host-adopted', 'already running: adopting it with our revision', key(h.site, h.host));
+      await getExternalWorkflowHandle(id).signal(desiredRevisionSignal, {
+        revision: input.revision,
+        fingerprint: p.fingerprint,
+        owner: selfId,
+      });
+    }
+  };
+
+  for (;;) {
+    await condition(() => dirty);
+    dirty = false;
+    const running = hosts.filter((h) => h.state === 'running');
+    if (state === 'aborting') {
+      for (const h of running) {
+        if (h.error === 'cancel requested') continue;
+        h.error = 'cancel requested';
+        await getExternalWorkflowHandle(hostWorkflowId(h.site, h.host))
+          .cancel()
+          .catch(() => finishHost(h, 'cancelled', 'cancel requested; host workflow already closed'));
+      }
+      if (running.length === 0) {
+        setState('aborted', reason);
+        break;
+      }
+      continue;
+    }
+    if (state === 'superseded') {
+      // Running hosts finish or are released when the newer rollout adopts them.
+      if (running.length === 0) break;
+      continue;
+    }
+    if (state === 'running') {
+      const d = schedule({ hosts, policies: plan.policies, sitePolicies: plan.sitePolicies });
+      for (const b of d.block) {
+        const h = hosts[b.index]!;
+        h.state = 'blocked';
+        h.error = b.reason;
+        note('host-blocked', b.reason, key(h.site, h.host));
+      }
+      for (const i of d.start) await startHost(hosts[i]!);
+      if (d.start.length > 0 || d.block.length > 0) dirty = true;
+    }
+    const open = hosts.filter((h) => !FINAL.has(h.state));
+    if (open.length === 0 && state === 'running') {
+      setState(failures > 0 ? 'failed' : 'completed', failures > 0 ? `${failures} host(s) failed` : undefined);
+      break;
+    }
+    if (state === 'halted' && running.length === 0) {
+      setState('failed', reason);
+      break;
+    }
+    if (workflowInfo().continueAsNewSuggested && !dirty) {
+      await continueAsNew<typeof rollout>({
+        ...input,
+        resume: { prepared: plan, hosts, state, failures, timeline },
+      });
+    }
+  }
+
+  const c = counts();
+  const result: RolloutResult = {
+    state,
+    provisioned: c.provisioned,
+    failed: c.failed,
+    cancelled: c.cancelled,
+    notStarted: c.pending + c.blocked,
+    failedHosts: hosts.filter((h) => h.state === 'failed').map((h) => key(h.site, h.host)),
+    reason,
+  };
+  return result;
+}
+
+function failureMessage(err: unknown): string {
+  let e: unknown = err;
+  if (e instanceof ChildWorkflowFailure && e.cause) e = e.cause;
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) {
+    e = (e as { cause?: unknown }).cause;
+  }
+  return e instanceof Error ? e.message : String(e);
+}

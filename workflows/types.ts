@@ -1,0 +1,276 @@
+// Data that crosses the workflow boundary (inputs, signals, queries, activity payloads). Plain JSON only:
+// it is stored in workflow history. Never put a secret here: BMC credentials travel as references.
+
+/** Netboot steps in the order a booting host goes through them. */
+export const NETBOOT_STEPS = ['dhcp', 'tftp', 'ipxe', 'kernel', 'config'] as const;
+export type NetbootStep = (typeof NETBOOT_STEPS)[number];
+
+/** What an agent (or a sim host) observes while a host boots. */
+export type BootEventKind = 'dhcp' | 'tftp' | 'ipxe' | 'kernel' | 'initrd' | 'config' | 'checkpoint';
+
+export interface BootEvent {
+  /** Unique per observation: the workflow drops repeats, so a re-delivered outbox entry counts once. */
+  id: string;
+  kind: BootEventKind;
+  mac: string;
+  /** Epoch ms at the observer. */
+  at: number;
+  /** Who observed it: agent id or `sim`. */
+  source: string;
+  detail?: string;
+}
+
+export type HostStage =
+  | 'planned'
+  | 'pre-shutdown'
+  | 'power'
+  | `netboot/${NetbootStep}`
+  | 'installing'
+  | 'validate'
+  | 'provisioned'
+  | 'failed'
+  | 'cancelled';
+
+export type HostState = 'running' | 'provisioned' | 'failed' | 'cancelled';
+
+export interface TimelineEntry {
+  /** Epoch ms (workflow time). */
+  at: number;
+  /** Boot stage index (1-based) the entry belongs to, 0 before the first. */
+  bootStage: number;
+  stage: HostStage;
+  /** Short machine-friendly kind: `stage`, `event`, `power`, `task`, `timeout`, `error`, `revision`, … */
+  kind: string;
+  message: string;
+}
+
+export interface BmcRef {
+  driver: 'ipmi' | 'redfish' | 'ssh' | 'container' | 'sim';
+  address: string;
+  /** Name resolved by the agent's secret store. */
+  credentials?: string;
+  options: Record<string, unknown>;
+}
+
+export interface TaskPlan {
+  name: string;
+  image: string;
+  command: string[];
+  args: string[];
+  env: Record<string, string>;
+  timeout_s: number;
+  retries: number;
+}
+
+export interface BootStagePlan {
+  /** 1-based. */
+  index: number;
+  boot: string;
+  os: string;
+  /** Whether the boot fetches a rendered unattended config (so `netboot/config` is awaited). */
+  hasConfig: boolean;
+  beforeShutdown: TaskPlan[];
+  validate: TaskPlan[];
+}
+
+export interface StageTimeouts {
+  pre_shutdown: number;
+  power: number;
+  dhcp: number;
+  tftp: number;
+  ipxe: number;
+  kernel: number;
+  config: number;
+  checkpoint: number;
+  validate: number;
+}
+
+/** Everything a host workflow needs to reprovision one host at one revision. */
+export interface HostPlan {
+  sot: string;
+  revision: string;
+  site: string;
+  host: string;
+  workflow: string;
+  /** Digest of everything the host boots at this revision (see sot/fingerprint.ts). */
+  fingerprint: string;
+  mac: string;
+  ipv4?: string;
+  bmc?: BmcRef;
+  stages: BootStagePlan[];
+  /** Seconds. */
+  timeouts: StageTimeouts;
+  powerRetries: number;
+}
+
+export interface HostWorkflowInput {
+  sot: string;
+  revision: string;
+  site: string;
+  host: string;
+  /** Rollout workflow that waits for this host (told when it finishes), if any. */
+  owner?: string;
+  /** Carried over by continueAsNew. */
+  resume?: HostResumeState;
+  /** Continue as new after every boot stage (exercises that path; long histories do it anyway). */
+  continueAsNewEachBootStage?: boolean;
+}
+
+export interface HostResumeState {
+  nextBootStage: number;
+  timeline: TimelineEntry[];
+  powerCycles: number;
+  seenEventIds: string[];
+  startedAt: number;
+}
+
+export interface DesiredRevision {
+  revision: string;
+  fingerprint: string;
+  owner?: string;
+}
+
+export interface HostStatus {
+  site: string;
+  host: string;
+  revision: string;
+  fingerprint?: string;
+  state: HostState;
+  stage: HostStage;
+  bootStage: number;
+  bootStages: number;
+  /** Epoch ms when the current stage began. */
+  stageSince: number;
+  /** Power attempts in the current boot stage (1 = first). */
+  attempt: number;
+  /** Power cycles over the whole run. */
+  powerCycles: number;
+  lastError?: string;
+  owner?: string;
+  pendingRevision?: string;
+  timeline: TimelineEntry[];
+}
+
+export interface HostResult {
+  site: string;
+  host: string;
+  revision: string;
+  fingerprint: string;
+  state: HostState;
+  stage: HostStage;
+  error?: string;
+  powerCycles: number;
+}
+
+/** Sent by a host workflow to its owner rollout. */
+export interface HostFinished {
+  site: string;
+  host: string;
+  state: HostState | 'released';
+  fingerprint: string;
+  revision: string;
+  stage: HostStage;
+  error?: string;
+}
+
+// ---- rollout ----
+
+export interface SotSource {
+  kind: 'dir' | 'git';
+  /** Folder (dir) or local repository / remote URL (git). */
+  location: string;
+  /** git: the ref or commit to fetch. */
+  ref?: string;
+}
+
+export interface RolloutInput {
+  sot: string;
+  revision: string;
+  source: SotSource;
+  /** Only these hosts (site/host), e.g. an operator's `reprovision`. */
+  only?: string[];
+  /** Reprovision even hosts whose last reached fingerprint already matches. */
+  force?: boolean;
+  /** Carried over by continueAsNew. */
+  resume?: RolloutResumeState;
+}
+
+export interface WorkflowPolicy {
+  max_concurrent: number;
+  min_standing: number;
+  max_fail: number;
+  block_deps: string[];
+  /** Hosts using this workflow in the whole SoT (for min_standing). */
+  total_hosts: number;
+}
+
+export interface RolloutHostPlan {
+  site: string;
+  host: string;
+  workflow: string;
+  fingerprint: string;
+  action: 'reprovision' | 'added';
+  reasons: string[];
+}
+
+export interface PreparedRollout {
+  sot: string;
+  revision: string;
+  hosts: RolloutHostPlan[];
+  policies: Record<string, WorkflowPolicy>;
+  sitePolicies: Record<string, { max_concurrent: number }>;
+  counts: { unchanged: number; skipped: number; removed: number };
+}
+
+export type RolloutHostState = 'pending' | 'blocked' | 'running' | 'provisioned' | 'failed' | 'cancelled' | 'released' | 'skipped';
+
+export interface RolloutHostProgress {
+  site: string;
+  host: string;
+  workflow: string;
+  state: RolloutHostState;
+  startedAt?: number;
+  finishedAt?: number;
+  error?: string;
+}
+
+export type RolloutState = 'preparing' | 'running' | 'paused' | 'halted' | 'aborting' | 'completed' | 'failed' | 'aborted' | 'superseded';
+
+export interface RolloutTimelineEntry {
+  at: number;
+  kind: string;
+  host?: string;
+  message: string;
+}
+
+export interface RolloutStatus {
+  sot: string;
+  revision: string;
+  state: RolloutState;
+  reason?: string;
+  hosts: RolloutHostProgress[];
+  counts: Record<RolloutHostState, number>;
+  unchanged: number;
+  skipped: number;
+  removed: number;
+  supersededBy?: string;
+  timeline: RolloutTimelineEntry[];
+}
+
+export interface RolloutResumeState {
+  prepared: PreparedRollout;
+  hosts: RolloutHostProgress[];
+  state: RolloutState;
+  failures: number;
+  timeline: RolloutTimelineEntry[];
+}
+
+export interface RolloutResult {
+  state: RolloutState;
+  provisioned: number;
+  failed: number;
+  cancelled: number;
+  notStarted: number;
+  failedHosts: string[];
+  reason?: string;
+}
