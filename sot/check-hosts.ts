@@ -1,0 +1,107 @@
+// Can each host actually be reprovisioned? It needs a boot interface on a subnet some agent serves, at most one
+// BMC to power-cycle it, and (for simulated hosts) options the simulator understands.
+import type { Diagnostic } from './diagnostics.ts';
+import type { HostEntity, SotModel } from './model.ts';
+import { where } from './where.ts';
+
+export const SIM_STALL_EVENTS = ['dhcp', 'tftp', 'ipxe', 'kernel', 'config', 'checkpoint'] as const;
+
+export function checkHosts(model: SotModel): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const host of model.hosts) {
+    checkInterfaces(host, out);
+    checkSimOptions(host, out);
+  }
+  checkAgentCoverage(model, out);
+  return out;
+}
+
+function checkInterfaces(host: HostEntity, out: Diagnostic[]): void {
+  const { interfaces } = host.spec;
+  if (!interfaces.some((i) => i.type === 'physical')) {
+    out.push(
+      host.src.diag(
+        ['interfaces'],
+        `host ${host.id} has no physical interface (the first one is the boot interface)`,
+      ),
+    );
+  }
+  const bmcs = interfaces.flatMap((iface, i) => (iface.type === 'bmc' ? [i] : []));
+  for (const i of bmcs.slice(1)) {
+    out.push(
+      host.src.diag(
+        ['interfaces', i],
+        `host ${host.id} has more than one BMC interface (the first is at ${where(host.src, ['interfaces', bmcs[0]!])})`,
+      ),
+    );
+  }
+}
+
+function checkSimOptions(host: HostEntity, out: Diagnostic[]): void {
+  host.spec.interfaces.forEach((iface, i) => {
+    if (iface.type !== 'bmc' || iface.driver !== 'sim' || !iface.options) return;
+    for (const [key, value] of Object.entries(iface.options)) {
+      const path = ['interfaces', i, 'options', key];
+      const problem = simOptionProblem(key, value);
+      if (problem === 'unknown') {
+        out.push(
+          host.src.diag(
+            path,
+            `unknown sim option "${key}" (expected never_dhcp, stall_at, fail_validation or flaky_bmc)`,
+            { key: true },
+          ),
+        );
+      } else if (problem) {
+        out.push(host.src.diag(path, `sim option ${key} ${problem}, got ${JSON.stringify(value)}`));
+      }
+    }
+  });
+}
+
+function simOptionProblem(key: string, value: unknown): string | undefined {
+  switch (key) {
+    case 'never_dhcp':
+    case 'fail_validation':
+      return typeof value === 'boolean' ? undefined : 'must be true or false';
+    case 'stall_at':
+      return (SIM_STALL_EVENTS as readonly unknown[]).includes(value)
+        ? undefined
+        : `must be one of ${SIM_STALL_EVENTS.join(', ')}`;
+    case 'flaky_bmc':
+      return typeof value === 'number' && value >= 0 && value <= 1
+        ? undefined
+        : 'must be a probability from 0 to 1';
+    default:
+      return 'unknown';
+  }
+}
+
+/**
+ * A host netboots from its boot interface's subnet; if no agent of its site serves that subnet, nothing answers
+ * its DHCP request. Reported once per subnet, at the subnet, naming the hosts stranded.
+ */
+function checkAgentCoverage(model: SotModel, out: Diagnostic[]): void {
+  for (const site of model.sites.values()) {
+    const served = new Set(site.spec.agents.flatMap((a) => a.subnets ?? site.spec.subnets.map((s) => s.id)));
+    const stranded = new Map<string, string[]>();
+    for (const host of model.hosts) {
+      if (host.site !== site.id || host.spec.never_provision) continue;
+      const boot = host.spec.interfaces.find((i) => i.type === 'physical');
+      if (!boot || served.has(boot.subnet)) continue;
+      if (!stranded.has(boot.subnet)) stranded.set(boot.subnet, []);
+      stranded.get(boot.subnet)!.push(host.id);
+    }
+    for (const [id, hosts] of stranded) {
+      const index = site.spec.subnets.findIndex((s) => s.id === id);
+      if (index < 0) continue; // an unknown subnet: reported by the reference checks
+      const names =
+        hosts.length > 3 ? `${hosts.slice(0, 3).join(', ')} and ${hosts.length - 3} more` : hosts.join(', ');
+      out.push(
+        site.src.diag(
+          ['subnets', index, 'id'],
+          `no agent serves subnet ${id}, but host${hosts.length > 1 ? 's' : ''} ${names} boot${hosts.length > 1 ? '' : 's'} from it`,
+        ),
+      );
+    }
+  }
+}
