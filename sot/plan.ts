@@ -1,0 +1,189 @@
+// What moving to a SoT revision would reprovision, and why. A host is reprovisioned exactly when what it would
+// boot changes — its rendered artifacts or its list of stages — never because unrelated YAML moved.
+import { fingerprintHost, NO_CONFIG_DIGEST, STAGE_PARTS } from './fingerprint.ts';
+import type { HostFingerprint, StagePart } from './fingerprint.ts';
+import type { Diagnostic } from './diagnostics.ts';
+import type { SotModel } from './model.ts';
+import { createRenderer } from './render.ts';
+
+export const PLAN_ACTIONS = ['reprovision', 'added', 'removed', 'skipped', 'unchanged'] as const;
+export type PlanAction = (typeof PLAN_ACTIONS)[number];
+
+export interface PlanEntry {
+  site: string;
+  host: string;
+  action: PlanAction;
+  reasons: string[];
+}
+
+export interface Plan {
+  /** Sorted by site, then host. */
+  hosts: PlanEntry[];
+}
+
+export interface HostState {
+  site: string;
+  host: string;
+  neverProvision: boolean;
+  /** Undefined when the host does not render; then `diagnostics` says why. */
+  fingerprint?: HostFingerprint;
+  diagnostics: Diagnostic[];
+}
+
+const PART_CHANGED: Record<StagePart, string> = {
+  ipxe: 'iPXE script changed',
+  kernel: 'kernel URL changed',
+  initrds: 'initrds changed',
+  cmdline: 'kernel command line changed',
+  config: 'unattended config changed',
+  tasks: 'before_shutdown/validate tasks changed',
+};
+
+/** Every host of a model, rendered and fingerprinted, by host name (unique in a valid SoT). */
+export function hostStates(model: SotModel): Map<string, HostState> {
+  const renderer = createRenderer(model);
+  const out = new Map<string, HostState>();
+  for (const h of model.hosts) {
+    if (out.has(h.id)) continue;
+    const neverProvision = h.spec.never_provision === true;
+    const { rendered, diagnostics } = renderer.renderHost(h);
+    const state: HostState = { site: h.site, host: h.id, neverProvision, diagnostics };
+    if (rendered) state.fingerprint = fingerprintHost(rendered);
+    out.set(h.id, state);
+  }
+  return out;
+}
+
+function sortPlan(entries: PlanEntry[]): Plan {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return { hosts: entries.sort((a, b) => cmp(a.site, b.site) || cmp(a.host, b.host)) };
+}
+
+/** An entry for a host of the target revision that will not be provisioned whatever the comparison says. */
+function skipped(s: HostState): PlanEntry | undefined {
+  if (s.neverProvision)
+    return { site: s.site, host: s.host, action: 'skipped', reasons: ['never_provision is set'] };
+  if (!s.fingerprint) {
+    const n = s.diagnostics.length === 1 ? '1 problem' : `${s.diagnostics.length} problems`;
+    return {
+      site: s.site,
+      host: s.host,
+      action: 'skipped',
+      reasons: [`does not render (${n}; see vaquero validate)`],
+    };
+  }
+  return undefined;
+}
+
+/** Why `to` boots something other than `from`; empty when it boots the same. */
+export function diffFingerprints(from: HostFingerprint, to: HostFingerprint): string[] {
+  if (from.digest === to.digest) return [];
+  const reasons: string[] = [];
+  if (from.site !== to.site) reasons.push(`moved from site ${from.site} to ${to.site}`);
+  const fromBoots = from.stages.map((s) => s.boot).join(', ');
+  const toBoots = to.stages.map((s) => s.boot).join(', ');
+  if (fromBoots !== toBoots) reasons.push(`stages changed: ${fromBoots} -> ${toBoots}`);
+  to.stages.forEach((t, i) => {
+    const f = from.stages[i];
+    if (!f || f.boot !== t.boot || f.digest === t.digest) return;
+    const changed = STAGE_PARTS.filter((p) => p !== 'ipxe' && f.parts[p] !== t.parts[p]);
+    // The script is built from the other parts; only name it when nothing more specific changed.
+    if (changed.length === 0) changed.push('ipxe');
+    for (const p of changed) {
+      let what = PART_CHANGED[p];
+      if (p === 'config' && f.parts.config === NO_CONFIG_DIGEST) what = 'unattended config added';
+      if (p === 'config' && t.parts.config === NO_CONFIG_DIGEST) what = 'unattended config removed';
+      reasons.push(`stage ${t.index} (${t.boot}): ${what}`);
+    }
+  });
+  // Digests differ but no part does: cannot happen with the same digest function, but never claim "no reason".
+  if (reasons.length === 0) reasons.push('rendered boot changed');
+  return reasons;
+}
+
+/** Plan the move from revision `from` (null: nothing provisioned yet) to revision `to`. */
+export function planModels(from: SotModel | null, to: SotModel): Plan {
+  return planStates(from ? hostStates(from) : null, hostStates(to));
+}
+
+/** planModels on hosts already rendered with hostStates (the CLI renders once to both check and plan). */
+export function planStates(
+  from: ReadonlyMap<string, HostState> | null,
+  after: ReadonlyMap<string, HostState>,
+): Plan {
+  const before = from ?? new Map<string, HostState>();
+  const entries: PlanEntry[] = [];
+  for (const t of after.values()) {
+    const skip = skipped(t);
+    if (skip) {
+      entries.push(skip);
+      continue;
+    }
+    const f = before.get(t.host);
+    const base = { site: t.site, host: t.host };
+    if (!f) {
+      entries.push({ ...base, action: 'added', reasons: [from ? 'new host' : 'no previous revision'] });
+    } else if (!f.fingerprint) {
+      const reason = f.neverProvision ? 'never_provision was set' : 'did not render in the previous revision';
+      entries.push({ ...base, action: 'reprovision', reasons: [reason] });
+    } else {
+      const reasons = diffFingerprints(f.fingerprint, t.fingerprint!);
+      entries.push({ ...base, action: reasons.length > 0 ? 'reprovision' : 'unchanged', reasons });
+    }
+  }
+  for (const f of before.values()) {
+    if (!after.has(f.host)) {
+      entries.push({ site: f.site, host: f.host, action: 'removed', reasons: ['no longer in the SoT'] });
+    }
+  }
+  return sortPlan(entries);
+}
+
+/** Key of a host in the map of last-reached digests. */
+export function hostKey(site: string, host: string): string {
+  return `${site}/${host}`;
+}
+
+/**
+ * Plan `to` against what each host last reached: `last` maps `site/host` to the host digest
+ * (HostFingerprint.digest) of the boot it last completed. Hosts with no entry have never been provisioned.
+ */
+export function planAgainst(to: SotModel, last: ReadonlyMap<string, string>): Plan {
+  const entries: PlanEntry[] = [];
+  const seen = new Set<string>();
+  for (const t of hostStates(to).values()) {
+    const key = hostKey(t.site, t.host);
+    seen.add(key);
+    const skip = skipped(t);
+    if (skip) {
+      entries.push(skip);
+      continue;
+    }
+    const base = { site: t.site, host: t.host };
+    const reached = last.get(key);
+    if (reached === undefined) {
+      entries.push({ ...base, action: 'added', reasons: ['has not reached any revision yet'] });
+    } else if (reached === t.fingerprint!.digest) {
+      entries.push({ ...base, action: 'unchanged', reasons: [] });
+    } else {
+      entries.push({
+        ...base,
+        action: 'reprovision',
+        reasons: ['what it would boot differs from what it last reached'],
+      });
+    }
+  }
+  for (const key of last.keys()) {
+    if (seen.has(key)) continue;
+    const slash = key.indexOf('/');
+    const site = slash < 0 ? '' : key.slice(0, slash);
+    entries.push({ site, host: key.slice(slash + 1), action: 'removed', reasons: ['no longer in the SoT'] });
+  }
+  return sortPlan(entries);
+}
+
+export function countActions(plan: Plan): Record<PlanAction, number> {
+  const counts = Object.fromEntries(PLAN_ACTIONS.map((a) => [a, 0])) as Record<PlanAction, number>;
+  for (const h of plan.hosts) counts[h.action]++;
+  return counts;
+}
