@@ -6,19 +6,28 @@ import { where } from './where.ts';
 
 export const SIM_STALL_EVENTS = ['dhcp', 'tftp', 'ipxe', 'kernel', 'config', 'checkpoint'] as const;
 
-export function checkHosts(model: SotModel): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  for (const host of model.hosts) {
-    checkInterfaces(host, out);
-    checkSimOptions(host, out);
-  }
-  checkAgentCoverage(model, out);
-  return out;
+export interface HostCheck {
+  diagnostics: Diagnostic[];
+  /** Hosts that cannot netboot at all (no boot interface, or nothing serves its subnet): nothing to render. */
+  unbootable: Set<HostEntity>;
 }
 
-function checkInterfaces(host: HostEntity, out: Diagnostic[]): void {
+export function checkHosts(model: SotModel): HostCheck {
+  const diagnostics: Diagnostic[] = [];
+  const unbootable = new Set<HostEntity>();
+  for (const host of model.hosts) {
+    if (!checkInterfaces(host, diagnostics)) unbootable.add(host);
+    checkSimOptions(host, diagnostics);
+  }
+  checkAgentCoverage(model, diagnostics, unbootable);
+  return { diagnostics, unbootable };
+}
+
+/** False when the host has no boot interface. */
+function checkInterfaces(host: HostEntity, out: Diagnostic[]): boolean {
   const { interfaces } = host.spec;
-  if (!interfaces.some((i) => i.type === 'physical')) {
+  const bootable = interfaces.some((i) => i.type === 'physical');
+  if (!bootable) {
     out.push(
       host.src.diag(
         ['interfaces'],
@@ -35,6 +44,7 @@ function checkInterfaces(host: HostEntity, out: Diagnostic[]): void {
       ),
     );
   }
+  return bootable;
 }
 
 function checkSimOptions(host: HostEntity, out: Diagnostic[]): void {
@@ -80,14 +90,17 @@ function simOptionProblem(key: string, value: unknown): string | undefined {
  * A host netboots from its boot interface's subnet; if no agent of its site serves that subnet, nothing answers
  * its DHCP request. Reported once per subnet, at the subnet, naming the hosts stranded.
  */
-function checkAgentCoverage(model: SotModel, out: Diagnostic[]): void {
+function checkAgentCoverage(model: SotModel, out: Diagnostic[], unbootable: Set<HostEntity>): void {
   for (const site of model.sites.values()) {
     const served = new Set(site.spec.agents.flatMap((a) => a.subnets ?? site.spec.subnets.map((s) => s.id)));
     const stranded = new Map<string, string[]>();
     for (const host of model.hosts) {
-      if (host.site !== site.id || host.spec.never_provision) continue;
+      if (host.site !== site.id) continue;
       const boot = host.spec.interfaces.find((i) => i.type === 'physical');
       if (!boot || served.has(boot.subnet)) continue;
+      unbootable.add(host);
+      // A host that is never provisioned never netboots: its subnet needs no agent.
+      if (host.spec.never_provision) continue;
       if (!stranded.has(boot.subnet)) stranded.set(boot.subnet, []);
       stranded.get(boot.subnet)!.push(host.id);
     }

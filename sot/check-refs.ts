@@ -175,21 +175,41 @@ function checkHost(
   return ok;
 }
 
-/** Snippet names an include may use for a snippet: its path, and its path without the extension. */
-function snippetIndex(model: SotModel): Map<AssetType, Map<string, Asset>> {
-  const index = new Map<AssetType, Map<string, Asset>>();
+/**
+ * What an include name finds among the snippets of one type, as the renderer resolves it: the snippet of that
+ * exact path, else the single one whose path without its extension is the name; several such is ambiguous.
+ */
+interface SnippetIndex {
+  exact: Map<string, Asset>;
+  bare: Map<string, Asset[]>;
+}
+
+function snippetIndex(model: SotModel): Map<AssetType, SnippetIndex> {
+  const index = new Map<AssetType, SnippetIndex>();
   const snippets = [...model.assets.values()]
     .filter((a) => a.snippet)
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const a of snippets) {
-    if (!index.has(a.type)) index.set(a.type, new Map());
-    const byName = index.get(a.type)!;
-    const bare = a.name.replace(/\.[^./]+$/, '');
-    if (!byName.has(bare)) byName.set(bare, a);
+    if (!index.has(a.type)) index.set(a.type, { exact: new Map(), bare: new Map() });
+    const { exact, bare } = index.get(a.type)!;
+    exact.set(a.name, a);
+    const name = a.name.replace(/\.[^./]*$/, '');
+    bare.set(name, [...(bare.get(name) ?? []), a]);
   }
-  // Exact names win over extension-less ones, whatever the order they were seen in.
-  for (const a of snippets) index.get(a.type)!.set(a.name, a);
   return index;
+}
+
+/** The snippet `name` finds, or why it finds none. */
+function lookupSnippet(
+  index: SnippetIndex | undefined,
+  name: string,
+): Asset | { problem: 'unknown' | string } {
+  const exact = index?.exact.get(name);
+  if (exact) return exact;
+  const matches = index?.bare.get(name) ?? [];
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) return { problem: `is ambiguous: ${matches.map((m) => m.name).join(', ')}` };
+  return { problem: 'unknown' };
 }
 
 /**
@@ -203,26 +223,31 @@ function checkIncludes(model: SotModel, out: Diagnostic[]): Set<Asset> {
   const assets = [...model.assets.values()].sort((a, b) => (a.file < b.file ? -1 : 1));
   for (const asset of assets) {
     const list: { ref: IncludeRef; to: Asset }[] = [];
-    const byName = index.get(asset.type) ?? new Map<string, Asset>();
+    const own = index.get(asset.type);
     for (const ref of findIncludes(asset.text)) {
-      const to = byName.get(ref.name);
-      if (to) {
+      const to = lookupSnippet(own, ref.name);
+      if (!('problem' in to)) {
         list.push({ ref, to });
         continue;
       }
-      const bare = [...new Set([...byName.values()].map((s) => s.name.replace(/\.[^./]+$/, '')))];
-      let hint = didYouMean(ref.name, bare);
-      const elsewhere = [...index.entries()].find(([type, m]) => type !== asset.type && m.has(ref.name));
-      if (!hint && elsewhere) {
-        hint = ` (${elsewhere[1].get(ref.name)!.file} is for ${elsewhere[0]} templates only)`;
-      }
-      out.push({
-        file: asset.file,
-        line: ref.line,
-        col: ref.col,
-        message: `unknown ${asset.type} snippet "${ref.name}"${hint}`,
-      });
       broken.add(asset);
+      const at = { file: asset.file, line: ref.line, col: ref.col };
+      if (to.problem !== 'unknown') {
+        out.push({ ...at, message: `${asset.type} snippet "${ref.name}" ${to.problem}` });
+        continue;
+      }
+      let hint = didYouMean(ref.name, own?.bare.keys() ?? []);
+      if (!hint) {
+        // The same snippet under another type: snippets only serve templates of their own type.
+        for (const [type, i] of index) {
+          const other = type === asset.type ? undefined : lookupSnippet(i, ref.name);
+          if (other && !('problem' in other)) {
+            hint = ` (${other.file} is for ${type} templates only)`;
+            break;
+          }
+        }
+      }
+      out.push({ ...at, message: `unknown ${asset.type} snippet "${ref.name}"${hint}` });
     }
     edges.set(asset, list);
   }

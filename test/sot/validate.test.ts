@@ -471,6 +471,92 @@ const cases: Case[] = [
     ],
     expected: ['sites/lab/env.yml:11:9: no agent serves subnet oob, but hosts node-01, node-02 boot from it'],
   },
+  {
+    name: 'a template with an undefined variable, for every host that uses it',
+    edits: [{ file: 'assets/preseed/base.cfg', replace: '{{ subnet.gateway }}', with: '{{ subnet.gw }}' }],
+    expected: [
+      'assets/preseed/base.cfg:3:34: does not render for host node-01 (stage 1, boot debian-install): undefined variable "subnet.gw"',
+      'assets/preseed/base.cfg:3:34: does not render for host node-02 (stage 1, boot debian-install): undefined variable "subnet.gw"',
+    ],
+  },
+  {
+    name: 'an undefined variable inside a snippet points into the snippet',
+    edits: [
+      {
+        file: 'assets/preseed/snippets/ssh-keys.liquid',
+        replace: '"{{ host.name }}"',
+        with: '"{{ host.nmae }}"',
+      },
+    ],
+    expected: [
+      'assets/preseed/snippets/ssh-keys.liquid:2:43: does not render for host node-01 (stage 1, boot debian-install): undefined variable "host.nmae"',
+      'assets/preseed/snippets/ssh-keys.liquid:2:43: does not render for host node-02 (stage 1, boot debian-install): undefined variable "host.nmae"',
+    ],
+  },
+  {
+    name: 'an undefined variable in a templated YAML field, and an unknown filter',
+    edits: [
+      { file: 'os/flatcar.yml', replace: '{{ urls.config }}', with: '{{ urls.cfg }}' },
+      { file: 'boot/flatcar-install.yml', replace: '"{{ host.name }}"', with: '"{{ host.name | shout }}"' },
+    ],
+    expected: [
+      'boot/flatcar-install.yml:6:67: template syntax: undefined filter: shout',
+      'os/flatcar.yml:5:5: does not render for host node-01 (stage 2, boot flatcar-install): undefined variable "urls.cfg"',
+      'os/flatcar.yml:5:5: does not render for host node-02 (stage 2, boot flatcar-install): undefined variable "urls.cfg"',
+      'os/flatcar.yml:5:5: does not render for host node-03 (stage 1, boot flatcar-install): undefined variable "urls.cfg"',
+      'os/flatcar.yml:5:5: does not render for host node-04 (stage 1, boot flatcar-install): undefined variable "urls.cfg"',
+    ],
+  },
+  {
+    name: 'a host with a reference error is not rendered too',
+    edits: [
+      { file: 'assets/preseed/base.cfg', replace: '{{ subnet.gateway }}', with: '{{ subnet.gw }}' },
+      {
+        file: RACK_A,
+        replace: 'name: node-02\nworkflow: two-stage',
+        with: 'name: node-02\nworkflow: two-stag',
+      },
+    ],
+    expected: [
+      'assets/preseed/base.cfg:3:34: does not render for host node-01 (stage 1, boot debian-install): undefined variable "subnet.gw"',
+      'sites/lab/rack-a.yml:19:11: unknown workflow "two-stag" (did you mean "two-stage"?)',
+    ],
+  },
+  {
+    name: 'several problems in several files, all at once, in file and position order',
+    edits: [
+      { file: 'workflows/two-stage.yml', replace: 'min_standing: 1', with: 'min_standing: 3' },
+      { file: 'os/alpine.yml', write: 'kernel: http://mirror.test/alpine/vmlinuz\nbootargs: [quiet]\n' },
+      { file: RACK_B, replace: 'mac: 52:54:00:00:00:04', with: 'mac: 52:54:00:00:00:02' },
+      { file: RACK_A, replace: 'ipv4: 10.10.0.11', with: 'ipv4: 10.10.9.11' },
+      {
+        file: ENV,
+        replace: '{ code: 26, type: u16, value: 9000 }',
+        with: '{ code: 26, type: u16, value: "9000" }',
+      },
+      {
+        file: 'boot/rescue.yml',
+        write: 'os: alpine\nunattended: { type: ignition, template: rescue.ign }\n',
+      },
+      { file: 'assets/preseed/base.cfg', replace: '{{ interface.ipv4 }}', with: '{{ interface.ip }}' },
+      {
+        file: 'workflows/single.yml',
+        replace: 'block_deps: [two-stage]',
+        with: 'block_deps: [two-stage, single]',
+      },
+    ],
+    expected: [
+      'assets/preseed/base.cfg:2:36: does not render for host node-01 (stage 1, boot debian-install): undefined variable "interface.ip"',
+      'assets/preseed/base.cfg:2:36: does not render for host node-02 (stage 1, boot debian-install): undefined variable "interface.ip"',
+      'boot/rescue.yml:2:41: unknown ignition template "rescue.ign"',
+      'os/alpine.yml:2:1: unknown field "bootargs"',
+      'sites/lab/env.yml:10:39: DHCP option 26 (u16) must be an integer from 0 to 65535, got "9000"',
+      'sites/lab/rack-a.yml:8:11: ipv4 10.10.9.11 is outside subnet prov (10.10.0.0/24)',
+      'sites/lab/rack-b.yml:19:10: duplicate MAC 52:54:00:00:00:02 (first used by host node-02 at sites/lab/rack-a.yml:23:10)',
+      'workflows/single.yml:3:27: block_deps cycle single -> single: a workflow waiting on itself never starts',
+      'workflows/two-stage.yml:4:17: min_standing 3 keeps every host of workflow two-stage standing (2 hosts to reprovision): none can ever start',
+    ],
+  },
 ];
 
 describe('validateSot: invalid SoTs, exact diagnostics', () => {
