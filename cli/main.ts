@@ -4,6 +4,7 @@ import { register as registerValidate } from './commands/validate.ts';
 import { register as registerRender } from './commands/render.ts';
 import { register as registerPlan } from './commands/plan.ts';
 import { runSetup } from './commands/setup.ts';
+import { register as registerDev } from './commands/dev.ts';
 
 const program = new Command();
 program
@@ -19,6 +20,7 @@ program
 registerValidate(program);
 registerRender(program);
 registerPlan(program);
+registerDev(program);
 program
   .command('setup')
   .description('install what vaquero needs on this machine (the Temporal CLI; with --lab, the lab packages)')

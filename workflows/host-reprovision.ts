@@ -329,7 +329,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     state = 'provisioned';
     enter('provisioned', `provisioned at revision ${plan.revision} after ${powerCycles} power cycle(s)`);
     upsertSearchAttributes([{ key: VaqState, value: 'provisioned' }]);
-    upsertMemo({ reached: plan.fingerprint, revision: plan.revision });
+    upsertMemo({ reached: plan.fingerprint, revision: plan.revision, sot: plan.sot });
     await tellOwner({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage });
     return finish('provisioned', 'provisioned');
   } catch (err) {

@@ -1,0 +1,30 @@
+// Turns an observed boot event into a signal on the host's workflow. Agents and sim hosts both report
+// through this, so a sim boot travels the same path as a real one.
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { bootEventSignal, hostWorkflowId } from '../workflows/definitions.ts';
+import type { BootEvent } from '../workflows/types.ts';
+
+export interface BootEventSink {
+  report(site: string, host: string, event: BootEvent): Promise<void>;
+}
+
+export class TemporalBootEventReporter implements BootEventSink {
+  constructor(
+    private readonly client: Client,
+    private readonly log: (msg: string) => void = () => undefined,
+  ) {}
+
+  async report(site: string, host: string, event: BootEvent): Promise<void> {
+    try {
+      await this.client.workflow.getHandle(hostWorkflowId(site, host)).signal(bootEventSignal, event);
+    } catch (err) {
+      // No running reprovision for this host: the event has nobody to tell (the host booted on its own).
+      if (err instanceof WorkflowNotFoundError) {
+        this.log(`boot event ${event.kind} for ${site}/${host}: no running workflow`);
+        return;
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// `vaquero dev`: the whole stack on one machine — embedded Temporal with its UI, the control worker, a sim site
+// worker per site — then the rollout of a SoT (sot-examples/lab by default) with a live progress view.
+import type { Command } from 'commander';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatDiagnostic } from '../../sot/diagnostics.ts';
+import { validateSot } from '../../sot/validate.ts';
+import { parseSimDelays } from '../../sim/sim-delays.ts';
+import { connectTemporal } from '../../temporal/connection.ts';
+import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
+import { resolveDataDir } from '../data-dir.ts';
+import { followRollout, summarize } from '../rollout-progress.ts';
+import { forgetEndpoint, recordEndpoint } from '../stack-client.ts';
+import { startDirRollout } from '../start-rollout.ts';
+
+const DEFAULT_SOT = fileURLToPath(new URL('../../sot-examples/lab', import.meta.url));
+
+interface DevOptions {
+  dataDir?: string;
+  sot?: string;
+  sotName?: string;
+  simDelays?: string;
+  port?: string;
+  force?: boolean;
+  exitWhenDone?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('dev')
+    .description('run the embedded stack (Temporal + UI, control worker, simulated sites) and roll out a SoT')
+    .option('--data-dir <dir>', 'state directory (default: $VAQUERO_DATA_DIR or ~/.local/share/vaquero)')
+    .option('--sot <dir>', 'SoT folder to roll out', DEFAULT_SOT)
+    .option('--sot-name <name>', 'name of the SoT (default: the folder name)')
+    .option('--sim-delays <spec>', 'sim boot step delays in ms: one number, or step=ms,… (steps: bmc,dhcp,tftp,ipxe,kernel,initrd,config,checkpoint,task)')
+    .option('--port <port>', 'Temporal frontend port (UI on port+1000)', '7233')
+    .option('--force', 'reprovision every host even if it already reached this revision')
+    .option('--exit-when-done', 'stop the stack once the rollout has finished')
+    .action(async (opts: DevOptions) => {
+      process.exitCode = await runDev(opts);
+    });
+}
+
+async function runDev(opts: DevOptions): Promise<number> {
+  const out = (line: string) => process.stdout.write(line + '\n');
+  const dataDir = resolveDataDir(opts.dataDir);
+  const sotDir = path.resolve(opts.sot ?? DEFAULT_SOT);
+  const t0 = Date.now();
+  const { model, diagnostics } = await validateSot(sotDir);
+  if (diagnostics.length > 0) {
+    for (const d of diagnostics) out(formatDiagnostic(d));
+    out(`vaquero dev: ${sotDir} is invalid (${diagnostics.length} problem(s))`);
+    return 1;
+  }
+  const sites = [...model.sites.keys()];
+  await mkdir(dataDir, { recursive: true });
+  out(`vaquero dev: data in ${dataDir}`);
+  const grpc = Number(opts.port ?? 7233);
+  installQuietRuntime();
+  const temporal = await connectTemporal({
+    dataDir: path.join(dataDir, 'temporal'),
+    ui: true,
+    ports: { grpc },
+    log: (m) => out(`temporal: ${m}`),
+  });
+  let stack: Awaited<ReturnType<typeof startWorkerStack>> | undefined;
+  let stopping: Promise<void> | undefined;
+  const shutdown = () => {
+    stopping ??= (async () => {
+      out('vaquero dev: stopping');
+      await stack?.stop();
+      await forgetEndpoint(dataDir);
+      await temporal.close();
+    })();
+    return stopping;
+  };
+  const onSignal = () => {
+    void shutdown().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    out(`Temporal ${temporal.address} (namespace ${temporal.namespace})${temporal.uiUrl ? `, UI ${temporal.uiUrl}` : ''}`);
+    stack = await startWorkerStack({
+      connection: await temporal.nativeConnection(),
+      client: temporal.client,
+      namespace: temporal.namespace,
+      dataDir,
+      control: true,
+      simSites: sites,
+      simDelays: parseSimDelays(opts.simDelays),
+    });
+    await recordEndpoint(dataDir, { address: temporal.address, namespace: temporal.namespace, uiUrl: temporal.uiUrl, pid: process.pid });
+    out(`workers: control (vaquero-control), sim sites ${sites.map((s) => `site-${s}`).join(', ')}`);
+    const r = await startDirRollout(temporal.client, { dir: sotDir, sot: opts.sotName, force: opts.force });
+    out(`rollout ${r.workflowId} ${r.started ? 'started' : 'already running'}`);
+    if (temporal.uiUrl) out(`  ${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows/${encodeURIComponent(r.workflowId)}`);
+    const status = await followRollout(temporal.client, r.workflowId, { out });
+    out(`${((Date.now() - t0) / 1000).toFixed(1)}s  ${summarize(status)}`);
+    if (status.unchanged > 0 && status.hosts.length === 0) out('  (every host already reached this revision; --force reprovisions anyway)');
+    const ok = status.state === 'completed';
+    if (opts.exitWhenDone) return ok ? 0 : 1;
+    out('stack running: `vaquero status`, `vaquero apply DIR`; Ctrl-C stops everything');
+    await stack.done;
+    return 0;
+  } finally {
+    await shutdown();
+  }
+}

@@ -1,0 +1,41 @@
+// Starting the rollout of a SoT folder: its revision is a content address, so applying the same folder twice
+// is the same rollout, and an edit makes a new one.
+import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import path from 'node:path';
+import { dirRevision } from '../activities/control/revision-store.ts';
+import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
+import { ROLLOUT_WORKFLOW_TYPE, rolloutWorkflowId } from '../workflows/definitions.ts';
+import type { RolloutInput } from '../workflows/types.ts';
+
+export interface StartedRollout {
+  workflowId: string;
+  revision: string;
+  sot: string;
+  /** False when that rollout was already running. */
+  started: boolean;
+}
+
+export function sotNameFor(dir: string, flag?: string): string {
+  const name = flag ?? path.basename(path.resolve(dir));
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new Error(`SoT name "${name}" must be lowercase letters, digits, ".", "_" or "-" (use --sot NAME)`);
+  return name;
+}
+
+export async function startDirRollout(
+  client: Client,
+  opts: { dir: string; sot?: string; force?: boolean; only?: string[] },
+): Promise<StartedRollout> {
+  const dir = path.resolve(opts.dir);
+  const sot = sotNameFor(dir, opts.sot);
+  const revision = await dirRevision(dir);
+  const workflowId = rolloutWorkflowId(sot, revision);
+  const input: RolloutInput = { sot, revision, source: { kind: 'dir', location: dir }, force: opts.force, only: opts.only };
+  try {
+    await client.workflow.start(ROLLOUT_WORKFLOW_TYPE, { taskQueue: CONTROL_TASK_QUEUE, workflowId, args: [input] });
+    return { workflowId, revision, sot, started: true };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, revision, sot, started: false };
+    throw err;
+  }
+}

@@ -1,0 +1,214 @@
+// Simulated hosts — a feature for demos and scale runs, not a test double. A sim host has a BMC (the `sim`
+// power driver) and, once power-cycled into a network boot while its netboot gate is open, reports the boot
+// events a real host causes (DHCP, TFTP, iPXE script, kernel, initrd, config, checkpoint) through the same
+// BootEventSink an agent uses, after configurable delays. Knobs per host (the BMC interface's `options`):
+// never_dhcp, stall_at: <event>, fail_validation, flaky_bmc: <probability 0..1>.
+import { createHash } from 'node:crypto';
+import type { BootEventSink } from '../agent/boot-event-reporter.ts';
+import type { NetbootGate } from '../agent/netboot-gate.ts';
+import type { BmcTarget, BootDevice, PowerDriver, PowerState } from '../activities/power/driver.ts';
+import { BmcError } from '../activities/power/driver.ts';
+import type { TaskRunner } from '../activities/tasks/task-runner.ts';
+import type { TaskRunInput, TaskRunResult } from '../activities/contracts.ts';
+import type { BootEventKind } from '../workflows/types.ts';
+import type { SimDelays } from './sim-delays.ts';
+
+interface SimHostState {
+  power: PowerState;
+  bootDevice: BootDevice;
+  persistent: boolean;
+  /** Incremented on every power-on, so a stale boot's timers can tell they are stale. */
+  boots: number;
+  timers: NodeJS.Timeout[];
+  bmcCalls: number;
+}
+
+interface SimKnobs {
+  never_dhcp: boolean;
+  stall_at?: BootEventKind;
+  fail_validation: boolean;
+  flaky_bmc: number;
+}
+
+const BOOT_SEQUENCE: BootEventKind[] = ['dhcp', 'tftp', 'ipxe', 'kernel', 'initrd', 'config', 'checkpoint'];
+
+export interface SimFleetOptions {
+  delays: SimDelays;
+  gate: NetbootGate;
+  events: BootEventSink;
+  log?: (msg: string) => void;
+}
+
+export class SimFleet {
+  private readonly hosts = new Map<string, SimHostState>();
+  private readonly log: (msg: string) => void;
+  /** Network boots that reached the boot loader, per host: what a scale run or a test can count. */
+  readonly netboots = new Map<string, number>();
+
+  constructor(private readonly opts: SimFleetOptions) {
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  private state(t: BmcTarget): SimHostState {
+    const key = `${t.site}/${t.host}`;
+    let s = this.hosts.get(key);
+    if (!s) {
+      // A sim host starts powered on, running its installed OS, like a machine in service.
+      s = { power: 'on', bootDevice: 'disk', persistent: true, boots: 0, timers: [], bmcCalls: 0 };
+      this.hosts.set(key, s);
+    }
+    return s;
+  }
+
+  /** The `sim` power driver. */
+  readonly driver: PowerDriver = {
+    name: 'sim',
+    powerStatus: async (t) => {
+      await this.bmcCall(t);
+      return this.state(t).power;
+    },
+    powerOn: async (t) => {
+      await this.bmcCall(t);
+      const s = this.state(t);
+      if (s.power === 'off') this.boot(t, s);
+    },
+    powerOff: async (t) => {
+      await this.bmcCall(t);
+      this.halt(this.state(t));
+    },
+    powerCycle: async (t) => {
+      await this.bmcCall(t);
+      const s = this.state(t);
+      this.halt(s);
+      this.boot(t, s);
+    },
+    setBootDevice: async (t, device, { persistent }) => {
+      await this.bmcCall(t);
+      const s = this.state(t);
+      s.bootDevice = device;
+      s.persistent = persistent;
+    },
+    getBootDevice: async (t) => {
+      await this.bmcCall(t);
+      const s = this.state(t);
+      return { device: s.bootDevice, persistent: s.persistent };
+    },
+  };
+
+  /** Tasks of sim hosts are simulated too: before_shutdown succeeds, validate fails with `fail_validation`. */
+  readonly tasks: TaskRunner = {
+    run: async (input: TaskRunInput): Promise<TaskRunResult> => {
+      await delay(this.opts.delays.task);
+      const knobs = input.bmc ? knobsOf(input.bmc.options) : undefined;
+      const names = input.tasks.length > 0 ? input.tasks.map((t) => t.name) : [`sim-${input.phase}`];
+      const fail = input.phase === 'validate' && knobs?.fail_validation === true;
+      return {
+        ok: !fail,
+        results: names.map((name) => ({
+          name,
+          ok: !fail,
+          exitCode: fail ? 1 : 0,
+          attempts: 1,
+          log: fail ? 'sim: validation failed (fail_validation knob)' : `sim: ${input.phase} ok`,
+        })),
+      };
+    },
+  };
+
+  private async bmcCall(t: BmcTarget): Promise<void> {
+    const s = this.state(t);
+    s.bmcCalls++;
+    await delay(this.opts.delays.bmc);
+    const { flaky_bmc } = knobsOf(t.bmc.options);
+    // Deterministic per host and call, so a flaky run can be reproduced.
+    if (flaky_bmc > 0 && unitHash(`${t.site}/${t.host}#${s.bmcCalls}`) < flaky_bmc) {
+      throw new BmcError(`sim BMC ${t.bmc.address}: no response (flaky_bmc ${flaky_bmc})`);
+    }
+  }
+
+  private halt(s: SimHostState): void {
+    s.power = 'off';
+    for (const timer of s.timers) clearTimeout(timer);
+    s.timers = [];
+  }
+
+  private boot(t: BmcTarget, s: SimHostState): void {
+    s.power = 'on';
+    s.boots++;
+    const fromNetwork = s.bootDevice === 'network';
+    if (!s.persistent) s.bootDevice = 'disk';
+    if (!fromNetwork) return;
+    const gate = this.opts.gate.lookup(t.mac);
+    // Like a real agent, a closed gate means no boot file: the host falls through to its disk.
+    if (!gate?.open) {
+      this.log(`sim ${t.host}: network boot found the gate closed; booting from disk`);
+      return;
+    }
+    const knobs = knobsOf(t.bmc.options);
+    if (knobs.never_dhcp) {
+      this.log(`sim ${t.host}: never_dhcp — staying silent`);
+      return;
+    }
+    const key = `${t.site}/${t.host}`;
+    this.netboots.set(key, (this.netboots.get(key) ?? 0) + 1);
+    const bootNo = s.boots;
+    let at = 0;
+    for (const kind of BOOT_SEQUENCE) {
+      if (kind === 'config' && !gate.hasConfig) continue;
+      if (knobs.stall_at === kind) break;
+      at += this.opts.delays[kind];
+      const timer = setTimeout(() => {
+        if (s.boots !== bootNo) return;
+        const event = {
+          id: `sim-${t.mac}-${bootNo}-${kind}-${gate.runId.slice(0, 8)}`,
+          kind,
+          mac: t.mac,
+          at: Date.now(),
+          source: 'sim',
+          detail: detailFor(kind, gate.bootStage),
+        };
+        this.opts.events.report(t.site, t.host, event).catch((err: unknown) => {
+          this.log(`sim ${t.host}: could not report ${kind}: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      }, at);
+      s.timers.push(timer);
+    }
+  }
+
+  /** Stop all pending simulated boots (shutdown). */
+  stop(): void {
+    for (const s of this.hosts.values()) this.halt(s);
+  }
+}
+
+function detailFor(kind: BootEventKind, stage: number): string {
+  switch (kind) {
+    case 'dhcp':
+      return 'DHCPACK (sim)';
+    case 'tftp':
+      return 'undionly.kpxe (sim)';
+    case 'ipxe':
+      return `iPXE script for boot stage ${stage} (sim)`;
+    default:
+      return `${kind} (sim)`;
+  }
+}
+
+function knobsOf(options: Record<string, unknown>): SimKnobs {
+  const stall = options.stall_at;
+  const flaky = Number(options.flaky_bmc ?? 0);
+  return {
+    never_dhcp: options.never_dhcp === true,
+    stall_at: typeof stall === 'string' ? (stall as BootEventKind) : undefined,
+    fail_validation: options.fail_validation === true,
+    flaky_bmc: Number.isFinite(flaky) ? Math.min(Math.max(flaky, 0), 1) : 0,
+  };
+}
+
+function unitHash(s: string): number {
+  return createHash('sha256').update(s).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+function delay(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+}

@@ -1,0 +1,30 @@
+// The control-plane worker: runs the rollout and host workflows and the control activities (fetch, validate,
+// render, plan) on the vaquero-control task queue.
+import type { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
+import { createControlActivities } from '../activities/control/create-control-activities.ts';
+import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
+import { workflowBundle } from './workflow-bundle.ts';
+
+export interface ControlWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  client: Client;
+  dataDir: string;
+  log?: (msg: string) => void;
+}
+
+export async function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: CONTROL_TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: createControlActivities({ dataDir: opts.dataDir, client: opts.client, log: opts.log }),
+    // Host workflows are mostly waiting; many can be cached at once.
+    maxCachedWorkflows: 2000,
+    maxConcurrentWorkflowTaskExecutions: 100,
+    maxConcurrentActivityTaskExecutions: 20,
+  });
+}

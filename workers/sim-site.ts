@@ -1,0 +1,40 @@
+// A simulated site: the site activities backed by the sim fleet (power driver, tasks) and an in-memory
+// netboot gate, with boot events reported to Temporal exactly as an agent reports them.
+import type { Client } from '@temporalio/client';
+import path from 'node:path';
+import { TemporalBootEventReporter } from '../agent/boot-event-reporter.ts';
+import { MemoryNetbootGate } from '../agent/netboot-gate.ts';
+import { createSiteActivities } from '../activities/site/create-site-activities.ts';
+import type { SiteActivities } from '../activities/contracts.ts';
+import { PowerOpLog } from '../activities/power/power-op-log.ts';
+import { SimFleet } from '../sim/sim-fleet.ts';
+import type { SimDelays } from '../sim/sim-delays.ts';
+
+export interface SimSite {
+  site: string;
+  fleet: SimFleet;
+  powerLog: PowerOpLog;
+  activities: SiteActivities;
+}
+
+export function createSimSite(opts: {
+  site: string;
+  client: Client;
+  dataDir: string;
+  delays: SimDelays;
+  log?: (msg: string) => void;
+}): SimSite {
+  const gate = new MemoryNetbootGate();
+  const fleet = new SimFleet({ delays: opts.delays, gate, events: new TemporalBootEventReporter(opts.client, opts.log), log: opts.log });
+  // On disk, so a restarted worker still knows which power operations it already did.
+  const powerLog = new PowerOpLog(path.join(opts.dataDir, 'sites', opts.site, 'power-ops.jsonl'));
+  const activities = createSiteActivities({
+    site: opts.site,
+    gate,
+    drivers: { sim: fleet.driver },
+    powerLog,
+    taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
+    log: opts.log,
+  });
+  return { site: opts.site, fleet, powerLog, activities };
+}

@@ -1,0 +1,77 @@
+// Runs the workers of one process: the control worker and/or one sim site worker per site.
+import type { Client } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { SimDelays } from '../sim/sim-delays.ts';
+import { createControlWorker } from './control-worker.ts';
+import { createSimSite } from './sim-site.ts';
+import type { SimSite } from './sim-site.ts';
+import { createSiteWorker } from './site-worker.ts';
+
+export interface WorkerStackOptions {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  dataDir: string;
+  control: boolean;
+  /** Sites to simulate with sim hosts. */
+  simSites: string[];
+  simDelays: SimDelays;
+  log?: (msg: string) => void;
+}
+
+export interface WorkerStack {
+  sims: Map<string, SimSite>;
+  /** Resolves when every worker has stopped; rejects if one fails. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+
+/** The SDK's own log goes to stderr at WARN; vaquero's progress view owns stdout. */
+export function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // Already installed by the embedding program: keep its choice.
+  }
+}
+
+export async function startWorkerStack(opts: WorkerStackOptions): Promise<WorkerStack> {
+  installQuietRuntime();
+  const workers: Worker[] = [];
+  const sims = new Map<string, SimSite>();
+  if (opts.control) {
+    workers.push(
+      await createControlWorker({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        client: opts.client,
+        dataDir: opts.dataDir,
+        log: opts.log,
+      }),
+    );
+  }
+  for (const site of opts.simSites) {
+    const sim = createSimSite({ site, client: opts.client, dataDir: opts.dataDir, delays: opts.simDelays, log: opts.log });
+    sims.set(site, sim);
+    workers.push(await createSiteWorker({ connection: opts.connection, namespace: opts.namespace, site, activities: sim.activities }));
+  }
+  const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  let stopping: Promise<void> | undefined;
+  return {
+    sims,
+    done,
+    stop() {
+      stopping ??= (async () => {
+        for (const s of sims.values()) s.fleet.stop();
+        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+        await done.catch(() => undefined);
+      })();
+      return stopping;
+    },
+  };
+}
