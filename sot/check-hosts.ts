@@ -2,6 +2,7 @@
 // BMC to power-cycle it, and (for simulated hosts) options the simulator understands.
 import type { Diagnostic } from './diagnostics.ts';
 import type { HostEntity, SotModel } from './model.ts';
+import { SECRET_MESSAGE } from './schema-errors.ts';
 import { where } from './where.ts';
 
 export const SIM_STALL_EVENTS = ['dhcp', 'tftp', 'ipxe', 'kernel', 'config', 'checkpoint'] as const;
@@ -18,6 +19,7 @@ export function checkHosts(model: SotModel): HostCheck {
   for (const host of model.hosts) {
     if (!checkInterfaces(host, diagnostics)) unbootable.add(host);
     checkSimOptions(host, diagnostics);
+    checkAddressSecrets(host, diagnostics);
   }
   checkAgentCoverage(model, diagnostics, unbootable);
   return { diagnostics, unbootable };
@@ -45,6 +47,20 @@ function checkInterfaces(host: HostEntity, out: Diagnostic[]): boolean {
     );
   }
   return bootable;
+}
+
+/** `https://admin:pw@bmc` puts the password in git as surely as a `password:` field does. */
+function checkAddressSecrets(host: HostEntity, out: Diagnostic[]): void {
+  host.spec.interfaces.forEach((iface, i) => {
+    if (iface.type === 'bmc' && /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(iface.address)) {
+      out.push(
+        host.src.diag(
+          ['interfaces', i, 'address'],
+          `interfaces[${i}].address holds user:password@: ${SECRET_MESSAGE}`,
+        ),
+      );
+    }
+  });
 }
 
 function checkSimOptions(host: HostEntity, out: Diagnostic[]): void {

@@ -8,7 +8,7 @@ import type { Asset, Entity, HostEntity, SotModel } from './model.ts';
 import { assetKey } from './model.ts';
 import { ASSET_TYPES, bootSchema, hostSchema, osSchema, siteSchema, workflowSchema } from './schema.ts';
 import type { AssetType } from './schema.ts';
-import { issuesToDiagnostics, SECRET_FIELD, SECRET_MESSAGE } from './schema-errors.ts';
+import { fieldName, issuesToDiagnostics, SECRET_FIELD, SECRET_MESSAGE } from './schema-errors.ts';
 import { parseYamlFile } from './source-doc.ts';
 import type { SourceDoc } from './source-doc.ts';
 
@@ -149,13 +149,22 @@ function findSecretFields(src: SourceDoc, data: unknown): Diagnostic[] {
   if (!Array.isArray(ifaces)) return out;
   ifaces.forEach((iface, i) => {
     if (!iface || typeof iface !== 'object' || (iface as { type?: unknown }).type !== 'bmc') return;
-    const opts = (iface as { options?: unknown }).options;
-    if (!opts || typeof opts !== 'object') return;
-    for (const key of Object.keys(opts)) {
-      if (SECRET_FIELD.test(key)) {
-        out.push(src.diag(['interfaces', i, 'options', key], `interfaces[${i}].options.${key}: ${SECRET_MESSAGE}`, { key: true }));
+    // At any depth: `options: { auth: { password: x } }` is just as much a secret in git.
+    const walk = (value: unknown, path: (string | number)[]): void => {
+      if (Array.isArray(value)) {
+        value.forEach((v, j) => walk(v, [...path, j]));
+      } else if (value && typeof value === 'object') {
+        for (const [key, v] of Object.entries(value)) {
+          const keyPath = [...path, key];
+          if (SECRET_FIELD.test(key)) {
+            out.push(src.diag(keyPath, `${fieldName(keyPath)}: ${SECRET_MESSAGE}`, { key: true }));
+          } else {
+            walk(v, keyPath);
+          }
+        }
       }
-    }
+    };
+    walk((iface as { options?: unknown }).options, ['interfaces', i, 'options']);
   });
   return out;
 }

@@ -132,6 +132,21 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'a secret nested deeper in BMC options, and a password inside a BMC URL',
+    edits: [
+      {
+        file: RACK_B,
+        replace: 'options: { flaky_bmc: 0.1, stall_at: kernel }',
+        with: 'options: { flaky_bmc: 0.1, stall_at: kernel, auth: [{ user: a, Passwd: x }] }',
+      },
+      { file: RACK_A, replace: 'address: 10.10.1.12:623', with: 'address: https://admin:hunter2@10.10.1.12' },
+    ],
+    expected: [
+      'sites/lab/rack-a.yml:29:14: interfaces[1].address holds user:password@: a BMC secret must not be in the SoT: name a credentials reference (credentials: NAME) resolved by the agent',
+      'sites/lab/rack-b.yml:12:68: interfaces[1].options.auth[0].Passwd: a BMC secret must not be in the SoT: name a credentials reference (credentials: NAME) resolved by the agent',
+    ],
+  },
+  {
     name: 'unknown workflow, with a suggestion',
     edits: [
       {
@@ -232,6 +247,13 @@ const cases: Case[] = [
       },
     ],
     expected: [],
+  },
+  {
+    name: 'an include that matches two snippets by name without extension',
+    edits: [{ file: 'assets/preseed/snippets/ssh-keys.txt', write: 'd-i passwd/make-user boolean false\n' }],
+    expected: [
+      'assets/preseed/base.cfg:4:1: preseed snippet "ssh-keys" is ambiguous: ssh-keys.liquid, ssh-keys.txt',
+    ],
   },
   {
     name: 'unknown block_deps workflow',
