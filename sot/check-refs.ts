@@ -55,20 +55,17 @@ function checkBoot(model: SotModel, boot: BootEntity, brokenAssets: Set<Asset>, 
   if (unattended) {
     const { type, template } = unattended;
     const asset = model.assets.get(assetKey(type, template));
-    const path = ['unattended', 'template'];
+    const at = ['unattended', 'template'];
     if (asset && !asset.snippet) {
       if (brokenAssets.has(asset)) ok = false;
     } else if (asset || template.startsWith('snippets/')) {
       out.push(
-        boot.src.diag(
-          path,
-          `"${template}" is a snippet, not a template: snippets are only for {% include %}`,
-        ),
+        boot.src.diag(at, `"${template}" is a snippet, not a template: snippets are only for {% include %}`),
       );
       ok = false;
     } else {
       out.push(
-        boot.src.diag(path, `unknown ${type} template "${template}"${templateHint(model, type, template)}`),
+        boot.src.diag(at, `unknown ${type} template "${template}"${templateHint(model, type, template)}`),
       );
       ok = false;
     }
