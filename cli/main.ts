@@ -5,6 +5,11 @@ import { register as registerRender } from './commands/render.ts';
 import { register as registerPlan } from './commands/plan.ts';
 import { runSetup } from './commands/setup.ts';
 import { register as registerDev } from './commands/dev.ts';
+import { register as registerApply } from './commands/apply.ts';
+import { register as registerStatus } from './commands/status.ts';
+import { register as registerRollout } from './commands/rollout.ts';
+import { register as registerReprovision } from './commands/reprovision.ts';
+import { register as registerWorker } from './commands/worker.ts';
 
 const program = new Command();
 program
@@ -21,6 +26,11 @@ registerValidate(program);
 registerRender(program);
 registerPlan(program);
 registerDev(program);
+registerApply(program);
+registerStatus(program);
+registerRollout(program);
+registerReprovision(program);
+registerWorker(program);
 program
   .command('setup')
   .description('install what vaquero needs on this machine (the Temporal CLI; with --lab, the lab packages)')

@@ -17,8 +17,8 @@ export const hostStatusQuery = defineQuery<HostStatus>('status');
 // Rollout workflow
 export const hostFinishedSignal = defineSignal<[HostFinished]>('hostFinished');
 export const rolloutStatusQuery = defineQuery<RolloutStatus>('status');
-export const pauseUpdate = defineUpdate<RolloutStatus['state'], [reason?: string]>('pause');
+export const pauseUpdate = defineUpdate<RolloutStatus['state'], [reason: string]>('pause');
 export const resumeUpdate = defineUpdate<RolloutStatus['state'], []>('resume');
-export const abortUpdate = defineUpdate<RolloutStatus['state'], [reason?: string]>('abort');
+export const abortUpdate = defineUpdate<RolloutStatus['state'], [reason: string]>('abort');
 /** A newer rollout of the same SoT takes over: stop starting hosts; hosts already running are handed over. */
 export const supersedeUpdate = defineUpdate<RolloutStatus['state'], [by: string]>('supersede');

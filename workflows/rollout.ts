@@ -140,17 +140,17 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     }
     finishHost(h, m.state === 'released' ? 'released' : m.state === 'running' ? 'failed' : m.state, m.error);
   });
-  setHandler(pauseUpdate, (why?: string) => {
-    if (state === 'running') setState('paused', why ?? 'paused by operator');
+  setHandler(pauseUpdate, (why: string) => {
+    if (state === 'running') setState('paused', why || 'paused by operator');
     return state;
   });
   setHandler(resumeUpdate, () => {
     if (state === 'paused') setState('running', 'resumed by operator');
     return state;
   });
-  setHandler(abortUpdate, (why?: string) => {
+  setHandler(abortUpdate, (why: string) => {
     if (!['completed', 'failed', 'aborted', 'superseded', 'aborting'].includes(state)) {
-      setState('aborting', why ?? 'aborted by operator');
+      setState('aborting', why || 'aborted by operator');
     }
     return state;
   });

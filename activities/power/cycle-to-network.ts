@@ -19,7 +19,7 @@ export async function cycleToNetwork(driver: PowerDriver, t: BmcTarget, opts: Cy
   const backoff = opts.backoffMs ?? 500;
   const progress = opts.progress ?? (() => undefined);
 
-  let seen = '';
+  let seen: string;
   for (let i = 1; ; i++) {
     progress(`set boot device network (attempt ${i})`);
     await driver.setBootDevice(t, 'network', { persistent: false });

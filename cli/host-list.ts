@@ -1,0 +1,77 @@
+// The fleet as Temporal sees it: the newest run of every host workflow, from visibility (search attributes),
+// enriched by a query for the hosts that are still running.
+import type { Client } from '@temporalio/client';
+import { HOST_WORKFLOW_TYPE, hostStatusQuery } from '../workflows/definitions.ts';
+
+export interface HostRow {
+  site: string;
+  host: string;
+  stage: string;
+  state: string;
+  revision: string;
+  workflowId: string;
+  runId: string;
+  startedAt: string;
+  closedAt?: string;
+  /** Running hosts only. */
+  secondsInStage?: number;
+  attempt?: number;
+  bootStage?: number;
+  bootStages?: number;
+  lastError?: string;
+}
+
+function keyword(sa: Record<string, unknown> | undefined, name: string): string | undefined {
+  const v = sa?.[name];
+  return Array.isArray(v) ? (v[0] as string | undefined) : (v as string | undefined);
+}
+
+export async function listHosts(client: Client, opts: { site?: string; query?: boolean } = {}): Promise<HostRow[]> {
+  let q = `WorkflowType = '${HOST_WORKFLOW_TYPE}'`;
+  if (opts.site) q += ` AND VaqSite = '${opts.site.replace(/'/g, '')}'`;
+  const newest = new Map<string, HostRow>();
+  for await (const wf of client.workflow.list({ query: q })) {
+    const m = /^host\/([^/]+)\/([^/]+)$/.exec(wf.workflowId);
+    if (!m) continue;
+    const prev = newest.get(wf.workflowId);
+    if (prev && prev.startedAt >= wf.startTime.toISOString()) continue;
+    const sa = wf.searchAttributes as Record<string, unknown> | undefined;
+    const status = wf.status.name;
+    const saState = keyword(sa, 'VaqState');
+    newest.set(wf.workflowId, {
+      site: m[1]!,
+      host: m[2]!,
+      stage: keyword(sa, 'VaqStage') ?? 'planned',
+      // A run that ended without recording its state (terminated, timed out) says so through its status.
+      state: status === 'RUNNING' || status === 'COMPLETED' ? (saState ?? 'running') : status === 'FAILED' ? 'failed' : status.toLowerCase(),
+      revision: keyword(sa, 'VaqRevision') ?? '',
+      workflowId: wf.workflowId,
+      runId: wf.runId,
+      startedAt: wf.startTime.toISOString(),
+      closedAt: wf.closeTime?.toISOString(),
+    });
+  }
+  const rows = [...newest.values()].sort((a, b) => (a.site + '/' + a.host < b.site + '/' + b.host ? -1 : 1));
+  if (opts.query !== false) {
+    await Promise.all(
+      rows
+        .filter((r) => r.state === 'running' && !r.closedAt)
+        .map(async (r) => {
+          try {
+            const s = await client.workflow.getHandle(r.workflowId).query(hostStatusQuery);
+            r.stage = s.stage;
+            r.state = s.state;
+            r.revision = s.revision;
+            r.secondsInStage = Math.round((Date.now() - s.stageSince) / 100) / 10;
+            r.attempt = s.attempt;
+            r.bootStage = s.bootStage;
+            r.bootStages = s.bootStages;
+            r.lastError = s.lastError;
+          } catch {
+            // No worker to answer right now: visibility's view is the best there is.
+          }
+        }),
+    );
+  }
+  return rows;
+}
