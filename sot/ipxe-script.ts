@@ -4,7 +4,6 @@
 export interface IpxeScriptInput {
   host: string;
   stageIndex: number;
-  stageCount: number;
   boot: string;
   kernel: string;
   initrds: readonly string[];
@@ -37,7 +36,7 @@ export function buildIpxeScript(s: IpxeScriptInput): string {
   const kernelArgs = [...initrdArgs, s.cmdline].filter((a) => a !== '');
   const lines = [
     '#!ipxe',
-    `# vaquero: host ${s.host}, stage ${s.stageIndex} of ${s.stageCount} (${s.boot})`,
+    `# vaquero: host ${s.host}, stage ${s.stageIndex} (${s.boot})`,
     ['kernel', s.kernel, ...kernelArgs].join(' '),
     ...s.initrds.map((u) => `initrd ${u}`),
     'boot',

@@ -321,7 +321,6 @@ function renderStage(input: StageInput): RenderedStage | undefined {
   const ipxe = buildIpxeScript({
     host: input.host,
     stageIndex: index,
-    stageCount: input.count,
     boot: boot.id,
     kernel,
     initrds,
@@ -357,7 +356,8 @@ export function configProblem(type: AssetType, text: string): string | undefined
     try {
       JSON.parse(text);
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      // V8 quotes part of the input in its message: keep the diagnostic on one line.
+      const msg = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
       const pos = /position (\d+)/.exec(msg);
       const line = pos ? text.slice(0, Number(pos[1])).split('\n').length : undefined;
       return `Ignition config is not valid JSON${line ? ` (output line ${line})` : ''}: ${msg}`;
