@@ -189,6 +189,9 @@ export function describeError(err: unknown): string {
     inner = (inner as Wrapped).originalError;
   }
   if (inner instanceof SnippetLookupError) return inner.message;
+  if (inner instanceof RangeError && /call stack/i.test(inner.message)) {
+    return 'snippets include each other without end (or nest too deeply)';
+  }
   const variable = (inner as { variableName?: unknown })?.variableName;
   if (typeof variable === 'string') return `undefined variable "${variable}"`;
   const msg = String((inner as Wrapped)?.message ?? inner);

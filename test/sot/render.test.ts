@@ -5,7 +5,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { cmdlineEntryProblem, joinCmdline, mapEntryText } from '../../sot/cmdline.ts';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
+import { ipxeImageName } from '../../sot/ipxe-script.ts';
 import { loadSot } from '../../sot/load.ts';
 import type { SotModel } from '../../sot/model.ts';
 import { CHECKPOINT_TOKEN_PLACEHOLDER, createRenderer } from '../../sot/render.ts';
@@ -68,6 +70,39 @@ async function renderOk(files: Record<string, string>) {
 }
 
 describe('kernel command line', () => {
+  test('entry rules: kernel quoting allowed, iPXE syntax refused', () => {
+    for (const ok of [
+      'quiet',
+      'k=v',
+      'k=',
+      'console=ttyS0,115200',
+      'k="a b"',
+      '"k=a b"',
+      'a=#b',
+      'x=1;2',
+      'k="a|b"',
+    ]) {
+      assert.equal(cmdlineEntryProblem(ok), undefined, ok);
+    }
+    for (const bad of [
+      'a b',
+      'k=a\tb',
+      'k="a  b"',
+      'k="a',
+      'k="a # b"',
+      'k="a ; b"',
+      'k="a && b"',
+      'x\r',
+      '#x',
+    ]) {
+      assert.notEqual(cmdlineEntryProblem(bad), undefined, JSON.stringify(bad));
+    }
+    assert.equal(mapEntryText('k', null), 'k');
+    assert.equal(mapEntryText('k', ''), 'k=');
+    assert.equal(joinCmdline(['a', '', 'b', 'a']), 'a b a');
+    assert.equal(ipxeImageName('http://h.example/a/b/initrd.gz?x=/y#z'), 'initrd.gz');
+  });
+
   test('OS entries then boot entries, in order, repeated keys kept, maps and bare keys', async () => {
     const r = await renderOk({
       'os/o.yml': [
@@ -361,6 +396,15 @@ describe('template sandbox', () => {
     const r = await render(untyped('a\n{% include "missing" %}', { 'assets/preseed/snippets/missing': 'x' }));
     assert.deepEqual(messages(r), [
       'assets/untyped/t.txt:2:1: does not render for host node-01 (stage 1, boot b): snippet "missing" not found in assets/untyped/snippets/',
+    ]);
+  });
+
+  test('a snippet that includes itself is a diagnostic, not a crash', async () => {
+    const r = await render(
+      untyped('{% include "s" %}', { 'assets/untyped/snippets/s': 'x{% include "s" %}' }),
+    );
+    assert.deepEqual(messages(r), [
+      'assets/untyped/snippets/s:1:2: does not render for host node-01 (stage 1, boot b): snippets include each other without end (or nest too deeply)',
     ]);
   });
 
