@@ -1,0 +1,158 @@
+// One way for every part of vaquero to reach Temporal: the server named by TEMPORAL_ADDRESS
+// (a cluster or Temporal Cloud), or else an embedded dev server that we start and own.
+import { Client, Connection } from '@temporalio/client';
+import type { TLSConfig } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import { readFile } from 'node:fs/promises';
+import { NAMESPACE_DEFAULT } from './constants.ts';
+import { startDevServer } from './dev-server.ts';
+import type { DevServer, DevServerPorts } from './dev-server.ts';
+
+export interface ConnectOptions {
+  /** Data directory of the embedded server (unused with TEMPORAL_ADDRESS). */
+  dataDir: string;
+  namespace?: string;
+  /** Embedded server only: serve the Web UI (default true). */
+  ui?: boolean;
+  ports?: DevServerPorts;
+  log?: (msg: string) => void;
+  /** Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  startTimeoutMs?: number;
+}
+
+export interface TemporalConnection {
+  address: string;
+  namespace: string;
+  uiUrl?: string;
+  /** True when we started the server and close() stops it. */
+  embedded: boolean;
+  /** The embedded server (pid, log file, `exited`), when we started one. */
+  server?: DevServer;
+  client: Client;
+  connection: Connection;
+  /** For workers; made on first call and shared. Shut the workers down before close(). */
+  nativeConnection(): Promise<NativeConnection>;
+  /** Idempotent. Closes both connections, then stops the embedded server if we started it. */
+  close(): Promise<void>;
+}
+
+interface Endpoint {
+  address: string;
+  tls?: TLSConfig | boolean;
+  apiKey?: string;
+}
+
+export async function connectTemporal(opts: ConnectOptions): Promise<TemporalConnection> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? (() => undefined);
+  let server: DevServer | undefined;
+  let endpoint: Endpoint;
+  let namespace: string;
+
+  if (env.TEMPORAL_ADDRESS) {
+    namespace = env.TEMPORAL_NAMESPACE || opts.namespace || NAMESPACE_DEFAULT;
+    endpoint = { address: env.TEMPORAL_ADDRESS, ...(await tlsFromEnv(env)) };
+    log(`using Temporal at ${endpoint.address}, namespace ${namespace}${endpoint.tls ? ' (TLS)' : ''}`);
+  } else {
+    namespace = opts.namespace ?? NAMESPACE_DEFAULT;
+    server = await startDevServer({
+      dataDir: opts.dataDir,
+      namespace,
+      ui: opts.ui,
+      ports: opts.ports,
+      log,
+      startTimeoutMs: opts.startTimeoutMs,
+    });
+    endpoint = { address: server.address };
+  }
+
+  let connection: Connection;
+  try {
+    connection = await Connection.connect(endpoint);
+  } catch (err) {
+    await server?.stop();
+    throw new Error(
+      `cannot connect to Temporal at ${endpoint.address}: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const client = new Client({ connection, namespace });
+
+  let native: Promise<NativeConnection> | undefined;
+  let closing: Promise<void> | undefined;
+  return {
+    address: endpoint.address,
+    namespace,
+    uiUrl: server?.uiUrl,
+    embedded: server !== undefined,
+    server,
+    client,
+    connection,
+    nativeConnection() {
+      if (closing) return Promise.reject(new Error('Temporal connection is closed'));
+      // Loaded on demand: the worker package brings the native bridge, which client-only users skip.
+      native ??= import('@temporalio/worker').then(({ NativeConnection }) =>
+        NativeConnection.connect(endpoint),
+      );
+      return native;
+    },
+    close() {
+      closing ??= (async () => {
+        try {
+          const n = await native?.catch(() => undefined);
+          await n?.close();
+          await connection.close();
+        } finally {
+          await server?.stop();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * TLS settings, named as the `temporal` CLI names them: TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY
+ * (client certificate and key files, for mTLS), TEMPORAL_TLS_CA (server CA file),
+ * TEMPORAL_TLS_SERVER_NAME (SNI override), TEMPORAL_TLS=true (TLS with system roots) and
+ * TEMPORAL_API_KEY (bearer key, as for Temporal Cloud; implies TLS).
+ */
+export async function tlsFromEnv(env: NodeJS.ProcessEnv): Promise<Omit<Endpoint, 'address'>> {
+  const { TEMPORAL_TLS_CERT: cert, TEMPORAL_TLS_KEY: key, TEMPORAL_TLS_CA: ca } = env;
+  const serverName = env.TEMPORAL_TLS_SERVER_NAME;
+  const apiKey = env.TEMPORAL_API_KEY || undefined;
+  if (Boolean(cert) !== Boolean(key)) {
+    throw new Error('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together');
+  }
+  const read = async (name: string, path: string): Promise<Buffer> => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      throw new Error(`cannot read ${name}=${path}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    }
+  };
+  const tlsWanted = /^(1|true|yes)$/i.test(env.TEMPORAL_TLS ?? '');
+  let tls: TLSConfig | boolean | undefined;
+  if (cert || ca || serverName) {
+    tls = {
+      ...(cert && key
+        ? {
+            clientCertPair: {
+              crt: await read('TEMPORAL_TLS_CERT', cert),
+              key: await read('TEMPORAL_TLS_KEY', key),
+            },
+          }
+        : {}),
+      ...(ca ? { serverRootCACertificate: await read('TEMPORAL_TLS_CA', ca) } : {}),
+      ...(serverName ? { serverNameOverride: serverName } : {}),
+    };
+  } else if (apiKey || tlsWanted) {
+    tls = true;
+  }
+  return { ...(tls ? { tls } : {}), ...(apiKey ? { apiKey } : {}) };
+}
