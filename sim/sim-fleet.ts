@@ -3,7 +3,7 @@
 // events a real host causes (DHCP, TFTP, iPXE script, kernel, initrd, config, checkpoint) through the same
 // BootEventSink an agent uses, after configurable delays. Knobs per host (the BMC interface's `options`):
 // never_dhcp, stall_at: <event>, fail_validation, flaky_bmc: <probability 0..1>.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { BootEventSink } from '../agent/boot-event-reporter.ts';
 import type { NetbootGate } from '../agent/netboot-gate.ts';
 import type { BmcTarget, BootDevice, PowerDriver, PowerState } from '../activities/power/driver.ts';
@@ -44,6 +44,10 @@ export class SimFleet {
   private readonly log: (msg: string) => void;
   /** Network boots that reached the boot loader, per host: what a scale run or a test can count. */
   readonly netboots = new Map<string, number>();
+  /** Power-ons (a cycle or an on), per host, whatever the host then boots from. */
+  readonly powerOns = new Map<string, number>();
+  /** Boot counters restart with the process: this keeps event ids unique across a worker restart. */
+  private readonly instance = randomBytes(4).toString('hex');
 
   constructor(private readonly opts: SimFleetOptions) {
     this.log = opts.log ?? (() => undefined);
@@ -135,6 +139,8 @@ export class SimFleet {
   private boot(t: BmcTarget, s: SimHostState): void {
     s.power = 'on';
     s.boots++;
+    const hostKey = `${t.site}/${t.host}`;
+    this.powerOns.set(hostKey, (this.powerOns.get(hostKey) ?? 0) + 1);
     const fromNetwork = s.bootDevice === 'network';
     if (!s.persistent) s.bootDevice = 'disk';
     if (!fromNetwork) return;
@@ -160,7 +166,7 @@ export class SimFleet {
       const timer = setTimeout(() => {
         if (s.boots !== bootNo) return;
         const event = {
-          id: `sim-${t.mac}-${bootNo}-${kind}-${gate.runId.slice(0, 8)}`,
+          id: `sim-${t.mac}-${this.instance}-${bootNo}-${kind}-${gate.runId.slice(0, 8)}`,
           kind,
           mac: t.mac,
           at: Date.now(),

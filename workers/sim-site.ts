@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import path from 'node:path';
 import { TemporalBootEventReporter } from '../agent/boot-event-reporter.ts';
 import { MemoryNetbootGate } from '../agent/netboot-gate.ts';
+import type { NetbootGate } from '../agent/netboot-gate.ts';
 import { createSiteActivities } from '../activities/site/create-site-activities.ts';
 import type { SiteActivities } from '../activities/contracts.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
@@ -13,6 +14,8 @@ import type { SimDelays } from '../sim/sim-delays.ts';
 export interface SimSite {
   site: string;
   fleet: SimFleet;
+  /** What the site's boot services would answer each host (tests check it is closed after a run). */
+  gate: NetbootGate;
   powerLog: PowerOpLog;
   activities: SiteActivities;
 }
@@ -36,5 +39,5 @@ export function createSimSite(opts: {
     taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
     log: opts.log,
   });
-  return { site: opts.site, fleet, powerLog, activities };
+  return { site: opts.site, fleet, gate, powerLog, activities };
 }
