@@ -6,6 +6,7 @@ import { checkNetwork } from './check-network.ts';
 import { checkReferences } from './check-refs.ts';
 import { checkUniqueness } from './check-unique.ts';
 import { sortDiagnostics } from './diagnostics.ts';
+import { groupPerHostDiagnostics } from './group-diagnostics.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { loadSot } from './load.ts';
 import type { HostEntity, SotModel } from './model.ts';
@@ -40,7 +41,7 @@ export async function validateSot(dir: string): Promise<ValidateResult> {
     if (refs.unresolved.has(host) || hosts.unbootable.has(host)) continue;
     diagnostics.push(...renderHost(renderer, host));
   }
-  return { model, diagnostics: sortDiagnostics(diagnostics) };
+  return { model, diagnostics: sortDiagnostics(groupPerHostDiagnostics(diagnostics)) };
 }
 
 /** The renderer turns bad content into diagnostics; a throw would be its bug, but must not hide the others. */

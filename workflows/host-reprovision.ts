@@ -29,7 +29,7 @@ import {
   hostStatusQuery,
 } from './definitions.ts';
 import { CHECKPOINT_RANK, nextNetbootStep, rankOf } from './netboot-progress.ts';
-import { VaqHost, VaqRevision, VaqSite, VaqStage, VaqState } from './search-attributes.ts';
+import { CONTROL_TASK_QUEUE, SA_HOST as VaqHost, SA_REVISION as VaqRevision, SA_SITE as VaqSite, SA_STAGE as VaqStage, SA_STATE as VaqState, siteTaskQueue } from '../temporal/constants.ts';
 import type {
   BootEvent,
   BootStagePlan,
@@ -44,7 +44,6 @@ import type {
   TimelineEntry,
 } from './types.ts';
 
-const CONTROL_QUEUE = 'vaquero-control';
 /** Timeline entries kept in the query and carried across continueAsNew. */
 const TIMELINE_LIMIT = 500;
 const SEEN_EVENT_LIMIT = 2000;
@@ -61,7 +60,7 @@ class StageFailure extends Error {
 export async function hostReprovision(input: HostWorkflowInput): Promise<HostResult> {
   const info = workflowInfo();
   const control = proxyActivities<ControlActivities>({
-    taskQueue: CONTROL_QUEUE,
+    taskQueue: CONTROL_TASK_QUEUE,
     startToCloseTimeout: '5 minutes',
     retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
@@ -71,7 +70,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     site: input.site,
     host: input.host,
   });
-  const siteQueue = `site-${plan.site}`;
+  const siteQueue = siteTaskQueue(plan.site);
   const gate = proxyActivities<SiteActivities>({
     taskQueue: siteQueue,
     startToCloseTimeout: '1 minute',

@@ -32,7 +32,7 @@ import {
 } from './definitions.ts';
 import { hostReprovision } from './host-reprovision.ts';
 import { schedule } from './rollout-scheduler.ts';
-import { VaqRevision, VaqState } from './search-attributes.ts';
+import { CONTROL_TASK_QUEUE, SA_REVISION as VaqRevision, SA_STATE as VaqState } from '../temporal/constants.ts';
 import type {
   HostFinished,
   PreparedRollout,
@@ -45,7 +45,6 @@ import type {
   RolloutTimelineEntry,
 } from './types.ts';
 
-const CONTROL_QUEUE = 'vaquero-control';
 const TIMELINE_LIMIT = 5000;
 const FINAL: ReadonlySet<RolloutHostState> = new Set(['provisioned', 'failed', 'cancelled', 'released', 'blocked', 'skipped']);
 
@@ -53,7 +52,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const info = workflowInfo();
   const selfId = info.workflowId;
   const control = proxyActivities<ControlActivities>({
-    taskQueue: CONTROL_QUEUE,
+    taskQueue: CONTROL_TASK_QUEUE,
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout: '1 minute',
     retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: ['InvalidSot'] },
@@ -196,7 +195,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     try {
       const child = await startChild(hostReprovision, {
         workflowId: id,
-        taskQueue: CONTROL_QUEUE,
+        taskQueue: CONTROL_TASK_QUEUE,
         args: [{ sot: input.sot, revision: input.revision, site: h.site, host: h.host, owner: selfId }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,

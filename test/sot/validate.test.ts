@@ -494,11 +494,10 @@ const cases: Case[] = [
     expected: ['sites/lab/env.yml:11:9: no agent serves subnet oob, but hosts node-01, node-02 boot from it'],
   },
   {
-    name: 'a template with an undefined variable, for every host that uses it',
+    name: 'a template with an undefined variable: one line naming every host that uses it',
     edits: [{ file: 'assets/preseed/base.cfg', replace: '{{ subnet.gateway }}', with: '{{ subnet.gw }}' }],
     expected: [
-      'assets/preseed/base.cfg:3:34: does not render for host node-01 (stage 1, boot debian-install): undefined variable "subnet.gw"',
-      'assets/preseed/base.cfg:3:34: does not render for host node-02 (stage 1, boot debian-install): undefined variable "subnet.gw"',
+      'assets/preseed/base.cfg:3:34: does not render for 2 hosts (node-01, node-02) (stage 1, boot debian-install): undefined variable "subnet.gw"',
     ],
   },
   {
@@ -511,8 +510,7 @@ const cases: Case[] = [
       },
     ],
     expected: [
-      'assets/preseed/snippets/ssh-keys.liquid:2:43: does not render for host node-01 (stage 1, boot debian-install): undefined variable "host.nmae"',
-      'assets/preseed/snippets/ssh-keys.liquid:2:43: does not render for host node-02 (stage 1, boot debian-install): undefined variable "host.nmae"',
+      'assets/preseed/snippets/ssh-keys.liquid:2:43: does not render for 2 hosts (node-01, node-02) (stage 1, boot debian-install): undefined variable "host.nmae"',
     ],
   },
   {
@@ -523,10 +521,8 @@ const cases: Case[] = [
     ],
     expected: [
       'boot/flatcar-install.yml:6:67: template syntax: undefined filter: shout',
-      'os/flatcar.yml:5:5: does not render for host node-01 (stage 2, boot flatcar-install): undefined variable "urls.cfg"',
-      'os/flatcar.yml:5:5: does not render for host node-02 (stage 2, boot flatcar-install): undefined variable "urls.cfg"',
-      'os/flatcar.yml:5:5: does not render for host node-03 (stage 1, boot flatcar-install): undefined variable "urls.cfg"',
-      'os/flatcar.yml:5:5: does not render for host node-04 (stage 1, boot flatcar-install): undefined variable "urls.cfg"',
+      'os/flatcar.yml:5:5: does not render for 2 hosts (node-01, node-02) (stage 2, boot flatcar-install): undefined variable "urls.cfg"',
+      'os/flatcar.yml:5:5: does not render for 2 hosts (node-03, node-04) (stage 1, boot flatcar-install): undefined variable "urls.cfg"',
     ],
   },
   {
@@ -568,8 +564,7 @@ const cases: Case[] = [
       },
     ],
     expected: [
-      'assets/preseed/base.cfg:2:36: does not render for host node-01 (stage 1, boot debian-install): undefined variable "interface.ip"',
-      'assets/preseed/base.cfg:2:36: does not render for host node-02 (stage 1, boot debian-install): undefined variable "interface.ip"',
+      'assets/preseed/base.cfg:2:36: does not render for 2 hosts (node-01, node-02) (stage 1, boot debian-install): undefined variable "interface.ip"',
       'boot/rescue.yml:2:41: unknown ignition template "rescue.ign"',
       'os/alpine.yml:2:1: unknown field "bootargs"',
       'sites/lab/env.yml:10:39: DHCP option 26 (u16) must be an integer from 0 to 65535, got "9000"',
