@@ -10,6 +10,7 @@ import { ASSET_TYPES, bootSchema, hostSchema, osSchema, siteSchema, workflowSche
 import type { AssetType } from './schema.ts';
 import { fieldName, issuesToDiagnostics, SECRET_FIELD, SECRET_MESSAGE } from './schema-errors.ts';
 import { parseYamlFile } from './source-doc.ts';
+import { closest } from './suggest.ts';
 import type { SourceDoc } from './source-doc.ts';
 
 export interface LoadResult {
@@ -64,6 +65,9 @@ export async function loadSot(rootDir: string): Promise<LoadResult> {
       if (top === 'os') loadSingle(model.os, id, file, text, osSchema, diagnostics);
       else if (top === 'boot') loadSingle(model.boots, id, file, text, bootSchema, diagnostics);
       else loadSingle(model.workflows, id, file, text, workflowSchema, diagnostics);
+    } else {
+      const problem = misplacedYaml(parts);
+      if (problem) diagnostics.push({ file, line: 1, col: 1, message: problem });
     }
   }
 
@@ -113,7 +117,30 @@ function loadSingle<T>(
   }
   const src = docs[0]!;
   const spec = parseDoc(src, schema, diagnostics);
+  const other = into.get(id);
+  if (other) {
+    // x.yml beside x.yaml: one would silently replace the other.
+    diagnostics.push({ file, line: 1, col: 1, message: `duplicate id "${id}": ${other.file} defines it too` });
+    return;
+  }
   if (spec !== undefined) into.set(id, { id, file, src, spec });
+}
+
+const LAYOUT_DIRS = ['sites', 'os', 'boot', 'workflows', 'assets'];
+
+/**
+ * A YAML file outside the layout is ignored by the loader, which would hide a typo like `workflow/` or a
+ * host file one folder too deep: say so. Unrelated folders (docs, CI) stay quiet.
+ */
+function misplacedYaml(parts: string[]): string | undefined {
+  const top = parts[0]!;
+  if (parts.length === 1) return undefined;
+  if (top === 'sites') return 'not part of the SoT layout: site files are sites/<site>/<file>.yml';
+  if (top === 'os' || top === 'boot' || top === 'workflows') {
+    return `not part of the SoT layout: ${top} files are ${top}/<id>.yml (no subfolders)`;
+  }
+  const near = closest(top, LAYOUT_DIRS);
+  return near ? `not part of the SoT layout: folder "${top}" (did you mean "${near}"?)` : undefined;
 }
 
 function loadHosts(model: SotModel, site: string, file: string, text: string, diagnostics: Diagnostic[]): void {

@@ -106,6 +106,20 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'YAML files outside the layout: a misspelt folder, a host file too deep, x.yml beside x.yaml',
+    edits: [
+      { file: 'workflow/extra.yml', write: 'boots: [x]\n' },
+      { file: 'sites/lab/old/rack-c.yml', write: 'name: x\n' },
+      { file: 'os/debian-12.yaml', write: 'kernel: http://x/linux\n' },
+      { file: 'docs/mkdocs.yml', write: 'site_name: docs\n' },
+    ],
+    expected: [
+      'os/debian-12.yml:1:1: duplicate id "debian-12": os/debian-12.yaml defines it too',
+      'sites/lab/old/rack-c.yml:1:1: not part of the SoT layout: site files are sites/<site>/<file>.yml',
+      'workflow/extra.yml:1:1: not part of the SoT layout: folder "workflow" (did you mean "workflows"?)',
+    ],
+  },
+  {
     name: 'password under a BMC interface',
     edits: [
       {
