@@ -15,6 +15,10 @@ import { spawnSupervised } from './supervisor.ts';
 import type { SupervisedProcess } from './supervisor.ts';
 
 const HOST = '127.0.0.1';
+export const DEFAULT_SQLITE_PRAGMAS: Readonly<Record<string, string>> = {
+  journal_mode: 'wal',
+  synchronous: 'normal',
+};
 
 export interface DevServerPorts {
   /** Frontend gRPC, default 7233; the other defaults derive from it so one number moves them all. */
@@ -36,6 +40,12 @@ export interface DevServerOptions {
   ports?: DevServerPorts;
   /** Default: vaquero's own search attributes. */
   searchAttributes?: Readonly<Record<string, SearchAttributeType>>;
+  /**
+   * SQLite pragmas. Default: WAL with synchronous=NORMAL, which survives a crash of any process (only an OS
+   * crash can lose the last transactions) and makes the server about 2.5 times faster than SQLite's defaults
+   * on a rollout of the example fleet (see README).
+   */
+  sqlitePragmas?: Readonly<Record<string, string>>;
   /** Extra `--dynamic-config-value` entries, e.g. { 'frontend.enableExecuteMultiOperation': true }. */
   dynamicConfig?: Readonly<Record<string, unknown>>;
   /** How long to wait for the server to answer (default 60 s; a new SQLite file takes a few). */
@@ -119,6 +129,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     ...(withUi ? ['--ui-port', String(ports.ui)] : ['--headless']),
     '--db-filename',
     dbFile,
+    ...Object.entries(opts.sqlitePragmas ?? DEFAULT_SQLITE_PRAGMAS).flatMap(([k, v]) => [
+      '--sqlite-pragma',
+      `${k}=${v}`,
+    ]),
     // "default" always exists; naming it again is pointless.
     ...(namespace === 'default' ? [] : ['--namespace', namespace]),
     ...Object.entries(attrs).flatMap(([name, type]) => [

@@ -1,6 +1,6 @@
 // startDevServer's edges: a taken port, a program that dies or never answers, and a namespace
 // kept in an old SQLite file that lacks a search attribute added since.
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,4 +99,23 @@ test('search attributes missing from an existing namespace are added; one SQLite
     startDevServer({ dataDir, ui: false, ports: await freeDevServerPorts() }),
     /another Temporal dev server \(pid .*\) is already using .*temporal\.sqlite/,
   );
+});
+
+test('the SQLite file runs in WAL mode by default, and pragmas can be overridden', async (t) => {
+  const dataDir = await tempDir(t, 'vaq-wal-');
+  const server = await startDevServer({ dataDir, ui: false, ports: await freeDevServerPorts() });
+  t.after(() => server.stop());
+  // WAL keeps its journal beside the database; the default rollback journal never leaves a -wal file.
+  await access(join(dataDir, 'temporal.sqlite-wal'));
+  await server.stop();
+
+  const plainDir = await tempDir(t, 'vaq-nowal-');
+  const plain = await startDevServer({
+    dataDir: plainDir,
+    ui: false,
+    ports: await freeDevServerPorts(),
+    sqlitePragmas: {},
+  });
+  t.after(() => plain.stop());
+  await assert.rejects(access(join(plainDir, 'temporal.sqlite-wal')), /ENOENT/);
 });
