@@ -1,11 +1,12 @@
-// `vaquero setup`: prepares this machine. For now that means a Temporal CLI (the embedded dev
-// server); system packages for the lab come later.
+// `vaquero setup`: prepares this machine, idempotently. Always: a Temporal CLI (the embedded dev server).
+// With --lab (what the test suite and `vaquero lab` need, as root): the Debian packages of the lab.
 import { ensureTemporalCli, temporalCliVersion } from '../../temporal/cli-binary.ts';
+import { ensureDebianPackages, LAB_PACKAGES } from '../setup/debian-packages.ts';
 
 export async function runSetup(opts: { lab?: boolean }): Promise<void> {
   const say = (msg: string) => process.stdout.write(`setup: ${msg}\n`);
+  if (opts.lab) await ensureDebianPackages(LAB_PACKAGES, say);
   say('looking for the Temporal CLI');
   const cli = await ensureTemporalCli({ log: say });
   say(`Temporal CLI ready: ${cli} (${await temporalCliVersion(cli)})`);
-  if (opts.lab) say('lab packages: not handled by setup yet');
 }

@@ -1,0 +1,80 @@
+// The Debian packages that the network-boot lab and the tests use (LAB.md §0), installed only when missing
+// so that a machine that already has them needs neither root nor the package index.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const LAB_PACKAGES = [
+  'iproute2',
+  'iputils-ping',
+  'tcpdump',
+  'tshark',
+  'bridge-utils',
+  'cpio',
+  'dnsmasq-base',
+  'kea-dhcp4-server',
+  'kea-admin',
+  'isc-dhcp-client',
+  'udhcpc',
+  'dhcpcd-base',
+  'tftp-hpa',
+  'tftpd-hpa',
+  'atftp',
+  'curl',
+  'wrk',
+  'hyperfine',
+  'nginx-light',
+  'qemu-system-x86',
+  'ipxe-qemu',
+  'ipxe',
+  'ovmf',
+  'debian-installer-12-netboot-amd64',
+  'busybox-static',
+  'openipmi',
+  'ipmitool',
+  'podman',
+  'buildah',
+  'runc',
+  'iptables',
+  'openssh-server',
+  'openssh-client',
+  'python3-venv',
+] as const;
+
+export async function missingPackages(names: readonly string[]): Promise<string[]> {
+  const missing: string[] = [];
+  for (const name of names) {
+    const status = await run('dpkg-query', ['-W', '-f=${Status}', name]).then(
+      (r) => r.stdout,
+      () => '',
+    );
+    if (!status.includes('install ok installed')) missing.push(name);
+  }
+  return missing;
+}
+
+export async function ensureDebianPackages(names: readonly string[], say: (msg: string) => void): Promise<void> {
+  const missing = await missingPackages(names);
+  if (missing.length === 0) {
+    say(`Debian packages: all ${names.length} present`);
+    return;
+  }
+  if (process.getuid?.() !== 0) {
+    throw new Error(`missing Debian packages (run as root, or install them): apt-get install --no-install-recommends ${missing.join(' ')}`);
+  }
+  say(`installing ${missing.length} Debian package(s): ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  // tftpd-hpa's and nginx's maintainer scripts try to start their daemons; there is no init system here and
+  // the tests start their own instances, so policy-rc.d refuses every service start during the install.
+  await run('sh', ['-c', 'printf "#!/bin/sh\\nexit 101\\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'], { env });
+  try {
+    await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 2 ** 20 });
+    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env, maxBuffer: 64 * 2 ** 20 });
+  } finally {
+    await run('rm', ['-f', '/usr/sbin/policy-rc.d']);
+  }
+  const still = await missingPackages(missing);
+  if (still.length > 0) throw new Error(`Debian packages still missing after install: ${still.join(' ')}`);
+  say('Debian packages installed');
+}
