@@ -1,0 +1,67 @@
+// What an agent serves from: its site's slice of the model at a revision (subnets, every known host's
+// reservation) plus the netboot gate of each host mid-reprovision with the rendered artifacts of its current
+// boot stage. Plain JSON, cached on disk, so an agent keeps booting hosts while the centre is unreachable.
+
+export interface AgentDhcpOption {
+  code: number;
+  type: 'string' | 'ip' | 'ips' | 'u8' | 'u16' | 'u32' | 'bool' | 'hex';
+  value: string | number | boolean | (string | number)[];
+}
+
+export interface AgentSubnet {
+  id: string;
+  /** a.b.c.d/n */
+  cidr: string;
+  netmask: string;
+  gateway?: string;
+  dns: string[];
+  ntp: string[];
+  domain?: string;
+  dhcpOptions: AgentDhcpOption[];
+}
+
+/** A known host: static reservation of its boot interface. */
+export interface Reservation {
+  host: string;
+  /** Lowercase aa:bb:cc:dd:ee:ff. */
+  mac: string;
+  ipv4?: string;
+  hostname?: string;
+  subnet: string;
+}
+
+export interface SiteModel {
+  sot: string;
+  revision: string;
+  site: string;
+  /** The agent's HTTP base URL as booting hosts reach it (site env.yml agents[].http_url). */
+  httpUrl: string;
+  dhcpMode: 'server' | 'proxy';
+  subnets: AgentSubnet[];
+  reservations: Reservation[];
+}
+
+export interface BootArtifacts {
+  bootStage: number;
+  ipxe: string;
+  kernel: string;
+  initrds: string[];
+  cmdline: string;
+  config?: { type: string; contentType: string; text: string };
+}
+
+/** A host the agent may network-boot now. Absent or `open: false`: no boot file (it boots from disk). */
+export interface NetbootEntry {
+  site: string;
+  host: string;
+  mac: string;
+  open: boolean;
+  sot: string;
+  revision: string;
+  bootStage: number;
+  /** The run the boot belongs to: events go to this workflow, the checkpoint token is derived from it. */
+  workflowId: string;
+  runId: string;
+  artifacts?: BootArtifacts;
+  updatedAt: number;
+}
