@@ -1,5 +1,6 @@
 // The activity interfaces the workflows call. Factories in activities/control and activities/site implement
 // them with their dependencies injected; workflows import only these types.
+import type { BootArtifacts, SiteModel } from '../agent/site-model.ts';
 import type {
   BmcRef,
   HostPlan,
@@ -13,6 +14,8 @@ export interface ControlActivities {
   prepareRollout(input: RolloutInput & { rolloutId: string }): Promise<PreparedRollout>;
   /** The host's boot plan at a revision (from the revision store; re-fetched if missing). */
   loadHostPlan(input: { sot: string; revision: string; site: string; host: string }): Promise<HostPlan>;
+  /** The slice of a revision an agent of `site` serves from (subnets, reservations of every known host). */
+  siteModel(input: { sot: string; revision: string; site: string }): Promise<SiteModel>;
   /** Tell running rollouts of the same SoT that `rolloutId` supersedes them; returns their ids. */
   supersedeOlderRollouts(input: { sot: string; rolloutId: string }): Promise<string[]>;
 }
@@ -31,6 +34,11 @@ export interface NetbootGateInput {
   /** Workflow run the boot belongs to; agents derive the checkpoint token from it. */
   workflowId: string;
   runId: string;
+  ipv4?: string;
+  subnet?: string;
+  hostname?: string;
+  /** What to serve for `bootStage` (open gates only). */
+  artifacts?: BootArtifacts;
 }
 
 export interface PowerInput {
@@ -62,6 +70,8 @@ export interface TaskRunResult {
 }
 
 export interface SiteActivities {
+  /** Replace the site model the agent serves from (DHCP reservations, subnets). */
+  publishSiteModel(model: SiteModel): Promise<void>;
   setNetbootGate(input: NetbootGateInput): Promise<void>;
   powerCycleToNetwork(input: PowerInput): Promise<PowerResult>;
   runTasks(input: TaskRunInput): Promise<TaskRunResult>;

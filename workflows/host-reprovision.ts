@@ -196,6 +196,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       open,
       workflowId: info.workflowId,
       runId: info.runId,
+      ipv4: plan.ipv4,
+      subnet: plan.subnet,
+      hostname: plan.hostname,
+      artifacts: open && s ? s.artifacts : undefined,
     });
 
   const switchIfAsked = async (): Promise<void> => {

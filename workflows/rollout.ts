@@ -11,6 +11,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -19,7 +20,7 @@ import {
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { ControlActivities } from '../activities/contracts.ts';
+import type { ControlActivities, SiteActivities } from '../activities/contracts.ts';
 import {
   abortUpdate,
   desiredRevisionSignal,
@@ -32,7 +33,7 @@ import {
 } from './definitions.ts';
 import { hostReprovision } from './host-reprovision.ts';
 import { schedule } from './rollout-scheduler.ts';
-import { CONTROL_TASK_QUEUE, SA_REVISION as VaqRevision, SA_STATE as VaqState } from '../temporal/constants.ts';
+import { CONTROL_TASK_QUEUE, SA_REVISION as VaqRevision, SA_STATE as VaqState, siteTaskQueue } from '../temporal/constants.ts';
 import type {
   HostFinished,
   PreparedRollout,
@@ -166,6 +167,34 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     { key: VaqState, value: state },
   ]);
 
+  // Agents answer DHCP for every known host of their site (server mode), so each site's reservations go out
+  // before any host of the rollout is power-cycled. An agent that cannot be reached in time keeps serving its
+  // cached model; hosts of the rollout still carry their own reservation with their netboot gate.
+  const publishSiteModels = async (p: PreparedRollout): Promise<void> => {
+    const results = await Promise.allSettled(
+      Object.keys(p.sitePolicies).map(async (site) => {
+        const model = await control.siteModel({ sot: input.sot, revision: input.revision, site });
+        const agentSide = proxyActivities<SiteActivities>({
+          taskQueue: siteTaskQueue(site),
+          scheduleToCloseTimeout: '2 minutes',
+          startToCloseTimeout: '1 minute',
+          retry: { maximumAttempts: 5, initialInterval: '2 seconds' },
+        });
+        await agentSide.publishSiteModel(model);
+        return site;
+      }),
+    );
+    results.forEach((r, i) => {
+      const site = Object.keys(p.sitePolicies)[i];
+      note(
+        'site-model',
+        r.status === 'fulfilled'
+          ? `site ${site}: model published (${input.revision})`
+          : `site ${site}: model not published: ${failureMessage(r.reason)}`,
+      );
+    });
+  };
+
   if (!prepared) {
     note('state', 'preparing: fetch, validate, plan');
     try {
@@ -181,6 +210,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     );
     const older = await control.supersedeOlderRollouts({ sot: input.sot, rolloutId: selfId });
     for (const o of older) note('supersede', `superseded ${o}`);
+    if (patched('publish-site-models')) await publishSiteModels(prepared);
     if (state === 'preparing') setState('running');
   }
   const plan = prepared;

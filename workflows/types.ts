@@ -1,3 +1,5 @@
+import type { BootArtifacts } from '../agent/site-model.ts';
+
 // Data that crosses the workflow boundary (inputs, signals, queries, activity payloads). Plain JSON only:
 // it is stored in workflow history. Never put a secret here: BMC credentials travel as references.
 
@@ -69,6 +71,8 @@ export interface BootStagePlan {
   os: string;
   /** Whether the boot fetches a rendered unattended config (so `netboot/config` is awaited). */
   hasConfig: boolean;
+  /** What the agent serves for this stage (rendered centrally; the checkpoint token is filled in by the agent). */
+  artifacts: BootArtifacts;
   beforeShutdown: TaskPlan[];
   validate: TaskPlan[];
 }
@@ -88,6 +92,9 @@ export interface StageTimeouts {
 /** Everything a host workflow needs to reprovision one host at one revision. */
 export interface HostPlan {
   sot: string;
+  /** Site subnet of the boot interface, for the agent's DHCP answer while the gate is open. */
+  subnet: string;
+  hostname?: string;
   revision: string;
   site: string;
   host: string;

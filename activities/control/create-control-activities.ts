@@ -12,6 +12,8 @@ import type {
   WorkflowPolicy,
 } from '../../workflows/types.ts';
 import type { ControlActivities } from '../contracts.ts';
+import type { SiteModel } from '../../agent/site-model.ts';
+import { buildSiteModel } from './site-model.ts';
 import { lastReached } from './last-reached.ts';
 import type { Reached } from './last-reached.ts';
 import { PreparedRevisions } from './prepared-revisions.ts';
@@ -124,17 +126,32 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
           credentials: bmc.credentials,
           options: bmc.options ?? {},
         },
+        subnet: boot.subnet,
+        hostname: boot.hostname,
         stages: h.rendered.stages.map((s) => ({
           index: s.index,
           boot: s.boot,
           os: s.os,
           hasConfig: s.config !== undefined,
+          artifacts: {
+            bootStage: s.index,
+            ipxe: s.ipxe,
+            kernel: s.kernel,
+            initrds: s.initrds,
+            cmdline: s.cmdline,
+            config: s.config,
+          },
           beforeShutdown: s.beforeShutdown,
           validate: s.validate,
         })),
         timeouts,
         powerRetries: wf.spec.power_retries ?? DEFAULT_POWER_RETRIES,
       };
+    },
+
+    async siteModel({ sot, revision, site }): Promise<SiteModel> {
+      const rev = await revisions.get(sot, revision);
+      return buildSiteModel(rev.model, sot, revision, site);
     },
 
     async supersedeOlderRollouts({ sot, rolloutId }): Promise<string[]> {

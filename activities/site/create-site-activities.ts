@@ -2,6 +2,7 @@
 // the site (an agent, or the sim site of `vaquero dev`).
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { NetbootGate } from '../../agent/netboot-gate.ts';
+import type { SiteModel } from '../../agent/site-model.ts';
 import type { NetbootGateInput, PowerInput, PowerResult, SiteActivities, TaskRunInput, TaskRunResult } from '../contracts.ts';
 import { cycleToNetwork } from '../power/cycle-to-network.ts';
 import type { PowerDriver } from '../power/driver.ts';
@@ -16,12 +17,19 @@ export interface SiteDeps {
   powerLog: PowerOpLog;
   /** Task runner for a host, by its BMC driver (sim hosts get simulated tasks). */
   taskRunner: (driver: string | undefined) => TaskRunner | undefined;
+  /** Where a published site model goes (the agent's model cache); sim sites keep none. */
+  onSiteModel?: (model: SiteModel) => Promise<void>;
   log?: (msg: string) => void;
 }
 
 export function createSiteActivities(deps: SiteDeps): SiteActivities {
   const log = deps.log ?? (() => undefined);
   return {
+    async publishSiteModel(model: SiteModel): Promise<void> {
+      await deps.onSiteModel?.(model);
+      log(`site model ${model.sot}@${model.revision}: ${model.reservations.length} reservations`);
+    },
+
     async setNetbootGate(input: NetbootGateInput): Promise<void> {
       await deps.gate.set(input);
       log(`gate ${input.open ? `open (stage ${input.bootStage})` : 'closed'} for ${input.site}/${input.host}`);

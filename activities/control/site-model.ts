@@ -1,0 +1,38 @@
+// The slice of a revision that a site's agent serves from: subnets with their DHCP settings and a static
+// reservation for the boot interface of every host of the site (netboot or not: in server mode the agent is
+// the site's DHCP server for all of them).
+import type { SiteModel } from '../../agent/site-model.ts';
+import type { SotModel } from '../../sot/model.ts';
+import { netmaskOf } from '../../sot/render-scope.ts';
+import type { PhysicalInterfaceSpec } from '../../sot/schema.ts';
+
+export function buildSiteModel(model: SotModel, sot: string, revision: string, site: string): SiteModel {
+  const entity = model.sites.get(site);
+  if (!entity) throw new Error(`site ${site} is not in SoT ${sot} at ${revision}`);
+  const agent = entity.spec.agents[0]!;
+  return {
+    sot,
+    revision,
+    site,
+    httpUrl: agent.http_url.replace(/\/+$/, ''),
+    dhcpMode: agent.dhcp_mode,
+    subnets: entity.spec.subnets.map((s) => ({
+      id: s.id,
+      cidr: s.cidr,
+      netmask: netmaskOf(s.cidr),
+      gateway: s.gateway,
+      dns: s.dns ?? [],
+      ntp: s.ntp ?? [],
+      domain: s.domain,
+      dhcpOptions: s.dhcp_options ?? [],
+    })),
+    reservations: model.hosts
+      .filter((h) => h.site === site)
+      .flatMap((h) => {
+        const boot = h.spec.interfaces.find((i): i is PhysicalInterfaceSpec => i.type === 'physical');
+        return boot
+          ? [{ host: h.id, mac: boot.mac.toLowerCase(), ipv4: boot.ipv4, hostname: boot.hostname ?? h.id, subnet: boot.subnet }]
+          : [];
+      }),
+  };
+}
