@@ -1,0 +1,209 @@
+// The agent's HTTP boot service: per-host iPXE scripts and unattended configs for the current boot stage,
+// assets (local files, or a caching proxy to a mirror), and the checkpoint the installed OS calls. Every request
+// that matters becomes a boot event on the host's workflow.
+import fastifyStatic from '@fastify/static';
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import type { BootEventRecorder } from '../boot-event-recorder.ts';
+import type { CheckpointTokens } from '../checkpoint-token.ts';
+import type { EventOutbox } from '../event-outbox.ts';
+import type { ModelCache } from '../model-cache.ts';
+import type { NetbootEntry } from '../site-model.ts';
+import { AssetProxy } from './asset-proxy.ts';
+import { normaliseMac, NO_NETBOOT_SCRIPT, withToken } from './artifact-text.ts';
+
+export interface AgentHttpOptions {
+  agentId: string;
+  site: string;
+  cache: ModelCache;
+  tokens: CheckpointTokens;
+  recorder: BootEventRecorder;
+  outbox?: EventOutbox;
+  /** Local folder served under /assets/ (ranges, ETags). */
+  assetsRoot?: string;
+  /** Mirror to proxy /assets/ from (cached under assetsCache) when a file is not in assetsRoot. */
+  assetsUpstream?: string;
+  assetsCache?: string;
+  logger?: boolean | object;
+  /** Extra health facts (DHCP/TFTP stats, worker state). */
+  health?: () => Record<string, unknown>;
+}
+
+export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: opts.logger ?? false, trustProxy: false });
+  const proxy =
+    opts.assetsUpstream && opts.assetsCache
+      ? new AssetProxy(opts.assetsUpstream, opts.assetsCache)
+      : undefined;
+
+  const entryFor = async (req: FastifyRequest, macParam?: string): Promise<NetbootEntry | undefined> => {
+    const mac = normaliseMac(macParam) ?? (await opts.recorder.macFor(req.ip));
+    return mac ? opts.cache.netboot(mac) : undefined;
+  };
+  const tokenOf = (e: NetbootEntry) => opts.tokens.tokenFor(e.workflowId, e.runId, e.bootStage);
+
+  app.get('/health', async () => ({
+    ok: true,
+    agent: opts.agentId,
+    site: opts.site,
+    revision: opts.cache.siteModel()?.revision ?? null,
+    openGates: opts.cache.openEntries().length,
+    events: opts.recorder.stats(),
+    outbox: opts.outbox?.stats(),
+    ...opts.health?.(),
+  }));
+
+  app.get<{ Querystring: { mac?: string } }>(
+    '/ipxe',
+    { schema: { querystring: { type: 'object', properties: { mac: { type: 'string', maxLength: 32 } } } } },
+    async (req, reply) => {
+      const e = await entryFor(req, req.query.mac);
+      reply.type('text/plain; charset=utf-8');
+      if (!e?.open || !e.artifacts) {
+        reply.code(404);
+        return NO_NETBOOT_SCRIPT;
+      }
+      await opts.recorder.record({
+        kind: 'ipxe',
+        mac: e.mac,
+        detail: `iPXE script, boot stage ${e.bootStage}`,
+      });
+      return withToken(e.artifacts.ipxe, tokenOf(e));
+    },
+  );
+
+  app.get<{ Params: { mac: string }; Querystring: { stage?: number } }>(
+    '/config/:mac',
+    {
+      schema: {
+        params: { type: 'object', properties: { mac: { type: 'string', maxLength: 32 } }, required: ['mac'] },
+        querystring: { type: 'object', properties: { stage: { type: 'integer', minimum: 1 } } },
+      },
+    },
+    async (req, reply) => {
+      const e = await entryFor(req, req.params.mac);
+      if (
+        !e?.open ||
+        !e.artifacts?.config ||
+        (req.query.stage !== undefined && req.query.stage !== e.bootStage)
+      ) {
+        return reply.code(404).send({ error: 'no config for this host and stage now' });
+      }
+      await opts.recorder.record({
+        kind: 'config',
+        mac: e.mac,
+        detail: `${e.artifacts.config.type} config, boot stage ${e.bootStage}`,
+      });
+      reply.type(e.artifacts.config.contentType);
+      return withToken(e.artifacts.config.text, tokenOf(e));
+    },
+  );
+
+  const checkpoint = async (req: FastifyRequest<{ Params: { token: string } }>) => {
+    // The token names the run; compare against every open gate (few) in constant time each.
+    const hit = opts.cache
+      .openEntries()
+      .find((g) => g.runId && opts.tokens.verify(req.params.token, g.workflowId, g.runId, g.bootStage));
+    if (!hit) return undefined;
+    await opts.recorder.record({ kind: 'checkpoint', mac: hit.mac, detail: `checkpoint from ${req.ip}` });
+    return hit;
+  };
+  const checkpointSchema = {
+    params: {
+      type: 'object',
+      properties: { token: { type: 'string', maxLength: 128 } },
+      required: ['token'],
+    },
+  };
+  app.get<{ Params: { token: string } }>(
+    '/checkpoint/:token',
+    { schema: checkpointSchema },
+    async (req, reply) => {
+      const hit = await checkpoint(req);
+      return hit
+        ? { ok: true, host: hit.host, stage: hit.bootStage }
+        : reply.code(404).send({ error: 'unknown or expired token' });
+    },
+  );
+  app.post<{ Params: { token: string } }>(
+    '/checkpoint/:token',
+    { schema: checkpointSchema },
+    async (req, reply) => {
+      const hit = await checkpoint(req);
+      return hit
+        ? { ok: true, host: hit.host, stage: hit.bootStage }
+        : reply.code(404).send({ error: 'unknown or expired token' });
+    },
+  );
+
+  // Kernel and initrd fetches are recognised by path against what the client's current boot stage names.
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/assets/') || req.method === 'HEAD') return;
+    const e = await entryFor(req);
+    const a = e?.open ? e.artifacts : undefined;
+    if (!e || !a) return;
+    const reqPath = req.url.split('?')[0];
+    const pathOf = (u: string) => {
+      try {
+        return new URL(u).pathname;
+      } catch {
+        return u;
+      }
+    };
+    if (pathOf(a.kernel) === reqPath)
+      await opts.recorder.record({ kind: 'kernel', mac: e.mac, detail: reqPath });
+    else if (a.initrds.some((i) => pathOf(i) === reqPath))
+      await opts.recorder.record({ kind: 'initrd', mac: e.mac, detail: reqPath });
+  });
+
+  if (opts.assetsRoot) {
+    const root = await realpath(path.resolve(opts.assetsRoot));
+    // @fastify/static follows symlinks wherever they point: resolve every request and refuse what lands outside.
+    app.addHook('onRequest', async (req, reply) => {
+      if (!req.url.startsWith('/assets/')) return;
+      let rel: string;
+      try {
+        rel = decodeURIComponent(req.url.split('?')[0]!.slice('/assets/'.length));
+      } catch {
+        return reply.code(400).send({ error: 'bad path encoding' });
+      }
+      if (rel.includes('\0')) return reply.code(403).send({ error: 'forbidden path' });
+      const real = await realpath(path.join(root, rel)).catch(() => undefined);
+      if (real && real !== root && !real.startsWith(root + path.sep))
+        return reply.code(403).send({ error: 'forbidden path' });
+    });
+    await app.register(fastifyStatic, {
+      root,
+      prefix: '/assets/',
+      dotfiles: 'deny',
+      index: false,
+      list: false,
+      acceptRanges: true,
+      etag: true,
+      lastModified: true,
+      decorateReply: true,
+    });
+  }
+  if (proxy) {
+    if (!opts.assetsRoot)
+      await app.register(fastifyStatic, {
+        root: path.resolve(opts.assetsCache!),
+        serve: false,
+        decorateReply: true,
+      });
+    app.setNotFoundHandler(async (req, reply) => {
+      const url = req.url.split('?')[0]!;
+      if (!url.startsWith('/assets/') || (req.method !== 'GET' && req.method !== 'HEAD'))
+        return reply.code(404).send({ error: 'not found' });
+      const rel = path.posix.normalize(decodeURIComponent(url.slice('/assets/'.length)));
+      if (rel.startsWith('..') || path.posix.isAbsolute(rel) || rel.includes('\0'))
+        return reply.code(403).send({ error: 'forbidden path' });
+      if (await proxy.isCached(rel)) return reply.sendFile(rel, path.resolve(opts.assetsCache!));
+      await proxy.fetchInto(rel, req.headers.range, reply);
+      return reply;
+    });
+  }
+  return app;
+}

@@ -1,0 +1,90 @@
+// The outbox keeps events while delivery fails, delivers them in order when it works again, survives a
+// restart of the agent, and drops events whose workflow is gone.
+import assert from 'node:assert/strict';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { EventOutbox } from '../../agent/event-outbox.ts';
+import type { BootEvent } from '../../workflows/types.ts';
+
+const ev = (n: number): BootEvent => ({
+  id: `e${n}`,
+  kind: 'dhcp',
+  mac: '52:54:00:00:00:01',
+  at: n,
+  source: 't',
+});
+
+async function tmp(t: { after: (fn: () => Promise<void>) => void }) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vq-outbox-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('events wait while the centre is unreachable, then go out in order', async (t) => {
+  const dir = await tmp(t);
+  let up = false;
+  const got: string[] = [];
+  const box = new EventOutbox(dir, async (_wf, e) => {
+    if (!up) throw new Error('14 UNAVAILABLE: connection refused');
+    got.push(e.id);
+  });
+  await box.start();
+  t.after(() => box.stop());
+  for (let i = 1; i <= 5; i++) await box.enqueue('host/a/h', ev(i));
+  assert.equal(await box.drain(500), false);
+  assert.equal(box.stats().queued, 5);
+  assert.match(box.stats().lastError ?? '', /UNAVAILABLE/);
+  up = true;
+  assert.equal(await box.drain(15_000), true);
+  assert.deepEqual(got, ['e1', 'e2', 'e3', 'e4', 'e5']);
+});
+
+test('undelivered events survive a restart; delivered ones are not sent again; a torn line is ignored', async (t) => {
+  const dir = await tmp(t);
+  const first: string[] = [];
+  let fail = false;
+  const a = new EventOutbox(dir, async (_wf, e) => {
+    if (fail) throw new Error('UNAVAILABLE');
+    first.push(e.id);
+  });
+  await a.start();
+  await a.enqueue('host/a/h', ev(1));
+  assert.ok(await a.drain());
+  fail = true;
+  await a.enqueue('host/a/h', ev(2));
+  await a.enqueue('host/a/h', ev(3));
+  await a.stop();
+  await appendFile(path.join(dir, 'outbox.jsonl'), '{"seq": 99, "workflowId": "host/a/h", "ev');
+
+  const second: string[] = [];
+  const b = new EventOutbox(dir, async (_wf, e) => {
+    second.push(e.id);
+  });
+  await b.start();
+  t.after(() => b.stop());
+  assert.ok(await b.drain());
+  assert.deepEqual(first, ['e1']);
+  assert.deepEqual(second, ['e2', 'e3']);
+  await b.enqueue('host/a/h', ev(4));
+  assert.ok(await b.drain());
+  assert.deepEqual(second, ['e2', 'e3', 'e4']);
+});
+
+test('an event for a workflow that is gone is dropped, and the queue moves on', async (t) => {
+  const dir = await tmp(t);
+  const got: string[] = [];
+  const box = new EventOutbox(dir, async (wf, e) => {
+    if (wf === 'host/a/gone') throw new WorkflowNotFoundError('not found', wf, undefined);
+    got.push(e.id);
+  });
+  await box.start();
+  t.after(() => box.stop());
+  await box.enqueue('host/a/gone', ev(1));
+  await box.enqueue('host/a/h', ev(2));
+  assert.ok(await box.drain());
+  assert.deepEqual(got, ['e2']);
+  assert.equal(box.stats().dropped, 1);
+});
