@@ -6,6 +6,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { FastifyReply } from 'fastify';
 
 export interface ProxyResult {
@@ -56,7 +57,7 @@ export class AssetProxy {
       const v = res.headers.get(h);
       if (v) reply.header(h, v);
     }
-    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
     if (range || res.status !== 200) {
       await reply.send(body);
       return;

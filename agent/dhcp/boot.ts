@@ -1,0 +1,103 @@
+// Which first-stage program a client gets: a pure function of what the client says about itself (architecture,
+// vendor and user class), the host's record (known? gate open?) and the agent's boot configuration. Everything
+// that puts the answer on the wire lives in the handlers.
+import type { ClientInfo } from './client-info.ts';
+import type { DhcpHostRecord } from './directory.ts';
+
+/** Client system architecture types (IANA "Processor Architecture Types", RFC 4578 §2.1). */
+export const Arch = {
+  BiosX86: 0,
+  EfiX64: 7,
+  /** RFC 4578 named 9 "EFI x86-64"; some x64 firmware sends it instead of 7. */
+  EfiX64Alt: 9,
+  EfiArm64: 11,
+  HttpX64: 16,
+  HttpArm64: 19,
+} as const;
+
+export interface BootFiles {
+  /** Legacy BIOS PXE over TFTP: chainloads iPXE through the firmware's UNDI driver. */
+  bios: string;
+  uefiX64: string;
+  arm64: string;
+}
+
+export const DEFAULT_BOOT_FILES: BootFiles = {
+  bios: 'undionly.kpxe',
+  uefiX64: 'ipxe.efi',
+  arm64: 'ipxe-arm64.efi',
+};
+
+export interface BootConfig {
+  mode: 'server' | 'proxy';
+  /** Next server (siaddr, option 66) for the TFTP binaries. */
+  tftpServer: string;
+  /** The agent's HTTP base URL as booting hosts reach it, no trailing slash; iPXE scripts are at /ipxe?mac=. */
+  httpUrl: string;
+  /** Base URL where the same binaries are served over HTTP, for UEFI HTTP boot; no trailing slash. */
+  httpBootUrl: string;
+  files: BootFiles;
+}
+
+export type NoBootReason = 'unknown-host' | 'gated' | 'not-netboot' | 'unsupported-arch';
+
+export type BootDecision =
+  | { boot: false; reason: NoBootReason }
+  | {
+      boot: true;
+      /** tftp: `file` is a name on the TFTP server; script and http: `file` is a URL. */
+      kind: 'tftp' | 'ipxe-script' | 'http';
+      file: string;
+      siaddr: string;
+      /** Vendor class the reply must carry: UEFI HTTP boot ignores offers without "HTTPClient". */
+      vendorClass?: 'HTTPClient';
+      /** Send iPXE's 175.176=1 so it does not wait ~3 s for a ProxyDHCP offer that will never come. */
+      ipxeNoProxyWait: boolean;
+    };
+
+function fileForArch(arch: number, files: BootFiles): string | undefined {
+  switch (arch) {
+    case Arch.BiosX86:
+      return files.bios;
+    case Arch.EfiX64:
+    case Arch.EfiX64Alt:
+    case Arch.HttpX64:
+      return files.uefiX64;
+    case Arch.EfiArm64:
+    case Arch.HttpArm64:
+      return files.arm64;
+    default:
+      return undefined;
+  }
+}
+
+export function chooseBoot(client: ClientInfo, host: DhcpHostRecord | undefined, config: BootConfig): BootDecision {
+  if (!host) return { boot: false, reason: 'unknown-host' };
+  if (!host.netboot?.open) return { boot: false, reason: 'gated' };
+  if (!client.netboot) return { boot: false, reason: 'not-netboot' };
+  const siaddr = config.tftpServer;
+
+  // iPXE first: it also says PXEClient and an architecture, and answering those would loop the chainload.
+  if (client.ipxe) {
+    return {
+      boot: true,
+      kind: 'ipxe-script',
+      file: `${config.httpUrl}/ipxe?mac=${client.mac}`,
+      siaddr,
+      // In proxy mode the agent's answer *is* the ProxyDHCP offer iPXE waits for.
+      ipxeNoProxyWait: config.mode === 'server',
+    };
+  }
+
+  const httpArch = client.arch === Arch.HttpX64 || client.arch === Arch.HttpArm64;
+  if (client.httpClient || httpArch) {
+    const file = fileForArch(client.arch ?? Arch.HttpX64, config.files);
+    if (!file || client.arch === Arch.BiosX86) return { boot: false, reason: 'unsupported-arch' };
+    return { boot: true, kind: 'http', file: `${config.httpBootUrl}/${file}`, siaddr, vendorClass: 'HTTPClient', ipxeNoProxyWait: false };
+  }
+
+  // PXE firmware older than RFC 4578 sends no option 93: those are BIOS ROMs.
+  const file = fileForArch(client.arch ?? Arch.BiosX86, config.files);
+  if (!file) return { boot: false, reason: 'unsupported-arch' };
+  return { boot: true, kind: 'tftp', file, siaddr, ipxeNoProxyWait: false };
+}

@@ -1,0 +1,73 @@
+// Opens a requested file for reading only if it is a regular file inside the root, and returns either its
+// (cached) contents or an open handle. realpath is checked before open so a symlink out of the root is never
+// even opened (opening some device files has side effects); after open, the descriptor's own path in
+// /proc/self/fd is checked again, which closes the race where a directory is swapped for a symlink in between.
+import { constants } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { open, readlink, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import type { FileCache } from './file-cache.ts';
+import { ERR_ACCESS, ERR_NOT_FOUND } from './packets.ts';
+import { isInside, realPathInside } from './path-safety.ts';
+import type { Refusal } from './path-safety.ts';
+
+export type Opened = { ok: true; data: Buffer } | { ok: true; handle: FileHandle; size: number } | Refusal;
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+function refusalFor(err: unknown): Refusal {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return { ok: false, code: ERR_NOT_FOUND, reason: 'file not found' };
+  return { ok: false, code: ERR_ACCESS, reason: 'access denied' };
+}
+
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+async function descriptorInside(realRoot: string, handle: FileHandle): Promise<boolean> {
+  let actual: string;
+  try {
+    actual = await readlink(`/proc/self/fd/${handle.fd}`);
+  } catch {
+    return true; // no /proc (not Linux): realpath above is the only check
+  }
+  return isInside(realRoot, actual);
+}
+
+export async function openInsideRoot(realRoot: string, candidate: string, cache: FileCache): Promise<Opened> {
+  const where = await realPathInside(realRoot, candidate);
+  if (!where.ok) return where;
+  let st: Stats;
+  try {
+    st = await stat(where.path);
+  } catch (err) {
+    return refusalFor(err);
+  }
+  if (!st.isFile()) return { ok: false, code: ERR_ACCESS, reason: 'not a regular file' };
+  const hot = cache.get(where.path, st);
+  if (hot) return { ok: true, data: hot };
+
+  let handle: FileHandle;
+  try {
+    handle = await open(where.path, OPEN_FLAGS);
+  } catch (err) {
+    return refusalFor(err);
+  }
+  try {
+    const fst = await handle.stat();
+    if (!fst.isFile() || !sameFile(st, fst) || !(await descriptorInside(realRoot, handle))) {
+      await handle.close();
+      return { ok: false, code: ERR_ACCESS, reason: 'file changed while it was opened' };
+    }
+    if (!cache.cacheable(fst.size)) return { ok: true, handle, size: fst.size };
+    const data = await handle.readFile();
+    await handle.close();
+    if (data.length !== fst.size) return { ok: false, code: ERR_ACCESS, reason: 'file changed while it was read' };
+    cache.put(where.path, fst, data);
+    return { ok: true, data };
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    return refusalFor(err);
+  }
+}

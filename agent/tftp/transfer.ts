@@ -1,0 +1,201 @@
+// One read transfer on its own socket (the server's TID), connected to the client's TID so that the kernel
+// drops datagrams from anyone else and reports ICMP "port unreachable" when the client has gone away.
+//
+// Blocks are numbered here as absolute integers (1, 2, ... past 65535); the wire carries the low 16 bits, so
+// the counter rolls over from 65535 to 0. A window (RFC 7440; windowsize 1 is plain RFC 1350 lock-step) is
+// sent, then the ACK of its last block advances it. An ACK of an earlier block is a restart point: the next
+// window starts right after it. A duplicate ACK of an already acknowledged block is ignored, never answered
+// with a resend, which avoids the sorcerer's apprentice storm; our own timeout resends instead, a bounded
+// number of times. The DATA packets of the current window are kept (one reused buffer per window slot, the
+// final short block in its own buffer) so a resend costs no reads and the steady state allocates nothing.
+import type { Socket } from 'node:dgram';
+import type { BlockSource } from './source.ts';
+import { ERR_UNDEFINED, OP_ACK, OP_ERROR, dataPacket, errorPacket, opcodeOf, parseError } from './packets.ts';
+
+export interface TransferParams {
+  socket: Socket;
+  source: BlockSource;
+  blksize: number;
+  windowsize: number;
+  timeoutMs: number;
+  retries: number;
+  /** When options were accepted: sent first, and DATA starts after the client's ACK 0. */
+  oack?: Buffer;
+  /** Called with each increase of acknowledged payload bytes. */
+  onProgress(delta: number): void;
+  onMalformed(): void;
+  onEnd(result: { ok: boolean; bytes: number; error?: string }): void;
+}
+
+export class Transfer {
+  private acked = 0;
+  private next = 1;
+  private filled = 0;
+  private sentMax = 0;
+  private readonly last: number;
+  private readonly slots: Buffer[] = [];
+  private finalPacket: Buffer | undefined;
+  private phase: 'oack' | 'data' | 'done' = 'data';
+  private retriesLeft: number;
+  private pumping = false;
+  private readonly timer: NodeJS.Timeout;
+  /** Resolves once the socket is closed. */
+  readonly closed: Promise<void>;
+
+  constructor(private readonly p: TransferParams) {
+    // A file of exactly n blocks ends with an empty block n+1, so the last block is always short.
+    this.last = Math.floor(p.source.size / p.blksize) + 1;
+    this.retriesLeft = p.retries;
+    this.closed = new Promise((resolve) => p.socket.once('close', resolve));
+    p.socket.on('message', (msg: Buffer) => this.onMessage(msg));
+    p.socket.on('error', (err) => this.finish(`network error: ${err.message}`, false));
+    this.timer = setTimeout(() => this.onTimeout(), p.timeoutMs);
+  }
+
+  start(): void {
+    if (this.p.oack) {
+      this.phase = 'oack';
+      this.p.socket.send(this.p.oack);
+    } else {
+      this.kick();
+    }
+  }
+
+  /** Ends the transfer, telling the client why. */
+  abort(reason: string): void {
+    this.finish(reason, true);
+  }
+
+  private bytesAt(block: number): number {
+    return Math.min(block * this.p.blksize, this.p.source.size);
+  }
+
+  private onMessage(msg: Buffer): void {
+    if (this.phase === 'done') return;
+    const op = opcodeOf(msg);
+    if (op === OP_ACK && msg.length >= 4) {
+      this.onAck(msg.readUInt16BE(2));
+    } else if (op === OP_ERROR) {
+      const e = parseError(msg);
+      this.finish(`client sent error ${e?.code ?? '?'}: ${e?.message ?? ''}`, false);
+    } else {
+      this.p.onMalformed();
+    }
+  }
+
+  private onAck(wire: number): void {
+    if (this.phase === 'oack') {
+      if (wire !== 0) return;
+      this.phase = 'data';
+      this.progressed();
+      this.kick();
+      return;
+    }
+    // The one absolute block in [acked, acked + 65535] with these low 16 bits; windows are far smaller.
+    const k = this.acked + ((wire - (this.acked & 0xffff)) & 0xffff);
+    if (k === this.acked || k > this.sentMax) return; // duplicate, or a block we never sent
+    this.p.onProgress(this.bytesAt(k) - this.bytesAt(this.acked));
+    this.acked = k;
+    if (k === this.last) {
+      this.finish(undefined, false);
+      return;
+    }
+    this.progressed();
+    this.next = k + 1;
+    this.kick();
+  }
+
+  private progressed(): void {
+    this.retriesLeft = this.p.retries;
+    this.timer.refresh();
+  }
+
+  private onTimeout(): void {
+    if (this.phase === 'done') return;
+    if (this.retriesLeft <= 0) {
+      this.finish('timed out waiting for an acknowledgement', true);
+      return;
+    }
+    this.retriesLeft--;
+    this.timer.refresh();
+    if (this.phase === 'oack' && this.p.oack) {
+      this.p.socket.send(this.p.oack);
+    } else {
+      this.next = this.acked + 1;
+      this.kick();
+    }
+  }
+
+  private kick(): void {
+    if (!this.pumping) void this.pump();
+  }
+
+  /** Sends blocks from `next` to the end of the current window, reading more of the file when needed. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      // Each step sends a block or loads a chunk that makes the next fill succeed; ACKs arriving during a load
+      // may move the window, hence the margin. If the bound is ever hit, the timeout resumes sending.
+      const maxSteps = 4 * this.p.windowsize + 64;
+      for (let step = 0; step < maxSteps && this.phase === 'data'; step++) {
+        const end = Math.min(this.acked + this.p.windowsize, this.last);
+        const b = this.next;
+        if (b > end) return;
+        if (b > this.filled && !this.fill(b)) {
+          await this.p.source.load();
+          continue;
+        }
+        this.p.socket.send(this.packetFor(b));
+        this.next = b + 1;
+        if (b > this.sentMax) this.sentMax = b;
+      }
+    } catch (err) {
+      this.finish(`read failed: ${(err as Error).message}`, true);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Builds the DATA packet of block `b` (always filled + 1); false when the source must load first. */
+  private fill(b: number): boolean {
+    const isLast = b === this.last;
+    const len = isLast ? this.p.source.size - (b - 1) * this.p.blksize : this.p.blksize;
+    if (this.p.source.buffered() < len) return false;
+    let pkt: Buffer;
+    if (isLast) {
+      pkt = this.finalPacket = dataPacket(len);
+    } else {
+      const slot = b % this.p.windowsize;
+      pkt = this.slots[slot] ??= dataPacket(this.p.blksize);
+    }
+    pkt.writeUInt16BE(b & 0xffff, 2);
+    if (len > 0) this.p.source.take(pkt, 4, len);
+    this.filled = b;
+    return true;
+  }
+
+  private packetFor(b: number): Buffer {
+    const pkt = b === this.last ? this.finalPacket : this.slots[b % this.p.windowsize];
+    if (!pkt) throw new Error(`block ${b} was never built`);
+    return pkt;
+  }
+
+  /** `error` undefined means success. `tell` sends the client an ERROR first. */
+  private finish(error: string | undefined, tell: boolean): void {
+    if (this.phase === 'done') return;
+    this.phase = 'done';
+    clearTimeout(this.timer);
+    const socket = this.p.socket;
+    const close = (): void => {
+      try {
+        socket.close();
+      } catch {
+        // Already closed.
+      }
+    };
+    if (tell && error) socket.send(errorPacket(ERR_UNDEFINED, error), close);
+    else close();
+    this.p.source.close().catch(() => undefined);
+    this.p.onEnd({ ok: error === undefined, bytes: this.bytesAt(this.acked), error });
+  }
+}
