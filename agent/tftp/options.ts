@@ -42,8 +42,9 @@ export function negotiate(requested: ReadonlyMap<string, string>, size: number, 
         out.oack.push([name, String(out.blksize)]);
         break;
       case 'tsize':
-        // RFC 2349: on a read request the client sends 0 and the server answers with the size.
-        out.oack.push([name, String(size)]);
+        // RFC 2349: on a read request the client sends 0 and the server answers with the size. An empty file's
+        // "tsize 0" is left out: curl rejects it as invalid (exit 71), and without it curl just reads to the end.
+        if (size > 0) out.oack.push([name, String(size)]);
         break;
       case 'timeout':
         // RFC 2349: 1..255 seconds, echoed unchanged if accepted.

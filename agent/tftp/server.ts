@@ -1,0 +1,287 @@
+// The agent's TFTP server: read-only, rooted, one ephemeral socket per transfer (RFC 1350 TIDs).
+//
+// Why not the `tftp` npm package (0.1.2, last released 2015): a 1-byte datagram to a transfer port throws an
+// uncaught RangeError that kills the process; a symlink inside the root that points outside is served; files
+// over 32 MB are refused to clients that send no options (tftp-hpa), because it does not roll the block
+// counter over; the RFC 2349 timeout option is ignored; a duplicate ACK resends the whole window (the
+// sorcerer's apprentice bug); and a DATA packet is allocated per block. Fixing that meant rewriting it.
+//
+// Decisions:
+//  * Modes: octet is served as is. netascii is converted properly (LF -> CR LF, CR -> CR NUL), so tftp-hpa's
+//    default mode works, but only for files up to NETASCII_MAX_BYTES (the conversion is done in memory);
+//    bigger ones get an ERROR telling the user to ask for octet. "mail" and unknown modes: ERROR 4.
+//  * Junk on port 69 that is not a request (ACK/DATA/ERROR, unknown opcodes, truncated) is dropped without a
+//    reply, so the server cannot be used to reflect or amplify traffic; a request that cannot be parsed gets
+//    ERROR 4. Refusals of valid requests (ERROR 1/2) come from a fresh socket, as RFC 1350 TIDs require.
+//  * A retransmitted RRQ (same client TID, same bytes) while its transfer is being set up or running is
+//    ignored; a different request from the same TID replaces the old transfer.
+//  * At maxTransfers, new requests are dropped so that clients retry later instead of failing the boot.
+import { createSocket } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { stat, realpath } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { isIPv6 } from 'node:net';
+import { FileCache } from './file-cache.ts';
+import { blksizeCapFor } from './mtu.ts';
+import { toNetascii } from './netascii.ts';
+import { openInsideRoot } from './open-file.ts';
+import type { Opened } from './open-file.ts';
+import { negotiate, MAX_BLKSIZE } from './options.ts';
+import type { Limits } from './options.ts';
+import { ERR_ACCESS, ERR_ILLEGAL, ERR_UNDEFINED, OP_RRQ, OP_WRQ, errorPacket, oackPacket, opcodeOf, parseRequest } from './packets.ts';
+import type { TftpRequest } from './packets.ts';
+import { normaliseName } from './path-safety.ts';
+import { FileSource, MemorySource } from './source.ts';
+import type { BlockSource } from './source.ts';
+import { Transfer } from './transfer.ts';
+import type { TftpEvent, TftpPeer, TftpServer, TftpServerOptions, TftpStats } from './types.ts';
+
+/** Where Debian's `ipxe` package puts undionly.kpxe, ipxe.efi, snponly.efi and ipxe.lkrn. */
+export const DEFAULT_TFTP_ROOT = '/usr/lib/ipxe';
+export const NETASCII_MAX_BYTES = 4 * 1024 * 1024;
+const DEFAULTS = { port: 69, maxBlksize: 1468, maxWindowsize: 32, timeoutMs: 1000, retries: 5, maxTransfers: 512 };
+const CACHE_LIMITS = { maxFileBytes: 8 * 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 };
+
+type Served = { data: Buffer } | { handle: FileHandle; size: number };
+
+interface Session {
+  /** The request datagram, to recognise a client's retransmission of it. */
+  request: Buffer;
+  transfer?: Transfer;
+  cancelled: boolean;
+}
+
+export function createTftpServer(opts: TftpServerOptions): TftpServer {
+  const cfg = { ...DEFAULTS, ...definedOnly(opts) };
+  const family = isIPv6(opts.address) ? 'udp6' : 'udp4';
+  const cache = new FileCache(CACHE_LIMITS);
+  const sessions = new Map<string, Session>();
+  const counters: Omit<TftpStats, 'active'> = { transfers: 0, errors: 0, refused: 0, malformed: 0, bytes: 0 };
+  let realRoot = '';
+  let limits: Limits = { maxBlksize: cfg.maxBlksize, maxWindowsize: cfg.maxWindowsize, timeoutMs: cfg.timeoutMs };
+  let main: Socket | undefined;
+  let stopping = false;
+
+  const emit = (e: TftpEvent): void => {
+    try {
+      opts.onEvent?.(e);
+    } catch {
+      // A faulty listener must not break serving.
+    }
+  };
+
+  /** Sends one ERROR from a fresh socket (a new TID) and closes it. */
+  const sendFromNewTid = (peer: TftpPeer, code: number, message: string): void => {
+    const s = createSocket(family);
+    s.on('error', () => s.close());
+    s.bind({ address: opts.address, port: 0 }, () => {
+      s.send(errorPacket(code, message), peer.port, peer.address, () => s.close());
+    });
+  };
+
+  const refuse = (peer: TftpPeer, file: string, code: number, reason: string): void => {
+    counters.refused++;
+    sendFromNewTid(peer, code, reason);
+    emit({ kind: 'error', file, peer, error: reason });
+  };
+
+  const onDatagram = (msg: Buffer, rinfo: RemoteInfo): void => {
+    const op = opcodeOf(msg);
+    if (op !== OP_RRQ && op !== OP_WRQ) {
+      counters.malformed++;
+      return;
+    }
+    const peer = { address: rinfo.address, port: rinfo.port };
+    const parsed = parseRequest(msg);
+    if (!parsed.ok) {
+      counters.malformed++;
+      main?.send(errorPacket(ERR_ILLEGAL, parsed.reason), peer.port, peer.address);
+      return;
+    }
+    const key = `${peer.address}|${peer.port}`;
+    const existing = sessions.get(key);
+    if (existing) {
+      if (existing.request.equals(msg)) return;
+      existing.cancelled = true;
+      existing.transfer?.abort('superseded by a new request from the same port');
+      sessions.delete(key);
+    }
+    if (sessions.size >= cfg.maxTransfers) {
+      counters.refused++;
+      return;
+    }
+    const req = parsed.request;
+    const name = normaliseName(req.name);
+    if (!name.ok) return refuse(peer, name.shown, name.code, name.reason);
+    if (req.op === OP_WRQ) return refuse(peer, name.name, ERR_ACCESS, 'read-only server: writes are refused');
+    if (req.mode !== 'octet' && req.mode !== 'netascii') {
+      return refuse(peer, name.name, ERR_ILLEGAL, `unsupported transfer mode "${req.mode.slice(0, 32)}": use octet`);
+    }
+    const session: Session = { request: Buffer.from(msg), cancelled: false };
+    sessions.set(key, session);
+    begin(session, key, req, name.name, peer).catch((err: unknown) => {
+      if (sessions.get(key) === session) sessions.delete(key);
+      refuse(peer, name.name, ERR_UNDEFINED, `internal error: ${(err as Error).message}`);
+    });
+  };
+
+  const begin = async (session: Session, key: string, req: TftpRequest, file: string, peer: TftpPeer): Promise<void> => {
+    const hooked = opts.resolve ? await opts.resolve(file, peer) : undefined;
+    const opened: Opened =
+      hooked && 'data' in hooked ? { ok: true, data: hooked.data } : await openInsideRoot(realRoot, hooked ? hooked.path : file, cache);
+    const drop = (): void => {
+      if (sessions.get(key) === session) sessions.delete(key);
+    };
+    if (!opened.ok) {
+      drop();
+      if (!session.cancelled) refuse(peer, file, opened.code, opened.reason);
+      return;
+    }
+    let source: BlockSource;
+    let negotiated;
+    try {
+      const content = await contentFor(opened, req.mode);
+      if ('refusal' in content) {
+        drop();
+        refuse(peer, file, ERR_UNDEFINED, content.refusal);
+        return;
+      }
+      const size = 'data' in content ? content.data.length : content.size;
+      negotiated = negotiate(req.options, size, limits);
+      source =
+        'data' in content ? new MemorySource(content.data) : new FileSource(content.handle, content.size, negotiated.blksize);
+    } catch (err) {
+      if ('handle' in opened) await opened.handle.close().catch(() => undefined);
+      throw err;
+    }
+    let socket: Socket;
+    try {
+      socket = await transferSocket(peer);
+    } catch (err) {
+      await source.close();
+      throw err;
+    }
+    if (session.cancelled || stopping) {
+      socket.close();
+      await source.close();
+      drop();
+      return;
+    }
+    const transfer = new Transfer({
+      socket,
+      source,
+      blksize: negotiated.blksize,
+      windowsize: negotiated.windowsize,
+      timeoutMs: negotiated.timeoutMs,
+      retries: cfg.retries,
+      oack: negotiated.oack.length > 0 ? oackPacket(negotiated.oack) : undefined,
+      onProgress: (delta) => {
+        counters.bytes += delta;
+      },
+      onMalformed: () => {
+        counters.malformed++;
+      },
+      onEnd: (result) => {
+        drop();
+        if (result.ok) {
+          emit({ kind: 'complete', file, peer, bytes: result.bytes });
+        } else {
+          counters.errors++;
+          emit({ kind: 'error', file, peer, bytes: result.bytes, error: result.error });
+        }
+      },
+    });
+    session.transfer = transfer;
+    counters.transfers++;
+    emit({ kind: 'start', file, peer });
+    transfer.start();
+  };
+
+  /** The bytes to send in this mode: in memory, an open file to stream, or why it cannot be served. */
+  const contentFor = async (opened: Served, mode: string): Promise<Served | { refusal: string }> => {
+    if (mode !== 'netascii') return opened;
+    if ('data' in opened) {
+      return opened.data.length <= NETASCII_MAX_BYTES ? { data: toNetascii(opened.data) } : { refusal: netasciiTooBig() };
+    }
+    if (opened.size > NETASCII_MAX_BYTES) {
+      await opened.handle.close();
+      return { refusal: netasciiTooBig() };
+    }
+    const data = await opened.handle.readFile();
+    await opened.handle.close();
+    return { data: toNetascii(data) };
+  };
+
+  const transferSocket = async (peer: TftpPeer): Promise<Socket> => {
+    const s = createSocket(family);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind({ address: opts.address, port: 0 }, () => {
+          s.connect(peer.port, peer.address, () => {
+            s.off('error', reject);
+            resolve();
+          });
+        });
+      });
+    } catch (err) {
+      s.close();
+      throw err;
+    }
+    return s;
+  };
+
+  return {
+    async start() {
+      if (main) throw new Error('TFTP server already started');
+      realRoot = await realpath(opts.root);
+      if (!(await stat(realRoot)).isDirectory()) throw new Error(`TFTP root ${opts.root} is not a directory`);
+      const maxBlksize = Math.min(cfg.maxBlksize, blksizeCapFor(opts.address), MAX_BLKSIZE);
+      limits = { maxBlksize, maxWindowsize: Math.max(1, Math.min(cfg.maxWindowsize, 1024)), timeoutMs: cfg.timeoutMs };
+      stopping = false;
+      const s = createSocket(family);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind({ address: opts.address, port: cfg.port }, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      });
+      // After binding, socket errors (e.g. ICMP from a client's closed port) concern one peer only.
+      s.on('error', () => undefined);
+      s.on('message', onDatagram);
+      main = s;
+    },
+    async stop() {
+      stopping = true;
+      const s = main;
+      main = undefined;
+      if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+      const closing: Promise<void>[] = [];
+      for (const session of sessions.values()) {
+        session.cancelled = true;
+        if (session.transfer) {
+          session.transfer.abort('server shutting down');
+          closing.push(session.transfer.closed);
+        }
+      }
+      sessions.clear();
+      await Promise.all(closing);
+      cache.clear();
+    },
+    stats() {
+      let active = 0;
+      for (const session of sessions.values()) if (session.transfer) active++;
+      return { ...counters, active };
+    },
+  };
+}
+
+function netasciiTooBig(): string {
+  return `netascii mode is limited to ${NETASCII_MAX_BYTES / 1024 / 1024} MiB files: request octet (binary) mode, e.g. "tftp -m octet"`;
+}
+
+/** Options explicitly set to undefined must not override the defaults. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
