@@ -10,6 +10,7 @@ import { register as registerStatus } from './commands/status.ts';
 import { register as registerRollout } from './commands/rollout.ts';
 import { register as registerReprovision } from './commands/reprovision.ts';
 import { register as registerWorker } from './commands/worker.ts';
+import { register as registerAgent } from './commands/agent.ts';
 
 const program = new Command();
 program
@@ -31,6 +32,7 @@ registerStatus(program);
 registerRollout(program);
 registerReprovision(program);
 registerWorker(program);
+registerAgent(program);
 program
   .command('setup')
   .description('install what vaquero needs on this machine (the Temporal CLI; with --lab, the lab packages)')

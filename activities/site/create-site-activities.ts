@@ -1,13 +1,21 @@
 // Site activities (task queue site-<site>): the netboot gate, BMC power and boot tasks, run by any worker of
 // the site (an agent, or the sim site of `vaquero dev`).
+//
+// Power options every driver understands (the BMC interface's `options`): `boot_device` (network, the
+// default, or uefi-http), `verify_attempts` (default 3: writes re-issued when the read-back disagrees) and
+// `power_settle_s` (default 30: how long a power change may take to show in the status).
+import type { SiteModel } from '../../agent/site-model.ts';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { NetbootGate } from '../../agent/netboot-gate.ts';
+import type { SecretStore } from '../../agent/secrets/secret-store.ts';
 import type { SiteModel } from '../../agent/site-model.ts';
 import type { NetbootGateInput, PowerInput, PowerResult, SiteActivities, TaskRunInput, TaskRunResult } from '../contracts.ts';
+import { optNumber, optString } from '../power/bmc-options.ts';
 import { cycleToNetwork } from '../power/cycle-to-network.ts';
 import type { PowerDriver } from '../power/driver.ts';
 import { BmcError } from '../power/driver.ts';
 import type { PowerOpLog } from '../power/power-op-log.ts';
+import { runBmcOperation } from '../power/run-bmc-operation.ts';
 import type { TaskRunner } from '../tasks/task-runner.ts';
 
 export interface SiteDeps {
@@ -15,8 +23,10 @@ export interface SiteDeps {
   gate: NetbootGate;
   drivers: Partial<Record<PowerDriver['name'], PowerDriver>>;
   powerLog: PowerOpLog;
-  /** Task runner for a host, by its BMC driver (sim hosts get simulated tasks). */
-  taskRunner: (driver: string | undefined) => TaskRunner | undefined;
+  /** Resolves the BMC credentials references of the SoT on this agent. */
+  secrets?: SecretStore;
+  /** Task runner for a host's tasks (sim hosts get simulated tasks, others task containers). */
+  taskRunner: (input: TaskRunInput) => TaskRunner | undefined;
   /** Where a published site model goes (the agent's model cache); sim sites keep none. */
   onSiteModel?: (model: SiteModel) => Promise<void>;
   log?: (msg: string) => void;
@@ -46,28 +56,33 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
         );
       }
       const ctx = Context.current();
-      try {
-        const detail = await cycleToNetwork(
+      const o = input.bmc.options;
+      const detail = await runBmcOperation(
+        {
           driver,
-          { site: input.site, host: input.host, mac: input.mac, bmc: input.bmc },
-          {
-            progress: (step) => {
-              ctx.heartbeat(step);
-              if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-            },
-          },
-        );
-        await deps.powerLog.record({ opId: input.opId, host: `${input.site}/${input.host}`, at: Date.now(), detail });
-        log(`power ${input.site}/${input.host}: ${detail}`);
-        return { detail };
-      } catch (err) {
-        if (err instanceof BmcError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'BmcNotApplied');
-        throw err;
-      }
+          target: { site: input.site, host: input.host, mac: input.mac, bmc: input.bmc },
+          secrets: deps.secrets,
+          cancelled: ctx.cancellationSignal,
+          heartbeat: (d) => ctx.heartbeat(d),
+        },
+        (target, progress) => {
+          const device = optString(o, 'boot_device', 'network');
+          if (device !== 'network' && device !== 'uefi-http') throw new BmcError(`BMC option boot_device must be network or uefi-http, not ${device}`, false);
+          return cycleToNetwork(driver, target, {
+            device,
+            attempts: optNumber(o, 'verify_attempts', 3),
+            settleMs: optNumber(o, 'power_settle_s', 30) * 1000,
+            progress,
+          });
+        },
+      );
+      await deps.powerLog.record({ opId: input.opId, host: `${input.site}/${input.host}`, at: Date.now(), detail });
+      log(`power ${input.site}/${input.host}: ${detail}`);
+      return { detail };
     },
 
     async runTasks(input: TaskRunInput): Promise<TaskRunResult> {
-      const runner = deps.taskRunner(input.bmc?.driver);
+      const runner = deps.taskRunner(input.bmc?.driver, input);
       if (!runner) {
         throw ApplicationFailure.nonRetryable(
           `no task runner for ${input.phase} tasks on the workers of site ${deps.site} (configure a container engine)`,
@@ -75,7 +90,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
         );
       }
       const ctx = Context.current();
-      return runner.run(input, (msg) => ctx.heartbeat(msg));
+      return runner.run(input, (msg) => ctx.heartbeat(msg), ctx.cancellationSignal);
     },
   };
 }
