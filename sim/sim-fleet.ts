@@ -46,6 +46,9 @@ export class SimFleet {
   readonly netboots = new Map<string, number>();
   /** Power-ons (a cycle or an on), per host, whatever the host then boots from. */
   readonly powerOns = new Map<string, number>();
+  /** BMC calls in flight now, and the most ever in flight at once (what a BMC concurrency limit bounds). */
+  bmcInFlight = 0;
+  bmcMaxInFlight = 0;
   /** Boot counters restart with the process: this keeps event ids unique across a worker restart. */
   private readonly instance = randomBytes(4).toString('hex');
 
@@ -86,6 +89,13 @@ export class SimFleet {
       this.halt(s);
       this.boot(t, s);
     },
+    // A sim host has no warm reset of its own: it reboots, which is all a reset means to it.
+    powerReset: async (t) => {
+      await this.bmcCall(t);
+      const s = this.state(t);
+      this.halt(s);
+      this.boot(t, s);
+    },
     setBootDevice: async (t, device, { persistent }) => {
       await this.bmcCall(t);
       const s = this.state(t);
@@ -95,7 +105,7 @@ export class SimFleet {
     getBootDevice: async (t) => {
       await this.bmcCall(t);
       const s = this.state(t);
-      return { device: s.bootDevice, persistent: s.persistent };
+      return { device: s.bootDevice, persistent: s.persistent, raw: s.bootDevice };
     },
   };
 
@@ -122,7 +132,13 @@ export class SimFleet {
   private async bmcCall(t: BmcTarget): Promise<void> {
     const s = this.state(t);
     s.bmcCalls++;
-    await delay(this.opts.delays.bmc);
+    this.bmcInFlight++;
+    this.bmcMaxInFlight = Math.max(this.bmcMaxInFlight, this.bmcInFlight);
+    try {
+      await delay(this.opts.delays.bmc);
+    } finally {
+      this.bmcInFlight--;
+    }
     const { flaky_bmc } = knobsOf(t.bmc.options);
     // Deterministic per host and call, so a flaky run can be reproduced.
     if (flaky_bmc > 0 && unitHash(`${t.site}/${t.host}#${s.bmcCalls}`) < flaky_bmc) {

@@ -4,7 +4,6 @@
 // Power options every driver understands (the BMC interface's `options`): `boot_device` (network, the
 // default, or uefi-http), `verify_attempts` (default 3: writes re-issued when the read-back disagrees) and
 // `power_settle_s` (default 30: how long a power change may take to show in the status).
-import type { SiteModel } from '../../agent/site-model.ts';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { NetbootGate } from '../../agent/netboot-gate.ts';
 import type { SecretStore } from '../../agent/secrets/secret-store.ts';
@@ -25,8 +24,8 @@ export interface SiteDeps {
   powerLog: PowerOpLog;
   /** Resolves the BMC credentials references of the SoT on this agent. */
   secrets?: SecretStore;
-  /** Task runner for a host's tasks (sim hosts get simulated tasks, others task containers). */
-  taskRunner: (input: TaskRunInput) => TaskRunner | undefined;
+  /** Task runner for a host's tasks, by its BMC driver (sim hosts get simulated tasks, others task containers). */
+  taskRunner: (driver: string | undefined, input: TaskRunInput) => TaskRunner | undefined;
   /** Where a published site model goes (the agent's model cache); sim sites keep none. */
   onSiteModel?: (model: SiteModel) => Promise<void>;
   log?: (msg: string) => void;

@@ -3,5 +3,6 @@
 import type { TaskRunInput, TaskRunResult } from '../contracts.ts';
 
 export interface TaskRunner {
-  run(input: TaskRunInput, progress?: (msg: string) => void): Promise<TaskRunResult>;
+  /** `progress` heartbeats the activity; `signal` aborts (the activity was cancelled): running tasks are stopped. */
+  run(input: TaskRunInput, progress?: (msg: string) => void, signal?: AbortSignal): Promise<TaskRunResult>;
 }

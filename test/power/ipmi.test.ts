@@ -1,0 +1,149 @@
+// The ipmi driver against a real virtual BMC (ipmi_sim), cross-checked with ipmitool itself.
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { cycleToNetwork } from '../../activities/power/cycle-to-network.ts';
+import type { BmcTarget } from '../../activities/power/driver.ts';
+import { BmcError } from '../../activities/power/driver.ts';
+import { IpmiDriver } from '../../activities/power/ipmi-driver.ts';
+import { startIpmiSim } from '../support/ipmi-sim.ts';
+import type { IpmiSim } from '../support/ipmi-sim.ts';
+
+let bmc: IpmiSim;
+const driver = new IpmiDriver();
+before(async () => {
+  bmc = await startIpmiSim();
+});
+after(() => bmc?.stop());
+
+const target = (sim: IpmiSim, password = sim.password, options: Record<string, unknown> = {}): BmcTarget => ({
+  site: 's',
+  host: 'h',
+  mac: '52:54:00:00:00:01',
+  bmc: { driver: 'ipmi', address: sim.address, credentials: 'lab-bmc', options },
+  credentials: { username: sim.username, password },
+});
+
+const ipmitoolPower = async (sim: IpmiSim) => {
+  const r = await sim.ipmitool(['chassis', 'power', 'status']);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+};
+
+test('power status, on, off, cycle and reset agree with ipmitool and reach the chassis', async () => {
+  const t = target(bmc);
+  assert.equal(await driver.powerStatus(t), 'off');
+  assert.equal(await ipmitoolPower(bmc), 'Chassis Power is off');
+
+  await driver.powerOn(t);
+  assert.equal(await driver.powerStatus(t), 'on');
+  assert.equal(await ipmitoolPower(bmc), 'Chassis Power is on');
+  assert.equal((await bmc.state()).power, 1);
+
+  await driver.powerOff(t);
+  assert.equal(await driver.powerStatus(t), 'off');
+  assert.equal(await ipmitoolPower(bmc), 'Chassis Power is off');
+
+  await driver.powerOn(t);
+  const before = (await bmc.hookCalls()).length;
+  await driver.powerCycle(t);
+  await driver.powerReset(t);
+  const calls = (await bmc.hookCalls()).slice(before);
+  // ipmi_sim implements a cycle as "off", polls until off, then "on"; a reset goes to the hook as is.
+  assert.ok(calls.includes('set power 0'), calls.join(', '));
+  assert.ok(calls.includes('set reset 1'), calls.join(', '));
+});
+
+test('boot device: network once and disk persistent, read back by the driver and by ipmitool', async () => {
+  const t = target(bmc);
+  await driver.setBootDevice(t, 'network', { persistent: false });
+  const got = await driver.getBootDevice(t);
+  assert.equal(got.device, 'network');
+  assert.equal(got.raw, 'Force PXE');
+  const r = await bmc.ipmitool(['chassis', 'bootparam', 'get', '5']);
+  assert.match(r.stdout, /Boot Device Selector : Force PXE/);
+  assert.equal((await bmc.state()).boot, 'pxe');
+
+  await driver.setBootDevice(t, 'disk', { persistent: true });
+  assert.equal((await driver.getBootDevice(t)).device, 'disk');
+  assert.equal((await bmc.state()).boot, 'default');
+
+  await driver.setBootDevice(t, 'none', { persistent: false });
+  assert.equal((await driver.getBootDevice(t)).device, 'none');
+
+  await assert.rejects(driver.setBootDevice(t, 'uefi-http', { persistent: false }), (e: unknown) => {
+    assert.ok(e instanceof BmcError && !e.retryable);
+    assert.match(e.message, /IPMI cannot select uefi-http/);
+    return true;
+  });
+});
+
+test('cycle to network: boot override read back, host powered on and booted from PXE', async () => {
+  const t = target(bmc);
+  await driver.setBootDevice(t, 'disk', { persistent: false });
+  await driver.powerOff(t);
+  const steps: string[] = [];
+  const detail = await cycleToNetwork(driver, t, { progress: (s) => steps.push(s), pollMs: 200 });
+  assert.equal(detail, 'next boot Force PXE (once), power turned on, now on');
+  assert.equal(await ipmitoolPower(bmc), 'Chassis Power is on');
+  assert.equal((await bmc.powerOns()).at(-1), 'pxe');
+  assert.ok(steps.includes('set boot device network (attempt 1)'), steps.join(', '));
+});
+
+test('a wrong password fails at once with a clear, non-retryable error that does not contain it', async () => {
+  const wrong = 'not-the-password-42';
+  await assert.rejects(driver.powerStatus(target(bmc, wrong)), (e: unknown) => {
+    assert.ok(e instanceof BmcError, String(e));
+    assert.equal(e.retryable, false);
+    assert.match(e.message, new RegExp(`^IPMI BMC 127\\.0\\.0\\.1:${bmc.port}: login as admin refused — wrong username or password`));
+    assert.ok(!e.message.includes(wrong));
+    return true;
+  });
+  // ipmitool agrees that this password is wrong.
+  const r = await bmc.ipmitool(['chassis', 'power', 'status'], wrong);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /Unable to establish IPMI v2 \/ RMCP\+ session/);
+});
+
+test('a BMC that acknowledges but ignores the boot override fails with what it reports, after 3 attempts', async () => {
+  const deaf = await startIpmiSim({ ignoreBootDevice: true });
+  try {
+    const t = target(deaf);
+    await assert.rejects(cycleToNetwork(driver, t, { backoffMs: 10 }), (e: unknown) => {
+      assert.ok(e instanceof BmcError && !e.retryable, String(e));
+      assert.equal(e.message, 'boot override not applied: BMC reports Force Boot from default Hard-Drive after 3 attempts');
+      return true;
+    });
+    const sets = (await deaf.hookCalls()).filter((c) => c.startsWith('set boot'));
+    assert.equal(sets.length, 3);
+    // Never powered on with the wrong boot device.
+    assert.deepEqual(await deaf.powerOns(), []);
+  } finally {
+    await deaf.stop();
+  }
+});
+
+test('ipmitool gets lanplus, the cipher suite and the efiboot flag as arguments, and the password only in its environment', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'vaq-fake-ipmitool-'));
+  const fake = path.join(dir, 'ipmitool');
+  await writeFile(fake, `#!/bin/sh\nprintf '%s\\n' "$@" > ${dir}/argv\necho "$IPMI_PASSWORD" > ${dir}/env\necho 'Set Boot Device to pxe'\n`);
+  await chmod(fake, 0o755);
+  const secret = 'Sup3r-Secret-PW';
+  const t: BmcTarget = {
+    ...target(bmc, secret, { cipher_suite: 17, efi_boot: true }),
+    bmc: { driver: 'ipmi', address: '10.0.0.9', credentials: 'x', options: { cipher_suite: 17, efi_boot: true } },
+  };
+  await new IpmiDriver({ ipmitool: fake }).setBootDevice(t, 'network', { persistent: true });
+  const argv = (await readFile(path.join(dir, 'argv'), 'utf8')).trim().split('\n');
+  assert.ok(!argv.some((a) => a.includes(secret)), argv.join(' '));
+  const at = (flag: string) => argv[argv.indexOf(flag) + 1];
+  assert.equal(at('-I'), 'lanplus');
+  assert.equal(at('-C'), '17');
+  assert.equal(at('-H'), '10.0.0.9');
+  assert.equal(at('-p'), '623');
+  assert.ok(argv.includes('-E'));
+  assert.deepEqual(argv.slice(-4), ['chassis', 'bootdev', 'pxe', 'options=efiboot,persistent']);
+  assert.equal((await readFile(path.join(dir, 'env'), 'utf8')).trim(), secret);
+});
