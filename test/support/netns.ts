@@ -88,6 +88,19 @@ export function createVethPair(opts: { prefix: string }): VethPair {
   };
 }
 
+/** Gives an interface inside a namespace a static address, e.g. `10.77.5.2/24` for a client that needs no DHCP. */
+export function addAddress(ns: string, ifname: string, cidr: string): void {
+  ip('-n', ns, 'addr', 'add', cidr, 'dev', ifname);
+}
+
+/**
+ * Runs a TypeScript file with node + tsx inside a namespace, with an IPC channel (`process.send` in the child,
+ * 'message' events here). `ip netns exec` execs in place, so the returned pid is the node process itself.
+ */
+export function spawnNodeInNs(ns: string, script: string, args: string[] = []): ChildProcess {
+  return spawnInNs(ns, process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+}
+
 /** Runs a command inside a namespace. The caller ends it (by its pid) or waits for it. */
 export function spawnInNs(ns: string, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
   return spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
