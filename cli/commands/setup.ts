@@ -2,10 +2,12 @@
 // With --lab (what the test suite and `vaquero lab` need, as root): the Debian packages of the lab.
 import { ensureTemporalCli, temporalCliVersion } from '../../temporal/cli-binary.ts';
 import { ensureDebianPackages, LAB_PACKAGES } from '../setup/debian-packages.ts';
+import { ensurePythonTools } from '../setup/python-tools.ts';
 
 export async function runSetup(opts: { lab?: boolean }): Promise<void> {
   const say = (msg: string) => process.stdout.write(`setup: ${msg}\n`);
   if (opts.lab) await ensureDebianPackages(LAB_PACKAGES, say);
+  if (opts.lab) await ensurePythonTools(say);
   say('looking for the Temporal CLI');
   const cli = await ensureTemporalCli({ log: say });
   say(`Temporal CLI ready: ${cli} (${await temporalCliVersion(cli)})`);
