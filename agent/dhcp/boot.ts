@@ -71,7 +71,11 @@ function fileForArch(arch: number, files: BootFiles): string | undefined {
   }
 }
 
-export function chooseBoot(client: ClientInfo, host: DhcpHostRecord | undefined, config: BootConfig): BootDecision {
+export function chooseBoot(
+  client: ClientInfo,
+  host: DhcpHostRecord | undefined,
+  config: BootConfig,
+): BootDecision {
   if (!host) return { boot: false, reason: 'unknown-host' };
   if (!host.netboot?.open) return { boot: false, reason: 'gated' };
   if (!client.netboot) return { boot: false, reason: 'not-netboot' };
@@ -93,7 +97,14 @@ export function chooseBoot(client: ClientInfo, host: DhcpHostRecord | undefined,
   if (client.httpClient || httpArch) {
     const file = fileForArch(client.arch ?? Arch.HttpX64, config.files);
     if (!file || client.arch === Arch.BiosX86) return { boot: false, reason: 'unsupported-arch' };
-    return { boot: true, kind: 'http', file: `${config.httpBootUrl}/${file}`, siaddr, vendorClass: 'HTTPClient', ipxeNoProxyWait: false };
+    return {
+      boot: true,
+      kind: 'http',
+      file: `${config.httpBootUrl}/${file}`,
+      siaddr,
+      vendorClass: 'HTTPClient',
+      ipxeNoProxyWait: false,
+    };
   }
 
   // PXE firmware older than RFC 4578 sends no option 93: those are BIOS ROMs.

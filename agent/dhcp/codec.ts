@@ -45,13 +45,7 @@ export interface DhcpPacket {
 }
 
 export type DhcpParseErrorCode =
-  | 'too-short'
-  | 'bad-op'
-  | 'bad-hlen'
-  | 'bad-cookie'
-  | 'option-overflow'
-  | 'bad-overload'
-  | 'internal';
+  'too-short' | 'bad-op' | 'bad-hlen' | 'bad-cookie' | 'option-overflow' | 'bad-overload' | 'internal';
 
 export interface DhcpParseError {
   code: DhcpParseErrorCode;
@@ -118,11 +112,13 @@ function parseUnsafe(buf: Buffer): DhcpParseResult {
     return fail('too-short', `${buf.length} bytes, a DHCP message has at least ${OPTIONS_OFFSET}`);
   }
   const op = buf[0]!;
-  if (op !== BOOTREQUEST && op !== BOOTREPLY) return fail('bad-op', `op ${op} is neither BOOTREQUEST nor BOOTREPLY`);
+  if (op !== BOOTREQUEST && op !== BOOTREPLY)
+    return fail('bad-op', `op ${op} is neither BOOTREQUEST nor BOOTREPLY`);
   const hlen = buf[2]!;
   if (hlen > 16) return fail('bad-hlen', `hlen ${hlen} exceeds the 16-byte chaddr field`);
   const cookie = buf.readUInt32BE(HEADER_LENGTH);
-  if (cookie !== MAGIC_COOKIE) return fail('bad-cookie', `magic cookie 0x${cookie.toString(16)} is not 0x63825363`);
+  if (cookie !== MAGIC_COOKIE)
+    return fail('bad-cookie', `magic cookie 0x${cookie.toString(16)} is not 0x63825363`);
 
   const parts = new Map<number, Buffer[]>();
   const main = scanOptions(buf.subarray(OPTIONS_OFFSET), 'options', parts);
@@ -133,7 +129,8 @@ function parseUnsafe(buf: Buffer): DhcpParseResult {
   const ov = parts.get(OPT_OVERLOAD);
   if (ov) {
     const v = Buffer.concat(ov);
-    if (v.length !== 1 || v[0]! < 1 || v[0]! > 3) return fail('bad-overload', 'option 52 must be one byte 1, 2 or 3');
+    if (v.length !== 1 || v[0]! < 1 || v[0]! > 3)
+      return fail('bad-overload', 'option 52 must be one byte 1, 2 or 3');
     overload = v[0]!;
     parts.delete(OPT_OVERLOAD);
   }
@@ -191,7 +188,8 @@ function writeIp(buf: Buffer, offset: number, ip: string, field: string): void {
 function writeText(buf: Buffer, offset: number, length: number, text: string, field: string): void {
   const bytes = Buffer.from(text, 'latin1');
   // Keep one NUL: readers treat the field as a C string.
-  if (bytes.length > length - 1) throw new DhcpEncodeError(`${field} is ${bytes.length} bytes, at most ${length - 1} fit`);
+  if (bytes.length > length - 1)
+    throw new DhcpEncodeError(`${field} is ${bytes.length} bytes, at most ${length - 1} fit`);
   bytes.copy(buf, offset);
 }
 
@@ -229,7 +227,8 @@ export function encodedLength(p: Pick<DhcpPacket, 'options'>): number {
 export function serializeDhcp(p: DhcpPacket, opts: { minLength?: number } = {}): Buffer {
   if (p.chaddr.length > 16) throw new DhcpEncodeError(`chaddr is ${p.chaddr.length} bytes, at most 16`);
   for (const code of p.options.keys()) {
-    if (!Number.isInteger(code) || code <= OPT_PAD || code >= OPT_END) throw new DhcpEncodeError(`option code ${code} cannot be sent`);
+    if (!Number.isInteger(code) || code <= OPT_PAD || code >= OPT_END)
+      throw new DhcpEncodeError(`option code ${code} cannot be sent`);
   }
   const length = Math.max(encodedLength(p), opts.minLength ?? MIN_BOOTP_LENGTH);
   const out = Buffer.alloc(length);
@@ -267,7 +266,8 @@ export function macOf(p: Pick<DhcpPacket, 'htype' | 'hlen' | 'chaddr'>): string 
 /** A 16-byte chaddr field holding a MAC given as aa:bb:cc:dd:ee:ff (or with dashes). */
 export function chaddrFromMac(mac: string): Buffer {
   const hex = mac.replace(/[:-]/g, '');
-  if (!/^[0-9a-fA-F]{12}$/.test(hex)) throw new DhcpEncodeError(`${JSON.stringify(mac)} is not a MAC address`);
+  if (!/^[0-9a-fA-F]{12}$/.test(hex))
+    throw new DhcpEncodeError(`${JSON.stringify(mac)} is not a MAC address`);
   const out = Buffer.alloc(16);
   Buffer.from(hex, 'hex').copy(out);
   return out;

@@ -21,9 +21,11 @@ export interface DhcpPorts {
   client: number;
   /** PXE boot server port for ProxyDHCP requests (4011). */
   pxe: number;
+  /** Replies to a relay (giaddr) go to this port (67). */
+  relay: number;
 }
 
-export const DEFAULT_PORTS: DhcpPorts = { server: 67, client: 68, pxe: 4011 };
+export const DEFAULT_PORTS: DhcpPorts = { server: 67, client: 68, pxe: 4011, relay: 67 };
 
 export type DhcpCounter =
   | 'offers'
@@ -81,6 +83,10 @@ export interface ModeSettings {
   ports: DhcpPorts;
 }
 
-export function bootConfigFor(settings: ModeSettings, mode: BootConfig['mode'], iface: ServedInterface): BootConfig {
+export function bootConfigFor(
+  settings: ModeSettings,
+  mode: BootConfig['mode'],
+  iface: ServedInterface,
+): BootConfig {
   return { ...settings.boot, mode, tftpServer: settings.boot.tftpServer ?? iface.address };
 }

@@ -25,7 +25,8 @@ export interface ServedInterface {
 
 export function normalizeInterface(cfg: DhcpInterfaceConfig): ServedInterface {
   const address = parseIpv4(cfg.address);
-  if (address === undefined) throw new Error(`interface ${cfg.name}: address ${JSON.stringify(cfg.address)} is not IPv4`);
+  if (address === undefined)
+    throw new Error(`interface ${cfg.name}: address ${JSON.stringify(cfg.address)} is not IPv4`);
   let prefix: number | undefined;
   if (cfg.cidr !== undefined) prefix = parseCidr(cfg.cidr)?.prefix;
   else if (cfg.netmask !== undefined) {
@@ -35,19 +36,26 @@ export function normalizeInterface(cfg: DhcpInterfaceConfig): ServedInterface {
   if (prefix === undefined) throw new Error(`interface ${cfg.name}: needs a valid netmask or cidr`);
   const net = netOf(address, prefix);
   const broadcast = cfg.broadcast ?? formatIpv4(net.broadcast);
-  if (parseIpv4(broadcast) === undefined) throw new Error(`interface ${cfg.name}: broadcast ${JSON.stringify(broadcast)} is not IPv4`);
+  if (parseIpv4(broadcast) === undefined)
+    throw new Error(`interface ${cfg.name}: broadcast ${JSON.stringify(broadcast)} is not IPv4`);
   return { name: cfg.name, address: cfg.address, net, broadcast };
 }
 
 /** The interface whose own network contains `ip` (a relay's giaddr, a client's address). */
-export function interfaceOnNetOf(ifaces: readonly ServedInterface[], ip: string): ServedInterface | undefined {
+export function interfaceOnNetOf(
+  ifaces: readonly ServedInterface[],
+  ip: string,
+): ServedInterface | undefined {
   const a = parseIpv4(ip);
   if (a === undefined) return undefined;
   return ifaces.find((i) => netContains(i.net, a));
 }
 
 /** The interface whose address lies inside `cidr`: the agent's leg on that subnet. */
-export function interfaceInside(ifaces: readonly ServedInterface[], cidr: string): ServedInterface | undefined {
+export function interfaceInside(
+  ifaces: readonly ServedInterface[],
+  cidr: string,
+): ServedInterface | undefined {
   const net = parseCidr(cidr);
   if (!net) return undefined;
   return ifaces.find((i) => netContains(net, parseIpv4(i.address)!));

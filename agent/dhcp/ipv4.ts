@@ -57,7 +57,7 @@ export function parseCidr(cidr: string): Ipv4Net | undefined {
 }
 
 export function netContains(net: Ipv4Net, address: number): boolean {
-  return ((address & net.mask) >>> 0) === net.network;
+  return (address & net.mask) >>> 0 === net.network;
 }
 
 /** True when `cidr` parses and contains the dotted-quad `ip`. */

@@ -204,13 +204,19 @@ export function encodeSiteOption(opt: AgentDhcpOption): EncodedSiteOption {
       : bad(`must be an integer from 0 to ${max}`);
   switch (type) {
     case 'string':
-      return typeof value === 'string' && value.length > 0 ? { code, value: encodeText(value) } : bad('must be a non-empty string');
+      return typeof value === 'string' && value.length > 0
+        ? { code, value: encodeText(value) }
+        : bad('must be a non-empty string');
     case 'ip':
-      return typeof value === 'string' && parseIpv4(value) !== undefined ? { code, value: encodeIp(value) } : bad('must be an IPv4 address');
+      return typeof value === 'string' && parseIpv4(value) !== undefined
+        ? { code, value: encodeIp(value) }
+        : bad('must be an IPv4 address');
     case 'ips': {
       const list = Array.isArray(value) ? value : [value];
       const ok = list.length > 0 && list.every((v) => typeof v === 'string' && parseIpv4(v) !== undefined);
-      return ok ? { code, value: encodeIps(list as string[]) } : bad('must be a non-empty list of IPv4 addresses');
+      return ok
+        ? { code, value: encodeIps(list as string[]) }
+        : bad('must be a non-empty list of IPv4 addresses');
     }
     case 'u8':
       return uint(0xff, encodeU8);
@@ -219,7 +225,9 @@ export function encodeSiteOption(opt: AgentDhcpOption): EncodedSiteOption {
     case 'u32':
       return uint(0xffffffff, encodeU32);
     case 'bool':
-      return typeof value === 'boolean' ? { code, value: encodeU8(value ? 1 : 0) } : bad('must be true or false');
+      return typeof value === 'boolean'
+        ? { code, value: encodeU8(value ? 1 : 0) }
+        : bad('must be true or false');
     case 'hex':
       return typeof value === 'string' && /^(?:[0-9a-fA-F]{2})+$/.test(value)
         ? { code, value: Buffer.from(value, 'hex') }

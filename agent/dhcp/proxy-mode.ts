@@ -17,7 +17,11 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
     const { packet } = req;
     const ip =
       getIp(packet, Opt.RequestedIp) ??
-      (packet.ciaddr !== ZERO ? packet.ciaddr : req.port === settings.ports.pxe ? req.source.address : undefined);
+      (packet.ciaddr !== ZERO
+        ? packet.ciaddr
+        : req.port === settings.ports.pxe
+          ? req.source.address
+          : undefined);
     if (!ip || !cidrContains(req.host.subnet.cidr, ip)) return undefined;
     return { ip, seconds: settings.leaseSeconds, source: 'observed' };
   }
@@ -44,7 +48,11 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
     return {
       reply: { packet: reply, to: to ?? replyDestination(packet, reply, settings.ports) },
       counters: ['proxyReplies'],
-      event: { message: `proxy ${what}`, bootFile: decision.file, detail: `proxy ${what} ${decision.file}${where}` },
+      event: {
+        message: `proxy ${what}`,
+        bootFile: decision.file,
+        detail: `proxy ${what} ${decision.file}${where}`,
+      },
       binding: observed(req),
     };
   }
@@ -61,7 +69,9 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
       }
       switch (type) {
         case MessageType.Discover:
-          return decision.boot ? proxyReply(req, MessageType.Offer, decision, undefined) : noBoot(decision, req);
+          return decision.boot
+            ? proxyReply(req, MessageType.Offer, decision, undefined)
+            : noBoot(decision, req);
         case MessageType.Request: {
           // A REQUEST naming the proxy as server (some PXE ROMs) gets the boot answer; one naming the site's
           // server is none of our business, except for learning the address it asks for.

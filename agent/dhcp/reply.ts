@@ -105,10 +105,14 @@ export function addBoot(
   const vendorClass = decision.vendorClass ?? pxe.vendorClass;
   if (vendorClass) reply.options.set(Opt.VendorClass, encodeText(vendorClass));
   if (pxe.discoveryControl && vendorClass === 'PXEClient') {
-    reply.options.set(Opt.VendorSpecific, encodeSubOptions([[PxeOpt.DiscoveryControl, encodeU8(PXE_USE_BOOTFILE)]]));
+    reply.options.set(
+      Opt.VendorSpecific,
+      encodeSubOptions([[PxeOpt.DiscoveryControl, encodeU8(PXE_USE_BOOTFILE)]]),
+    );
   }
   if (pxe.client.uuid && vendorClass) reply.options.set(Opt.ClientUuid, Buffer.from(pxe.client.uuid));
-  if (decision.ipxeNoProxyWait) reply.options.set(Opt.Ipxe, encodeSubOptions([[IpxeOpt.NoPxeDhcp, encodeU8(1)]]));
+  if (decision.ipxeNoProxyWait)
+    reply.options.set(Opt.Ipxe, encodeSubOptions([[IpxeOpt.NoPxeDhcp, encodeU8(1)]]));
 }
 
 /** Client identifier (RFC 6842: servers echo it) and relay agent information (RFC 3046: echoed to the relay). */
@@ -129,7 +133,7 @@ export function replyDestination(req: DhcpPacket, reply: DhcpPacket, ports: Dhcp
   const nak = reply.options.get(Opt.MessageType)?.[0] === MessageType.Nak;
   if (req.giaddr !== ZERO) {
     if (nak) reply.flags |= BROADCAST_FLAG;
-    return { address: req.giaddr, port: ports.server };
+    return { address: req.giaddr, port: ports.relay };
   }
   if (!nak && req.ciaddr !== ZERO) return { address: req.ciaddr, port: ports.client };
   return { address: LIMITED_BROADCAST, port: ports.client };
@@ -153,7 +157,10 @@ const ESSENTIAL = new Set<number>([
  * at most one Ethernet frame): options the client did not ask for go first, last added first.
  */
 export function fitReply(reply: DhcpPacket, req: DhcpPacket): string[] {
-  const datagram = Math.min(Math.max(getU16(req, Opt.MaxMessageSize) ?? MIN_DATAGRAM, MIN_DATAGRAM), MAX_DATAGRAM);
+  const datagram = Math.min(
+    Math.max(getU16(req, Opt.MaxMessageSize) ?? MIN_DATAGRAM, MIN_DATAGRAM),
+    MAX_DATAGRAM,
+  );
   const limit = datagram - IP_UDP_HEADERS;
   const dropped: string[] = [];
   if (encodedLength(reply) <= limit) return dropped;

@@ -5,12 +5,27 @@ import { chooseBoot } from './boot.ts';
 import type { DhcpHandler, HandlerRequest, HandlerResult, ModeSettings } from './handler.ts';
 import { bootConfigFor } from './handler.ts';
 import { encodeText, getIp, MESSAGE_NAMES, MessageType, Opt } from './options.ts';
-import { addBoot, addEchoes, addLeaseTimes, encodeSubnet, fitReply, replyDestination, startReply } from './reply.ts';
+import {
+  addBoot,
+  addEchoes,
+  addLeaseTimes,
+  encodeSubnet,
+  fitReply,
+  replyDestination,
+  startReply,
+} from './reply.ts';
 
 const ZERO = '0.0.0.0';
 
-export function createServerModeHandler(settings: ModeSettings, warn: (msg: string) => void = () => undefined): DhcpHandler {
-  function answer(req: HandlerRequest, type: typeof MessageType.Offer | typeof MessageType.Ack, ip: string): HandlerResult {
+export function createServerModeHandler(
+  settings: ModeSettings,
+  warn: (msg: string) => void = () => undefined,
+): DhcpHandler {
+  function answer(
+    req: HandlerRequest,
+    type: typeof MessageType.Offer | typeof MessageType.Ack,
+    ip: string,
+  ): HandlerResult {
     const { packet, host, client, iface } = req;
     const reply = startReply(packet, type, iface.address);
     reply.yiaddr = ip;
@@ -30,7 +45,12 @@ export function createServerModeHandler(settings: ModeSettings, warn: (msg: stri
     return {
       reply: { packet: reply, to: replyDestination(packet, reply, settings.ports) },
       counters: [type === MessageType.Offer ? 'offers' : 'acks', ...(gated ? (['gated'] as const) : [])],
-      event: { message: name, ip, bootFile: decision.boot ? decision.file : undefined, detail: `${name} ${ip}${suffix}` },
+      event: {
+        message: name,
+        ip,
+        bootFile: decision.boot ? decision.file : undefined,
+        detail: `${name} ${ip}${suffix}`,
+      },
       binding: type === MessageType.Ack ? { ip, seconds: settings.leaseSeconds, source: 'ack' } : undefined,
     };
   }
@@ -94,14 +114,22 @@ export function createServerModeHandler(settings: ModeSettings, warn: (msg: stri
           const bad = getIp(req.packet, Opt.RequestedIp) ?? ip;
           return {
             counters: ['declines'],
-            event: { message: 'DHCPDECLINE', ip: bad, detail: `DHCPDECLINE ${bad} (the client found the address in use)` },
+            event: {
+              message: 'DHCPDECLINE',
+              ip: bad,
+              detail: `DHCPDECLINE ${bad} (the client found the address in use)`,
+            },
             binding: 'remove',
           };
         }
         case MessageType.Release:
           return {
             counters: ['releases'],
-            event: { message: 'DHCPRELEASE', ip: req.packet.ciaddr, detail: `DHCPRELEASE ${req.packet.ciaddr}` },
+            event: {
+              message: 'DHCPRELEASE',
+              ip: req.packet.ciaddr,
+              detail: `DHCPRELEASE ${req.packet.ciaddr}`,
+            },
             binding: 'remove',
           };
         case MessageType.Inform:

@@ -1,0 +1,417 @@
+// The DHCP server: sockets, bounds, the known-host check and the choice of egress; the protocol itself is in
+// the mode handlers. Not the `dhcp` npm package (0.2.20): it has no proxy mode, no port 4011, sends every reply
+// to one configured broadcast address (so neither relays nor multi-homed egress work), only handles DISCOVER and
+// REQUEST, knows none of options 77/93/94/97/175, mis-steps over Pad options, lets a short packet throw, and
+// writes to the console for every unknown option a sender puts in a packet.
+//
+// Sockets (LAB.md §7.2/7.3). Node has neither SO_BINDTODEVICE nor IP_PKTINFO, so:
+//  * 0.0.0.0:67 receives broadcasts; sockets bound to each interface address on 67 receive unicast (renewals,
+//    relays) and send every reply. Both bind with SO_REUSEADDR; Linux delivers a limited broadcast only to the
+//    wildcard socket and a unicast only to the most specific one, so no packet is handled twice.
+//  * A reply to 255.255.255.255 sent from a socket bound to an interface address leaves through that
+//    interface (Linux routes limited broadcast by source address), so the egress is explicit and no broadcast
+//    route is needed.
+//  * Proxy mode also binds each interface address on 4011 and answers from there.
+import dgram from 'node:dgram';
+import type { RemoteInfo } from 'node:dgram';
+import { BindingTable } from './bindings.ts';
+import type { DhcpBindings } from './bindings.ts';
+import type { BootFiles } from './boot.ts';
+import { DEFAULT_BOOT_FILES } from './boot.ts';
+import { describeClient } from './client-info.ts';
+import { BOOTREQUEST, macOf, parseDhcp, serializeDhcp } from './codec.ts';
+import type { DhcpPacket } from './codec.ts';
+import type { DhcpDirectory, DhcpHostRecord } from './directory.ts';
+import type { DhcpCounter, DhcpHandler, DhcpPorts, HandlerResult, ModeSettings } from './handler.ts';
+import { DEFAULT_PORTS } from './handler.ts';
+import type { DhcpInterfaceConfig, ServedInterface } from './interfaces.ts';
+import { interfaceInside, interfaceOnNetOf, normalizeInterface } from './interfaces.ts';
+import { cidrContains } from './ipv4.ts';
+import { getMessageType, MessageType } from './options.ts';
+import { createProxyModeHandler } from './proxy-mode.ts';
+import { RateWindow } from './rate-limit.ts';
+import { createServerModeHandler } from './server-mode.ts';
+
+export interface DhcpEvent {
+  kind: 'dhcp';
+  mac: string;
+  host: string;
+  /** DHCPOFFER, DHCPACK, DHCPNAK, DHCPDECLINE, DHCPRELEASE, "proxy offer", "proxy ack". */
+  message: string;
+  ip?: string;
+  bootFile?: string;
+  /** e.g. "DHCPACK 10.77.1.10 undionly.kpxe", "proxy offer ipxe.efi". */
+  detail: string;
+  interface: string;
+  /** Epoch ms. */
+  at: number;
+}
+
+export interface DhcpLimits {
+  /** Larger datagrams are dropped unread: a client request fits one Ethernet frame (1500 - 28 header bytes). */
+  maxPacketBytes: number;
+  maxPacketsPerSecond: number;
+  maxPerClientPerSecond: number;
+  /** Relay hops beyond this are a loop (RFC 1542 §4.1.1 suggests 16). */
+  maxHops: number;
+}
+
+export const DEFAULT_LIMITS: DhcpLimits = {
+  maxPacketBytes: 1472,
+  maxPacketsPerSecond: 2000,
+  maxPerClientPerSecond: 20,
+  maxHops: 16,
+};
+
+export interface DhcpServerOptions {
+  mode: 'server' | 'proxy';
+  interfaces: DhcpInterfaceConfig[];
+  directory: DhcpDirectory;
+  boot: {
+    /** The agent's HTTP base URL as booting hosts reach it, e.g. http://10.77.1.1:8080 (no trailing slash). */
+    httpUrl: string;
+    /** Next server for TFTP; default: the address of the interface the reply leaves by. */
+    tftpServer?: string;
+    /** Where the binaries are served over HTTP for UEFI HTTP boot; default `${httpUrl}/boot`. */
+    httpBootUrl?: string;
+    files?: Partial<BootFiles>;
+  };
+  /** Lease time given in server mode, and how long an observed binding lasts in proxy mode. Default 3600. */
+  leaseSeconds?: number;
+  onEvent?: (event: DhcpEvent) => void;
+  /** Configuration warnings (bad subnet options) and socket errors. */
+  log?: (msg: string) => void;
+  ports?: Partial<DhcpPorts>;
+  limits?: Partial<DhcpLimits>;
+}
+
+export interface DhcpStats {
+  received: number;
+  /** Not a DHCP message: too short, bad op, bad cookie, options running past the end, … */
+  malformed: number;
+  oversized: number;
+  /** Well-formed but not for a server: replies, non-Ethernet, no or unexpected message type, relay loops. */
+  ignored: number;
+  rateLimited: number;
+  /** Packets from MACs the directory does not know; they get no answer. */
+  unknownMacs: number;
+  /** Known host, but no interface or relay path to its subnet. */
+  unroutable: number;
+  /** Known host asking to netboot while its gate is closed: address only (server) or nothing (proxy). */
+  gated: number;
+  /** Known host without an IPv4 reservation (server mode). */
+  noAddress: number;
+  /** REQUEST or DECLINE naming another server. */
+  otherServer: number;
+  offers: number;
+  acks: number;
+  naks: number;
+  declines: number;
+  releases: number;
+  proxyReplies: number;
+  sendErrors: number;
+  /** Unexpected exceptions (directory, encoder, event callback); each is contained to its packet. */
+  errors: number;
+}
+
+export interface DhcpServer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  stats(): DhcpStats;
+  readonly bindings: DhcpBindings;
+}
+
+const ZERO = '0.0.0.0';
+const CLIENT_MESSAGES = new Set<number>([
+  MessageType.Discover,
+  MessageType.Request,
+  MessageType.Decline,
+  MessageType.Release,
+  MessageType.Inform,
+]);
+
+function zeroStats(): DhcpStats {
+  return {
+    received: 0,
+    malformed: 0,
+    oversized: 0,
+    ignored: 0,
+    rateLimited: 0,
+    unknownMacs: 0,
+    unroutable: 0,
+    gated: 0,
+    noAddress: 0,
+    otherServer: 0,
+    offers: 0,
+    acks: 0,
+    naks: 0,
+    declines: 0,
+    releases: 0,
+    proxyReplies: 0,
+    sendErrors: 0,
+    errors: 0,
+  };
+}
+
+interface Arrival {
+  port: number;
+  /** Set when the packet was unicast to one of our addresses; unknown for broadcasts. */
+  iface?: ServedInterface;
+}
+
+export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
+  const ports: DhcpPorts = { ...DEFAULT_PORTS, ...opts.ports };
+  const limits: DhcpLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const leaseSeconds = opts.leaseSeconds ?? 3600;
+  const log = opts.log ?? (() => undefined);
+  const settings: ModeSettings = {
+    boot: {
+      httpUrl: opts.boot.httpUrl,
+      tftpServer: opts.boot.tftpServer,
+      httpBootUrl: opts.boot.httpBootUrl ?? `${opts.boot.httpUrl}/boot`,
+      files: { ...DEFAULT_BOOT_FILES, ...opts.boot.files },
+    },
+    leaseSeconds,
+    ports,
+  };
+  const warned = new Set<string>();
+  const warnOnce = (msg: string): void => {
+    if (warned.size < 1000 && !warned.has(msg)) {
+      warned.add(msg);
+      log(msg);
+    }
+  };
+  const handler: DhcpHandler =
+    opts.mode === 'proxy' ? createProxyModeHandler(settings) : createServerModeHandler(settings, warnOnce);
+  const bindings = new BindingTable();
+  const rate = new RateWindow(limits.maxPacketsPerSecond, limits.maxPerClientPerSecond);
+  const counters = zeroStats();
+  const sockets: dgram.Socket[] = [];
+  /** Sending socket per `address:port`. */
+  const senders = new Map<string, dgram.Socket>();
+  let ifaces: ServedInterface[] = [];
+  let ownAddresses = new Set<string>();
+  let state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+
+  function selectInterface(
+    p: DhcpPacket,
+    host: DhcpHostRecord,
+    arrival: Arrival,
+  ): ServedInterface | undefined {
+    if (p.giaddr !== ZERO) {
+      // giaddr names the client's segment: it must be the reserved subnet, or the host is somewhere unexpected.
+      if (!cidrContains(host.subnet.cidr, p.giaddr)) return undefined;
+      return interfaceOnNetOf(ifaces, p.giaddr) ?? arrival.iface ?? ifaces[0];
+    }
+    const onSubnet = interfaceInside(ifaces, host.subnet.cidr);
+    // A unicast (a renewal from a routed client, a 4011 request) arrived on a known address: answer from it.
+    return onSubnet ?? arrival.iface;
+  }
+
+  function apply(
+    result: HandlerResult,
+    mac: string,
+    host: DhcpHostRecord,
+    iface: ServedInterface,
+    port: number,
+  ): void {
+    for (const c of result.counters) counters[c satisfies DhcpCounter]++;
+    if (result.binding === 'remove') bindings.remove(mac);
+    else if (result.binding)
+      bindings.set(mac, result.binding.ip, result.binding.seconds, result.binding.source);
+    if (result.reply) send(result.reply.packet, result.reply.to.address, result.reply.to.port, iface, port);
+    if (result.event && opts.onEvent) {
+      const e = result.event;
+      try {
+        opts.onEvent({
+          kind: 'dhcp',
+          mac,
+          host: host.reservation.host,
+          message: e.message,
+          ip: e.ip,
+          bootFile: e.bootFile,
+          detail: e.detail,
+          interface: iface.name,
+          at: Date.now(),
+        });
+      } catch (err) {
+        counters.errors++;
+        warnOnce(`dhcp: event callback failed: ${String(err)}`);
+      }
+    }
+  }
+
+  function send(
+    packet: DhcpPacket,
+    address: string,
+    toPort: number,
+    iface: ServedInterface,
+    localPort: number,
+  ): void {
+    const sock =
+      senders.get(`${iface.address}:${localPort}`) ?? senders.get(`${iface.address}:${ports.server}`);
+    if (!sock) {
+      counters.sendErrors++;
+      return;
+    }
+    let buf: Buffer;
+    try {
+      buf = serializeDhcp(packet);
+    } catch (err) {
+      counters.errors++;
+      warnOnce(`dhcp: cannot encode reply: ${String(err)}`);
+      return;
+    }
+    sock.send(buf, toPort, address, (err) => {
+      if (err) {
+        counters.sendErrors++;
+        warnOnce(`dhcp: send to ${address}:${toPort} via ${iface.name}: ${err.message}`);
+      }
+    });
+  }
+
+  function onDatagram(msg: Buffer, rinfo: RemoteInfo, arrival: Arrival): void {
+    counters.received++;
+    if (msg.length > limits.maxPacketBytes) {
+      counters.oversized++;
+      return;
+    }
+    if (!rate.admit()) {
+      counters.rateLimited++;
+      return;
+    }
+    const parsed = parseDhcp(msg);
+    if (!parsed.ok) {
+      counters.malformed++;
+      return;
+    }
+    const p = parsed.packet;
+    const mac = macOf(p);
+    const type = getMessageType(p);
+    if (
+      p.op !== BOOTREQUEST ||
+      !mac ||
+      type === undefined ||
+      !CLIENT_MESSAGES.has(type) ||
+      p.hops > limits.maxHops
+    ) {
+      counters.ignored++;
+      return;
+    }
+    if (!rate.admitKey(mac)) {
+      counters.rateLimited++;
+      return;
+    }
+    const host = opts.directory.lookup(mac);
+    if (!host) {
+      counters.unknownMacs++;
+      return;
+    }
+    const iface = selectInterface(p, host, arrival);
+    if (!iface) {
+      counters.unroutable++;
+      return;
+    }
+    const result = handler.handle({
+      packet: p,
+      messageType: type,
+      client: describeClient(p, mac),
+      host,
+      iface,
+      port: arrival.port,
+      source: { address: rinfo.address, port: rinfo.port },
+      ownAddresses,
+    });
+    apply(result, mac, host, iface, arrival.port);
+  }
+
+  function bindSocket(port: number, address: string, arrival: Arrival): Promise<dgram.Socket> {
+    return new Promise((resolve, reject) => {
+      const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      sockets.push(sock);
+      const early = (err: Error): void =>
+        reject(new Error(`dhcp: cannot bind ${address}:${port}: ${err.message}`));
+      sock.once('error', early);
+      sock.on('message', (msg, rinfo) => {
+        try {
+          onDatagram(msg, rinfo, arrival);
+        } catch (err) {
+          // A bug for one packet must not take the boot service down for everyone.
+          counters.errors++;
+          warnOnce(
+            `dhcp: packet from ${rinfo.address}:${rinfo.port} failed: ${err instanceof Error ? err.stack : String(err)}`,
+          );
+        }
+      });
+      sock.bind(port, address, () => {
+        sock.off('error', early);
+        sock.on('error', (err) => {
+          counters.errors++;
+          warnOnce(`dhcp: socket ${address}:${port}: ${err.message}`);
+        });
+        sock.setBroadcast(true);
+        resolve(sock);
+      });
+    });
+  }
+
+  async function closeAll(): Promise<void> {
+    const open = sockets.splice(0);
+    senders.clear();
+    await Promise.all(
+      open.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            try {
+              s.close(() => resolve());
+            } catch {
+              resolve(); // never bound, or already closed
+            }
+          }),
+      ),
+    );
+  }
+
+  return {
+    bindings,
+    async start() {
+      if (state !== 'new') throw new Error(`dhcp server cannot start: it is ${state}`);
+      state = 'starting';
+      try {
+        const seen = new Map<string, ServedInterface>();
+        for (const cfg of opts.interfaces) {
+          const i = normalizeInterface(cfg);
+          if (!seen.has(i.address)) seen.set(i.address, i);
+        }
+        ifaces = [...seen.values()];
+        if (ifaces.length === 0) throw new Error('dhcp server needs at least one interface');
+        ownAddresses = new Set(ifaces.map((i) => i.address));
+        await bindSocket(ports.server, ZERO, { port: ports.server });
+        for (const iface of ifaces) {
+          senders.set(
+            `${iface.address}:${ports.server}`,
+            await bindSocket(ports.server, iface.address, { port: ports.server, iface }),
+          );
+          if (opts.mode === 'proxy') {
+            senders.set(
+              `${iface.address}:${ports.pxe}`,
+              await bindSocket(ports.pxe, iface.address, { port: ports.pxe, iface }),
+            );
+          }
+        }
+        state = 'running';
+      } catch (err) {
+        await closeAll();
+        state = 'stopped';
+        throw err;
+      }
+    },
+    async stop() {
+      state = 'stopped';
+      await closeAll();
+    },
+    stats() {
+      return { ...counters };
+    },
+  };
+}
