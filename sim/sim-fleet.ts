@@ -70,6 +70,7 @@ export class SimFleet {
   /** The `sim` power driver. */
   readonly driver: PowerDriver = {
     name: 'sim',
+    credentialless: true,
     powerStatus: async (t) => {
       await this.bmcCall(t);
       return this.state(t).power;

@@ -28,6 +28,7 @@ import {
   hostFinishedSignal,
   hostStatusQuery,
 } from './definitions.ts';
+import { withBmcPermit } from './bmc-permit.ts';
 import { CHECKPOINT_RANK, nextNetbootStep, rankOf } from './netboot-progress.ts';
 import { CONTROL_TASK_QUEUE, SA_HOST as VaqHost, SA_REVISION as VaqRevision, SA_SITE as VaqSite, SA_STAGE as VaqStage, SA_STATE as VaqState, siteTaskQueue } from '../temporal/constants.ts';
 import type {
@@ -271,13 +272,13 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       attemptStartedAt = Date.now();
       poweredThisRun = true;
       try {
-        const r = await power.powerCycleToNetwork({
-          site: plan.site,
-          host: plan.host,
-          mac: plan.mac,
-          bmc: plan.bmc,
-          opId: `${info.workflowId}/${info.runId}/${s.index}/${attempt}`,
-        });
+        const opId = `${info.workflowId}/${info.runId}/${s.index}/${attempt}`;
+        const bmc = plan.bmc;
+        // One of the site's BMC permits (policy.bmc_concurrency), held for the activity and all its retries.
+        const leaseMs = (Math.min(plan.timeouts.power, 300) * 4 + 60) * 1000;
+        const r = await withBmcPermit({ site: plan.site, limit: plan.bmcConcurrency, requestId: opId, leaseMs }, () =>
+          power.powerCycleToNetwork({ site: plan.site, host: plan.host, mac: plan.mac, bmc, opId }),
+        );
         powerCycles++;
         note('power', `power cycled: ${r.detail}`);
       } catch (err) {

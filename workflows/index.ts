@@ -1,3 +1,4 @@
 // The workflows a worker registers; the SDK bundles this file and everything it imports.
 export { hostReprovision } from './host-reprovision.ts';
 export { rollout } from './rollout.ts';
+export { bmcSemaphore } from './bmc-semaphore.ts';

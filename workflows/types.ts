@@ -108,6 +108,8 @@ export interface HostPlan {
   /** Seconds. */
   timeouts: StageTimeouts;
   powerRetries: number;
+  /** The site's limit on concurrent BMC operations (policy.bmc_concurrency); absent: the default, 20. */
+  bmcConcurrency?: number;
 }
 
 export interface HostWorkflowInput {

@@ -146,6 +146,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
         })),
         timeouts,
         powerRetries: wf.spec.power_retries ?? DEFAULT_POWER_RETRIES,
+        bmcConcurrency: rev.model.sites.get(site)?.spec.policy?.bmc_concurrency,
       };
     },
 

@@ -33,6 +33,8 @@ export interface BootDeviceReading {
 
 export interface PowerDriver {
   readonly name: BmcRef['driver'];
+  /** True for drivers that never authenticate (sim): a credentials reference is then not resolved at all. */
+  readonly credentialless?: boolean;
   powerStatus(t: BmcTarget): Promise<PowerState>;
   powerOn(t: BmcTarget): Promise<void>;
   powerOff(t: BmcTarget): Promise<void>;

@@ -23,7 +23,7 @@ export interface BmcOperationContext {
 }
 
 export async function runBmcOperation<T>(ctx: BmcOperationContext, op: (t: BmcTarget, progress: (step: string) => void) => Promise<T>): Promise<T> {
-  const credentials = await resolveCredentials(ctx.target.bmc, ctx.secrets);
+  const credentials = ctx.driver.credentialless ? undefined : await resolveCredentials(ctx.target.bmc, ctx.secrets);
   const needles = secretNeedles(credentials);
   const signal = AbortSignal.any([ctx.cancelled, AbortSignal.timeout(ctx.capMs ?? BMC_OPERATION_CAP_MS)]);
   const t: BmcTarget = { ...ctx.target, credentials, signal };

@@ -1,0 +1,87 @@
+// The host workflow's side of the per-site BMC semaphore (workflows/bmc-semaphore.ts): ask for a permit, wait
+// for the grant, run the BMC work, release — the release also on failure and cancellation, and a request
+// withdrawn when the wait itself is cancelled. Histories made before the semaphore existed replay unchanged
+// (the patch below).
+import {
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  ParentClosePolicy,
+  patched,
+  setHandler,
+  startChild,
+  workflowInfo,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
+import type { BmcPermitRequest } from './bmc-semaphore.ts';
+import { bmcAcquireSignal, bmcGrantSignal, bmcReleaseSignal, bmcSemaphore, bmcSemaphoreWorkflowId, DEFAULT_BMC_CONCURRENCY } from './bmc-semaphore.ts';
+
+export const BMC_SEMAPHORE_PATCH = 'bmc-site-semaphore';
+/** How often a waiting host repeats its request, in case the semaphore ended or was terminated meanwhile. */
+const RE_REQUEST_MS = 10 * 60_000;
+
+export interface BmcPermitOptions {
+  site: string;
+  /** The site's policy.bmc_concurrency; default 20. */
+  limit?: number;
+  /** Unique per BMC operation (the power activity's opId). */
+  requestId: string;
+  /** Longer than the BMC work can take, retries included. */
+  leaseMs: number;
+}
+
+export async function withBmcPermit<T>(opts: BmcPermitOptions, work: () => Promise<T>): Promise<T> {
+  if (!patched(BMC_SEMAPHORE_PATCH)) return work();
+  const granted = new Set<string>();
+  setHandler(bmcGrantSignal, (g) => {
+    granted.add(g.requestId);
+  });
+  const req: BmcPermitRequest = {
+    holder: workflowInfo().workflowId,
+    requestId: opts.requestId,
+    limit: opts.limit ?? DEFAULT_BMC_CONCURRENCY,
+    leaseMs: opts.leaseMs,
+  };
+  const semaphoreId = bmcSemaphoreWorkflowId(opts.site);
+  try {
+    await request(opts.site, semaphoreId, req);
+    while (!(await condition(() => granted.has(req.requestId), RE_REQUEST_MS))) await request(opts.site, semaphoreId, req);
+    return await work();
+  } finally {
+    // Also when cancelled: a permit (or a place in the queue) must never outlive the work it was for.
+    await CancellationScope.nonCancellable(() =>
+      getExternalWorkflowHandle(semaphoreId)
+        .signal(bmcReleaseSignal, { holder: req.holder, requestId: req.requestId })
+        .catch(() => undefined),
+    );
+  }
+}
+
+/** Signals the request; starts the site's semaphore with it when none is running. */
+async function request(site: string, semaphoreId: string, req: BmcPermitRequest): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(semaphoreId).signal(bmcAcquireSignal, req);
+    return;
+  } catch {
+    // Not running: start it below.
+  }
+  try {
+    // Abandoned, and started outside our cancellation scope: the semaphore outlives this host workflow.
+    await CancellationScope.nonCancellable(async () => {
+      const child = await startChild(bmcSemaphore, {
+        workflowId: semaphoreId,
+        taskQueue: CONTROL_TASK_QUEUE,
+        args: [{ site, initial: req }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      });
+      child.result().catch(() => undefined);
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    // Another host started it a moment ago.
+    await getExternalWorkflowHandle(semaphoreId).signal(bmcAcquireSignal, req);
+  }
+}
