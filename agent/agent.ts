@@ -9,9 +9,9 @@ import path from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { createSiteActivities } from '../activities/site/create-site-activities.ts';
+import type { SiteDeps } from '../activities/site/create-site-activities.ts';
 import type { PowerDriver } from '../activities/power/driver.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
-import type { TaskRunner } from '../activities/tasks/task-runner.ts';
 import { NAMESPACE_DEFAULT } from '../temporal/constants.ts';
 import { createSiteWorker } from '../workers/site-worker.ts';
 import { installQuietRuntime } from '../workers/stack.ts';
@@ -43,7 +43,7 @@ export interface AgentOptions {
   /** Extra boot services made from the agent's parts (DHCP, TFTP). */
   services?: (parts: AgentParts) => BootService[];
   drivers?: Partial<Record<PowerDriver['name'], PowerDriver>>;
-  taskRunner?: (driver: string | undefined) => TaskRunner | undefined;
+  taskRunner?: SiteDeps['taskRunner'];
   logger?: Logger;
   /** Milliseconds between gate reconciliations with Temporal. */
   reconcileEveryMs?: number;
@@ -63,7 +63,8 @@ export interface RunningAgent {
 }
 
 export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): Promise<RunningAgent> {
-  const log = opts.logger ?? pino({ level: config.log_level, base: { agent: config.agent_id, site: config.site } });
+  const log =
+    opts.logger ?? pino({ level: config.log_level, base: { agent: config.agent_id, site: config.site } });
   const cache = new ModelCache(path.join(config.data_dir, 'cache'));
   const loaded = await cache.load();
   log.info({ siteModel: loaded.siteModel, gates: loaded.gates }, 'model cache loaded');
@@ -133,7 +134,10 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
         log.warn('site worker stopped; reconnecting');
       } catch (err) {
         if (stopping) return;
-        log.warn({ err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'Temporal unreachable');
+        log.warn(
+          { err: err instanceof Error ? err.message : String(err), retryInMs: delay },
+          'Temporal unreachable',
+        );
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 30_000);
       }
@@ -142,7 +146,9 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   const workerLoop = connectWorker();
 
   const reconcileTimer = setInterval(() => {
-    void reconcileGates(cache, client, log).catch((err: unknown) => log.debug({ err: String(err) }, 'gate reconciliation skipped'));
+    void reconcileGates(cache, client, log).catch((err: unknown) =>
+      log.debug({ err: String(err) }, 'gate reconciliation skipped'),
+    );
   }, opts.reconcileEveryMs ?? 60_000);
   reconcileTimer.unref();
 

@@ -13,7 +13,15 @@ export function cacheDirectory(cache: ModelCache): DhcpDirectory {
       const gate = cache.lookup(mac);
       const reservation =
         cache.reservation(mac) ??
-        (gate?.subnet ? { host: gate.host, mac: gate.mac, ipv4: gate.ipv4, hostname: gate.hostname ?? gate.host, subnet: gate.subnet } : undefined);
+        (gate?.subnet
+          ? {
+              host: gate.host,
+              mac: gate.mac,
+              ipv4: gate.ipv4,
+              hostname: gate.hostname ?? gate.host,
+              subnet: gate.subnet,
+            }
+          : undefined);
       if (!reservation || !model) return undefined;
       const subnet = model.subnets.find((s) => s.id === reservation.subnet);
       if (!subnet) return undefined;
@@ -40,7 +48,12 @@ export function tftpService(parts: AgentParts): BootService {
       });
     },
   });
-  return { name: 'tftp', start: () => server.start(), stop: () => server.stop(), stats: () => ({ ...server.stats() }) };
+  return {
+    name: 'tftp',
+    start: () => server.start(),
+    stop: () => server.stop(),
+    stats: () => ({ ...server.stats() }),
+  };
 }
 
 export function agentBootServices(parts: AgentParts): BootService[] {

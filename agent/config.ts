@@ -20,7 +20,13 @@ export const agentConfigSchema = z.strictObject({
     .optional(),
   /** Where DHCP and TFTP serve; each a local address with its subnet (explicit egress per interface). */
   interfaces: z
-    .array(z.strictObject({ name: z.string().optional(), address: ipv4, cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/) }))
+    .array(
+      z.strictObject({
+        name: z.string().optional(),
+        address: ipv4,
+        cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
+      }),
+    )
     .default([]),
   dhcp: z
     .strictObject({
@@ -73,7 +79,10 @@ export const agentConfigSchema = z.strictObject({
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 
-export async function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
+export async function loadAgentConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AgentConfig> {
   const raw = parse(await readFile(file, 'utf8')) as Record<string, unknown> | null;
   const merged: Record<string, unknown> = { ...(raw ?? {}) };
   if (env.VAQUERO_AGENT_ID) merged.agent_id = env.VAQUERO_AGENT_ID;

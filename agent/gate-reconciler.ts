@@ -13,7 +13,10 @@ export async function reconcileGates(cache: ModelCache, client: Client, log: Log
     const desc = await client.workflow.getHandle(g.workflowId).describe();
     if (desc.status.name !== 'RUNNING') {
       await cache.set({ ...g, open: false, bootStage: 0, artifacts: undefined });
-      log.info({ host: g.host, workflowId: g.workflowId, status: desc.status.name }, 'closed a gate left open by an ended run');
+      log.info(
+        { host: g.host, workflowId: g.workflowId, status: desc.status.name },
+        'closed a gate left open by an ended run',
+      );
       closed++;
     }
   }

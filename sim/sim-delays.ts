@@ -48,7 +48,8 @@ export function parseSimDelays(spec: string | undefined, base: SimDelays = DEMO_
   const out = { ...base };
   for (const part of spec.split(',')) {
     const [k, v] = part.split('=');
-    if (!k || !(k in out) || v === undefined || !/^\d+$/.test(v)) throw new Error(`bad sim delay "${part}" (use step=ms)`);
+    if (!k || !(k in out) || v === undefined || !/^\d+$/.test(v))
+      throw new Error(`bad sim delay "${part}" (use step=ms)`);
     out[k as keyof SimDelays] = Number(v);
   }
   return out;

@@ -12,6 +12,8 @@ import type { TaskRunner } from '../activities/tasks/task-runner.ts';
 import type { TaskRunInput, TaskRunResult } from '../activities/contracts.ts';
 import type { BootEventKind } from '../workflows/types.ts';
 import type { SimDelays } from './sim-delays.ts';
+import { simulateNetworkBoot } from './sim-network-boot.ts';
+import type { AgentEndpoints, SimBootStep } from './sim-network-boot.ts';
 
 interface SimHostState {
   power: PowerState;
@@ -34,8 +36,14 @@ const BOOT_SEQUENCE: BootEventKind[] = ['dhcp', 'tftp', 'ipxe', 'kernel', 'initr
 
 export interface SimFleetOptions {
   delays: SimDelays;
-  gate: NetbootGate;
+  /** The gate a sim site keeps in place of an agent; unused when booting through a real agent (`network`). */
+  gate?: NetbootGate;
   events: BootEventSink;
+  /**
+   * Boot through a real agent: the host speaks DHCP, TFTP and HTTP to it and the agent reports the events.
+   * Without it, the host reports its events itself through `events` (the agent-less `vaquero dev`).
+   */
+  network?: AgentEndpoints;
   log?: (msg: string) => void;
 }
 
@@ -161,7 +169,11 @@ export class SimFleet {
     const fromNetwork = s.bootDevice === 'network';
     if (!s.persistent) s.bootDevice = 'disk';
     if (!fromNetwork) return;
-    const gate = this.opts.gate.lookup(t.mac);
+    if (this.opts.network) {
+      this.bootThroughAgent(t, s, this.opts.network);
+      return;
+    }
+    const gate = this.opts.gate?.lookup(t.mac);
     // Like a real agent, a closed gate means no boot file: the host falls through to its disk.
     if (!gate?.open) {
       this.log(`sim ${t.host}: network boot found the gate closed; booting from disk`);
@@ -191,11 +203,35 @@ export class SimFleet {
           detail: detailFor(kind, gate.bootStage),
         };
         this.opts.events.report(t.site, t.host, event).catch((err: unknown) => {
-          this.log(`sim ${t.host}: could not report ${kind}: ${err instanceof Error ? err.message : String(err)}`);
+          this.log(
+            `sim ${t.host}: could not report ${kind}: ${err instanceof Error ? err.message : String(err)}`,
+          );
         });
       }, at);
       s.timers.push(timer);
     }
+  }
+
+  private bootThroughAgent(t: BmcTarget, s: SimHostState, agent: AgentEndpoints): void {
+    const knobs = knobsOf(t.bmc.options);
+    if (knobs.never_dhcp) {
+      this.log(`sim ${t.host}: never_dhcp — staying silent`);
+      return;
+    }
+    const key = `${t.site}/${t.host}`;
+    this.netboots.set(key, (this.netboots.get(key) ?? 0) + 1);
+    const bootNo = s.boots;
+    const delays = this.opts.delays;
+    void simulateNetworkBoot(agent, {
+      mac: t.mac,
+      stallAt: knobs.stall_at === 'initrd' ? 'kernel' : (knobs.stall_at as SimBootStep | undefined),
+      wait: (step) => delay(step === 'kernel' ? delays.kernel + delays.initrd : delays[step]),
+      cancelled: () => s.boots !== bootNo || s.power === 'off',
+    }).then(
+      (steps) => this.log(`sim ${t.host}: network boot did ${steps.join(', ') || 'nothing'}`),
+      (err: unknown) =>
+        this.log(`sim ${t.host}: network boot failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
   }
 
   /** Stop all pending simulated boots (shutdown). */

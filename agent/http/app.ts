@@ -3,7 +3,7 @@
 // that matters becomes a boot event on the host's workflow.
 import fastifyStatic from '@fastify/static';
 import Fastify from 'fastify';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { BootEventRecorder } from '../boot-event-recorder.ts';
@@ -26,13 +26,16 @@ export interface AgentHttpOptions {
   /** Mirror to proxy /assets/ from (cached under assetsCache) when a file is not in assetsRoot. */
   assetsUpstream?: string;
   assetsCache?: string;
-  logger?: boolean | object;
+  /** A pino logger for request logs (none by default). */
+  logger?: FastifyBaseLogger;
   /** Extra health facts (DHCP/TFTP stats, worker state). */
   health?: () => Record<string, unknown>;
 }
 
 export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, trustProxy: false });
+  const app = opts.logger
+    ? Fastify({ loggerInstance: opts.logger, trustProxy: false })
+    : Fastify({ logger: false, trustProxy: false });
   const proxy =
     opts.assetsUpstream && opts.assetsCache
       ? new AssetProxy(opts.assetsUpstream, opts.assetsCache)
@@ -60,6 +63,10 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
     { schema: { querystring: { type: 'object', properties: { mac: { type: 'string', maxLength: 32 } } } } },
     async (req, reply) => {
       const e = await entryFor(req, req.query.mac);
+      // iPXE names its MAC here: remember which IP it boots from, so its kernel and initrd fetches (which name
+      // nothing) can be attributed even when another DHCP server gave it the address (proxy mode).
+      const named = normaliseMac(req.query.mac);
+      if (named) opts.recorder.bind(req.ip, named);
       reply.type('text/plain; charset=utf-8');
       if (!e?.open || !e.artifacts) {
         reply.code(404);

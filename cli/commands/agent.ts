@@ -17,6 +17,8 @@ export function register(program: Command): void {
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      process.stdout.write(`vaquero agent ${config.agent_id} (site ${config.site}) serving HTTP on ${agent.httpUrl}\n`);
+      process.stdout.write(
+        `vaquero agent ${config.agent_id} (site ${config.site}) serving HTTP on ${agent.httpUrl}\n`,
+      );
     });
 }

@@ -1,0 +1,220 @@
+// Sim hosts boot through a real agent: they fetch their boot file over TFTP and their iPXE script, kernel,
+// initrd, config and checkpoint over HTTP from it, and only the agent's observations drive the host workflows.
+// Then the centre goes away mid-boot: the agent keeps serving from its cache, queues the events, and delivers
+// them in order when Temporal is back, so the workflow finishes.
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { startAgent } from '../../agent/agent.ts';
+import type { RunningAgent } from '../../agent/agent.ts';
+import { agentBootServices } from '../../agent/boot-services.ts';
+import { agentConfigSchema } from '../../agent/config.ts';
+import { SimFleet } from '../../sim/sim-fleet.ts';
+import { connectTemporal } from '../../temporal/connection.ts';
+import { startDevServer } from '../../temporal/dev-server.ts';
+import type { DevServer } from '../../temporal/dev-server.ts';
+import { freePort } from '../../temporal/ports.ts';
+import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
+import { writeSot } from '../support/sot.ts';
+import { FAST_SIM_DELAYS, freeServerPorts } from '../support/stack.ts';
+import { hostStatus, rolloutResult, startRollout, waitFor } from '../support/workflows.ts';
+
+const SOT_AGENT_URL = 'http://10.20.0.2:8080';
+
+interface Harness {
+  agent: RunningAgent;
+  fleet: SimFleet;
+  tftpRoot: string;
+}
+
+async function startSimAgent(opts: {
+  site: string;
+  dataDir: string;
+  address: string;
+  delays?: Partial<typeof FAST_SIM_DELAYS>;
+}): Promise<Harness> {
+  const tftpRoot = path.join(opts.dataDir, 'tftp');
+  await mkdir(tftpRoot, { recursive: true });
+  await copyFile('/usr/lib/ipxe/undionly.kpxe', path.join(tftpRoot, 'undionly.kpxe'));
+  const httpPort = await freePort();
+  const tftpPort = await freePort();
+  const fleet = new SimFleet({
+    delays: { ...FAST_SIM_DELAYS, ...opts.delays },
+    events: {
+      report: async () => assert.fail('a sim host booting through an agent must not report events itself'),
+    },
+    network: {
+      http: `http://127.0.0.1:${httpPort}`,
+      tftp: { host: '127.0.0.1', port: tftpPort },
+      sotHttpUrl: SOT_AGENT_URL,
+    },
+  });
+  const config = agentConfigSchema.parse({
+    agent_id: `${opts.site}-agent`,
+    site: opts.site,
+    data_dir: path.join(opts.dataDir, 'agent'),
+    temporal: { address: opts.address, namespace: 'vaquero' },
+    http: { listen: '127.0.0.1', port: httpPort },
+    tftp: { root: tftpRoot, port: tftpPort },
+    dhcp: { enabled: false },
+    log_level: 'warn',
+  });
+  const agent = await startAgent(config, {
+    services: agentBootServices,
+    drivers: { sim: fleet.driver },
+    taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
+    reconcileEveryMs: 3_600_000,
+  });
+  await waitFor('the agent worker polling', async () => agent.workerRunning() || undefined, {
+    timeoutMs: 30_000,
+  });
+  return { agent, fleet, tftpRoot };
+}
+
+test('sim hosts boot through the agent, whose observations alone drive their workflows', async (t) => {
+  installQuietRuntime();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vq-simagent-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const temporal = await connectTemporal({
+    dataDir: path.join(dataDir, 'temporal'),
+    ui: false,
+    ports: await freeServerPorts(),
+    env: { ...process.env, TEMPORAL_ADDRESS: '' },
+  });
+  const cleanup: (() => Promise<unknown>)[] = [];
+  // Workers and the agent first, the server last (node:test runs after-hooks in registration order).
+  t.after(async () => {
+    for (const f of cleanup.reverse()) await f().catch(() => undefined);
+    await temporal.close();
+  });
+  const control = await startWorkerStack({
+    connection: await temporal.nativeConnection(),
+    client: temporal.client,
+    namespace: temporal.namespace,
+    dataDir,
+    control: true,
+    simSites: [],
+    simDelays: FAST_SIM_DELAYS,
+  });
+  cleanup.push(() => control.stop());
+  const h = await startSimAgent({ site: 'agsite', dataDir, address: temporal.address });
+  cleanup.push(() => h.agent.stop());
+
+  const sot = await writeSot({
+    sot: 'agsot',
+    site: 'agsite',
+    workflows: { two: { boots: ['install', 'configure'], policy: { max_concurrent: 2 } } },
+    hosts: [
+      { name: 'a1', workflow: 'two' },
+      { name: 'a2', workflow: 'two' },
+    ],
+  });
+  t.after(() => rm(path.dirname(sot.dir), { recursive: true, force: true }));
+  const r = await startRollout(temporal.client, sot);
+  const result = await rolloutResult(temporal.client, r.workflowId, 120_000);
+  const why = async () =>
+    JSON.stringify((await hostStatus(temporal.client, 'agsite', 'a1')).timeline.slice(-6));
+  assert.equal(result.state, 'completed', `${JSON.stringify(result)} ${await why()}`);
+  assert.equal(result.provisioned, 2);
+
+  for (const host of ['a1', 'a2']) {
+    const st = await hostStatus(temporal.client, 'agsite', host);
+    assert.equal(st.state, 'provisioned');
+    const events = st.timeline.filter((e) => e.kind === 'event');
+    for (const stage of [1, 2]) {
+      const kinds = events.filter((e) => e.bootStage === stage).map((e) => e.message.split(' ')[0]);
+      // The agent saw every step it can attribute: the script (which names the MAC), then kernel and initrd (by
+      // the IP it learnt from the script request), config and checkpoint. A TFTP fetch names nothing: in stage 1
+      // the agent does not know the host's IP yet (no DHCP here); in stage 2 it does, from stage 1's script.
+      const expected = ['ipxe', 'kernel', 'initrd', 'config', 'checkpoint'];
+      assert.deepEqual(
+        [...new Set(kinds)],
+        stage === 1 ? expected : ['tftp', ...expected],
+        `${host} stage ${stage}: ${kinds}`,
+      );
+      assert.ok(
+        events.filter((e) => e.bootStage === stage).every((e) => e.message.includes('from agsite-agent')),
+      );
+    }
+  }
+  // The gate is closed again for both: the agent would now give them no boot file.
+  for (const mac of sot.macs.values()) assert.equal(h.agent.cache.lookup(mac)?.open, false);
+});
+
+test('with Temporal down the agent serves the boot from its cache and delivers the events when it returns', async (t) => {
+  installQuietRuntime();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vq-outage-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const ports = await freeServerPorts();
+  const serverDir = path.join(dataDir, 'temporal');
+  let server: DevServer = await startDevServer({ dataDir: serverDir, ui: false, ports });
+  const env = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'vaquero' };
+  const temporal = await connectTemporal({ dataDir, env });
+  const cleanup: (() => Promise<unknown>)[] = [];
+  t.after(async () => {
+    for (const f of cleanup.reverse()) await f().catch(() => undefined);
+    await temporal.close();
+    await server.stop();
+  });
+  const control = await startWorkerStack({
+    connection: await temporal.nativeConnection(),
+    client: temporal.client,
+    namespace: temporal.namespace,
+    dataDir,
+    control: true,
+    simSites: [],
+    simDelays: FAST_SIM_DELAYS,
+  });
+  cleanup.push(() => control.stop());
+  // Slow steps, so the outage starts after the power cycle and before the boot is over.
+  const h = await startSimAgent({
+    site: 'outsite',
+    dataDir,
+    address: server.address,
+    delays: { tftp: 1500, ipxe: 400, kernel: 400, config: 400, checkpoint: 400 },
+  });
+  cleanup.push(() => h.agent.stop());
+  const sot = await writeSot({
+    sot: 'outsot',
+    site: 'outsite',
+    workflows: {
+      one: {
+        boots: ['install'],
+        timeouts: { tftp: 120, ipxe: 120, kernel: 120, config: 120, checkpoint: 120 },
+      },
+    },
+    hosts: [{ name: 'o1', workflow: 'one' }],
+  });
+  t.after(() => rm(path.dirname(sot.dir), { recursive: true, force: true }));
+  const mac = sot.macs.get('o1')!;
+  const r = await startRollout(temporal.client, sot);
+
+  await waitFor(
+    'the host powered into its network boot',
+    async () => (h.fleet.netboots.get('outsite/o1') ?? 0) > 0 || undefined,
+    { timeoutMs: 60_000 },
+  );
+  await server.stop();
+  await waitFor(
+    'the boot finished against the agent alone',
+    async () => (h.agent.recorder.stats().recorded >= 5 ? true : undefined),
+    { timeoutMs: 30_000 },
+  );
+  const queued = h.agent.outbox.stats();
+  assert.ok(queued.queued >= 1, `events were queued while Temporal was down: ${JSON.stringify(queued)}`);
+  assert.equal(h.agent.cache.lookup(mac)?.open, true, 'the gate stayed open from the cache');
+
+  server = await startDevServer({ dataDir: serverDir, ui: false, ports });
+  const result = await rolloutResult(temporal.client, r.workflowId, 120_000);
+  assert.equal(result.state, 'completed', JSON.stringify(result));
+  const st = await hostStatus(temporal.client, 'outsite', 'o1');
+  const kinds = st.timeline.filter((e) => e.kind === 'event').map((e) => e.message.split(' ')[0]);
+  assert.deepEqual(
+    [...new Set(kinds)],
+    ['ipxe', 'kernel', 'initrd', 'config', 'checkpoint'],
+    kinds.join(','),
+  );
+  assert.equal(h.agent.outbox.stats().queued, 0);
+});
