@@ -8,8 +8,8 @@ import { open, readlink, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { FileCache } from './file-cache.ts';
 import { ERR_ACCESS, ERR_NOT_FOUND } from './packets.ts';
-import { isInside, realPathInside } from './path-safety.ts';
-import type { Refusal } from './path-safety.ts';
+import { confines, realPathInside } from './path-safety.ts';
+import type { Confinement, Refusal } from './path-safety.ts';
 
 export type Opened = { ok: true; data: Buffer } | { ok: true; handle: FileHandle; size: number } | Refusal;
 
@@ -25,18 +25,18 @@ function sameFile(a: Stats, b: Stats): boolean {
   return a.dev === b.dev && a.ino === b.ino;
 }
 
-async function descriptorInside(realRoot: string, handle: FileHandle): Promise<boolean> {
+async function descriptorInside(c: Confinement, handle: FileHandle): Promise<boolean> {
   let actual: string;
   try {
     actual = await readlink(`/proc/self/fd/${handle.fd}`);
   } catch {
     return true; // no /proc (not Linux): realpath above is the only check
   }
-  return isInside(realRoot, actual);
+  return confines(c, actual);
 }
 
-export async function openInsideRoot(realRoot: string, candidate: string, cache: FileCache): Promise<Opened> {
-  const where = await realPathInside(realRoot, candidate);
+export async function openInsideRoot(c: Confinement, candidate: string, cache: FileCache): Promise<Opened> {
+  const where = await realPathInside(c, candidate);
   if (!where.ok) return where;
   let st: Stats;
   try {
@@ -56,7 +56,7 @@ export async function openInsideRoot(realRoot: string, candidate: string, cache:
   }
   try {
     const fst = await handle.stat();
-    if (!fst.isFile() || !sameFile(st, fst) || !(await descriptorInside(realRoot, handle))) {
+    if (!fst.isFile() || !sameFile(st, fst) || !(await descriptorInside(c, handle))) {
       await handle.close();
       return { ok: false, code: ERR_ACCESS, reason: 'file changed while it was opened' };
     }

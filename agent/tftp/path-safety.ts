@@ -3,7 +3,8 @@
 //     slashes are stripped ("/undionly.kpxe" is root/undionly.kpxe, "/etc/passwd" is root/etc/passwd, which is
 //     simply not found), backslashes are separators (Windows-style PXE names like "boot\x64\wdsnbp.com" work and
 //     "..\x" is caught), and any ".." segment is refused outright rather than folded away.
-//  2. realPathInside: resolves symlinks with realpath and refuses anything whose real path leaves the root.
+//  2. realPathInside: resolves symlinks with realpath and refuses anything whose real path leaves the root,
+//     except the few trusted targets the operator lists (Debian's ipxe package links ipxe.efi -> /boot/ipxe.efi).
 // A NUL cannot reach layer 1 (it ends the name in the packet); control characters and invalid UTF-8 are refused.
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, resolve, sep } from 'node:path';
@@ -50,13 +51,20 @@ export function isInside(root: string, candidate: string): boolean {
   return candidate.startsWith(prefix);
 }
 
-/**
- * The real path of `candidate` (relative to `realRoot`, or absolute) if it lies strictly inside `realRoot`.
- * `realRoot` must itself be a real path (the server resolves it once at start).
- */
-export async function realPathInside(realRoot: string, candidate: string): Promise<{ ok: true; path: string } | Refusal> {
-  const full = isAbsolute(candidate) ? resolve(candidate) : resolve(realRoot, candidate);
-  if (!isInside(realRoot, full)) return { ok: false, code: ERR_ACCESS, reason: 'path leaves the root' };
+/** What may be served: real paths strictly inside `root`, or equal to / inside one of `trusted`. All real paths. */
+export interface Confinement {
+  root: string;
+  trusted: readonly string[];
+}
+
+export function confines(c: Confinement, real: string): boolean {
+  return isInside(c.root, real) || c.trusted.some((t) => real === t || isInside(t, real));
+}
+
+/** The real path of `candidate` (relative to the root, or absolute) if the confinement allows it. */
+export async function realPathInside(c: Confinement, candidate: string): Promise<{ ok: true; path: string } | Refusal> {
+  const full = isAbsolute(candidate) ? resolve(candidate) : resolve(c.root, candidate);
+  if (!confines(c, full)) return { ok: false, code: ERR_ACCESS, reason: 'path leaves the root' };
   let real: string;
   try {
     real = await realpath(full);
@@ -65,6 +73,6 @@ export async function realPathInside(realRoot: string, candidate: string): Promi
     if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, code: ERR_NOT_FOUND, reason: 'file not found' };
     return { ok: false, code: ERR_ACCESS, reason: code === 'ELOOP' ? 'symlink loop' : 'access denied' };
   }
-  if (!isInside(realRoot, real)) return { ok: false, code: ERR_ACCESS, reason: 'symlink leaves the root' };
+  if (!confines(c, real)) return { ok: false, code: ERR_ACCESS, reason: 'symlink leaves the root' };
   return { ok: true, path: real };
 }

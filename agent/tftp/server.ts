@@ -27,10 +27,11 @@ import { toNetascii } from './netascii.ts';
 import { openInsideRoot } from './open-file.ts';
 import type { Opened } from './open-file.ts';
 import { negotiate, MAX_BLKSIZE } from './options.ts';
-import type { Limits } from './options.ts';
+import type { Limits, Negotiated } from './options.ts';
 import { ERR_ACCESS, ERR_ILLEGAL, ERR_UNDEFINED, OP_RRQ, OP_WRQ, errorPacket, oackPacket, opcodeOf, parseRequest } from './packets.ts';
 import type { TftpRequest } from './packets.ts';
 import { normaliseName } from './path-safety.ts';
+import type { Confinement } from './path-safety.ts';
 import { FileSource, MemorySource } from './source.ts';
 import type { BlockSource } from './source.ts';
 import { Transfer } from './transfer.ts';
@@ -38,8 +39,11 @@ import type { TftpEvent, TftpPeer, TftpServer, TftpServerOptions, TftpStats } fr
 
 /** Where Debian's `ipxe` package puts undionly.kpxe, ipxe.efi, snponly.efi and ipxe.lkrn. */
 export const DEFAULT_TFTP_ROOT = '/usr/lib/ipxe';
+/** Symlink targets outside the root served by default: the public iPXE binaries Debian's ipxe package links to. */
+export const DEBIAN_IPXE_LINK_TARGETS: readonly string[] = ['/boot/ipxe.efi', '/boot/ipxe.lkrn'];
 export const NETASCII_MAX_BYTES = 4 * 1024 * 1024;
 const DEFAULTS = { port: 69, maxBlksize: 1468, maxWindowsize: 32, timeoutMs: 1000, retries: 5, maxTransfers: 512 };
+const MAX_REFUSAL_SOCKETS = 64;
 const CACHE_LIMITS = { maxFileBytes: 8 * 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 };
 
 type Served = { data: Buffer } | { handle: FileHandle; size: number };
@@ -57,7 +61,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   const cache = new FileCache(CACHE_LIMITS);
   const sessions = new Map<string, Session>();
   const counters: Omit<TftpStats, 'active'> = { transfers: 0, errors: 0, refused: 0, malformed: 0, bytes: 0 };
-  let realRoot = '';
+  let confinement: Confinement = { root: '', trusted: [] };
   let limits: Limits = { maxBlksize: cfg.maxBlksize, maxWindowsize: cfg.maxWindowsize, timeoutMs: cfg.timeoutMs };
   let main: Socket | undefined;
   let stopping = false;
@@ -70,13 +74,28 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     }
   };
 
-  /** Sends one ERROR from a fresh socket (a new TID) and closes it. */
+  /**
+   * Sends one ERROR from a fresh socket (a new TID) and closes it. Under a flood of bad requests, beyond
+   * MAX_REFUSAL_SOCKETS open at once, it falls back to port 69 rather than exhausting descriptors.
+   */
+  let refusalSockets = 0;
   const sendFromNewTid = (peer: TftpPeer, code: number, message: string): void => {
+    const packet = errorPacket(code, message);
+    if (refusalSockets >= MAX_REFUSAL_SOCKETS) {
+      main?.send(packet, peer.port, peer.address);
+      return;
+    }
+    refusalSockets++;
     const s = createSocket(family);
-    s.on('error', () => s.close());
-    s.bind({ address: opts.address, port: 0 }, () => {
-      s.send(errorPacket(code, message), peer.port, peer.address, () => s.close());
-    });
+    let closed = false;
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      refusalSockets--;
+      s.close();
+    };
+    s.on('error', close);
+    s.bind({ address: opts.address, port: 0 }, () => s.send(packet, peer.port, peer.address, close));
   };
 
   const refuse = (peer: TftpPeer, file: string, code: number, reason: string): void => {
@@ -128,7 +147,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   const begin = async (session: Session, key: string, req: TftpRequest, file: string, peer: TftpPeer): Promise<void> => {
     const hooked = opts.resolve ? await opts.resolve(file, peer) : undefined;
     const opened: Opened =
-      hooked && 'data' in hooked ? { ok: true, data: hooked.data } : await openInsideRoot(realRoot, hooked ? hooked.path : file, cache);
+      hooked && 'data' in hooked ? { ok: true, data: hooked.data } : await openInsideRoot(confinement, hooked ? hooked.path : file, cache);
     const drop = (): void => {
       if (sessions.get(key) === session) sessions.delete(key);
     };
@@ -138,7 +157,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       return;
     }
     let source: BlockSource;
-    let negotiated;
+    let negotiated: Negotiated;
     try {
       const content = await contentFor(opened, req.mode);
       if ('refusal' in content) {
@@ -234,8 +253,12 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   return {
     async start() {
       if (main) throw new Error('TFTP server already started');
-      realRoot = await realpath(opts.root);
+      const realRoot = await realpath(opts.root);
       if (!(await stat(realRoot)).isDirectory()) throw new Error(`TFTP root ${opts.root} is not a directory`);
+      // Trusted targets that do not exist on this machine are simply left out.
+      const trusted = await Promise.all((opts.trustedLinkTargets ?? DEBIAN_IPXE_LINK_TARGETS).map((t) => realpath(t).catch(() => '')));
+      if (trusted.includes('/')) throw new Error('trustedLinkTargets must not contain /: that would serve the whole filesystem');
+      confinement = { root: realRoot, trusted: trusted.filter((t) => t !== '') };
       const maxBlksize = Math.min(cfg.maxBlksize, blksizeCapFor(opts.address), MAX_BLKSIZE);
       limits = { maxBlksize, maxWindowsize: Math.max(1, Math.min(cfg.maxWindowsize, 1024)), timeoutMs: cfg.timeoutMs };
       stopping = false;

@@ -37,7 +37,7 @@ export class Transfer {
   private finalPacket: Buffer | undefined;
   private phase: 'oack' | 'data' | 'done' = 'data';
   private retriesLeft: number;
-  private pumping = false;
+  private loading = false;
   private readonly timer: NodeJS.Timeout;
   /** Resolves once the socket is closed. */
   readonly closed: Promise<void>;
@@ -127,32 +127,37 @@ export class Transfer {
   }
 
   private kick(): void {
-    if (!this.pumping) void this.pump();
+    if (!this.loading) this.pump();
   }
 
-  /** Sends blocks from `next` to the end of the current window, reading more of the file when needed. */
-  private async pump(): Promise<void> {
-    this.pumping = true;
-    try {
-      // Each step sends a block or loads a chunk that makes the next fill succeed; ACKs arriving during a load
-      // may move the window, hence the margin. If the bound is ever hit, the timeout resumes sending.
-      const maxSteps = 4 * this.p.windowsize + 64;
-      for (let step = 0; step < maxSteps && this.phase === 'data'; step++) {
-        const end = Math.min(this.acked + this.p.windowsize, this.last);
-        const b = this.next;
-        if (b > end) return;
-        if (b > this.filled && !this.fill(b)) {
-          await this.p.source.load();
-          continue;
-        }
-        this.p.socket.send(this.packetFor(b));
-        this.next = b + 1;
-        if (b > this.sentMax) this.sentMax = b;
+  /**
+   * Sends blocks from `next` to the end of the current window. Synchronous (no promise per ACK); only when the
+   * next block is not buffered does it start a chunk read and resume from its completion. ACKs arriving
+   * meanwhile just move `acked`/`next`, which the resumed pump picks up.
+   */
+  private pump(): void {
+    // At most a window of sends, plus one fill attempt that may hand over to a read.
+    for (let step = 0; step <= this.p.windowsize && this.phase === 'data'; step++) {
+      const end = Math.min(this.acked + this.p.windowsize, this.last);
+      const b = this.next;
+      if (b > end) return;
+      if (b > this.filled && !this.fill(b)) {
+        this.loading = true;
+        this.p.source.load().then(
+          () => {
+            this.loading = false;
+            this.pump();
+          },
+          (err: Error) => {
+            this.loading = false;
+            this.finish(`read failed: ${err.message}`, true);
+          },
+        );
+        return;
       }
-    } catch (err) {
-      this.finish(`read failed: ${(err as Error).message}`, true);
-    } finally {
-      this.pumping = false;
+      this.p.socket.send(this.packetFor(b));
+      this.next = b + 1;
+      if (b > this.sentMax) this.sentMax = b;
     }
   }
 

@@ -21,6 +21,12 @@ export type TftpResolved = { path: string } | { data: Buffer };
 export interface TftpServerOptions {
   /** Directory served read-only. Only regular files whose real path lies inside it are served. */
   root: string;
+  /**
+   * Real paths outside the root (files, or directories) that a symlink inside the root may resolve to. Default
+   * DEBIAN_IPXE_LINK_TARGETS: Debian's ipxe package ships /usr/lib/ipxe/ipxe.efi -> /boot/ipxe.efi and
+   * ipxe.lkrn -> /boot/ipxe.lkrn. Every other symlink out of the root is refused. Pass [] to trust none.
+   */
+  trustedLinkTargets?: string[];
   /** Local address to bind (`0.0.0.0` or `::` for all). */
   address: string;
   port?: number;

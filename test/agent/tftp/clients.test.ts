@@ -156,4 +156,19 @@ describe('TFTP with real clients', { timeout: 120_000 }, () => {
     const starts = lab.events.filter((e) => e.kind === 'start').length;
     assert.equal(starts, lab.events.filter((e) => e.kind === 'complete').length);
   });
+  it("serves Debian's ipxe package root with default options (ipxe.efi is a symlink to /boot/ipxe.efi)", async () => {
+    await lab.startServer({ root: '/usr/lib/ipxe' }); // last test: replaces the server above
+    const files = [
+      ['undionly.kpxe', '/usr/lib/ipxe/undionly.kpxe'],
+      ['ipxe.efi', '/boot/ipxe.efi'],
+      ['snponly.efi', '/usr/lib/ipxe/snponly.efi'],
+      ['virtio-net.rom', '/usr/lib/ipxe/qemu/pxe-virtio.rom'], // a link that stays inside the root
+    ] as const;
+    for (const [name, real] of files) {
+      const out = join(lab.out, `debian-${name}`);
+      const r = await lab.client('curl', ['-sS', '--tftp-blksize', '1468', '-o', out, `tftp://${lab.serverIp}/${name}`]);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      assert.equal(await sha256File(out), await sha256File(real), name);
+    }
+  });
 });

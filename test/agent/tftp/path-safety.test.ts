@@ -42,14 +42,24 @@ describe('TFTP path safety', () => {
   });
 
   it('resolves symlinks and keeps only real paths inside the root', async () => {
-    assert.deepEqual(await realPathInside(root, 'inside'), { ok: true, path: join(root, 'efi', 'ipxe.efi') });
-    for (const c of ['outside', 'up/secret', join(dir, 'secret'), '../secret', '/etc/passwd']) {
-      const r = await realPathInside(root, c);
-      assert.ok(!r.ok && r.code === 2, c);
+    const c = { root, trusted: [] };
+    assert.deepEqual(await realPathInside(c, 'inside'), { ok: true, path: join(root, 'efi', 'ipxe.efi') });
+    for (const p of ['outside', 'up/secret', join(dir, 'secret'), '../secret', '/etc/passwd']) {
+      const r = await realPathInside(c, p);
+      assert.ok(!r.ok && r.code === 2, p);
     }
-    const missing = await realPathInside(root, 'nope');
+    const missing = await realPathInside(c, 'nope');
     assert.ok(!missing.ok && missing.code === 1);
-    const notDir = await realPathInside(root, 'efi/ipxe.efi/x');
+    const notDir = await realPathInside(c, 'efi/ipxe.efi/x');
     assert.ok(!notDir.ok && notDir.code === 1);
+  });
+
+  it('follows a symlink out of the root only to a trusted target', async () => {
+    writeFileSync(join(dir, 'trusted.bin'), 't');
+    symlinkSync('../trusted.bin', join(root, 'linked'));
+    const c = { root, trusted: [join(dir, 'trusted.bin')] };
+    assert.deepEqual(await realPathInside(c, 'linked'), { ok: true, path: join(dir, 'trusted.bin') });
+    const sibling = await realPathInside(c, 'outside'); // ../secret, in the same directory as the trusted file
+    assert.ok(!sibling.ok && sibling.code === 2);
   });
 });

@@ -22,13 +22,17 @@ describe('TFTP refusals', { timeout: 60_000 }, () => {
     writeSeeded(join(lab.root, 'sub', 'file.bin'), 100, 8);
     writeSeeded(join(lab.root, 'big-text.txt'), 5 * 1024 * 1024, 9);
     symlinkSync('/etc/passwd', join(lab.root, 'escape'));
+    writeSeeded(join(lab.out, 'trusted.bin'), 3000, 10);
+    writeSeeded(join(lab.out, 'untrusted.bin'), 3000, 11);
+    symlinkSync(join(lab.out, 'trusted.bin'), join(lab.root, 'to-trusted'));
+    symlinkSync(join(lab.out, 'untrusted.bin'), join(lab.root, 'to-untrusted'));
     symlinkSync('/etc', join(lab.root, 'outdir'));
     symlinkSync('../../../../../../etc/passwd', join(lab.root, 'sub', 'relescape'));
     symlinkSync('loop2', join(lab.root, 'loop1'));
     symlinkSync('loop1', join(lab.root, 'loop2'));
     execFileSync('mkfifo', [join(lab.root, 'fifo')]);
     writeFileSync(join(lab.out, 'upload.bin'), 'x');
-    await lab.startServer({ redirect: { evil: '/etc/passwd', 'evil-rel': '../../etc/passwd', good: 'sub/file.bin' } });
+    await lab.startServer({ trustedLinkTargets: [join(lab.out, 'trusted.bin')], redirect: { evil: '/etc/passwd', 'evil-rel': '../../etc/passwd', good: 'sub/file.bin' } });
     udp = await lab.udp();
   });
   after(async () => {
@@ -44,6 +48,7 @@ describe('TFTP refusals', { timeout: 60_000 }, () => {
     ['a file under a symlink to /etc', 'outdir/passwd', 2],
     ['a relative symlink climbing out', 'sub/relescape', 2],
     ['a symlink loop', 'loop1', 2],
+    ['a symlink to an untrusted file beside a trusted one', 'to-untrusted', 2],
     ['a directory', 'sub', 2],
     ['a FIFO (must not block)', 'fifo', 2],
     ['a control character', 'ok\x01.bin', 2],
@@ -103,6 +108,9 @@ describe('TFTP refusals', { timeout: 60_000 }, () => {
     const good = await lab.client('curl', ['-sS', '-o', join(lab.out, 'good'), `tftp://${lab.serverIp}/good`]);
     assert.equal(good.code, 0, good.stderr);
     assert.equal(await sha256File(join(lab.out, 'good')), await sha256File(join(lab.root, 'sub', 'file.bin')));
+    const trusted = await lab.client('curl', ['-sS', '-o', join(lab.out, 'via-link'), `tftp://${lab.serverIp}/to-trusted`]);
+    assert.equal(trusted.code, 0, trusted.stderr);
+    assert.equal(await sha256File(join(lab.out, 'via-link')), await sha256File(join(lab.out, 'trusted.bin')));
     const stats = await lab.stats();
     assert.ok(stats.refused >= cases.length, JSON.stringify(stats));
     assert.equal(stats.active, 0);

@@ -11,6 +11,7 @@ export interface ServerSpec {
   timeoutMs?: number;
   retries?: number;
   maxTransfers?: number;
+  trustedLinkTargets?: string[];
   virtual?: Record<string, string>;
   /** Names the resolve hook maps to these paths (to test that hooked paths are still confined). */
   redirect?: Record<string, string>;
