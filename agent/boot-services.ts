@@ -1,6 +1,7 @@
 // The agent's DHCP and TFTP services, built from its configuration and wired to its model cache (who is this
 // MAC, may it netboot now) and its event recorder (every DHCP answer and TFTP transfer becomes a boot event).
 import type { DhcpDirectory, DhcpHostRecord } from './dhcp/directory.ts';
+import { createDhcpServer } from './dhcp/server.ts';
 import { createTftpServer } from './tftp/index.ts';
 import type { AgentParts, BootService } from './agent.ts';
 import type { ModelCache } from './model-cache.ts';
@@ -56,8 +57,57 @@ export function tftpService(parts: AgentParts): BootService {
   };
 }
 
+export function dhcpService(parts: AgentParts): BootService | undefined {
+  const { config, cache, recorder, log } = parts;
+  if (config.interfaces.length === 0) {
+    log.warn('DHCP is enabled but no interfaces are configured: not serving DHCP');
+    return undefined;
+  }
+  const site = cache.siteModel();
+  const first = config.interfaces[0]!;
+  const mode = config.dhcp.mode ?? site?.dhcpMode ?? 'server';
+  const server = createDhcpServer({
+    mode,
+    interfaces: config.interfaces.map((i, n) => ({
+      name: i.name ?? `if${n}`,
+      address: i.address,
+      cidr: i.cidr,
+    })),
+    directory: cacheDirectory(cache),
+    boot: {
+      httpUrl: (
+        config.http.public_url ??
+        site?.httpUrl ??
+        `http://${first.address}:${config.http.port}`
+      ).replace(/\/+$/, ''),
+      tftpServer: config.tftp.server_address,
+      files: config.boot_files,
+    },
+    leaseSeconds: config.dhcp.lease_seconds,
+    ports: { server: config.dhcp.port, pxe: config.dhcp.proxy_port, relay: config.dhcp.relay_port },
+    onEvent: (e) => {
+      // The address a host got (or was seen with, in proxy mode) lets later TFTP and HTTP requests, which name
+      // no MAC, be attributed to it.
+      if (e.ip) recorder.bind(e.ip, e.mac);
+      void recorder.record({ kind: 'dhcp', mac: e.mac, detail: e.detail });
+    },
+    log: (m) => log.warn({ service: 'dhcp' }, m),
+  });
+  log.info({ mode, interfaces: config.interfaces.map((i) => i.address) }, 'DHCP configured');
+  return {
+    name: 'dhcp',
+    start: () => server.start(),
+    stop: () => server.stop(),
+    stats: () => ({ mode, ...server.stats() }),
+  };
+}
+
 export function agentBootServices(parts: AgentParts): BootService[] {
   const services: BootService[] = [];
+  if (parts.config.dhcp.enabled) {
+    const dhcp = dhcpService(parts);
+    if (dhcp) services.push(dhcp);
+  }
   if (parts.config.tftp.enabled) services.push(tftpService(parts));
   return services;
 }

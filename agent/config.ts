@@ -53,6 +53,8 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       listen: z.string().default('0.0.0.0'),
       port: port.default(8080),
+      /** How booting hosts reach this service (default: the site model's agent http_url). */
+      public_url: z.string().url().optional(),
     })
     .prefault({}),
   assets: z
