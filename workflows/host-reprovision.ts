@@ -138,6 +138,16 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       // The owner may have closed (aborted, superseded): nobody waits for this host any more.
     }
   };
+  /**
+   * The run's last word to its owner. A newer rollout that adopts this run while it is being said becomes the
+   * owner and is told too: the run closes right after, and nobody else would tell that rollout how it ended.
+   */
+  const tellOwnerFinally = async (msg: HostFinished): Promise<void> => {
+    for (let told: string | undefined; told !== owner; ) {
+      told = owner;
+      await tellOwner(msg, told);
+    }
+  };
 
   setHandler(hostStatusQuery, status);
   setHandler(bootEventSignal, (ev: BootEvent) => {
@@ -334,7 +344,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     enter('provisioned', `provisioned at revision ${plan.revision} after ${powerCycles} power cycle(s)`);
     upsertSearchAttributes([{ key: VaqState, value: 'provisioned' }]);
     upsertMemo({ reached: plan.fingerprint, revision: plan.revision, sot: plan.sot });
-    await tellOwner({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage });
+    await tellOwnerFinally({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage });
     return finish('provisioned', 'provisioned');
   } catch (err) {
     if (isCancellation(err)) {
@@ -344,7 +354,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         enter('cancelled', `cancelled during ${stage}`);
         upsertSearchAttributes([{ key: VaqState, value: 'cancelled' }]);
         await setGate(false);
-        await tellOwner({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage: 'cancelled', error: 'cancelled' });
+        await tellOwnerFinally({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage: 'cancelled', error: 'cancelled' });
       });
       throw err;
     }
@@ -360,7 +370,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       { key: VaqStage, value: failedAt },
     ]);
     await setGate(false);
-    await tellOwner({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage: failedAt, error: err.message });
+    await tellOwnerFinally({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage: failedAt, error: err.message });
     throw ApplicationFailure.create({
       type: 'HostReprovisionFailed',
       message: `${plan.site}/${plan.host} failed at ${failedAt}: ${err.message}`,

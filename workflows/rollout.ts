@@ -14,6 +14,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
@@ -48,6 +49,8 @@ import type {
 
 const TIMELINE_LIMIT = 5000;
 const FINAL: ReadonlySet<RolloutHostState> = new Set(['provisioned', 'failed', 'cancelled', 'released', 'blocked', 'skipped']);
+/** How long a restart waits for the host's previous run, which has reported its end, to close (seconds). */
+const CLOSING_RUN_WAIT_S = 60;
 
 export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const info = workflowInfo();
@@ -69,6 +72,14 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const timeline: RolloutTimelineEntry[] = r ? [...r.timeline] : [];
   /** Hosts restarted because they finished at a fingerprint other than ours (adopted from an older run). */
   const restarted = new Set<string>();
+  /**
+   * Hosts whose run we started as a child and that has not closed yet. A host reports its end by signal just
+   * before its run closes; for our children the report is held until the run has closed (child result), so a
+   * host keeps its max_concurrent slot until then and the next run never overlaps it.
+   */
+  const openChildren = new Set<string>();
+  const heldReports = new Map<string, HostFinished>();
+  const holdUntilClosed = patched('rollout-host-slot-until-run-closed');
   let dirty = true;
 
   const key = (site: string, host: string) => `${site}/${host}`;
@@ -121,10 +132,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const countFailed = (wf: string) => hosts.filter((h) => h.workflow === wf && h.state === 'failed').length;
   const byKey = (site: string, host: string) => hosts.find((h) => h.site === site && h.host === host);
 
-  setHandler(rolloutStatusQuery, status);
-  setHandler(hostFinishedSignal, (m: HostFinished) => {
-    const h = byKey(m.site, m.host);
-    if (!h || h.state !== 'running') return;
+  const onHostFinished = (h: RolloutHostProgress, m: HostFinished) => {
     const want = prepared?.hosts.find((p) => p.site === m.site && p.host === m.host)?.fingerprint;
     if (m.state === 'provisioned' && want && m.fingerprint !== want) {
       // An adopted run finished the revision it had started: reprovision it at ours (once).
@@ -139,6 +147,19 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
       return;
     }
     finishHost(h, m.state === 'released' ? 'released' : m.state === 'running' ? 'failed' : m.state, m.error);
+  };
+
+  setHandler(rolloutStatusQuery, status);
+  setHandler(hostFinishedSignal, (m: HostFinished) => {
+    const h = byKey(m.site, m.host);
+    if (!h || h.state !== 'running') return;
+    const k = key(m.site, m.host);
+    // A released host is no longer ours, whatever its run does next; any other report waits for the close.
+    if (holdUntilClosed && m.state !== 'released' && openChildren.has(k)) {
+      heldReports.set(k, m);
+      return;
+    }
+    onHostFinished(h, m);
   });
   setHandler(pauseUpdate, (why: string) => {
     if (state === 'running') setState('paused', why || 'paused by operator');
@@ -222,32 +243,54 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     delete h.error;
     note('host-started', `starting (${p.action}: ${p.reasons.join('; ') || 'new'})`, key(h.site, h.host));
     const id = hostWorkflowId(h.site, h.host);
-    try {
-      const child = await startChild(hostReprovision, {
-        workflowId: id,
-        taskQueue: CONTROL_TASK_QUEUE,
-        args: [{ sot: input.sot, revision: input.revision, site: h.site, host: h.host, owner: selfId }],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      });
-      child.result().then(
-        () => {
-          // Normally the host's signal arrived first; this covers a host that could not send it.
-          if (h.state === 'running') finishHost(h, 'provisioned');
-        },
-        (err: unknown) => {
-          if (h.state === 'running') finishHost(h, 'failed', failureMessage(err));
-        },
-      );
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const k = key(h.site, h.host);
+    for (let waited = 0; ; ) {
+      try {
+        const child = await startChild(hostReprovision, {
+          workflowId: id,
+          taskQueue: CONTROL_TASK_QUEUE,
+          args: [{ sot: input.sot, revision: input.revision, site: h.site, host: h.host, owner: selfId }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        });
+        openChildren.add(k);
+        const closed = (fallback: () => void) => {
+          openChildren.delete(k);
+          const m = heldReports.get(k);
+          heldReports.delete(k);
+          if (h.state !== 'running') return;
+          if (m) onHostFinished(h, m);
+          // The host could not send its report (a bug, a termination): its run's own outcome is all there is.
+          else fallback();
+        };
+        child.result().then(
+          () => closed(() => finishHost(h, 'provisioned')),
+          (err: unknown) => closed(() => finishHost(h, 'failed', failureMessage(err))),
+        );
+        return;
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+      // A restarted host's previous run has reported its end and is closing: wait for it rather than adopt it
+      // (it would close without telling us again).
+      if (restarted.has(k) && waited < CLOSING_RUN_WAIT_S) {
+        await sleep('1 second');
+        waited++;
+        continue;
+      }
       // A run of this host is already going (an older rollout's, or an operator's): adopt it.
-      note('host-adopted', 'already running: adopting it with our revision', key(h.site, h.host));
-      await getExternalWorkflowHandle(id).signal(desiredRevisionSignal, {
-        revision: input.revision,
-        fingerprint: p.fingerprint,
-        owner: selfId,
-      });
+      note('host-adopted', 'already running: adopting it with our revision', k);
+      try {
+        await getExternalWorkflowHandle(id).signal(desiredRevisionSignal, {
+          revision: input.revision,
+          fingerprint: p.fingerprint,
+          owner: selfId,
+        });
+        return;
+      } catch (err) {
+        // The run closed between our start and our signal (a failed signal would otherwise fail this rollout).
+        note('host-adopt-missed', `the run closed before it could be adopted (${failureMessage(err)}): starting a new one`, k);
+      }
     }
   };
 
