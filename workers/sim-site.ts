@@ -8,6 +8,9 @@ import type { NetbootGate } from '../agent/netboot-gate.ts';
 import { createSiteActivities } from '../activities/site/create-site-activities.ts';
 import type { SiteActivities } from '../activities/contracts.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
+import type { PowerDriver } from '../activities/power/driver.ts';
+import type { TaskRunner } from '../activities/tasks/task-runner.ts';
+import type { SecretStore } from '../agent/secrets/secret-store.ts';
 import { SimFleet } from '../sim/sim-fleet.ts';
 import type { SimDelays } from '../sim/sim-delays.ts';
 
@@ -20,13 +23,23 @@ export interface SimSite {
   activities: SiteActivities;
 }
 
+/** What a simulated site can have besides sim hosts: real BMCs and task containers, with their secrets. */
+export interface SimSiteExtras {
+  /** Further BMC drivers (ipmi, redfish, …) for hosts with a real BMC; `sim` is always there. */
+  drivers?: Partial<Record<PowerDriver['name'], PowerDriver>>;
+  /** Resolves the hosts' BMC credentials references. */
+  secrets?: SecretStore;
+  /** Runs the tasks of hosts whose boots have any; sim hosts without tasks keep their simulated validation. */
+  containers?: TaskRunner;
+}
+
 export function createSimSite(opts: {
   site: string;
   client: Client;
   dataDir: string;
   delays: SimDelays;
   log?: (msg: string) => void;
-}): SimSite {
+} & SimSiteExtras): SimSite {
   const gate = new MemoryNetbootGate();
   const fleet = new SimFleet({ delays: opts.delays, gate, events: new TemporalBootEventReporter(opts.client, opts.log), log: opts.log });
   // On disk, so a restarted worker still knows which power operations it already did.
@@ -34,9 +47,10 @@ export function createSimSite(opts: {
   const activities = createSiteActivities({
     site: opts.site,
     gate,
-    drivers: { sim: fleet.driver },
+    drivers: { ...opts.drivers, sim: fleet.driver },
     powerLog,
-    taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
+    secrets: opts.secrets,
+    taskRunner: (driver, input) => (opts.containers && input.tasks.length > 0 ? opts.containers : driver === 'sim' ? fleet.tasks : opts.containers),
     log: opts.log,
   });
   return { site: opts.site, fleet, gate, powerLog, activities };

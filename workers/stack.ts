@@ -5,7 +5,7 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { SimDelays } from '../sim/sim-delays.ts';
 import { createControlWorker } from './control-worker.ts';
 import { createSimSite } from './sim-site.ts';
-import type { SimSite } from './sim-site.ts';
+import type { SimSite, SimSiteExtras } from './sim-site.ts';
 import { createSiteWorker } from './site-worker.ts';
 
 export interface WorkerStackOptions {
@@ -17,6 +17,8 @@ export interface WorkerStackOptions {
   /** Sites to simulate with sim hosts. */
   simSites: string[];
   simDelays: SimDelays;
+  /** Real BMC drivers, secrets and task containers for the sim sites. */
+  siteExtras?: SimSiteExtras;
   log?: (msg: string) => void;
 }
 
@@ -62,7 +64,7 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
     );
   }
   for (const site of opts.simSites) {
-    const sim = createSimSite({ site, client: opts.client, dataDir: opts.dataDir, delays: opts.simDelays, log: opts.log });
+    const sim = createSimSite({ site, client: opts.client, dataDir: opts.dataDir, delays: opts.simDelays, log: opts.log, ...opts.siteExtras });
     sims.set(site, sim);
     workers.push(await createSiteWorker({ connection: opts.connection, namespace: opts.namespace, site, activities: sim.activities }));
   }
