@@ -6,6 +6,7 @@ import type {
   HostPlan,
   PreparedRollout,
   RolloutInput,
+  RolloutReportInput,
   TaskPlan,
 } from '../workflows/types.ts';
 
@@ -18,6 +19,8 @@ export interface ControlActivities {
   siteModel(input: { sot: string; revision: string; site: string }): Promise<SiteModel>;
   /** Tell running rollouts of the same SoT that `rolloutId` supersedes them; returns their ids. */
   supersedeOlderRollouts(input: { sot: string; rolloutId: string }): Promise<string[]>;
+  /** Show the rollout's progress on its commit (GitHub check run or status); returns the check run's id. */
+  reportRollout(input: RolloutReportInput): Promise<{ checkRunId?: number }>;
 }
 
 export interface NetbootGateInput {

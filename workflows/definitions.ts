@@ -1,6 +1,6 @@
 // Signals, queries and updates of vaquero's workflows, defined once so clients and workflows agree.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { BootEvent, DesiredRevision, HostFinished, HostStatus, RolloutStatus } from './types.ts';
+import type { BootEvent, DesiredRevision, HostFinished, HostStatus, RolloutStatus, StageOverride } from './types.ts';
 
 export const HOST_WORKFLOW_TYPE = 'hostReprovision';
 export const ROLLOUT_WORKFLOW_TYPE = 'rollout';
@@ -13,6 +13,8 @@ export const bootEventSignal = defineSignal<[BootEvent]>('bootEvent');
 /** A newer revision for this host (see the rule in workflows/host-reprovision.ts). */
 export const desiredRevisionSignal = defineSignal<[DesiredRevision]>('desiredRevision');
 export const hostStatusQuery = defineQuery<HostStatus>('status');
+/** Complete or fail the stage the host waits in (netboot/*, installing); rejected in any other stage. */
+export const overrideStageUpdate = defineUpdate<HostStatus, [StageOverride]>('overrideStage');
 
 // Rollout workflow
 export const hostFinishedSignal = defineSignal<[HostFinished]>('hostFinished');

@@ -27,6 +27,7 @@ import {
   desiredRevisionSignal,
   hostFinishedSignal,
   hostStatusQuery,
+  overrideStageUpdate,
 } from './definitions.ts';
 import { withBmcPermit } from './bmc-permit.ts';
 import { CHECKPOINT_RANK, nextNetbootStep, rankOf } from './netboot-progress.ts';
@@ -42,6 +43,8 @@ import type {
   HostState,
   HostStatus,
   HostWorkflowInput,
+  NetbootStep,
+  StageOverride,
   TimelineEntry,
 } from './types.ts';
 
@@ -102,6 +105,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   let attemptStartedAt = 0;
   let pending: DesiredRevision | undefined;
   let switchTo: DesiredRevision | undefined;
+  /** Set by an operator's `fail` override; the stage waits below end on it. */
+  let forcedFailure: string | undefined;
 
   const note = (kind: string, message: string): void => {
     timeline.push({ at: Date.now(), bootStage, stage, kind, message });
@@ -185,6 +190,29 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
   });
 
+  // Only the stages that wait on boot events can be overridden: the others run an activity, which an update
+  // cannot interrupt (cancel the run instead).
+  setHandler(
+    overrideStageUpdate,
+    (o: StageOverride) => {
+      const at = stage;
+      const who = o.by ? ` by ${o.by}` : '';
+      note('override', `${o.action} ${at}${who}: ${o.reason}`);
+      if (o.action === 'fail') forcedFailure = `failed by operator${who} at ${at}: ${o.reason}`;
+      else reached = Math.max(reached, at === 'installing' ? CHECKPOINT_RANK : rankOf(at.slice('netboot/'.length) as NetbootStep));
+      return status();
+    },
+    {
+      validator: (o: StageOverride) => {
+        if (state !== 'running') throw new Error(`the host is ${state}: nothing to override`);
+        if (o.stage && o.stage !== stage) throw new Error(`the host is in stage ${stage}, not ${o.stage}`);
+        if (attemptStartedAt === 0 || !(stage === 'installing' || stage.startsWith('netboot/'))) {
+          throw new Error(`stage ${stage} cannot be overridden (only netboot/* and installing)`);
+        }
+      },
+    },
+  );
+
   upsertSearchAttributes([
     { key: VaqSite, value: plan.site },
     { key: VaqHost, value: plan.host },
@@ -235,7 +263,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       const next: HostStage = `netboot/${step}`;
       if (stage !== next) enter(next);
       const timeout = plan.timeouts[step];
-      const moved = await condition(() => reached > from, `${timeout} seconds`);
+      const moved = await condition(() => reached > from || forcedFailure !== undefined, `${timeout} seconds`);
+      if (forcedFailure !== undefined) throw new StageFailure(next, forcedFailure);
       if (!moved) return { stalledAt: next, after: timeout };
     }
   };
@@ -306,7 +335,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
     if (reached < CHECKPOINT_RANK) {
       enter('installing');
-      const done = await condition(() => reached >= CHECKPOINT_RANK, `${plan.timeouts.checkpoint} seconds`);
+      const done = await condition(() => reached >= CHECKPOINT_RANK || forcedFailure !== undefined, `${plan.timeouts.checkpoint} seconds`);
+      if (forcedFailure !== undefined) throw new StageFailure('installing', forcedFailure);
       if (!done) throw new StageFailure('installing', `no checkpoint from the installed OS within ${plan.timeouts.checkpoint}s`);
     } else {
       note('stage', 'installing: checkpoint already received');

@@ -34,6 +34,7 @@ import {
 } from './definitions.ts';
 import { hostReprovision } from './host-reprovision.ts';
 import { schedule } from './rollout-scheduler.ts';
+import { startRolloutReporter, summarizeRollout } from './rollout-reporter.ts';
 import { CONTROL_TASK_QUEUE, SA_REVISION as VaqRevision, SA_STATE as VaqState, siteTaskQueue } from '../temporal/constants.ts';
 import type {
   HostFinished,
@@ -114,6 +115,15 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     supersededBy,
     timeline: [...timeline],
   });
+  // Push-started rollouts show their progress on the commit (GitHub check run or status).
+  const reporter = input.report
+    ? startRolloutReporter({
+        rolloutId: selfId,
+        target: input.report,
+        checkRunId: r?.checkRunId,
+        summary: () => summarizeRollout(state, reason, hosts, { unchanged: prepared?.counts.unchanged ?? 0, skipped: prepared?.counts.skipped ?? 0 }),
+      })
+    : undefined;
   const finishHost = (h: RolloutHostProgress, s: RolloutHostState, error?: string) => {
     if (FINAL.has(h.state)) return;
     h.state = s;
@@ -222,6 +232,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
       prepared = await control.prepareRollout({ ...input, rolloutId: selfId });
     } catch (err) {
       setState('failed', `prepare failed: ${failureMessage(err)}`);
+      await reporter?.flush();
       throw ApplicationFailure.create({ type: 'RolloutPrepareFailed', message: reason ?? 'prepare failed', nonRetryable: true });
     }
     hosts = prepared.hosts.map((h) => ({ site: h.site, host: h.host, workflow: h.workflow, state: 'pending' }));
@@ -340,11 +351,12 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     if (workflowInfo().continueAsNewSuggested && !dirty) {
       await continueAsNew<typeof rollout>({
         ...input,
-        resume: { prepared: plan, hosts, state, failures, timeline },
+        resume: { prepared: plan, hosts, state, failures, timeline, checkRunId: reporter?.checkRunId() },
       });
     }
   }
 
+  await reporter?.flush();
   const c = counts();
   const result: RolloutResult = {
     state,

@@ -160,6 +160,19 @@ export interface HostStatus {
   timeline: TimelineEntry[];
 }
 
+/**
+ * An operator's override of a host's current stage (the original Vaquero's /override), for the stages where the
+ * workflow waits on the outside world: `complete` treats the awaited boot event(s) as seen, `fail` fails the run.
+ */
+export interface StageOverride {
+  action: 'complete' | 'fail';
+  /** When set, the override applies only if the host is still in this stage (guards against a race). */
+  stage?: HostStage;
+  reason: string;
+  /** Who asked (token name), for the timeline. */
+  by?: string;
+}
+
 export interface HostResult {
   site: string;
   host: string;
@@ -185,11 +198,51 @@ export interface HostFinished {
 // ---- rollout ----
 
 export interface SotSource {
-  kind: 'dir' | 'git';
-  /** Folder (dir) or local repository / remote URL (git). */
+  kind: 'dir' | 'git' | 'github';
+  /** Folder (dir); local repository or remote URL — file, ssh, https, scp-like (git); `owner/repo` (github). */
   location: string;
-  /** git: the ref or commit to fetch. */
+  /** git, github: the ref or commit to fetch (remotes and GitHub: the full commit id). */
   ref?: string;
+  /** git remotes: the branch to fetch when the remote refuses to serve a commit by its id. */
+  branch?: string;
+  /** github: REST API base URL (GitHub Enterprise Server); default https://api.github.com. */
+  apiUrl?: string;
+}
+
+/** Where a rollout reports its progress: a GitHub check run or commit status on the rolled-out commit. */
+export interface RolloutReportTarget {
+  github: {
+    /** `owner/repo`. */
+    repo: string;
+    sha: string;
+    apiUrl?: string;
+    mode: 'check-run' | 'status';
+    /** Check run name or status context. */
+    name: string;
+    detailsUrl?: string;
+  };
+}
+
+/** What a report says: small on purpose, as every report is an activity input kept in history. */
+export interface RolloutReportSummary {
+  state: RolloutState;
+  reason?: string;
+  counts: Record<RolloutHostState, number>;
+  unchanged: number;
+  skipped: number;
+  /** Failed hosts (site/host) with their error, at most REPORT_FAILED_LIMIT. */
+  failed: { host: string; error?: string }[];
+  failedTotal: number;
+}
+
+export const REPORT_FAILED_LIMIT = 50;
+
+export interface RolloutReportInput {
+  rolloutId: string;
+  target: RolloutReportTarget;
+  summary: RolloutReportSummary;
+  /** Known from an earlier report of this rollout; absent on the first (the activity finds or creates it). */
+  checkRunId?: number;
 }
 
 export interface RolloutInput {
@@ -200,6 +253,8 @@ export interface RolloutInput {
   only?: string[];
   /** Reprovision even hosts whose last reached fingerprint already matches. */
   force?: boolean;
+  /** Report progress to GitHub (push-started rollouts). */
+  report?: RolloutReportTarget;
   /** Carried over by continueAsNew. */
   resume?: RolloutResumeState;
 }
@@ -272,6 +327,7 @@ export interface RolloutResumeState {
   state: RolloutState;
   failures: number;
   timeline: RolloutTimelineEntry[];
+  checkRunId?: number;
 }
 
 export interface RolloutResult {

@@ -18,11 +18,16 @@ import { lastReached } from './last-reached.ts';
 import type { Reached } from './last-reached.ts';
 import { PreparedRevisions } from './prepared-revisions.ts';
 import { RevisionStore } from './revision-store.ts';
+import { createGithubAccess, githubAuthFromEnv } from './github-access.ts';
+import type { GithubAccess } from './github-access.ts';
+import { reportRollout } from './rollout-report.ts';
 
 export interface ControlDeps {
   dataDir: string;
   client: Client;
   log?: (msg: string) => void;
+  /** GitHub credentials (SoT archives, check runs); default: from the environment. */
+  github?: GithubAccess;
 }
 
 /** Seconds; generous for real hardware. SoT workflows override them per stage. */
@@ -41,7 +46,8 @@ export const DEFAULT_POWER_RETRIES = 2;
 export const DEFAULT_SITE_MAX_CONCURRENT = 20;
 
 export function createControlActivities(deps: ControlDeps): ControlActivities {
-  const store = new RevisionStore(deps.dataDir);
+  const github = deps.github ?? createGithubAccess(() => githubAuthFromEnv());
+  const store = new RevisionStore(deps.dataDir, { github });
   const revisions = new PreparedRevisions(store);
   const log = deps.log ?? (() => undefined);
 
@@ -153,6 +159,10 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
     async siteModel({ sot, revision, site }): Promise<SiteModel> {
       const rev = await revisions.get(sot, revision);
       return buildSiteModel(rev.model, sot, revision, site);
+    },
+
+    reportRollout(input) {
+      return reportRollout(github, input);
     },
 
     async supersedeOlderRollouts({ sot, rolloutId }): Promise<string[]> {

@@ -1,10 +1,17 @@
 // Immutable snapshots of SoT revisions under the data directory, so every activity of a rollout (and every
 // retry of one) sees exactly the revision the rollout was started for, even if the folder or branch moved on.
+// Sources: a folder (content-addressed), a local git repository, a git remote (mirrored under the data
+// directory, fetched at the exact commit) or GitHub (the commit's tarball through the REST API).
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkoutRevision } from '../../sot/git-revision.ts';
 import type { SotSource } from '../../workflows/types.ts';
+import type { ArchiveLimits } from './github-archive.ts';
+import { fetchGithubArchive } from './github-archive.ts';
+import { createGithubAccess, githubAuthFromEnv } from './github-access.ts';
+import type { GithubAccess } from './github-access.ts';
+import { isRemoteLocation, mirrorCommit } from './git-remote.ts';
 
 const DIR_REVISION = /^dir-[0-9a-f]{12}$/;
 
@@ -29,8 +36,21 @@ async function listFiles(root: string, sub = ''): Promise<string[]> {
   return out;
 }
 
+export interface RevisionStoreOptions {
+  /** GitHub credentials for `github` sources; default: from the environment (see githubAuthFromEnv). */
+  github?: GithubAccess;
+  archiveLimits?: Partial<ArchiveLimits>;
+}
+
 export class RevisionStore {
-  constructor(private readonly dataDir: string) {}
+  private readonly github: GithubAccess;
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly opts: RevisionStoreOptions = {},
+  ) {
+    this.github = opts.github ?? createGithubAccess(() => githubAuthFromEnv());
+  }
 
   dirFor(sot: string, revision: string): string {
     if (!/^[A-Za-z0-9._-]+$/.test(sot) || !/^[A-Za-z0-9._-]+$/.test(revision)) {
@@ -60,8 +80,22 @@ export class RevisionStore {
         if (actual !== revision) {
           throw new Error(`the SoT folder ${source.location} changed since ${revision} was applied (it is now ${actual}); apply again`);
         }
+      } else if (source.kind === 'github') {
+        await mkdir(tmp);
+        await fetchGithubArchive(this.github, {
+          repo: source.location,
+          commit: source.ref ?? revision,
+          apiUrl: source.apiUrl,
+          dest: tmp,
+          limits: this.opts.archiveLimits,
+        });
+        if ((source.ref ?? revision) !== revision) throw new Error(`ref ${source.ref} of ${source.location} is not ${revision}`);
       } else {
-        const co = await checkoutRevision(source.location, source.ref ?? revision);
+        // A remote is mirrored first; a local repository (bare or not) is read in place.
+        const repo = isRemoteLocation(source.location)
+          ? await mirrorCommit({ url: source.location, commit: source.ref ?? revision, branch: source.branch, cacheDir: this.dataDir })
+          : source.location;
+        const co = await checkoutRevision(repo, source.ref ?? revision);
         try {
           if (!co.commit.startsWith(revision) && co.commit !== revision) {
             throw new Error(`ref ${source.ref ?? revision} of ${source.location} is ${co.commit}, not ${revision}`);
