@@ -10,6 +10,7 @@ import { register as registerStatus } from './commands/status.ts';
 import { register as registerRollout } from './commands/rollout.ts';
 import { register as registerReprovision } from './commands/reprovision.ts';
 import { register as registerWorker } from './commands/worker.ts';
+import { register as registerServer } from './commands/server.ts';
 import { register as registerAgent } from './commands/agent.ts';
 
 const program = new Command();
@@ -32,6 +33,7 @@ registerStatus(program);
 registerRollout(program);
 registerReprovision(program);
 registerWorker(program);
+registerServer(program);
 registerAgent(program);
 program
   .command('setup')

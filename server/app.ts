@@ -1,0 +1,232 @@
+// The REST API as a fastify app, built without a socket: tests drive it with inject(), server/main.ts listens.
+// One file per route group under routes/; this file wires the shared pieces (errors, auth, metrics, OpenAPI)
+// and the services the routes use. Nothing here keeps state that another replica would need: Temporal holds
+// it all; the index is a per-replica cache of Temporal visibility.
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Client } from '@temporalio/client';
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import path from 'node:path';
+import { createGithubAccess } from '../activities/control/github-access.ts';
+import type { GithubAccess } from '../activities/control/github-access.ts';
+import { RevisionStore } from '../activities/control/revision-store.ts';
+import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
+import { installAuth } from './auth.ts';
+import type { ServerConfig } from './config.ts';
+import { installErrorHandling } from './errors.ts';
+import { EventFeed } from './event-feed.ts';
+import { FleetIndex } from './fleet-index.ts';
+import { FleetOps } from './fleet-ops.ts';
+import { GithubWebhookHandler } from './github-webhooks.ts';
+import { createMetrics } from './metrics.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { PlanService } from './plan-service.ts';
+import { eventRoutes } from './routes/events.ts';
+import { healthRoutes } from './routes/health.ts';
+import { hostRoutes } from './routes/hosts.ts';
+import { planRoutes } from './routes/plan.ts';
+import { rolloutRoutes } from './routes/rollouts.ts';
+import { siteRoutes } from './routes/sites.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { SHARED_SCHEMAS } from './schemas.ts';
+import { SotSources } from './sot-sources.ts';
+
+export const API_VERSION = '1.0.0';
+
+export interface Readiness {
+  ready: boolean;
+  temporal: { reachable: boolean; namespace: string; error?: string };
+  workers: { controlQueue: string; workflowPollers: number; activityPollers: number };
+  index: { synced: boolean; ageSeconds: number | null };
+}
+
+export interface AppOptions {
+  config: ServerConfig;
+  client: Client;
+  namespace: string;
+  /** Default: a new, empty index (server/main.ts keeps it fresh with FleetSync). */
+  index?: FleetIndex;
+  metrics?: ServerMetrics;
+  github?: GithubAccess;
+  /** fastify's logger option; default off. */
+  logger?: boolean | { level: string };
+  /** Override the readiness probe (tests). */
+  readiness?: () => Promise<Readiness>;
+}
+
+/** Work that outlives a response (pull request plans); the app waits for it when it closes. */
+export class Background {
+  private readonly running = new Set<Promise<unknown>>();
+  constructor(private readonly log: (msg: string) => void) {}
+
+  run(what: string, p: Promise<unknown>): void {
+    const tracked = p.catch((err: unknown) => this.log(`${what} failed: ${err instanceof Error ? err.message : String(err)}`));
+    this.running.add(tracked);
+    void tracked.finally(() => this.running.delete(tracked));
+  }
+
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+}
+
+export interface AppContext {
+  config: ServerConfig;
+  client: Client;
+  namespace: string;
+  index: FleetIndex;
+  feed: EventFeed;
+  metrics: ServerMetrics;
+  sources: SotSources;
+  ops: FleetOps;
+  plans: PlanService;
+  webhooks?: GithubWebhookHandler;
+  github?: GithubAccess;
+  background: Background;
+  readiness(): Promise<Readiness>;
+  log(msg: string): void;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    vaquero: AppContext;
+  }
+}
+
+/** Pollers that asked for work within this long count as alive. */
+const POLLER_FRESH_MS = 90_000;
+
+async function probeReadiness(client: Client, namespace: string, index: FleetIndex): Promise<Readiness> {
+  const r: Readiness = {
+    ready: false,
+    temporal: { reachable: false, namespace },
+    workers: { controlQueue: CONTROL_TASK_QUEUE, workflowPollers: 0, activityPollers: 0 },
+    index: { synced: index.synced, ageSeconds: index.synced ? (Date.now() - index.refreshedAt) / 1000 : null },
+  };
+  try {
+    const deadline = Date.now() + 3000;
+    const count = async (taskQueueType: number) => {
+      const res = await client.withDeadline(deadline, () =>
+        client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: CONTROL_TASK_QUEUE }, taskQueueType }),
+      );
+      const now = Date.now();
+      return (res.pollers ?? []).filter((p) => {
+        const s = p.lastAccessTime?.seconds;
+        return s !== undefined && s !== null && now - Number(s) * 1000 < POLLER_FRESH_MS;
+      }).length;
+    };
+    // 1 = workflow task queue, 2 = activity task queue (temporal.api.enums.v1.TaskQueueType).
+    const [wf, act] = await Promise.all([count(1), count(2)]);
+    r.temporal.reachable = true;
+    r.workers.workflowPollers = wf;
+    r.workers.activityPollers = act;
+  } catch (err) {
+    r.temporal.error = err instanceof Error ? err.message : String(err);
+  }
+  r.ready = r.temporal.reachable && r.workers.workflowPollers > 0 && r.workers.activityPollers > 0 && r.index.synced;
+  return r;
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const { config } = opts;
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    // Unknown fields are errors, not silently dropped; defaults and query-string coercion as usual.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    bodyLimit: 1024 * 1024,
+  });
+  const log = (msg: string) => app.log.info(msg);
+  const metrics = opts.metrics ?? createMetrics();
+  const feed = opts.index?.feed ?? new EventFeed();
+  const index = opts.index ?? new FleetIndex(feed, metrics.observer);
+  metrics.attachIndex(index);
+  const github = opts.github ?? (config.github ? createGithubAccess(config.github.auth) : undefined);
+  const store = new RevisionStore(path.join(config.dataDir, 'server'), { github });
+  const sources = new SotSources(config.sots, store, config.dataDir, github && config.github ? { access: github, config: config.github } : undefined);
+  const ops = new FleetOps(opts.client, sources, index, { metrics, github: config.github, publicUrl: config.publicUrl, log });
+  const plans = new PlanService(sources, opts.client);
+  const background = new Background((m) => app.log.warn(m));
+  const webhooks =
+    config.github && github
+      ? new GithubWebhookHandler({ config: config.github, access: github, sources, ops, plans, metrics, log, background: (w, p) => background.run(w, p) })
+      : undefined;
+  const ctx: AppContext = {
+    config,
+    client: opts.client,
+    namespace: opts.namespace,
+    index,
+    feed,
+    metrics,
+    sources,
+    ops,
+    plans,
+    webhooks,
+    github,
+    background,
+    readiness: opts.readiness ?? (() => probeReadiness(opts.client, opts.namespace, index)),
+    log,
+  };
+  app.decorate('vaquero', ctx);
+
+  installErrorHandling(app);
+  installAuth(app, config.auth);
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requestDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+  app.addHook('onClose', async () => {
+    await background.idle();
+  });
+
+  for (const s of SHARED_SCHEMAS) app.addSchema(s);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'vaquero',
+        version: API_VERSION,
+        description: 'Bare-metal reprovisioning orchestrator: fleet status, rollouts, plans, actions and GitOps webhooks.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'A configured token: role read (GET) or operate (everything)' },
+          githubSignature: { type: 'apiKey', in: 'header', name: 'X-Hub-Signature-256', description: 'HMAC-SHA256 of the body with the webhook secret' },
+        },
+      },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: 'fleet', description: 'Sites and hosts' },
+        { name: 'rollouts', description: 'Rollouts of SoT revisions' },
+        { name: 'gitops', description: 'Plans and webhooks' },
+        { name: 'operations', description: 'Health, readiness, metrics, live events' },
+      ],
+    },
+    // Shared schemas become components named by their $id.
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String((json as { $id?: unknown }).$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const routeOpts = { ctx };
+  await app.register(healthRoutes, routeOpts);
+  await app.register(siteRoutes, routeOpts);
+  await app.register(hostRoutes, routeOpts);
+  await app.register(rolloutRoutes, routeOpts);
+  await app.register(planRoutes, routeOpts);
+  await app.register(eventRoutes, routeOpts);
+  await app.register(webhookRoutes, routeOpts);
+  await app.ready();
+  return app;
+}
+
+/** Options every route plugin gets. */
+export interface RouteOptions {
+  ctx: AppContext;
+}
+
+/** `security: []` in the OpenAPI document for routes this configuration opens to anyone. */
+export function securityFor(ctx: AppContext, route: string): { security?: [] } {
+  return (ctx.config.auth.open as string[]).includes(route) ? { security: [] } : {};
+}

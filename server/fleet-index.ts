@@ -1,0 +1,312 @@
+// This replica's in-memory view of the fleet: the newest run of every host workflow and every rollout, as
+// visibility reports them. Listing 10,000 hosts from Temporal per request would take seconds; from here it takes
+// a filter over an array. The index is refreshed incrementally (see fleet-sync.ts) and is as stale as its last
+// refresh; per-host detail (attempts, last error, timeline) always comes from the workflow itself.
+import { EventFeed } from './event-feed.ts';
+
+/** One host's newest run as visibility lists it; times in epoch ms. */
+export interface HostRun {
+  site: string;
+  host: string;
+  stage: string;
+  state: string;
+  revision: string;
+  workflowId: string;
+  runId: string;
+  startedMs: number;
+  closedMs?: number;
+}
+
+/** A HostRun as the index keeps it: with the API's ISO times made once, not on every listing. */
+export interface HostRow extends HostRun {
+  startedAt: string;
+  closedAt?: string;
+  /**
+   * When this replica first saw the host in its current stage: visibility has no stage timestamps, so this is
+   * late by up to one refresh; for hosts already mid-stage when the replica started, the run's start.
+   */
+  stageSinceMs: number;
+  stageSince: string;
+}
+
+export interface RolloutRow {
+  id: string;
+  sot: string;
+  revision: string;
+  /** The rollout's own state (VaqState), or the execution status for runs that closed without one. */
+  state: string;
+  /** Temporal execution status, lower case. */
+  status: string;
+  startedAt: number;
+  closedAt?: number;
+  counts?: Record<string, number>;
+  total?: number;
+}
+
+export interface HostFilter {
+  site?: string;
+  stage?: string;
+  state?: string;
+  revision?: string;
+}
+
+export interface HostPage {
+  hosts: HostRow[];
+  /** Hosts matching the filter, over all pages. */
+  total: number;
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  nextCursor?: string;
+}
+
+/** Boot events a stage implies have happened (visibility shows stages, not the events that moved them). */
+const IMPLIED_EVENTS: Record<string, readonly string[]> = {
+  'netboot/tftp': ['dhcp'],
+  'netboot/ipxe': ['dhcp', 'tftp'],
+  'netboot/kernel': ['dhcp', 'tftp', 'ipxe'],
+  'netboot/config': ['dhcp', 'tftp', 'ipxe', 'kernel'],
+  installing: ['dhcp', 'tftp', 'ipxe', 'kernel'],
+  validate: ['dhcp', 'tftp', 'ipxe', 'kernel', 'checkpoint'],
+  provisioned: ['dhcp', 'tftp', 'ipxe', 'kernel', 'checkpoint'],
+};
+/** Stages a host can only reach through a power cycle. */
+const PAST_POWER = new Set(['power', 'netboot/dhcp', 'netboot/tftp', 'netboot/ipxe', 'netboot/kernel', 'netboot/config', 'installing', 'validate']);
+
+export interface IndexObserver {
+  bootEvents(site: string, kind: string, n: number): void;
+  bmcOperation(site: string): void;
+  bmcFailure(site: string): void;
+}
+
+interface Tracking {
+  events: Set<string>;
+  cycled: boolean;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export function encodeCursor(key: string): string {
+  return Buffer.from(key, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string | undefined {
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  return /^[^/]+\/[^/]+$/.test(key) ? key : undefined;
+}
+
+export class FleetIndex {
+  private readonly hosts = new Map<string, HostRow>();
+  private readonly tracking = new Map<string, Tracking>();
+  private sorted: string[] = [];
+  private sortedDirty = false;
+  private readonly rollouts = new Map<string, RolloutRow>();
+  /** Epoch ms of the last completed refresh; 0 before the first. */
+  refreshedAt = 0;
+
+  constructor(
+    readonly feed: EventFeed = new EventFeed(),
+    private readonly observer?: IndexObserver,
+  ) {}
+
+  get size(): number {
+    return this.hosts.size;
+  }
+
+  get synced(): boolean {
+    return this.refreshedAt > 0;
+  }
+
+  /**
+   * Records what visibility says about a host's run. `initial`: part of a full sync, so no change events and no
+   * inferred counts (they happened before this replica was looking). Returns whether anything changed.
+   */
+  upsertHost(incoming: HostRun, opts: { initial?: boolean; now?: number } = {}): boolean {
+    const key = `${incoming.site}/${incoming.host}`;
+    const now = opts.now ?? Date.now();
+    const prev = this.hosts.get(key);
+    // An older run (listed because it closed recently) never replaces the newer one.
+    if (prev && prev.startedMs > incoming.startedMs) return false;
+    const sameRun = prev?.runId === incoming.runId;
+    if (prev && sameRun && prev.stage === incoming.stage && prev.state === incoming.state && prev.revision === incoming.revision && prev.closedMs === incoming.closedMs) {
+      return false;
+    }
+    const stageSinceMs =
+      prev && sameRun && prev.stage === incoming.stage ? prev.stageSinceMs : opts.initial || !prev ? (incoming.closedMs ?? (opts.initial ? incoming.startedMs : now)) : now;
+    const row: HostRow = {
+      ...incoming,
+      startedAt: new Date(incoming.startedMs).toISOString(),
+      ...(incoming.closedMs !== undefined ? { closedAt: new Date(incoming.closedMs).toISOString() } : {}),
+      stageSinceMs,
+      stageSince: new Date(stageSinceMs).toISOString(),
+    };
+    if (!prev) this.sortedDirty = true;
+    this.hosts.set(key, row);
+    if (!opts.initial) {
+      this.infer(key, prev && sameRun ? prev : undefined, row);
+      this.feed.publish('host', {
+        site: row.site,
+        host: row.host,
+        stage: row.stage,
+        state: row.state,
+        revision: row.revision,
+        workflowId: row.workflowId,
+        runId: row.runId,
+        ...(prev ? { previousStage: prev.stage, previousState: prev.state } : {}),
+        at: new Date(now).toISOString(),
+      });
+    } else {
+      this.tracking.set(key, { events: new Set(IMPLIED_EVENTS[row.stage] ?? []), cycled: PAST_POWER.has(row.stage) });
+    }
+    return true;
+  }
+
+  /** Counts what a stage change implies: boot events seen, a BMC power cycle, a BMC failure. */
+  private infer(key: string, prev: HostRow | undefined, row: HostRow): void {
+    const o = this.observer;
+    let t = this.tracking.get(key);
+    if (!t || !prev) {
+      t = { events: new Set(), cycled: false };
+      this.tracking.set(key, t);
+    }
+    // Back to the start of a boot stage, or a power retry: a new cycle with its own events.
+    if (prev && (row.stage === 'planned' || row.stage === 'pre-shutdown' || (row.stage === 'power' && prev.stage !== 'power'))) {
+      t.events.clear();
+      t.cycled = false;
+    }
+    if (!o) return;
+    if (row.state === 'running' && PAST_POWER.has(row.stage) && !t.cycled) {
+      t.cycled = true;
+      o.bmcOperation(row.site);
+    }
+    if (row.state === 'failed' && row.stage === 'power' && prev?.state !== 'failed') o.bmcFailure(row.site);
+    for (const kind of IMPLIED_EVENTS[row.stage] ?? []) {
+      if (t.events.has(kind)) continue;
+      t.events.add(kind);
+      o.bootEvents(row.site, kind, 1);
+    }
+  }
+
+  /** Drops hosts not in `keep` (a full sync found them gone: retention expired). */
+  retainHosts(keep: ReadonlySet<string>): void {
+    for (const key of this.hosts.keys()) {
+      if (!keep.has(key)) {
+        this.hosts.delete(key);
+        this.tracking.delete(key);
+        this.sortedDirty = true;
+      }
+    }
+  }
+
+  getHost(site: string, host: string): HostRow | undefined {
+    return this.hosts.get(`${site}/${host}`);
+  }
+
+  private keys(): string[] {
+    if (this.sortedDirty) {
+      this.sorted = [...this.hosts.keys()].sort(cmp);
+      this.sortedDirty = false;
+    }
+    return this.sorted;
+  }
+
+  /** A page of hosts in site/host order, after the host named by `cursor`. */
+  listHosts(filter: HostFilter, limit: number, cursor?: string): HostPage {
+    const keys = this.keys();
+    let start = 0;
+    if (cursor !== undefined) {
+      // First key strictly after the cursor (binary search; the cursor's host may have gone since).
+      let lo = 0;
+      let hi = keys.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (keys[mid]! <= cursor) lo = mid + 1;
+        else hi = mid;
+      }
+      start = lo;
+    }
+    const match = (r: HostRow) =>
+      (filter.site === undefined || r.site === filter.site) &&
+      (filter.stage === undefined || r.stage === filter.stage) &&
+      (filter.state === undefined || r.state === filter.state) &&
+      (filter.revision === undefined || r.revision === filter.revision);
+    const unfiltered = filter.site === undefined && filter.stage === undefined && filter.state === undefined && filter.revision === undefined;
+    let total = unfiltered ? keys.length : 0;
+    const hosts: HostRow[] = [];
+    let last: string | undefined;
+    let more = false;
+    for (let i = unfiltered ? start : 0; i < keys.length; i++) {
+      const r = this.hosts.get(keys[i]!)!;
+      if (!unfiltered) {
+        if (!match(r)) continue;
+        total++;
+        if (i < start) continue;
+      }
+      if (hosts.length < limit) {
+        hosts.push(r);
+        last = keys[i];
+      } else {
+        more = true;
+        if (unfiltered) break;
+      }
+    }
+    return { hosts, total, ...(more && last !== undefined ? { nextCursor: encodeCursor(last) } : {}) };
+  }
+
+  /** Per site: hosts by state and by stage. */
+  sites(): { site: string; hosts: number; byState: Record<string, number>; byStage: Record<string, number> }[] {
+    const out = new Map<string, { site: string; hosts: number; byState: Record<string, number>; byStage: Record<string, number> }>();
+    for (const r of this.hosts.values()) {
+      let s = out.get(r.site);
+      if (!s) {
+        s = { site: r.site, hosts: 0, byState: {}, byStage: {} };
+        out.set(r.site, s);
+      }
+      s.hosts++;
+      s.byState[r.state] = (s.byState[r.state] ?? 0) + 1;
+      s.byStage[r.stage] = (s.byStage[r.stage] ?? 0) + 1;
+    }
+    return [...out.values()].sort((a, b) => cmp(a.site, b.site));
+  }
+
+  /** Every host row, for metrics. */
+  allHosts(): IterableIterator<HostRow> {
+    return this.hosts.values();
+  }
+
+  upsertRollout(row: RolloutRow, opts: { initial?: boolean } = {}): boolean {
+    const prev = this.rollouts.get(row.id);
+    if (prev && prev.startedAt > row.startedAt) return false;
+    const counts = row.counts ?? (prev?.startedAt === row.startedAt ? prev.counts : undefined);
+    const total = row.total ?? (prev?.startedAt === row.startedAt ? prev.total : undefined);
+    const next: RolloutRow = { ...row, ...(counts ? { counts } : {}), ...(total !== undefined ? { total } : {}) };
+    if (prev && JSON.stringify(prev) === JSON.stringify(next)) return false;
+    this.rollouts.set(row.id, next);
+    if (!opts.initial) {
+      this.feed.publish('rollout', {
+        id: next.id,
+        sot: next.sot,
+        revision: next.revision,
+        state: next.state,
+        status: next.status,
+        ...(next.counts ? { counts: next.counts } : {}),
+        ...(prev ? { previousState: prev.state } : {}),
+        at: new Date().toISOString(),
+      });
+    }
+    return true;
+  }
+
+  getRollout(id: string): RolloutRow | undefined {
+    return this.rollouts.get(id);
+  }
+
+  /** Newest first. */
+  listRollouts(filter: { sot?: string; state?: string } = {}): RolloutRow[] {
+    return [...this.rollouts.values()]
+      .filter((r) => (filter.sot === undefined || r.sot === filter.sot) && (filter.state === undefined || r.state === filter.state))
+      .sort((a, b) => b.startedAt - a.startedAt || cmp(a.id, b.id));
+  }
+
+  retainRollouts(keep: ReadonlySet<string>): void {
+    for (const id of this.rollouts.keys()) if (!keep.has(id)) this.rollouts.delete(id);
+  }
+}

@@ -1,0 +1,162 @@
+// Keeps a FleetIndex current from Temporal visibility. A full listing at start (and every FULL_SYNC_MS, to drop
+// runs past retention); in between, each refresh lists only what can have changed:
+//   * running host and rollout workflows (their search attributes — stage, state — move while they run;
+//     visibility has no "updated since" filter, and running hosts are bounded by the rollout policies), and
+//   * workflows closed since the previous refresh (minus a margin for visibility lag).
+// So a host's row is at most one refresh interval (plus visibility lag) old. Running rollouts are also queried
+// for their per-host counts.
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { HOST_WORKFLOW_TYPE, ROLLOUT_WORKFLOW_TYPE, rolloutStatusQuery } from '../workflows/definitions.ts';
+import type { FleetIndex, HostRun, RolloutRow } from './fleet-index.ts';
+
+const FULL_SYNC_MS = 10 * 60_000;
+/** Visibility stores are eventually consistent (Elasticsearch: about a second); look back further than that. */
+const LAG_MARGIN_MS = 15_000;
+
+function keyword(sa: Record<string, unknown> | undefined, name: string): string | undefined {
+  const v = sa?.[name];
+  return Array.isArray(v) ? (v[0] as string | undefined) : (v as string | undefined);
+}
+
+export function hostRunOf(wf: WorkflowExecutionInfo): HostRun | undefined {
+  const m = /^host\/([^/]+)\/([^/]+)$/.exec(wf.workflowId);
+  if (!m) return undefined;
+  const sa = wf.searchAttributes as Record<string, unknown> | undefined;
+  const status = wf.status.name;
+  const saState = keyword(sa, 'VaqState');
+  return {
+    site: m[1]!,
+    host: m[2]!,
+    stage: keyword(sa, 'VaqStage') ?? 'planned',
+    // A run that ended without recording its state (terminated, timed out) says so through its status.
+    state: status === 'RUNNING' || status === 'COMPLETED' ? (saState ?? 'running') : status === 'FAILED' ? 'failed' : status.toLowerCase(),
+    revision: keyword(sa, 'VaqRevision') ?? '',
+    workflowId: wf.workflowId,
+    runId: wf.runId,
+    startedMs: wf.startTime.getTime(),
+    ...(wf.closeTime ? { closedMs: wf.closeTime.getTime() } : {}),
+  };
+}
+
+export function rolloutRowOf(wf: WorkflowExecutionInfo): RolloutRow | undefined {
+  const m = /^rollout\/([^/]+)\/([^/]+)$/.exec(wf.workflowId);
+  if (!m) return undefined;
+  const status = wf.status.name.toLowerCase();
+  const saState = keyword(wf.searchAttributes as Record<string, unknown> | undefined, 'VaqState');
+  return {
+    id: wf.workflowId,
+    sot: m[1]!,
+    revision: m[2]!,
+    // A rollout that continued as new is still the same rollout; its newest run carries on the state.
+    state: status === 'running' || status === 'completed' || status === 'continued_as_new' ? (saState ?? status) : status,
+    status,
+    startedAt: wf.startTime.getTime(),
+    ...(wf.closeTime ? { closedAt: wf.closeTime.getTime() } : {}),
+  };
+}
+
+export interface FleetSyncOptions {
+  client: Client;
+  index: FleetIndex;
+  intervalMs: number;
+  log?: (msg: string) => void;
+  /** Called after every refresh with its duration (seconds) and whether it failed. */
+  onRefresh?: (seconds: number, ok: boolean) => void;
+}
+
+export class FleetSync {
+  private timer: NodeJS.Timeout | undefined;
+  private lastFull = 0;
+  private lastStart = 0;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  lastError: string | undefined;
+
+  constructor(private readonly opts: FleetSyncOptions) {}
+
+  /** Runs one refresh now (joins one already running). */
+  refresh(): Promise<void> {
+    this.running ??= this.doRefresh().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  start(): void {
+    const tick = async () => {
+      await this.refresh().catch(() => undefined);
+      if (!this.stopped) this.timer = setTimeout(tick, this.opts.intervalMs);
+    };
+    void tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  private async list(query: string): Promise<WorkflowExecutionInfo[]> {
+    const out: WorkflowExecutionInfo[] = [];
+    for await (const wf of this.opts.client.workflow.list({ query, pageSize: 1000 })) out.push(wf);
+    return out;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const t0 = Date.now();
+    const { index } = this.opts;
+    try {
+      const full = !index.synced || t0 - this.lastFull > FULL_SYNC_MS;
+      const since = new Date(this.lastStart - LAG_MARGIN_MS).toISOString();
+      const changed = full ? '' : ` AND (ExecutionStatus = 'Running' OR CloseTime >= '${since}')`;
+      const [hostRuns, rolloutRuns] = await Promise.all([
+        this.list(`WorkflowType = '${HOST_WORKFLOW_TYPE}'${changed}`),
+        this.list(`WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'${changed}`),
+      ]);
+      const initial = !index.synced;
+      const keepHosts = new Set<string>();
+      for (const wf of hostRuns) {
+        const row = hostRunOf(wf);
+        if (!row) continue;
+        keepHosts.add(`${row.site}/${row.host}`);
+        index.upsertHost(row, { initial, now: t0 });
+      }
+      const keepRollouts = new Set<string>();
+      const running: RolloutRow[] = [];
+      for (const wf of rolloutRuns) {
+        const row = rolloutRowOf(wf);
+        if (!row) continue;
+        keepRollouts.add(row.id);
+        if (row.status === 'running') running.push(row);
+        else index.upsertRollout(row, { initial });
+      }
+      await Promise.all(
+        running.map(async (row) => {
+          try {
+            const s = await this.opts.client.workflow.getHandle(row.id).query(rolloutStatusQuery);
+            row.state = s.state;
+            row.counts = s.counts;
+            row.total = s.hosts.length;
+          } catch {
+            // No worker to answer right now: visibility's state is the best there is.
+          }
+          index.upsertRollout(row, { initial });
+        }),
+      );
+      if (full) {
+        index.retainHosts(keepHosts);
+        index.retainRollouts(keepRollouts);
+        this.lastFull = t0;
+      }
+      this.lastStart = t0;
+      index.refreshedAt = Date.now();
+      this.lastError = undefined;
+      this.opts.onRefresh?.((Date.now() - t0) / 1000, true);
+    } catch (err) {
+      this.lastError = err instanceof Error ? err.message : String(err);
+      this.opts.log?.(`index refresh failed: ${this.lastError}`);
+      this.opts.onRefresh?.((Date.now() - t0) / 1000, false);
+      throw err;
+    }
+  }
+}

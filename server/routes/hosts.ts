@@ -1,0 +1,176 @@
+// Hosts: the fleet listing (from this replica's index: filters, cursor pagination, fast at 10,000 hosts), one
+// host in full (from its workflow: stage, time in stage, attempts, last error, timeline), and the actions on
+// hosts: reprovision, and override of the stage a host waits in.
+import type { FastifyInstance } from 'fastify';
+import type { RouteOptions } from '../app.ts';
+import { ApiError, errorResponses } from '../errors.ts';
+import { decodeCursor } from '../fleet-index.ts';
+import type { StageOverride } from '../../workflows/types.ts';
+import { HOST_STAGES, NAME_PATTERN, SOT_PATTERN, REVISION_PATTERN, ref } from '../schemas.ts';
+
+export const MAX_PAGE = 10_000;
+
+interface ListQuery {
+  site?: string;
+  stage?: string;
+  state?: string;
+  revision?: string;
+  limit: number;
+  cursor?: string;
+}
+
+const hostParams = {
+  type: 'object',
+  required: ['site', 'host'],
+  properties: { site: { type: 'string', pattern: NAME_PATTERN }, host: { type: 'string', pattern: NAME_PATTERN } },
+} as const;
+
+export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
+  app.get<{ Querystring: ListQuery }>(
+    '/hosts',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['fleet'],
+        summary: 'Hosts (newest run of each), filtered and paginated, in site/host order',
+        description: `Served from this replica's index of Temporal visibility, refreshed every ${ctx.config.indexRefreshMs} ms: a row is at most one refresh (plus visibility lag) old.`,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            site: { type: 'string', pattern: NAME_PATTERN },
+            stage: { type: 'string', enum: [...HOST_STAGES] },
+            state: { type: 'string', enum: ['running', 'provisioned', 'failed', 'cancelled', 'terminated', 'timed_out'] },
+            revision: { type: 'string', pattern: REVISION_PATTERN },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100 },
+            cursor: { type: 'string', maxLength: 400, description: 'nextCursor of the previous page' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['hosts', 'total', 'indexedAt'],
+            properties: {
+              hosts: { type: 'array', items: ref('HostSummary') },
+              total: { type: 'integer', description: 'Hosts matching the filter, on all pages' },
+              nextCursor: { type: 'string' },
+              indexedAt: { type: 'string', format: 'date-time', description: 'When this replica last refreshed its index' },
+            },
+          },
+          ...errorResponses(400, 503),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      if (!ctx.index.synced) throw new ApiError(503, 'index_not_ready', 'the host index is still loading');
+      let cursor: string | undefined;
+      if (q.cursor !== undefined) {
+        cursor = decodeCursor(q.cursor);
+        if (cursor === undefined) throw new ApiError(400, 'bad_cursor', 'cursor is not one this API returned');
+      }
+      const page = ctx.index.listHosts({ site: q.site, stage: q.stage, state: q.state, revision: q.revision }, q.limit, cursor);
+      return { ...page, indexedAt: new Date(ctx.index.refreshedAt).toISOString() };
+    },
+  );
+
+  app.get<{ Params: { site: string; host: string } }>(
+    '/hosts/:site/:host',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['fleet'],
+        summary: 'One host: stage, time in stage, attempts, last error and its full event timeline',
+        params: hostParams,
+        response: { 200: ref('HostDetail'), ...errorResponses(400, 404, 503) },
+      },
+    },
+    async (request) => ctx.ops.host(request.params.site, request.params.host),
+  );
+
+  app.post<{ Params: { site: string; host: string }; Body: Omit<StageOverride, 'by'> }>(
+    '/hosts/:site/:host/override',
+    {
+      config: { access: 'operate' },
+      schema: {
+        tags: ['fleet'],
+        summary: "Override the stage a host waits in (the original Vaquero's /override)",
+        description:
+          'complete: treat the boot event(s) the stage waits for as seen (e.g. a host that booted but whose DHCP went unseen); fail: fail the run now. Only netboot/* and installing can be overridden; give `stage` to act only if the host is still there.',
+        params: hostParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['action', 'reason'],
+          properties: {
+            action: { type: 'string', enum: ['complete', 'fail'] },
+            stage: { type: 'string', enum: [...HOST_STAGES] },
+            reason: { type: 'string', minLength: 1, maxLength: 500 },
+          },
+        },
+        response: { 200: ref('HostDetail'), ...errorResponses(400, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { site, host } = request.params;
+      const b = request.body;
+      await ctx.ops.overrideStage(site, host, {
+        action: b.action,
+        reason: b.reason,
+        ...(b.stage ? { stage: b.stage } : {}),
+        by: request.principal?.name,
+      });
+      return ctx.ops.host(site, host);
+    },
+  );
+
+  app.post<{ Body: { hosts: string[]; sot?: string } }>(
+    '/hosts/reprovision',
+    {
+      config: { access: 'operate' },
+      schema: {
+        tags: ['fleet'],
+        summary: "Reprovision hosts now, at the revision of their SoT's newest rollout",
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['hosts'],
+          properties: {
+            hosts: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 1000,
+              uniqueItems: true,
+              items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$', description: 'site/host' },
+            },
+            sot: { type: 'string', pattern: SOT_PATTERN, description: 'Needed when several SoTs are configured' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['results'],
+            properties: {
+              results: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['host', 'workflowId', 'started'],
+                  properties: {
+                    host: { type: 'string' },
+                    workflowId: { type: 'string' },
+                    started: { type: 'boolean' },
+                    revision: { type: 'string' },
+                    error: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          ...errorResponses(400, 404, 409),
+        },
+      },
+    },
+    async (request) => ({ results: await ctx.ops.reprovision(request.body.hosts, request.body.sot) }),
+  );
+}

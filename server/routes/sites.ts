@@ -1,0 +1,88 @@
+// Sites (from the host index: how many hosts in each state and stage) and the SoTs this server is configured for.
+import type { FastifyInstance } from 'fastify';
+import type { RouteOptions } from '../app.ts';
+import { ApiError, errorResponses } from '../errors.ts';
+
+/** A git URL may carry credentials (https://user:token@host/…); they are nobody's business here. */
+function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}
+
+const countsSchema = { type: 'object', additionalProperties: { type: 'integer' } } as const;
+
+export async function siteRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
+  app.get(
+    '/sites',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['fleet'],
+        summary: 'Sites with their hosts counted by state and by stage',
+        response: {
+          200: {
+            type: 'object',
+            required: ['sites'],
+            properties: {
+              sites: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['site', 'hosts', 'byState', 'byStage'],
+                  properties: { site: { type: 'string' }, hosts: { type: 'integer' }, byState: countsSchema, byStage: countsSchema },
+                },
+              },
+            },
+          },
+          ...errorResponses(503),
+        },
+      },
+    },
+    async () => {
+      if (!ctx.index.synced) throw new ApiError(503, 'index_not_ready', 'the host index is still loading');
+      return { sites: ctx.index.sites() };
+    },
+  );
+
+  app.get(
+    '/sots',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['gitops'],
+        summary: 'The SoTs this server rolls out',
+        response: {
+          200: {
+            type: 'object',
+            required: ['sots'],
+            properties: {
+              sots: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['name', 'kind', 'autoRollout'],
+                  properties: {
+                    name: { type: 'string' },
+                    kind: { type: 'string', enum: ['dir', 'git', 'github'] },
+                    location: { type: 'string', description: 'Folder, git URL or owner/repo' },
+                    branch: { type: 'string' },
+                    autoRollout: { type: 'boolean' },
+                  },
+                },
+              },
+            },
+          },
+          ...errorResponses(),
+        },
+      },
+    },
+    async () => ({
+      sots: ctx.sources.list().map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        location: s.kind === 'dir' ? s.path : s.kind === 'git' ? redactUrl(s.url) : s.repo,
+        ...(s.kind !== 'dir' ? { branch: s.branch } : {}),
+        autoRollout: s.autoRollout,
+      })),
+    }),
+  );
+}
