@@ -9,6 +9,8 @@ import { validateSot } from '../../sot/validate.ts';
 import { parseSimDelays } from '../../sim/sim-delays.ts';
 import { connectTemporal } from '../../temporal/connection.ts';
 import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
+import { startSimAgentSite } from '../../workers/sim-agent-site.ts';
+import type { SimAgentSite } from '../../workers/sim-agent-site.ts';
 import { resolveDataDir } from '../data-dir.ts';
 import { followRollout, summarize } from '../rollout-progress.ts';
 import { forgetEndpoint, recordEndpoint } from '../stack-client.ts';
@@ -24,6 +26,7 @@ interface DevOptions {
   port?: string;
   force?: boolean;
   exitWhenDone?: boolean;
+  agent?: boolean;
 }
 
 export function register(program: Command): void {
@@ -33,10 +36,14 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'state directory (default: $VAQUERO_DATA_DIR or ~/.local/share/vaquero)')
     .option('--sot <dir>', 'SoT folder to roll out', DEFAULT_SOT)
     .option('--sot-name <name>', 'name of the SoT (default: the folder name)')
-    .option('--sim-delays <spec>', 'sim boot step delays in ms: one number, or step=ms,… (steps: bmc,dhcp,tftp,ipxe,kernel,initrd,config,checkpoint,task)')
+    .option(
+      '--sim-delays <spec>',
+      'sim boot step delays in ms: one number, or step=ms,… (steps: bmc,dhcp,tftp,ipxe,kernel,initrd,config,checkpoint,task)',
+    )
     .option('--port <port>', 'Temporal frontend port (UI on port+1000)', '7233')
     .option('--force', 'reprovision every host even if it already reached this revision')
     .option('--exit-when-done', 'stop the stack once the rollout has finished')
+    .option('--agent', 'run a real agent per site on loopback; sim hosts boot through it over TFTP and HTTP')
     .action(async (opts: DevOptions) => {
       process.exitCode = await runDev(opts);
     });
@@ -65,10 +72,12 @@ async function runDev(opts: DevOptions): Promise<number> {
     log: (m) => out(`temporal: ${m}`),
   });
   let stack: Awaited<ReturnType<typeof startWorkerStack>> | undefined;
+  const agentSites: SimAgentSite[] = [];
   let stopping: Promise<void> | undefined;
   const shutdown = () => {
     stopping ??= (async () => {
       out('vaquero dev: stopping');
+      for (const a of agentSites) await a.stop().catch(() => undefined);
       await stack?.stop();
       await forgetEndpoint(dataDir);
       await temporal.close();
@@ -81,24 +90,54 @@ async function runDev(opts: DevOptions): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    out(`Temporal ${temporal.address} (namespace ${temporal.namespace})${temporal.uiUrl ? `, UI ${temporal.uiUrl}` : ''}`);
+    out(
+      `Temporal ${temporal.address} (namespace ${temporal.namespace})${temporal.uiUrl ? `, UI ${temporal.uiUrl}` : ''}`,
+    );
+    const delays = parseSimDelays(opts.simDelays);
     stack = await startWorkerStack({
       connection: await temporal.nativeConnection(),
       client: temporal.client,
       namespace: temporal.namespace,
       dataDir,
       control: true,
-      simSites: sites,
-      simDelays: parseSimDelays(opts.simDelays),
+      simSites: opts.agent ? [] : sites,
+      simDelays: delays,
     });
-    await recordEndpoint(dataDir, { address: temporal.address, namespace: temporal.namespace, uiUrl: temporal.uiUrl, pid: process.pid });
-    out(`workers: control (vaquero-control), sim sites ${sites.map((s) => `site-${s}`).join(', ')}`);
+    if (opts.agent) {
+      for (const [site, entity] of model.sites) {
+        const a = entity.spec.agents[0]!;
+        const s = await startSimAgentSite({
+          site,
+          agentId: a.id,
+          sotHttpUrl: a.http_url,
+          dataDir,
+          temporalAddress: temporal.address,
+          namespace: temporal.namespace,
+          delays,
+        });
+        agentSites.push(s);
+        out(`agent ${a.id} (site ${site}): HTTP ${s.agent.httpUrl}, TFTP on loopback`);
+      }
+    }
+    await recordEndpoint(dataDir, {
+      address: temporal.address,
+      namespace: temporal.namespace,
+      uiUrl: temporal.uiUrl,
+      pid: process.pid,
+    });
+    out(
+      `workers: control (vaquero-control), ${opts.agent ? 'agents' : 'sim sites'} ${sites.map((s) => `site-${s}`).join(', ')}`,
+    );
     const r = await startDirRollout(temporal.client, { dir: sotDir, sot: opts.sotName, force: opts.force });
     out(`rollout ${r.workflowId} ${r.started ? 'started' : 'already running'}`);
-    if (temporal.uiUrl) out(`  ${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows/${encodeURIComponent(r.workflowId)}`);
+    if (temporal.uiUrl)
+      out(
+        `  ${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows/${encodeURIComponent(r.workflowId)}`,
+      );
     const status = await followRollout(temporal.client, r.workflowId, { out });
     out(`${((Date.now() - t0) / 1000).toFixed(1)}s  ${summarize(status)}`);
-    if (status.unchanged > 0 && status.hosts.length === 0) out('  (every host already reached this revision; --force reprovisions anyway)');
+    if (status.unchanged > 0 && status.hosts.length === 0)
+      out('  (every host already reached this revision; --force reprovisions anyway)');
     const ok = status.state === 'completed';
     if (opts.exitWhenDone) return ok ? 0 : 1;
     out('stack running: `vaquero status`, `vaquero apply DIR`; Ctrl-C stops everything');

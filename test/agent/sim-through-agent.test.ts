@@ -3,19 +3,15 @@
 // Then the centre goes away mid-boot: the agent keeps serving from its cache, queues the events, and delivers
 // them in order when Temporal is back, so the workflow finishes.
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { startAgent } from '../../agent/agent.ts';
-import type { RunningAgent } from '../../agent/agent.ts';
-import { agentBootServices } from '../../agent/boot-services.ts';
-import { agentConfigSchema } from '../../agent/config.ts';
-import { SimFleet } from '../../sim/sim-fleet.ts';
 import { connectTemporal } from '../../temporal/connection.ts';
 import { startDevServer } from '../../temporal/dev-server.ts';
 import type { DevServer } from '../../temporal/dev-server.ts';
-import { freePort } from '../../temporal/ports.ts';
+import { startSimAgentSite } from '../../workers/sim-agent-site.ts';
+import type { SimAgentSite } from '../../workers/sim-agent-site.ts';
 import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
 import { writeSot } from '../support/sot.ts';
 import { FAST_SIM_DELAYS, freeServerPorts } from '../support/stack.ts';
@@ -23,54 +19,25 @@ import { hostStatus, rolloutResult, startRollout, waitFor } from '../support/wor
 
 const SOT_AGENT_URL = 'http://10.20.0.2:8080';
 
-interface Harness {
-  agent: RunningAgent;
-  fleet: SimFleet;
-  tftpRoot: string;
-}
-
 async function startSimAgent(opts: {
   site: string;
   dataDir: string;
   address: string;
   delays?: Partial<typeof FAST_SIM_DELAYS>;
-}): Promise<Harness> {
-  const tftpRoot = path.join(opts.dataDir, 'tftp');
-  await mkdir(tftpRoot, { recursive: true });
-  await copyFile('/usr/lib/ipxe/undionly.kpxe', path.join(tftpRoot, 'undionly.kpxe'));
-  const httpPort = await freePort();
-  const tftpPort = await freePort();
-  const fleet = new SimFleet({
-    delays: { ...FAST_SIM_DELAYS, ...opts.delays },
-    events: {
-      report: async () => assert.fail('a sim host booting through an agent must not report events itself'),
-    },
-    network: {
-      http: `http://127.0.0.1:${httpPort}`,
-      tftp: { host: '127.0.0.1', port: tftpPort },
-      sotHttpUrl: SOT_AGENT_URL,
-    },
-  });
-  const config = agentConfigSchema.parse({
-    agent_id: `${opts.site}-agent`,
+}): Promise<SimAgentSite> {
+  const site = await startSimAgentSite({
     site: opts.site,
-    data_dir: path.join(opts.dataDir, 'agent'),
-    temporal: { address: opts.address, namespace: 'vaquero' },
-    http: { listen: '127.0.0.1', port: httpPort },
-    tftp: { root: tftpRoot, port: tftpPort },
-    dhcp: { enabled: false },
-    log_level: 'warn',
+    agentId: `${opts.site}-agent`,
+    sotHttpUrl: SOT_AGENT_URL,
+    dataDir: opts.dataDir,
+    temporalAddress: opts.address,
+    namespace: 'vaquero',
+    delays: { ...FAST_SIM_DELAYS, ...opts.delays },
   });
-  const agent = await startAgent(config, {
-    services: agentBootServices,
-    drivers: { sim: fleet.driver },
-    taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
-    reconcileEveryMs: 3_600_000,
-  });
-  await waitFor('the agent worker polling', async () => agent.workerRunning() || undefined, {
+  await waitFor('the agent worker polling', async () => site.agent.workerRunning() || undefined, {
     timeoutMs: 30_000,
   });
-  return { agent, fleet, tftpRoot };
+  return site;
 }
 
 test('sim hosts boot through the agent, whose observations alone drive their workflows', async (t) => {
@@ -100,7 +67,7 @@ test('sim hosts boot through the agent, whose observations alone drive their wor
   });
   cleanup.push(() => control.stop());
   const h = await startSimAgent({ site: 'agsite', dataDir, address: temporal.address });
-  cleanup.push(() => h.agent.stop());
+  cleanup.push(() => h.stop());
 
   const sot = await writeSot({
     sot: 'agsot',
@@ -175,7 +142,7 @@ test('with Temporal down the agent serves the boot from its cache and delivers t
     address: server.address,
     delays: { tftp: 1500, ipxe: 400, kernel: 400, config: 400, checkpoint: 400 },
   });
-  cleanup.push(() => h.agent.stop());
+  cleanup.push(() => h.stop());
   const sot = await writeSot({
     sot: 'outsot',
     site: 'outsite',
