@@ -29,6 +29,7 @@ export async function cycleToNetwork(driver: PowerDriver, t: BmcTarget, opts: Cy
   const device = opts.device ?? 'network';
   const progress = opts.progress ?? (() => undefined);
   const pause = (attempt: number) => sleep(backoff * 2 ** (attempt - 1), t.signal);
+  if (driver.softReboot) return driver.softReboot(t, progress);
 
   let seen: string;
   for (let i = 1; ; i++) {

@@ -44,6 +44,11 @@ export interface PowerDriver {
   powerReset(t: BmcTarget): Promise<void>;
   setBootDevice(t: BmcTarget, device: Exclude<BootDevice, 'other'>, opts: { persistent: boolean }): Promise<void>;
   getBootDevice(t: BmcTarget): Promise<BootDeviceReading>;
+  /**
+   * Drivers with no BMC (ssh) reboot the host from inside its OS instead of set-boot-device + power cycle, and
+   * verify what they can (the host went down); returns what happened, for the timeline.
+   */
+  softReboot?(t: BmcTarget, progress: (step: string) => void): Promise<string>;
   /** Ends whatever the driver keeps open for this target (a Redfish session); called after every operation. */
   release?(t: BmcTarget): Promise<void>;
 }
