@@ -1,4 +1,5 @@
 import type { BootArtifacts } from '../agent/site-model.ts';
+import type { RenderedTask } from '../sot/render.ts';
 
 // Data that crosses the workflow boundary (inputs, signals, queries, activity payloads). Plain JSON only:
 // it is stored in workflow history. Never put a secret here: BMC credentials travel as references.
@@ -54,15 +55,8 @@ export interface BmcRef {
   options: Record<string, unknown>;
 }
 
-export interface TaskPlan {
-  name: string;
-  image: string;
-  command: string[];
-  args: string[];
-  env: Record<string, string>;
-  timeout_s: number;
-  retries: number;
-}
+/** A rendered task container of a boot (see sot/render.ts). */
+export type TaskPlan = RenderedTask;
 
 export interface BootStagePlan {
   /** 1-based. */
@@ -286,7 +280,8 @@ export interface PreparedRollout {
   counts: { unchanged: number; skipped: number; removed: number };
 }
 
-export type RolloutHostState = 'pending' | 'blocked' | 'running' | 'provisioned' | 'failed' | 'cancelled' | 'released' | 'skipped';
+export type RolloutHostState =
+  'pending' | 'blocked' | 'running' | 'provisioned' | 'failed' | 'cancelled' | 'released' | 'skipped';
 
 export interface RolloutHostProgress {
   site: string;
@@ -298,7 +293,16 @@ export interface RolloutHostProgress {
   error?: string;
 }
 
-export type RolloutState = 'preparing' | 'running' | 'paused' | 'halted' | 'aborting' | 'completed' | 'failed' | 'aborted' | 'superseded';
+export type RolloutState =
+  | 'preparing'
+  | 'running'
+  | 'paused'
+  | 'halted'
+  | 'aborting'
+  | 'completed'
+  | 'failed'
+  | 'aborted'
+  | 'superseded';
 
 export interface RolloutTimelineEntry {
   at: number;

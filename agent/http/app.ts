@@ -117,33 +117,24 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
     await opts.recorder.record({ kind: 'checkpoint', mac: hit.mac, detail: `checkpoint from ${req.ip}` });
     return hit;
   };
-  const checkpointSchema = {
-    params: {
-      type: 'object',
-      properties: { token: { type: 'string', maxLength: 128 } },
-      required: ['token'],
+  // GET for wget/curl one-liners in installers, POST for clients that report with a body (ignored).
+  app.route<{ Params: { token: string } }>({
+    method: ['GET', 'POST'],
+    url: '/checkpoint/:token',
+    schema: {
+      params: {
+        type: 'object',
+        properties: { token: { type: 'string', maxLength: 128 } },
+        required: ['token'],
+      },
     },
-  };
-  app.get<{ Params: { token: string } }>(
-    '/checkpoint/:token',
-    { schema: checkpointSchema },
-    async (req, reply) => {
+    handler: async (req, reply) => {
       const hit = await checkpoint(req);
       return hit
         ? { ok: true, host: hit.host, stage: hit.bootStage }
         : reply.code(404).send({ error: 'unknown or expired token' });
     },
-  );
-  app.post<{ Params: { token: string } }>(
-    '/checkpoint/:token',
-    { schema: checkpointSchema },
-    async (req, reply) => {
-      const hit = await checkpoint(req);
-      return hit
-        ? { ok: true, host: hit.host, stage: hit.bootStage }
-        : reply.code(404).send({ error: 'unknown or expired token' });
-    },
-  );
+  });
 
   // Kernel and initrd fetches are recognised by path against what the client's current boot stage names.
   app.addHook('onRequest', async (req) => {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connectTemporal } from '../../temporal/connection.ts';
+import type { TemporalConnection } from '../../temporal/connection.ts';
 import { startDevServer } from '../../temporal/dev-server.ts';
 import type { DevServer } from '../../temporal/dev-server.ts';
 import { startSimAgentSite } from '../../workers/sim-agent-site.ts';
@@ -40,6 +41,19 @@ async function startSimAgent(opts: {
   return site;
 }
 
+/** The control plane only: the agent is the site's worker. */
+async function startControlWorker(temporal: TemporalConnection, dataDir: string) {
+  return startWorkerStack({
+    connection: await temporal.nativeConnection(),
+    client: temporal.client,
+    namespace: temporal.namespace,
+    dataDir,
+    control: true,
+    simSites: [],
+    simDelays: FAST_SIM_DELAYS,
+  });
+}
+
 test('sim hosts boot through the agent, whose observations alone drive their workflows', async (t) => {
   installQuietRuntime();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vq-simagent-'));
@@ -56,15 +70,7 @@ test('sim hosts boot through the agent, whose observations alone drive their wor
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
     await temporal.close();
   });
-  const control = await startWorkerStack({
-    connection: await temporal.nativeConnection(),
-    client: temporal.client,
-    namespace: temporal.namespace,
-    dataDir,
-    control: true,
-    simSites: [],
-    simDelays: FAST_SIM_DELAYS,
-  });
+  const control = await startControlWorker(temporal, dataDir);
   cleanup.push(() => control.stop());
   const h = await startSimAgent({ site: 'agsite', dataDir, address: temporal.address });
   cleanup.push(() => h.stop());
@@ -125,15 +131,7 @@ test('with Temporal down the agent serves the boot from its cache and delivers t
     await temporal.close();
     await server.stop();
   });
-  const control = await startWorkerStack({
-    connection: await temporal.nativeConnection(),
-    client: temporal.client,
-    namespace: temporal.namespace,
-    dataDir,
-    control: true,
-    simSites: [],
-    simDelays: FAST_SIM_DELAYS,
-  });
+  const control = await startControlWorker(temporal, dataDir);
   cleanup.push(() => control.stop());
   // Slow steps, so the outage starts after the power cycle and before the boot is over.
   const h = await startSimAgent({
