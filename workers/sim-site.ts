@@ -9,6 +9,8 @@ import { createSiteActivities } from '../activities/site/create-site-activities.
 import type { SiteActivities } from '../activities/contracts.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
 import type { PowerDriver } from '../activities/power/driver.ts';
+import { createPowerDrivers } from '../activities/power/power-drivers.ts';
+import { createSecretStore } from '../agent/secrets/create-secret-store.ts';
 import type { TaskRunner } from '../activities/tasks/task-runner.ts';
 import type { SecretStore } from '../agent/secrets/secret-store.ts';
 import { SimFleet } from '../sim/sim-fleet.ts';
@@ -25,9 +27,9 @@ export interface SimSite {
 
 /** What a simulated site can have besides sim hosts: real BMCs and task containers, with their secrets. */
 export interface SimSiteExtras {
-  /** Further BMC drivers (ipmi, redfish, …) for hosts with a real BMC; `sim` is always there. */
+  /** BMC drivers for hosts with a real BMC (default: ipmi, redfish, ssh); `sim` is always there. */
   drivers?: Partial<Record<PowerDriver['name'], PowerDriver>>;
-  /** Resolves the hosts' BMC credentials references. */
+  /** Resolves the hosts' BMC credentials references (default: VAQUERO_SECRETS_DIR, VAQUERO_SECRETS_FILE, VAQUERO_SECRET_*). */
   secrets?: SecretStore;
   /** Runs the tasks of hosts whose boots have any; sim hosts without tasks keep their simulated validation. */
   containers?: TaskRunner;
@@ -47,9 +49,9 @@ export function createSimSite(opts: {
   const activities = createSiteActivities({
     site: opts.site,
     gate,
-    drivers: { ...opts.drivers, sim: fleet.driver },
+    drivers: { ...(opts.drivers ?? createPowerDrivers()), sim: fleet.driver },
     powerLog,
-    secrets: opts.secrets,
+    secrets: opts.secrets ?? createSecretStore(),
     taskRunner: (driver, input) => (opts.containers && input.tasks.length > 0 ? opts.containers : driver === 'sim' ? fleet.tasks : opts.containers),
     log: opts.log,
   });
