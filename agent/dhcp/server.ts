@@ -327,7 +327,8 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
 
   function bindSocket(port: number, address: string, arrival: Arrival): Promise<dgram.Socket> {
     return new Promise((resolve, reject) => {
-      const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      // A rack powering on sends a burst; a larger buffer (capped by net.core.rmem_max) drops less of it.
+      const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: 1 << 20 });
       sockets.push(sock);
       const early = (err: Error): void =>
         reject(new Error(`dhcp: cannot bind ${address}:${port}: ${err.message}`));

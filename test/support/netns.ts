@@ -57,13 +57,22 @@ export interface VethPair {
 /**
  * Two namespaces joined by a veth: `server` gets `<prefix>.1/24`, `client` starts with no address. The server
  * namespace may bind ports below 1024 unprivileged and routes limited broadcast out of its interface.
+ *
+ * `serverNs` puts the server end into an existing namespace instead (a multi-homed server: one pair per leg);
+ * cleanup() then removes only the client namespace. `broadcastRoute: false` leaves out the 255.255.255.255/32
+ * route (there can be only one per namespace, and a server should not need it: LAB.md §7.3).
  */
-export function createVethPair(opts: { prefix: string }): VethPair {
-  const server = nsName('s');
+export function createVethPair(opts: {
+  prefix: string;
+  serverNs?: string;
+  broadcastRoute?: boolean;
+}): VethPair {
+  const ownServer = opts.serverNs === undefined;
+  const server = opts.serverNs ?? nsName('s');
   const client = nsName('c');
-  const serverIf = `${server}v`.slice(-15);
+  const serverIf = ownServer ? `${server}v`.slice(-15) : `${client}s`.slice(-15);
   const clientIf = `${client}v`.slice(-15);
-  createNamespace(server);
+  if (ownServer) createNamespace(server);
   createNamespace(client);
   ip('link', 'add', serverIf, 'type', 'veth', 'peer', 'name', clientIf);
   ip('link', 'set', serverIf, 'netns', server);
@@ -72,7 +81,7 @@ export function createVethPair(opts: { prefix: string }): VethPair {
   ip('-n', server, 'addr', 'add', `${serverIp}/24`, 'dev', serverIf);
   ip('-n', server, 'link', 'set', serverIf, 'up');
   ip('-n', client, 'link', 'set', clientIf, 'up');
-  ip('-n', server, 'route', 'add', '255.255.255.255/32', 'dev', serverIf);
+  if (opts.broadcastRoute !== false) ip('-n', server, 'route', 'add', '255.255.255.255/32', 'dev', serverIf);
   execFileSync('ip', ['netns', 'exec', server, 'sysctl', '-qw', 'net.ipv4.ip_unprivileged_port_start=0']);
   return {
     server,
@@ -82,10 +91,71 @@ export function createVethPair(opts: { prefix: string }): VethPair {
     serverIp,
     prefix: opts.prefix,
     cleanup() {
-      deleteNamespace(server);
+      if (ownServer) deleteNamespace(server);
       deleteNamespace(client);
     },
   };
+}
+
+export interface Lan {
+  /** Namespace holding the bridge; nothing else runs there. */
+  hub: string;
+  bridge: string;
+  /** One namespace per role, each with one veth (`ifname`) whose peer is a port of the bridge. */
+  members: Record<string, { ns: string; ifname: string }>;
+  cleanup(): void;
+}
+
+/**
+ * One broadcast domain shared by several namespaces (LAB.md §4.6: a DHCP server and a proxy cannot share a
+ * namespace, so each gets its own on a bridge). Members start without addresses; see addAddress.
+ */
+export function createLan(roles: string[]): Lan {
+  const hub = nsName('h');
+  const bridge = `${hub}b`.slice(-15);
+  createNamespace(hub);
+  const members: Lan['members'] = {};
+  const cleanup = (): void => {
+    for (const m of Object.values(members)) deleteNamespace(m.ns);
+    deleteNamespace(hub);
+  };
+  try {
+    ip('-n', hub, 'link', 'add', bridge, 'type', 'bridge');
+    ip('-n', hub, 'link', 'set', bridge, 'up');
+    for (const role of roles) {
+      const ns = nsName(role.replace(/[^a-z]/g, '').slice(0, 3) || 'm');
+      const ifname = `${ns}v`.slice(-15);
+      const port = `${ns}p`.slice(-15);
+      createNamespace(ns);
+      members[role] = { ns, ifname };
+      ip('link', 'add', ifname, 'type', 'veth', 'peer', 'name', port);
+      ip('link', 'set', ifname, 'netns', ns);
+      ip('link', 'set', port, 'netns', hub);
+      ip('-n', hub, 'link', 'set', port, 'master', bridge);
+      ip('-n', hub, 'link', 'set', port, 'up');
+      ip('-n', ns, 'link', 'set', ifname, 'up');
+    }
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  return { hub, bridge, members, cleanup };
+}
+
+/** Sets an interface's MAC (a DHCP client's identity); the link is cycled so every driver accepts it. */
+export function setLinkAddress(ns: string, ifname: string, mac: string): void {
+  ip('-n', ns, 'link', 'set', ifname, 'down');
+  ip('-n', ns, 'link', 'set', ifname, 'address', mac);
+  ip('-n', ns, 'link', 'set', ifname, 'up');
+}
+
+export function flushAddresses(ns: string, ifname: string): void {
+  ip('-n', ns, 'addr', 'flush', 'dev', ifname);
+}
+
+/** Lets a plain UDP socket in `ns` send to 255.255.255.255 before the interface has an address. */
+export function addBroadcastRoute(ns: string, ifname: string): void {
+  ip('-n', ns, 'route', 'add', '255.255.255.255/32', 'dev', ifname);
 }
 
 /** Gives an interface inside a namespace a static address, e.g. `10.77.5.2/24` for a client that needs no DHCP. */
