@@ -15,6 +15,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -306,6 +307,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     if (!plan.bmc) throw new StageFailure('power', 'host has no BMC interface: it cannot be power-cycled');
     const attempts = plan.powerRetries + 1;
     for (attempt = 1; ; attempt++) {
+      // The site's workers may have lost the gate since it was opened (a sim site or an agent without its cache
+      // restarted): open it again before any power cycle that does not follow its opening at once.
+      if ((attempt > 1 || s.beforeShutdown.length > 0) && patched('reopen-gate-before-power')) await setGate(true, s);
       enter('power', `power: set next boot to network and cycle (attempt ${attempt}/${attempts})`);
       reached = 0;
       attemptStartedAt = Date.now();
