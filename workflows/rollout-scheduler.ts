@@ -14,7 +14,8 @@ export interface ScheduleDecision {
   block: { index: number; reason: string }[];
 }
 
-const DONE_OK = new Set(['provisioned', 'released']);
+// 'skipped' is final too (as in rollout.ts): such a host has nothing left to do and must not hold dependants back.
+const DONE_OK = new Set(['provisioned', 'released', 'skipped']);
 const DONE_BAD = new Set(['failed', 'cancelled']);
 
 export function schedule(view: SchedulerView): ScheduleDecision {
