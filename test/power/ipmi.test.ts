@@ -1,6 +1,6 @@
 // The ipmi driver against a real virtual BMC (ipmi_sim), cross-checked with ipmitool itself.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -125,17 +125,18 @@ test('a BMC that acknowledges but ignores the boot override fails with what it r
   }
 });
 
-test('ipmitool gets lanplus, the cipher suite and the efiboot flag as arguments, and the password only in its environment', async () => {
+test('ipmitool gets lanplus, the cipher suite and the efiboot flag as arguments, and the password only in its environment', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'vaq-fake-ipmitool-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const fake = path.join(dir, 'ipmitool');
   await writeFile(fake, `#!/bin/sh\nprintf '%s\\n' "$@" > ${dir}/argv\necho "$IPMI_PASSWORD" > ${dir}/env\necho 'Set Boot Device to pxe'\n`);
   await chmod(fake, 0o755);
   const secret = 'Sup3r-Secret-PW';
-  const t: BmcTarget = {
+  const bt: BmcTarget = {
     ...target(bmc, secret, { cipher_suite: 17, efi_boot: true }),
     bmc: { driver: 'ipmi', address: '10.0.0.9', credentials: 'x', options: { cipher_suite: 17, efi_boot: true } },
   };
-  await new IpmiDriver({ ipmitool: fake }).setBootDevice(t, 'network', { persistent: true });
+  await new IpmiDriver({ ipmitool: fake }).setBootDevice(bt, 'network', { persistent: true });
   const argv = (await readFile(path.join(dir, 'argv'), 'utf8')).trim().split('\n');
   assert.ok(!argv.some((a) => a.includes(secret)), argv.join(' '));
   const at = (flag: string) => argv[argv.indexOf(flag) + 1];
@@ -147,3 +148,32 @@ test('ipmitool gets lanplus, the cipher suite and the efiboot flag as arguments,
   assert.deepEqual(argv.slice(-4), ['chassis', 'bootdev', 'pxe', 'options=efiboot,persistent']);
   assert.equal((await readFile(path.join(dir, 'env'), 'utf8')).trim(), secret);
 });
+
+test('with a VM command, power on starts it (BOOTDEV from the boot device) and power off ends its process group', async () => {
+  // A stand-in for the QEMU wrapper: records its boot device and runs until killed.
+  const vm = await startIpmiSim({ vmCommand: 'echo "booting from $BOOTDEV"; exec sleep 300' });
+  try {
+    const t = target(vm);
+    await cycleToNetwork(driver, t, { pollMs: 100 });
+    assert.equal(await driver.powerStatus(t), 'on');
+    const pid = Number((await readFile(path.join(vm.dir, 'vm.pid'), 'utf8')).trim());
+    assert.ok(pid > 0 && isAlive(pid));
+    await driver.powerOff(t);
+    assert.equal(await driver.powerStatus(t), 'off');
+    for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(isAlive(pid), false, 'the VM process is gone after power off');
+    assert.deepEqual(await vm.powerOns(), ['pxe']);
+    assert.equal((await readFile(path.join(vm.dir, 'vm.out'), 'utf8')).trim(), 'booting from pxe');
+  } finally {
+    await vm.stop();
+  }
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
