@@ -114,6 +114,8 @@ export class ContainerDriver implements PowerDriver {
         },
       });
       await container.start();
+      // Cancelled before the container existed: kill() had nothing to kill then.
+      if (t.signal?.aborted) kill();
       timer = setTimeout(() => {
         timedOut = true;
         kill();

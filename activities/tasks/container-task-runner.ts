@@ -98,8 +98,10 @@ export class ContainerTaskRunner implements TaskRunner {
     const kill = () => container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
     const onAbort = () => void kill();
     try {
-      await container.start();
       signal?.addEventListener('abort', onAbort, { once: true });
+      await container.start();
+      // Cancelled while the container was being made or started: the listener came too late to see it.
+      if (signal?.aborted) onAbort();
       timer = setTimeout(() => {
         timedOut = true;
         void kill();

@@ -46,12 +46,16 @@ export async function startPodman(): Promise<Podman> {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A test process that dies without stop() must not leave this server behind.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   const docker = new Docker({ socketPath });
   const stop = async () => {
     const mine = await docker.listContainers({ all: true, filters: { label: ['vaquero.site'] } }).catch(() => []);
     for (const c of mine) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
+    process.removeListener('exit', reap);
     await rm(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 20_000;

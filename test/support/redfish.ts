@@ -66,6 +66,9 @@ export async function startSushy(opts: { username?: string; password?: string; p
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A test process that dies without stop() must not leave this server behind.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   const url = `http://127.0.0.1:${port}`;
   const auth = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   const get = async (p: string) => {
@@ -76,6 +79,7 @@ export async function startSushy(opts: { username?: string; password?: string; p
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
+    process.removeListener('exit', reap);
     await rm(dir, { recursive: true, force: true });
   };
   const systemPath = `/redfish/v1/Systems/${SUSHY_SYSTEM_UUID}`;

@@ -70,7 +70,7 @@ test('long output is cut to the limit, keeping its head and its tail', async () 
 test('cancellation kills and removes the running container', async () => {
   const ac = new AbortController();
   const steps: string[] = [];
-  const running = runner.run(input([task({ name: 'drain', command: ['/bin/sh', '-c', 'sleep 300'], timeout_s: 600 })]), (m) => steps.push(m), ac.signal);
+  const running = runner.run(input([task({ name: 'drain', command: ['/bin/sh', '-c', 'sleep 300'], timeout_s: 60 })]), (m) => steps.push(m), ac.signal);
   // Wait until the container exists, then cancel.
   for (let i = 0; i < 200 && (await leftovers()) === 0; i++) await new Promise((r) => setTimeout(r, 50));
   ac.abort(new Error('activity cancelled'));
