@@ -1,0 +1,133 @@
+// Regenerates test/fixtures/histories/*.json: real histories of vaquero's workflows, made by the current code on
+// an embedded dev server with real workers and sim hosts, for the replay test (replay.test.ts).
+//
+//   node --import tsx test/workflows/record-histories.ts
+//
+// Run it after a change to workflow code that is meant to be incompatible (and so needs no patch); keep the old
+// files otherwise: replaying them is what proves a change compatible.
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { abortUpdate, hostWorkflowId } from '../../workflows/definitions.ts';
+import { changeKernel, writeSot } from '../support/sot.ts';
+import { startTestStack } from '../support/stack.ts';
+import type { TestStack } from '../support/stack.ts';
+import { hostExecutions, hostStatus, rolloutResult, rolloutStatus, startRollout, waitFor } from '../support/workflows.ts';
+
+export const HISTORIES_DIR = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
+
+async function save(stack: TestStack, name: string, workflowId: string, runId?: string): Promise<void> {
+  const history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const file = path.join(HISTORIES_DIR, `${name}.json`);
+  await writeFile(file, JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1) + '\n');
+  console.log(`${file}: ${workflowId}${runId ? ` (run ${runId})` : ''}, ${history.events?.length ?? 0} events`);
+}
+
+/** A completed rollout of a two-stage host, and that host. */
+async function completed(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-done',
+    site: 'rec-done',
+    workflows: { 'two-stage': { boots: ['install', 'configure'] } },
+    hosts: [{ name: 'h1', workflow: 'two-stage' }],
+  });
+  await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'rollout-completed', r.workflowId);
+  await save(stack, 'host-two-stage-provisioned', hostWorkflowId(sot.site, 'h1'));
+}
+
+/** A host that never answers DHCP: power retried, then failed at netboot/dhcp; its rollout failed. */
+async function neverDhcp(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-mute',
+    site: 'rec-mute',
+    workflows: { one: { boots: ['quick'], power_retries: 1, timeouts: { dhcp: 1 } } },
+    hosts: [{ name: 'mute', workflow: 'one', options: { never_dhcp: true } }],
+  });
+  await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'failed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'rollout-failed', r.workflowId);
+  await save(stack, 'host-never-dhcp-failed', hostWorkflowId(sot.site, 'mute'));
+}
+
+/** An aborted rollout and a host it cancelled while installing. */
+async function aborted(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-abort',
+    site: 'rec-abort',
+    workflows: { one: { boots: ['quick'], timeouts: { checkpoint: 120 } } },
+    hosts: [{ name: 'x1', workflow: 'one', options: { stall_at: 'checkpoint' } }],
+  });
+  await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  await waitFor('x1 installing', async () => (await hostStatus(stack.client, sot.site, 'x1')).stage === 'installing');
+  await stack.client.workflow.getHandle(r.workflowId).executeUpdate(abortUpdate, { args: ['recording'] });
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'aborted') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'rollout-aborted', r.workflowId);
+  await save(stack, 'host-cancelled', hostWorkflowId(sot.site, 'x1'));
+}
+
+/** A rollout superseded mid-way; the newer one adopts a powered host (restarted after) and an unpowered one. */
+async function superseded(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-super',
+    site: 'rec-super',
+    workflows: { fast: { boots: ['quick'] }, slow: { boots: ['drained'] } },
+    hosts: [
+      { name: 'f1', workflow: 'fast' },
+      { name: 's1', workflow: 'slow' },
+    ],
+  });
+  await stack.startSimSite(sot.site, { task: 1500, checkpoint: 800 });
+  const a = await startRollout(stack.client, sot);
+  await waitFor('f1 powered and s1 draining', async () => {
+    const [f1, s1] = await Promise.all([hostStatus(stack.client, sot.site, 'f1'), hostStatus(stack.client, sot.site, 's1')]);
+    return f1.powerCycles >= 1 && f1.state === 'running' && s1.stage === 'pre-shutdown';
+  });
+  await changeKernel(sot.dir, 'tiny', 'v2');
+  const b = await startRollout(stack.client, sot);
+  const ra = await rolloutResult(stack.client, a.workflowId);
+  const rb = await rolloutResult(stack.client, b.workflowId);
+  if (ra.state !== 'superseded' || rb.state !== 'completed') throw new Error(`rollouts ended ${ra.state}, ${rb.state}`);
+  const sb = await rolloutStatus(stack.client, b.workflowId);
+  if (!sb.timeline.some((e) => e.kind === 'host-restart')) throw new Error('f1 was not restarted: record again');
+  await save(stack, 'rollout-superseded', a.workflowId);
+  await save(stack, 'rollout-superseding', b.workflowId);
+  const runs = (await hostExecutions(stack.client, sot.site)).sort((x, y) => x.startTime.getTime() - y.startTime.getTime());
+  const f1 = runs.filter((w) => w.workflowId === hostWorkflowId(sot.site, 'f1'));
+  const s1 = runs.filter((w) => w.workflowId === hostWorkflowId(sot.site, 's1'));
+  if (f1.length !== 2 || s1.length !== 2 || s1[0]!.status.name !== 'CONTINUED_AS_NEW') throw new Error('unexpected host runs: record again');
+  await save(stack, 'host-adopted-finishing-older', f1[0]!.workflowId, f1[0]!.runId);
+  await save(stack, 'host-switched-before-power', s1[0]!.workflowId, s1[0]!.runId);
+  await save(stack, 'host-switched-continued', s1[1]!.workflowId, s1[1]!.runId);
+}
+
+async function main(): Promise<void> {
+  await mkdir(HISTORIES_DIR, { recursive: true });
+  const stack = await startTestStack({ name: 'record' });
+  try {
+    await completed(stack);
+    await neverDhcp(stack);
+    await aborted(stack);
+    await superseded(stack);
+  } finally {
+    await stack.close();
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
