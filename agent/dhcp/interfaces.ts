@@ -12,7 +12,7 @@ export interface DhcpInterfaceConfig {
   /** One of netmask or cidr (`a.b.c.d/n`, host or network address) gives the prefix. */
   netmask?: string;
   cidr?: string;
-  /** Defaults to the subnet-directed broadcast of address/prefix. */
+  /** Defaults to the subnet-directed broadcast of address/prefix; used when replies go to the subnet broadcast. */
   broadcast?: string;
 }
 

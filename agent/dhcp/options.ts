@@ -187,6 +187,43 @@ export function getClientArchs(p: DhcpPacket): number[] {
   return out;
 }
 
+/** Option 94 (RFC 4578 §2.2): the client's network interface identifier, e.g. UNDI 3.16. */
+export function getClientNdi(p: DhcpPacket): { type: number; major: number; minor: number } | undefined {
+  const v = p.options.get(Opt.ClientNdi);
+  return v && v.length === 3 ? { type: v[0]!, major: v[1]!, minor: v[2]! } : undefined;
+}
+
+/** Option 82's sub-options (RFC 3046: 1 circuit id, 2 remote id), undefined when absent or badly framed. */
+export function getRelayAgentInfo(p: DhcpPacket): Map<number, Buffer> | undefined {
+  const v = p.options.get(Opt.RelayAgentInfo);
+  return v ? decodeSubOptions(v) : undefined;
+}
+
+/** iPXE's option 175 sub-options (its feature flags and settings), undefined when absent or badly framed. */
+export function getIpxeOptions(p: DhcpPacket): Map<number, Buffer> | undefined {
+  const v = p.options.get(Opt.Ipxe);
+  return v ? decodeSubOptions(v) : undefined;
+}
+
+/**
+ * Codes a subnet's dhcp_options may not set: they carry the protocol itself (message type, server identifier,
+ * lease times, overload, what the client asked for), and a SoT value there would break every reply.
+ */
+export const PROTOCOL_OPTIONS: ReadonlySet<number> = new Set([
+  Opt.RequestedIp,
+  Opt.LeaseTime,
+  Opt.Overload,
+  Opt.MessageType,
+  Opt.ServerId,
+  Opt.ParameterList,
+  Opt.Message,
+  Opt.MaxMessageSize,
+  Opt.RenewalTime,
+  Opt.RebindingTime,
+  Opt.ClientId,
+  Opt.RelayAgentInfo,
+]);
+
 export interface EncodedSiteOption {
   code: number;
   value?: Buffer;
@@ -198,6 +235,7 @@ export function encodeSiteOption(opt: AgentDhcpOption): EncodedSiteOption {
   const { code, type, value } = opt;
   const bad = (why: string): EncodedSiteOption => ({ code, error: `option ${code} (${type}): ${why}` });
   if (!Number.isInteger(code) || code < 1 || code > 254) return bad('code must be 1..254');
+  if (PROTOCOL_OPTIONS.has(code)) return bad('is set by the DHCP protocol, not by the site');
   const uint = (max: number, enc: (n: number) => Buffer): EncodedSiteOption =>
     typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max
       ? { code, value: enc(value) }

@@ -12,9 +12,13 @@ import { addBoot, addEchoes, fitReply, replyDestination, startReply } from './re
 const ZERO = '0.0.0.0';
 
 export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
-  /** The address the site's server gave, as the client states it: TFTP/HTTP map it back to the MAC. */
+  /**
+   * The address the site's server gave, as the client states it: TFTP/HTTP map it back to the MAC. A DISCOVER
+   * only names an address the client would like, so it teaches nothing.
+   */
   function observed(req: HandlerRequest): HandlerResult['binding'] {
     const { packet } = req;
+    if (req.messageType === MessageType.Discover) return undefined;
     const ip =
       getIp(packet, Opt.RequestedIp) ??
       (packet.ciaddr !== ZERO

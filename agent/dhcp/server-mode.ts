@@ -17,6 +17,14 @@ import {
 
 const ZERO = '0.0.0.0';
 
+function noAddress(req: HandlerRequest, warn: (msg: string) => void): HandlerResult {
+  const r = req.host.reservation;
+  warn(
+    `host ${r.host} (${r.mac}) has no IPv4 reservation in subnet ${r.subnet}: server mode cannot answer it`,
+  );
+  return { counters: ['noAddress'] };
+}
+
 export function createServerModeHandler(
   settings: ModeSettings,
   warn: (msg: string) => void = () => undefined,
@@ -72,7 +80,7 @@ export function createServerModeHandler(
     const requested = getIp(req.packet, Opt.RequestedIp);
     const ciaddr = req.packet.ciaddr !== ZERO ? req.packet.ciaddr : undefined;
     if (serverId !== undefined && !req.ownAddresses.has(serverId)) return { counters: ['otherServer'] };
-    if (!ip) return { counters: ['noAddress'] };
+    if (!ip) return noAddress(req, warn);
     // SELECTING (server id + requested) and INIT-REBOOT (requested only) name the address in option 50;
     // RENEWING/REBINDING name it in ciaddr. Some clients put it in ciaddr when selecting as well.
     const wanted = requested ?? ciaddr;
@@ -104,7 +112,7 @@ export function createServerModeHandler(
       const ip = req.host.reservation.ipv4;
       switch (req.messageType) {
         case MessageType.Discover:
-          return ip ? answer(req, MessageType.Offer, ip) : { counters: ['noAddress'] };
+          return ip ? answer(req, MessageType.Offer, ip) : noAddress(req, warn);
         case MessageType.Request:
           return request(req, ip);
         case MessageType.Decline: {

@@ -83,6 +83,11 @@ export interface DhcpServerOptions {
   log?: (msg: string) => void;
   ports?: Partial<DhcpPorts>;
   limits?: Partial<DhcpLimits>;
+  /**
+   * Where broadcast replies go: 255.255.255.255 (RFC 2131, the default) or the interface's subnet-directed
+   * broadcast (its `broadcast` address), which every lab client also accepts (LAB.md §7.3).
+   */
+  broadcastReplies?: 'limited' | 'subnet';
 }
 
 export interface DhcpStats {
@@ -122,6 +127,7 @@ export interface DhcpServer {
 }
 
 const ZERO = '0.0.0.0';
+const LIMITED_BROADCAST = '255.255.255.255';
 const CLIENT_MESSAGES = new Set<number>([
   MessageType.Discover,
   MessageType.Request,
@@ -203,9 +209,9 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       if (!cidrContains(host.subnet.cidr, p.giaddr)) return undefined;
       return interfaceOnNetOf(ifaces, p.giaddr) ?? arrival.iface ?? ifaces[0];
     }
-    const onSubnet = interfaceInside(ifaces, host.subnet.cidr);
-    // A unicast (a renewal from a routed client, a 4011 request) arrived on a known address: answer from it.
-    return onSubnet ?? arrival.iface;
+    // A unicast (a renewal, a 4011 request) names the address it expects the answer from: answer from it.
+    if (arrival.iface) return arrival.iface;
+    return interfaceInside(ifaces, host.subnet.cidr);
   }
 
   function apply(
@@ -262,10 +268,12 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       warnOnce(`dhcp: cannot encode reply: ${String(err)}`);
       return;
     }
-    sock.send(buf, toPort, address, (err) => {
+    const to =
+      address === LIMITED_BROADCAST && opts.broadcastReplies === 'subnet' ? iface.broadcast : address;
+    sock.send(buf, toPort, to, (err) => {
       if (err) {
         counters.sendErrors++;
-        warnOnce(`dhcp: send to ${address}:${toPort} via ${iface.name}: ${err.message}`);
+        warnOnce(`dhcp: send to ${to}:${toPort} via ${iface.name}: ${err.message}`);
       }
     });
   }

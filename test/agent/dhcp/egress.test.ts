@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { VethPair } from '../../support/netns.ts';
 import { createVethPair, requireRoot, runInNs, setLinkAddress } from '../../support/netns.ts';
 import type { AgentHandle } from './support/lab.ts';
-import { labSubnet, runUdhcpc, scratch, sleep, startAgent, startProgram } from './support/lab.ts';
+import { labSubnet, runUdhcpc, scratch, startAgent, startCapture } from './support/lab.ts';
 
 requireRoot();
 
@@ -76,17 +76,7 @@ describe('DHCP egress on a multi-homed agent', () => {
   it('sends the answer for a host on the wrong segment out of its own subnet’s leg, not back where it asked', async () => {
     setLinkAddress(legB.client, legB.clientIf, MAC.elsewhere);
     const pcap = join(tmp.dir, 'leg-a.pcap');
-    const cap = startProgram(legA.client, 'tcpdump', [
-      '-i',
-      legA.clientIf,
-      '-n',
-      '-U',
-      '-e',
-      '-w',
-      pcap,
-      'udp port 68',
-    ]);
-    await sleep(1000);
+    const cap = await startCapture(legA.client, legA.clientIf, pcap, 'udp port 68');
     const r = await runUdhcpc(legB.client, legB.clientIf, tmp.dir, { tag: 'elsewhere', tries: 2 });
     await cap.stop();
     assert.notEqual(r.code, 0, 'nothing reaches it on leg B');
@@ -94,5 +84,50 @@ describe('DHCP egress on a multi-homed agent', () => {
       .stdout;
     assert.match(onA, /10\.77\.8\.1\.67 > 255\.255\.255\.255\.68/, 'the offer left by leg A');
     assert.match(onA, /Your-IP 10\.77\.8\.12/);
+  });
+});
+
+describe('DHCP broadcast replies to the subnet broadcast address', () => {
+  let pair: VethPair;
+  let agent: AgentHandle;
+  const tmp = scratch();
+  const mac = '52:54:00:77:11:0a';
+
+  before(async () => {
+    pair = createVethPair({ prefix: '10.77.11', broadcastRoute: false });
+    agent = await startAgent(pair.server, {
+      mode: 'server',
+      interfaces: [
+        {
+          name: pair.serverIf,
+          address: pair.serverIp,
+          cidr: `${pair.serverIp}/24`,
+          broadcast: '10.77.11.255',
+        },
+      ],
+      subnets: [labSubnet('10.77.11')],
+      reservations: [{ host: 'n', mac, ipv4: '10.77.11.10', subnet: 'lab' }],
+      open: [],
+      boot: { httpUrl: 'http://10.77.11.1:8080' },
+      broadcastReplies: 'subnet',
+    });
+  });
+
+  after(async () => {
+    await agent?.stop();
+    pair?.cleanup();
+    tmp.remove();
+  });
+
+  it('udhcpc accepts offers and acks sent to 10.77.11.255', async () => {
+    setLinkAddress(pair.client, pair.clientIf, mac);
+    const pcap = join(tmp.dir, 'subnet-bcast.pcap');
+    const cap = await startCapture(pair.client, pair.clientIf, pcap, 'udp port 68');
+    const r = await runUdhcpc(pair.client, pair.clientIf, tmp.dir);
+    await cap.stop();
+    assert.equal(r.env?.ip, '10.77.11.10', r.output);
+    const wire = (await runInNs(pair.client, 'tcpdump', ['-r', pcap, '-n'], { timeoutMs: 10_000 })).stdout;
+    assert.match(wire, /10\.77\.11\.1\.67 > 10\.77\.11\.255\.68/);
+    assert.doesNotMatch(wire, /> 255\.255\.255\.255\.68/);
   });
 });

@@ -6,6 +6,9 @@ import {
   encodeSiteOption,
   encodeSubOptions,
   getClientArchs,
+  getClientNdi,
+  getIpxeOptions,
+  getRelayAgentInfo,
   getText,
   getUserClasses,
   IpxeOpt,
@@ -98,5 +101,39 @@ describe('DHCP options', () => {
     assert.equal(vcOnly.httpClient, true);
     assert.equal(describeClient(request({ type: 1, ipxeOption: true }), 'x').ipxe, true);
     assert.equal(describeClient(request({ type: 1 }), 'x').netboot, false);
+  });
+});
+
+describe('DHCP option decoders for logs and relays', () => {
+  it('reads option 94, option 82 sub-options and option 175 sub-options', () => {
+    const p = request({
+      type: 1,
+      extra: [
+        [Opt.ClientNdi, Buffer.from([1, 3, 16])],
+        [Opt.RelayAgentInfo, Buffer.from([1, 3, 0x65, 0x74, 0x30, 2, 1, 9])],
+        [Opt.Ipxe, Buffer.from([0x13, 1, 1, 0x11, 1, 1])],
+      ],
+    });
+    assert.deepEqual(getClientNdi(p), { type: 1, major: 3, minor: 16 });
+    assert.equal(getRelayAgentInfo(p)?.get(1)?.toString(), 'et0');
+    assert.deepEqual(getRelayAgentInfo(p)?.get(2), Buffer.from([9]));
+    assert.deepEqual([...(getIpxeOptions(p)?.keys() ?? [])], [0x13, 0x11]);
+    const bad = request({ type: 1, extra: [[Opt.RelayAgentInfo, Buffer.from([1, 9, 0])]] });
+    assert.equal(getRelayAgentInfo(bad), undefined);
+    assert.equal(getClientNdi(request({ type: 1 })), undefined);
+  });
+
+  it('refuses SoT options that would override the protocol’s own', () => {
+    for (const code of [50, 51, 52, 53, 54, 55, 57, 58, 59, 61, 82]) {
+      assert.match(
+        encodeSiteOption({ code, type: 'u8', value: 1 }).error ?? '',
+        /set by the DHCP protocol/,
+        `${code}`,
+      );
+    }
+    assert.ok(
+      encodeSiteOption({ code: 3, type: 'ip', value: '10.0.0.1' }).value,
+      'a router override is fine',
+    );
   });
 });

@@ -17,6 +17,7 @@ import {
   scratch,
   sleep,
   startAgent,
+  startCapture,
   startProgram,
   startUdpPeer,
 } from './support/lab.ts';
@@ -117,8 +118,7 @@ describe('DHCP proxy mode beside kea', () => {
   /** Sends `packets` from the client while capturing; returns the DHCP replies as tshark decodes them. */
   async function exchange(socket: string, to: string, port: number, packets: DhcpPacket[]): Promise<Seen[]> {
     const pcap = join(tmp.dir, `cap-${Date.now()}.pcap`);
-    const cap = startProgram(client.ns, 'tcpdump', ['-i', client.ifname, '-n', '-U', '-w', pcap, 'udp']);
-    await sleep(1000);
+    const cap = await startCapture(client.ns, client.ifname, pcap, 'udp');
     await peer.send(
       socket,
       to,

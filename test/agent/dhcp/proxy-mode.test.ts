@@ -61,6 +61,8 @@ describe('proxy mode handler', () => {
     assert.deepEqual(r.reply?.to, { address: '255.255.255.255', port: 68 });
     assert.deepEqual(r.counters, ['proxyReplies']);
     assert.equal(r.event?.detail, 'proxy offer ipxe.efi');
+    const wish = handle({ type: MessageType.Discover, ...EFI, requestedIp: '10.77.1.201' });
+    assert.equal(wish.binding, undefined, 'an address a DISCOVER wishes for is not a binding');
   });
 
   it('gives iPXE its script URL without 175.176 (the proxy offer is what it waits for)', () => {

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { VethPair } from '../../support/netns.ts';
 import { addAddress, createVethPair, requireRoot, runInNs } from '../../support/netns.ts';
 import type { AgentHandle } from './support/lab.ts';
-import { labSubnet, scratch, sleep, startAgent, startProgram } from './support/lab.ts';
+import { labSubnet, scratch, sleep, startAgent, startCapture } from './support/lab.ts';
 
 requireRoot();
 
@@ -58,18 +58,7 @@ describe('DHCP relayed requests (perfdhcp as the relay)', () => {
     const list = join(tmp.dir, 'macs.txt');
     writeFileSync(list, macs.join('\n') + '\n');
     const pcap = join(tmp.dir, 'relay.pcap');
-    const capture = startProgram(pair.server, 'tcpdump', [
-      '-i',
-      pair.serverIf,
-      '-n',
-      '-U',
-      '-B',
-      '4096',
-      '-w',
-      pcap,
-      'udp port 67 or udp port 68',
-    ]);
-    await sleep(1000); // tcpdump needs a moment before it captures
+    const capture = await startCapture(pair.server, pair.serverIf, pcap, 'udp port 67 or udp port 68');
     // 50 exchanges/s for 5 s: well inside what the lab's 2 cores sustain for server and perfdhcp together.
     const r = await runInNs(
       pair.client,

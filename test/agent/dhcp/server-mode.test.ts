@@ -226,10 +226,10 @@ describe('server mode handler', () => {
     assert.deepEqual(r.reply?.to, { address: '10.77.1.10', port: 68 });
   });
 
-  it('does not answer a host without an IPv4 reservation', () => {
-    assert.deepEqual(handle({ type: MessageType.Discover }, hostRecord(MAC, { ip: undefined })).counters, [
-      'noAddress',
-    ]);
+  it('does not answer a host without an IPv4 reservation, and says why', () => {
+    const r = handle({ type: MessageType.Discover }, hostRecord(MAC, { ip: undefined }));
+    assert.deepEqual([r.reply, r.counters], [undefined, ['noAddress']]);
+    assert.match(warnings.pop() ?? '', /node1 \(52:54:00:77:01:02\) has no IPv4 reservation/);
   });
 
   it('trims unrequested options to fit the client maximum message size', () => {

@@ -187,6 +187,36 @@ export function startProgram(
   };
 }
 
+/**
+ * tcpdump writing `filter` on `ifname` to `pcap`, in immediate mode so nothing waits in its ring buffer when it is
+ * stopped; resolves once it is listening.
+ */
+export async function startCapture(
+  ns: string,
+  ifname: string,
+  pcap: string,
+  filter: string,
+): Promise<{ stop(): Promise<void> }> {
+  const cap = startProgram(ns, 'tcpdump', [
+    '-i',
+    ifname,
+    '-n',
+    '--immediate-mode',
+    '-U',
+    '-B',
+    '4096',
+    '-w',
+    pcap,
+    filter,
+  ]);
+  for (let i = 0; i < 50 && !cap.output().includes('listening on'); i++) await sleep(100);
+  if (!cap.output().includes('listening on')) {
+    await cap.stop();
+    throw new Error(`tcpdump did not start: ${cap.output()}`);
+  }
+  return cap;
+}
+
 /** Scratch directory for scripts, configs and lease files. */
 export function scratch(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'vq-dhcp-'));

@@ -14,6 +14,7 @@ export interface ServerSpec {
   boot: { httpUrl: string; tftpServer?: string };
   leaseSeconds?: number;
   limits?: Partial<DhcpLimits>;
+  broadcastReplies?: 'limited' | 'subnet';
 }
 
 export type ToServer =

@@ -43,6 +43,7 @@ async function onMessage(m: ToServer): Promise<void> {
           boot: m.spec.boot,
           leaseSeconds: m.spec.leaseSeconds,
           limits: m.spec.limits,
+          broadcastReplies: m.spec.broadcastReplies,
           onEvent: (event) => send({ event }),
           log: (msg) => send({ log: msg }),
         });
