@@ -53,6 +53,8 @@ export interface AppOptions {
   logger?: boolean | { level: string };
   /** Override the readiness probe (tests). */
   readiness?: () => Promise<Readiness>;
+  /** Bound on the Temporal calls of one request (default 15 s). */
+  temporalDeadlineMs?: number;
 }
 
 /** Work that outlives a response (pull request plans); the app waits for it when it closes. */
@@ -84,6 +86,8 @@ export interface AppContext {
   webhooks?: GithubWebhookHandler;
   github?: GithubAccess;
   background: Background;
+  /** Every route the app serves (method, URL), as registered. */
+  routes: { method: string; url: string }[];
   readiness(): Promise<Readiness>;
   log(msg: string): void;
 }
@@ -97,7 +101,7 @@ declare module 'fastify' {
 /** Pollers that asked for work within this long count as alive. */
 const POLLER_FRESH_MS = 90_000;
 
-async function probeReadiness(client: Client, namespace: string, index: FleetIndex): Promise<Readiness> {
+async function probeReadiness(client: Client, namespace: string, index: FleetIndex, timeoutMs: number): Promise<Readiness> {
   const r: Readiness = {
     ready: false,
     temporal: { reachable: false, namespace },
@@ -105,7 +109,7 @@ async function probeReadiness(client: Client, namespace: string, index: FleetInd
     index: { synced: index.synced, ageSeconds: index.synced ? (Date.now() - index.refreshedAt) / 1000 : null },
   };
   try {
-    const deadline = Date.now() + 3000;
+    const deadline = Date.now() + timeoutMs;
     const count = async (taskQueueType: number) => {
       const res = await client.withDeadline(deadline, () =>
         client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: CONTROL_TASK_QUEUE }, taskQueueType }),
@@ -144,7 +148,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const github = opts.github ?? (config.github ? createGithubAccess(config.github.auth) : undefined);
   const store = new RevisionStore(path.join(config.dataDir, 'server'), { github });
   const sources = new SotSources(config.sots, store, config.dataDir, github && config.github ? { access: github, config: config.github } : undefined);
-  const ops = new FleetOps(opts.client, sources, index, { metrics, github: config.github, publicUrl: config.publicUrl, log });
+  const ops = new FleetOps(opts.client, sources, index, { metrics, github: config.github, publicUrl: config.publicUrl, log, deadlineMs: opts.temporalDeadlineMs });
   const plans = new PlanService(sources, opts.client);
   const background = new Background((m) => app.log.warn(m));
   const webhooks =
@@ -164,11 +168,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     webhooks,
     github,
     background,
-    readiness: opts.readiness ?? (() => probeReadiness(opts.client, opts.namespace, index)),
+    routes: [],
+    readiness: opts.readiness ?? (() => probeReadiness(opts.client, opts.namespace, index, Math.min(3000, opts.temporalDeadlineMs ?? 3000))),
     log,
   };
   app.decorate('vaquero', ctx);
 
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) ctx.routes.push({ method, url: r.url });
+  });
   installErrorHandling(app);
   installAuth(app, config.auth);
   app.addHook('onResponse', async (request, reply) => {

@@ -90,9 +90,11 @@ export function toApiError(err: unknown): ApiError {
     const cause = err.cause instanceof ApplicationFailure || err.cause instanceof Error ? err.cause.message : err.message;
     return new ApiError(409, 'conflict', cause);
   }
-  // gRPC UNAVAILABLE / DEADLINE_EXCEEDED from the Temporal client.
-  const grpc = (err as { code?: unknown }).code;
-  if (grpc === 14 || grpc === 4) return new ApiError(503, 'temporal_unavailable', 'Temporal is not reachable');
+  // gRPC UNAVAILABLE / DEADLINE_EXCEEDED from the Temporal client, on the error or its cause.
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const grpc = (e as { code?: unknown }).code;
+    if (grpc === 14 || grpc === 4) return new ApiError(503, 'temporal_unavailable', 'Temporal did not answer in time');
+  }
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) return new ApiError(status, CODES[status] ?? `http_${status}`, fe.message ?? 'bad request');
   return new ApiError(500, 'internal', 'internal error');

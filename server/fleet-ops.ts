@@ -64,11 +64,11 @@ export class FleetOps {
     private readonly client: Client,
     private readonly sources: SotSources,
     private readonly index: FleetIndex,
-    private readonly opts: { metrics?: ServerMetrics; github?: GithubConfig; publicUrl?: string; log?: (msg: string) => void } = {},
+    private readonly opts: { metrics?: ServerMetrics; github?: GithubConfig; publicUrl?: string; log?: (msg: string) => void; deadlineMs?: number } = {},
   ) {}
 
   /** The newest rollout of a SoT, whatever its state, read fresh from visibility. */
-  async newestRollout(sot: string): Promise<{ id: string; revision: string; status: string } | undefined> {
+  private async newestRolloutNow(sot: string): Promise<{ id: string; revision: string; status: string } | undefined> {
     let best: { id: string; revision: string; status: string; at: number } | undefined;
     for await (const wf of this.client.workflow.list({ query: `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'` })) {
       const m = ROLLOUT_ID.exec(wf.workflowId);
@@ -95,7 +95,7 @@ export class FleetOps {
     };
   }
 
-  async startRollout(opts: {
+  private async startRolloutNow(opts: {
     sot: SotConfig;
     revision?: string;
     force?: boolean;
@@ -140,7 +140,7 @@ export class FleetOps {
     return id;
   }
 
-  async rollout(id: string): Promise<RolloutDetail> {
+  private async rolloutNow(id: string): Promise<RolloutDetail> {
     const h = this.client.workflow.getHandle(id);
     const desc = await h.describe();
     if (desc.type !== ROLLOUT_WORKFLOW_TYPE) throw new ApiError(404, 'not_found', `${id} is not a rollout`);
@@ -177,7 +177,7 @@ export class FleetOps {
     };
   }
 
-  async rolloutAction(id: string, action: 'pause' | 'resume' | 'abort', reason: string): Promise<string> {
+  private async rolloutActionNow(id: string, action: 'pause' | 'resume' | 'abort', reason: string): Promise<string> {
     const h = this.client.workflow.getHandle(id);
     const desc = await h.describe();
     if (desc.type !== ROLLOUT_WORKFLOW_TYPE) throw new ApiError(404, 'not_found', `${id} is not a rollout`);
@@ -187,7 +187,7 @@ export class FleetOps {
     return h.executeUpdate(abortUpdate, { args: [reason] });
   }
 
-  async host(site: string, host: string): Promise<HostDetail> {
+  private async hostNow(site: string, host: string): Promise<HostDetail> {
     const id = hostWorkflowId(site, host);
     const h = this.client.workflow.getHandle(id);
     let desc;
@@ -229,7 +229,7 @@ export class FleetOps {
     }
   }
 
-  async overrideStage(site: string, host: string, o: StageOverride): Promise<HostStatus> {
+  private async overrideStageNow(site: string, host: string, o: StageOverride): Promise<HostStatus> {
     const h = this.client.workflow.getHandle(hostWorkflowId(site, host));
     const desc = await h.describe();
     if (desc.status.name !== 'RUNNING') throw new ApiError(409, 'conflict', `host ${site}/${host} is not being reprovisioned (${desc.status.name.toLowerCase()})`);
@@ -237,7 +237,7 @@ export class FleetOps {
   }
 
   /** Starts a host workflow per host at the revision of its SoT's newest rollout. */
-  async reprovision(hosts: readonly string[], sotName: string | undefined): Promise<{ host: string; workflowId: string; started: boolean; revision?: string; error?: string }[]> {
+  private async reprovisionNow(hosts: readonly string[], sotName: string | undefined): Promise<{ host: string; workflowId: string; started: boolean; revision?: string; error?: string }[]> {
     const sots = this.sources.list();
     const sot = sotName ? this.sources.get(sotName) : sots.length === 1 ? sots[0]! : undefined;
     if (!sot) throw new ApiError(400, 'sot_required', 'several SoTs are configured: name one in "sot"');
@@ -257,5 +257,38 @@ export class FleetOps {
       }
     }
     return out;
+  }
+
+  /** Every Temporal call of an API request is bounded: an unreachable Temporal is a 503, not a hung request. */
+  private within<T>(fn: () => Promise<T>): Promise<T> {
+    return this.client.withDeadline(Date.now() + (this.opts.deadlineMs ?? 15_000), fn);
+  }
+
+  newestRollout(...a: Parameters<FleetOps['newestRolloutNow']>) {
+    return this.within(() => this.newestRolloutNow(...a));
+  }
+
+  startRollout(...a: Parameters<FleetOps['startRolloutNow']>) {
+    return this.within(() => this.startRolloutNow(...a));
+  }
+
+  rollout(...a: Parameters<FleetOps['rolloutNow']>) {
+    return this.within(() => this.rolloutNow(...a));
+  }
+
+  rolloutAction(...a: Parameters<FleetOps['rolloutActionNow']>) {
+    return this.within(() => this.rolloutActionNow(...a));
+  }
+
+  host(...a: Parameters<FleetOps['hostNow']>) {
+    return this.within(() => this.hostNow(...a));
+  }
+
+  overrideStage(...a: Parameters<FleetOps['overrideStageNow']>) {
+    return this.within(() => this.overrideStageNow(...a));
+  }
+
+  reprovision(...a: Parameters<FleetOps['reprovisionNow']>) {
+    return this.within(() => this.reprovisionNow(...a));
   }
 }
