@@ -22,6 +22,8 @@ import { EventOutbox } from './event-outbox.ts';
 import { reconcileGates } from './gate-reconciler.ts';
 import { buildAgentHttp } from './http/app.ts';
 import { ModelCache } from './model-cache.ts';
+import { createSecretStore } from './secrets/create-secret-store.ts';
+import type { SecretStore } from './secrets/secret-store.ts';
 
 /** A boot service (DHCP, TFTP) run by the agent next to HTTP. */
 export interface BootService {
@@ -43,6 +45,8 @@ export interface AgentOptions {
   /** Extra boot services made from the agent's parts (DHCP, TFTP). */
   services?: (parts: AgentParts) => BootService[];
   drivers?: Partial<Record<PowerDriver['name'], PowerDriver>>;
+  /** Resolves BMC credentials references; default: the config's `secrets` file/dir, then the environment. */
+  secrets?: SecretStore;
   taskRunner?: SiteDeps['taskRunner'];
   logger?: Logger;
   /** Milliseconds between gate reconciliations with Temporal. */
@@ -80,6 +84,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   await outbox.start();
   const recorder = new BootEventRecorder(config.agent_id, cache, outbox);
   const parts: AgentParts = { config, log, cache, recorder, tokens };
+  const secrets = opts.secrets ?? createSecretStore({ file: config.secrets.file, dir: config.secrets.dir });
 
   const services = opts.services?.(parts) ?? [];
   for (const s of services) {
@@ -100,6 +105,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
     assetsRoot: config.assets.root,
     assetsUpstream: config.assets.upstream,
     assetsCache: config.assets.upstream ? path.join(config.data_dir, 'asset-cache') : undefined,
+    bootRoot: config.tftp.root,
     logger: log.child({ service: 'http' }),
     health: () => ({
       worker: worker?.getState() ?? 'connecting',
@@ -122,6 +128,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
           gate: cache,
           onSiteModel: (m) => cache.setSiteModel(m),
           drivers: opts.drivers ?? {},
+          secrets,
           powerLog: new PowerOpLog(path.join(config.data_dir, 'power-ops.jsonl')),
           taskRunner: opts.taskRunner ?? (() => undefined),
           log: (m) => log.info(m),

@@ -81,7 +81,11 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
         `http://${first.address}:${config.http.port}`
       ).replace(/\/+$/, ''),
       tftpServer: config.tftp.server_address,
-      files: config.boot_files,
+      files: {
+        bios: config.boot_files.bios,
+        uefiX64: config.boot_files.efi64,
+        arm64: config.boot_files.arm64,
+      },
     },
     leaseSeconds: config.dhcp.lease_seconds,
     ports: { server: config.dhcp.port, pxe: config.dhcp.proxy_port, relay: config.dhcp.relay_port },

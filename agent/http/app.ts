@@ -4,12 +4,15 @@
 import fastifyStatic from '@fastify/static';
 import Fastify from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
-import { realpath } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { BootEventRecorder } from '../boot-event-recorder.ts';
 import type { CheckpointTokens } from '../checkpoint-token.ts';
 import type { EventOutbox } from '../event-outbox.ts';
 import type { ModelCache } from '../model-cache.ts';
+import { realPathInside } from '../tftp/path-safety.ts';
+import { DEBIAN_IPXE_LINK_TARGETS } from '../tftp/server.ts';
 import type { NetbootEntry } from '../site-model.ts';
 import { AssetProxy } from './asset-proxy.ts';
 import { normaliseMac, NO_NETBOOT_SCRIPT, withToken } from './artifact-text.ts';
@@ -26,6 +29,8 @@ export interface AgentHttpOptions {
   /** Mirror to proxy /assets/ from (cached under assetsCache) when a file is not in assetsRoot. */
   assetsUpstream?: string;
   assetsCache?: string;
+  /** Folder of the iPXE binaries (the TFTP root), served under /boot/ for UEFI HTTP boot. */
+  bootRoot?: string;
   /** A pino logger for request logs (none by default). */
   logger?: FastifyBaseLogger;
   /** Extra health facts (DHCP/TFTP stats, worker state). */
@@ -135,6 +140,35 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
         : reply.code(404).send({ error: 'unknown or expired token' });
     },
   });
+
+  if (opts.bootRoot) {
+    // UEFI HTTP boot fetches the iPXE binary here (HEAD, then GET) instead of over TFTP; same confinement as TFTP.
+    const root = await realpath(path.resolve(opts.bootRoot));
+    const trusted = (
+      await Promise.all(DEBIAN_IPXE_LINK_TARGETS.map((t) => realpath(t).catch(() => '')))
+    ).filter(Boolean);
+    app.route<{ Params: { file: string } }>({
+      method: ['GET', 'HEAD'],
+      url: '/boot/:file',
+      schema: {
+        params: {
+          type: 'object',
+          properties: { file: { type: 'string', maxLength: 255, pattern: '^[A-Za-z0-9._-]+$' } },
+          required: ['file'],
+        },
+      },
+      handler: async (req, reply) => {
+        const found = await realPathInside({ root, trusted }, req.params.file);
+        if (!found.ok) return reply.code(found.code === 1 ? 404 : 403).send({ error: found.reason });
+        const st = await stat(found.path);
+        if (!st.isFile()) return reply.code(403).send({ error: 'not a file' });
+        if (req.method === 'GET')
+          await opts.recorder.record({ kind: 'tftp', ip: req.ip, detail: `HTTP boot ${req.params.file}` });
+        reply.header('content-length', st.size).type('application/efi');
+        return req.method === 'HEAD' ? reply.send() : reply.send(createReadStream(found.path));
+      },
+    });
+  }
 
   // Kernel and initrd fetches are recognised by path against what the client's current boot stage names.
   app.addHook('onRequest', async (req) => {
