@@ -197,9 +197,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     overrideStageUpdate,
     (o: StageOverride) => {
       const at = stage;
-      const who = o.by ? ` by ${o.by}` : '';
+      const who = o.by ? ` by ${o.by}` : ' by an operator';
       note('override', `${o.action} ${at}${who}: ${o.reason}`);
-      if (o.action === 'fail') forcedFailure = `failed by operator${who} at ${at}: ${o.reason}`;
+      if (o.action === 'fail') forcedFailure = `failed${who} at ${at}: ${o.reason}`;
       else reached = Math.max(reached, at === 'installing' ? CHECKPOINT_RANK : rankOf(at.slice('netboot/'.length) as NetbootStep));
       return status();
     },
