@@ -44,7 +44,11 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
     const reply = startReply(packet, type, iface.address);
     if (type === MessageType.Ack) reply.ciaddr = packet.ciaddr;
     // Option 60 "PXEClient" is what makes a PXE client treat an offer without an address as a proxy offer.
-    addBoot(reply, packet, decision, { vendorClass: 'PXEClient', discoveryControl: true, client });
+    // PXE firmware is offered no PXE vendor options on port 67 (a "BINL" proxy offer), so it asks for its boot
+    // file on 4011 (EDK2: PxeBcRetryBinlOffer) and gets it there with "use the boot file": offered that at once,
+    // EDK2 skips 4011 and boots from the offer, which leaves the proxy's 4011 answer untried by real firmware.
+    const binl = type === MessageType.Offer && decision.kind === 'tftp';
+    addBoot(reply, packet, decision, { vendorClass: 'PXEClient', discoveryControl: !binl, client });
     addEchoes(reply, packet);
     fitReply(reply, packet);
     const where = req.port === settings.ports.pxe ? ` (port ${req.port})` : '';

@@ -44,7 +44,7 @@ function handle(
 }
 
 describe('proxy mode handler', () => {
-  it('answers a PXE DISCOVER with a proxy offer: no address, PXEClient, option 43, boot file', () => {
+  it('answers a PXE DISCOVER with a proxy offer: no address, PXEClient, boot file, no option 43 (so 4011 follows)', () => {
     const r = handle({ type: MessageType.Discover, ...EFI });
     const p = r.reply?.packet;
     assert.ok(p);
@@ -53,7 +53,7 @@ describe('proxy mode handler', () => {
     assert.equal(p.options.has(Opt.LeaseTime), false);
     assert.equal(p.options.has(Opt.SubnetMask), false, 'network settings are the site server’s');
     assert.equal(getText(p, Opt.VendorClass), 'PXEClient');
-    assert.equal(p.options.get(Opt.VendorSpecific)?.toString('hex'), '060108');
+    assert.equal(p.options.has(Opt.VendorSpecific), false, 'a BINL offer: the firmware asks again on 4011');
     assert.deepEqual(p.options.get(Opt.ClientUuid), UUID);
     assert.equal(getIp(p, Opt.ServerId), '10.77.1.1');
     assert.equal(p.siaddr, '10.77.1.1');
@@ -89,6 +89,7 @@ describe('proxy mode handler', () => {
     assert.equal(p.yiaddr, '0.0.0.0');
     assert.equal(p.ciaddr, '10.77.1.200');
     assert.equal(p.file, 'ipxe.efi');
+    assert.equal(p.options.get(Opt.VendorSpecific)?.toString('hex'), '060108', 'use the boot file: no boot server discovery');
     assert.deepEqual(r.reply?.to, { address: '10.77.1.200', port: 4011 });
     assert.deepEqual(r.binding, { ip: '10.77.1.200', seconds: 600, source: 'observed' });
     assert.equal(r.event?.detail, 'proxy ack ipxe.efi (port 4011)');
