@@ -1,0 +1,88 @@
+// A lab VM (LAB.md §4.3): QEMU under TCG (KVM is unusable here) with one NIC on a lab tap, no disk, and its
+// serial console in a file. Three firmwares:
+//   bios      SeaBIOS + the iPXE option ROM of ipxe-qemu (iPXE from the first packet)
+//   uefi      OVMF + the iPXE EFI ROM
+//   uefi-pxe  OVMF with EDK2's own PXE client (`romfile=`: no iPXE ROM); it fetches ipxe.efi over TFTP
+// Every VM runs under `timeout`, so a lab that loses track of one still gets rid of it.
+
+export type Firmware = 'bios' | 'uefi' | 'uefi-pxe';
+export const FIRMWARES: readonly Firmware[] = ['bios', 'uefi', 'uefi-pxe'];
+
+export const OVMF = '/usr/share/ovmf/OVMF.fd';
+export const QEMU = 'qemu-system-x86_64';
+
+export interface VmSpec {
+  firmware: Firmware;
+  /** Tap device (in the namespace QEMU runs in). */
+  tap: string;
+  mac: string;
+  serialLog: string;
+  /** Seconds before `timeout` ends QEMU (then SIGKILL 5 s later). */
+  timeoutS: number;
+  memoryMb?: number;
+  nic?: 'virtio-net-pci' | 'e1000';
+}
+
+/** QEMU's -boot order for an IPMI boot device (ipmi_sim's chassis hook names it: pxe, default, cdrom, …). */
+export function bootOrderFor(bootDevice: string): 'n' | 'c' | 'd' {
+  if (bootDevice === 'pxe') return 'n';
+  if (bootDevice === 'cdrom') return 'd';
+  return 'c';
+}
+
+/** QEMU's arguments (without the binary). */
+export function qemuArgs(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): string[] {
+  const nic = spec.nic ?? 'virtio-net-pci';
+  const uefi = spec.firmware !== 'bios';
+  // prettier-ignore
+  return [
+    '-accel', 'tcg',
+    '-m', String(spec.memoryMb ?? 512),
+    '-smp', '1',
+    '-display', 'none',
+    '-nodefaults',
+    // -no-reboot with the tiny OS's `poweroff -f` (or a kernel panic=-1) makes QEMU exit when the boot is over.
+    '-no-reboot',
+    // graphics=off: SeaBIOS mirrors its and iPXE's text console to the serial port.
+    ...(uefi ? ['-machine', 'q35', '-bios', OVMF] : ['-machine', 'pc,graphics=off']),
+    '-boot', bootOrder,
+    '-netdev', `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
+    '-device', `${nic},netdev=n0,mac=${spec.mac}${spec.firmware === 'uefi-pxe' ? ',romfile=' : ''}`,
+    '-serial', `file:${spec.serialLog}`,
+  ];
+}
+
+/**
+ * The whole command: QEMU under `timeout --foreground`, which keeps QEMU in the caller's process group (plain
+ * `timeout` makes a group of its own, which a power-off that signals the group would miss).
+ */
+export function vmCommand(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): string[] {
+  return [
+    'timeout',
+    '--foreground',
+    '--kill-after=5',
+    String(spec.timeoutS),
+    QEMU,
+    ...qemuArgs(spec, bootOrder),
+  ];
+}
+
+const shq = (s: string): string => (/^[A-Za-z0-9_./:=,+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * A shell script that starts the VM with the boot order of $BOOTDEV (set by the BMC's chassis hook), exec'ing
+ * so that the hook's pid file names the `timeout` process.
+ */
+export function vmScript(spec: VmSpec): string {
+  const cmd = vmCommand(spec, 'n').map(shq);
+  const at = cmd.indexOf('-boot');
+  cmd[at + 1] = '"$B"';
+  return [
+    '#!/bin/sh',
+    '# A lab VM; BOOTDEV comes from the chassis hook: pxe -> network, cdrom -> CD, anything else -> disk.',
+    'case "$BOOTDEV" in pxe) B=n ;; cdrom) B=d ;; *) B=c ;; esac',
+    `echo "$(date +%s.%N) qemu start boot=$B pid=$$" >&2`,
+    `exec ${cmd.join(' ')}`,
+    '',
+  ].join('\n');
+}

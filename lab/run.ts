@@ -1,0 +1,120 @@
+// Runs one lab scenario from the outside: makes the lab network, runs lab/scenario.ts inside its namespace
+// (so the stack's loopback, Temporal included, is the namespace's own), and afterwards makes sure nothing is
+// left: the scenario process, every process of the run (each names the run's directory on its command line,
+// which is how they are told apart from anyone else's), the namespaces and, unless kept, the directory.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ScenarioReport, ScenarioSpec } from './scenario.ts';
+import { createLabNetwork, destroyLabNetwork, labNamespaces, requireLabRoot } from './topology.ts';
+
+const SCENARIO = fileURLToPath(new URL('./scenario.ts', import.meta.url));
+
+export interface LabRunSpec extends Omit<ScenarioSpec, 'dir' | 'network'> {
+  /** Namespace name (at most 11 characters). */
+  name: string;
+  /** The lab /24's first three octets, e.g. "10.77.50". */
+  prefix: string;
+  /** Kill the scenario after this long (default 240 s). */
+  timeoutMs?: number;
+  /** Keep the run directory (logs, serial consoles, BMC files) for a look afterwards. */
+  keepDir?: boolean;
+}
+
+export interface LabRun {
+  report?: ScenarioReport;
+  /** The scenario's exit code, or the signal that ended it. */
+  exit: string;
+  /** The last part of the scenario's stderr. */
+  stderr: string;
+  dir: string;
+  /** Processes of the run still alive after the scenario ended, which this had to kill (should be none). */
+  killedLeftovers: { pid: number; cmdline: string }[];
+  /** Processes of the run alive after cleanup, and namespaces still present (both should be empty). */
+  left: { pids: number[]; namespaces: string[] };
+}
+
+export async function runLab(spec: LabRunSpec): Promise<LabRun> {
+  requireLabRoot();
+  const dir = await mkdtemp(path.join(tmpdir(), `vaq-lab-${spec.name}-`));
+  const network = createLabNetwork({ name: spec.name, prefix: spec.prefix, taps: spec.vms.length });
+  let exit: string;
+  let stderr = '';
+  let stdout = '';
+  const killedLeftovers: LabRun['killedLeftovers'] = [];
+  try {
+    const { name: _n, prefix: _p, timeoutMs, keepDir: _k, ...rest } = spec;
+    const scenarioSpec: ScenarioSpec = { ...rest, dir, network };
+    // `ip netns exec` execs in place: the child's pid is the scenario's node process.
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        network.ns,
+        process.execPath,
+        '--import',
+        'tsx',
+        SCENARIO,
+        JSON.stringify(scenarioSpec),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: path.dirname(path.dirname(SCENARIO)),
+      },
+    );
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+    exit = await new Promise<string>((resolve) => {
+      const term = setTimeout(() => child.kill('SIGTERM'), timeoutMs ?? 240_000);
+      const kill = setTimeout(() => child.kill('SIGKILL'), (timeoutMs ?? 240_000) + 25_000);
+      child.once('error', (err) => resolve(`error: ${err.message}`));
+      child.once('exit', (code, signal) => {
+        clearTimeout(term);
+        clearTimeout(kill);
+        resolve(signal ?? String(code));
+      });
+    });
+  } finally {
+    for (const p of await runProcesses(dir)) {
+      killedLeftovers.push(p);
+      killPid(p.pid);
+    }
+    destroyLabNetwork(spec.name);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const left = { pids: (await runProcesses(dir)).map((p) => p.pid), namespaces: labNamespaces(spec.name) };
+  let report: ScenarioReport | undefined;
+  try {
+    report = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as ScenarioReport;
+  } catch {
+    // No report: `exit` and `stderr` tell why.
+  }
+  if (!spec.keepDir) await rm(dir, { recursive: true, force: true });
+  return { report, exit, stderr, dir, killedLeftovers, left };
+}
+
+/** Live processes whose command line names the run directory: only this run's own ever do. */
+export async function runProcesses(dir: string): Promise<{ pid: number; cmdline: string }[]> {
+  const out: { pid: number; cmdline: string }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''))
+      .replace(/\0/g, ' ')
+      .trim();
+    if (!cmdline.includes(dir)) continue;
+    const state = (await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')).replace(/^.*\) /, '')[0];
+    if (state && state !== 'Z') out.push({ pid: Number(entry), cmdline: cmdline.slice(0, 300) });
+  }
+  return out;
+}
+
+function killPid(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone meanwhile.
+  }
+}

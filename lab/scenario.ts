@@ -1,0 +1,311 @@
+// A lab run, end to end, inside an existing lab network (lab/topology.ts): the stack (Temporal, control
+// worker, agent), one BMC-driven VM per host, router advertisements and, in proxy mode, kea as the site's
+// DHCP server; then a rollout of the lab SoT, and a JSON report of how every host booted.
+//
+//   ip netns exec <lab ns> node --import tsx lab/scenario.ts '<ScenarioSpec as JSON>'
+//
+// The report goes to stdout (nothing else does); every process started here is ended here, by pid, and its pid
+// file in <dir>/pids lets the caller end it should this process die first.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import type { GateEntry } from '../agent/netboot-gate.ts';
+import type { SiteModel } from '../agent/site-model.ts';
+import { startDirRollout } from '../cli/start-rollout.ts';
+import { hostStatusQuery, hostWorkflowId } from '../workflows/definitions.ts';
+import type { HostStatus, RolloutResult } from '../workflows/types.ts';
+import { prepareLabAssets } from './assets.ts';
+import type { BootSummary } from './boot-report.ts';
+import { summarizeBoot } from './boot-report.ts';
+import type { Kea, KeaLease } from './kea.ts';
+import { startKea } from './kea.ts';
+import type { LabMachine, LabMachineReport } from './machine.ts';
+import { startLabMachine } from './machine.ts';
+import type { Firmware } from './qemu-vm.ts';
+import type { RouterAdverts } from './router-adverts.ts';
+import { startRouterAdverts } from './router-adverts.ts';
+import { writeLabSot } from './sot.ts';
+import type { LabStack } from './stack.ts';
+import { startLabStack } from './stack.ts';
+import type { LabNetwork } from './topology.ts';
+
+export interface ScenarioVm {
+  name: string;
+  firmware: Firmware;
+  mac: string;
+  /** Reserved address in the SoT (handed out in server mode). */
+  ipv4: string;
+}
+
+export interface ScenarioSpec {
+  /** Work directory (exists; owned by the caller, who removes it). */
+  dir: string;
+  network: LabNetwork;
+  dhcpMode: 'server' | 'proxy';
+  vms: ScenarioVm[];
+  /** Send IPv6 router advertisements on the bridge (iPXE then skips its router wait). Default true. */
+  routerAdverts?: boolean;
+  /** Proxy mode: kea in the router namespace, giving addresses from this pool. */
+  keaPool?: [string, string];
+  /** Seconds the rollout may take. Default 180. */
+  rolloutTimeoutS?: number;
+  site?: string;
+}
+
+export interface ScenarioHost {
+  name: string;
+  machine: LabMachineReport;
+  status?: HostStatus;
+  boot?: BootSummary;
+  /** The host's netboot gate as the agent held it while open (reservation and artifacts included). */
+  openGate?: GateEntry;
+  /** The gate after the run. */
+  gate?: GateEntry;
+}
+
+export interface ScenarioReport {
+  ok: boolean;
+  error?: string;
+  /** Seconds: stack start, rollout (start to result), whole run. */
+  timings: Record<string, number>;
+  rollout?: RolloutResult;
+  hosts: ScenarioHost[];
+  siteModel?: SiteModel;
+  agent?: {
+    url: string;
+    services: Record<string, Record<string, unknown>>;
+    recorder: Record<string, number>;
+  };
+  kea?: { leases: KeaLease[] };
+  /** Every pid this run started (all gone when it returns). */
+  pids: Record<string, number>;
+}
+
+const secs = (from: number) => Math.round((Date.now() - from) / 100) / 10;
+
+export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Promise<ScenarioReport> {
+  const t0 = Date.now();
+  const site = spec.site ?? 'lab';
+  const agentId = `${site}-agent`;
+  const pidDir = path.join(spec.dir, 'pids');
+  await mkdir(pidDir, { recursive: true });
+  const report: ScenarioReport = { ok: false, timings: {}, hosts: [], pids: {} };
+  const machines: LabMachine[] = [];
+  let stack: LabStack | undefined;
+  let kea: Kea | undefined;
+  let ra: RouterAdverts | undefined;
+  const openGates = new Map<string, GateEntry>();
+  let watch: NodeJS.Timeout | undefined;
+  const notePid = async (name: string, pid: number) => {
+    report.pids[name] = pid;
+    await writeFile(path.join(pidDir, `${name}.pid`), `${pid}\n`);
+  };
+
+  try {
+    const assets = await prepareLabAssets(path.join(spec.dir, 'assets'));
+    report.timings.assetsS = secs(t0);
+    if (spec.routerAdverts !== false) {
+      ra = await startRouterAdverts({ bridge: spec.network.bridge, dir: spec.dir, pidDir });
+      report.pids['dnsmasq-ra'] = ra.daemon.pid;
+    }
+    if (spec.dhcpMode === 'proxy') {
+      const r = spec.network.router;
+      if (!r || !spec.keaPool) throw new Error('proxy mode needs a lab network with a router and a kea pool');
+      await mkdir(path.join(spec.dir, 'kea'), { recursive: true });
+      kea = await startKea(
+        {
+          dir: path.join(spec.dir, 'kea'),
+          ns: r.ns,
+          ifname: r.ifname,
+          subnet: spec.network.cidr,
+          pool: spec.keaPool,
+          routers: [spec.network.address],
+        },
+        { pidDir },
+      );
+      report.pids['kea-dhcp4'] = kea.daemon.pid;
+    }
+    for (const [i, vm] of spec.vms.entries()) {
+      const tap = spec.network.taps[i];
+      if (!tap)
+        throw new Error(
+          `the lab network has ${spec.network.taps.length} tap(s), not enough for ${spec.vms.length} VMs`,
+        );
+      const m = await startLabMachine({
+        dir: path.join(spec.dir, 'machines', vm.name),
+        name: vm.name,
+        firmware: vm.firmware,
+        mac: vm.mac,
+        tap,
+        vmTimeoutS: 240,
+      });
+      machines.push(m);
+      await notePid(`ipmi_sim-${vm.name}`, m.bmc.pid);
+    }
+    const secretsFile = path.join(spec.dir, 'secrets.yaml');
+    await writeFile(
+      secretsFile,
+      stringify(
+        Object.fromEntries(
+          machines.map((m) => [
+            m.credentials.ref,
+            { username: m.credentials.username, password: m.credentials.password },
+          ]),
+        ),
+      ),
+      { mode: 0o600 },
+    );
+
+    const t1 = Date.now();
+    stack = await startLabStack({
+      dir: path.join(spec.dir, 'stack'),
+      site,
+      agentId,
+      bridge: spec.network.bridge,
+      address: spec.network.address,
+      addressCidr: spec.network.addressCidr,
+      dhcpMode: spec.dhcpMode,
+      assetsDir: assets.dir,
+      secretsFile,
+    });
+    report.timings.stackS = secs(t1);
+    if (stack.temporal.server) {
+      await notePid('temporal', stack.temporal.server.pid);
+      await notePid('temporal-supervisor', stack.temporal.server.supervisorPid);
+    }
+    const agent = stack.agent;
+    // Snapshot each host's gate while it is open: the reservation it carries is what DHCP answers from.
+    watch = setInterval(() => {
+      for (const m of machines) {
+        const g = agent.cache.lookup(m.mac);
+        if (g?.open && !openGates.has(m.mac)) openGates.set(m.mac, g);
+      }
+    }, 100);
+
+    const sotDir = await writeLabSot(path.join(spec.dir, 'sot'), {
+      sot: 'lab',
+      site,
+      agentId,
+      agentUrl: stack.agentUrl,
+      dhcpMode: spec.dhcpMode,
+      cidr: spec.network.cidr,
+      gateway: spec.network.address,
+      hosts: spec.vms.map((vm, i) => ({
+        name: vm.name,
+        mac: vm.mac,
+        ipv4: vm.ipv4,
+        bmc: { address: machines[i]!.bmc.address, credentials: machines[i]!.credentials.ref },
+        metadata: { firmware: vm.firmware },
+      })),
+    });
+    const t2 = Date.now();
+    const started = await startDirRollout(stack.temporal.client, { dir: sotDir, sot: 'lab' });
+    const limit = (spec.rolloutTimeoutS ?? 180) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      report.rollout = await Promise.race([
+        stack.temporal.client.workflow.getHandle(started.workflowId).result() as Promise<RolloutResult>,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the rollout did not finish within ${limit / 1000} s`)),
+            limit,
+          );
+          signal?.addEventListener('abort', () => reject(new Error('stopped by a signal')), { once: true });
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    report.timings.rolloutS = secs(t2);
+    report.ok = report.rollout.state === 'completed';
+    if (!report.ok) report.error = `rollout ${report.rollout.state}`;
+  } catch (err) {
+    report.error = describeError(err);
+  } finally {
+    clearInterval(watch);
+    await collect(report, site, machines, stack, kea, openGates).catch((err: unknown) => {
+      report.error = `${report.error ?? ''}\ncollecting the report failed: ${String(err)}`.trim();
+    });
+    for (const m of machines) await m.stop().catch(() => undefined);
+    await stack?.stop();
+    await kea?.stop();
+    await ra?.stop();
+    report.timings.totalS = secs(t0);
+  }
+  return report;
+}
+
+async function collect(
+  report: ScenarioReport,
+  site: string,
+  machines: LabMachine[],
+  stack: LabStack | undefined,
+  kea: Kea | undefined,
+  openGates: Map<string, GateEntry>,
+): Promise<void> {
+  for (const m of machines) {
+    const machine = await m.report();
+    const status = stack
+      ? await stack.temporal.client.workflow
+          .getHandle(hostWorkflowId(site, m.name))
+          .query(hostStatusQuery)
+          .catch(() => undefined)
+      : undefined;
+    report.hosts.push({
+      name: m.name,
+      machine,
+      status,
+      boot: status ? summarizeBoot(status, machine.powerLog) : undefined,
+      openGate: openGates.get(m.mac),
+      gate: stack?.agent.cache.lookup(m.mac),
+    });
+  }
+  if (stack) {
+    report.siteModel = stack.agent.cache.siteModel();
+    report.agent = {
+      url: stack.agentUrl,
+      services: stack.serviceStats(),
+      recorder: { ...stack.agent.recorder.stats() },
+    };
+  }
+  if (kea) report.kea = { leases: await kea.leases() };
+}
+
+/** An error with its causes (a failed workflow's message is in its cause chain). */
+function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (
+    let e: unknown = err;
+    e !== undefined && parts.length < 5;
+    e = e instanceof Error ? e.cause : undefined
+  ) {
+    parts.push(e instanceof Error ? e.message : String(e));
+  }
+  return parts.join(': ');
+}
+
+async function main(): Promise<void> {
+  const arg = process.argv[2];
+  if (!arg) throw new Error("usage: lab/scenario.ts '<ScenarioSpec JSON>'");
+  const spec = JSON.parse(arg) as ScenarioSpec;
+  // A caller's SIGTERM abandons the rollout wait, so every VM, BMC and server this run started is still ended
+  // (and the report printed); a cleanup that hangs is cut short.
+  const stop = new AbortController();
+  const onSignal = () => {
+    stop.abort();
+    setTimeout(() => process.exit(143), 20_000).unref();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const report = await runScenario(spec, stop.signal);
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  process.exit(0);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,133 @@
+// The whole vaquero stack of a lab, in one process inside the lab namespace: the embedded Temporal dev server
+// (on the namespace's own loopback), the control worker, and the agent serving DHCP and TFTP on the bridge and
+// HTTP on the bridge address, with the ipmi power driver and a secrets file for the BMC passwords.
+import path from 'node:path';
+import pino from 'pino';
+import type { RunningAgent } from '../agent/agent.ts';
+import { startAgent } from '../agent/agent.ts';
+import { agentBootServices } from '../agent/boot-services.ts';
+import { agentConfigSchema } from '../agent/config.ts';
+import { FileSecretStore } from '../agent/secrets/file-secret-store.ts';
+import { IpmiDriver } from '../activities/power/ipmi-driver.ts';
+import { ZERO_DELAYS } from '../sim/sim-delays.ts';
+import { connectTemporal } from '../temporal/connection.ts';
+import type { TemporalConnection } from '../temporal/connection.ts';
+import { freePort } from '../temporal/ports.ts';
+import { workflowBundle } from '../workers/workflow-bundle.ts';
+import { installQuietRuntime, startWorkerStack } from '../workers/stack.ts';
+import type { WorkerStack } from '../workers/stack.ts';
+
+export interface LabStackOptions {
+  /** Data of Temporal, the control worker and the agent (and the agent's log, agent.log). */
+  dir: string;
+  site: string;
+  agentId: string;
+  /** The bridge the agent serves, with its address and /24. */
+  bridge: string;
+  address: string;
+  addressCidr: string;
+  dhcpMode: 'server' | 'proxy';
+  assetsDir: string;
+  /** YAML secrets file holding the BMC credentials references. */
+  secretsFile: string;
+  tftpRoot?: string;
+  httpPort?: number;
+  /** Serve Temporal's Web UI (on a free port of the namespace's loopback); default false. */
+  temporalUi?: boolean;
+  logLevel?: 'debug' | 'info' | 'warn';
+}
+
+export interface LabStack {
+  temporal: TemporalConnection;
+  control: WorkerStack;
+  agent: RunningAgent;
+  /** The agent's base URL as VMs reach it. */
+  agentUrl: string;
+  /** Stats of the agent's boot services by name (dhcp, tftp). */
+  serviceStats(): Record<string, Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
+  installQuietRuntime();
+  const httpPort = o.httpPort ?? 8080;
+  const agentUrl = `http://${o.address}:${httpPort}`;
+  const ports = {
+    grpc: await freePort(),
+    http: await freePort(),
+    metrics: await freePort(),
+    ui: await freePort(),
+  };
+  // Bundling the workflows takes seconds: it overlaps with the server's start.
+  const bundling = workflowBundle();
+  const temporal = await connectTemporal({
+    dataDir: path.join(o.dir, 'temporal'),
+    ui: o.temporalUi ?? false,
+    ports,
+    // Always the lab's own server on the namespace's loopback, whatever the caller's environment says.
+    env: { ...process.env, TEMPORAL_ADDRESS: '' },
+  });
+  const stops: (() => Promise<unknown>)[] = [() => temporal.close()];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);
+  };
+  try {
+    await bundling;
+    const control = await startWorkerStack({
+      connection: await temporal.nativeConnection(),
+      client: temporal.client,
+      namespace: temporal.namespace,
+      dataDir: path.join(o.dir, 'control'),
+      control: true,
+      simSites: [],
+      simDelays: ZERO_DELAYS,
+    });
+    stops.push(() => control.stop());
+    const config = agentConfigSchema.parse({
+      agent_id: o.agentId,
+      site: o.site,
+      data_dir: path.join(o.dir, 'agent'),
+      temporal: { address: temporal.address, namespace: temporal.namespace },
+      interfaces: [{ name: o.bridge, address: o.address, cidr: o.addressCidr }],
+      dhcp: { mode: o.dhcpMode },
+      tftp: { root: o.tftpRoot ?? '/usr/lib/ipxe' },
+      http: { listen: o.address, port: httpPort, public_url: agentUrl },
+      assets: { root: o.assetsDir },
+      secrets: { file: o.secretsFile },
+      log_level: o.logLevel ?? 'info',
+    });
+    const logger = pino(
+      { level: config.log_level, base: { agent: config.agent_id } },
+      pino.destination({ dest: path.join(o.dir, 'agent.log'), sync: false }),
+    );
+    const agent = await startAgent(config, {
+      services: agentBootServices,
+      drivers: { ipmi: new IpmiDriver() },
+      secrets: new FileSecretStore(o.secretsFile),
+      logger,
+      reconcileEveryMs: 3_600_000,
+    });
+    stops.push(async () => {
+      await agent.stop();
+      logger.flush();
+    });
+    // The rollout publishes the site model to the site's queue before it starts hosts: the agent polls first.
+    const deadline = Date.now() + 60_000;
+    while (!agent.workerRunning()) {
+      if (Date.now() > deadline)
+        throw new Error('the agent did not connect to the lab Temporal server within 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return {
+      temporal,
+      control,
+      agent,
+      agentUrl,
+      serviceStats: () => Object.fromEntries(agent.services.map((s) => [s.name, s.stats()])),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,241 @@
+// The real-hardware proof of the agent and of the IPMI power path, on QEMU (TCG) in network namespaces:
+// each host workflow's power stage asks ipmi_sim (through the agent's ipmi driver) to boot from the network
+// and power on; ipmi_sim's chassis hook starts the VM; the VM boots through the agent (DHCP, TFTP where the
+// firmware needs it, iPXE script, kernel, tiny initrd) and the tiny OS calls its checkpoint. Everything runs
+// inside namespaces the lab makes (lab/run.ts), and the test checks that no process and no namespace is left.
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import type { LabRun } from '../../lab/run.ts';
+import { runLab } from '../../lab/run.ts';
+import type { ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
+import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
+import { requireLabRoot } from '../../lab/topology.ts';
+
+requireLabRoot();
+
+const tag = `${process.pid % 100000}`;
+
+function explain(run: LabRun): string {
+  const r = run.report;
+  const hosts = (r?.hosts ?? []).map((h) => ({
+    name: h.name,
+    stage: h.status?.stage,
+    error: h.status?.lastError,
+    timeline: h.status?.timeline.slice(-12).map((e) => `${e.stage} ${e.kind}: ${e.message}`),
+    serial: h.machine.serial.slice(-1500),
+    power: h.machine.powerLog,
+  }));
+  return JSON.stringify(
+    { exit: run.exit, error: r?.error, rollout: r?.rollout, hosts, stderr: run.stderr.slice(-3000) },
+    null,
+    2,
+  );
+}
+
+function host(r: ScenarioReport, name: string): ScenarioHost {
+  const h = r.hosts.find((x) => x.name === name);
+  assert.ok(h, `no report for ${name}`);
+  return h;
+}
+
+/** Event kinds in the order the host workflow recorded them, consecutive repeats collapsed. */
+function sequence(h: ScenarioHost): string[] {
+  return h.boot?.sequence ?? [];
+}
+
+function assertCleanedUp(run: LabRun): void {
+  assert.deepEqual(run.left, { pids: [], namespaces: [] }, 'every process and namespace of the run is gone');
+  assert.deepEqual(run.killedLeftovers, [], 'the scenario itself ended everything it started');
+}
+
+/** The hook log shows the workflow's power stage at work: boot device set to PXE, then power on, then the VM. */
+function assertPoweredByWorkflow(h: ScenarioHost): void {
+  const sets = h.machine.powerLog.map((p) => p.what);
+  const bootAt = sets.indexOf('set boot pxe');
+  const onAt = sets.indexOf('set power 1');
+  const vmAt = sets.findIndex((s) => /^vm start pid=\d+ boot=pxe$/.test(s));
+  assert.ok(bootAt >= 0 && bootAt < onAt && onAt < vmAt, `power log: ${sets.join(' | ')}`);
+  assert.deepEqual(h.machine.powerOns, ['pxe'], 'powered on exactly once, to boot from the network');
+  const powerStage = h.status!.timeline.find((e) => e.stage === 'power' && e.kind === 'stage')!;
+  const vmStart = h.machine.powerLog[vmAt]!.at;
+  assert.ok(vmStart >= powerStage.at, 'the VM started only after the workflow entered its power stage');
+  assert.ok(
+    h.status!.timeline.some(
+      (e) => e.kind === 'power' && /next boot Force PXE \(once\), power turned on, now on/.test(e.message),
+    ),
+    'the power stage read back both the boot override and the power state',
+  );
+}
+
+function assertTinyOsCalledBack(h: ScenarioHost): void {
+  assert.match(
+    h.machine.serial,
+    new RegExp(`${TINY_MARKERS.cmdline} .*callback=http://\\S+/checkpoint/\\S+`),
+  );
+  assert.match(h.machine.serial, new RegExp(TINY_MARKERS.callbackOk));
+}
+
+describe(
+  'lab, agent in server mode: BIOS and UEFI VMs powered on through ipmi_sim',
+  { timeout: 300_000 },
+  () => {
+    let run: LabRun;
+    let r: ScenarioReport;
+
+    before(async () => {
+      run = await runLab({
+        name: `vql${tag}s`,
+        prefix: '10.77.50',
+        dhcpMode: 'server',
+        vms: [
+          { name: 'bios-1', firmware: 'bios', mac: '52:54:00:77:50:0a', ipv4: '10.77.50.10' },
+          { name: 'uefi-1', firmware: 'uefi', mac: '52:54:00:77:50:0b', ipv4: '10.77.50.11' },
+        ],
+        timeoutMs: 200_000,
+      });
+      assert.ok(run.report, `no report from the scenario: ${explain(run)}`);
+      r = run.report;
+    });
+
+    it('finishes the rollout with both hosts provisioned, and leaves nothing behind', () => {
+      assert.equal(r.ok, true, explain(run));
+      assert.equal(r.rollout?.state, 'completed');
+      assert.equal(r.rollout?.provisioned, 2);
+      assertCleanedUp(run);
+    });
+
+    for (const [name, firmware] of [
+      ['bios-1', 'bios'],
+      ['uefi-1', 'uefi'],
+    ] as const) {
+      it(`${firmware}: the power stage boots the VM, whose every boot event reaches its workflow in order`, () => {
+        const h = host(r, name);
+        assert.equal(h.status?.state, 'provisioned', explain(run));
+        assertPoweredByWorkflow(h);
+        // The iPXE ROM asks for its script over HTTP straight from the DHCP answer: no TFTP in this boot. Then the
+        // tiny OS takes its own lease before it calls back.
+        assert.deepEqual(
+          sequence(h),
+          ['dhcp', 'ipxe', 'kernel', 'initrd', 'dhcp', 'checkpoint'],
+          explain(run),
+        );
+        const dhcp = h.boot!.events.filter((e) => e.kind === 'dhcp').map((e) => e.detail);
+        const ip = name === 'bios-1' ? '10.77.50.10' : '10.77.50.11';
+        assert.deepEqual(
+          dhcp.slice(0, 2),
+          [
+            `DHCPOFFER ${ip} http://10.77.50.1:8080/ipxe?mac=${h.machine.mac}`,
+            `DHCPACK ${ip} http://10.77.50.1:8080/ipxe?mac=${h.machine.mac}`,
+          ],
+          'iPXE is offered its reserved address and its script URL',
+        );
+        assert.deepEqual(
+          dhcp.slice(2),
+          [`DHCPOFFER ${ip}`, `DHCPACK ${ip}`],
+          'the tiny OS gets the same address, no boot file',
+        );
+        const kinds = h.boot!.events.map((e) => e.kind);
+        assert.equal(kinds.filter((k) => k === 'checkpoint').length, 1);
+        assert.equal(h.boot!.events.find((e) => e.kind === 'kernel')?.detail, '/assets/linux');
+        assert.equal(h.boot!.events.find((e) => e.kind === 'initrd')?.detail, '/assets/tiny-initrd.gz');
+        assertTinyOsCalledBack(h);
+        assert.match(h.machine.serial, firmware === 'bios' ? /iPXE/ : /iPXE .*EFI|net0: .* using/);
+      });
+    }
+
+    it('the site model reached the agent before the boot, and the open gate carried the reservation', () => {
+      const reservations = r.siteModel?.reservations.map((x) => [x.host, x.mac, x.ipv4]);
+      assert.deepEqual(reservations?.sort(), [
+        ['bios-1', '52:54:00:77:50:0a', '10.77.50.10'],
+        ['uefi-1', '52:54:00:77:50:0b', '10.77.50.11'],
+      ]);
+      assert.equal(r.siteModel?.dhcpMode, 'server');
+      for (const name of ['bios-1', 'uefi-1']) {
+        const h = host(r, name);
+        assert.equal(h.openGate?.open, true);
+        assert.equal(h.openGate?.ipv4, name === 'bios-1' ? '10.77.50.10' : '10.77.50.11');
+        assert.equal(h.openGate?.subnet, 'lab-net');
+        assert.match(
+          h.openGate?.artifacts?.ipxe ?? '',
+          /^kernel http:\/\/10\.77\.50\.1:8080\/assets\/linux initrd=tiny-initrd\.gz console=ttyS0 quiet panic=-1 callback=/m,
+        );
+        assert.equal(h.gate?.open, false, 'the gate is closed once provisioned');
+      }
+      const dhcp = r.agent?.services.dhcp as Record<string, number> | undefined;
+      // Two clients (iPXE, then the tiny OS) per VM, DISCOVER and REQUEST each: every packet answered once.
+      assert.equal(dhcp?.received, 8);
+      assert.equal(dhcp?.offers, 4);
+      assert.equal(dhcp?.acks, 4);
+      assert.equal(dhcp?.unknownMacs, 0);
+    });
+  },
+);
+
+describe(
+  'lab, agent in proxy mode beside kea: EDK2 native PXE asks the agent on 4011',
+  { timeout: 300_000 },
+  () => {
+    let run: LabRun;
+    let r: ScenarioReport;
+
+    before(async () => {
+      run = await runLab({
+        name: `vql${tag}p`,
+        prefix: '10.77.51',
+        dhcpMode: 'proxy',
+        keaPool: ['10.77.51.200', '10.77.51.220'],
+        vms: [{ name: 'edk2-1', firmware: 'uefi-pxe', mac: '52:54:00:77:51:0a', ipv4: '10.77.51.10' }],
+        timeoutMs: 200_000,
+      });
+      assert.ok(run.report, `no report from the scenario: ${explain(run)}`);
+      r = run.report;
+    });
+
+    it('finishes the rollout and leaves nothing behind', () => {
+      assert.equal(r.ok, true, explain(run));
+      assert.equal(r.rollout?.provisioned, 1);
+      assertCleanedUp(run);
+    });
+
+    it('kea gives the address, the agent the boot file: on 67, on 4011 to the EDK2 firmware, then to iPXE', () => {
+      const h = host(r, 'edk2-1');
+      assert.equal(h.status?.state, 'provisioned', explain(run));
+      assertPoweredByWorkflow(h);
+      const leases = r.kea?.leases ?? [];
+      assert.ok(
+        leases.length >= 2,
+        `kea leased to the firmware, iPXE and the tiny OS: ${JSON.stringify(leases)}`,
+      );
+      assert.ok(
+        leases.every(
+          (l) => l.mac === h.machine.mac && l.ip === leases[0]!.ip && l.ip.startsWith('10.77.51.2'),
+        ),
+      );
+      const dhcp = h.boot!.events.filter((e) => e.kind === 'dhcp').map((e) => e.detail);
+      assert.deepEqual(dhcp, [
+        'proxy offer ipxe.efi',
+        'proxy ack ipxe.efi (port 4011)',
+        `proxy offer http://10.77.51.1:8080/ipxe?mac=${h.machine.mac}`,
+      ]);
+      // The firmware fetches iPXE over TFTP (a size probe, then the transfer), iPXE its script over HTTP.
+      assert.deepEqual(
+        sequence(h),
+        ['dhcp', 'tftp', 'dhcp', 'ipxe', 'kernel', 'initrd', 'checkpoint'],
+        explain(run),
+      );
+      assert.ok(
+        h.boot!.events.some((e) => e.kind === 'tftp' && e.detail === 'TFTP ipxe.efi sent (850528 bytes)'),
+      );
+      assert.match(h.machine.serial, /Start PXE over IPv4/);
+      assert.match(
+        h.machine.serial,
+        new RegExp(`Station IP address is ${leases[0]!.ip.replace(/\./g, '\\.')}`),
+      );
+      assertTinyOsCalledBack(h);
+      const stats = r.agent?.services.dhcp as Record<string, number | string> | undefined;
+      assert.equal(stats?.mode, 'proxy');
+      assert.equal(stats?.proxyReplies, 3);
+      assert.equal(stats?.offers, 0, 'a proxy never offers an address');
+    });
+  },
+);
