@@ -1,0 +1,133 @@
+// Orchestration: rollouts of N sim hosts (sim delays 0) on the embedded Temporal, against N minimal workflows
+// (one activity, one signal each) with workers of the same shape on the same kind of fresh server: the ceiling
+// Temporal itself sets on this machine, so vaquero's overhead shows as a ratio. Each measurement runs in a
+// process of its own (bench/orchestration/run-one.ts) on a fresh server, the minimal one first.
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import type { BenchContext } from './lib/context.ts';
+import { secondsSince } from './lib/context.ts';
+import type { BenchmarkResult, Row } from './lib/results.ts';
+import { makeRow } from './lib/results.ts';
+import type { RunOneInput, RunOneResult } from './orchestration/run-one.ts';
+
+export interface OrchestrationOptions {
+  sizes: number[];
+  /** Runs per size (the median is reported); big sizes take minutes, so fewer runs there. */
+  runs: Record<number, number> | number;
+  hostsPerSite: number;
+  /** Per measurement: seconds allowed per host, plus a fixed allowance for server start and bundling. */
+  timeoutPerHostS: number;
+}
+
+export const ORCHESTRATION_FULL: OrchestrationOptions = {
+  sizes: [100, 300, 1000, 3000],
+  runs: { 100: 3, 300: 1, 1000: 1, 3000: 1 },
+  hostsPerSite: 1000,
+  timeoutPerHostS: 1,
+};
+
+export const ORCHESTRATION_SMOKE: OrchestrationOptions = {
+  sizes: [5],
+  runs: 1,
+  hostsPerSite: 1000,
+  timeoutPerHostS: 10,
+};
+
+const SCRIPT = fileURLToPath(new URL('./orchestration/run-one.ts', import.meta.url));
+
+function runOne(input: RunOneInput, log: (m: string) => void): Promise<RunOneResult | null> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, JSON.stringify(input)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-8000)));
+    // Its own timeout ends the measurement; this one only guards against a hang in start or stop.
+    const timer = setTimeout(() => child.kill('SIGKILL'), (input.timeoutS + 180) * 1000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const m = /^RESULT (\{.*\})$/m.exec(out);
+      if (!m)
+        log(`orchestration ${input.workload} ${input.hosts}: no result (exit ${code}): ${err.slice(-2000)}`);
+      resolve(m ? (JSON.parse(m[1]!) as RunOneResult) : null);
+    });
+  });
+}
+
+export async function runOrchestration(
+  opts: OrchestrationOptions,
+  ctx: BenchContext,
+): Promise<BenchmarkResult> {
+  const t0 = performance.now();
+  const results: Record<number, { vaquero: (RunOneResult | null)[]; minimal: (RunOneResult | null)[] }> = {};
+  for (const hosts of opts.sizes) {
+    const runs = typeof opts.runs === 'number' ? opts.runs : (opts.runs[hosts] ?? 1);
+    results[hosts] = { vaquero: [], minimal: [] };
+    for (let run = 0; run < runs; run++) {
+      for (const workload of ['minimal', 'vaquero'] as const) {
+        ctx.log(`orchestration ${hosts} hosts, run ${run + 1}/${runs}: ${workload}`);
+        const r = await runOne(
+          { workload, hosts, hostsPerSite: opts.hostsPerSite, timeoutS: 120 + hosts * opts.timeoutPerHostS },
+          ctx.log,
+        );
+        results[hosts]![workload].push(r);
+        if (r)
+          ctx.log(
+            `  ${r.state}: ${r.completed}/${hosts} in ${r.seconds} s (${r.hostsPerSecond}/s), first call ${r.firstPowerMs} ms`,
+          );
+      }
+    }
+  }
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  for (const hosts of opts.sizes) {
+    const { vaquero, minimal } = results[hosts]!;
+    const ok = (r: RunOneResult | null): boolean =>
+      r !== null && r.state === 'completed' && r.completed === hosts;
+    const of = (list: (RunOneResult | null)[], f: (r: RunOneResult) => number | null) =>
+      list.map((r) => (r && ok(r) ? f(r) : null));
+    const label = `${hosts} hosts${vaquero[0] ? `, ${vaquero[0].sites} site${vaquero[0].sites === 1 ? '' : 's'}` : ''}`;
+    const row = (
+      metric: string,
+      unit: string,
+      better: 'higher' | 'lower',
+      f: (r: RunOneResult) => number | null,
+    ) =>
+      makeRow('orchestration', { case: label, metric, unit, better }, of(vaquero, f), {
+        'temporal-minimal': of(minimal, f),
+      });
+    rows.push(
+      row('hosts', '/s', 'higher', (r) => r.hostsPerSecond),
+      row('all done', 's', 'lower', (r) => r.seconds),
+      row('apply → first power call', 'ms', 'lower', (r) => r.firstPowerMs),
+      row('peak RSS, worker process', 'MiB', 'lower', (r) => r.workerPeakRssMiB),
+      row('peak RSS, Temporal server', 'MiB', 'lower', (r) => r.temporalPeakRssMiB),
+      row('CPU, worker process', 's', 'lower', (r) => r.workerCpuSeconds),
+      row('CPU, Temporal server', 's', 'lower', (r) => r.temporalCpuSeconds),
+    );
+    for (const [name, list] of [
+      ['vaquero', vaquero],
+      ['minimal', minimal],
+    ] as const) {
+      for (const r of list)
+        if (!ok(r))
+          notes.push(`${name} ${hosts}: ${r ? `${r.state}, ${r.completed}/${hosts} done` : 'no result'}`);
+    }
+  }
+  return {
+    name: 'orchestration',
+    params: {
+      ...opts,
+      simDelays: 'all 0',
+      policy: 'workflow and site max_concurrent = hosts, bmc_concurrency = hosts per site, max_fail = hosts',
+      minimal:
+        'one activity on a site task queue that signals its workflow; started from the client, 50 starts in flight',
+    },
+    rows,
+    details: { results },
+    notes,
+    durationS: secondsSince(t0),
+  };
+}

@@ -1,0 +1,234 @@
+// One orchestration measurement in a process of its own (peak RSS is a per-process high-water mark), on a fresh
+// embedded Temporal dev server (SQLite, the same settings `vaquero dev` uses):
+//   node --import tsx bench/orchestration/run-one.ts '{"workload":"vaquero","hosts":1000}'
+// `vaquero`: a rollout of a generated SoT of N sim hosts with every sim delay at 0, through the real control
+// worker and sim site workers (workers/stack.ts), started the way `vaquero apply` starts it.
+// `minimal`: N minimal workflows (minimal-workflow.ts) with workers of the same shape.
+// Prints one line `RESULT {json}`.
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startDirRollout } from '../../cli/start-rollout.ts';
+import { ZERO_DELAYS } from '../../sim/sim-delays.ts';
+import { connectTemporal } from '../../temporal/connection.ts';
+import type { TemporalConnection } from '../../temporal/connection.ts';
+import { startDevServer } from '../../temporal/dev-server.ts';
+import { freePort } from '../../temporal/ports.ts';
+import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
+import { rolloutStatusQuery } from '../../workflows/definitions.ts';
+import type { RolloutResult } from '../../workflows/types.ts';
+import { writeBenchSot } from '../lib/bench-sot.ts';
+import { cpuSeconds, peakRssMiB } from '../lib/lab.ts';
+import { createMinimalActivities } from './minimal-activities.ts';
+import { MINIMAL_CONTROL_QUEUE, MINIMAL_SITE_QUEUE } from './minimal-workflow.ts';
+
+export interface RunOneInput {
+  workload: 'vaquero' | 'minimal';
+  hosts: number;
+  hostsPerSite: number;
+  timeoutS: number;
+}
+
+export interface RunOneResult {
+  workload: RunOneInput['workload'];
+  hosts: number;
+  sites: number;
+  /** Hosts (workflows) that finished successfully. */
+  completed: number;
+  state: string;
+  /** From apply (rollout start, or the first workflow start) to the last host done. */
+  seconds: number;
+  hostsPerSecond: number;
+  /** From apply to the first BMC call (vaquero) or the first activity (minimal). */
+  firstPowerMs: number | null;
+  workerPeakRssMiB: number | null;
+  temporalPeakRssMiB: number | null;
+  workerCpuSeconds: number;
+  temporalCpuSeconds: number | null;
+}
+
+const input = JSON.parse(process.argv[2]!) as RunOneInput;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+async function runVaquero(
+  temporal: TemporalConnection,
+  dir: string,
+  mark: Mark,
+): Promise<{ completed: number; state: string; sites: number }> {
+  const sot = writeBenchSot(path.join(dir, 'sot'), { hosts: input.hosts, hostsPerSite: input.hostsPerSite });
+  const stack = await startWorkerStack({
+    connection: await temporal.nativeConnection(),
+    client: temporal.client,
+    namespace: temporal.namespace,
+    dataDir: dir,
+    control: true,
+    simSites: sot.sites,
+    simDelays: ZERO_DELAYS,
+  });
+  try {
+    mark.start();
+    const r = await startDirRollout(temporal.client, { dir: sot.dir, sot: 'bench' });
+    // In-memory counters of the sim BMCs: cheap enough to poll often, and stop once the first call is seen.
+    const watch = setInterval(() => {
+      for (const s of stack.sims.values())
+        if (s.fleet.bmcMaxInFlight > 0 || s.fleet.powerOns.size > 0) mark.firstPower();
+      if (mark.sawPower()) clearInterval(watch);
+    }, 5);
+    const handle = temporal.client.workflow.getHandle(r.workflowId);
+    const result = await withTimeout(handle.result() as Promise<RolloutResult>, input.timeoutS * 1000);
+    mark.end();
+    clearInterval(watch);
+    if (result === 'timeout') {
+      const status = await handle.query(rolloutStatusQuery).catch(() => undefined);
+      return { completed: status?.counts.provisioned ?? 0, state: 'timeout', sites: sot.sites.length };
+    }
+    return { completed: result.provisioned, state: result.state, sites: sot.sites.length };
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function runMinimal(
+  temporal: TemporalConnection,
+  mark: Mark,
+): Promise<{ completed: number; state: string; sites: number }> {
+  const { client } = temporal;
+  const connection = await temporal.nativeConnection();
+  const noop = (): undefined => undefined;
+  const workflowBundle = await bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('./minimal-workflow.ts', import.meta.url)),
+    logger: { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop },
+  });
+  // The same worker shapes as vaquero's control worker and its site workers (one per site).
+  const sites = Math.max(1, Math.ceil(input.hosts / input.hostsPerSite));
+  const workers = [
+    await Worker.create({
+      connection,
+      namespace: temporal.namespace,
+      taskQueue: MINIMAL_CONTROL_QUEUE,
+      workflowBundle,
+      maxCachedWorkflows: 2000,
+      maxConcurrentWorkflowTaskExecutions: 100,
+      maxConcurrentActivityTaskExecutions: 20,
+    }),
+  ];
+  for (let s = 0; s < sites; s++) {
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace: temporal.namespace,
+        taskQueue: MINIMAL_SITE_QUEUE,
+        activities: createMinimalActivities(client, () => mark.firstPower()),
+        maxConcurrentActivityTaskExecutions: 100,
+      }),
+    );
+  }
+  const running = Promise.all(workers.map((w) => w.run()));
+  try {
+    mark.start();
+    // Started from the client, a bounded number at a time: the cheapest way to get N workflows going.
+    let next = 0;
+    const starter = async (): Promise<void> => {
+      while (next < input.hosts) {
+        const i = next++;
+        await client.workflow.start('minimalHost', {
+          taskQueue: MINIMAL_CONTROL_QUEUE,
+          workflowId: `minimal/${i}`,
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 50 }, starter));
+    const deadline = Date.now() + input.timeoutS * 1000;
+    let completed = 0;
+    while (Date.now() < deadline) {
+      completed = (
+        await client.workflow.count(`WorkflowType = 'minimalHost' AND ExecutionStatus = 'Completed'`)
+      ).count;
+      if (completed >= input.hosts) break;
+      await sleep(100);
+    }
+    mark.end();
+    return { completed, state: completed >= input.hosts ? 'completed' : 'timeout', sites };
+  } finally {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await running.catch(() => undefined);
+  }
+}
+
+interface Mark {
+  start(): void;
+  firstPower(): void;
+  sawPower(): boolean;
+  end(): void;
+  seconds(): number;
+  firstPowerMs(): number | null;
+}
+
+function marks(): Mark {
+  let t0 = 0;
+  let first: number | null = null;
+  let t1 = 0;
+  return {
+    start: () => void (t0 = performance.now()),
+    firstPower: () => void (first ??= performance.now() - t0),
+    sawPower: () => first !== null,
+    end: () => void (t1 = performance.now()),
+    seconds: () => (t1 - t0) / 1000,
+    firstPowerMs: () => (first === null ? null : Math.round(first)),
+  };
+}
+
+async function main(): Promise<void> {
+  installQuietRuntime();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vq-bench-orch-'));
+  const server = await startDevServer({
+    dataDir: path.join(dir, 'temporal'),
+    ui: false,
+    ports: { grpc: await freePort(), http: await freePort(), metrics: await freePort() },
+  });
+  const env = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace };
+  const temporal = await connectTemporal({ dataDir: dir, env });
+  try {
+    const mark = marks();
+    const cpu0 = process.cpuUsage();
+    const serverCpu0 = cpuSeconds(server.pid);
+    const r =
+      input.workload === 'vaquero' ? await runVaquero(temporal, dir, mark) : await runMinimal(temporal, mark);
+    const cpu = process.cpuUsage(cpu0);
+    const serverCpu1 = cpuSeconds(server.pid);
+    const seconds = mark.seconds();
+    const result: RunOneResult = {
+      workload: input.workload,
+      hosts: input.hosts,
+      sites: r.sites,
+      completed: r.completed,
+      state: r.state,
+      seconds: Math.round(seconds * 100) / 100,
+      hostsPerSecond: Math.round((r.completed / seconds) * 100) / 100,
+      firstPowerMs: mark.firstPowerMs(),
+      workerPeakRssMiB: peakRssMiB(process.pid),
+      temporalPeakRssMiB: peakRssMiB(server.pid),
+      workerCpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
+      temporalCpuSeconds:
+        serverCpu0 !== null && serverCpu1 !== null ? Math.round((serverCpu1 - serverCpu0) * 100) / 100 : null,
+    };
+    process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  } finally {
+    await temporal.close();
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,182 @@
+// The benchmark runner (`npm run bench`; see BENCHMARKS.md):
+//   node --import tsx bench/run.ts [--only dhcp,tftp,http,orchestration] [--smoke] [--runs N] [--profile]
+//                                  [--out DIR] [--no-doc] [--no-install]
+// Installs the reference servers and load tools from Debian's packages when missing, runs each benchmark in
+// network namespaces it makes (all but orchestration, which stays on loopback), and writes
+// <out>/<timestamp>.json and .md; a full run of every benchmark also rewrites BENCHMARKS.md's results section.
+//   --smoke      tiny parameters (seconds per benchmark): checks that everything works, measures nothing
+//   --runs N     override the number of runs of every benchmark
+//   --profile    run the agent's bench servers under `node --cpu-prof`; top frames go into the results
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ensureDebianPackages } from '../cli/setup/debian-packages.ts';
+import { ensureTemporalCli, temporalCliVersion } from '../temporal/cli-binary.ts';
+import { DHCP_FULL, DHCP_SMOKE, runDhcp } from './dhcp.ts';
+import { HTTP_FULL, HTTP_SMOKE, runHttp } from './http.ts';
+import type { BenchContext } from './lib/context.ts';
+import { describeMachine } from './lib/machine.ts';
+import { summarizeProfiles } from './lib/profile.ts';
+import { renderReportMarkdown, updateBenchmarksDoc } from './lib/report.ts';
+import type { BenchmarkResult, Report } from './lib/results.ts';
+import { ORCHESTRATION_FULL, ORCHESTRATION_SMOKE, runOrchestration } from './orchestration.ts';
+import { runTftp, TFTP_FULL, TFTP_SMOKE } from './tftp.ts';
+
+export const BENCHMARKS = ['dhcp', 'tftp', 'http', 'orchestration'] as const;
+export type BenchmarkName = (typeof BENCHMARKS)[number];
+
+/** What the benchmarks run besides Node: the references, the load tools and the files they serve. */
+export const BENCH_PACKAGES = [
+  'iproute2',
+  'dnsmasq-base',
+  'kea-admin', // perfdhcp
+  'tftpd-hpa',
+  'curl',
+  'wrk',
+  'nginx-light',
+  'ipxe', // undionly.kpxe, ipxe.efi
+  'debian-installer-12-netboot-amd64', // a real kernel and initrd
+] as const;
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface RunOptions {
+  only: BenchmarkName[];
+  smoke: boolean;
+  runs?: number;
+  profile: boolean;
+  out: string;
+  doc: boolean;
+  install: boolean;
+  log(msg: string): void;
+}
+
+async function runBenchmark(name: BenchmarkName, o: RunOptions, ctx: BenchContext): Promise<BenchmarkResult> {
+  const runs = o.runs !== undefined ? { runs: o.runs } : {};
+  switch (name) {
+    case 'dhcp':
+      return runDhcp({ ...(o.smoke ? DHCP_SMOKE : DHCP_FULL), ...runs }, ctx);
+    case 'tftp':
+      return runTftp({ ...(o.smoke ? TFTP_SMOKE : TFTP_FULL), ...runs }, ctx);
+    case 'http':
+      return runHttp({ ...(o.smoke ? HTTP_SMOKE : HTTP_FULL), ...runs }, ctx);
+    case 'orchestration':
+      return runOrchestration({ ...(o.smoke ? ORCHESTRATION_SMOKE : ORCHESTRATION_FULL), ...runs }, ctx);
+  }
+}
+
+export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; files: string[] }> {
+  const started = new Date();
+  const t0 = performance.now();
+  const inNamespaces = o.only.some((b) => b !== 'orchestration');
+  if (inNamespaces && process.getuid?.() !== 0)
+    throw new Error('the DHCP, TFTP and HTTP benchmarks need root (network namespaces)');
+  if (o.install && inNamespaces) await ensureDebianPackages(BENCH_PACKAGES, o.log);
+  const extra: Record<string, string> = {};
+  if (o.only.includes('orchestration')) {
+    // Found or built now (a first build takes minutes), so no measurement waits for it.
+    extra['temporal CLI'] = (await temporalCliVersion(await ensureTemporalCli({ log: o.log }))).replace(
+      /^temporal version /,
+      '',
+    );
+  }
+  const machine = await describeMachine(extra);
+  const stamp = started
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d{3}Z$/, 'Z');
+  const profileRoot = o.profile ? path.join(o.out, `${stamp}-profiles`) : undefined;
+  const benchmarks: BenchmarkResult[] = [];
+  const failed: Report['failed'] = [];
+  for (const name of o.only) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), `vq-bench-${name}-`));
+    const profileDir = profileRoot && name !== 'orchestration' ? path.join(profileRoot, name) : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    o.log(`== ${name}`);
+    try {
+      const r = await runBenchmark(name, o, { dir, log: o.log, profileDir });
+      if (profileDir) r.details.profiles = summarizeProfiles(profileDir);
+      benchmarks.push(r);
+      o.log(`== ${name} done in ${r.durationS} s`);
+    } catch (err) {
+      failed.push({ name, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      o.log(`== ${name} FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const report: Report = {
+    tool: 'vaquero-bench',
+    version: 1,
+    mode: o.smoke ? 'smoke' : o.runs !== undefined ? `runs=${o.runs}` : 'full',
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationS: Math.round((performance.now() - t0) / 1000),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, ''),
+    machine,
+    benchmarks,
+    failed,
+  };
+  mkdirSync(o.out, { recursive: true });
+  const json = path.join(o.out, `${stamp}.json`);
+  const md = path.join(o.out, `${stamp}.md`);
+  writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(md, renderReportMarkdown(report));
+  const files = [json, md];
+  // Only a full run of everything speaks for the project in BENCHMARKS.md.
+  if (o.doc && report.mode === 'full' && o.only.length === BENCHMARKS.length) {
+    updateBenchmarksDoc(path.join(ROOT, 'BENCHMARKS.md'), report);
+    files.push(path.join(ROOT, 'BENCHMARKS.md'));
+  }
+  return { report, files };
+}
+
+export function parseRunArgs(argv: string[]): RunOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      only: { type: 'string' },
+      smoke: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      'no-doc': { type: 'boolean', default: false },
+      'no-install': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const only = (values.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) ?? [...BENCHMARKS]) as BenchmarkName[];
+  for (const b of only)
+    if (!BENCHMARKS.includes(b)) throw new Error(`unknown benchmark "${b}" (${BENCHMARKS.join(', ')})`);
+  const runs = values.runs === undefined ? undefined : Number(values.runs);
+  if (runs !== undefined && !(Number.isInteger(runs) && runs >= 1 && runs <= 20))
+    throw new Error('--runs takes 1 to 20');
+  return {
+    only: BENCHMARKS.filter((b) => only.includes(b)),
+    smoke: values.smoke ?? false,
+    runs,
+    profile: values.profile ?? false,
+    out: path.resolve(values.out ?? path.join(ROOT, 'bench', 'results')),
+    doc: !values['no-doc'],
+    install: !values['no-install'],
+    log: (m) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`),
+  };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    const { report, files } = await runBenchmarks(parseRunArgs(process.argv.slice(2)));
+    for (const f of files) process.stdout.write(`wrote ${path.relative(process.cwd(), f)}\n`);
+    if (report.failed.length > 0) process.exitCode = 1;
+  } catch (err) {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+  // Temporal's native runtime and stray handles must not keep a finished run alive.
+  setTimeout(() => process.exit(), 1000).unref();
+}

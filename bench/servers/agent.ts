@@ -1,0 +1,101 @@
+// The agent's boot services as a benchmark target, run standalone inside the server namespace:
+//   ip netns exec NS node --import tsx bench/servers/agent.ts SPEC.json
+// Built the way `vaquero agent` builds them (agent/agent.ts): the same config schema and defaults, a model cache
+// loaded from disk (the runner fills it), the event recorder and the durable outbox, DHCP and TFTP from
+// agentBootServices and HTTP from buildAgentHttp with the agent's request logger. Only Temporal is left out:
+// the outbox "delivers" each event at once, so its disk appends and compaction still happen as in production.
+// Driven over IPC: it sends {ready} once serving, and on {op: 'stop'} stops, sends {stats} and exits (which
+// also lets `node --cpu-prof` write its profile).
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import pino from 'pino';
+import type { AgentParts, BootService } from '../../agent/agent.ts';
+import { agentBootServices } from '../../agent/boot-services.ts';
+import { BootEventRecorder } from '../../agent/boot-event-recorder.ts';
+import { CheckpointTokens } from '../../agent/checkpoint-token.ts';
+import { agentConfigSchema } from '../../agent/config.ts';
+import { EventOutbox } from '../../agent/event-outbox.ts';
+import { buildAgentHttp } from '../../agent/http/app.ts';
+import { ModelCache } from '../../agent/model-cache.ts';
+
+export interface AgentServerSpec {
+  services: ('dhcp' | 'tftp' | 'http')[];
+  /** Holds cache/ (site-model.json and netboot.json, written by the runner) and outbox/. */
+  dataDir: string;
+  interfaces: { name: string; address: string; cidr: string }[];
+  tftpRoot?: string;
+  assetsRoot?: string;
+  http?: { listen: string; port: number };
+  /** The agent's default is info (fastify logs every request); the log goes to a file the runner names. */
+  logLevel?: 'info' | 'warn';
+}
+
+const spec = JSON.parse(await readFile(process.argv[2]!, 'utf8')) as AgentServerSpec;
+const send = (m: unknown): void => {
+  if (process.connected) process.send?.(m);
+};
+
+const config = agentConfigSchema.parse({
+  agent_id: 'bench-agent',
+  site: 'bench',
+  data_dir: spec.dataDir,
+  interfaces: spec.interfaces,
+  dhcp: { enabled: spec.services.includes('dhcp') },
+  tftp: { enabled: spec.services.includes('tftp'), root: spec.tftpRoot },
+  http: spec.http,
+  assets: { root: spec.assetsRoot },
+  log_level: spec.logLevel ?? 'info',
+});
+const log = pino({ level: config.log_level, base: { agent: config.agent_id, site: config.site } });
+const cache = new ModelCache(path.join(config.data_dir, 'cache'));
+const loaded = await cache.load();
+if (loaded.problems.length > 0) throw new Error(`model cache: ${loaded.problems.join('; ')}`);
+const tokens = new CheckpointTokens(randomBytes(32));
+let delivered = 0;
+const outbox = new EventOutbox(path.join(config.data_dir, 'outbox'), async () => {
+  delivered++;
+});
+await outbox.start();
+const recorder = new BootEventRecorder(config.agent_id, cache, outbox);
+const parts: AgentParts = { config, log, cache, recorder, tokens };
+
+const services: BootService[] = agentBootServices(parts);
+for (const s of services) await s.start();
+const http = spec.services.includes('http')
+  ? await buildAgentHttp({
+      agentId: config.agent_id,
+      site: config.site,
+      cache,
+      tokens,
+      recorder,
+      outbox,
+      assetsRoot: config.assets.root,
+      logger: log.child({ service: 'http' }),
+    })
+  : undefined;
+if (http) await http.listen({ host: config.http.listen, port: config.http.port });
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const stats = {
+    services: Object.fromEntries(services.map((s) => [s.name, s.stats()])),
+    recorder: recorder.stats(),
+    outbox: { ...outbox.stats(), deliveredHere: delivered },
+    resources: process.resourceUsage(),
+  };
+  await http?.close();
+  for (const s of services) await s.stop();
+  await outbox.stop();
+  send({ stats });
+  process.exit(0);
+}
+
+process.on('message', (m) => {
+  if ((m as { op?: string }).op === 'stop') void stop();
+});
+// The runner's end of the channel closing means it is gone: do not linger in its namespace.
+process.on('disconnect', () => void stop());
+send({ ready: true, gates: loaded.gates, siteModel: loaded.siteModel });
