@@ -1,11 +1,12 @@
 // One error shape for every failure the API returns:
 //   { "error": { "status": 404, "code": "not_found", "message": "…", "details": …, "requestId": "…" } }
 // Validation errors list each problem in `details`; Temporal's errors map to 404 (no such workflow),
-// 409 (an update the workflow refused) and 503 (Temporal unreachable); anything unexpected is a 500 whose
+// 409 (an update the workflow refused) and 503 (Temporal unreachable), GitHub's to 502; anything unexpected is a 500 whose
 // message is logged, never sent.
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RequestError } from 'octokit';
 
 export class ApiError extends Error {
   constructor(
@@ -86,6 +87,8 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(400, 'validation_failed', fe.message ?? 'request is invalid', details);
   }
   if (err instanceof WorkflowNotFoundError) return new ApiError(404, 'not_found', err.message);
+  // GitHub's API failing is a bad gateway here, whatever its status (a 404 for a branch is GitHub's answer).
+  if (err instanceof RequestError) return new ApiError(502, 'github_error', `GitHub answered ${err.status}: ${err.message}`);
   if (err instanceof WorkflowUpdateFailedError) {
     const cause = err.cause instanceof ApplicationFailure || err.cause instanceof Error ? err.cause.message : err.message;
     return new ApiError(409, 'conflict', cause);

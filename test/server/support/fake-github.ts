@@ -89,7 +89,7 @@ export class FakeGithub {
     const method = req.method ?? 'GET';
     this.requests.push({
       method,
-      path: u.pathname,
+      path: decodeURIComponent(u.pathname),
       query: Object.fromEntries(u.searchParams),
       authorization: req.headers.authorization,
       ...(body ? { body } : {}),
@@ -99,12 +99,13 @@ export class FakeGithub {
       res.end(JSON.stringify(data));
     };
     const notFound = () => json(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' });
-    const p = u.pathname;
+    // octokit encodes parameters (heads%2Fmaster); GitHub decodes them.
+    const p = decodeURIComponent(u.pathname);
     let m: RegExpExecArray | null;
 
     // GET /repos/{owner}/{repo}/git/ref/heads/{branch}
     if (method === 'GET' && (m = /^\/repos\/([^/]+\/[^/]+)\/git\/ref\/heads\/(.+)$/.exec(p))) {
-      const sha = this.branches.get(m[1]!)?.get(decodeURIComponent(m[2]!));
+      const sha = this.branches.get(m[1]!)?.get(m[2]!);
       if (!sha) return notFound();
       return json(200, {
         ref: `refs/heads/${m[2]}`,
