@@ -23,7 +23,7 @@ let stack: TestStack;
 let api: StackApp;
 let sot: WrittenSot;
 let bare: string;
-let sotConfig: SotConfig;
+let sotConfig: Extract<SotConfig, { kind: 'git' }>;
 
 function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', ['-C', cwd, '-c', 'user.name=Ops', '-c', 'user.email=ops@example.test', ...args], { encoding: 'utf8' }).trim();
