@@ -39,61 +39,53 @@ export interface LabRun {
 export async function runLab(spec: LabRunSpec): Promise<LabRun> {
   requireLabRoot();
   const dir = await mkdtemp(path.join(tmpdir(), `vaq-lab-${spec.name}-`));
-  const network = createLabNetwork({ name: spec.name, prefix: spec.prefix, taps: spec.vms.length });
-  let exit: string;
-  let stderr = '';
-  let stdout = '';
-  const killedLeftovers: LabRun['killedLeftovers'] = [];
   try {
-    const { name: _n, prefix: _p, timeoutMs, keepDir: _k, ...rest } = spec;
-    const scenarioSpec: ScenarioSpec = { ...rest, dir, network };
-    // `ip netns exec` execs in place: the child's pid is the scenario's node process.
-    const child = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        network.ns,
-        process.execPath,
-        '--import',
-        'tsx',
-        SCENARIO,
-        JSON.stringify(scenarioSpec),
-      ],
-      {
+    let exit = 'not started';
+    let stderr = '';
+    let stdout = '';
+    const killedLeftovers: LabRun['killedLeftovers'] = [];
+    try {
+      const network = createLabNetwork({ name: spec.name, prefix: spec.prefix, taps: spec.vms.length });
+      const { name: _n, prefix: _p, timeoutMs = 240_000, keepDir: _k, ...rest } = spec;
+      const scenarioSpec: ScenarioSpec = { ...rest, dir, network };
+      // `ip netns exec` execs in place: the child's pid is the scenario's node process.
+      const argv = ['netns', 'exec', network.ns, process.execPath, '--import', 'tsx', SCENARIO];
+      const child = spawn('ip', [...argv, JSON.stringify(scenarioSpec)], {
         stdio: ['ignore', 'pipe', 'pipe'],
         cwd: path.dirname(path.dirname(SCENARIO)),
-      },
-    );
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
-    exit = await new Promise<string>((resolve) => {
-      const term = setTimeout(() => child.kill('SIGTERM'), timeoutMs ?? 240_000);
-      const kill = setTimeout(() => child.kill('SIGKILL'), (timeoutMs ?? 240_000) + 25_000);
-      child.once('error', (err) => resolve(`error: ${err.message}`));
-      child.once('exit', (code, signal) => {
-        clearTimeout(term);
-        clearTimeout(kill);
-        resolve(signal ?? String(code));
       });
-    });
-  } finally {
-    for (const p of await runProcesses(dir)) {
-      killedLeftovers.push(p);
-      killPid(p.pid);
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+      exit = await new Promise<string>((resolve) => {
+        // SIGTERM lets the scenario end what it started and still report; SIGKILL if that hangs.
+        const term = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+        const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 25_000);
+        child.once('error', (err) => resolve(`error: ${err.message}`));
+        child.once('exit', (code, signal) => {
+          clearTimeout(term);
+          clearTimeout(kill);
+          resolve(signal ?? String(code));
+        });
+      });
+    } finally {
+      for (const p of await runProcesses(dir)) {
+        killedLeftovers.push(p);
+        killPid(p.pid);
+      }
+      destroyLabNetwork(spec.name);
     }
-    destroyLabNetwork(spec.name);
+    await new Promise((r) => setTimeout(r, 200));
+    const left = { pids: (await runProcesses(dir)).map((p) => p.pid), namespaces: labNamespaces(spec.name) };
+    let report: ScenarioReport | undefined;
+    try {
+      report = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as ScenarioReport;
+    } catch {
+      // No report: `exit` and `stderr` tell why.
+    }
+    return { report, exit, stderr, dir, killedLeftovers, left };
+  } finally {
+    if (!spec.keepDir) await rm(dir, { recursive: true, force: true });
   }
-  await new Promise((r) => setTimeout(r, 200));
-  const left = { pids: (await runProcesses(dir)).map((p) => p.pid), namespaces: labNamespaces(spec.name) };
-  let report: ScenarioReport | undefined;
-  try {
-    report = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as ScenarioReport;
-  } catch {
-    // No report: `exit` and `stderr` tell why.
-  }
-  if (!spec.keepDir) await rm(dir, { recursive: true, force: true });
-  return { report, exit, stderr, dir, killedLeftovers, left };
 }
 
 /** Live processes whose command line names the run directory: only this run's own ever do. */

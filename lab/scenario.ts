@@ -13,8 +13,8 @@ import { stringify } from 'yaml';
 import type { GateEntry } from '../agent/netboot-gate.ts';
 import type { SiteModel } from '../agent/site-model.ts';
 import { startDirRollout } from '../cli/start-rollout.ts';
-import { hostStatusQuery, hostWorkflowId } from '../workflows/definitions.ts';
-import type { HostStatus, RolloutResult } from '../workflows/types.ts';
+import { hostStatusQuery, hostWorkflowId, rolloutStatusQuery } from '../workflows/definitions.ts';
+import type { HostStatus, RolloutResult, RolloutTimelineEntry } from '../workflows/types.ts';
 import { prepareLabAssets } from './assets.ts';
 import type { BootSummary } from './boot-report.ts';
 import { summarizeBoot } from './boot-report.ts';
@@ -70,6 +70,8 @@ export interface ScenarioReport {
   /** Seconds: stack start, rollout (start to result), whole run. */
   timings: Record<string, number>;
   rollout?: RolloutResult;
+  /** The rollout's own timeline: plan, site model publication, hosts started and finished. */
+  rolloutTimeline?: RolloutTimelineEntry[];
   hosts: ScenarioHost[];
   siteModel?: SiteModel;
   agent?: {
@@ -97,6 +99,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   let ra: RouterAdverts | undefined;
   const openGates = new Map<string, GateEntry>();
   let watch: NodeJS.Timeout | undefined;
+  let rolloutId: string | undefined;
   const notePid = async (name: string, pid: number) => {
     report.pids[name] = pid;
     await writeFile(path.join(pidDir, `${name}.pid`), `${pid}\n`);
@@ -201,6 +204,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     });
     const t2 = Date.now();
     const started = await startDirRollout(stack.temporal.client, { dir: sotDir, sot: 'lab' });
+    rolloutId = started.workflowId;
     const limit = (spec.rolloutTimeoutS ?? 180) * 1000;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -224,7 +228,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     report.error = describeError(err);
   } finally {
     clearInterval(watch);
-    await collect(report, site, machines, stack, kea, openGates).catch((err: unknown) => {
+    await collect(report, site, machines, stack, kea, openGates, rolloutId).catch((err: unknown) => {
       report.error = `${report.error ?? ''}\ncollecting the report failed: ${String(err)}`.trim();
     });
     for (const m of machines) await m.stop().catch(() => undefined);
@@ -243,7 +247,15 @@ async function collect(
   stack: LabStack | undefined,
   kea: Kea | undefined,
   openGates: Map<string, GateEntry>,
+  rolloutId: string | undefined,
 ): Promise<void> {
+  if (stack && rolloutId) {
+    const st = await stack.temporal.client.workflow
+      .getHandle(rolloutId)
+      .query(rolloutStatusQuery)
+      .catch(() => undefined);
+    report.rolloutTimeline = st?.timeline;
+  }
   for (const m of machines) {
     const machine = await m.report();
     const status = stack

