@@ -66,7 +66,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   const info = workflowInfo();
   const control = proxyActivities<ControlActivities>({
     taskQueue: CONTROL_TASK_QUEUE,
-    startToCloseTimeout: '5 minutes',
+    // Rendering one revision takes about a second for hundreds of hosts; a lost worker is noticed within two minutes.
+    startToCloseTimeout: '2 minutes',
     retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
   const plan: HostPlan = await control.loadHostPlan({
@@ -78,7 +79,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   const siteQueue = siteTaskQueue(plan.site);
   const gate = proxyActivities<SiteActivities>({
     taskQueue: siteQueue,
-    startToCloseTimeout: '1 minute',
+    // A gate update takes milliseconds: a short limit means a worker that died holding one costs seconds, not a
+    // minute, before another worker of the site retries it.
+    startToCloseTimeout: '10 seconds',
     retry: { maximumAttempts: 20, initialInterval: '1 second', maximumInterval: '15 seconds' },
   });
   // BMC calls are capped at 5 minutes and heartbeat; a flaky BMC gets a few quick retries, each of them safe
