@@ -100,6 +100,12 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   const openGates = new Map<string, GateEntry>();
   let watch: NodeJS.Timeout | undefined;
   let rolloutId: string | undefined;
+  // A signal during the set-up stops it at the next step; during the rollout it ends the wait at once.
+  const checkAbort = () => {
+    if (signal?.aborted) throw new Error('stopped by a signal');
+  };
+  // Progress on stderr: the caller shows it when a run fails.
+  const say = (m: string) => process.stderr.write(`[lab ${secs(t0)}s] ${m}\n`);
   const notePid = async (name: string, pid: number) => {
     report.pids[name] = pid;
     await writeFile(path.join(pidDir, `${name}.pid`), `${pid}\n`);
@@ -108,6 +114,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   try {
     const assets = await prepareLabAssets(path.join(spec.dir, 'assets'));
     report.timings.assetsS = secs(t0);
+    say(`assets ready (tiny initrd ${assets.initrdBuilt ? 'built' : 'cached'}, ${assets.initrdBytes} bytes)`);
     if (spec.routerAdverts !== false) {
       ra = await startRouterAdverts({ bridge: spec.network.bridge, dir: spec.dir, pidDir });
       report.pids['dnsmasq-ra'] = ra.daemon.pid;
@@ -160,6 +167,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       { mode: 0o600 },
     );
 
+    checkAbort();
     const t1 = Date.now();
     stack = await startLabStack({
       dir: path.join(spec.dir, 'stack'),
@@ -173,6 +181,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       secretsFile,
     });
     report.timings.stackS = secs(t1);
+    say(`stack ready: Temporal ${stack.temporal.address}, agent ${stack.agentUrl}`);
     if (stack.temporal.server) {
       await notePid('temporal', stack.temporal.server.pid);
       await notePid('temporal-supervisor', stack.temporal.server.supervisorPid);
@@ -202,9 +211,11 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         metadata: { firmware: vm.firmware },
       })),
     });
+    checkAbort();
     const t2 = Date.now();
     const started = await startDirRollout(stack.temporal.client, { dir: sotDir, sot: 'lab' });
     rolloutId = started.workflowId;
+    say(`rollout ${rolloutId} started`);
     const limit = (spec.rolloutTimeoutS ?? 180) * 1000;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -215,6 +226,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
             () => reject(new Error(`the rollout did not finish within ${limit / 1000} s`)),
             limit,
           );
+          if (signal?.aborted) reject(new Error('stopped by a signal'));
           signal?.addEventListener('abort', () => reject(new Error('stopped by a signal')), { once: true });
         }),
       ]);
@@ -228,16 +240,30 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     report.error = describeError(err);
   } finally {
     clearInterval(watch);
+    say(report.error ? `stopping after: ${report.error.split('\n')[0]}` : 'rollout done; stopping');
     await collect(report, site, machines, stack, kea, openGates, rolloutId).catch((err: unknown) => {
       report.error = `${report.error ?? ''}\ncollecting the report failed: ${String(err)}`.trim();
     });
+    say('report collected');
     for (const m of machines) await m.stop().catch(() => undefined);
+    say('machines stopped');
     await stack?.stop();
+    say('stack stopped');
     await kea?.stop();
     await ra?.stop();
+    say('done');
     report.timings.totalS = secs(t0);
   }
   return report;
+}
+
+/** A query that cannot hold up the cleanup: undefined after `ms`. */
+function bounded<T>(p: Promise<T>, ms = 10_000): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.catch(() => undefined),
+    new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 async function collect(
@@ -250,19 +276,15 @@ async function collect(
   rolloutId: string | undefined,
 ): Promise<void> {
   if (stack && rolloutId) {
-    const st = await stack.temporal.client.workflow
-      .getHandle(rolloutId)
-      .query(rolloutStatusQuery)
-      .catch(() => undefined);
+    const st = await bounded(stack.temporal.client.workflow.getHandle(rolloutId).query(rolloutStatusQuery));
     report.rolloutTimeline = st?.timeline;
   }
   for (const m of machines) {
     const machine = await m.report();
     const status = stack
-      ? await stack.temporal.client.workflow
-          .getHandle(hostWorkflowId(site, m.name))
-          .query(hostStatusQuery)
-          .catch(() => undefined)
+      ? await bounded(
+          stack.temporal.client.workflow.getHandle(hostWorkflowId(site, m.name)).query(hostStatusQuery),
+        )
       : undefined;
     report.hosts.push({
       name: m.name,

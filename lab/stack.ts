@@ -1,6 +1,7 @@
 // The whole vaquero stack of a lab, in one process inside the lab namespace: the embedded Temporal dev server
 // (on the namespace's own loopback), the control worker, and the agent serving DHCP and TFTP on the bridge and
 // HTTP on the bridge address, with the ipmi power driver and a secrets file for the BMC passwords.
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import path from 'node:path';
 import pino from 'pino';
 import type { RunningAgent } from '../agent/agent.ts';
@@ -48,8 +49,28 @@ export interface LabStack {
   stop(): Promise<void>;
 }
 
-export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
+/**
+ * The SDK runtime for a lab process: WARN and up on stderr, and no shutdown signals. By default the SDK shuts
+ * every worker down on SIGINT/SIGTERM by itself, and then a lab stopping on a signal could no longer query its
+ * workflows for the report; the lab's own handler stops the stack in order instead.
+ */
+export function installLabRuntime(): void {
+  try {
+    Runtime.install({
+      shutdownSignals: [],
+      logger: new DefaultLogger('WARN', (e) => {
+        if (!e.message.startsWith('No workflows registered'))
+          process.stderr.write(`${e.level} ${e.message}\n`);
+      }),
+    });
+  } catch {
+    // Already installed by the embedding program: keep its choice.
+  }
   installQuietRuntime();
+}
+
+export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
+  installLabRuntime();
   const httpPort = o.httpPort ?? 8080;
   const agentUrl = `http://${o.address}:${httpPort}`;
   const ports = {
