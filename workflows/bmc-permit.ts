@@ -19,6 +19,7 @@ import type { BmcPermitRequest } from './bmc-semaphore.ts';
 import { bmcAcquireSignal, bmcGrantSignal, bmcReleaseSignal, bmcSemaphore, bmcSemaphoreWorkflowId, DEFAULT_BMC_CONCURRENCY } from './bmc-semaphore.ts';
 
 export const BMC_SEMAPHORE_PATCH = 'bmc-site-semaphore';
+export const BMC_RELEASE_NO_WAIT_PATCH = 'bmc-release-no-wait';
 /** How often a waiting host repeats its request, in case the semaphore ended or was terminated meanwhile. */
 const RE_REQUEST_MS = 10 * 60_000;
 
@@ -51,11 +52,14 @@ export async function withBmcPermit<T>(opts: BmcPermitOptions, work: () => Promi
     return await work();
   } finally {
     // Also when cancelled: a permit (or a place in the queue) must never outlive the work it was for.
-    await CancellationScope.nonCancellable(() =>
+    const released = CancellationScope.nonCancellable(() =>
       getExternalWorkflowHandle(semaphoreId)
         .signal(bmcReleaseSignal, { holder: req.holder, requestId: req.requestId })
         .catch(() => undefined),
     );
+    // Not awaited since this patch: the signal goes out with this workflow task's commands and the host moves
+    // on at once (waiting for the server's acknowledgement delayed the netboot stage by a round trip).
+    if (!patched(BMC_RELEASE_NO_WAIT_PATCH)) await released;
   }
 }
 
