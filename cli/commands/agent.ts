@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { agentBootServices } from '../../agent/boot-services.ts';
+import { IpmiDriver } from '../../activities/power/ipmi-driver.ts';
+import { RedfishDriver } from '../../activities/power/redfish-driver.ts';
 
 export function register(program: Command): void {
   program
@@ -11,7 +13,11 @@ export function register(program: Command): void {
     .requiredOption('--config <file>', 'agent configuration (YAML)')
     .action(async (opts: { config: string }) => {
       const config = await loadAgentConfig(opts.config);
-      const agent = await startAgent(config, { services: agentBootServices });
+      // The real BMC drivers: without them the site worker fails every power stage ("no ipmi power driver").
+      const agent = await startAgent(config, {
+        services: agentBootServices,
+        drivers: { ipmi: new IpmiDriver(), redfish: new RedfishDriver() },
+      });
       const stop = () => {
         void agent.stop().then(() => process.exit(0));
       };
