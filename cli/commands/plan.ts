@@ -1,6 +1,8 @@
 // `vaquero plan FROM_DIR TO_DIR` and `vaquero plan --repo DIR REV_A REV_B`: which hosts moving from one SoT
 // revision to the other would reprovision, and why. Both sides must be valid: a plan of a broken SoT would
 // silently leave out the hosts that do not render. Exit 0 planned, 1 a side is invalid, 2 usage errors.
+// With a server (--server or VAQUERO_SERVER) and --sot NAME, FROM and TO are revisions of that SoT; `-` as FROM
+// plans against what each host last reached, `-` as TO is the SoT as it is now.
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { formatDiagnostic, sortDiagnostics } from '../../sot/diagnostics.ts';
@@ -9,10 +11,36 @@ import type { CheckedOutRevision } from '../../sot/git-revision.ts';
 import { countActions, hostStates, planStates } from '../../sot/plan.ts';
 import type { HostState, Plan, PlanAction } from '../../sot/plan.ts';
 import { validateSot } from '../../sot/validate.ts';
+import { ApiClient, serverTarget } from '../server-client.ts';
+import type { ServerTarget } from '../server-client.ts';
 
 interface PlanOpts {
   repo?: string;
   json?: boolean;
+  server?: string;
+  sot?: string;
+}
+
+type ServerPlan =
+  | { valid: true; from: string | null; to: string; hosts: Plan['hosts'] }
+  | { valid: false; from: string | null; to: string; problems: { revision: string; messages: string[] }[] };
+
+async function planViaServer(target: ServerTarget, from: string, to: string, opts: PlanOpts): Promise<number> {
+  if (!opts.sot) return usage('with a server, name the SoT with --sot NAME');
+  if (opts.repo) return usage('--repo plans local commits; it cannot be combined with a server');
+  const api = new ApiClient(target);
+  const p = await api.get<ServerPlan>('/plan', { sot: opts.sot, from: from === '-' ? undefined : from, to: to === '-' ? undefined : to });
+  if (!p.valid) {
+    for (const x of p.problems) {
+      process.stderr.write(`vaquero plan: ${opts.sot} at ${x.revision} is not a valid SoT:\n`);
+      process.stderr.write(x.messages.map((m) => `  ${m}\n`).join(''));
+    }
+    return 1;
+  }
+  const plan: Plan = { hosts: p.hosts };
+  if (opts.json) process.stdout.write(planJson(plan) + '\n');
+  else process.stdout.write(planText(plan, p.from ?? 'what the hosts reached', p.to));
+  return 0;
 }
 
 export function register(program: Command): void {
@@ -23,8 +51,16 @@ export function register(program: Command): void {
     .argument('<to>', 'the new SoT folder (with --repo: a commit, branch or tag)')
     .option('--repo <dir>', 'compare two revisions of this local git repository')
     .option('--json', 'print {"hosts": [{site, host, action, reasons}]}')
+    .option('--server <url>', 'plan revisions of a server SoT (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)')
+    .option('--sot <name>', 'with a server: the SoT whose revisions FROM and TO are')
     .action(async (from: string, to: string, opts: PlanOpts) => {
-      process.exitCode = await runPlan(from, to, opts);
+      // Local folders need no server: VAQUERO_SERVER alone does not redirect a plan, --sot or --server does.
+      const target = opts.sot !== undefined || opts.server !== undefined ? await serverTarget(opts.server) : undefined;
+      if ((opts.sot !== undefined || opts.server !== undefined) && !target) {
+        process.exitCode = usage('--sot plans revisions of a server SoT: give --server URL or set VAQUERO_SERVER');
+        return;
+      }
+      process.exitCode = target ? await planViaServer(target, from, to, opts) : await runPlan(from, to, opts);
     });
 }
 

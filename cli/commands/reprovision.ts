@@ -6,6 +6,7 @@ import { HOST_WORKFLOW_TYPE, hostWorkflowId, ROLLOUT_WORKFLOW_TYPE } from '../..
 import type { HostWorkflowInput } from '../../workflows/types.ts';
 import { resolveDataDir } from '../data-dir.ts';
 import { listHosts } from '../host-list.ts';
+import { ApiClient, serverTarget } from '../server-client.ts';
 import { connectClient } from '../stack-client.ts';
 
 export function register(program: Command): void {
@@ -14,7 +15,21 @@ export function register(program: Command): void {
     .description('reprovision one host (NAME or SITE/NAME) at the newest rolled-out revision')
     .option('--data-dir <dir>', 'state directory of the stack')
     .option('--sot <name>', 'SoT whose newest rollout gives the revision (default: the newest of any)')
-    .action(async (hostArg: string, opts: { dataDir?: string; sot?: string }) => {
+    .option('--server <url>', 'ask a vaquero server (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE); HOST must be SITE/NAME')
+    .action(async (hostArg: string, opts: { dataDir?: string; sot?: string; server?: string }) => {
+      const target = await serverTarget(opts.server);
+      if (target) {
+        if (!hostArg.includes('/')) throw new Error('with a server, name the host as SITE/NAME');
+        const { data } = await new ApiClient(target).post<{ results: { host: string; workflowId: string; started: boolean; revision?: string; error?: string }[] }>(
+          '/hosts/reprovision',
+          { hosts: [hostArg], ...(opts.sot ? { sot: opts.sot } : {}) },
+        );
+        for (const r of data.results) {
+          process.stdout.write(r.started ? `${r.workflowId} started at revision ${r.revision}\n` : `${r.workflowId}: ${r.error}\n`);
+          if (!r.started) process.exitCode = 1;
+        }
+        return;
+      }
       const { client, connection } = await connectClient(resolveDataDir(opts.dataDir));
       try {
         let site: string | undefined;

@@ -1,8 +1,40 @@
-// `vaquero status`: every host with its site, stage, state and revision.
+// `vaquero status`: every host with its site, stage, state and revision (from Temporal, or from a server).
 import type { Command } from 'commander';
 import { resolveDataDir } from '../data-dir.ts';
 import { listHosts } from '../host-list.ts';
+import type { HostRow } from '../host-list.ts';
+import { ApiClient, serverTarget } from '../server-client.ts';
 import { connectClient } from '../stack-client.ts';
+
+interface ServerHost {
+  site: string;
+  host: string;
+  stage: string;
+  state: string;
+  revision: string;
+  workflowId: string;
+  runId: string;
+  startedAt: string;
+  closedAt?: string;
+  stageSince: string;
+}
+
+/** Every host from the server's listing, page after page. */
+async function serverHosts(api: ApiClient, site: string | undefined): Promise<HostRow[]> {
+  const out: HostRow[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.get<{ hosts: ServerHost[]; nextCursor?: string }>('/hosts', { site, limit: 10000, cursor });
+    for (const h of page.hosts) {
+      out.push({
+        ...h,
+        ...(h.state === 'running' ? { secondsInStage: Math.round((Date.now() - Date.parse(h.stageSince)) / 100) / 10 } : {}),
+      });
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  return out;
+}
 
 export function register(program: Command): void {
   program
@@ -11,10 +43,12 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'state directory of the stack')
     .option('--site <site>', 'only this site')
     .option('--json', 'print {"hosts":[{site,host,stage,state,revision,…}]}')
-    .action(async (opts: { dataDir?: string; site?: string; json?: boolean }) => {
-      const { client, connection } = await connectClient(resolveDataDir(opts.dataDir));
+    .option('--server <url>', 'ask a vaquero server (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)')
+    .action(async (opts: { dataDir?: string; site?: string; json?: boolean; server?: string }) => {
+      const target = await serverTarget(opts.server);
+      const direct = target ? undefined : await connectClient(resolveDataDir(opts.dataDir));
       try {
-        const hosts = await listHosts(client, { site: opts.site });
+        const hosts = target ? await serverHosts(new ApiClient(target), opts.site) : await listHosts(direct!.client, { site: opts.site });
         if (opts.json) {
           process.stdout.write(JSON.stringify({ hosts }) + '\n');
           return;
@@ -38,7 +72,7 @@ export function register(program: Command): void {
           process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
         }
       } finally {
-        await connection.close();
+        await direct?.connection.close();
       }
     });
 }
