@@ -107,6 +107,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   let lastError: string | undefined;
   let reached = 0;
   let attemptStartedAt = 0;
+  /** The kernel command line the installed OS reported with its checkpoint in this power attempt, if any. */
+  let reportedCmdline: string | undefined;
   let pending: DesiredRevision | undefined;
   let switchTo: DesiredRevision | undefined;
   /** Set by an operator's `fail` override; the stage waits below end on it. */
@@ -172,6 +174,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       return;
     }
     note('event', `${ev.kind} from ${ev.source}${ev.detail ? `: ${ev.detail}` : ''}`);
+    if (ev.kind === 'checkpoint') reportedCmdline = reportedCmdlineOf(ev.detail);
     reached = Math.max(reached, rankOf(ev.kind));
   });
   setHandler(desiredRevisionSignal, (d: DesiredRevision) => {
@@ -315,6 +318,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       if ((attempt > 1 || s.beforeShutdown.length > 0) && patched('reopen-gate-before-power')) await setGate(true, s);
       enter('power', `power: set next boot to network and cycle (attempt ${attempt}/${attempts})`);
       reached = 0;
+      reportedCmdline = undefined;
       attemptStartedAt = Date.now();
       poweredThisRun = true;
       try {
@@ -349,6 +353,11 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       note('stage', 'installing: checkpoint already received');
     }
     enter('validate');
+    if (reportedCmdline !== undefined && patched('validate-reported-cmdline')) {
+      const diff = cmdlineDifference(s.artifacts.cmdline, reportedCmdline);
+      if (diff) throw new StageFailure('validate', `booted kernel command line differs from the SoT: ${diff}`);
+      note('validate', 'booted kernel command line matches the SoT');
+    }
     await runTasks(s, 'validate');
     attemptStartedAt = 0;
   };
@@ -423,4 +432,32 @@ function errorMessage(err: unknown): string {
     return cause instanceof Error ? cause.message : err.message;
   }
   return String(err);
+}
+
+/** The command line in a checkpoint event's detail (the agent appends `; cmdline=<value>` when the OS sent one). */
+function reportedCmdlineOf(detail: string | undefined): string | undefined {
+  const i = detail?.indexOf('; cmdline=') ?? -1;
+  return i < 0 ? undefined : detail!.slice(i + '; cmdline='.length);
+}
+
+/**
+ * How a booted command line differs from the rendered one, as token multisets, or '' when they agree. The
+ * bootloader and kernel add `initrd=<name>` (iPXE) and `BOOT_IMAGE=` tokens of their own, which are not the SoT's.
+ */
+export function cmdlineDifference(rendered: string, booted: string): string {
+  const own = (t: string) => t !== '' && !t.startsWith('initrd=') && !t.startsWith('BOOT_IMAGE=');
+  const count = (s: string) => {
+    const m = new Map<string, number>();
+    for (const t of s.split(/\s+/).filter(own)) m.set(t, (m.get(t) ?? 0) + 1);
+    return m;
+  };
+  const want = count(rendered);
+  const got = count(booted);
+  const missing: string[] = [];
+  const extra: string[] = [];
+  for (const [t, n] of want) for (let i = got.get(t) ?? 0; i < n; i++) missing.push(t);
+  for (const [t, n] of got) for (let i = want.get(t) ?? 0; i < n; i++) extra.push(t);
+  if (missing.length === 0 && extra.length === 0) return '';
+  const show = (ts: string[]) => ts.map((t) => (t.length > 80 ? `${t.slice(0, 77)}...` : t)).join(' ');
+  return [missing.length ? `missing ${show(missing)}` : '', extra.length ? `unexpected ${show(extra)}` : ''].filter(Boolean).join('; ');
 }

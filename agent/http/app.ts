@@ -14,6 +14,7 @@ import type { ModelCache } from '../model-cache.ts';
 import { realPathInside } from '../tftp/path-safety.ts';
 import { DEBIAN_IPXE_LINK_TARGETS } from '../tftp/server.ts';
 import type { NetbootEntry } from '../site-model.ts';
+import { CHECKPOINT_TOKEN_PLACEHOLDER } from '../../sot/render.ts';
 import { AssetProxy } from './asset-proxy.ts';
 import { normaliseMac, NO_NETBOOT_SCRIPT, withToken } from './artifact-text.ts';
 
@@ -113,17 +114,21 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
     },
   );
 
-  const checkpoint = async (req: FastifyRequest<{ Params: { token: string } }>) => {
+  const checkpoint = async (req: FastifyRequest<{ Params: { token: string }; Querystring: { cmdline?: string } }>) => {
     // The token names the run; compare against every open gate (few) in constant time each.
     const hit = opts.cache
       .openEntries()
       .find((g) => g.runId && opts.tokens.verify(req.params.token, g.workflowId, g.runId, g.bootStage));
     if (!hit) return undefined;
-    await opts.recorder.record({ kind: 'checkpoint', mac: hit.mac, detail: `checkpoint from ${req.ip}` });
+    // What the OS says it booted, for the validate stage to compare with the SoT. The run's token goes back to
+    // the placeholder the rendered command line holds, so the comparison is exact.
+    const reported = req.query.cmdline?.split(req.params.token).join(CHECKPOINT_TOKEN_PLACEHOLDER);
+    const detail = `checkpoint from ${req.ip}${reported !== undefined ? `; cmdline=${reported}` : ''}`;
+    await opts.recorder.record({ kind: 'checkpoint', mac: hit.mac, detail });
     return hit;
   };
   // GET for wget/curl one-liners in installers, POST for clients that report with a body (ignored).
-  app.route<{ Params: { token: string } }>({
+  app.route<{ Params: { token: string }; Querystring: { cmdline?: string } }>({
     method: ['GET', 'POST'],
     url: '/checkpoint/:token',
     schema: {
@@ -132,6 +137,8 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
         properties: { token: { type: 'string', maxLength: 128 } },
         required: ['token'],
       },
+      // The kernel's own limit on x86 is 2048 bytes; the bound keeps events small.
+      querystring: { type: 'object', properties: { cmdline: { type: 'string', maxLength: 4096 } } },
     },
     handler: async (req, reply) => {
       const hit = await checkpoint(req);
