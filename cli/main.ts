@@ -12,6 +12,7 @@ import { register as registerReprovision } from './commands/reprovision.ts';
 import { register as registerWorker } from './commands/worker.ts';
 import { register as registerServer } from './commands/server.ts';
 import { register as registerAgent } from './commands/agent.ts';
+import { register as registerLab } from './commands/lab.ts';
 
 const program = new Command();
 program
@@ -33,6 +34,7 @@ registerStatus(program);
 registerRollout(program);
 registerReprovision(program);
 registerWorker(program);
+registerLab(program);
 registerServer(program);
 registerAgent(program);
 program

@@ -6,6 +6,7 @@
 //
 // The report goes to stdout (nothing else does); every process started here is ended here, by pid, and its pid
 // file in <dir>/pids lets the caller end it should this process die first.
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,9 @@ import { stringify } from 'yaml';
 import type { GateEntry } from '../agent/netboot-gate.ts';
 import type { SiteModel } from '../agent/site-model.ts';
 import { startDirRollout } from '../cli/start-rollout.ts';
+import { checkoutRevision } from '../sot/git-revision.ts';
+import { hostStates, planStates } from '../sot/plan.ts';
+import { validateSot } from '../sot/validate.ts';
 import { hostStatusQuery, hostWorkflowId, rolloutStatusQuery } from '../workflows/definitions.ts';
 import type { HostStatus, RolloutResult, RolloutTimelineEntry } from '../workflows/types.ts';
 import { prepareLabAssets } from './assets.ts';
@@ -25,7 +29,7 @@ import { startLabMachine } from './machine.ts';
 import type { Firmware } from './qemu-vm.ts';
 import type { RouterAdverts } from './router-adverts.ts';
 import { startRouterAdverts } from './router-adverts.ts';
-import { writeLabSot } from './sot.ts';
+import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
 import type { LabStack } from './stack.ts';
 import { startLabStack } from './stack.ts';
 import type { LabNetwork } from './topology.ts';
@@ -51,6 +55,40 @@ export interface ScenarioSpec {
   /** Seconds the rollout may take. Default 180. */
   rolloutTimeoutS?: number;
   site?: string;
+  /**
+   * The demo: after the initial rollout, a commit adds `vaquero.demo=2` to the command line of the OS profile
+   * `tiny-b`, and that commit is planned and rolled out.
+   */
+  demo?: boolean;
+  /**
+   * Then (or right after the initial rollout without the demo) a commit changes both profiles with max_fail set,
+   * and this host's BMC (its ipmi_sim) is killed once that rollout has started.
+   */
+  bmcFailure?: { host: string; maxFail: number };
+  /** Serve the Temporal Web UI (inside the namespace). */
+  temporalUi?: boolean;
+  /**
+   * Keep the lab running after the rollouts: write <dir>/ready.json (URLs, pids) and wait for a signal
+   * (`vaquero lab up`).
+   */
+  hold?: boolean;
+}
+
+/** One rollout of the lab SoT at one commit. */
+export interface PhaseReport {
+  name: string;
+  commit: string;
+  rolloutId: string;
+  /** Link to the rollout in the Temporal UI, when it is served. */
+  link?: string;
+  /** The plan from the previous commit (absent for the initial rollout): hosts to reprovision. */
+  planned?: string[];
+  rollout?: RolloutResult;
+  seconds: number;
+  /** Power-ons each BMC's hook saw during this phase (ipmi_sim's own log, not vaquero's view). */
+  powerOns: Record<string, number>;
+  /** Each host's end state in this phase, with the command line it reported booting (if it did). */
+  hosts: Record<string, { state?: string; error?: string; bootedCmdline?: string; validated?: boolean }>;
 }
 
 export interface ScenarioHost {
@@ -82,6 +120,9 @@ export interface ScenarioReport {
   kea?: { leases: KeaLease[] };
   /** Every pid this run started (all gone when it returns). */
   pids: Record<string, number>;
+  /** The rollouts in order: initial, then the demo's and the BMC failure's commits when asked for. */
+  phases: PhaseReport[];
+  temporalUiUrl?: string;
 }
 
 const secs = (from: number) => Math.round((Date.now() - from) / 100) / 10;
@@ -92,7 +133,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   const agentId = `${site}-agent`;
   const pidDir = path.join(spec.dir, 'pids');
   await mkdir(pidDir, { recursive: true });
-  const report: ScenarioReport = { ok: false, timings: {}, hosts: [], pids: {} };
+  const report: ScenarioReport = { ok: false, timings: {}, hosts: [], pids: {}, phases: [] };
   const machines: LabMachine[] = [];
   let stack: LabStack | undefined;
   let kea: Kea | undefined;
@@ -179,7 +220,9 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       dhcpMode: spec.dhcpMode,
       assetsDir: assets.dir,
       secretsFile,
+      temporalUi: spec.temporalUi,
     });
+    report.temporalUiUrl = stack.temporal.uiUrl;
     report.timings.stackS = secs(t1);
     say(`stack ready: Temporal ${stack.temporal.address}, agent ${stack.agentUrl}`);
     if (stack.temporal.server) {
@@ -203,6 +246,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       dhcpMode: spec.dhcpMode,
       cidr: spec.network.cidr,
       gateway: spec.network.address,
+      maxFail: spec.bmcFailure ? spec.bmcFailure.maxFail : undefined,
       hosts: spec.vms.map((vm, i) => ({
         name: vm.name,
         mac: vm.mac,
@@ -211,31 +255,98 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         metadata: { firmware: vm.firmware },
       })),
     });
-    checkAbort();
-    const t2 = Date.now();
-    const started = await startDirRollout(stack.temporal.client, { dir: sotDir, sot: 'lab' });
-    rolloutId = started.workflowId;
-    say(`rollout ${rolloutId} started`);
+    const client = stack.temporal.client;
+    const uiUrl = stack.temporal.uiUrl;
     const limit = (spec.rolloutTimeoutS ?? 180) * 1000;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      report.rollout = await Promise.race([
-        stack.temporal.client.workflow.getHandle(started.workflowId).result() as Promise<RolloutResult>,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`the rollout did not finish within ${limit / 1000} s`)),
-            limit,
-          );
-          if (signal?.aborted) reject(new Error('stopped by a signal'));
-          signal?.addEventListener('abort', () => reject(new Error('stopped by a signal')), { once: true });
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    let commit = await gitHead(sotDir);
+    /** Rolls out the SoT folder as committed, waits for the result and reports what each BMC and host saw. */
+    const phase = async (name: string, planned?: string[], during?: () => Promise<void>): Promise<PhaseReport> => {
+      checkAbort();
+      const t = Date.now();
+      const before = await Promise.all(machines.map(async (m) => (await m.report()).powerOns.length));
+      const started = await startDirRollout(client, { dir: sotDir, sot: 'lab' });
+      rolloutId = started.workflowId;
+      const link = uiUrl ? `${uiUrl}/namespaces/${stack!.temporal.namespace}/workflows/${encodeURIComponent(started.workflowId)}` : undefined;
+      say(`${name}: rollout ${rolloutId} started${link ? ` (${link})` : ''}`);
+      await during?.();
+      let timer: NodeJS.Timeout | undefined;
+      let result: RolloutResult;
+      try {
+        result = await Promise.race([
+          client.workflow.getHandle(started.workflowId).result() as Promise<RolloutResult>,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`${name}: the rollout did not finish within ${limit / 1000} s`)), limit);
+            if (signal?.aborted) reject(new Error('stopped by a signal'));
+            signal?.addEventListener('abort', () => reject(new Error('stopped by a signal')), { once: true });
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+      const p: PhaseReport = { name, commit, rolloutId, link, planned, rollout: result, seconds: secs(t), powerOns: {}, hosts: {} };
+      for (const [i, m] of machines.entries()) {
+        p.powerOns[m.name] = (await m.report()).powerOns.length - before[i]!;
+        const st = await bounded(client.workflow.getHandle(hostWorkflowId(site, m.name)).query(hostStatusQuery));
+        const booted = st?.timeline
+          .filter((e) => e.kind === 'event' && e.message.includes('; cmdline='))
+          .at(-1)
+          ?.message.replace(/^.*?; cmdline=/, '');
+        p.hosts[m.name] = {
+          state: st?.state,
+          error: st?.lastError,
+          bootedCmdline: booted,
+          validated: st?.timeline.some((e) => e.message === 'booted kernel command line matches the SoT'),
+        };
+      }
+      report.phases.push(p);
+      say(`${name}: rollout ${result.state} in ${p.seconds}s: ${result.provisioned} provisioned, ${result.failed} failed; power-ons ${JSON.stringify(p.powerOns)}`);
+      return p;
+    };
+
+    const t2 = Date.now();
+    const initial = await phase('initial');
+    report.rollout = initial.rollout;
     report.timings.rolloutS = secs(t2);
-    report.ok = report.rollout.state === 'completed';
-    if (!report.ok) report.error = `rollout ${report.rollout.state}`;
+    report.ok = report.rollout?.state === 'completed';
+    if (!report.ok) report.error = `rollout ${report.rollout?.state}`;
+    if (report.ok && spec.demo) {
+      const from = commit;
+      await appendOsCmdline(sotDir, 'tiny-b', ['vaquero.demo=2']);
+      commit = commitAll(sotDir, 'tiny-b: vaquero.demo=2 on the kernel command line');
+      const planned = await planCommits(sotDir, from, commit);
+      say(`demo: commit ${commit.slice(0, 12)} changes os/tiny-b.yml; plan ${from.slice(0, 12)}..${commit.slice(0, 12)} reprovisions: ${planned.join(', ') || 'nothing'}`);
+      const t3 = Date.now();
+      const p = await phase('demo', planned);
+      report.timings.demoRolloutS = secs(t3);
+      if (p.rollout?.state !== 'completed') {
+        report.ok = false;
+        report.error = `demo rollout ${p.rollout?.state}`;
+      }
+    }
+    if (report.ok && spec.bmcFailure) {
+      const victim = machines.find((m) => m.name === spec.bmcFailure!.host);
+      if (!victim) throw new Error(`bmcFailure: no VM named ${spec.bmcFailure.host}`);
+      const from = commit;
+      for (const os of LAB_OSES) await appendOsCmdline(sotDir, os, ['vaquero.bmc-test=1']);
+      commit = commitAll(sotDir, 'every profile: vaquero.bmc-test=1');
+      const planned = await planCommits(sotDir, from, commit);
+      // ipmi_sim is killed by pid (the VM is off after the tiny OS powered it down): the BMC just stops answering.
+      await phase('bmc-failure', planned, async () => {
+        process.kill(victim.bmc.pid, 'SIGKILL');
+        say(`bmc-failure: killed ${victim.name}'s BMC (ipmi_sim pid ${victim.bmc.pid})`);
+      });
+    }
+    if (spec.hold) {
+      await writeFile(
+        path.join(spec.dir, 'ready.json'),
+        JSON.stringify({ ok: report.ok, error: report.error, agentUrl: stack.agentUrl, temporal: stack.temporal.address, temporalUiUrl: uiUrl, sot: sotDir, phases: report.phases, pids: report.pids }, null, 2),
+      );
+      say('lab is up; waiting for a signal');
+      await new Promise<void>((resolve) => {
+        if (signal?.aborted) resolve();
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
   } catch (err) {
     report.error = describeError(err);
   } finally {
@@ -255,6 +366,24 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     report.timings.totalS = secs(t0);
   }
   return report;
+}
+
+function gitHead(dir: string): Promise<string> {
+  return Promise.resolve(execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim());
+}
+
+/** The hosts `vaquero plan --repo DIR FROM TO` would reprovision (added included), by name. */
+async function planCommits(repo: string, from: string, to: string): Promise<string[]> {
+  const sides = [await checkoutRevision(repo, from), await checkoutRevision(repo, to)];
+  try {
+    const states = [];
+    for (const side of sides) states.push(hostStates((await validateSot(side.dir)).model));
+    return planStates(states[0]!, states[1]!)
+      .hosts.filter((h) => h.action === 'reprovision' || h.action === 'added')
+      .map((h) => h.host);
+  } finally {
+    await Promise.all(sides.map((c) => c.cleanup()));
+  }
 }
 
 /** A query that cannot hold up the cleanup: undefined after `ms`. */

@@ -1,12 +1,20 @@
 // The SoT of a lab: one site whose subnet is the lab bridge's /24, one agent (the lab's, at the bridge address),
-// and one host per VM with its MAC and its ipmi_sim BMC, all booting the tiny OS once (one boot stage).
-import { mkdir, writeFile } from 'node:fs/promises';
+// and one host per VM with its MAC and its ipmi_sim BMC, each booting a tiny OS once (one boot stage). There are
+// two OS profiles (hosts alternate between them), so a change to one profile reprovisions only some hosts. The
+// folder is a git repository: the demo's changes are commits, and `vaquero plan --repo` compares them.
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 
-export const LAB_OS = 'tiny';
-export const LAB_WORKFLOW = 'tiny';
+/** The two OS profiles; host i uses LAB_OSES[i % 2] (through the workflow of the same name). */
+export const LAB_OSES = ['tiny-a', 'tiny-b'] as const;
+export type LabOs = (typeof LAB_OSES)[number];
 export const LAB_SUBNET = 'lab-net';
+
+export function labOsOf(hostIndex: number): LabOs {
+  return LAB_OSES[hostIndex % LAB_OSES.length]!;
+}
 
 export interface LabSotHost {
   name: string;
@@ -31,6 +39,8 @@ export interface LabSotSpec {
   /** Seconds per stage; the defaults fit TCG boots on 2 cores with room to spare. */
   timeouts?: Partial<Record<'power' | 'dhcp' | 'tftp' | 'ipxe' | 'kernel' | 'checkpoint', number>>;
   powerRetries?: number;
+  /** Failed hosts a rollout tolerates per workflow before it halts (SoT default when absent). */
+  maxFail?: number;
 }
 
 export const LAB_TIMEOUTS = {
@@ -74,7 +84,7 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
       .map((h) =>
         stringify({
           name: h.name,
-          workflow: LAB_WORKFLOW,
+          workflow: labOsOf(spec.hosts.indexOf(h)),
           ...(h.metadata ? { metadata: h.metadata } : {}),
           interfaces: [
             { type: 'physical', mac: h.mac, subnet: LAB_SUBNET, ipv4: h.ipv4, hostname: h.name },
@@ -90,19 +100,46 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
       )
       .join('---\n'),
   );
-  await writeFile(
-    path.join(dir, 'os', `${LAB_OS}.yml`),
-    `# The lab's tiny OS (lab/tiny-initrd.ts): DHCP, checkpoint, power off.\n${stringify(TINY_OS)}`,
-  );
-  await writeFile(path.join(dir, 'boot', `${LAB_OS}.yml`), stringify({ os: LAB_OS }));
-  await writeFile(
-    path.join(dir, 'workflows', `${LAB_WORKFLOW}.yml`),
-    stringify({
-      boots: [LAB_OS],
-      policy: { max_concurrent: Math.max(1, n) },
-      timeouts: { ...LAB_TIMEOUTS, ...spec.timeouts },
-      power_retries: spec.powerRetries ?? 1,
-    }),
-  );
+  for (const os of LAB_OSES) {
+    await writeFile(
+      path.join(dir, 'os', `${os}.yml`),
+      `# A tiny OS of the lab (lab/tiny-initrd.ts): DHCP, checkpoint with /proc/cmdline, power off.\n${stringify(TINY_OS)}`,
+    );
+    await writeFile(path.join(dir, 'boot', `${os}.yml`), stringify({ os }));
+    await writeFile(
+      path.join(dir, 'workflows', `${os}.yml`),
+      stringify({
+        boots: [os],
+        policy: { max_concurrent: Math.max(1, n), ...(spec.maxFail !== undefined ? { max_fail: spec.maxFail } : {}) },
+        timeouts: { ...LAB_TIMEOUTS, ...spec.timeouts },
+        power_retries: spec.powerRetries ?? 1,
+      }),
+    );
+  }
+  git(dir, 'init', '-q', '-b', 'main');
+  commitAll(dir, 'lab SoT');
   return dir;
+}
+
+function git(dir: string, ...args: string[]): string {
+  return execFileSync(
+    'git',
+    ['-c', 'user.name=vaquero lab', '-c', 'user.email=lab@vaquero.invalid', '-c', 'commit.gpgsign=false', ...args],
+    { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  ).trim();
+}
+
+/** Commits every change of the lab SoT; returns the commit. */
+export function commitAll(dir: string, message: string): string {
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '--allow-empty', '-m', message);
+  return git(dir, 'rev-parse', 'HEAD');
+}
+
+/** Appends `tokens` to an OS profile's command line (the demo's change). */
+export async function appendOsCmdline(dir: string, os: LabOs, tokens: string[]): Promise<void> {
+  const file = path.join(dir, 'os', `${os}.yml`);
+  const doc = parse(await readFile(file, 'utf8')) as { cmdline: string[] };
+  doc.cmdline.push(...tokens);
+  await writeFile(file, stringify(doc));
 }

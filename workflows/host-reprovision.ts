@@ -354,7 +354,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
     enter('validate');
     if (reportedCmdline !== undefined && patched('validate-reported-cmdline')) {
-      const diff = cmdlineDifference(s.artifacts.cmdline, reportedCmdline);
+      const diff = cmdlineDifference(s.artifacts.cmdline, reportedCmdline, s.artifacts.kernel);
       if (diff) throw new StageFailure('validate', `booted kernel command line differs from the SoT: ${diff}`);
       note('validate', 'booted kernel command line matches the SoT');
     }
@@ -442,17 +442,21 @@ function reportedCmdlineOf(detail: string | undefined): string | undefined {
 
 /**
  * How a booted command line differs from the rendered one, as token multisets, or '' when they agree. The
- * bootloader and kernel add `initrd=<name>` (iPXE) and `BOOT_IMAGE=` tokens of their own, which are not the SoT's.
+ * bootloader and kernel add `initrd=<name>` (iPXE) and `BOOT_IMAGE=` tokens of their own, which are not the SoT's,
+ * and iPXE on UEFI puts the kernel image's name first (the EFI stub's argv[0]).
  */
-export function cmdlineDifference(rendered: string, booted: string): string {
+export function cmdlineDifference(rendered: string, booted: string, kernelUrl = ''): string {
   const own = (t: string) => t !== '' && !t.startsWith('initrd=') && !t.startsWith('BOOT_IMAGE=');
-  const count = (s: string) => {
+  const count = (tokens: string[]) => {
     const m = new Map<string, number>();
-    for (const t of s.split(/\s+/).filter(own)) m.set(t, (m.get(t) ?? 0) + 1);
+    for (const t of tokens.filter(own)) m.set(t, (m.get(t) ?? 0) + 1);
     return m;
   };
-  const want = count(rendered);
-  const got = count(booted);
+  const image = kernelUrl.replace(/[?#].*$/, '').split('/').pop() ?? '';
+  const bootedTokens = booted.trim().split(/\s+/);
+  if (image !== '' && bootedTokens[0] === image && !rendered.trim().startsWith(image)) bootedTokens.shift();
+  const want = count(rendered.trim().split(/\s+/));
+  const got = count(bootedTokens);
   const missing: string[] = [];
   const extra: string[] = [];
   for (const [t, n] of want) for (let i = got.get(t) ?? 0; i < n; i++) missing.push(t);
