@@ -108,6 +108,22 @@ test('an open gate gets its iPXE script and config with the run token; each fetc
   assert.equal(new Set(s.sent.map((x) => x.event.id)).size, 3, 'event ids are unique');
 });
 
+test('the checkpoint records the command line the OS reports, with the run token back to its placeholder', async (t) => {
+  const s = await setup(t);
+  await s.open('run-1', 1);
+  const token = s.tokens.tokenFor('host/lab/node-02', 'run-1', 1);
+  const booted = `initrd=initrd.gz quiet callback=http://10.77.1.1:8080/checkpoint/${token}`;
+  const cp = await s.app.inject({ url: `/checkpoint/${token}?stage=tiny&cmdline=${encodeURIComponent(booted)}` });
+  assert.equal(cp.statusCode, 200);
+  const tooLong = await s.app.inject({ url: `/checkpoint/${token}?cmdline=${'x'.repeat(4097)}` });
+  assert.equal(tooLong.statusCode, 400, 'the reported command line is bounded');
+  assert.ok(await s.outbox.drain());
+  assert.deepEqual(
+    s.sent.map((x) => x.event.detail?.replace(/^checkpoint from [^;]*/, '')),
+    [`; cmdline=initrd=initrd.gz quiet callback=http://10.77.1.1:8080/checkpoint/${CHECKPOINT_TOKEN_PLACEHOLDER}`],
+  );
+});
+
 test('a wrong, old-run or old-stage token is refused and records nothing', async (t) => {
   const s = await setup(t);
   await s.open('run-2', 2);
