@@ -101,6 +101,8 @@ export class FleetIndex {
   private readonly rollouts = new Map<string, RolloutRow>();
   /** Epoch ms of the last completed refresh; 0 before the first. */
   refreshedAt = 0;
+  /** Bumped by every change to the host rows: a listing computed at one version is valid until the next. */
+  hostVersion = 0;
 
   constructor(
     readonly feed: EventFeed = new EventFeed(),
@@ -140,6 +142,7 @@ export class FleetIndex {
     };
     if (!prev) this.sortedDirty = true;
     this.hosts.set(key, row);
+    this.hostVersion++;
     if (!opts.initial) {
       this.infer(key, prev && sameRun ? prev : undefined, row);
       this.feed.publish('host', {
@@ -192,6 +195,7 @@ export class FleetIndex {
         this.hosts.delete(key);
         this.tracking.delete(key);
         this.sortedDirty = true;
+        this.hostVersion++;
       }
     }
   }

@@ -9,6 +9,8 @@ import type { StageOverride } from '../../workflows/types.ts';
 import { HOST_STAGES, NAME_PATTERN, SOT_PATTERN, REVISION_PATTERN, ref } from '../schemas.ts';
 
 export const MAX_PAGE = 10_000;
+/** Serialized listings kept per index version: dashboards poll the same few pages. */
+const CACHED_PAGES = 32;
 
 interface ListQuery {
   site?: string;
@@ -26,6 +28,10 @@ const hostParams = {
 } as const;
 
 export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
+  // Serializing 10,000 rows is most of a full listing's cost; until the index changes (or refreshes, which moves
+  // `indexedAt`), the same request gets the same bytes.
+  const pages = new Map<string, string>();
+  let pagesAt = '';
   app.get<{ Querystring: ListQuery }>(
     '/hosts',
     {
@@ -61,7 +67,7 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
         },
       },
     },
-    async (request) => {
+    async function (request, reply) {
       const q = request.query;
       if (!ctx.index.synced) throw new ApiError(503, 'index_not_ready', 'the host index is still loading');
       let cursor: string | undefined;
@@ -69,8 +75,20 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
         cursor = decodeCursor(q.cursor);
         if (cursor === undefined) throw new ApiError(400, 'bad_cursor', 'cursor is not one this API returned');
       }
-      const page = ctx.index.listHosts({ site: q.site, stage: q.stage, state: q.state, revision: q.revision }, q.limit, cursor);
-      return { ...page, indexedAt: new Date(ctx.index.refreshedAt).toISOString() };
+      const at = `${ctx.index.hostVersion}@${ctx.index.refreshedAt}`;
+      if (at !== pagesAt) {
+        pages.clear();
+        pagesAt = at;
+      }
+      const key = JSON.stringify([q.site, q.stage, q.state, q.revision, q.limit, cursor]);
+      let body = pages.get(key);
+      if (body === undefined) {
+        const page = ctx.index.listHosts({ site: q.site, stage: q.stage, state: q.state, revision: q.revision }, q.limit, cursor);
+        body = reply.serialize({ ...page, indexedAt: new Date(ctx.index.refreshedAt).toISOString() }) as string;
+        if (pages.size >= CACHED_PAGES) pages.delete(pages.keys().next().value as string);
+        pages.set(key, body);
+      }
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   );
 

@@ -187,3 +187,14 @@ test('changes become feed events; stage progress becomes boot-event and BMC coun
   assert.deepEqual(index.feed.since(mid.id).map((e) => e.id), events.slice(4).map((e) => e.id));
   assert.deepEqual(index.feed.since('ffffffff-1'), []);
 });
+
+test('a cached listing is recomputed as soon as the index changes', async () => {
+  const first = await call(app, 'GET', '/hosts?site=ams&limit=1', { token: READ_TOKEN });
+  const h = (first.json.hosts as { host: string; stage: string }[])[0]!;
+  const run = runs.find((r) => r.site === 'ams' && r.host === h.host)!;
+  const again = await call(app, 'GET', '/hosts?site=ams&limit=1', { token: READ_TOKEN });
+  assert.equal(again.res.body, first.res.body);
+  app.vaquero.index.upsertHost({ ...run, stage: 'validate', state: 'running', closedMs: undefined, startedMs: run.startedMs });
+  const changed = await call(app, 'GET', '/hosts?site=ams&limit=1', { token: READ_TOKEN });
+  assert.equal((changed.json.hosts as { stage: string }[])[0]!.stage, 'validate');
+});
