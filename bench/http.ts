@@ -3,7 +3,8 @@
 // recorded as a boot event) and nginx (our own config: one worker, sendfile, access log to a file) serving the
 // same files: the kernel and initrd of Debian's netboot installer (8 and 39 MiB), and per host the iPXE script
 // and cloud-config that sot/render.ts rendered for a generated SoT. The agent serves those from a model cache
-// filled with every host's open gate; nginx serves the same texts as static files. wrk walks all hosts' URLs.
+// filled with every host's open gate; nginx serves the same texts as static files. wrk walks all hosts' URLs,
+// after an unmeasured warm-up run per case (a long-running server is warm).
 //
 // Also in-process, with no reference: validating that SoT and rendering every host (iPXE script + config).
 import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -30,15 +31,20 @@ export interface HttpOptions {
   hosts: number;
   /** wrk duration per case and server. */
   seconds: number;
+  /** An unmeasured wrk run of this many seconds before each case: a long-running server is warm. */
+  warmupSeconds: number;
   /** wrk connections for the big files and for the small texts. */
   fileConnections: number;
   textConnections: number;
+  /** Only these cases (kernel, initrd, ipxe, config), e.g. to profile one. */
+  cases?: string[];
 }
 
 export const HTTP_FULL: HttpOptions = {
   runs: 3,
   hosts: 1000,
-  seconds: 5,
+  seconds: 3,
+  warmupSeconds: 1,
   fileConnections: 4,
   textConnections: 16,
 };
@@ -46,6 +52,7 @@ export const HTTP_SMOKE: HttpOptions = {
   runs: 1,
   hosts: 10,
   seconds: 1,
+  warmupSeconds: 0,
   fileConnections: 2,
   textConnections: 2,
 };
@@ -162,6 +169,7 @@ export async function runHttp(opts: HttpOptions, ctx: BenchContext): Promise<Ben
         paths: { vaquero: hosts.map((h) => `/config/${h.mac}`), nginx: hosts.map((h) => `/config/${h.mac}`) },
       },
     ];
+    const selected = cases.filter((c) => !opts.cases || opts.cases.includes(c.key));
     const scriptFile = path.join(ctx.dir, 'walk.lua');
     writeFileSync(scriptFile, WRK_SCRIPT);
     for (const c of cases)
@@ -192,14 +200,25 @@ export async function runHttp(opts: HttpOptions, ctx: BenchContext): Promise<Ben
         const got: Record<string, WrkResult | null> = {};
         let cpu1: number | null = null;
         try {
-          for (const c of cases) {
+          for (const c of selected) {
+            const paths = path.join(ctx.dir, `paths-${c.key}-${server}.txt`);
+            if (opts.warmupSeconds > 0)
+              await wrk(
+                net,
+                PORTS[server],
+                c.connections,
+                opts.warmupSeconds,
+                scriptFile,
+                paths,
+                c.paths[server][0]!,
+              );
             got[c.key] = await wrk(
               net,
               PORTS[server],
               c.connections,
               opts.seconds,
               scriptFile,
-              path.join(ctx.dir, `paths-${c.key}-${server}.txt`),
+              paths,
               c.paths[server][0]!,
             );
           }
@@ -217,7 +236,7 @@ export async function runHttp(opts: HttpOptions, ctx: BenchContext): Promise<Ben
 
     const rows: Row[] = [];
     const notes: string[] = [];
-    for (const c of cases) {
+    for (const c of selected) {
       const of = (s: ServerName, f: (w: WrkResult) => number) =>
         results[s].map((r) => (r.cases[c.key] ? f(r.cases[c.key]!) : null));
       const rps = (w: WrkResult) => w.requests / (w.duration_us / 1e6);

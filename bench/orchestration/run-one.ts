@@ -17,7 +17,7 @@ import type { TemporalConnection } from '../../temporal/connection.ts';
 import { startDevServer } from '../../temporal/dev-server.ts';
 import { freePort } from '../../temporal/ports.ts';
 import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
-import { rolloutStatusQuery } from '../../workflows/definitions.ts';
+import { hostWorkflowId, rolloutStatusQuery } from '../../workflows/definitions.ts';
 import type { RolloutResult } from '../../workflows/types.ts';
 import { writeBenchSot } from '../lib/bench-sot.ts';
 import { cpuSeconds, peakRssMiB } from '../lib/lab.ts';
@@ -28,6 +28,7 @@ export interface RunOneInput {
   workload: 'vaquero' | 'minimal';
   hosts: number;
   hostsPerSite: number;
+  /** The cap: seconds from apply after which the measurement ends, done or not. */
   timeoutS: number;
 }
 
@@ -47,6 +48,8 @@ export interface RunOneResult {
   temporalPeakRssMiB: number | null;
   workerCpuSeconds: number;
   temporalCpuSeconds: number | null;
+  /** History length of one host's workflow: what each host costs the server, in events. */
+  historyEventsPerHost: number | null;
 }
 
 const input = JSON.parse(process.argv[2]!) as RunOneInput;
@@ -60,11 +63,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   ]).finally(() => clearTimeout(timer));
 }
 
-async function runVaquero(
-  temporal: TemporalConnection,
-  dir: string,
-  mark: Mark,
-): Promise<{ completed: number; state: string; sites: number }> {
+interface Outcome {
+  completed: number;
+  state: string;
+  sites: number;
+  /** A workflow id whose history length stands for every host's. */
+  sampleWorkflowId: string;
+}
+
+async function runVaquero(temporal: TemporalConnection, dir: string, mark: Mark): Promise<Outcome> {
   const sot = writeBenchSot(path.join(dir, 'sot'), { hosts: input.hosts, hostsPerSite: input.hostsPerSite });
   const stack = await startWorkerStack({
     connection: await temporal.nativeConnection(),
@@ -76,6 +83,7 @@ async function runVaquero(
     simDelays: ZERO_DELAYS,
   });
   try {
+    const sampleWorkflowId = hostWorkflowId(sot.sites[0]!, 's001-h0001');
     mark.start();
     const r = await startDirRollout(temporal.client, { dir: sot.dir, sot: 'bench' });
     // In-memory counters of the sim BMCs: cheap enough to poll often, and stop once the first call is seen.
@@ -90,18 +98,20 @@ async function runVaquero(
     clearInterval(watch);
     if (result === 'timeout') {
       const status = await handle.query(rolloutStatusQuery).catch(() => undefined);
-      return { completed: status?.counts.provisioned ?? 0, state: 'timeout', sites: sot.sites.length };
+      return {
+        completed: status?.counts.provisioned ?? 0,
+        state: 'timeout',
+        sites: sot.sites.length,
+        sampleWorkflowId,
+      };
     }
-    return { completed: result.provisioned, state: result.state, sites: sot.sites.length };
+    return { completed: result.provisioned, state: result.state, sites: sot.sites.length, sampleWorkflowId };
   } finally {
     await stack.stop();
   }
 }
 
-async function runMinimal(
-  temporal: TemporalConnection,
-  mark: Mark,
-): Promise<{ completed: number; state: string; sites: number }> {
+async function runMinimal(temporal: TemporalConnection, mark: Mark): Promise<Outcome> {
   const { client } = temporal;
   const connection = await temporal.nativeConnection();
   const noop = (): undefined => undefined;
@@ -136,6 +146,7 @@ async function runMinimal(
   const running = Promise.all(workers.map((w) => w.run()));
   try {
     mark.start();
+    const deadline = Date.now() + input.timeoutS * 1000;
     // Started from the client, a bounded number at a time: the cheapest way to get N workflows going.
     let next = 0;
     const starter = async (): Promise<void> => {
@@ -148,7 +159,6 @@ async function runMinimal(
       }
     };
     await Promise.all(Array.from({ length: 50 }, starter));
-    const deadline = Date.now() + input.timeoutS * 1000;
     let completed = 0;
     while (Date.now() < deadline) {
       completed = (
@@ -158,7 +168,12 @@ async function runMinimal(
       await sleep(100);
     }
     mark.end();
-    return { completed, state: completed >= input.hosts ? 'completed' : 'timeout', sites };
+    return {
+      completed,
+      state: completed >= input.hosts ? 'completed' : 'timeout',
+      sites,
+      sampleWorkflowId: 'minimal/0',
+    };
   } finally {
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     await running.catch(() => undefined);
@@ -206,6 +221,11 @@ async function main(): Promise<void> {
       input.workload === 'vaquero' ? await runVaquero(temporal, dir, mark) : await runMinimal(temporal, mark);
     const cpu = process.cpuUsage(cpu0);
     const serverCpu1 = cpuSeconds(server.pid);
+    const sample = await temporal.client.workflow
+      .getHandle(r.sampleWorkflowId)
+      .describe()
+      .then((d) => d.historyLength)
+      .catch(() => null);
     const seconds = mark.seconds();
     const result: RunOneResult = {
       workload: input.workload,
@@ -219,6 +239,7 @@ async function main(): Promise<void> {
       workerPeakRssMiB: peakRssMiB(process.pid),
       temporalPeakRssMiB: peakRssMiB(server.pid),
       workerCpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
+      historyEventsPerHost: sample,
       temporalCpuSeconds:
         serverCpu0 !== null && serverCpu1 !== null ? Math.round((serverCpu1 - serverCpu0) * 100) / 100 : null,
     };

@@ -17,6 +17,7 @@ test('the orchestration benchmark completes a rollout and the minimal workflows 
       'apply → first power call',
       'peak RSS, worker process',
       'peak RSS, Temporal server',
+      'history events of one host',
     ])
       assertMeasured(r.rows, metric);
   } finally {
