@@ -40,6 +40,8 @@ interface Ready {
   ok: boolean;
   error?: string;
   agentUrl: string;
+  apiUrl?: string;
+  apiTokenFile?: string;
   temporal: string;
   temporalUiUrl?: string;
   sot: string;
@@ -165,6 +167,9 @@ export async function labStatus(): Promise<{ up: boolean; text: string }> {
 
 export function describeReady(ns: string, r: Ready): string[] {
   const lines = [`  agent       ${r.agentUrl}`, `  temporal    ${r.temporal} (inside namespace ${ns})`];
+  if (r.apiUrl) {
+    lines.push(`  api         ${r.apiUrl} (inside the namespace: ip netns exec ${ns} vaquero status --server ${r.apiUrl}, VAQUERO_TOKEN_FILE=${r.apiTokenFile})`);
+  }
   if (r.temporalUiUrl) {
     lines.push(`  temporal ui ${r.temporalUiUrl}  (inside the namespace: ip netns exec ${ns} curl ${r.temporalUiUrl})`);
   }

@@ -7,6 +7,7 @@
 // The report goes to stdout (nothing else does); every process started here is ended here, by pid, and its pid
 // file in <dir>/pids lets the caller end it should this process die first.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +15,10 @@ import { stringify } from 'yaml';
 import type { GateEntry } from '../agent/netboot-gate.ts';
 import type { SiteModel } from '../agent/site-model.ts';
 import { startDirRollout } from '../cli/start-rollout.ts';
+import { loadServerConfig } from '../server/config.ts';
+import { startServer } from '../server/main.ts';
 import { checkoutRevision } from '../sot/git-revision.ts';
+import { freePort } from '../temporal/ports.ts';
 import { hostStates, planStates } from '../sot/plan.ts';
 import { validateSot } from '../sot/validate.ts';
 import { hostStatusQuery, hostWorkflowId, rolloutStatusQuery } from '../workflows/definitions.ts';
@@ -141,6 +145,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   const openGates = new Map<string, GateEntry>();
   let watch: NodeJS.Timeout | undefined;
   let rolloutId: string | undefined;
+  let stopApi: (() => Promise<void>) | undefined;
   // A signal during the set-up stops it at the next step; during the rollout it ends the wait at once.
   const checkAbort = () => {
     if (signal?.aborted) throw new Error('stopped by a signal');
@@ -251,7 +256,8 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         name: vm.name,
         mac: vm.mac,
         ipv4: vm.ipv4,
-        bmc: { address: machines[i]!.bmc.address, credentials: machines[i]!.credentials.ref },
+        // ipmi_sim answers in milliseconds: a short ipmitool timeout makes a lost BMC fail its host quickly.
+        bmc: { address: machines[i]!.bmc.address, credentials: machines[i]!.credentials.ref, options: { timeout_s: 6 } },
         metadata: { firmware: vm.firmware },
       })),
     });
@@ -337,9 +343,13 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       });
     }
     if (spec.hold) {
+      // The REST API beside the lab (its own process would need its own Temporal client: same thing in-process).
+      const api = await startLabApi(spec.dir, stack, sotDir);
+      stopApi = api.stop;
+      say(`API server ${api.url} (operate token in ${api.tokenFile})`);
       await writeFile(
         path.join(spec.dir, 'ready.json'),
-        JSON.stringify({ ok: report.ok, error: report.error, agentUrl: stack.agentUrl, temporal: stack.temporal.address, temporalUiUrl: uiUrl, sot: sotDir, phases: report.phases, pids: report.pids }, null, 2),
+        JSON.stringify({ ok: report.ok, error: report.error, apiUrl: api.url, apiTokenFile: api.tokenFile, agentUrl: stack.agentUrl, temporal: stack.temporal.address, temporalUiUrl: uiUrl, sot: sotDir, phases: report.phases, pids: report.pids }, null, 2),
       );
       say('lab is up; waiting for a signal');
       await new Promise<void>((resolve) => {
@@ -358,6 +368,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     say('report collected');
     for (const m of machines) await m.stop().catch(() => undefined);
     say('machines stopped');
+    await stopApi?.().catch(() => undefined);
     await stack?.stop();
     say('stack stopped');
     await kea?.stop();
@@ -366,6 +377,28 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     report.timings.totalS = secs(t0);
   }
   return report;
+}
+
+/** `vaquero server` on the namespace's loopback, on the lab's Temporal, with the lab SoT; no worker of its own. */
+async function startLabApi(dir: string, stack: LabStack, sotDir: string): Promise<{ url: string; tokenFile: string; stop: () => Promise<void> }> {
+  const tokenFile = path.join(dir, 'api-token');
+  await writeFile(tokenFile, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+  const file = path.join(dir, 'server.yaml');
+  await writeFile(
+    file,
+    stringify({
+      listen: `127.0.0.1:${await freePort()}`,
+      data_dir: path.join(dir, 'stack', 'server'),
+      log_level: 'warn',
+      temporal: { address: stack.temporal.address, namespace: stack.temporal.namespace },
+      worker: { control: false },
+      auth: { tokens: [{ name: 'lab', role: 'operate', file: tokenFile }] },
+      sots: [{ name: 'lab', dir: sotDir, watch: false }],
+    }),
+  );
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  const server = await startServer(await loadServerConfig(file, env), { env, log: (m) => process.stderr.write(`api: ${m}\n`) });
+  return { url: server.url, tokenFile, stop: () => server.close() };
 }
 
 function gitHead(dir: string): Promise<string> {
