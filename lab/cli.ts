@@ -10,11 +10,13 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Firmware } from './qemu-vm.ts';
+import { freePort } from '../temporal/ports.ts';
 import { runProcesses } from './run.ts';
 import type { PhaseReport, ScenarioSpec, ScenarioVm } from './scenario.ts';
 import { createLabNetwork, destroyLabNetwork, labNamespaces, requireLabRoot } from './topology.ts';
 
 const SCENARIO = fileURLToPath(new URL('./scenario.ts', import.meta.url));
+const FORWARD = fileURLToPath(new URL('./forward.ts', import.meta.url));
 
 export interface LabUpOptions {
   vms: number;
@@ -46,6 +48,10 @@ interface Ready {
   temporalUiUrl?: string;
   sot: string;
   phases: PhaseReport[];
+  /** Unix sockets of the namespace's UI and API ports (lab/forward.ts). */
+  sockets?: Record<string, string>;
+  /** The same, on the host's 127.0.0.1 through `lab up`'s forwarder. */
+  forwarded?: Record<string, string>;
 }
 
 export function labStateDir(): string {
@@ -135,7 +141,14 @@ export async function labUp(o: LabUpOptions, out: (line: string) => void): Promi
       (t) => JSON.parse(t) as Ready,
       () => undefined,
     );
-    if (ready) return { ok: ready.ok, ready };
+    if (ready) {
+      ready.forwarded = await forwardPorts(dir, ready).catch((err: unknown) => {
+        out(`no forwarding to the host's loopback: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+      });
+      if (ready.forwarded) await writeFile(path.join(runDir, 'ready.json'), JSON.stringify(ready, null, 2));
+      return { ok: ready.ok, ready };
+    }
     if (!alive(child.pid)) {
       out(`the lab stopped before it was up; its log: ${log}`);
       return { ok: false };
@@ -146,6 +159,29 @@ export async function labUp(o: LabUpOptions, out: (line: string) => void): Promi
     }
     await sleep(500);
   }
+}
+
+/**
+ * Starts the detached forwarder (lab/forward.ts) from the host's 127.0.0.1 to the lab's sockets; returns the URLs.
+ * Its command line names the sockets, inside the state dir, so `down` ends it with the rest.
+ */
+async function forwardPorts(dir: string, ready: Ready): Promise<Record<string, string> | undefined> {
+  const entries = Object.entries(ready.sockets ?? {});
+  if (entries.length === 0) return undefined;
+  const ports = await Promise.all(entries.map(() => freePort()));
+  const outFile = path.join(dir, 'run', 'forward.out');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', FORWARD, ...entries.map(([, sock], i) => `${ports[i]}=${sock}`)],
+    { detached: true, stdio: ['ignore', openSync(outFile, 'w'), openSync(`${outFile}.err`, 'w')], cwd: path.dirname(path.dirname(FORWARD)) },
+  );
+  child.unref();
+  const deadline = Date.now() + 15_000;
+  while (!(await readFile(outFile, 'utf8').catch(() => '')).includes('ready')) {
+    if (Date.now() > deadline || !child.pid || !alive(child.pid)) throw new Error(`the forwarder did not start (see ${outFile}.err)`);
+    await sleep(100);
+  }
+  return Object.fromEntries(entries.map(([what], i) => [what, `http://127.0.0.1:${ports[i]}`]));
 }
 
 export async function labStatus(): Promise<{ up: boolean; text: string }> {
@@ -167,12 +203,22 @@ export async function labStatus(): Promise<{ up: boolean; text: string }> {
 
 export function describeReady(ns: string, r: Ready): string[] {
   const lines = [`  agent       ${r.agentUrl}`, `  temporal    ${r.temporal} (inside namespace ${ns})`];
+  const fwd = r.forwarded ?? {};
   if (r.apiUrl) {
-    lines.push(`  api         ${r.apiUrl} (inside the namespace: ip netns exec ${ns} vaquero status --server ${r.apiUrl}, VAQUERO_TOKEN_FILE=${r.apiTokenFile})`);
+    lines.push(
+      fwd.api
+        ? `  api         ${fwd.api} (VAQUERO_TOKEN_FILE=${r.apiTokenFile} vaquero status --server ${fwd.api})`
+        : `  api         ${r.apiUrl} (inside the namespace: ip netns exec ${ns} curl ${r.apiUrl}/live)`,
+    );
   }
   if (r.temporalUiUrl) {
-    lines.push(`  temporal ui ${r.temporalUiUrl}  (inside the namespace: ip netns exec ${ns} curl ${r.temporalUiUrl})`);
+    lines.push(
+      fwd.ui
+        ? `  temporal ui ${fwd.ui}`
+        : `  temporal ui ${r.temporalUiUrl}  (inside the namespace: ip netns exec ${ns} curl ${r.temporalUiUrl})`,
+    );
   }
+  const link = (l: string) => (fwd.ui && r.temporalUiUrl ? l.replace(r.temporalUiUrl, fwd.ui) : l);
   lines.push(`  sot         ${r.sot} (git; vaquero plan --repo ${r.sot} HEAD~1 HEAD)`);
   for (const p of r.phases) {
     lines.push(
@@ -182,7 +228,7 @@ export function describeReady(ns: string, r: Ready): string[] {
     for (const [host, h] of Object.entries(p.hosts)) {
       lines.push(`    ${host}: ${h.state}${h.error ? ` (${h.error})` : ''}; BMC power-ons ${p.powerOns[host]}${h.validated ? '; booted command line validated' : ''}`);
     }
-    if (p.link) lines.push(`    ${p.link}`);
+    if (p.link) lines.push(`    ${link(p.link)}`);
   }
   return lines;
 }

@@ -24,6 +24,7 @@ import { validateSot } from '../sot/validate.ts';
 import { hostStatusQuery, hostWorkflowId, rolloutStatusQuery } from '../workflows/definitions.ts';
 import type { HostStatus, RolloutResult, RolloutTimelineEntry } from '../workflows/types.ts';
 import { prepareLabAssets } from './assets.ts';
+import { serveUnixToTcp } from './forward.ts';
 import type { BootSummary } from './boot-report.ts';
 import { summarizeBoot } from './boot-report.ts';
 import type { Kea, KeaLease } from './kea.ts';
@@ -347,9 +348,21 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       const api = await startLabApi(spec.dir, stack, sotDir);
       stopApi = api.stop;
       say(`API server ${api.url} (operate token in ${api.tokenFile})`);
+      // Unix sockets for `lab up` to forward the UI and the API to the host's loopback (lab/forward.ts).
+      const sockets: Record<string, string> = {};
+      for (const [what, url] of [['ui', uiUrl], ['api', api.url]] as const) {
+        if (!url) continue;
+        sockets[what] = path.join(spec.dir, `${what}.sock`);
+        const server = await serveUnixToTcp(sockets[what], Number(new URL(url).port));
+        const stopBefore = stopApi;
+        stopApi = async () => {
+          server.close();
+          await stopBefore?.();
+        };
+      }
       await writeFile(
         path.join(spec.dir, 'ready.json'),
-        JSON.stringify({ ok: report.ok, error: report.error, apiUrl: api.url, apiTokenFile: api.tokenFile, agentUrl: stack.agentUrl, temporal: stack.temporal.address, temporalUiUrl: uiUrl, sot: sotDir, phases: report.phases, pids: report.pids }, null, 2),
+        JSON.stringify({ ok: report.ok, error: report.error, apiUrl: api.url, apiTokenFile: api.tokenFile, sockets, agentUrl: stack.agentUrl, temporal: stack.temporal.address, temporalUiUrl: uiUrl, sot: sotDir, phases: report.phases, pids: report.pids }, null, 2),
       );
       say('lab is up; waiting for a signal');
       await new Promise<void>((resolve) => {

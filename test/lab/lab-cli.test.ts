@@ -173,8 +173,12 @@ describe('vaquero lab up / lab down', { timeout: 300_000 }, () => {
     assert.match(up.out, /agent +http:\/\/10\.77\.54\.1:8080/);
     const api = /api +(http:\/\/127\.0\.0\.1:\d+)/.exec(up.out)?.[1];
     assert.ok(api, up.out);
-    const live = spawnSync('ip', ['netns', 'exec', name, 'curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', `${api}/live`], { encoding: 'utf8' });
-    assert.equal(live.stdout, '200', `the API server answers inside the lab: ${live.stderr}`);
+    // The API and the Temporal UI live on the namespace's loopback; `lab up` forwards them to the host's.
+    const get = (url: string) => spawnSync('curl', ['-sSL', '-o', '/dev/null', '-w', '%{http_code}', url], { encoding: 'utf8' });
+    assert.equal(get(`${api}/live`).stdout, '200', 'the API server answers on the host');
+    const ui = /temporal ui +(http:\/\/127\.0\.0\.1:\d+)/.exec(up.out)?.[1];
+    assert.ok(ui, up.out);
+    assert.equal(get(ui).stdout, '200', 'the Temporal UI answers on the host');
     assert.ok(labNamespaces(name).length > 0, 'the lab namespace exists while the lab is up');
     assert.ok((await runProcesses(state)).length > 0, 'the lab keeps running after `lab up` returned');
     const st = await vaquero(['lab', 'status'], env);
