@@ -21,6 +21,7 @@ import { RevisionStore } from './revision-store.ts';
 import { createGithubAccess, githubAuthFromEnv } from './github-access.ts';
 import type { GithubAccess } from './github-access.ts';
 import { reportRollout } from './rollout-report.ts';
+import { rolloutSource } from './rollout-source.ts';
 
 export interface ControlDeps {
   dataDir: string;
@@ -48,7 +49,7 @@ export const DEFAULT_SITE_MAX_CONCURRENT = 20;
 export function createControlActivities(deps: ControlDeps): ControlActivities {
   const github = deps.github ?? createGithubAccess(() => githubAuthFromEnv());
   const store = new RevisionStore(deps.dataDir, { github });
-  const revisions = new PreparedRevisions(store);
+  const revisions = new PreparedRevisions(store, (sot, revision) => rolloutSource(deps.client, sot, revision));
   const log = deps.log ?? (() => undefined);
 
   return {

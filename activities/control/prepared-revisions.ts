@@ -7,6 +7,7 @@ import type { HostEntity, SotModel } from '../../sot/model.ts';
 import { createRenderer } from '../../sot/render.ts';
 import type { RenderedHost } from '../../sot/render.ts';
 import { validateSot } from '../../sot/validate.ts';
+import type { SotSource } from '../../workflows/types.ts';
 import type { RevisionStore } from './revision-store.ts';
 
 export interface PreparedHost {
@@ -30,7 +31,11 @@ const MAX_LISTED = 50;
 export class PreparedRevisions {
   private readonly cache = new Map<string, Promise<PreparedRevision>>();
 
-  constructor(private readonly store: RevisionStore) {}
+  constructor(
+    private readonly store: RevisionStore,
+    /** Where a revision missing from this worker's store can be fetched from (another worker prepared it). */
+    private readonly sourceOf?: (sot: string, revision: string) => Promise<SotSource | undefined>,
+  ) {}
 
   get(sot: string, revision: string): Promise<PreparedRevision> {
     const key = `${sot}/${revision}`;
@@ -45,6 +50,10 @@ export class PreparedRevisions {
   }
 
   private async prepare(sot: string, revision: string): Promise<PreparedRevision> {
+    if (!(await this.store.has(sot, revision))) {
+      const source = await this.sourceOf?.(sot, revision);
+      if (source) await this.store.snapshot(sot, revision, source);
+    }
     if (!(await this.store.has(sot, revision))) {
       throw ApplicationFailure.nonRetryable(`revision ${revision} of SoT ${sot} is not in the revision store`, 'RevisionMissing');
     }

@@ -6,6 +6,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createControlActivities } from '../../activities/control/create-control-activities.ts';
 import type { ServerConfig } from '../../server/config.ts';
 import { startServer } from '../../server/main.ts';
 import type { RunningServer } from '../../server/main.ts';
@@ -22,6 +25,7 @@ let sot: WrittenSot;
 const replicas: RunningServer[] = [];
 let config: (name: string) => Promise<ServerConfig>;
 let firstId = '';
+let editedId = '';
 
 async function runs(): Promise<string[]> {
   const out: string[] = [];
@@ -84,6 +88,7 @@ test('an edit is rolled out once by the two replicas; a broken edit is not rolle
   const second = await runs();
   assert.equal(second.length, 2, JSON.stringify(second));
   const edited = second.find((id) => id !== firstId)!;
+  editedId = edited;
   assert.equal((await rolloutResult(stack.client, edited, 90_000)).state, 'completed');
 
   // A YAML error: the watchers say so in their log and start nothing.
@@ -112,4 +117,17 @@ test('an edit is rolled out once by the two replicas; a broken edit is not rolle
     body: JSON.stringify({ sot: 'watched' }),
   });
   assert.equal(res.status, 201);
+});
+
+test('a control worker that did not prepare a revision fetches it from the source of its rollout', async () => {
+  // A folder keeps no history: only the revision it holds now can be fetched again (the edited one).
+  const [, , revision] = editedId.split('/');
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'vaq-other-worker-'));
+  const acts = createControlActivities({ dataDir, client: stack.client });
+  const plan = await acts.loadHostPlan({ sot: 'watched', revision: revision!, site: 'repsite', host: 'w1' });
+  assert.equal(plan.revision, revision);
+  assert.equal(plan.host, 'w1');
+  await stat(path.join(dataDir, 'revisions', 'watched', revision!, '.complete'));
+  // A revision no rollout was started for is still refused.
+  await assert.rejects(acts.loadHostPlan({ sot: 'watched', revision: 'dir-000000000000', site: 'repsite', host: 'w1' }), /not in the revision store/);
 });
