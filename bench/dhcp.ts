@@ -165,6 +165,8 @@ function writeDnsmasqFiles(dir: string, net: BenchNet, macs: string[]): void {
       'no-ping', // without it every new lease waits 3 s for an ICMP probe (LAB.md §2)
       'quiet-dhcp', // as in LAB.md §3's perfdhcp runs: no log line per packet
       'dhcp-authoritative',
+      // Its default (1000) would refuse leases to reservations beyond it: every reserved client must fit.
+      `dhcp-lease-max=${macs.length}`,
       `dhcp-range=${BASE}.0.0,static,255.255.0.0,1h`,
       `dhcp-hostsfile=${path.join(dir, 'dnsmasq-hosts')}`,
       `dhcp-leasefile=${path.join(dir, 'dnsmasq.leases')}`,

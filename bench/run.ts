@@ -122,7 +122,7 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
   mkdirSync(o.out, { recursive: true });
   const json = path.join(o.out, `${stamp}.json`);
   const md = path.join(o.out, `${stamp}.md`);
-  writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(json, await formatJson(JSON.stringify(report, null, 2) + '\n', json));
   writeFileSync(md, renderReportMarkdown(report));
   const files = [json, md];
   // Only a full run of everything speaks for the project in BENCHMARKS.md.
@@ -131,6 +131,16 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
     files.push(path.join(ROOT, 'BENCHMARKS.md'));
   }
   return { report, files };
+}
+
+/** The repository's Prettier style for the JSON it keeps (`npm run format:check`), when Prettier is installed. */
+async function formatJson(text: string, file: string): Promise<string> {
+  try {
+    const prettier = await import('prettier');
+    return await prettier.format(text, { ...(await prettier.resolveConfig(file)), parser: 'json' });
+  } catch {
+    return text;
+  }
 }
 
 export function parseRunArgs(argv: string[]): RunOptions {
