@@ -176,6 +176,7 @@ async function forwardPorts(dir: string, ready: Ready): Promise<Record<string, s
     { detached: true, stdio: ['ignore', openSync(outFile, 'w'), openSync(`${outFile}.err`, 'w')], cwd: path.dirname(path.dirname(FORWARD)) },
   );
   child.unref();
+  if (child.pid) await writeFile(path.join(dir, 'forwarder.pid'), `${child.pid}\n`);
   const deadline = Date.now() + 15_000;
   while (!(await readFile(outFile, 'utf8').catch(() => '')).includes('ready')) {
     if (Date.now() > deadline || !child.pid || !alive(child.pid)) throw new Error(`the forwarder did not start (see ${outFile}.err)`);
@@ -226,6 +227,10 @@ export function describeReady(ns: string, r: Ready): string[] {
         (p.planned ? `; planned ${p.planned.join(', ') || 'nothing'}` : ''),
     );
     for (const [host, h] of Object.entries(p.hosts)) {
+      if (p.planned && !p.planned.includes(host)) {
+        lines.push(`    ${host}: not in the plan; BMC power-ons ${p.powerOns[host]}`);
+        continue;
+      }
       lines.push(`    ${host}: ${h.state}${h.error ? ` (${h.error})` : ''}; BMC power-ons ${p.powerOns[host]}${h.validated ? '; booted command line validated' : ''}`);
     }
     if (p.link) lines.push(`    ${link(p.link)}`);
@@ -249,6 +254,13 @@ export async function labDown(out: (line: string) => void): Promise<void> {
     process.kill(st.pid, 'SIGTERM');
     const deadline = Date.now() + 40_000;
     while (alive(st.pid) && Date.now() < deadline) await sleep(200);
+  }
+  const forwarder = Number(await readFile(path.join(dir, 'forwarder.pid'), 'utf8').catch(() => '0'));
+  if (forwarder > 0 && alive(forwarder)) {
+    const cmdline = await readFile(`/proc/${forwarder}/cmdline`, 'utf8').catch(() => '');
+    // Only if that pid is still our forwarder (its command line names the state dir).
+    if (cmdline.includes(dir)) process.kill(forwarder, 'SIGTERM');
+    await sleep(200);
   }
   for (const p of await runProcesses(dir)) {
     out(`killing leftover pid ${p.pid}: ${p.cmdline.slice(0, 120)}`);
