@@ -6,7 +6,8 @@
 // <out>/<timestamp>.json and .md; a full run of every benchmark also rewrites BENCHMARKS.md's results section.
 //   --smoke      tiny parameters (seconds per benchmark): checks that everything works, measures nothing
 //   --runs N     override the number of runs of every benchmark
-//   --profile    run the agent's bench servers under `node --cpu-prof`; top frames go into the results
+//   --profile    run the agent's bench servers under `node --cpu-prof` (profiles in <out>/tmp/); their top
+//                frames go into the results JSON (details.profiles)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,7 +88,8 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
     .toISOString()
     .replace(/[:.]/g, '-')
     .replace(/-\d{3}Z$/, 'Z');
-  const profileRoot = o.profile ? path.join(o.out, `${stamp}-profiles`) : undefined;
+  // Profiles are large: under tmp/ (git-ignored); their summaries go into the JSON.
+  const profileRoot = o.profile ? path.join(o.out, 'tmp', `${stamp}-profiles`) : undefined;
   const benchmarks: BenchmarkResult[] = [];
   const failed: Report['failed'] = [];
   for (const name of o.only) {
@@ -110,7 +112,8 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
   const report: Report = {
     tool: 'vaquero-bench',
     version: 1,
-    mode: o.smoke ? 'smoke' : o.runs !== undefined ? `runs=${o.runs}` : 'full',
+    // Profiled servers run slower: such a run never stands as the project's full result.
+    mode: `${o.smoke ? 'smoke' : o.runs !== undefined ? `runs=${o.runs}` : 'full'}${o.profile ? ' (profiled)' : ''}`,
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     durationS: Math.round((performance.now() - t0) / 1000),
