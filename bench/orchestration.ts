@@ -49,7 +49,11 @@ function runOne(input: RunOneInput, log: (m: string) => void): Promise<RunOneRes
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-8000)));
     // Its own timeout ends the measurement; this one only guards against a hang in start or stop.
     const timer = setTimeout(() => child.kill('SIGKILL'), (input.timeoutS + 240) * 1000);
+    // It stops its own Temporal server when it ends; if the runner goes first, it must not outlive it.
+    const orphan = (): void => void child.kill('SIGTERM');
+    process.once('exit', orphan);
     child.on('close', (code) => {
+      process.off('exit', orphan);
       clearTimeout(timer);
       const m = /^RESULT (\{.*\})$/m.exec(out);
       if (!m)

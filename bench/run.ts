@@ -182,6 +182,8 @@ export function parseRunArgs(argv: string[]): RunOptions {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // Interrupted: exit through 'exit', whose handlers end our servers by pid and delete our namespaces.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
   try {
     const { report, files } = await runBenchmarks(parseRunArgs(process.argv.slice(2)));
     for (const f of files) process.stdout.write(`wrote ${path.relative(process.cwd(), f)}\n`);
