@@ -94,6 +94,8 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
   const failed: Report['failed'] = [];
   for (const name of o.only) {
     const dir = mkdtempSync(path.join(os.tmpdir(), `vq-bench-${name}-`));
+    const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+    process.once('exit', removeDir); // also when interrupted
     const profileDir = profileRoot && name !== 'orchestration' ? path.join(profileRoot, name) : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     o.log(`== ${name}`);
@@ -106,7 +108,8 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
       failed.push({ name, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       o.log(`== ${name} FAILED: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      process.off('exit', removeDir);
+      removeDir();
     }
   }
   const report: Report = {
