@@ -1,6 +1,7 @@
 // The fleet as Temporal sees it: the newest run of every host workflow, from visibility (search attributes),
 // enriched by a query for the hosts that are still running.
 import type { Client } from '@temporalio/client';
+import { hostRunOf } from '../temporal/visibility-rows.ts';
 import { HOST_WORKFLOW_TYPE, hostStatusQuery } from '../workflows/definitions.ts';
 
 export interface HostRow {
@@ -21,32 +22,21 @@ export interface HostRow {
   lastError?: string;
 }
 
-function keyword(sa: Record<string, unknown> | undefined, name: string): string | undefined {
-  const v = sa?.[name];
-  return Array.isArray(v) ? (v[0] as string | undefined) : (v as string | undefined);
-}
-
-export async function listHosts(client: Client, opts: { site?: string; query?: boolean } = {}): Promise<HostRow[]> {
+export async function listHosts(
+  client: Client,
+  opts: { site?: string; query?: boolean } = {},
+): Promise<HostRow[]> {
   let q = `WorkflowType = '${HOST_WORKFLOW_TYPE}'`;
   if (opts.site) q += ` AND VaqSite = '${opts.site.replace(/'/g, '')}'`;
   const newest = new Map<string, HostRow>();
   for await (const wf of client.workflow.list({ query: q })) {
-    const m = /^host\/([^/]+)\/([^/]+)$/.exec(wf.workflowId);
-    if (!m) continue;
-    const prev = newest.get(wf.workflowId);
+    const run = hostRunOf(wf);
+    if (!run) continue;
+    const prev = newest.get(run.workflowId);
     if (prev && prev.startedAt >= wf.startTime.toISOString()) continue;
-    const sa = wf.searchAttributes as Record<string, unknown> | undefined;
-    const status = wf.status.name;
-    const saState = keyword(sa, 'VaqState');
-    newest.set(wf.workflowId, {
-      site: m[1]!,
-      host: m[2]!,
-      stage: keyword(sa, 'VaqStage') ?? 'planned',
-      // A run that ended without recording its state (terminated, timed out) says so through its status.
-      state: status === 'RUNNING' || status === 'COMPLETED' ? (saState ?? 'running') : status === 'FAILED' ? 'failed' : status.toLowerCase(),
-      revision: keyword(sa, 'VaqRevision') ?? '',
-      workflowId: wf.workflowId,
-      runId: wf.runId,
+    const { startedMs: _s, closedMs: _c, ...rest } = run;
+    newest.set(run.workflowId, {
+      ...rest,
       startedAt: wf.startTime.toISOString(),
       closedAt: wf.closeTime?.toISOString(),
     });

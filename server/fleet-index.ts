@@ -5,17 +5,8 @@
 import { EventFeed } from './event-feed.ts';
 
 /** One host's newest run as visibility lists it; times in epoch ms. */
-export interface HostRun {
-  site: string;
-  host: string;
-  stage: string;
-  state: string;
-  revision: string;
-  workflowId: string;
-  runId: string;
-  startedMs: number;
-  closedMs?: number;
-}
+export type { HostRun } from '../temporal/visibility-rows.ts';
+import type { HostRun, RolloutRun } from '../temporal/visibility-rows.ts';
 
 /** A HostRun as the index keeps it: with the API's ISO times made once, not on every listing. */
 export interface HostRow extends HostRun {
@@ -29,16 +20,7 @@ export interface HostRow extends HostRun {
   stageSince: string;
 }
 
-export interface RolloutRow {
-  id: string;
-  sot: string;
-  revision: string;
-  /** The rollout's own state (VaqState), or the execution status for runs that closed without one. */
-  state: string;
-  /** Temporal execution status, lower case. */
-  status: string;
-  startedAt: number;
-  closedAt?: number;
+export interface RolloutRow extends RolloutRun {
   counts?: Record<string, number>;
   total?: number;
 }
@@ -69,7 +51,16 @@ const IMPLIED_EVENTS: Record<string, readonly string[]> = {
   provisioned: ['dhcp', 'tftp', 'ipxe', 'kernel', 'checkpoint'],
 };
 /** Stages a host can only reach through a power cycle. */
-const PAST_POWER = new Set(['power', 'netboot/dhcp', 'netboot/tftp', 'netboot/ipxe', 'netboot/kernel', 'netboot/config', 'installing', 'validate']);
+const PAST_POWER = new Set([
+  'power',
+  'netboot/dhcp',
+  'netboot/tftp',
+  'netboot/ipxe',
+  'netboot/kernel',
+  'netboot/config',
+  'installing',
+  'validate',
+]);
 
 export interface IndexObserver {
   bootEvents(site: string, kind: string, n: number): void;
@@ -128,11 +119,22 @@ export class FleetIndex {
     // An older run (listed because it closed recently) never replaces the newer one.
     if (prev && prev.startedMs > incoming.startedMs) return false;
     const sameRun = prev?.runId === incoming.runId;
-    if (prev && sameRun && prev.stage === incoming.stage && prev.state === incoming.state && prev.revision === incoming.revision && prev.closedMs === incoming.closedMs) {
+    if (
+      prev &&
+      sameRun &&
+      prev.stage === incoming.stage &&
+      prev.state === incoming.state &&
+      prev.revision === incoming.revision &&
+      prev.closedMs === incoming.closedMs
+    ) {
       return false;
     }
     const stageSinceMs =
-      prev && sameRun && prev.stage === incoming.stage ? prev.stageSinceMs : opts.initial || !prev ? (incoming.closedMs ?? (opts.initial ? incoming.startedMs : now)) : now;
+      prev && sameRun && prev.stage === incoming.stage
+        ? prev.stageSinceMs
+        : opts.initial || !prev
+          ? (incoming.closedMs ?? (opts.initial ? incoming.startedMs : now))
+          : now;
     const row: HostRow = {
       ...incoming,
       startedAt: new Date(incoming.startedMs).toISOString(),
@@ -157,7 +159,10 @@ export class FleetIndex {
         at: new Date(now).toISOString(),
       });
     } else {
-      this.tracking.set(key, { events: new Set(IMPLIED_EVENTS[row.stage] ?? []), cycled: PAST_POWER.has(row.stage) });
+      this.tracking.set(key, {
+        events: new Set(IMPLIED_EVENTS[row.stage] ?? []),
+        cycled: PAST_POWER.has(row.stage),
+      });
     }
     return true;
   }
@@ -171,7 +176,12 @@ export class FleetIndex {
       this.tracking.set(key, t);
     }
     // Back to the start of a boot stage, or a power retry: a new cycle with its own events.
-    if (prev && (row.stage === 'planned' || row.stage === 'pre-shutdown' || (row.stage === 'power' && prev.stage !== 'power'))) {
+    if (
+      prev &&
+      (row.stage === 'planned' ||
+        row.stage === 'pre-shutdown' ||
+        (row.stage === 'power' && prev.stage !== 'power'))
+    ) {
       t.events.clear();
       t.cycled = false;
     }
@@ -232,7 +242,11 @@ export class FleetIndex {
       (filter.stage === undefined || r.stage === filter.stage) &&
       (filter.state === undefined || r.state === filter.state) &&
       (filter.revision === undefined || r.revision === filter.revision);
-    const unfiltered = filter.site === undefined && filter.stage === undefined && filter.state === undefined && filter.revision === undefined;
+    const unfiltered =
+      filter.site === undefined &&
+      filter.stage === undefined &&
+      filter.state === undefined &&
+      filter.revision === undefined;
     let total = unfiltered ? keys.length : 0;
     const hosts: HostRow[] = [];
     let last: string | undefined;
@@ -256,8 +270,16 @@ export class FleetIndex {
   }
 
   /** Per site: hosts by state and by stage. */
-  sites(): { site: string; hosts: number; byState: Record<string, number>; byStage: Record<string, number> }[] {
-    const out = new Map<string, { site: string; hosts: number; byState: Record<string, number>; byStage: Record<string, number> }>();
+  sites(): {
+    site: string;
+    hosts: number;
+    byState: Record<string, number>;
+    byStage: Record<string, number>;
+  }[] {
+    const out = new Map<
+      string,
+      { site: string; hosts: number; byState: Record<string, number>; byStage: Record<string, number> }
+    >();
     for (const r of this.hosts.values()) {
       let s = out.get(r.site);
       if (!s) {
@@ -281,7 +303,11 @@ export class FleetIndex {
     if (prev && prev.startedAt > row.startedAt) return false;
     const counts = row.counts ?? (prev?.startedAt === row.startedAt ? prev.counts : undefined);
     const total = row.total ?? (prev?.startedAt === row.startedAt ? prev.total : undefined);
-    const next: RolloutRow = { ...row, ...(counts ? { counts } : {}), ...(total !== undefined ? { total } : {}) };
+    const next: RolloutRow = {
+      ...row,
+      ...(counts ? { counts } : {}),
+      ...(total !== undefined ? { total } : {}),
+    };
     if (prev && JSON.stringify(prev) === JSON.stringify(next)) return false;
     this.rollouts.set(row.id, next);
     if (!opts.initial) {
@@ -306,7 +332,11 @@ export class FleetIndex {
   /** Newest first. */
   listRollouts(filter: { sot?: string; state?: string } = {}): RolloutRow[] {
     return [...this.rollouts.values()]
-      .filter((r) => (filter.sot === undefined || r.sot === filter.sot) && (filter.state === undefined || r.state === filter.state))
+      .filter(
+        (r) =>
+          (filter.sot === undefined || r.sot === filter.sot) &&
+          (filter.state === undefined || r.state === filter.state),
+      )
       .sort((a, b) => b.startedAt - a.startedAt || cmp(a.id, b.id));
   }
 

@@ -7,53 +7,13 @@
 // for their per-host counts.
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { HOST_WORKFLOW_TYPE, ROLLOUT_WORKFLOW_TYPE, rolloutStatusQuery } from '../workflows/definitions.ts';
-import type { FleetIndex, HostRun, RolloutRow } from './fleet-index.ts';
+import type { FleetIndex, RolloutRow } from './fleet-index.ts';
+import { hostRunOf, rolloutRowOf } from '../temporal/visibility-rows.ts';
+export { hostRunOf, rolloutRowOf };
 
 const FULL_SYNC_MS = 10 * 60_000;
 /** Visibility stores are eventually consistent (Elasticsearch: about a second); look back further than that. */
 const LAG_MARGIN_MS = 15_000;
-
-function keyword(sa: Record<string, unknown> | undefined, name: string): string | undefined {
-  const v = sa?.[name];
-  return Array.isArray(v) ? (v[0] as string | undefined) : (v as string | undefined);
-}
-
-export function hostRunOf(wf: WorkflowExecutionInfo): HostRun | undefined {
-  const m = /^host\/([^/]+)\/([^/]+)$/.exec(wf.workflowId);
-  if (!m) return undefined;
-  const sa = wf.searchAttributes as Record<string, unknown> | undefined;
-  const status = wf.status.name;
-  const saState = keyword(sa, 'VaqState');
-  return {
-    site: m[1]!,
-    host: m[2]!,
-    stage: keyword(sa, 'VaqStage') ?? 'planned',
-    // A run that ended without recording its state (terminated, timed out) says so through its status.
-    state: status === 'RUNNING' || status === 'COMPLETED' ? (saState ?? 'running') : status === 'FAILED' ? 'failed' : status.toLowerCase(),
-    revision: keyword(sa, 'VaqRevision') ?? '',
-    workflowId: wf.workflowId,
-    runId: wf.runId,
-    startedMs: wf.startTime.getTime(),
-    ...(wf.closeTime ? { closedMs: wf.closeTime.getTime() } : {}),
-  };
-}
-
-export function rolloutRowOf(wf: WorkflowExecutionInfo): RolloutRow | undefined {
-  const m = /^rollout\/([^/]+)\/([^/]+)$/.exec(wf.workflowId);
-  if (!m) return undefined;
-  const status = wf.status.name.toLowerCase();
-  const saState = keyword(wf.searchAttributes as Record<string, unknown> | undefined, 'VaqState');
-  return {
-    id: wf.workflowId,
-    sot: m[1]!,
-    revision: m[2]!,
-    // A rollout that continued as new is still the same rollout; its newest run carries on the state.
-    state: status === 'running' || status === 'completed' || status === 'continued_as_new' ? (saState ?? status) : status,
-    status,
-    startedAt: wf.startTime.getTime(),
-    ...(wf.closeTime ? { closedAt: wf.closeTime.getTime() } : {}),
-  };
-}
 
 export interface FleetSyncOptions {
   client: Client;
