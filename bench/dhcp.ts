@@ -348,8 +348,8 @@ function summarize(
     const p = pick(f);
     return makeRow('dhcp', spec, p.vaquero, p.refs);
   };
-  const lat = (which: 'd2o' | 'r2a', p: number) => (r: ServerRun) =>
-    r.latency.ok ? percentile(r.latency[which], p) : null;
+  // Percentiles of the answered exchanges; a latency run with drops is named in the notes.
+  const lat = (which: 'd2o' | 'r2a', p: number) => (r: ServerRun) => percentile(r.latency[which], p);
   const rows = [
     row(
       { case: 'highest rate with no drops', metric: 'rate', unit: 'DORA/s', better: 'higher' },
@@ -409,7 +409,7 @@ function summarize(
   );
   if (limited > 0)
     notes.push(
-      `vaquero: ${limited} packets refused by the agent's own flood limit (limits.maxPacketsPerSecond, default 2000 packets/s = 1000 DORA/s): where the search stopped there, the configured cap ended it, not the CPU`,
+      `vaquero: ${limited} packets refused by the agent's own flood limit (limits.maxPacketsPerSecond, default 2000 packets/s = 1000 DORA/s): in the rack power-on they cost those clients a back-off; where the rate search stopped near 1000/s, that cap ended it, not the CPU`,
     );
   for (const s of SERVERS) {
     if (runs[s].some((r) => r.capped))
@@ -419,6 +419,10 @@ function summarize(
     if (runs[s].some((r) => r.clientLimited))
       notes.push(
         `${s}: perfdhcp sent below the asked rate in some step: the client shares the 2 cores and was a limit`,
+      );
+    if (runs[s].some((r) => !r.latency.ok))
+      notes.push(
+        `${s}: drops in the latency run at ${opts.latencyRate}/s in some run (percentiles are of the answered ones)`,
       );
     if (runs[s].some((r) => r.burstSeconds === null))
       notes.push(`${s}: a rack power-on burst did not complete within ${opts.burstTimeoutS} s`);
