@@ -34,6 +34,7 @@ import { startLabMachine } from './machine.ts';
 import type { Firmware } from './qemu-vm.ts';
 import type { RouterAdverts } from './router-adverts.ts';
 import { startRouterAdverts } from './router-adverts.ts';
+import { TINY_MARKERS } from './tiny-initrd.ts';
 import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
 import type { LabStack } from './stack.ts';
 import { startLabStack } from './stack.ts';
@@ -73,6 +74,12 @@ export interface ScenarioSpec {
   /** Serve the Temporal Web UI (inside the namespace). */
   temporalUi?: boolean;
   /**
+   * During the initial rollout: once the first VM's BMC has started it, the Temporal server is stopped until the
+   * agent has recorded that VM's whole boot (the tiny OS's checkpoint included), then started again on the same
+   * data and ports. The report's `outage` tells what the agent held meanwhile.
+   */
+  temporalOutage?: boolean;
+  /**
    * Keep the lab running after the rollouts: write <dir>/ready.json (URLs, pids) and wait for a signal
    * (`vaquero lab up`).
    */
@@ -107,6 +114,26 @@ export interface ScenarioHost {
   gate?: GateEntry;
 }
 
+/** What the agent did while Temporal was stopped (spec.temporalOutage). */
+export interface OutageReport {
+  host: string;
+  /** Seconds since the run's start. */
+  stoppedAtS?: number;
+  restartedAtS?: number;
+  /** Seconds the server was down. */
+  downS?: number;
+  /** Boot events the agent recorded while Temporal was down. */
+  recordedWhileDown?: number;
+  /** The outbox just before the restart: `queued` events waited for Temporal. */
+  outboxBeforeRestart?: Record<string, unknown>;
+  /** The host's gate, served from the agent's cache, was open throughout the outage. */
+  gateOpenFromCache?: boolean;
+  /** The outbox once the rollout finished. */
+  outboxAfter?: Record<string, unknown>;
+  /** Seconds from the restart to the rollout's result. */
+  restartToResultS?: number;
+}
+
 export interface ScenarioReport {
   ok: boolean;
   error?: string;
@@ -128,6 +155,7 @@ export interface ScenarioReport {
   /** The rollouts in order: initial, then the demo's and the BMC failure's commits when asked for. */
   phases: PhaseReport[];
   temporalUiUrl?: string;
+  outage?: OutageReport;
 }
 
 const secs = (from: number) => Math.round((Date.now() - from) / 100) / 10;
@@ -156,6 +184,52 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   const notePid = async (name: string, pid: number) => {
     report.pids[name] = pid;
     await writeFile(path.join(pidDir, `${name}.pid`), `${pid}\n`);
+  };
+
+  /** spec.temporalOutage: Temporal down from the VM's power-on until the agent has seen its whole boot. */
+  const outage = async (st: LabStack, m: LabMachine | undefined): Promise<void> => {
+    if (!m) throw new Error('temporalOutage needs a VM');
+    const o: OutageReport = { host: m.name };
+    report.outage = o;
+    await waitUntil('the BMC started the VM', 120_000, async () =>
+      (await m.report()).powerLog.some((p) => p.what.startsWith('vm start')),
+    );
+    // The power activity's result reaches the workflow first, so the outage does not make it power on again.
+    const hostId = hostWorkflowId(site, m.name);
+    await waitUntil('the workflow saw the power-on', 30_000, async () => {
+      const hs = await bounded(st.temporal.client.workflow.getHandle(hostId).query(hostStatusQuery), 3_000);
+      return hs?.timeline.some((e) => e.kind === 'power' && /now on/.test(e.message)) ?? false;
+    });
+    const recordedBefore = st.agent.recorder.stats().recorded;
+    await st.stopTemporal();
+    const down = Date.now();
+    o.stoppedAtS = secs(t0);
+    say(`outage: ${m.name} powered on; Temporal stopped (${recordedBefore} events recorded so far)`);
+    let gateOpen = true;
+    try {
+      // The tiny OS prints its marker once the agent answered its checkpoint, which the recorder then holds.
+      await waitUntil('the agent saw the whole boot without Temporal', 90_000, async () => {
+        if (st.agent.cache.lookup(m.mac)?.open !== true) gateOpen = false;
+        return (await m.report()).serial.includes(TINY_MARKERS.callbackOk);
+      });
+    } finally {
+      o.recordedWhileDown = st.agent.recorder.stats().recorded - recordedBefore;
+      o.outboxBeforeRestart = { ...st.agent.outbox.stats() };
+      o.gateOpenFromCache = gateOpen;
+      say(`outage: ${o.recordedWhileDown} events recorded while down, outbox ${JSON.stringify(o.outboxBeforeRestart)}, gate open from the cache: ${gateOpen}; restarting Temporal`);
+      await st.restartTemporal();
+      o.downS = secs(down);
+      o.restartedAtS = secs(t0);
+      say(`outage: Temporal back after ${o.downS}s`);
+    }
+  };
+  const waitUntil = async (what: string, ms: number, ok: () => Promise<boolean>): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!(await ok())) {
+      checkAbort();
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms / 1000} s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   };
 
   try {
@@ -311,9 +385,13 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     };
 
     const t2 = Date.now();
-    const initial = await phase('initial');
+    const initial = await phase('initial', undefined, spec.temporalOutage ? () => outage(stack!, machines[0]) : undefined);
     report.rollout = initial.rollout;
     report.timings.rolloutS = secs(t2);
+    if (report.outage?.restartedAtS !== undefined) {
+      report.outage.restartToResultS = Math.round((secs(t0) - report.outage.restartedAtS) * 10) / 10;
+      report.outage.outboxAfter = { ...stack.agent.outbox.stats() };
+    }
     report.ok = report.rollout?.state === 'completed';
     if (!report.ok) report.error = `rollout ${report.rollout?.state}`;
     if (report.ok && spec.demo) {

@@ -13,6 +13,8 @@ import { IpmiDriver } from '../activities/power/ipmi-driver.ts';
 import { ZERO_DELAYS } from '../sim/sim-delays.ts';
 import { connectTemporal } from '../temporal/connection.ts';
 import type { TemporalConnection } from '../temporal/connection.ts';
+import { startDevServer } from '../temporal/dev-server.ts';
+import type { DevServer } from '../temporal/dev-server.ts';
 import { freePort } from '../temporal/ports.ts';
 import { workflowBundle } from '../workers/workflow-bundle.ts';
 import { installQuietRuntime, startWorkerStack } from '../workers/stack.ts';
@@ -46,6 +48,10 @@ export interface LabStack {
   agentUrl: string;
   /** Stats of the agent's boot services by name (dhcp, tftp). */
   serviceStats(): Record<string, Record<string, unknown>>;
+  /** Stops the embedded Temporal server (an outage): the clients, the workers and the agent stay up. */
+  stopTemporal(): Promise<void>;
+  /** Starts the embedded server again on the same data directory and ports; stop() ends it. */
+  restartTemporal(): Promise<DevServer>;
   stop(): Promise<void>;
 }
 
@@ -79,16 +85,24 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
     metrics: await freePort(),
     ui: await freePort(),
   };
+  const temporalDir = path.join(o.dir, 'temporal');
   // Bundling the workflows takes seconds: it overlaps with the server's start.
   const bundling = workflowBundle();
   const temporal = await connectTemporal({
-    dataDir: path.join(o.dir, 'temporal'),
+    dataDir: temporalDir,
     ui: o.temporalUi ?? false,
     ports,
     // Always the lab's own server on the namespace's loopback, whatever the caller's environment says.
     env: { ...process.env, TEMPORAL_ADDRESS: '' },
   });
-  const stops: (() => Promise<unknown>)[] = [() => temporal.close()];
+  // The server of the latest restartTemporal(); temporal.close() only knows the first one.
+  let restarted: DevServer | undefined;
+  const stops: (() => Promise<unknown>)[] = [
+    async () => {
+      await temporal.close();
+      await restarted?.stop();
+    },
+  ];
   const stop = async (): Promise<void> => {
     for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);
   };
@@ -145,6 +159,20 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
       agent,
       agentUrl,
       serviceStats: () => Object.fromEntries(agent.services.map((s) => [s.name, s.stats()])),
+      async stopTemporal() {
+        await (restarted ?? temporal.server)?.stop();
+      },
+      async restartTemporal() {
+        if (!temporal.server) throw new Error('no embedded Temporal server to restart');
+        await (restarted ?? temporal.server).stop();
+        restarted = await startDevServer({
+          dataDir: temporalDir,
+          namespace: temporal.namespace,
+          ui: o.temporalUi ?? false,
+          ports,
+        });
+        return restarted;
+      },
       stop,
     };
   } catch (err) {
