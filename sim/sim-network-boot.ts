@@ -14,7 +14,10 @@ export interface AgentEndpoints {
    */
   sotHttpUrl?: string;
   tftp?: { host: string; port: number };
-  /** Performs the DHCP exchange; resolves with what the agent offered (boot file name or URL). */
+  /**
+   * Performs the DHCP exchange (sim/sim-dhcp-relay.ts relays it to the agent); resolves with what the agent
+   * acknowledged (the boot file name or URL). Without it the boot starts at TFTP.
+   */
   dhcp?: (mac: string) => Promise<{ bootFile?: string }>;
 }
 

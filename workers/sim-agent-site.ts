@@ -1,12 +1,18 @@
 // A simulated site served by a real agent: the agent's boot services listen on loopback (unprivileged ports),
-// its site worker powers the sim hosts, and the sim hosts boot through it over TFTP and HTTP, so every boot event
-// the workflows see was observed by the agent. Used by `vaquero dev --agent` and the tests.
+// its site worker powers the sim hosts, and the sim hosts boot through it over DHCP, TFTP and HTTP, so every boot
+// event the workflows see was observed by the agent. Used by `vaquero dev --agent` and the tests.
+//
+// DHCP: the agent serves DHCP on loopback (server mode) and the fleet is the hosts' relay agent on 127.0.0.1,
+// naming each host's reserved subnet with option 118, since replies to broadcast cannot reach many hosts on one
+// loopback (sim/sim-dhcp-relay.ts).
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startAgent } from '../agent/agent.ts';
 import type { RunningAgent } from '../agent/agent.ts';
-import { agentBootServices } from '../agent/boot-services.ts';
+import { agentBootServices, cacheDirectory } from '../agent/boot-services.ts';
 import { agentConfigSchema } from '../agent/config.ts';
+import { formatIpv4, parseCidr } from '../agent/dhcp/ipv4.ts';
+import { SimDhcpRelay } from '../sim/sim-dhcp-relay.ts';
 import { SimFleet } from '../sim/sim-fleet.ts';
 import type { SimDelays } from '../sim/sim-delays.ts';
 import { freePort } from '../temporal/ports.ts';
@@ -32,6 +38,22 @@ export async function startSimAgentSite(opts: {
 }): Promise<SimAgentSite> {
   const httpPort = await freePort();
   const tftpPort = await freePort();
+  const dhcpPort = await freePort();
+  const proxyPort = await freePort();
+  const relayPort = await freePort();
+  // The relay asks the agent's own view of the site which subnet a host is reserved in: the segment a real
+  // relay would be configured for.
+  const started: { agent?: RunningAgent } = {};
+  const relay = await SimDhcpRelay.start({
+    server: { host: '127.0.0.1', port: dhcpPort },
+    address: '127.0.0.1',
+    port: relayPort,
+    subnetOf: (mac) => {
+      const cache = started.agent?.cache;
+      const net = cache ? parseCidr(cacheDirectory(cache).lookup(mac)?.subnet.cidr ?? '') : undefined;
+      return net ? formatIpv4(net.network) : undefined;
+    },
+  });
   const fleet = new SimFleet({
     delays: opts.delays,
     events: {
@@ -44,6 +66,7 @@ export async function startSimAgentSite(opts: {
     network: {
       http: `http://127.0.0.1:${httpPort}`,
       tftp: { host: '127.0.0.1', port: tftpPort },
+      dhcp: (mac) => relay.exchange(mac),
       sotHttpUrl: opts.sotHttpUrl.replace(/\/+$/, ''),
     },
     log: opts.log,
@@ -57,21 +80,31 @@ export async function startSimAgentSite(opts: {
     temporal: { address: opts.temporalAddress, namespace: opts.namespace },
     http: { listen: '127.0.0.1', port: httpPort },
     tftp: { root: opts.tftpRoot ?? '/usr/lib/ipxe', port: tftpPort },
-    // DHCP replies go to broadcast or to a relay's port 67: neither reaches many sim hosts on one loopback.
-    dhcp: { enabled: false },
+    // Server mode whatever the site model says: on loopback there is no other DHCP server for proxy mode to
+    // complement. Replies to the relay leave from the loopback interface's socket.
+    interfaces: [{ name: 'lo', address: '127.0.0.1', cidr: '127.0.0.0/8' }],
+    dhcp: { enabled: true, mode: 'server', port: dhcpPort, proxy_port: proxyPort, relay_port: relayPort },
     log_level: 'warn',
   });
-  const agent = await startAgent(config, {
-    services: agentBootServices,
-    drivers: { sim: fleet.driver },
-    taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
-  });
+  let agent: RunningAgent;
+  try {
+    agent = await startAgent(config, {
+      services: agentBootServices,
+      drivers: { sim: fleet.driver },
+      taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
+    });
+  } catch (err) {
+    await relay.close();
+    throw err;
+  }
+  started.agent = agent;
   return {
     site: opts.site,
     agent,
     fleet,
     async stop() {
       fleet.stop();
+      await relay.close();
       await agent.stop();
     },
   };

@@ -1,9 +1,10 @@
-// Option codes and value encodings (RFC 2132, RFC 3004 user class, RFC 3046 relay agent information, RFC 4578
+// Option codes and value encodings (RFC 2132, RFC 3004 user class, RFC 3046 relay agent information, RFC 3011
+// subnet selection, RFC 4578
 // PXE client options, iPXE's option 175) and the encoder for the SoT's typed `dhcp_options`. Decoders return
 // undefined for values of the wrong shape instead of throwing: they read network input.
 import type { AgentDhcpOption } from '../site-model.ts';
 import type { DhcpPacket } from './codec.ts';
-import { formatIpv4, parseIpv4 } from './ipv4.ts';
+import { cidrContains, formatIpv4, parseIpv4 } from './ipv4.ts';
 
 export const Opt = {
   SubnetMask: 1,
@@ -33,6 +34,8 @@ export const Opt = {
   ClientArch: 93,
   ClientNdi: 94,
   ClientUuid: 97,
+  /** RFC 3011: the relay names the client's subnet when giaddr is not on it. */
+  SubnetSelection: 118,
   Ipxe: 175,
 } as const;
 
@@ -197,6 +200,24 @@ export function getClientNdi(p: DhcpPacket): { type: number; major: number; mino
 export function getRelayAgentInfo(p: DhcpPacket): Map<number, Buffer> | undefined {
   const v = p.options.get(Opt.RelayAgentInfo);
   return v ? decodeSubOptions(v) : undefined;
+}
+
+/** RFC 3527: the link selection sub-option of option 82, the client's subnet as the relay names it. */
+export const LINK_SELECTION_SUBOPTION = 5;
+
+/**
+ * Whether a relayed request comes from a segment inside `cidr`: giaddr itself is on it, or the relay names an
+ * address on it with subnet selection (RFC 3011, option 118) or link selection (RFC 3527, option 82
+ * sub-option 5) — how a relay whose own address is elsewhere says which subnet the client is on.
+ */
+export function relayedFromSubnet(p: DhcpPacket, cidr: string): boolean {
+  if (cidrContains(cidr, p.giaddr)) return true;
+  const link = getRelayAgentInfo(p)?.get(LINK_SELECTION_SUBOPTION);
+  const named = [
+    getIp(p, Opt.SubnetSelection),
+    link?.length === 4 ? formatIpv4(link.readUInt32BE(0)) : undefined,
+  ];
+  return named.some((a) => a !== undefined && cidrContains(cidr, a));
 }
 
 /** iPXE's option 175 sub-options (its feature flags and settings), undefined when absent or badly framed. */

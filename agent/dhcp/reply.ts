@@ -115,13 +115,19 @@ export function addBoot(
     reply.options.set(Opt.Ipxe, encodeSubOptions([[IpxeOpt.NoPxeDhcp, encodeU8(1)]]));
 }
 
-/** Client identifier (RFC 6842: servers echo it) and relay agent information (RFC 3046: echoed to the relay). */
+/**
+ * Client identifier (RFC 6842: servers echo it), relay agent information (RFC 3046: echoed to the relay) and
+ * subnet selection (RFC 3011).
+ */
 export function addEchoes(reply: DhcpPacket, req: DhcpPacket): void {
   const clientId = req.options.get(Opt.ClientId);
   if (clientId) reply.options.set(Opt.ClientId, Buffer.from(clientId));
   const relay = req.options.get(Opt.RelayAgentInfo);
   // Only a relay adds option 82; a client that sends one is not owed an echo.
   if (relay && req.giaddr !== ZERO) reply.options.set(Opt.RelayAgentInfo, Buffer.from(relay));
+  // RFC 3011 §3: a server that honours subnet selection returns it unchanged.
+  const subnetSelection = req.options.get(Opt.SubnetSelection);
+  if (subnetSelection) reply.options.set(Opt.SubnetSelection, Buffer.from(subnetSelection));
 }
 
 /**

@@ -26,8 +26,7 @@ import type { DhcpCounter, DhcpHandler, DhcpPorts, HandlerResult, ModeSettings }
 import { DEFAULT_PORTS } from './handler.ts';
 import type { DhcpInterfaceConfig, ServedInterface } from './interfaces.ts';
 import { interfaceInside, interfaceOnNetOf, normalizeInterface } from './interfaces.ts';
-import { cidrContains } from './ipv4.ts';
-import { getMessageType, MessageType } from './options.ts';
+import { getMessageType, MessageType, relayedFromSubnet } from './options.ts';
 import { createProxyModeHandler } from './proxy-mode.ts';
 import { RateWindow } from './rate-limit.ts';
 import { createServerModeHandler } from './server-mode.ts';
@@ -205,8 +204,10 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     arrival: Arrival,
   ): ServedInterface | undefined {
     if (p.giaddr !== ZERO) {
-      // giaddr names the client's segment: it must be the reserved subnet, or the host is somewhere unexpected.
-      if (!cidrContains(host.subnet.cidr, p.giaddr)) return undefined;
+      // giaddr names the client's segment (or the relay names it with option 118 or 82.5 when its own address is
+      // elsewhere): it must be the reserved subnet, or the host is somewhere unexpected. Either way the reply goes
+      // back to giaddr, from the interface on its network.
+      if (!relayedFromSubnet(p, host.subnet.cidr)) return undefined;
       return interfaceOnNetOf(ifaces, p.giaddr) ?? arrival.iface ?? ifaces[0];
     }
     // A unicast (a renewal, a 4011 request) names the address it expects the answer from: answer from it.

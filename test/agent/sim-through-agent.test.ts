@@ -1,5 +1,6 @@
-// Sim hosts boot through a real agent: they fetch their boot file over TFTP and their iPXE script, kernel,
-// initrd, config and checkpoint over HTTP from it, and only the agent's observations drive the host workflows.
+// Sim hosts boot through a real agent: they get their lease and boot file from its DHCP server (through the
+// fleet's relay on loopback), fetch the boot file over TFTP and their iPXE script, kernel, initrd, config and
+// checkpoint over HTTP from it, and only the agent's observations drive the host workflows.
 // Then the centre goes away mid-boot: the agent keeps serving from its cache, queues the events, and delivers
 // them in order when Temporal is back, so the workflow finishes.
 import assert from 'node:assert/strict';
@@ -98,13 +99,16 @@ test('sim hosts boot through the agent, whose observations alone drive their wor
     const events = st.timeline.filter((e) => e.kind === 'event');
     for (const stage of [1, 2]) {
       const kinds = events.filter((e) => e.bootStage === stage).map((e) => e.message.split(' ')[0]);
-      // The agent saw every step it can attribute: the script (which names the MAC), then kernel and initrd (by
-      // the IP it learnt from the script request), config and checkpoint. A TFTP fetch names nothing: in stage 1
-      // the agent does not know the host's IP yet (no DHCP here); in stage 2 it does, from stage 1's script.
+      // The agent saw every step it can attribute: DHCP first (the packets carry the MAC), then the script (which
+      // names the MAC), kernel and initrd (by the IP it learnt from the script request), config and checkpoint.
+      // A TFTP fetch names nothing, only its source address. DHCP binds the address it handed out, the host's
+      // reserved 10.x IP, but a sim host's TFTP and HTTP come from its own loopback address (127.x), which only
+      // the iPXE script request binds: so stage 1's TFTP is unattributed, and stage 2's is attributed thanks to
+      // stage 1's script.
       const expected = ['ipxe', 'kernel', 'initrd', 'config', 'checkpoint'];
       assert.deepEqual(
         [...new Set(kinds)],
-        stage === 1 ? expected : ['tftp', ...expected],
+        stage === 1 ? ['dhcp', ...expected] : ['dhcp', 'tftp', ...expected],
         `${host} stage ${stage}: ${kinds}`,
       );
       assert.ok(
@@ -164,7 +168,8 @@ test('with Temporal down the agent serves the boot from its cache and delivers t
   await server.stop();
   await waitFor(
     'the boot finished against the agent alone',
-    async () => (h.agent.recorder.stats().recorded >= 5 ? true : undefined),
+    // DHCPOFFER, DHCPACK, the script, kernel, initrd, config, checkpoint (the TFTP fetch is unattributed).
+    async () => (h.agent.recorder.stats().recorded >= 7 ? true : undefined),
     { timeoutMs: 30_000 },
   );
   const queued = h.agent.outbox.stats();
@@ -178,7 +183,7 @@ test('with Temporal down the agent serves the boot from its cache and delivers t
   const kinds = st.timeline.filter((e) => e.kind === 'event').map((e) => e.message.split(' ')[0]);
   assert.deepEqual(
     [...new Set(kinds)],
-    ['ipxe', 'kernel', 'initrd', 'config', 'checkpoint'],
+    ['dhcp', 'ipxe', 'kernel', 'initrd', 'config', 'checkpoint'],
     kinds.join(','),
   );
   assert.equal(h.agent.outbox.stats().queued, 0);

@@ -7,7 +7,17 @@ import type { HandlerRequest, HandlerResult, ModeSettings } from '../../../agent
 import { DEFAULT_PORTS } from '../../../agent/dhcp/handler.ts';
 import { normalizeInterface } from '../../../agent/dhcp/interfaces.ts';
 import { describeClient } from '../../../agent/dhcp/client-info.ts';
-import { getIp, getText, getU8, MessageType, Opt } from '../../../agent/dhcp/options.ts';
+import {
+  encodeIp,
+  encodeSubOptions,
+  getIp,
+  getText,
+  getU8,
+  LINK_SELECTION_SUBOPTION,
+  MessageType,
+  Opt,
+  relayedFromSubnet,
+} from '../../../agent/dhcp/options.ts';
 import { createServerModeHandler } from '../../../agent/dhcp/server-mode.ts';
 import type { DhcpHostRecord } from '../../../agent/dhcp/directory.ts';
 import type { RequestSpec } from './support/fixtures.ts';
@@ -199,6 +209,33 @@ describe('server mode handler', () => {
       true,
       'a relayed NAK asks the relay to broadcast',
     );
+  });
+
+  it('accepts a relay off the subnet only when option 118 or 82.5 names the reserved subnet', () => {
+    // SUBNET is 10.77.1.0/24; the relay's own address (giaddr) is on loopback, as the sim fleet's is.
+    const inside = encodeIp('10.77.1.0');
+    const outside = encodeIp('10.88.0.0');
+    const relayed = (extra: Array<[number, Buffer]>, giaddr = '127.0.0.1') =>
+      relayedFromSubnet(request({ mac: MAC, type: MessageType.Discover, giaddr, extra }), SUBNET.cidr);
+    assert.equal(relayed([], '10.77.1.254'), true, 'giaddr on the subnet needs no selection option');
+    assert.equal(relayed([]), false, 'giaddr elsewhere and no selection option');
+    assert.equal(relayed([[Opt.SubnetSelection, inside]]), true);
+    assert.equal(relayed([[Opt.SubnetSelection, outside]]), false, 'option 118 naming another subnet');
+    assert.equal(relayed([[Opt.SubnetSelection, Buffer.from([10, 77, 1])]]), false, 'malformed option 118');
+    const link = (ip: Buffer) => encodeSubOptions([[LINK_SELECTION_SUBOPTION, ip]]);
+    assert.equal(relayed([[Opt.RelayAgentInfo, link(inside)]]), true, 'RFC 3527 link selection');
+    assert.equal(relayed([[Opt.RelayAgentInfo, link(outside)]]), false);
+    // Accepted, the request is answered through the relay at giaddr, and option 118 is echoed (RFC 3011 §3).
+    const r = handle({
+      type: MessageType.Discover,
+      giaddr: '127.0.0.1',
+      extra: [[Opt.SubnetSelection, inside]],
+    });
+    assert.deepEqual(r.reply?.to, { address: '127.0.0.1', port: 67 });
+    const p = reply(r);
+    assert.equal(p.yiaddr, '10.77.1.10');
+    assert.equal(p.giaddr, '127.0.0.1');
+    assert.deepEqual(p.options.get(Opt.SubnetSelection), inside);
   });
 
   it('echoes the client identifier and the broadcast flag', () => {
