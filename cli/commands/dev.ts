@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option('--port <port>', 'Temporal frontend port (UI on port+1000)', '7233')
     .option('--force', 'reprovision every host even if it already reached this revision')
     .option('--exit-when-done', 'stop the stack once the rollout has finished')
-    .option('--agent', 'run a real agent per site on loopback; sim hosts boot through it over TFTP and HTTP')
+    .option('--agent', 'run a real agent per site on loopback; sim hosts boot through it over DHCP (via a relay), TFTP and HTTP')
     .action(async (opts: DevOptions) => {
       process.exitCode = await runDev(opts);
     });
@@ -116,7 +116,7 @@ async function runDev(opts: DevOptions): Promise<number> {
           delays,
         });
         agentSites.push(s);
-        out(`agent ${a.id} (site ${site}): HTTP ${s.agent.httpUrl}, TFTP on loopback`);
+        out(`agent ${a.id} (site ${site}): DHCP, TFTP and HTTP (${s.agent.httpUrl}) on loopback`);
       }
     }
     await recordEndpoint(dataDir, {
