@@ -6,18 +6,8 @@ import type { HostRow } from '../host-list.ts';
 import { ApiClient, serverTarget } from '../server-client.ts';
 import { connectClient } from '../stack-client.ts';
 
-interface ServerHost {
-  site: string;
-  host: string;
-  stage: string;
-  state: string;
-  revision: string;
-  workflowId: string;
-  runId: string;
-  startedAt: string;
-  closedAt?: string;
-  stageSince: string;
-}
+/** A host as the server lists it: the CLI's row plus when its stage began. */
+type ServerHost = Omit<HostRow, 'secondsInStage' | 'attempt' | 'bootStage' | 'bootStages' | 'lastError'> & { stageSince: string };
 
 /** Every host from the server's listing, page after page. */
 async function serverHosts(api: ApiClient, site: string | undefined): Promise<HostRow[]> {
