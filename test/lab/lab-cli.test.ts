@@ -12,22 +12,13 @@ import type { LabRun } from '../../lab/run.ts';
 import { runLab, runProcesses } from '../../lab/run.ts';
 import type { PhaseReport, ScenarioReport } from '../../lab/scenario.ts';
 import { destroyLabNetwork, labNamespaces, requireLabRoot } from '../../lab/topology.ts';
+import { explainRun } from './explain-run.ts';
 
 requireLabRoot();
 
 const tag = `${process.pid % 100000}`;
 
-function explain(run: LabRun): string {
-  const r = run.report;
-  const hosts = (r?.hosts ?? []).map((h) => ({
-    name: h.name,
-    stage: h.status?.stage,
-    error: h.status?.lastError,
-    timeline: h.status?.timeline.slice(-10).map((e) => `${e.stage} ${e.kind}: ${e.message}`),
-    serial: h.machine.serial.slice(-800),
-  }));
-  return JSON.stringify({ exit: run.exit, error: r?.error, phases: r?.phases, hosts, stderr: run.stderr.slice(-3000) }, null, 2);
-}
+const explain = explainRun;
 
 function phase(r: ScenarioReport, name: string): PhaseReport {
   const p = r.phases.find((x) => x.name === name);

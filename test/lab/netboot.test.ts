@@ -10,27 +10,13 @@ import { runLab } from '../../lab/run.ts';
 import type { ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
 import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
+import { explainRun } from './explain-run.ts';
 
 requireLabRoot();
 
 const tag = `${process.pid % 100000}`;
 
-function explain(run: LabRun): string {
-  const r = run.report;
-  const hosts = (r?.hosts ?? []).map((h) => ({
-    name: h.name,
-    stage: h.status?.stage,
-    error: h.status?.lastError,
-    timeline: h.status?.timeline.slice(-12).map((e) => `${e.stage} ${e.kind}: ${e.message}`),
-    serial: h.machine.serial.slice(-1500),
-    power: h.machine.powerLog,
-  }));
-  return JSON.stringify(
-    { exit: run.exit, error: r?.error, rollout: r?.rollout, hosts, stderr: run.stderr.slice(-3000) },
-    null,
-    2,
-  );
-}
+const explain = explainRun;
 
 function host(r: ScenarioReport, name: string): ScenarioHost {
   const h = r.hosts.find((x) => x.name === name);

@@ -8,27 +8,13 @@ import type { LabRun } from '../../lab/run.ts';
 import { runLab } from '../../lab/run.ts';
 import type { ScenarioReport } from '../../lab/scenario.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
+import { explainRun } from './explain-run.ts';
 
 requireLabRoot();
 
 const tag = `${process.pid % 100000}`;
 
-function explain(run: LabRun): string {
-  const r = run.report;
-  const hosts = (r?.hosts ?? []).map((h) => ({
-    name: h.name,
-    stage: h.status?.stage,
-    error: h.status?.lastError,
-    timeline: h.status?.timeline.slice(-14).map((e) => `${e.stage} ${e.kind}: ${e.message}`),
-    serial: h.machine.serial.slice(-1500),
-    power: h.machine.powerLog,
-  }));
-  return JSON.stringify(
-    { exit: run.exit, error: r?.error, outage: r?.outage, rollout: r?.rollout, hosts, stderr: run.stderr.slice(-3000) },
-    null,
-    2,
-  );
-}
+const explain = explainRun;
 
 describe('lab: Temporal stopped during a BIOS VM boot', { timeout: 240_000 }, () => {
   let run: LabRun;
