@@ -70,6 +70,23 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     startToCloseTimeout: '2 minutes',
     retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
+  // Answer status queries from the first moment, also while the plan loads (an operator, the API or a test may
+  // ask at any time); the full handler below replaces this one. Queries write nothing to history.
+  const startedAt = Date.now();
+  setHandler(hostStatusQuery, () => ({
+    site: input.site,
+    host: input.host,
+    revision: input.revision,
+    state: 'running',
+    stage: 'planned',
+    bootStage: 0,
+    bootStages: 0,
+    stageSince: startedAt,
+    attempt: 0,
+    powerCycles: input.resume?.powerCycles ?? 0,
+    owner: input.owner,
+    timeline: input.resume ? [...input.resume.timeline] : [],
+  }));
   const plan: HostPlan = await control.loadHostPlan({
     sot: input.sot,
     revision: input.revision,
