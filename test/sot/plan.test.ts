@@ -1,10 +1,9 @@
 // Plans between copies of test/fixtures/plan/base: exactly the hosts whose boot changes are reprovisioned, with
 // specific reasons, and YAML that moves without changing a boot reprovisions nobody.
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { fingerprintHost } from '../../sot/fingerprint.ts';
@@ -13,37 +12,14 @@ import type { SotModel } from '../../sot/model.ts';
 import { hostKey, planAgainst, planModels } from '../../sot/plan.ts';
 import type { Plan } from '../../sot/plan.ts';
 import { createRenderer } from '../../sot/render.ts';
+import { copyWithEdits } from '../support/sot-copy.ts';
+import type { SotEdit } from '../support/sot-copy.ts';
 
 const BASE = fileURLToPath(new URL('../fixtures/plan/base', import.meta.url));
 
-type Edit =
-  | { file: string; replace: string; with: string }
-  | { file: string; write: string }
-  | { file: string; remove: true };
-
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-/** A copy of the fixture with `edits` applied; a `replace` must match exactly once, so drift fails loudly. */
-async function variant(edits: Edit[] = []): Promise<SotModel> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'vaquero-plan-'));
-  dirs.push(dir);
-  await cp(BASE, dir, { recursive: true });
-  for (const e of edits) {
-    const file = path.join(dir, e.file);
-    if ('remove' in e) await rm(file);
-    else if ('write' in e) {
-      await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, e.write);
-    } else {
-      const text = await readFile(file, 'utf8');
-      assert.equal(text.split(e.replace).length, 2, `"${e.replace}" must occur exactly once in ${e.file}`);
-      await writeFile(file, text.replace(e.replace, e.with));
-    }
-  }
-  const { model, diagnostics } = await loadSot(dir);
+/** A copy of the fixture with `edits` applied, loaded (and required to load cleanly). */
+async function variant(edits: SotEdit[] = []): Promise<SotModel> {
+  const { model, diagnostics } = await loadSot(await copyWithEdits(BASE, edits, 'vaquero-plan-'));
   assert.deepEqual(diagnostics.map(formatDiagnostic), []);
   return model;
 }

@@ -1,45 +1,20 @@
 // Each case is a small mutation of the valid SoT in test/fixtures/sot/base, and asserts the EXACT list of
 // diagnostics the validator prints for it: nothing missing, nothing extra, positions included.
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { validateSot } from '../../sot/validate.ts';
+import { copyWithEdits } from '../support/sot-copy.ts';
+import type { SotEdit } from '../support/sot-copy.ts';
 
 const BASE = fileURLToPath(new URL('../fixtures/sot/base', import.meta.url));
 
-type Edit =
-  | { file: string; replace: string; with: string }
-  | { file: string; write: string }
-  | { file: string; remove: true };
+type Edit = SotEdit;
 
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-/** A copy of the base SoT with `edits` applied; each `replace` must match exactly once, so a drifting base fails loudly. */
-export async function mutated(edits: Edit[]): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'vaquero-sot-'));
-  dirs.push(dir);
-  await cp(BASE, dir, { recursive: true });
-  for (const e of edits) {
-    const file = path.join(dir, e.file);
-    if ('remove' in e) {
-      await rm(file);
-    } else if ('write' in e) {
-      await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, e.write);
-    } else {
-      const text = await readFile(file, 'utf8');
-      assert.equal(text.split(e.replace).length, 2, `"${e.replace}" must occur exactly once in ${e.file}`);
-      await writeFile(file, text.replace(e.replace, e.with));
-    }
-  }
-  return dir;
+/** A copy of the base SoT with `edits` applied. */
+export function mutated(edits: Edit[]): Promise<string> {
+  return copyWithEdits(BASE, edits);
 }
 
 export async function diagnosticsOf(dir: string): Promise<string[]> {
