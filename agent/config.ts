@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_LIMITS } from './dhcp/server.ts';
 
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'not an IPv4 address');
 const port = z.int().min(1).max(65535);
@@ -38,6 +39,9 @@ export const agentConfigSchema = z.strictObject({
       /** Where replies to relays go (67 on real networks). */
       relay_port: port.default(67),
       lease_seconds: z.int().min(60).default(3600),
+      /** Flood limits: packets admitted per second in all (a one-second burst allowance), and per client MAC. */
+      max_packets_per_second: z.int().min(1).default(DEFAULT_LIMITS.maxPacketsPerSecond),
+      max_packets_per_client_per_second: z.int().min(1).default(DEFAULT_LIMITS.maxPerClientPerSecond),
     })
     .prefault({}),
   tftp: z

@@ -1,6 +1,10 @@
 // Boot events on their way to host workflows, kept on disk until delivered. When Temporal is unreachable the
 // agent keeps serving boots and queues their events; they are delivered in order when it returns. Delivery is
 // at least once; the host workflow drops repeats by event id, so each counts exactly once there.
+//
+// Order matters per workflow (one host's DHCP before its TFTP before its HTTP), not across workflows: events are
+// taken from the head in batches, each workflow's in order, different workflows' at once. A rack powering on
+// makes thousands of events a second, and one signal at a time (a round trip each) would fall behind.
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -12,6 +16,8 @@ interface OutboxRecord {
   seq: number;
   workflowId: string;
   event: BootEvent;
+  /** Delivered (or dropped) in this process; never written to disk. */
+  done?: boolean;
 }
 
 export interface OutboxStats {
@@ -24,9 +30,15 @@ export interface OutboxStats {
 
 const MAX_BACKOFF_MS = 10_000;
 const COMPACT_AFTER = 1000;
+/** Events taken from the head per round; the cursor is written once per round. */
+const BATCH = 64;
+/** Workflows signalled at once within a round. */
+const LANES = 16;
 
 export class EventOutbox {
-  private readonly queue: OutboxRecord[] = [];
+  /** Undelivered records are queue[head..]; the delivered prefix is trimmed now and then. */
+  private queue: OutboxRecord[] = [];
+  private head = 0;
   private seq = 0;
   private delivered = 0;
   private dropped = 0;
@@ -79,8 +91,7 @@ export class EventOutbox {
         // A torn last line from a crash mid-append: that event was never acknowledged to anyone.
       }
     }
-    if (this.queue.length > 0)
-      this.log(`outbox: ${this.queue.length} undelivered event(s) from before the restart`);
+    if (this.pending > 0) this.log(`outbox: ${this.pending} undelivered event(s) from before the restart`);
     this.running = true;
     this.loop = this.deliverLoop();
   }
@@ -109,9 +120,13 @@ export class EventOutbox {
     return this.batchWritten;
   }
 
+  private get pending(): number {
+    return this.queue.length - this.head;
+  }
+
   stats(): OutboxStats {
     return {
-      queued: this.queue.length,
+      queued: this.pending,
       delivered: this.delivered,
       dropped: this.dropped,
       lastError: this.lastError,
@@ -121,8 +136,8 @@ export class EventOutbox {
   /** Resolves once everything queued so far is delivered (or dropped), or after `timeoutMs`. */
   async drain(timeoutMs = 10_000): Promise<boolean> {
     const until = Date.now() + timeoutMs;
-    while (this.queue.length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    return this.queue.length === 0;
+    while (this.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    return this.pending === 0;
   }
 
   async stop(): Promise<void> {
@@ -134,53 +149,105 @@ export class EventOutbox {
   private async deliverLoop(): Promise<void> {
     let backoff = 200;
     while (!this.stopped) {
-      const head = this.queue[0];
-      if (!head) {
+      if (this.pending === 0) {
         await new Promise<void>((r) => (this.wake = r));
         this.wake = undefined;
         continue;
       }
-      try {
-        await this.send(head.workflowId, head.event);
-        this.delivered++;
-        this.lastError = undefined;
-        backoff = 200;
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) {
-          // The run ended (or never existed): nobody is waiting for this event.
-          this.dropped++;
-        } else {
-          this.lastError = err instanceof Error ? err.message : String(err);
-          this.log(
-            `outbox: delivery to ${head.workflowId} failed (${this.lastError}); retrying in ${backoff} ms`,
-          );
-          await new Promise<void>((r) => {
-            const t = setTimeout(r, backoff);
-            this.wake = () => {
-              clearTimeout(t);
-              r();
-            };
-          });
-          this.wake = undefined;
-          backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-          continue;
+      const batch = this.queue.slice(this.head, this.head + BATCH);
+      const failure = await this.deliverBatch(batch);
+      let done = 0;
+      while (done < batch.length && batch[done]!.done) done++;
+      if (done > 0) {
+        this.head += done;
+        this.trimQueue();
+        await writeFile(this.cursorFile, String(batch[done - 1]!.seq));
+        this.sinceCompact += done;
+        if (this.sinceCompact >= COMPACT_AFTER && this.pending === 0) {
+          // In the append chain, so no event can be appended between the emptiness check and the truncation.
+          this.appends = this.appends.then(() => this.compact());
+          await this.appends;
         }
       }
-      this.queue.shift();
-      await writeFile(this.cursorFile, String(head.seq));
-      if (++this.sinceCompact >= COMPACT_AFTER && this.queue.length === 0) {
-        // In the append chain, so no event can be appended between the emptiness check and the truncation.
-        this.appends = this.appends.then(() => this.compact());
-        await this.appends;
+      if (failure === undefined) {
+        this.lastError = undefined;
+        backoff = 200;
+        continue;
       }
+      // Temporal unreachable (or refusing): what went out stays done, the rest is retried after a pause.
+      this.lastError = failure.message;
+      this.log(
+        `outbox: delivery to ${failure.workflowId} failed (${failure.message}); retrying in ${backoff} ms`,
+      );
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, backoff);
+        this.wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this.wake = undefined;
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
     this.running = false;
+  }
+
+  /**
+   * Sends the batch's undelivered records: one lane per workflow, in order within it, up to LANES lanes at once.
+   * A lane stops at its first failure so that workflow's later events wait; the first failure is returned.
+   */
+  private async deliverBatch(
+    batch: OutboxRecord[],
+  ): Promise<{ workflowId: string; message: string } | undefined> {
+    const lanes = new Map<string, OutboxRecord[]>();
+    for (const r of batch) {
+      if (r.done) continue;
+      const lane = lanes.get(r.workflowId);
+      if (lane) lane.push(r);
+      else lanes.set(r.workflowId, [r]);
+    }
+    const queue = [...lanes.values()];
+    let failure: { workflowId: string; message: string } | undefined;
+    const runLanes = async (): Promise<void> => {
+      for (let lane = queue.shift(); lane; lane = queue.shift()) {
+        for (const r of lane) {
+          try {
+            await this.send(r.workflowId, r.event);
+            this.delivered++;
+          } catch (err) {
+            if (!(err instanceof WorkflowNotFoundError)) {
+              failure ??= {
+                workflowId: r.workflowId,
+                message: err instanceof Error ? err.message : String(err),
+              };
+              break;
+            }
+            // The run ended (or never existed): nobody is waiting for this event.
+            this.dropped++;
+          }
+          r.done = true;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LANES, queue.length) }, runLanes));
+    return failure;
+  }
+
+  /** Drops the delivered prefix once it is most of the array (shift() on a long queue costs a copy each time). */
+  private trimQueue(): void {
+    if (this.pending === 0) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** Everything delivered: start a fresh file so it does not grow forever. */
   private async compact(): Promise<void> {
     this.sinceCompact = 0;
-    if (this.queue.length > 0) return;
+    if (this.pending > 0) return;
     const tmp = `${this.file}.tmp`;
     await writeFile(tmp, '');
     await rename(tmp, this.file);

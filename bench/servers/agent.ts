@@ -29,6 +29,8 @@ export interface AgentServerSpec {
   http?: { listen: string; port: number };
   /** The agent's default is info (fastify logs every request); the log goes to a file the runner names. */
   logLevel?: 'info' | 'warn';
+  /** Overrides of the agent's `dhcp` config section (e.g. its flood limits). */
+  dhcp?: Record<string, unknown>;
 }
 
 const spec = JSON.parse(await readFile(process.argv[2]!, 'utf8')) as AgentServerSpec;
@@ -41,7 +43,7 @@ const config = agentConfigSchema.parse({
   site: 'bench',
   data_dir: spec.dataDir,
   interfaces: spec.interfaces,
-  dhcp: { enabled: spec.services.includes('dhcp') },
+  dhcp: { ...spec.dhcp, enabled: spec.services.includes('dhcp') },
   tftp: { enabled: spec.services.includes('tftp'), root: spec.tftpRoot },
   http: spec.http,
   assets: { root: spec.assetsRoot },

@@ -14,6 +14,8 @@ test('the example configuration loads with its defaults', async () => {
   const c = await loadAgentConfig(EXAMPLE, {});
   assert.equal(c.agent_id, 'lab-agent-1');
   assert.equal(c.dhcp.proxy_port, 4011);
+  assert.equal(c.dhcp.max_packets_per_second, 10_000);
+  assert.equal(c.dhcp.max_packets_per_client_per_second, 20);
   assert.equal(c.tftp.root, '/usr/lib/ipxe');
   assert.equal(c.boot_files.efi64, 'ipxe.efi');
   assert.equal(c.interfaces[0]?.cidr, '10.77.1.0/24');

@@ -88,3 +88,67 @@ test('an event for a workflow that is gone is dropped, and the queue moves on', 
   assert.deepEqual(got, ['e2']);
   assert.equal(box.stats().dropped, 1);
 });
+
+test('different workflows are signalled at once, each workflow in its own order', async (t) => {
+  const dir = await tmp(t);
+  const got = new Map<string, string[]>();
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const box = new EventOutbox(dir, async (wf, e) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    // A round trip's worth of waiting, as a signal to Temporal has.
+    await new Promise((r) => setTimeout(r, 2));
+    got.set(wf, [...(got.get(wf) ?? []), e.id]);
+    inFlight--;
+  });
+  await box.start();
+  t.after(() => box.stop());
+  const workflows = Array.from({ length: 40 }, (_, i) => `host/a/h${i}`);
+  let n = 0;
+  const expected = new Map<string, string[]>(workflows.map((w) => [w, []]));
+  // Interleaved, as a rack's boots are: h0 e1, h1 e2, …, h0 e41, …
+  const pending: Promise<void>[] = [];
+  for (let round = 0; round < 5; round++)
+    for (const wf of workflows) {
+      const e = ev(++n);
+      expected.get(wf)!.push(e.id);
+      pending.push(box.enqueue(wf, e));
+    }
+  await Promise.all(pending);
+  assert.ok(await box.drain(30_000));
+  assert.deepEqual(got, expected);
+  assert.ok(maxInFlight > 1, `signals went one at a time (max in flight ${maxInFlight})`);
+  assert.ok(maxInFlight <= 16, `more than 16 signals at once (${maxInFlight})`);
+  assert.equal(box.stats().delivered, 200);
+});
+
+test("one workflow's failure holds back only its own later events; nothing is sent twice", async (t) => {
+  const dir = await tmp(t);
+  const sent: string[] = [];
+  let failuresLeft = 2;
+  const box = new EventOutbox(dir, async (wf, e) => {
+    if (wf === 'host/a/slow' && e.id === 'e3' && failuresLeft-- > 0) throw new Error('DEADLINE_EXCEEDED');
+    sent.push(`${wf}:${e.id}`);
+  });
+  await box.start();
+  t.after(() => box.stop());
+  // Enqueued together (one group commit), so they are delivered as one batch.
+  await Promise.all(
+    (['fast', 'slow', 'slow', 'fast', 'slow', 'fast'] as const).map((w, i) =>
+      box.enqueue(`host/a/${w}`, ev(i + 1)),
+    ),
+  );
+  assert.ok(await box.drain(15_000));
+  assert.deepEqual(
+    sent.filter((x) => x.startsWith('host/a/slow')),
+    ['host/a/slow:e2', 'host/a/slow:e3', 'host/a/slow:e5'],
+  );
+  assert.deepEqual(
+    sent.filter((x) => x.startsWith('host/a/fast')),
+    ['host/a/fast:e1', 'host/a/fast:e4', 'host/a/fast:e6'],
+  );
+  assert.equal(sent.length, 6, `sent ${sent.join(' ')}`);
+  // Within the batch, the slow workflow's failure did not hold the fast one back until the retry.
+  assert.ok(sent.indexOf('host/a/fast:e6') < sent.indexOf('host/a/slow:e3'));
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BindingTable } from '../../../agent/dhcp/bindings.ts';
 import { createSiteDirectory } from '../../../agent/dhcp/directory.ts';
-import { RateWindow } from '../../../agent/dhcp/rate-limit.ts';
+import { PacketAdmission } from '../../../agent/dhcp/rate-limit.ts';
 import { netbootEntry, SUBNET } from './support/fixtures.ts';
 
 describe('binding table', () => {
@@ -34,21 +34,31 @@ describe('binding table', () => {
   });
 });
 
-describe('rate window', () => {
-  it('caps the total and each key per second', () => {
+describe('packet admission', () => {
+  it('caps each key per one-second window', () => {
     let now = 0;
-    const w = new RateWindow(5, 2, () => now);
+    const w = new PacketAdmission(5, 2, () => now);
     assert.deepEqual(
       [w.admitKey('a'), w.admitKey('a'), w.admitKey('a'), w.admitKey('b')],
       [true, true, false, true],
     );
-    assert.deepEqual(
-      [1, 2, 3, 4, 5, 6].map(() => w.admit()),
-      [true, true, true, true, true, false],
-    );
+    now = 999;
+    assert.equal(w.admitKey('a'), false);
     now = 1000;
-    assert.equal(w.admit(), true);
     assert.equal(w.admitKey('a'), true);
+  });
+
+  it("admits a burst of one second's budget, then refills at the cap instead of waiting for a new second", () => {
+    let now = 0;
+    const w = new PacketAdmission(1000, 20, () => now);
+    const admitted = (n: number): number => Array.from({ length: n }, () => w.admit()).filter(Boolean).length;
+    assert.equal(admitted(1200), 1000, 'a burst is capped at one second of budget');
+    now = 100;
+    assert.equal(admitted(200), 100, '100 ms later, 100 packets of budget are back');
+    now = 150;
+    assert.equal(admitted(10), 10, 'a steady trickle after a burst is not refused');
+    now = 10_000;
+    assert.equal(admitted(1500), 1000, 'an idle agent saves no more than one second of budget');
   });
 });
 
