@@ -6,6 +6,8 @@ export interface SchedulerView {
   hosts: readonly RolloutHostProgress[];
   policies: Readonly<Record<string, WorkflowPolicy>>;
   sitePolicies: Readonly<Record<string, { max_concurrent: number }>>;
+  /** Hosts running at once in the whole rollout, whatever the policies allow (Temporal's pending-children limit). */
+  maxRunning?: number;
 }
 
 export interface ScheduleDecision {
@@ -22,16 +24,19 @@ export function schedule(view: SchedulerView): ScheduleDecision {
   const runningByWorkflow = new Map<string, number>();
   const failedByWorkflow = new Map<string, number>();
   const runningBySite = new Map<string, number>();
+  let runningTotal = 0;
   const unfinishedByWorkflow = new Map<string, number>();
   const badByWorkflow = new Map<string, number>();
   for (const h of view.hosts) {
     if (h.state === 'running') {
       inc(runningByWorkflow, h.workflow);
       inc(runningBySite, h.site);
+      runningTotal++;
     }
     if (h.state === 'failed') inc(failedByWorkflow, h.workflow);
     if (DONE_BAD.has(h.state) || h.state === 'blocked') inc(badByWorkflow, h.workflow);
-    if (!DONE_OK.has(h.state) && !DONE_BAD.has(h.state) && h.state !== 'blocked') inc(unfinishedByWorkflow, h.workflow);
+    if (!DONE_OK.has(h.state) && !DONE_BAD.has(h.state) && h.state !== 'blocked')
+      inc(unfinishedByWorkflow, h.workflow);
   }
   const start: number[] = [];
   const block: ScheduleDecision['block'] = [];
@@ -52,7 +57,9 @@ export function schedule(view: SchedulerView): ScheduleDecision {
     if (standingAfter < p.min_standing) return;
     const siteLimit = view.sitePolicies[h.site]?.max_concurrent ?? Infinity;
     if ((runningBySite.get(h.site) ?? 0) >= siteLimit) return;
+    if (runningTotal >= (view.maxRunning ?? Infinity)) return;
     start.push(index);
+    runningTotal++;
     inc(runningByWorkflow, h.workflow);
     inc(runningBySite, h.site);
   });

@@ -35,7 +35,12 @@ import {
 import { hostReprovision } from './host-reprovision.ts';
 import { schedule } from './rollout-scheduler.ts';
 import { startRolloutReporter, summarizeRollout } from './rollout-reporter.ts';
-import { CONTROL_TASK_QUEUE, SA_REVISION as VaqRevision, SA_STATE as VaqState, siteTaskQueue } from '../temporal/constants.ts';
+import {
+  CONTROL_TASK_QUEUE,
+  SA_REVISION as VaqRevision,
+  SA_STATE as VaqState,
+  siteTaskQueue,
+} from '../temporal/constants.ts';
 import type {
   HostFinished,
   PreparedRollout,
@@ -49,9 +54,20 @@ import type {
 } from './types.ts';
 
 const TIMELINE_LIMIT = 5000;
-const FINAL: ReadonlySet<RolloutHostState> = new Set(['provisioned', 'failed', 'cancelled', 'released', 'blocked', 'skipped']);
+const FINAL: ReadonlySet<RolloutHostState> = new Set([
+  'provisioned',
+  'failed',
+  'cancelled',
+  'released',
+  'blocked',
+  'skipped',
+]);
 /** How long a restart waits for the host's previous run, which has reported its end, to close (seconds). */
 const CLOSING_RUN_WAIT_S = 60;
+/** Child starts per workflow task (each is a command of a few hundred bytes in the task's completion). */
+const START_BATCH = 200;
+/** Below Temporal's default limit of 2,000 pending child workflows per workflow (limit.numPendingChildExecutions). */
+const MAX_RUNNING_HOSTS = 1500;
 
 export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const info = workflowInfo();
@@ -81,6 +97,9 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const openChildren = new Set<string>();
   const heldReports = new Map<string, HostFinished>();
   const holdUntilClosed = patched('rollout-host-slot-until-run-closed');
+  // Hosts the scheduler picks together are started together (one workflow task for many child starts, not one
+  // each), in batches, and never more running than Temporal lets one workflow have pending children.
+  const startTogether = patched('rollout-start-hosts-together');
   let dirty = true;
 
   const key = (site: string, host: string) => `${site}/${host}`;
@@ -97,7 +116,14 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   };
   const counts = (): Record<RolloutHostState, number> => {
     const c: Record<RolloutHostState, number> = {
-      pending: 0, blocked: 0, running: 0, provisioned: 0, failed: 0, cancelled: 0, released: 0, skipped: 0,
+      pending: 0,
+      blocked: 0,
+      running: 0,
+      provisioned: 0,
+      failed: 0,
+      cancelled: 0,
+      released: 0,
+      skipped: 0,
     };
     for (const h of hosts) c[h.state]++;
     return c;
@@ -121,7 +147,11 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
         rolloutId: selfId,
         target: input.report,
         checkRunId: r?.checkRunId,
-        summary: () => summarizeRollout(state, reason, hosts, { unchanged: prepared?.counts.unchanged ?? 0, skipped: prepared?.counts.skipped ?? 0 }),
+        summary: () =>
+          summarizeRollout(state, reason, hosts, {
+            unchanged: prepared?.counts.unchanged ?? 0,
+            skipped: prepared?.counts.skipped ?? 0,
+          }),
       })
     : undefined;
   const finishHost = (h: RolloutHostProgress, s: RolloutHostState, error?: string) => {
@@ -134,7 +164,10 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
       failures++;
       const p = prepared?.policies[h.workflow];
       if (p && countFailed(h.workflow) > p.max_fail && (state === 'running' || state === 'paused')) {
-        setState('halted', `max_fail exceeded for workflow ${h.workflow}: ${countFailed(h.workflow)} failed > max_fail ${p.max_fail}`);
+        setState(
+          'halted',
+          `max_fail exceeded for workflow ${h.workflow}: ${countFailed(h.workflow)} failed > max_fail ${p.max_fail}`,
+        );
       }
     }
     dirty = true;
@@ -149,11 +182,19 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
       if (!restarted.has(key(m.site, m.host))) {
         restarted.add(key(m.site, m.host));
         h.state = 'pending';
-        note('host-restart', `reached revision ${m.revision}, not ours: reprovisioning again`, key(m.site, m.host));
+        note(
+          'host-restart',
+          `reached revision ${m.revision}, not ours: reprovisioning again`,
+          key(m.site, m.host),
+        );
         dirty = true;
         return;
       }
-      finishHost(h, 'failed', `finished at fingerprint ${m.fingerprint.slice(0, 12)}, expected ${want.slice(0, 12)}`);
+      finishHost(
+        h,
+        'failed',
+        `finished at fingerprint ${m.fingerprint.slice(0, 12)}, expected ${want.slice(0, 12)}`,
+      );
       return;
     }
     finishHost(h, m.state === 'released' ? 'released' : m.state === 'running' ? 'failed' : m.state, m.error);
@@ -233,9 +274,18 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     } catch (err) {
       setState('failed', `prepare failed: ${failureMessage(err)}`);
       await reporter?.flush();
-      throw ApplicationFailure.create({ type: 'RolloutPrepareFailed', message: reason ?? 'prepare failed', nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: 'RolloutPrepareFailed',
+        message: reason ?? 'prepare failed',
+        nonRetryable: true,
+      });
     }
-    hosts = prepared.hosts.map((h) => ({ site: h.site, host: h.host, workflow: h.workflow, state: 'pending' }));
+    hosts = prepared.hosts.map((h) => ({
+      site: h.site,
+      host: h.host,
+      workflow: h.workflow,
+      state: 'pending',
+    }));
     note(
       'plan',
       `${prepared.hosts.length} host(s) to reprovision, ${prepared.counts.unchanged} unchanged, ${prepared.counts.skipped} skipped, ${prepared.counts.removed} removed`,
@@ -255,7 +305,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     note('host-started', `starting (${p.action}: ${p.reasons.join('; ') || 'new'})`, key(h.site, h.host));
     const id = hostWorkflowId(h.site, h.host);
     const k = key(h.site, h.host);
-    for (let waited = 0; ; ) {
+    for (let waited = 0; ;) {
       try {
         const child = await startChild(hostReprovision, {
           workflowId: id,
@@ -300,7 +350,11 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
         return;
       } catch (err) {
         // The run closed between our start and our signal (a failed signal would otherwise fail this rollout).
-        note('host-adopt-missed', `the run closed before it could be adopted (${failureMessage(err)}): starting a new one`, k);
+        note(
+          'host-adopt-missed',
+          `the run closed before it could be adopted (${failureMessage(err)}): starting a new one`,
+          k,
+        );
       }
     }
   };
@@ -329,19 +383,32 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
       continue;
     }
     if (state === 'running') {
-      const d = schedule({ hosts, policies: plan.policies, sitePolicies: plan.sitePolicies });
+      const d = schedule({
+        hosts,
+        policies: plan.policies,
+        sitePolicies: plan.sitePolicies,
+        maxRunning: startTogether ? MAX_RUNNING_HOSTS : undefined,
+      });
       for (const b of d.block) {
         const h = hosts[b.index]!;
         h.state = 'blocked';
         h.error = b.reason;
         note('host-blocked', b.reason, key(h.site, h.host));
       }
-      for (const i of d.start) await startHost(hosts[i]!);
+      if (startTogether) {
+        for (let b = 0; b < d.start.length; b += START_BATCH)
+          await Promise.all(d.start.slice(b, b + START_BATCH).map((i) => startHost(hosts[i]!)));
+      } else {
+        for (const i of d.start) await startHost(hosts[i]!);
+      }
       if (d.start.length > 0 || d.block.length > 0) dirty = true;
     }
     const open = hosts.filter((h) => !FINAL.has(h.state));
     if (open.length === 0 && state === 'running') {
-      setState(failures > 0 ? 'failed' : 'completed', failures > 0 ? `${failures} host(s) failed` : undefined);
+      setState(
+        failures > 0 ? 'failed' : 'completed',
+        failures > 0 ? `${failures} host(s) failed` : undefined,
+      );
       break;
     }
     if (state === 'halted' && running.length === 0) {

@@ -1,7 +1,7 @@
 // Regenerates test/fixtures/histories/*.json: real histories of vaquero's workflows, made by the current code on
 // an embedded dev server with real workers and sim hosts, for the replay test (replay.test.ts).
 //
-//   node --import tsx test/workflows/record-histories.ts
+//   node --import tsx test/workflows/record-histories.ts [RECORDER ...]
 //
 // Run it after a change to workflow code that is meant to be incompatible (and so needs no patch); keep the old
 // files otherwise: replaying them is what proves a change compatible.
@@ -13,15 +13,27 @@ import { abortUpdate, hostWorkflowId } from '../../workflows/definitions.ts';
 import { changeKernel, writeSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';
 import type { TestStack } from '../support/stack.ts';
-import { hostExecutions, hostStatus, rolloutResult, rolloutStatus, startRollout, waitFor } from '../support/workflows.ts';
+import {
+  hostExecutions,
+  hostStatus,
+  rolloutResult,
+  rolloutStatus,
+  startRollout,
+  waitFor,
+} from '../support/workflows.ts';
 
 export const HISTORIES_DIR = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 
 async function save(stack: TestStack, name: string, workflowId: string, runId?: string): Promise<void> {
   const history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
   const file = path.join(HISTORIES_DIR, `${name}.json`);
-  await writeFile(file, JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1) + '\n');
-  console.log(`${file}: ${workflowId}${runId ? ` (run ${runId})` : ''}, ${history.events?.length ?? 0} events`);
+  await writeFile(
+    file,
+    JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1) + '\n',
+  );
+  console.log(
+    `${file}: ${workflowId}${runId ? ` (run ${runId})` : ''}, ${history.events?.length ?? 0} events`,
+  );
 }
 
 /** A completed rollout of a two-stage host, and that host. */
@@ -66,7 +78,10 @@ async function aborted(stack: TestStack): Promise<void> {
   });
   await stack.startSimSite(sot.site);
   const r = await startRollout(stack.client, sot);
-  await waitFor('x1 installing', async () => (await hostStatus(stack.client, sot.site, 'x1')).stage === 'installing');
+  await waitFor(
+    'x1 installing',
+    async () => (await hostStatus(stack.client, sot.site, 'x1')).stage === 'installing',
+  );
   await stack.client.workflow.getHandle(r.workflowId).executeUpdate(abortUpdate, { args: ['recording'] });
   const result = await rolloutResult(stack.client, r.workflowId);
   if (result.state !== 'aborted') throw new Error(`rollout ended ${result.state}`);
@@ -88,42 +103,74 @@ async function superseded(stack: TestStack): Promise<void> {
   await stack.startSimSite(sot.site, { task: 1500, checkpoint: 800 });
   const a = await startRollout(stack.client, sot);
   await waitFor('f1 powered and s1 draining', async () => {
-    const [f1, s1] = await Promise.all([hostStatus(stack.client, sot.site, 'f1'), hostStatus(stack.client, sot.site, 's1')]);
+    const [f1, s1] = await Promise.all([
+      hostStatus(stack.client, sot.site, 'f1'),
+      hostStatus(stack.client, sot.site, 's1'),
+    ]);
     return f1.powerCycles >= 1 && f1.state === 'running' && s1.stage === 'pre-shutdown';
   });
   await changeKernel(sot.dir, 'tiny', 'v2');
   const b = await startRollout(stack.client, sot);
   const ra = await rolloutResult(stack.client, a.workflowId);
   const rb = await rolloutResult(stack.client, b.workflowId);
-  if (ra.state !== 'superseded' || rb.state !== 'completed') throw new Error(`rollouts ended ${ra.state}, ${rb.state}`);
+  if (ra.state !== 'superseded' || rb.state !== 'completed')
+    throw new Error(`rollouts ended ${ra.state}, ${rb.state}`);
   const sb = await rolloutStatus(stack.client, b.workflowId);
-  if (!sb.timeline.some((e) => e.kind === 'host-restart')) throw new Error('f1 was not restarted: record again');
+  if (!sb.timeline.some((e) => e.kind === 'host-restart'))
+    throw new Error('f1 was not restarted: record again');
   await save(stack, 'rollout-superseded', a.workflowId);
   await save(stack, 'rollout-superseding', b.workflowId);
-  const runs = (await hostExecutions(stack.client, sot.site)).sort((x, y) => x.startTime.getTime() - y.startTime.getTime());
+  const runs = (await hostExecutions(stack.client, sot.site)).sort(
+    (x, y) => x.startTime.getTime() - y.startTime.getTime(),
+  );
   const f1 = runs.filter((w) => w.workflowId === hostWorkflowId(sot.site, 'f1'));
   const s1 = runs.filter((w) => w.workflowId === hostWorkflowId(sot.site, 's1'));
-  if (f1.length !== 2 || s1.length !== 2 || s1[0]!.status.name !== 'CONTINUED_AS_NEW') throw new Error('unexpected host runs: record again');
+  if (f1.length !== 2 || s1.length !== 2 || s1[0]!.status.name !== 'CONTINUED_AS_NEW')
+    throw new Error('unexpected host runs: record again');
   await save(stack, 'host-adopted-finishing-older', f1[0]!.workflowId, f1[0]!.runId);
   await save(stack, 'host-switched-before-power', s1[0]!.workflowId, s1[0]!.runId);
   await save(stack, 'host-switched-continued', s1[1]!.workflowId, s1[1]!.runId);
 }
 
-async function main(): Promise<void> {
+/** A rollout whose policy lets all its hosts start at once (started together, one workflow task). */
+async function startedTogether(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-together',
+    site: 'rec-together',
+    workflows: { 'one-stage': { boots: ['install'], policy: { max_concurrent: 4 } } },
+    hosts: ['h1', 'h2', 'h3', 'h4'].map((name) => ({ name, workflow: 'one-stage' })),
+  });
+  await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'rollout-started-together', r.workflowId);
+}
+
+const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
+  completed,
+  neverDhcp,
+  aborted,
+  superseded,
+  startedTogether,
+};
+
+/** All recorders, or only those named on the command line (to add a history without remaking the others). */
+async function main(only: string[]): Promise<void> {
+  for (const name of only)
+    if (!RECORDERS[name]) throw new Error(`no recorder ${name} (${Object.keys(RECORDERS).join(', ')})`);
   await mkdir(HISTORIES_DIR, { recursive: true });
   const stack = await startTestStack({ name: 'record' });
   try {
-    await completed(stack);
-    await neverDhcp(stack);
-    await aborted(stack);
-    await superseded(stack);
+    for (const [name, record] of Object.entries(RECORDERS))
+      if (only.length === 0 || only.includes(name)) await record(stack);
   } finally {
     await stack.close();
   }
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().then(
+  main(process.argv.slice(2)).then(
     () => process.exit(0),
     (err: unknown) => {
       console.error(err);

@@ -28,7 +28,10 @@ async function loadAll(): Promise<Saved[]> {
   const files = (await readdir(HISTORIES_DIR)).filter((f) => f.endsWith('.json')).sort();
   return Promise.all(
     files.map(async (file) => {
-      const saved = JSON.parse(await readFile(path.join(HISTORIES_DIR, file), 'utf8')) as { workflowId: string; history: unknown };
+      const saved = JSON.parse(await readFile(path.join(HISTORIES_DIR, file), 'utf8')) as {
+        workflowId: string;
+        history: unknown;
+      };
       return {
         file,
         workflowId: saved.workflowId,
@@ -57,6 +60,7 @@ test('the saved histories cover both workflows and the paths that matter', () =>
     'rollout-aborted',
     'rollout-superseded',
     'rollout-superseding',
+    'rollout-started-together',
     'host-two-stage-provisioned',
     'host-never-dhcp-failed',
     'host-cancelled',
@@ -92,12 +96,14 @@ test('the replay catches a history the code would not make (the harness can fail
   assert.ok(s);
   // The same history, except that its first activity was another one: the code schedules loadHostPlan there.
   const json = structuredClone(s.json);
-  const scheduled = json.events?.find((e) => e.activityTaskScheduledEventAttributes)?.activityTaskScheduledEventAttributes as
-    | { activityType: { name: string } }
-    | undefined;
+  const scheduled = json.events?.find((e) => e.activityTaskScheduledEventAttributes)
+    ?.activityTaskScheduledEventAttributes as { activityType: { name: string } } | undefined;
   assert.equal(scheduled?.activityType.name, 'loadHostPlan');
   scheduled!.activityType.name = 'somethingElse';
-  await assert.rejects(Worker.runReplayHistory(options, historyFromJSON(json), s.workflowId), DeterminismViolationError);
+  await assert.rejects(
+    Worker.runReplayHistory(options, historyFromJSON(json), s.workflowId),
+    DeterminismViolationError,
+  );
   // And the untouched history still replays with the same options.
   await Worker.runReplayHistory(options, s.history, s.workflowId);
 });

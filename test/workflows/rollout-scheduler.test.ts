@@ -35,7 +35,11 @@ const cases: Case[] = [
   },
   {
     name: 'max_concurrent: the first pending hosts in plan order',
-    view: { hosts: hosts('a:pending', 'a:pending', 'a:pending'), policies: { a: policy({ max_concurrent: 2, total_hosts: 3 }) }, sitePolicies: {} },
+    view: {
+      hosts: hosts('a:pending', 'a:pending', 'a:pending'),
+      policies: { a: policy({ max_concurrent: 2, total_hosts: 3 }) },
+      sitePolicies: {},
+    },
     start: [0, 1],
   },
   {
@@ -49,12 +53,20 @@ const cases: Case[] = [
   },
   {
     name: 'max_concurrent reached: nothing starts',
-    view: { hosts: hosts('a:running', 'a:running', 'a:pending'), policies: { a: policy({ max_concurrent: 2, total_hosts: 3 }) }, sitePolicies: {} },
+    view: {
+      hosts: hosts('a:running', 'a:running', 'a:pending'),
+      policies: { a: policy({ max_concurrent: 2, total_hosts: 3 }) },
+      sitePolicies: {},
+    },
     start: [],
   },
   {
     name: 'min_standing: of 3 hosts 2 stay up, so one at a time',
-    view: { hosts: hosts('a:pending', 'a:pending', 'a:pending'), policies: { a: policy({ max_concurrent: 3, min_standing: 2, total_hosts: 3 }) }, sitePolicies: {} },
+    view: {
+      hosts: hosts('a:pending', 'a:pending', 'a:pending'),
+      policies: { a: policy({ max_concurrent: 3, min_standing: 2, total_hosts: 3 }) },
+      sitePolicies: {},
+    },
     start: [0],
   },
   {
@@ -69,14 +81,21 @@ const cases: Case[] = [
   },
   {
     name: 'min_standing counts hosts of the workflow outside the rollout (total_hosts)',
-    view: { hosts: hosts('a:pending', 'a:pending'), policies: { a: policy({ max_concurrent: 5, min_standing: 8, total_hosts: 10 }) }, sitePolicies: {} },
+    view: {
+      hosts: hosts('a:pending', 'a:pending'),
+      policies: { a: policy({ max_concurrent: 5, min_standing: 8, total_hosts: 10 }) },
+      sitePolicies: {},
+    },
     start: [0, 1],
   },
   {
     name: 'site max_concurrent caps all workflows of the site together',
     view: {
       hosts: hosts('a:pending', 'b:pending', 'a:pending', 'b:pending'),
-      policies: { a: policy({ max_concurrent: 2, total_hosts: 2 }), b: policy({ max_concurrent: 2, total_hosts: 2 }) },
+      policies: {
+        a: policy({ max_concurrent: 2, total_hosts: 2 }),
+        b: policy({ max_concurrent: 2, total_hosts: 2 }),
+      },
       sitePolicies: { s: { max_concurrent: 3 } },
     },
     start: [0, 1, 2],
@@ -94,7 +113,10 @@ const cases: Case[] = [
     name: 'block_deps: nothing of the dependant starts while the dependency has unfinished hosts',
     view: {
       hosts: hosts('app:pending', 'base:provisioned', 'base:running'),
-      policies: { app: policy({ max_concurrent: 5, block_deps: ['base'], total_hosts: 1 }), base: policy({ total_hosts: 2 }) },
+      policies: {
+        app: policy({ max_concurrent: 5, block_deps: ['base'], total_hosts: 1 }),
+        base: policy({ total_hosts: 2 }),
+      },
       sitePolicies: {},
     },
     start: [],
@@ -103,7 +125,10 @@ const cases: Case[] = [
     name: 'block_deps: a pending dependency host holds the dependant back too, and starts itself',
     view: {
       hosts: hosts('app:pending', 'base:pending'),
-      policies: { app: policy({ max_concurrent: 5, block_deps: ['base'], total_hosts: 1 }), base: policy({ total_hosts: 1 }) },
+      policies: {
+        app: policy({ max_concurrent: 5, block_deps: ['base'], total_hosts: 1 }),
+        base: policy({ total_hosts: 1 }),
+      },
       sitePolicies: {},
     },
     start: [1],
@@ -112,7 +137,10 @@ const cases: Case[] = [
     name: 'block_deps: once every dependency host is provisioned or released, the dependant starts',
     view: {
       hosts: hosts('app:pending', 'app:pending', 'base:provisioned', 'base:released'),
-      policies: { app: policy({ max_concurrent: 5, block_deps: ['base'], total_hosts: 2 }), base: policy({ total_hosts: 2 }) },
+      policies: {
+        app: policy({ max_concurrent: 5, block_deps: ['base'], total_hosts: 2 }),
+        base: policy({ total_hosts: 2 }),
+      },
       sitePolicies: {},
     },
     start: [0, 1],
@@ -156,6 +184,19 @@ const cases: Case[] = [
     start: [],
     block: [1, 3],
     reason: 'has hosts that did not finish',
+  },
+  {
+    name: 'maxRunning caps the whole rollout across workflows and sites',
+    view: {
+      hosts: hosts('x/a:running', 'x/a:pending', 'y/b:pending', 'y/b:pending', 'x/a:pending'),
+      policies: {
+        a: policy({ max_concurrent: 10, total_hosts: 3 }),
+        b: policy({ max_concurrent: 10, total_hosts: 2 }),
+      },
+      sitePolicies: {},
+      maxRunning: 3,
+    },
+    start: [1, 2],
   },
   {
     name: 'hosts that are not pending are left alone; a workflow without a policy starts nothing',
@@ -204,20 +245,31 @@ test('schedule never starts more than max_concurrent or the site limit, over ran
     const sitePolicies = { s0: { max_concurrent: 1 + rnd(4) }, s1: { max_concurrent: 1 + rnd(4) } };
     const d = schedule({ hosts: list, policies, sitePolicies });
     const after = list.map((h, i) => (d.start.includes(i) ? { ...h, state: 'running' as const } : h));
-    const running = (pred: (h: RolloutHostProgress) => boolean) => after.filter((h) => h.state === 'running' && pred(h)).length;
+    const running = (pred: (h: RolloutHostProgress) => boolean) =>
+      after.filter((h) => h.state === 'running' && pred(h)).length;
     for (const [wf, p] of Object.entries(policies)) {
       const before = list.filter((h) => h.workflow === wf && h.state === 'running').length;
       // Starting never pushes a workflow over its limit (hosts already over it stay so, nothing is added).
       if (d.start.some((i) => list[i]!.workflow === wf)) {
-        assert.ok(running((h) => h.workflow === wf) <= p.max_concurrent, `round ${round}: ${wf} over max_concurrent`);
+        assert.ok(
+          running((h) => h.workflow === wf) <= p.max_concurrent,
+          `round ${round}: ${wf} over max_concurrent`,
+        );
         const failed = list.filter((h) => h.workflow === wf && h.state === 'failed').length;
-        assert.ok(p.total_hosts - running((h) => h.workflow === wf) - failed >= p.min_standing, `round ${round}: ${wf} under min_standing`);
+        assert.ok(
+          p.total_hosts - running((h) => h.workflow === wf) - failed >= p.min_standing,
+          `round ${round}: ${wf} under min_standing`,
+        );
       } else {
-        assert.equal(running((h) => h.workflow === wf), before);
+        assert.equal(
+          running((h) => h.workflow === wf),
+          before,
+        );
       }
     }
     for (const [site, sp] of Object.entries(sitePolicies)) {
-      if (d.start.some((i) => list[i]!.site === site)) assert.ok(running((h) => h.site === site) <= sp.max_concurrent, `round ${round}: ${site}`);
+      if (d.start.some((i) => list[i]!.site === site))
+        assert.ok(running((h) => h.site === site) <= sp.max_concurrent, `round ${round}: ${site}`);
     }
     for (const i of d.start) assert.equal(list[i]!.state, 'pending');
   }
