@@ -5,17 +5,17 @@ import { condition, defineSignal, proxyActivities, setHandler, workflowInfo } fr
 import type { MinimalActivities } from './minimal-activities.ts';
 
 export const MINIMAL_CONTROL_QUEUE = 'bench-minimal-control';
-export const MINIMAL_SITE_QUEUE = 'bench-minimal-site';
+/** One queue per site, as vaquero's site workers have (one worker per queue and process, as the SDK requires). */
+export const minimalSiteQueue = (site: number): string => `bench-minimal-site-${site}`;
 export const minimalDoneSignal = defineSignal('done');
 
-const { touch } = proxyActivities<MinimalActivities>({
-  taskQueue: MINIMAL_SITE_QUEUE,
-  startToCloseTimeout: '10 minutes',
-});
-
-export async function minimalHost(): Promise<void> {
+export async function minimalHost(site = 0): Promise<void> {
   let done = false;
   setHandler(minimalDoneSignal, () => void (done = true));
+  const { touch } = proxyActivities<MinimalActivities>({
+    taskQueue: minimalSiteQueue(site),
+    startToCloseTimeout: '10 minutes',
+  });
   await touch(workflowInfo().workflowId);
   await condition(() => done);
 }

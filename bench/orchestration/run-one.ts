@@ -22,7 +22,7 @@ import type { RolloutResult } from '../../workflows/types.ts';
 import { writeBenchSot } from '../lib/bench-sot.ts';
 import { cpuSeconds, peakRssMiB } from '../lib/lab.ts';
 import { createMinimalActivities } from './minimal-activities.ts';
-import { MINIMAL_CONTROL_QUEUE, MINIMAL_SITE_QUEUE } from './minimal-workflow.ts';
+import { MINIMAL_CONTROL_QUEUE, minimalSiteQueue } from './minimal-workflow.ts';
 
 export interface RunOneInput {
   workload: 'vaquero' | 'minimal';
@@ -137,7 +137,7 @@ async function runMinimal(temporal: TemporalConnection, mark: Mark): Promise<Out
       await Worker.create({
         connection,
         namespace: temporal.namespace,
-        taskQueue: MINIMAL_SITE_QUEUE,
+        taskQueue: minimalSiteQueue(s),
         activities: createMinimalActivities(client, () => mark.firstPower()),
         maxConcurrentActivityTaskExecutions: 100,
       }),
@@ -155,6 +155,8 @@ async function runMinimal(temporal: TemporalConnection, mark: Mark): Promise<Out
         await client.workflow.start('minimalHost', {
           taskQueue: MINIMAL_CONTROL_QUEUE,
           workflowId: `minimal/${i}`,
+          // Hosts fill sites in order, as the bench SoT's do.
+          args: [Math.floor(i / input.hostsPerSite)],
         });
       }
     };
