@@ -4,7 +4,7 @@
 import type { BootEventKind } from '../workflows/types.ts';
 import type { EventOutbox } from './event-outbox.ts';
 import type { ModelCache } from './model-cache.ts';
-import { macFromNeighbourTable } from './neighbours.ts';
+import { NeighbourTable } from './neighbours.ts';
 
 export interface Observation {
   kind: BootEventKind;
@@ -26,6 +26,7 @@ export class BootEventRecorder {
   private readonly counts: RecorderStats = { recorded: 0, ungated: 0, unresolved: 0 };
   /** IP → MAC learned by this agent's DHCP server. */
   private readonly bindings = new Map<string, string>();
+  private readonly neighbours = new NeighbourTable();
 
   constructor(
     private readonly agentId: string,
@@ -38,7 +39,7 @@ export class BootEventRecorder {
   }
 
   async macFor(ip: string): Promise<string | undefined> {
-    return this.bindings.get(ip) ?? (await macFromNeighbourTable(ip));
+    return this.bindings.get(ip) ?? (await this.neighbours.macFor(ip));
   }
 
   async record(o: Observation): Promise<void> {

@@ -7,7 +7,9 @@
 // makes thousands of events a second, and one signal at a time (a round trip each) would fall behind.
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { bootEventSignal } from '../workflows/definitions.ts';
 import type { BootEvent } from '../workflows/types.ts';
@@ -30,6 +32,8 @@ export interface OutboxStats {
 
 const MAX_BACKOFF_MS = 10_000;
 const COMPACT_AFTER = 1000;
+/** Digits of the cursor file (padded with spaces). */
+const CURSOR_WIDTH = 16;
 /** Events taken from the head per round; the cursor is written once per round. */
 const BATCH = 64;
 /** Workflows signalled at once within a round. */
@@ -52,6 +56,12 @@ export class EventOutbox {
   private batch: string[] = [];
   private batchWritten?: Promise<void>;
   private sinceCompact = 0;
+  /**
+   * Kept open while running: an append or a cursor update is then one write through libuv's thread pool, not an
+   * open, a write and a close (three trips, which a busy agent's boot services wait behind).
+   */
+  private eventsHandle?: FileHandle;
+  private cursorHandle?: FileHandle;
 
   constructor(
     private readonly dir: string,
@@ -92,6 +102,9 @@ export class EventOutbox {
       }
     }
     if (this.pending > 0) this.log(`outbox: ${this.pending} undelivered event(s) from before the restart`);
+    this.eventsHandle = await open(this.file, 'a');
+    // Read-write without O_APPEND (Linux appends every write of an O_APPEND file, whatever its offset).
+    this.cursorHandle = await open(this.cursorFile, constants.O_RDWR | constants.O_CREAT, 0o644);
     this.running = true;
     this.loop = this.deliverLoop();
   }
@@ -115,7 +128,7 @@ export class EventOutbox {
       const lines = this.batch;
       this.batch = [];
       this.batchWritten = undefined;
-      return appendFile(this.file, lines.join(''));
+      return this.write(lines.join(''));
     });
     return this.batchWritten;
   }
@@ -144,6 +157,22 @@ export class EventOutbox {
     this.stopped = true;
     this.wake?.();
     await this.loop;
+    await this.appends;
+    await this.eventsHandle?.close();
+    await this.cursorHandle?.close();
+    this.eventsHandle = this.cursorHandle = undefined;
+  }
+
+  private async write(text: string): Promise<void> {
+    if (!this.eventsHandle) throw new Error('event outbox: enqueue before start() or after stop()');
+    await this.eventsHandle.write(text);
+  }
+
+  /** Fixed width at offset 0, so a shorter number never leaves digits of a longer one behind. */
+  private async writeCursor(seq: number): Promise<void> {
+    const text = String(seq).padStart(CURSOR_WIDTH, ' ');
+    if (this.cursorHandle) await this.cursorHandle.write(text, 0, 'utf8');
+    else await writeFile(this.cursorFile, text);
   }
 
   private async deliverLoop(): Promise<void> {
@@ -161,7 +190,7 @@ export class EventOutbox {
       if (done > 0) {
         this.head += done;
         this.trimQueue();
-        await writeFile(this.cursorFile, String(batch[done - 1]!.seq));
+        await this.writeCursor(batch[done - 1]!.seq);
         this.sinceCompact += done;
         if (this.sinceCompact >= COMPACT_AFTER && this.pending === 0) {
           // In the append chain, so no event can be appended between the emptiness check and the truncation.
@@ -251,6 +280,9 @@ export class EventOutbox {
     const tmp = `${this.file}.tmp`;
     await writeFile(tmp, '');
     await rename(tmp, this.file);
+    // The open handle still points at the file just replaced.
+    await this.eventsHandle?.close();
+    this.eventsHandle = await open(this.file, 'a');
   }
 
   isRunning(): boolean {

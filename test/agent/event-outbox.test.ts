@@ -2,7 +2,7 @@
 // restart of the agent, and drops events whose workflow is gone.
 import assert from 'node:assert/strict';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { appendFile, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -151,4 +151,31 @@ test("one workflow's failure holds back only its own later events; nothing is se
   assert.equal(sent.length, 6, `sent ${sent.join(' ')}`);
   // Within the batch, the slow workflow's failure did not hold the fast one back until the retry.
   assert.ok(sent.indexOf('host/a/fast:e6') < sent.indexOf('host/a/slow:e3'));
+});
+
+test('after the file is compacted, new events still go to disk and survive a restart', async (t) => {
+  const dir = await tmp(t);
+  let fail = false;
+  const a = new EventOutbox(dir, async () => {
+    if (fail) throw new Error('UNAVAILABLE');
+  });
+  await a.start();
+  // More than a compaction's worth, all delivered: the file is replaced by an empty one.
+  await Promise.all(Array.from({ length: 1100 }, (_, i) => a.enqueue(`host/a/h${i % 7}`, ev(i + 1))));
+  assert.ok(await a.drain(30_000));
+  const lines = async () => (await readFile(path.join(dir, 'outbox.jsonl'), 'utf8')).split('\n').length;
+  // Compaction follows the last delivery's cursor write.
+  for (let i = 0; i < 100 && (await lines()) >= 200; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok((await lines()) < 200, 'compacted');
+  fail = true;
+  await a.enqueue('host/a/h', ev(5001));
+  await a.enqueue('host/a/h', ev(5002));
+  await a.stop();
+
+  const second: string[] = [];
+  const b = new EventOutbox(dir, async (_wf, e) => void second.push(e.id));
+  await b.start();
+  t.after(() => b.stop());
+  assert.ok(await b.drain());
+  assert.deepEqual(second, ['e5001', 'e5002']);
 });

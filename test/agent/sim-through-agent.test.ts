@@ -181,8 +181,12 @@ test('with Temporal down the agent serves the boot from its cache and delivers t
   assert.equal(result.state, 'completed', JSON.stringify(result));
   const st = await hostStatus(temporal.client, 'outsite', 'o1');
   const kinds = st.timeline.filter((e) => e.kind === 'event').map((e) => e.message.split(' ')[0]);
+  // The boot's events, queued during the outage, arrive in order. Up to the checkpoint: once in a while (2 runs
+  // in ~25 here) the sim host was seen starting a second network boot just before the run closed (DHCP, TFTP —
+  // attributed by then through the IP its first boot's HTTP requests bound — and a script without a boot).
+  const firstBoot = kinds.slice(0, kinds.indexOf('checkpoint') + 1);
   assert.deepEqual(
-    [...new Set(kinds)],
+    [...new Set(firstBoot)],
     ['dhcp', 'ipxe', 'kernel', 'initrd', 'config', 'checkpoint'],
     kinds.join(','),
   );
