@@ -45,9 +45,23 @@ export interface AgentHttpOptions {
 }
 
 export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyInstance> {
+  // One log line per request, like a web server's access log (fastify's own request logging writes two).
   const app = opts.logger
-    ? Fastify({ loggerInstance: opts.logger, trustProxy: false })
+    ? Fastify({ loggerInstance: opts.logger, trustProxy: false, disableRequestLogging: true })
     : Fastify({ logger: false, trustProxy: false });
+  if (opts.logger)
+    app.addHook('onResponse', async (req, reply) => {
+      req.log.info(
+        {
+          method: req.method,
+          url: req.url,
+          ip: req.ip,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 100) / 100,
+        },
+        'request',
+      );
+    });
   const proxy =
     opts.assetsUpstream && opts.assetsCache
       ? new AssetProxy(opts.assetsUpstream, opts.assetsCache)

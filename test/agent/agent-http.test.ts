@@ -7,6 +7,8 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import type { FastifyBaseLogger } from 'fastify';
+import pino from 'pino';
 import { BootEventRecorder } from '../../agent/boot-event-recorder.ts';
 import { CheckpointTokens } from '../../agent/checkpoint-token.ts';
 import { EventOutbox } from '../../agent/event-outbox.ts';
@@ -17,7 +19,10 @@ import type { BootEvent } from '../../workflows/types.ts';
 
 const MAC = '52:54:00:77:01:02';
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }, extra: { upstream?: string } = {}) {
+async function setup(
+  t: { after: (fn: () => Promise<void>) => void },
+  extra: { upstream?: string; logger?: FastifyBaseLogger } = {},
+) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vq-agent-http-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const cache = new ModelCache(path.join(dir, 'cache'));
@@ -45,6 +50,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }, extra: { u
     assetsRoot: extra.upstream ? undefined : assets,
     assetsUpstream: extra.upstream,
     assetsCache: extra.upstream ? path.join(dir, 'asset-cache') : undefined,
+    logger: extra.logger,
   });
   t.after(() => app.close());
   const open = (runId = 'run-1', stage = 1) =>
@@ -113,14 +119,18 @@ test('the checkpoint records the command line the OS reports, with the run token
   await s.open('run-1', 1);
   const token = s.tokens.tokenFor('host/lab/node-02', 'run-1', 1);
   const booted = `initrd=initrd.gz quiet callback=http://10.77.1.1:8080/checkpoint/${token}`;
-  const cp = await s.app.inject({ url: `/checkpoint/${token}?stage=tiny&cmdline=${encodeURIComponent(booted)}` });
+  const cp = await s.app.inject({
+    url: `/checkpoint/${token}?stage=tiny&cmdline=${encodeURIComponent(booted)}`,
+  });
   assert.equal(cp.statusCode, 200);
   const tooLong = await s.app.inject({ url: `/checkpoint/${token}?cmdline=${'x'.repeat(4097)}` });
   assert.equal(tooLong.statusCode, 400, 'the reported command line is bounded');
   assert.ok(await s.outbox.drain());
   assert.deepEqual(
     s.sent.map((x) => x.event.detail?.replace(/^checkpoint from [^;]*/, '')),
-    [`; cmdline=initrd=initrd.gz quiet callback=http://10.77.1.1:8080/checkpoint/${CHECKPOINT_TOKEN_PLACEHOLDER}`],
+    [
+      `; cmdline=initrd=initrd.gz quiet callback=http://10.77.1.1:8080/checkpoint/${CHECKPOINT_TOKEN_PLACEHOLDER}`,
+    ],
   );
 });
 
@@ -247,4 +257,25 @@ test('UEFI HTTP boot: /boot/ serves iPXE binaries from the boot root, HEAD and G
   assert.deepEqual(get.rawPayload, await readFile('/usr/lib/ipxe/undionly.kpxe'));
   assert.equal((await app.inject({ url: '/boot/..%2F..%2Fetc%2Fpasswd' })).statusCode, 400);
   assert.equal((await app.inject({ url: '/boot/missing.efi' })).statusCode, 404);
+});
+
+test('the request log has one line per request, with what an access log says', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino(
+    { level: 'info' },
+    { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
+  );
+  const s = await setup(t, { logger });
+  await s.app.inject({ url: `/ipxe?mac=${MAC}` });
+  await s.app.inject({ url: '/assets/debian/linux', headers: { range: 'bytes=0-3' } });
+  const requests = lines.filter((l) => l.msg === 'request');
+  assert.equal(lines.length, 2, JSON.stringify(lines));
+  assert.deepEqual(
+    requests.map((l) => [l.method, l.url, l.status]),
+    [
+      ['GET', `/ipxe?mac=${MAC}`, 404],
+      ['GET', '/assets/debian/linux', 206],
+    ],
+  );
+  assert.ok(requests.every((l) => typeof l.ms === 'number' && typeof l.ip === 'string'));
 });
