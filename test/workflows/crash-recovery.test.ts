@@ -2,6 +2,7 @@
 // are network-booting, a new one takes over, and the rollout still completes with every host provisioned and
 // no host power-cycled more often than its workflow allows. Then `vaquero status --json` over the result.
 import assert from 'node:assert/strict';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RolloutStatus } from '../../workflows/types.ts';
@@ -11,13 +12,21 @@ import { writeSot } from '../support/sot.ts';
 import type { WrittenSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';
 import type { TestStack } from '../support/stack.ts';
-import { countBy, hostStatus, powerOps, rolloutResult, rolloutStatus, startRollout, waitFor } from '../support/workflows.ts';
+import {
+  countBy,
+  hostStatus,
+  powerOps,
+  rolloutResult,
+  rolloutStatus,
+  startRollout,
+  waitFor,
+} from '../support/workflows.ts';
 
 const SITE = 'crash';
 const POWER_RETRIES = 2;
 const HOSTS = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
 /** Netboot steps slow enough to kill the workers in the middle of one; the rest quick. */
-const SIM_DELAYS = 'bmc=5,dhcp=200,tftp=200,ipxe=200,kernel=200,initrd=200,config=200,checkpoint=30,task=20';
+const SIM_DELAYS = 'bmc=5,dhcp=400,tftp=400,ipxe=400,kernel=200,initrd=200,config=200,checkpoint=30,task=20';
 /** Kill only while every running host waits on boot events (no activity in flight, not yet installing). */
 const SAFE_TO_KILL = new Set(['netboot/dhcp', 'netboot/tftp', 'netboot/ipxe']);
 
@@ -32,7 +41,15 @@ after(async () => {
   await stack?.close();
 });
 
-const workerArgs = () => ['--control', '--sim-sites', SITE, '--data-dir', stack.dataDir, '--sim-delays', SIM_DELAYS];
+const workerArgs = () => [
+  '--control',
+  '--sim-sites',
+  SITE,
+  '--data-dir',
+  stack.dataDir,
+  '--sim-delays',
+  SIM_DELAYS,
+];
 
 let sot: WrittenSot;
 let revision: string;
@@ -67,8 +84,17 @@ test('workers SIGKILLed mid-rollout: a new worker process completes it, within t
       if (s.state !== 'running' || s.counts.provisioned < 1 || s.counts.pending < 1) return false;
       const running = s.hosts.filter((h) => h.state === 'running');
       if (running.length === 0) return false;
-      const stages = await Promise.all(running.map((h) => hostStatus(stack.client, SITE, h.host)));
-      if (!stages.every((h) => h.state === 'running' && SAFE_TO_KILL.has(h.stage))) return false;
+      // A host the rollout has just marked running may not have its workflow yet (the rollout's start of it is
+      // still on its way to the server): not a moment to kill.
+      const stages = await Promise.all(
+        running.map((h) =>
+          hostStatus(stack.client, SITE, h.host).catch((err: unknown) => {
+            if (err instanceof WorkflowNotFoundError) return undefined;
+            throw err;
+          }),
+        ),
+      );
+      if (!stages.every((h) => h?.state === 'running' && SAFE_TO_KILL.has(h.stage))) return false;
       first.child.kill('SIGKILL');
       atKill = { status: s, booting: running.map((h) => h.host) };
       return true;
@@ -93,13 +119,19 @@ test('workers SIGKILLed mid-rollout: a new worker process completes it, within t
     const s = await hostStatus(stack.client, SITE, h);
     assert.equal(s.state, 'provisioned', h);
     assert.equal(s.revision, r.revision);
-    assert.ok(s.powerCycles >= 1 && s.powerCycles <= POWER_RETRIES + 1, `${h}: ${s.powerCycles} power cycles in its status`);
+    assert.ok(
+      s.powerCycles >= 1 && s.powerCycles <= POWER_RETRIES + 1,
+      `${h}: ${s.powerCycles} power cycles in its status`,
+    );
     const logged = ops.get(h) ?? 0;
     assert.ok(logged >= 1 && logged <= POWER_RETRIES + 1, `${h}: ${logged} power cycles in the power log`);
     if (atKill.booting.includes(h)) {
       // Its boot died with the workers: the netboot timed out and the power stage ran again.
       assert.ok(s.powerCycles >= 2, `${h} was booting when the workers died: ${JSON.stringify(s.timeline)}`);
-      assert.ok(s.timeline.some((e) => e.kind === 'timeout'), h);
+      assert.ok(
+        s.timeline.some((e) => e.kind === 'timeout'),
+        h,
+      );
     }
   }
   assert.deepEqual([...ops.keys()].sort(), HOSTS);
@@ -125,6 +157,8 @@ test('vaquero status --json lists every host with its stage, state and revision'
     assert.ok(!Number.isNaN(Date.parse(String(h.closedAt))));
   }
   // --site filters; an unknown site lists nothing.
-  const none = JSON.parse((await runCli(stack, ['status', '--json', '--site', 'nowhere'])).stdout) as { hosts: unknown[] };
+  const none = JSON.parse((await runCli(stack, ['status', '--json', '--site', 'nowhere'])).stdout) as {
+    hosts: unknown[];
+  };
   assert.deepEqual(none, { hosts: [] });
 });
