@@ -119,18 +119,28 @@ export class EventOutbox {
 
   /**
    * Group commit: events that arrive while an append is in flight go to disk together in the next one (one
-   * open/write/close for the lot instead of one each, which bounded a busy agent's request rate). Each caller
-   * still resolves only once its own line is written, and lines keep their order.
+   * write for the lot instead of one each, which bounded a busy agent's request rate). Each caller still
+   * resolves only once its own line is written, and lines keep their order.
    */
   private appendLine(line: string): Promise<void> {
     this.batch.push(line);
-    this.batchWritten ??= this.appends = this.appends.then(() => {
+    this.batchWritten ??= this.inFileOrder(() => {
       const lines = this.batch;
       this.batch = [];
       this.batchWritten = undefined;
       return this.write(lines.join(''));
     });
     return this.batchWritten;
+  }
+
+  /**
+   * Runs `fn` after every file operation queued before it. A failed one (a full disk) fails only its own
+   * callers: the chain goes on, so the next append is tried rather than refused for ever.
+   */
+  private inFileOrder(fn: () => Promise<void>): Promise<void> {
+    const done = this.appends.then(fn);
+    this.appends = done.catch(() => undefined);
+    return done;
   }
 
   private get pending(): number {
@@ -170,9 +180,7 @@ export class EventOutbox {
 
   /** Fixed width at offset 0, so a shorter number never leaves digits of a longer one behind. */
   private async writeCursor(seq: number): Promise<void> {
-    const text = String(seq).padStart(CURSOR_WIDTH, ' ');
-    if (this.cursorHandle) await this.cursorHandle.write(text, 0, 'utf8');
-    else await writeFile(this.cursorFile, text);
+    await this.cursorHandle!.write(String(seq).padStart(CURSOR_WIDTH, ' '), 0, 'utf8');
   }
 
   private async deliverLoop(): Promise<void> {
@@ -194,8 +202,9 @@ export class EventOutbox {
         this.sinceCompact += done;
         if (this.sinceCompact >= COMPACT_AFTER && this.pending === 0) {
           // In the append chain, so no event can be appended between the emptiness check and the truncation.
-          this.appends = this.appends.then(() => this.compact());
-          await this.appends;
+          await this.inFileOrder(() => this.compact()).catch((err: unknown) =>
+            this.log(`outbox: compaction failed (${err instanceof Error ? err.message : String(err)})`),
+          );
         }
       }
       if (failure === undefined) {

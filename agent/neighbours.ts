@@ -15,7 +15,8 @@ export class NeighbourTable {
     private readonly readTable: () => Promise<string> = () => readFile('/proc/net/arp', 'utf8'),
     /** How long an answer found in a read is reused. */
     private readonly reuseMs = 1000,
-    private readonly now: () => number = Date.now,
+    /** Monotonic, so a wall-clock step back cannot make every read look older than the question. */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   async macFor(ip: string): Promise<string | undefined> {

@@ -179,3 +179,24 @@ test('after the file is compacted, new events still go to disk and survive a res
   assert.ok(await b.drain());
   assert.deepEqual(second, ['e5001', 'e5002']);
 });
+
+test('a failed append fails only its own events: the next ones are written and delivered', async (t) => {
+  const dir = await tmp(t);
+  const got: string[] = [];
+  const box = new EventOutbox(dir, async (_wf, e) => void got.push(e.id));
+  await box.start();
+  t.after(() => box.stop());
+  // The disk refuses one write (as a full disk would), through the file handle the outbox keeps open.
+  const handle = (box as unknown as { eventsHandle: { write: (text: string) => Promise<unknown> } })
+    .eventsHandle;
+  const realWrite = handle.write.bind(handle);
+  handle.write = async () => {
+    handle.write = realWrite;
+    throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  };
+  await assert.rejects(box.enqueue('host/a/h', ev(1)), /ENOSPC/);
+  await box.enqueue('host/a/h', ev(2));
+  assert.ok(await box.drain());
+  assert.deepEqual(got, ['e2'], 'the refused event was never acknowledged, so it is not delivered either');
+  assert.match(await readFile(path.join(dir, 'outbox.jsonl'), 'utf8'), /"id":"e2"/);
+});

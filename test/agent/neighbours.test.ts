@@ -61,3 +61,23 @@ test('incomplete entries (flags 0x0, no address) are not answers', async () => {
   const p = fakeProc(HEADER + row('10.0.0.7', '00:00:00:00:00:00', '0x0'));
   assert.equal(await p.table.macFor('10.0.0.7'), undefined);
 });
+
+test('by default the clock is monotonic: a wall-clock step back does not make it read forever', async () => {
+  let reads = 0;
+  const realNow = Date.now;
+  let calls = 0;
+  let steppingBack = true;
+  // Each wall-clock reading an hour earlier than the one before, from before the table exists.
+  Date.now = () => (steppingBack ? realNow() - 3_600_000 * ++calls : realNow());
+  try {
+    const table = new NeighbourTable(async () => {
+      // A table driven by the wall clock would read again and again; give it its clock back so the test ends.
+      if (++reads > 5) steppingBack = false;
+      return HEADER + row('10.0.0.5', '52:54:00:aa:bb:01');
+    });
+    assert.equal(await table.macFor('10.0.0.9'), undefined);
+  } finally {
+    Date.now = realNow;
+  }
+  assert.equal(reads, 1);
+});
