@@ -213,7 +213,9 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     onHostFinished(h, m);
   });
   setHandler(pauseUpdate, (why: string) => {
-    if (state === 'running') setState('paused', why || 'paused by operator');
+    // A pause while the rollout prepares holds it before its first host starts (older runs ignored it).
+    const pausable = state === 'running' || (state === 'preparing' && patched('rollout-pause-while-preparing'));
+    if (pausable) setState('paused', why || 'paused by operator');
     return state;
   });
   setHandler(resumeUpdate, () => {

@@ -189,7 +189,9 @@ test('pause, resume and abort a running rollout, with the live event stream open
     assert.equal(started.status, 201, started.res.body);
     const rev2 = started.json.revision as string;
     const base = `/rollouts/apisot/${rev2}`;
-    await indexed('the slow hosts installing again', async () => (await hostsIn('site=apisite&stage=installing')).total === 2);
+    // The index still lists the previous rollout's stuck and doomed hosts at `installing`: wait for this revision's.
+    await indexed('the slow hosts installing again', async () => (await hostsIn(`site=apisite&stage=installing&revision=${rev2}`)).total === 2);
+    assert.equal((await call(api.app, 'GET', base, { token: READ_TOKEN })).json.state, 'running');
 
     const paused = await call(api.app, 'POST', `${base}/pause`, { body: { reason: 'change freeze' } });
     assert.equal(paused.status, 200, paused.res.body);

@@ -9,7 +9,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { abortUpdate, hostWorkflowId } from '../../workflows/definitions.ts';
+import { abortUpdate, hostWorkflowId, pauseUpdate, resumeUpdate } from '../../workflows/definitions.ts';
 import { changeKernel, writeSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';
 import type { TestStack } from '../support/stack.ts';
@@ -147,12 +147,35 @@ async function startedTogether(stack: TestStack): Promise<void> {
   await save(stack, 'rollout-started-together', r.workflowId);
 }
 
+/** A rollout paused while it prepared (its site had no agent yet), then resumed: it completes. */
+async function pausedWhilePreparing(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-early',
+    site: 'rec-early',
+    workflows: { 'one-stage': { boots: ['install'] } },
+    hosts: [{ name: 'h1', workflow: 'one-stage' }],
+  });
+  const r = await startRollout(stack.client, sot);
+  const handle = stack.client.workflow.getHandle(r.workflowId);
+  const state = await handle.executeUpdate(pauseUpdate, { args: ['hold'] });
+  if (state !== 'paused') throw new Error(`pause while preparing answered ${state}`);
+  await stack.startSimSite(sot.site);
+  await waitFor('the site model published', async () =>
+    (await rolloutStatus(stack.client, r.workflowId)).timeline.some((e) => e.kind === 'site-model'),
+  );
+  await handle.executeUpdate(resumeUpdate);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'rollout-paused-while-preparing', r.workflowId);
+}
+
 const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
   completed,
   neverDhcp,
   aborted,
   superseded,
   startedTogether,
+  pausedWhilePreparing,
 };
 
 /** All recorders, or only those named on the command line (to add a history without remaking the others). */

@@ -61,6 +61,7 @@ test('the saved histories cover both workflows and the paths that matter', () =>
     'rollout-superseded',
     'rollout-superseding',
     'rollout-started-together',
+    'rollout-paused-while-preparing',
     'host-two-stage-provisioned',
     'host-never-dhcp-failed',
     'host-cancelled',

@@ -84,6 +84,38 @@ test('pause: no new host starts, running ones finish; resume: the rollout comple
   assert.ok(!s.timeline.some((e) => e.kind === 'host-started' && e.at > pausedAt && e.at < resumedAt));
 });
 
+test('a pause while the rollout prepares holds it before its first host starts', async () => {
+  const sot = await writeSot({
+    sot: 'early',
+    site: 'early',
+    workflows: { one: { boots: ['quick'], policy: { max_concurrent: 2 } } },
+    hosts: ['e1', 'e2'].map((name) => ({ name, workflow: 'one' })),
+  });
+  // No agent serves the site yet, so preparation waits on publishing its model: the pause lands in `preparing`.
+  const r = await startRollout(stack.client, sot);
+  const handle = stack.client.workflow.getHandle(r.workflowId);
+  assert.equal((await rolloutStatus(stack.client, r.workflowId)).state, 'preparing');
+  assert.equal(await handle.executeUpdate(pauseUpdate, { args: ['hold at start'] }), 'paused');
+
+  await stack.startSimSite(sot.site);
+  await waitFor('the site model published', async () =>
+    (await rolloutStatus(stack.client, r.workflowId)).timeline.some((e) => e.kind === 'site-model'),
+  );
+  await delay(2000);
+  const held = await rolloutStatus(stack.client, r.workflowId);
+  assert.equal(held.state, 'paused');
+  assert.equal(held.reason, 'hold at start');
+  assert.deepEqual(started(held.hosts), []);
+  assert.equal((await hostExecutions(stack.client, sot.site)).length, 0);
+
+  assert.equal(await handle.executeUpdate(resumeUpdate), 'running');
+  const result = await rolloutResult(stack.client, r.workflowId);
+  assert.equal(result.state, 'completed', JSON.stringify(result));
+  assert.equal(result.provisioned, 2);
+  const states = (await rolloutStatus(stack.client, r.workflowId)).timeline.filter((e) => e.kind === 'state').map((e) => e.message);
+  assert.deepEqual(states, ['preparing: fetch, validate, plan', 'paused: hold at start', 'running: resumed by operator', 'completed']);
+});
+
 test('abort: running hosts are cancelled with their gate closed; the rollout ends aborted', async () => {
   const sot = await writeSot({
     sot: 'abort',
