@@ -72,10 +72,27 @@ export interface TaskRunResult {
   results: { name: string; ok: boolean; exitCode?: number; attempts: number; log: string; error?: string }[];
 }
 
+export interface HeldEventsInput {
+  /** The host workflow whose events are wanted. */
+  workflowId: string;
+}
+
+export interface HeldEventsResult {
+  /** Events the agent held for the workflow when asked. */
+  held: number;
+  /** Of those, still undelivered when the agent gave up waiting (Temporal refusing them). */
+  left: number;
+}
+
 export interface SiteActivities {
   /** Replace the site model the agent serves from (DHCP reservations, subnets). */
   publishSiteModel(model: SiteModel): Promise<void>;
   setNetbootGate(input: NetbootGateInput): Promise<void>;
   powerCycleToNetwork(input: PowerInput): Promise<PowerResult>;
   runTasks(input: TaskRunInput): Promise<TaskRunResult>;
+  /**
+   * Delivers the boot events this worker still holds for a host workflow (queued while Temporal was unreachable)
+   * and answers once they are in; asked before a host's step is called stalled.
+   */
+  deliverHeldEvents(input: HeldEventsInput): Promise<HeldEventsResult>;
 }

@@ -51,6 +51,8 @@ export interface AgentOptions {
   logger?: Logger;
   /** Milliseconds between gate reconciliations with Temporal. */
   reconcileEveryMs?: number;
+  /** Pauses between the outbox's delivery attempts while Temporal refuses them (default 200 ms doubling to 10 s). */
+  outboxRetryPauses?: { firstMs: number; maxMs: number };
 }
 
 export interface RunningAgent {
@@ -80,7 +82,12 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   // Lazy: the client connects on first use, so an agent starts (and serves) with Temporal down.
   const connection = Connection.lazy({ address, connectTimeout: '5 seconds' });
   const client = new Client({ connection, namespace });
-  const outbox = EventOutbox.forClient(path.join(config.data_dir, 'outbox'), client, (m) => log.warn(m));
+  const outbox = EventOutbox.forClient(
+    path.join(config.data_dir, 'outbox'),
+    client,
+    (m) => log.warn(m),
+    opts.outboxRetryPauses,
+  );
   await outbox.start();
   const recorder = new BootEventRecorder(config.agent_id, cache, outbox);
   const parts: AgentParts = { config, log, cache, recorder, tokens };
@@ -127,6 +134,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
           site: config.site,
           gate: cache,
           onSiteModel: (m) => cache.setSiteModel(m),
+          heldEvents: outbox,
           drivers: opts.drivers ?? {},
           secrets,
           powerLog: new PowerOpLog(path.join(config.data_dir, 'power-ops.jsonl')),

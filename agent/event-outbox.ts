@@ -30,7 +30,8 @@ export interface OutboxStats {
   lastError?: string;
 }
 
-const MAX_BACKOFF_MS = 10_000;
+/** Pauses between delivery rounds while Temporal refuses them: from the first, doubling up to the last. */
+const RETRY_PAUSES = { firstMs: 200, maxMs: 10_000 };
 const COMPACT_AFTER = 1000;
 /** Digits of the cursor file (padded with spaces). */
 const CURSOR_WIDTH = 16;
@@ -62,20 +63,29 @@ export class EventOutbox {
    */
   private eventsHandle?: FileHandle;
   private cursorHandle?: FileHandle;
+  /** Undelivered events by workflow, so a host's workflow can ask for its own without a scan of the queue. */
+  private readonly pendingByWorkflow = new Map<string, number>();
 
   constructor(
     private readonly dir: string,
     private readonly send: (workflowId: string, event: BootEvent) => Promise<void>,
     private readonly log: (msg: string) => void = () => undefined,
+    private readonly retryPauses: { firstMs: number; maxMs: number } = RETRY_PAUSES,
   ) {}
 
-  static forClient(dir: string, client: Client, log?: (msg: string) => void): EventOutbox {
+  static forClient(
+    dir: string,
+    client: Client,
+    log?: (msg: string) => void,
+    retryPauses?: { firstMs: number; maxMs: number },
+  ): EventOutbox {
     return new EventOutbox(
       dir,
       async (workflowId, event) => {
         await client.workflow.getHandle(workflowId).signal(bootEventSignal, event);
       },
       log,
+      retryPauses,
     );
   }
 
@@ -96,7 +106,7 @@ export class EventOutbox {
       try {
         const r = JSON.parse(line) as OutboxRecord;
         this.seq = Math.max(this.seq, r.seq);
-        if (r.seq > cursor) this.queue.push(r);
+        if (r.seq > cursor) this.hold(r);
       } catch {
         // A torn last line from a crash mid-append: that event was never acknowledged to anyone.
       }
@@ -113,8 +123,35 @@ export class EventOutbox {
   async enqueue(workflowId: string, event: BootEvent): Promise<void> {
     const rec: OutboxRecord = { seq: ++this.seq, workflowId, event };
     await this.appendLine(JSON.stringify(rec) + '\n');
-    this.queue.push(rec);
+    this.hold(rec);
     this.wake?.();
+  }
+
+  private hold(rec: OutboxRecord): void {
+    this.queue.push(rec);
+    this.pendingByWorkflow.set(rec.workflowId, (this.pendingByWorkflow.get(rec.workflowId) ?? 0) + 1);
+  }
+
+  private release(rec: OutboxRecord): void {
+    rec.done = true;
+    const n = (this.pendingByWorkflow.get(rec.workflowId) ?? 1) - 1;
+    if (n > 0) this.pendingByWorkflow.set(rec.workflowId, n);
+    else this.pendingByWorkflow.delete(rec.workflowId);
+  }
+
+  /**
+   * Delivers what is held for one workflow now, without waiting out a retry pause: its asking means Temporal is
+   * reachable again. Answers once none of its events is left, or after `timeoutMs`.
+   */
+  async deliverFor(workflowId: string, timeoutMs: number): Promise<{ held: number; left: number }> {
+    const held = this.pendingByWorkflow.get(workflowId) ?? 0;
+    if (held === 0) return { held, left: 0 };
+    this.wake?.();
+    const until = Date.now() + timeoutMs;
+    while (this.pendingByWorkflow.has(workflowId) && Date.now() < until && !this.stopped) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { held, left: this.pendingByWorkflow.get(workflowId) ?? 0 };
   }
 
   /**
@@ -184,7 +221,7 @@ export class EventOutbox {
   }
 
   private async deliverLoop(): Promise<void> {
-    let backoff = 200;
+    let backoff = this.retryPauses.firstMs;
     while (!this.stopped) {
       if (this.pending === 0) {
         await new Promise<void>((r) => (this.wake = r));
@@ -209,7 +246,7 @@ export class EventOutbox {
       }
       if (failure === undefined) {
         this.lastError = undefined;
-        backoff = 200;
+        backoff = this.retryPauses.firstMs;
         continue;
       }
       // Temporal unreachable (or refusing): what went out stays done, the rest is retried after a pause.
@@ -225,7 +262,7 @@ export class EventOutbox {
         };
       });
       this.wake = undefined;
-      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      backoff = Math.min(backoff * 2, this.retryPauses.maxMs);
     }
     this.running = false;
   }
@@ -263,7 +300,7 @@ export class EventOutbox {
             // The run ended (or never existed): nobody is waiting for this event.
             this.dropped++;
           }
-          r.done = true;
+          this.release(r);
         }
       }
     };

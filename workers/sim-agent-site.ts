@@ -8,7 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startAgent } from '../agent/agent.ts';
-import type { RunningAgent } from '../agent/agent.ts';
+import type { AgentOptions, RunningAgent } from '../agent/agent.ts';
 import { agentBootServices, cacheDirectory } from '../agent/boot-services.ts';
 import { agentConfigSchema } from '../agent/config.ts';
 import { formatIpv4, parseCidr } from '../agent/dhcp/ipv4.ts';
@@ -35,6 +35,7 @@ export async function startSimAgentSite(opts: {
   delays: SimDelays;
   tftpRoot?: string;
   log?: (msg: string) => void;
+  outboxRetryPauses?: AgentOptions['outboxRetryPauses'];
 }): Promise<SimAgentSite> {
   const httpPort = await freePort();
   const tftpPort = await freePort();
@@ -92,6 +93,7 @@ export async function startSimAgentSite(opts: {
       services: agentBootServices,
       drivers: { sim: fleet.driver },
       taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
+      outboxRetryPauses: opts.outboxRetryPauses,
     });
   } catch (err) {
     await relay.close();

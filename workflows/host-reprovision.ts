@@ -109,6 +109,13 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     heartbeatTimeout: '30 seconds',
     retry: { maximumAttempts: 4, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '20 seconds' },
   });
+  // The agent waits up to 20 s for the events to go out; a site without a polling worker costs at most 90 s.
+  const heldEvents = proxyActivities<SiteActivities>({
+    taskQueue: siteQueue,
+    startToCloseTimeout: '40 seconds',
+    scheduleToCloseTimeout: '90 seconds',
+    retry: { maximumAttempts: 2, initialInterval: '2 seconds' },
+  });
 
   const resume = input.resume;
   const timeline: TimelineEntry[] = resume ? [...resume.timeline] : [];
@@ -279,6 +286,25 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     });
   };
 
+  /**
+   * Asks the site's agent for this host's events it still holds before a wait is called timed out. After a
+   * Temporal outage longer than the wait, the timer fires as the server returns, before the agent's queue has
+   * drained: without asking, a host that booted would be power-cycled again (or failed).
+   */
+  const progressWasHeld = async (progressed: () => boolean): Promise<boolean> => {
+    if (!patched('ask-agent-for-held-events')) return false;
+    try {
+      const r = await heldEvents.deliverHeldEvents({ workflowId: info.workflowId });
+      if (r.held > 0) {
+        note('events', `the site's agent held ${r.held} event(s) of this host${r.left > 0 ? `; ${r.left} still undelivered` : ''}`);
+      }
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      note('events', `could not ask the site's agent for held events: ${errorMessage(err)}`);
+    }
+    return progressed();
+  };
+
   const waitNetboot = async (s: BootStagePlan): Promise<'done' | { stalledAt: HostStage; after: number }> => {
     for (;;) {
       const step = nextNetbootStep(reached, s.hasConfig);
@@ -287,7 +313,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       const next: HostStage = `netboot/${step}`;
       if (stage !== next) enter(next);
       const timeout = plan.timeouts[step];
-      const moved = await condition(() => reached > from || forcedFailure !== undefined, `${timeout} seconds`);
+      let moved = await condition(() => reached > from || forcedFailure !== undefined, `${timeout} seconds`);
+      if (!moved) moved = await progressWasHeld(() => reached > from);
       if (forcedFailure !== undefined) throw new StageFailure(next, forcedFailure);
       if (!moved) return { stalledAt: next, after: timeout };
     }
@@ -363,7 +390,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
     if (reached < CHECKPOINT_RANK) {
       enter('installing');
-      const done = await condition(() => reached >= CHECKPOINT_RANK || forcedFailure !== undefined, `${plan.timeouts.checkpoint} seconds`);
+      let done = await condition(() => reached >= CHECKPOINT_RANK || forcedFailure !== undefined, `${plan.timeouts.checkpoint} seconds`);
+      if (!done) done = await progressWasHeld(() => reached >= CHECKPOINT_RANK);
       if (forcedFailure !== undefined) throw new StageFailure('installing', forcedFailure);
       if (!done) throw new StageFailure('installing', `no checkpoint from the installed OS within ${plan.timeouts.checkpoint}s`);
     } else {

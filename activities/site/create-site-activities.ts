@@ -8,7 +8,16 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { NetbootGate } from '../../agent/netboot-gate.ts';
 import type { SecretStore } from '../../agent/secrets/secret-store.ts';
 import type { SiteModel } from '../../agent/site-model.ts';
-import type { NetbootGateInput, PowerInput, PowerResult, SiteActivities, TaskRunInput, TaskRunResult } from '../contracts.ts';
+import type {
+  HeldEventsInput,
+  HeldEventsResult,
+  NetbootGateInput,
+  PowerInput,
+  PowerResult,
+  SiteActivities,
+  TaskRunInput,
+  TaskRunResult,
+} from '../contracts.ts';
 import { optNumber, optString } from '../power/bmc-options.ts';
 import { cycleToNetwork } from '../power/cycle-to-network.ts';
 import type { PowerDriver } from '../power/driver.ts';
@@ -26,10 +35,18 @@ export interface SiteDeps {
   secrets?: SecretStore;
   /** Task runner for a host's tasks, by its BMC driver (sim hosts get simulated tasks, others task containers). */
   taskRunner: (driver: string | undefined, input: TaskRunInput) => TaskRunner | undefined;
+  /**
+   * The agent's event outbox. Sim sites have none: their hosts' events are signalled as they happen, so they
+   * never hold any.
+   */
+  heldEvents?: { deliverFor(workflowId: string, timeoutMs: number): Promise<HeldEventsResult> };
   /** Where a published site model goes (the agent's model cache); sim sites keep none. */
   onSiteModel?: (model: SiteModel) => Promise<void>;
   log?: (msg: string) => void;
 }
+
+/** How long the agent waits for a host's held events to go out; within the workflow's limit for the call. */
+const HELD_EVENTS_WAIT_MS = 20_000;
 
 export function createSiteActivities(deps: SiteDeps): SiteActivities {
   const log = deps.log ?? (() => undefined);
@@ -90,6 +107,13 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
       }
       const ctx = Context.current();
       return runner.run(input, (msg) => ctx.heartbeat(msg), ctx.cancellationSignal);
+    },
+
+    async deliverHeldEvents(input: HeldEventsInput): Promise<HeldEventsResult> {
+      if (!deps.heldEvents) return { held: 0, left: 0 };
+      const r = await deps.heldEvents.deliverFor(input.workflowId, HELD_EVENTS_WAIT_MS);
+      if (r.held > 0) log(`held events for ${input.workflowId}: ${r.held - r.left} of ${r.held} delivered on request`);
+      return r;
     },
   };
 }

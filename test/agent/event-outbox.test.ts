@@ -200,3 +200,60 @@ test('a failed append fails only its own events: the next ones are written and d
   assert.deepEqual(got, ['e2'], 'the refused event was never acknowledged, so it is not delivered either');
   assert.match(await readFile(path.join(dir, 'outbox.jsonl'), 'utf8'), /"id":"e2"/);
 });
+
+test("asked for one workflow's events, the outbox sends them at once instead of waiting out its retry pause", async (t) => {
+  const dir = await tmp(t);
+  let up = false;
+  const got: string[] = [];
+  // A pause far longer than the test: only the request can bring the events out.
+  const box = new EventOutbox(
+    dir,
+    async (wf, e) => {
+      if (!up) throw new Error('14 UNAVAILABLE: connection refused');
+      got.push(`${wf}:${e.id}`);
+    },
+    undefined,
+    { firstMs: 600_000, maxMs: 600_000 },
+  );
+  await box.start();
+  t.after(() => box.stop());
+  await box.enqueue('host/a/h1', ev(1));
+  await box.enqueue('host/a/h2', ev(2));
+  await box.enqueue('host/a/h1', ev(3));
+  await waitUntil(() => box.stats().lastError !== undefined);
+
+  assert.deepEqual(await box.deliverFor('host/a/none', 1000), { held: 0, left: 0 });
+  // Still refused: the request waits out its own limit and says what is left.
+  assert.deepEqual(await box.deliverFor('host/a/h1', 300), { held: 2, left: 2 });
+  up = true;
+  assert.deepEqual(await box.deliverFor('host/a/h1', 30_000), { held: 2, left: 0 });
+  assert.deepEqual(
+    got.filter((g) => g.startsWith('host/a/h1:')),
+    ['host/a/h1:e1', 'host/a/h1:e3'],
+  );
+  // The round it started took the other workflow's event along.
+  assert.ok(got.includes('host/a/h2:e2'), got.join(','));
+
+  // Events reloaded after a restart are counted too.
+  up = false;
+  await box.enqueue('host/a/h3', ev(4));
+  await waitUntil(() => box.stats().lastError !== undefined);
+  await box.stop();
+  const again = new EventOutbox(
+    dir,
+    async () => {
+      throw new Error('14 UNAVAILABLE: connection refused');
+    },
+    undefined,
+    { firstMs: 600_000, maxMs: 600_000 },
+  );
+  await again.start();
+  t.after(() => again.stop());
+  assert.deepEqual(await again.deliverFor('host/a/h3', 100), { held: 1, left: 1 });
+  assert.deepEqual(await again.deliverFor('host/a/h1', 100), { held: 0, left: 0 });
+});
+
+async function waitUntil(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(ok(), 'condition not reached in 5 s');
+}

@@ -1,13 +1,15 @@
 // Sim hosts boot through a real agent: they get their lease and boot file from its DHCP server (through the
 // fleet's relay on loopback), fetch the boot file over TFTP and their iPXE script, kernel, initrd, config and
 // checkpoint over HTTP from it, and only the agent's observations drive the host workflows.
-// Then the centre goes away mid-boot: the agent keeps serving from its cache, queues the events, and delivers
-// them in order when Temporal is back, so the workflow finishes.
+// Then the centre goes away mid-boot for longer than the host's step timeouts: the agent keeps serving from its
+// cache and queues the events; when Temporal is back the workflow asks the agent for them before calling its
+// step stalled, and the host finishes with a single power cycle.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { connectTemporal } from '../../temporal/connection.ts';
 import type { TemporalConnection } from '../../temporal/connection.ts';
 import { startDevServer } from '../../temporal/dev-server.ts';
@@ -20,12 +22,15 @@ import { FAST_SIM_DELAYS, freeServerPorts } from '../support/stack.ts';
 import { hostStatus, rolloutResult, startRollout, waitFor } from '../support/workflows.ts';
 
 const SOT_AGENT_URL = 'http://10.20.0.2:8080';
+/** Step timeouts of the outage test: shorter than its outage. */
+const STEP_S = 5;
 
 async function startSimAgent(opts: {
   site: string;
   dataDir: string;
   address: string;
   delays?: Partial<typeof FAST_SIM_DELAYS>;
+  outboxRetryPauses?: { firstMs: number; maxMs: number };
 }): Promise<SimAgentSite> {
   const site = await startSimAgentSite({
     site: opts.site,
@@ -35,6 +40,7 @@ async function startSimAgent(opts: {
     temporalAddress: opts.address,
     namespace: 'vaquero',
     delays: { ...FAST_SIM_DELAYS, ...opts.delays },
+    outboxRetryPauses: opts.outboxRetryPauses,
   });
   await waitFor('the agent worker polling', async () => site.agent.workerRunning() || undefined, {
     timeoutMs: 30_000,
@@ -120,7 +126,7 @@ test('sim hosts boot through the agent, whose observations alone drive their wor
   for (const mac of sot.macs.values()) assert.equal(h.agent.cache.lookup(mac)?.open, false);
 });
 
-test('with Temporal down the agent serves the boot from its cache and delivers the events when it returns', async (t) => {
+test('with Temporal down the agent serves the boot from its cache; its held events, asked for, spare the host a second power cycle', async (t) => {
   installQuietRuntime();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vq-outage-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
@@ -143,6 +149,9 @@ test('with Temporal down the agent serves the boot from its cache and delivers t
     dataDir,
     address: server.address,
     delays: { tftp: 1500, ipxe: 400, kernel: 400, config: 400, checkpoint: 400 },
+    // After its first refused delivery the outbox waits longer than the test: the events reach the workflow
+    // only because it asks for them (on its own, the outbox retries within 10 s, racing the step's timer).
+    outboxRetryPauses: { firstMs: 300_000, maxMs: 300_000 },
   });
   cleanup.push(() => h.stop());
   const sot = await writeSot({
@@ -151,10 +160,10 @@ test('with Temporal down the agent serves the boot from its cache and delivers t
     workflows: {
       one: {
         boots: ['install'],
-        // Every step outlasts the outage: a step that timed out while Temporal was down would have its host
-        // power-cycled again when it returns, before the agent's queued events arrive (seen with dhcp at its
-        // 4 s test default: a second boot).
-        timeouts: { dhcp: 120, tftp: 120, ipxe: 120, kernel: 120, config: 120, checkpoint: 120 },
+        // The outage outlasts every step: the step's timer fires as Temporal returns, before the agent's queued
+        // events arrive on their own; the workflow must ask the agent for them, not power-cycle the host again.
+        timeouts: { dhcp: STEP_S, tftp: STEP_S, ipxe: STEP_S, kernel: STEP_S, config: STEP_S, checkpoint: STEP_S },
+        power_retries: 1,
       },
     },
     hosts: [{ name: 'o1', workflow: 'one' }],
@@ -169,12 +178,18 @@ test('with Temporal down the agent serves the boot from its cache and delivers t
     { timeoutMs: 60_000 },
   );
   await server.stop();
+  const outageFrom = Date.now();
   await waitFor(
     'the boot finished against the agent alone',
     // DHCPOFFER, DHCPACK, the script, kernel, initrd, config, checkpoint (the TFTP fetch is unattributed).
     async () => (h.agent.recorder.stats().recorded >= 7 ? true : undefined),
     { timeoutMs: 30_000 },
   );
+  // The client retries a signal for a while before the outbox sees it fail; once it has, the outbox pauses.
+  await waitFor('the outbox to give up a delivery', async () => h.agent.outbox.stats().lastError !== undefined || undefined, {
+    timeoutMs: 90_000,
+  });
+  await delay(Math.max(0, outageFrom + (STEP_S + 1) * 1000 - Date.now()));
   const queued = h.agent.outbox.stats();
   assert.ok(queued.queued >= 1, `events were queued while Temporal was down: ${JSON.stringify(queued)}`);
   assert.equal(h.agent.cache.lookup(mac)?.open, true, 'the gate stayed open from the cache');
@@ -183,7 +198,11 @@ test('with Temporal down the agent serves the boot from its cache and delivers t
   const result = await rolloutResult(temporal.client, r.workflowId, 120_000);
   assert.equal(result.state, 'completed', JSON.stringify(result));
   const st = await hostStatus(temporal.client, 'outsite', 'o1');
-  assert.equal(st.powerCycles, 1, 'no step timed out during the outage');
+  assert.equal(st.powerCycles, 1, `one power cycle: ${JSON.stringify(st.timeline)}`);
+  assert.ok(
+    st.timeline.some((e) => e.kind === 'events' && /the site's agent held \d+ event\(s\)/.test(e.message)),
+    'the workflow asked the agent for the events it held',
+  );
   const kinds = st.timeline.filter((e) => e.kind === 'event').map((e) => e.message.split(' ')[0]);
   assert.deepEqual(
     [...new Set(kinds)],

@@ -68,6 +68,24 @@ async function neverDhcp(stack: TestStack): Promise<void> {
   await save(stack, 'host-never-dhcp-failed', hostWorkflowId(sot.site, 'mute'));
 }
 
+/**
+ * A host that never answers DHCP, recorded since its workflow asks the site for held events before each stall
+ * (patch ask-agent-for-held-events): power retried, then failed at netboot/dhcp.
+ */
+async function stalledAfterAsking(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-ask',
+    site: 'rec-ask',
+    workflows: { one: { boots: ['quick'], power_retries: 1, timeouts: { dhcp: 1 } } },
+    hosts: [{ name: 'mute', workflow: 'one', options: { never_dhcp: true } }],
+  });
+  await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'failed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'host-stalled-after-asking', hostWorkflowId(sot.site, 'mute'));
+}
+
 /** An aborted rollout and a host it cancelled while installing. */
 async function aborted(stack: TestStack): Promise<void> {
   const sot = await writeSot({
@@ -176,6 +194,7 @@ const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
   superseded,
   startedTogether,
   pausedWhilePreparing,
+  stalledAfterAsking,
 };
 
 /** All recorders, or only those named on the command line (to add a history without remaking the others). */

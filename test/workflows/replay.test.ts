@@ -64,6 +64,7 @@ test('the saved histories cover both workflows and the paths that matter', () =>
     'rollout-paused-while-preparing',
     'host-two-stage-provisioned',
     'host-never-dhcp-failed',
+    'host-stalled-after-asking',
     'host-cancelled',
     'host-adopted-finishing-older',
     'host-switched-before-power',
