@@ -52,11 +52,11 @@ async function completed(stack: TestStack): Promise<void> {
   await save(stack, 'host-two-stage-provisioned', hostWorkflowId(sot.site, 'h1'));
 }
 
-/** A host that never answers DHCP: power retried, then failed at netboot/dhcp; its rollout failed. */
-async function neverDhcp(stack: TestStack): Promise<void> {
+/** A rollout of one host that never answers DHCP: power retried, then failed at netboot/dhcp. */
+async function failedMuteHost(stack: TestStack, name: string): Promise<{ rolloutId: string; hostId: string }> {
   const sot = await writeSot({
-    sot: 'rec-mute',
-    site: 'rec-mute',
+    sot: name,
+    site: name,
     workflows: { one: { boots: ['quick'], power_retries: 1, timeouts: { dhcp: 1 } } },
     hosts: [{ name: 'mute', workflow: 'one', options: { never_dhcp: true } }],
   });
@@ -64,26 +64,19 @@ async function neverDhcp(stack: TestStack): Promise<void> {
   const r = await startRollout(stack.client, sot);
   const result = await rolloutResult(stack.client, r.workflowId);
   if (result.state !== 'failed') throw new Error(`rollout ended ${result.state}`);
-  await save(stack, 'rollout-failed', r.workflowId);
-  await save(stack, 'host-never-dhcp-failed', hostWorkflowId(sot.site, 'mute'));
+  return { rolloutId: r.workflowId, hostId: hostWorkflowId(sot.site, 'mute') };
 }
 
-/**
- * A host that never answers DHCP, recorded since its workflow asks the site for held events before each stall
- * (patch ask-agent-for-held-events): power retried, then failed at netboot/dhcp.
- */
+/** A host that never answers DHCP, and its failed rollout. */
+async function neverDhcp(stack: TestStack): Promise<void> {
+  const ids = await failedMuteHost(stack, 'rec-mute');
+  await save(stack, 'rollout-failed', ids.rolloutId);
+  await save(stack, 'host-never-dhcp-failed', ids.hostId);
+}
+
+/** The same, recorded since the host asks the site for held events before each stall (ask-agent-for-held-events). */
 async function stalledAfterAsking(stack: TestStack): Promise<void> {
-  const sot = await writeSot({
-    sot: 'rec-ask',
-    site: 'rec-ask',
-    workflows: { one: { boots: ['quick'], power_retries: 1, timeouts: { dhcp: 1 } } },
-    hosts: [{ name: 'mute', workflow: 'one', options: { never_dhcp: true } }],
-  });
-  await stack.startSimSite(sot.site);
-  const r = await startRollout(stack.client, sot);
-  const result = await rolloutResult(stack.client, r.workflowId);
-  if (result.state !== 'failed') throw new Error(`rollout ended ${result.state}`);
-  await save(stack, 'host-stalled-after-asking', hostWorkflowId(sot.site, 'mute'));
+  await save(stack, 'host-stalled-after-asking', (await failedMuteHost(stack, 'rec-ask')).hostId);
 }
 
 /** An aborted rollout and a host it cancelled while installing. */
