@@ -6,9 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { serializeDhcp } from '../../../agent/dhcp/codec.ts';
 import { MessageType } from '../../../agent/dhcp/options.ts';
 import type { VethPair } from '../../support/netns.ts';
-import { addAddress, addBroadcastRoute, createVethPair, requireRoot } from '../../support/netns.ts';
+import { createVethPair, requireRoot } from '../../support/netns.ts';
 import type { AgentHandle, UdpPeer } from './support/lab.ts';
-import { labSubnet, sleep, startAgent, startUdpPeer } from './support/lab.ts';
+import { labSubnet, sleep, startAgent, startDhcpClientPeer } from './support/lab.ts';
 import { request } from './support/fixtures.ts';
 
 requireRoot();
@@ -43,10 +43,7 @@ describe('DHCP flood limits', () => {
       boot: { httpUrl: `http://${PREFIX}.1:8080` },
       limits: { maxPacketsPerSecond: TOTAL, maxPerClientPerSecond: PER_CLIENT },
     });
-    addAddress(pair.client, pair.clientIf, `${PREFIX}.3/24`);
-    addBroadcastRoute(pair.client, pair.clientIf);
-    peer = await startUdpPeer(pair.client);
-    await peer.open('c', '0.0.0.0', 68);
+    peer = await startDhcpClientPeer(pair, PREFIX);
   });
 
   after(async () => {

@@ -5,16 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import { MAGIC_COOKIE, serializeDhcp } from '../../../agent/dhcp/codec.ts';
 import { MessageType, Opt } from '../../../agent/dhcp/options.ts';
 import type { VethPair } from '../../support/netns.ts';
-import {
-  addAddress,
-  addBroadcastRoute,
-  createVethPair,
-  flushAddresses,
-  requireRoot,
-  setLinkAddress,
-} from '../../support/netns.ts';
+import { createVethPair, flushAddresses, requireRoot, setLinkAddress } from '../../support/netns.ts';
 import type { AgentHandle, UdpPeer } from './support/lab.ts';
-import { labSubnet, runUdhcpc, scratch, sleep, startAgent, startUdpPeer } from './support/lab.ts';
+import { labSubnet, runUdhcpc, scratch, sleep, startAgent, startDhcpClientPeer } from './support/lab.ts';
 import { prng, request } from './support/fixtures.ts';
 
 requireRoot();
@@ -137,10 +130,7 @@ describe('DHCP malformed packet corpus', () => {
       open: [KNOWN, REAL],
       boot: { httpUrl: `http://${PREFIX}.1:8080` },
     });
-    addAddress(pair.client, pair.clientIf, `${PREFIX}.3/24`);
-    addBroadcastRoute(pair.client, pair.clientIf);
-    peer = await startUdpPeer(pair.client);
-    await peer.open('c', '0.0.0.0', 68);
+    peer = await startDhcpClientPeer(pair, PREFIX);
   });
 
   after(async () => {

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { Binding } from '../../../../agent/dhcp/bindings.ts';
 import type { DhcpEvent, DhcpStats } from '../../../../agent/dhcp/server.ts';
 import type { AgentSubnet } from '../../../../agent/site-model.ts';
-import { runInNs, spawnInNs, spawnNodeInNs } from '../../../support/netns.ts';
+import { addAddress, addBroadcastRoute, runInNs, spawnInNs, spawnNodeInNs } from '../../../support/netns.ts';
+import type { VethPair } from '../../../support/netns.ts';
 import type { Datagram, FromServer, FromUdp, ServerSpec, ToServer, ToUdp } from './protocol.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -141,6 +142,18 @@ export interface UdpPeer {
   ): Promise<{ sent: number; errors: string[] }>;
   collect(name: string, waitMs: number): Promise<Datagram[]>;
   stop(): Promise<void>;
+}
+
+/**
+ * A raw DHCP client on the client side of `pair`: address <prefix>.3, a broadcast route, and socket `c` bound to
+ * 0.0.0.0:68, so hand-made packets reach the agent as a real client's would.
+ */
+export async function startDhcpClientPeer(pair: VethPair, prefix: string): Promise<UdpPeer> {
+  addAddress(pair.client, pair.clientIf, `${prefix}.3/24`);
+  addBroadcastRoute(pair.client, pair.clientIf);
+  const peer = await startUdpPeer(pair.client);
+  await peer.open('c', '0.0.0.0', 68);
+  return peer;
 }
 
 export async function startUdpPeer(ns: string): Promise<UdpPeer> {
