@@ -58,7 +58,7 @@ export function tftpService(parts: AgentParts): BootService {
 }
 
 export function dhcpService(parts: AgentParts): BootService | undefined {
-  const { config, cache, recorder, log } = parts;
+  const { config, cache, recorder, log, tokens } = parts;
   if (config.interfaces.length === 0) {
     log.warn('DHCP is enabled but no interfaces are configured: not serving DHCP');
     return undefined;
@@ -81,6 +81,7 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
         `http://${first.address}:${config.http.port}`
       ).replace(/\/+$/, ''),
       tftpServer: config.tftp.server_address,
+      credential: (host) => (host.netboot?.open ? tokens.bootCredential(host.netboot) : undefined),
       files: {
         bios: config.boot_files.bios,
         uefiX64: config.boot_files.efi64,

@@ -1,6 +1,8 @@
-// Per-run checkpoint tokens: an HMAC of the workflow run under a key only the agent holds. Nothing has to be
-// stored or sent through Temporal (so no token is in any history), and a token cannot be guessed or reused
-// for another run.
+// Per-run tokens: HMACs of the workflow run under a key only the agent holds. Nothing has to be stored or sent
+// through Temporal (so no token is in any history), and a token cannot be guessed or reused for another run.
+// Two purposes, never interchangeable: the checkpoint token (the installed OS reports done) and the boot credential
+// (the agent's DHCP hands it to the host's iPXE in its script URL, so a host whose address the agent cannot tie to
+// its MAC — a relayed or proxy-mode boot — still proves it is the host the script belongs to).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,8 +30,33 @@ export class CheckpointTokens {
   }
 
   verify(token: string, workflowId: string, runId: string, bootStage: number): boolean {
-    const want = Buffer.from(this.tokenFor(workflowId, runId, bootStage));
-    const got = Buffer.from(token);
-    return got.length === want.length && timingSafeEqual(got, want);
+    return sameText(token, this.tokenFor(workflowId, runId, bootStage));
   }
+
+  /** 128 bits are plenty and keep the script URL short (DHCP's boot file field). */
+  bootCredential(g: RunGate): string {
+    return createHmac('sha256', this.key)
+      .update(`boot\n${g.workflowId}\n${g.runId}\n${g.bootStage}\n${g.mac}`)
+      .digest()
+      .subarray(0, 16)
+      .toString('base64url');
+  }
+
+  verifyBootCredential(credential: string, g: RunGate): boolean {
+    return sameText(credential, this.bootCredential(g));
+  }
+}
+
+/** What a boot credential binds: one MAC in one stage of one workflow run. */
+export interface RunGate {
+  workflowId: string;
+  runId: string;
+  bootStage: number;
+  mac: string;
+}
+
+function sameText(got: string, want: string): boolean {
+  const a = Buffer.from(got);
+  const b = Buffer.from(want);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -49,6 +49,9 @@ interface Pending {
   resolve: (p: DhcpPacket) => void;
 }
 
+/** Who is asking: the firmware's PXE ROM, or the iPXE it chainloaded (which asks for its script). */
+export type SimDhcpClient = 'pxe-rom' | 'ipxe';
+
 /** A BIOS PXE ROM's identity, so the agent chooses the ROM's boot file (undionly.kpxe) as for real hardware. */
 const PXE_VENDOR_CLASS = 'PXEClient:Arch:00000:UNDI:002001';
 
@@ -77,16 +80,16 @@ export class SimDhcpRelay {
   }
 
   /** DISCOVER, OFFER, REQUEST, ACK for `mac`, relayed; rejects when the agent does not answer or refuses. */
-  async exchange(mac: string): Promise<SimDhcpLease> {
+  async exchange(mac: string, client: SimDhcpClient = 'pxe-rom'): Promise<SimDhcpLease> {
     const subnet = this.opts.subnetOf(mac);
     if (!subnet) throw new Error(`DHCP: no subnet known for ${mac}, so no relay can place it`);
     const xid = this.newXid();
     const offer = await this.transact(
-      this.request(mac, xid, subnet, MessageType.Discover),
+      this.request(mac, xid, subnet, MessageType.Discover, client),
       MessageType.Offer,
     );
     const serverId = getIp(offer, Opt.ServerId);
-    const req = this.request(mac, xid, subnet, MessageType.Request);
+    const req = this.request(mac, xid, subnet, MessageType.Request, client);
     req.options.set(Opt.RequestedIp, encodeIp(offer.yiaddr));
     if (serverId) req.options.set(Opt.ServerId, encodeIp(serverId));
     const ack = await this.transact(req, MessageType.Ack);
@@ -112,7 +115,7 @@ export class SimDhcpRelay {
     return xid;
   }
 
-  private request(mac: string, xid: number, subnet: string, type: number): DhcpPacket {
+  private request(mac: string, xid: number, subnet: string, type: number, client: SimDhcpClient): DhcpPacket {
     const p = emptyPacket(BOOTREQUEST);
     p.xid = xid;
     p.chaddr = chaddrFromMac(mac);
@@ -121,6 +124,8 @@ export class SimDhcpRelay {
     p.options.set(Opt.MessageType, Buffer.from([type]));
     p.options.set(Opt.VendorClass, Buffer.from(PXE_VENDOR_CLASS, 'latin1'));
     p.options.set(Opt.ClientArch, encodeU16(0));
+    // iPXE, once chainloaded, asks again and says who it is: the agent then answers with its script's URL.
+    if (client === 'ipxe') p.options.set(Opt.UserClass, Buffer.from('iPXE', 'latin1'));
     p.options.set(Opt.SubnetSelection, encodeIp(subnet));
     return p;
   }

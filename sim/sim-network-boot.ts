@@ -18,7 +18,7 @@ export interface AgentEndpoints {
    * Performs the DHCP exchange (sim/sim-dhcp-relay.ts relays it to the agent); resolves with what the agent
    * acknowledged (the boot file name or URL). Without it the boot starts at TFTP.
    */
-  dhcp?: (mac: string) => Promise<{ bootFile?: string }>;
+  dhcp?: (mac: string, client?: 'pxe-rom' | 'ipxe') => Promise<{ bootFile?: string }>;
 }
 
 export type SimBootStep = 'dhcp' | 'tftp' | 'ipxe' | 'kernel' | 'config' | 'checkpoint';
@@ -101,7 +101,12 @@ export async function simulateNetworkBoot(
   let script = '';
   if (
     !(await step('ipxe', async () => {
-      const r = await fetchText(`${agent.http}/ipxe?mac=${o.mac}`);
+      // Like real iPXE: it asks DHCP again and fetches the script URL it is given, which carries the boot
+      // credential that ties this fetch (from a loopback address, not the leased one) to the host.
+      let url = /^https?:/.test(bootFile) ? bootFile : undefined;
+      if (!url && agent.dhcp) url = (await agent.dhcp(o.mac, 'ipxe')).bootFile;
+      url ??= `${agent.http}/ipxe?mac=${o.mac}`;
+      const r = await fetchText(url);
       if (r.status !== 200) throw new Error(`agent gave no iPXE script (HTTP ${r.status})`);
       script = r.text;
     }))

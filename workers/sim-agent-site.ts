@@ -67,7 +67,7 @@ export async function startSimAgentSite(opts: {
     network: {
       http: `http://127.0.0.1:${httpPort}`,
       tftp: { host: '127.0.0.1', port: tftpPort },
-      dhcp: (mac) => relay.exchange(mac),
+      dhcp: (mac, client) => relay.exchange(mac, client),
       sotHttpUrl: opts.sotHttpUrl.replace(/\/+$/, ''),
     },
     log: opts.log,

@@ -37,6 +37,11 @@ export interface BootConfig {
   /** Base URL where the same binaries are served over HTTP, for UEFI HTTP boot; no trailing slash. */
   httpBootUrl: string;
   files: BootFiles;
+  /**
+   * The boot credential for a gated host's current run, put in its script URL: proof for the HTTP service that
+   * the fetch comes from this host's boot chain when its address alone does not say so (relayed, proxy mode).
+   */
+  credential?: (host: DhcpHostRecord) => string | undefined;
 }
 
 export type NoBootReason = 'unknown-host' | 'gated' | 'not-netboot' | 'unsupported-arch';
@@ -48,6 +53,8 @@ export type BootDecision =
       /** tftp: `file` is a name on the TFTP server; script and http: `file` is a URL. */
       kind: 'tftp' | 'ipxe-script' | 'http';
       file: string;
+      /** `file` as events and logs show it: without the boot credential, which stays out of workflow history. */
+      shown: string;
       siaddr: string;
       /** Vendor class the reply must carry: UEFI HTTP boot ignores offers without "HTTPClient". */
       vendorClass?: 'HTTPClient';
@@ -86,7 +93,8 @@ export function chooseBoot(
     return {
       boot: true,
       kind: 'ipxe-script',
-      file: `${config.httpUrl}/ipxe?mac=${client.mac}`,
+      file: scriptUrl(config, client.mac, host),
+      shown: scriptUrl(config, client.mac),
       siaddr,
       // In proxy mode the agent's answer *is* the ProxyDHCP offer iPXE waits for.
       ipxeNoProxyWait: config.mode === 'server',
@@ -101,6 +109,7 @@ export function chooseBoot(
       boot: true,
       kind: 'http',
       file: `${config.httpBootUrl}/${file}`,
+      shown: `${config.httpBootUrl}/${file}`,
       siaddr,
       vendorClass: 'HTTPClient',
       ipxeNoProxyWait: false,
@@ -110,5 +119,11 @@ export function chooseBoot(
   // PXE firmware older than RFC 4578 sends no option 93: those are BIOS ROMs.
   const file = fileForArch(client.arch ?? Arch.BiosX86, config.files);
   if (!file) return { boot: false, reason: 'unsupported-arch' };
-  return { boot: true, kind: 'tftp', file, siaddr, ipxeNoProxyWait: false };
+  return { boot: true, kind: 'tftp', file, shown: file, siaddr, ipxeNoProxyWait: false };
+}
+
+/** The iPXE script's URL for `mac`, with its boot credential when the agent gives one. */
+function scriptUrl(config: BootConfig, mac: string, host?: DhcpHostRecord): string {
+  const credential = host && config.credential?.(host);
+  return `${config.httpUrl}/ipxe?mac=${mac}${credential ? `&boot=${credential}` : ''}`;
 }

@@ -58,8 +58,8 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
       counters: ['proxyReplies'],
       event: {
         message: `proxy ${what}`,
-        bootFile: decision.file,
-        detail: `proxy ${what} ${decision.file}${where}`,
+        bootFile: decision.shown,
+        detail: `proxy ${what} ${decision.shown}${where}`,
       },
       binding: observed(req),
     };

@@ -49,14 +49,14 @@ export function createServerModeHandler(
     fitReply(reply, packet);
     const name = MESSAGE_NAMES[type]!;
     const gated = !decision.boot && decision.reason === 'gated' && client.netboot;
-    const suffix = decision.boot ? ` ${decision.file}` : gated ? ' (no boot file: netboot gate closed)' : '';
+    const suffix = decision.boot ? ` ${decision.shown}` : gated ? ' (no boot file: netboot gate closed)' : '';
     return {
       reply: { packet: reply, to: replyDestination(packet, reply, settings.ports) },
       counters: [type === MessageType.Offer ? 'offers' : 'acks', ...(gated ? (['gated'] as const) : [])],
       event: {
         message: name,
         ip,
-        bootFile: decision.boot ? decision.file : undefined,
+        bootFile: decision.boot ? decision.shown : undefined,
         detail: `${name} ${ip}${suffix}`,
       },
       binding: type === MessageType.Ack ? { ip, seconds: settings.leaseSeconds, source: 'ack' } : undefined,

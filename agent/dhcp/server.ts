@@ -16,7 +16,7 @@ import dgram from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
 import { BindingTable } from './bindings.ts';
 import type { DhcpBindings } from './bindings.ts';
-import type { BootFiles } from './boot.ts';
+import type { BootConfig, BootFiles } from './boot.ts';
 import { DEFAULT_BOOT_FILES } from './boot.ts';
 import { describeClient } from './client-info.ts';
 import { BOOTREQUEST, macOf, parseDhcp, serializeDhcp } from './codec.ts';
@@ -77,6 +77,7 @@ export interface DhcpServerOptions {
     /** Where the binaries are served over HTTP for UEFI HTTP boot; default `${httpUrl}/boot`. */
     httpBootUrl?: string;
     files?: Partial<BootFiles>;
+    credential?: BootConfig['credential'];
   };
   /** Lease time given in server mode, and how long an observed binding lasts in proxy mode. Default 3600. */
   leaseSeconds?: number;
@@ -178,6 +179,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       tftpServer: opts.boot.tftpServer,
       httpBootUrl: opts.boot.httpBootUrl ?? `${opts.boot.httpUrl}/boot`,
       files: { ...DEFAULT_BOOT_FILES, ...opts.boot.files },
+      ...(opts.boot.credential ? { credential: opts.boot.credential } : {}),
     },
     leaseSeconds,
     ports,

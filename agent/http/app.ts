@@ -3,19 +3,22 @@
 // that matters becomes a boot event on the host's workflow.
 import fastifyStatic from '@fastify/static';
 import Fastify from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { mkdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { BootEventRecorder } from '../boot-event-recorder.ts';
 import type { CheckpointTokens } from '../checkpoint-token.ts';
 import type { EventOutbox } from '../event-outbox.ts';
 import type { ModelCache } from '../model-cache.ts';
-import { realPathInside } from '../tftp/path-safety.ts';
+import { ERR_NOT_FOUND } from '../tftp/packets.ts';
+import { normaliseText, resolveServed } from '../tftp/path-safety.ts';
 import { DEBIAN_IPXE_LINK_TARGETS } from '../tftp/server.ts';
 import type { NetbootEntry } from '../site-model.ts';
 import { CHECKPOINT_TOKEN_PLACEHOLDER } from '../../sot/render.ts';
 import { AssetProxy } from './asset-proxy.ts';
+import { HostBinding } from './host-binding.ts';
+import type { Binding } from './host-binding.ts';
 import { normaliseMac, NO_NETBOOT_SCRIPT, withToken } from './artifact-text.ts';
 
 /**
@@ -44,6 +47,15 @@ export interface AgentHttpOptions {
   health?: () => Record<string, unknown>;
 }
 
+/** The path of an artifact URL (a SoT may also name a bare path). */
+function pathOf(u: string): string {
+  try {
+    return new URL(u).pathname;
+  } catch {
+    return u;
+  }
+}
+
 export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyInstance> {
   // One log line per request, like a web server's access log (fastify's own request logging writes two).
   const app = opts.logger
@@ -67,11 +79,17 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
       ? new AssetProxy(opts.assetsUpstream, opts.assetsCache)
       : undefined;
 
-  const entryFor = async (req: FastifyRequest, macParam?: string): Promise<NetbootEntry | undefined> => {
-    const mac = normaliseMac(macParam) ?? (await opts.recorder.macFor(req.ip));
-    return mac ? opts.cache.netboot(mac) : undefined;
-  };
+  const binding = new HostBinding(opts.recorder, opts.cache, opts.tokens);
   const tokenOf = (e: NetbootEntry) => opts.tokens.tokenFor(e.workflowId, e.runId, e.bootStage);
+  // A request that names a host it is not: refused, logged with both sides, counted; never a boot event.
+  const refuse = (req: FastifyRequest, reply: FastifyReply, b: Exclude<Binding, { ok: true }>) => {
+    if (b.status === 403)
+      req.log.warn(
+        { ip: req.ip, url: req.url, named: b.named, boundTo: b.boundTo },
+        'refused: not this host',
+      );
+    return reply.code(b.status);
+  };
 
   app.get('/health', async () => ({
     ok: true,
@@ -79,58 +97,66 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
     site: opts.site,
     revision: opts.cache.siteModel()?.revision ?? null,
     openGates: opts.cache.openEntries().length,
-    events: opts.recorder.stats(),
+    events: { ...opts.recorder.stats(), refused: binding.refused() },
     outbox: opts.outbox?.stats(),
     ...opts.health?.(),
   }));
 
-  app.get<{ Querystring: { mac?: string } }>(
+  const credentialSchema = { type: 'string', maxLength: 64 } as const;
+  app.get<{ Querystring: { mac?: string; boot?: string } }>(
     '/ipxe',
-    { schema: { querystring: { type: 'object', properties: { mac: { type: 'string', maxLength: 32 } } } } },
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { mac: { type: 'string', maxLength: 32 }, boot: credentialSchema },
+        },
+      },
+    },
     async (req, reply) => {
-      const e = await entryFor(req, req.query.mac);
-      // iPXE names its MAC here: remember which IP it boots from, so its kernel and initrd fetches (which name
-      // nothing) can be attributed even when another DHCP server gave it the address (proxy mode).
-      const named = normaliseMac(req.query.mac);
-      if (named) opts.recorder.bind(req.ip, named);
       reply.type('text/plain; charset=utf-8');
-      if (!e?.open || !e.artifacts) {
-        reply.code(404);
-        return NO_NETBOOT_SCRIPT;
+      const b = await binding.resolve(req.ip, normaliseMac(req.query.mac), req.query.boot);
+      if (!b.ok) {
+        refuse(req, reply, b);
+        return b.status === 404 ? NO_NETBOOT_SCRIPT : `#!ipxe\necho vaquero: ${b.reason}\nexit 1\n`;
       }
+      const e = b.entry;
       await opts.recorder.record({
         kind: 'ipxe',
         mac: e.mac,
         detail: `iPXE script, boot stage ${e.bootStage}`,
       });
-      return withToken(e.artifacts.ipxe, tokenOf(e));
+      return withToken(e.artifacts!.ipxe, tokenOf(e));
     },
   );
 
-  app.get<{ Params: { mac: string }; Querystring: { stage?: number } }>(
+  app.get<{ Params: { mac: string }; Querystring: { stage?: number; boot?: string } }>(
     '/config/:mac',
     {
       schema: {
         params: { type: 'object', properties: { mac: { type: 'string', maxLength: 32 } }, required: ['mac'] },
-        querystring: { type: 'object', properties: { stage: { type: 'integer', minimum: 1 } } },
+        querystring: {
+          type: 'object',
+          properties: { stage: { type: 'integer', minimum: 1 }, boot: credentialSchema },
+        },
       },
     },
     async (req, reply) => {
-      const e = await entryFor(req, req.params.mac);
-      if (
-        !e?.open ||
-        !e.artifacts?.config ||
-        (req.query.stage !== undefined && req.query.stage !== e.bootStage)
-      ) {
+      const named = normaliseMac(req.params.mac);
+      if (!named) return reply.code(404).send({ error: 'not a MAC address' });
+      const b = await binding.resolve(req.ip, named, req.query.boot);
+      if (!b.ok) return refuse(req, reply, b).send({ error: b.reason });
+      const e = b.entry;
+      const config = e.artifacts!.config;
+      if (!config || (req.query.stage !== undefined && req.query.stage !== e.bootStage))
         return reply.code(404).send({ error: 'no config for this host and stage now' });
-      }
       await opts.recorder.record({
         kind: 'config',
         mac: e.mac,
-        detail: `${e.artifacts.config.type} config, boot stage ${e.bootStage}`,
+        detail: `${config.type} config, boot stage ${e.bootStage}`,
       });
-      reply.type(e.artifacts.config.contentType);
-      return withToken(e.artifacts.config.text, tokenOf(e));
+      reply.type(config.contentType);
+      return withToken(config.text, tokenOf(e));
     },
   );
 
@@ -187,7 +213,7 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
         },
       },
       handler: async (req, reply) => {
-        const found = await realPathInside({ root, trusted }, req.params.file);
+        const found = await resolveServed({ root, trusted }, req.params.file);
         if (!found.ok) return reply.code(found.code === 1 ? 404 : 403).send({ error: found.reason });
         const st = await stat(found.path);
         if (!st.isFile()) return reply.code(403).send({ error: 'not a file' });
@@ -199,77 +225,67 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
     });
   }
 
-  // Kernel and initrd fetches are recognised by path against what the client's current boot stage names.
-  app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/assets/') || req.method === 'HEAD') return;
-    const e = await entryFor(req);
-    const a = e?.open ? e.artifacts : undefined;
-    if (!e || !a) return;
-    const reqPath = req.url.split('?')[0];
-    const pathOf = (u: string) => {
-      try {
-        return new URL(u).pathname;
-      } catch {
-        return u;
-      }
-    };
-    if (pathOf(a.kernel) === reqPath)
-      await opts.recorder.record({ kind: 'kernel', mac: e.mac, detail: reqPath });
-    else if (a.initrds.some((i) => pathOf(i) === reqPath))
-      await opts.recorder.record({ kind: 'initrd', mac: e.mac, detail: reqPath });
-  });
-
-  if (opts.assetsRoot) {
-    const root = await realpath(path.resolve(opts.assetsRoot));
-    // @fastify/static follows symlinks wherever they point: resolve every request and refuse what lands outside.
-    app.addHook('onRequest', async (req, reply) => {
-      if (!req.url.startsWith('/assets/')) return;
-      let rel: string;
-      try {
-        rel = decodeURIComponent(req.url.split('?')[0]!.slice('/assets/'.length));
-      } catch {
-        return reply.code(400).send({ error: 'bad path encoding' });
-      }
-      if (rel.includes('\0')) return reply.code(403).send({ error: 'forbidden path' });
-      const real = await realpath(path.join(root, rel)).catch(() => undefined);
-      if (real && real !== root && !real.startsWith(root + path.sep))
-        return reply.code(403).send({ error: 'forbidden path' });
-    });
-    await app.register(fastifyStatic, {
-      root,
-      serve: false,
-      dotfiles: 'deny',
-      index: false,
-      list: false,
-      acceptRanges: true,
-      etag: true,
-      lastModified: true,
-      decorateReply: true,
-    });
-    // Our own route instead of the plugin's, which reads files in 64 KiB chunks and offers no way to change that:
-    // kernels and initrds are tens of MB, and 1 MiB reads gave 1.5-2x the throughput (BENCHMARKS.md, HTTP files).
-    app.get<{ Params: { '*': string } }>('/assets/*', async (req, reply) => {
-      return reply.sendFile(req.params['*'], root, ASSET_SEND_OPTIONS);
-    });
-  }
-  if (proxy) {
-    if (!opts.assetsRoot)
+  // Assets: one route, and it serves only what resolveServed returns for the name the router parsed — never a
+  // path re-read from the raw URL (which once let `/assets/link#x` past a guard that cut at `?` only).
+  const assetRoot = opts.assetsRoot ? await realpath(path.resolve(opts.assetsRoot)) : undefined;
+  const cacheRoot = proxy ? path.resolve(opts.assetsCache!) : undefined;
+  if (cacheRoot) await mkdir(cacheRoot, { recursive: true });
+  // The route exists without any asset source too: a kernel fetch from elsewhere still names what the host booted.
+  {
+    if (assetRoot || cacheRoot)
       await app.register(fastifyStatic, {
-        root: path.resolve(opts.assetsCache!),
+        root: (assetRoot ?? cacheRoot)!,
         serve: false,
         decorateReply: true,
       });
-    app.setNotFoundHandler(async (req, reply) => {
-      const url = req.url.split('?')[0]!;
-      if (!url.startsWith('/assets/') || (req.method !== 'GET' && req.method !== 'HEAD'))
-        return reply.code(404).send({ error: 'not found' });
-      const rel = path.posix.normalize(decodeURIComponent(url.slice('/assets/'.length)));
-      if (rel.startsWith('..') || path.posix.isAbsolute(rel) || rel.includes('\0'))
-        return reply.code(403).send({ error: 'forbidden path' });
-      if (await proxy.isCached(rel))
-        return reply.sendFile(rel, path.resolve(opts.assetsCache!), ASSET_SEND_OPTIONS);
-      await proxy.fetchInto(rel, req.headers.range, reply);
-      return reply;
+    // Kernel and initrd fetches are recognised by path against what the client's current boot stage names.
+    const recordFetch = async (req: FastifyRequest, name: string) => {
+      if (req.method === 'HEAD') return;
+      const b = await binding.resolve(req.ip);
+      const a = b.ok ? b.entry.artifacts : undefined;
+      if (!b.ok || !a) return;
+      const reqPath = `/assets/${name}`;
+      if (pathOf(a.kernel) === reqPath)
+        await opts.recorder.record({ kind: 'kernel', mac: b.entry.mac, detail: reqPath });
+      else if (a.initrds.some((i) => pathOf(i) === reqPath))
+        await opts.recorder.record({ kind: 'initrd', mac: b.entry.mac, detail: reqPath });
+    };
+    const sendResolved = async (reply: FastifyReply, root: string, real: string) => {
+      const st = await stat(real);
+      if (!st.isFile()) return reply.code(404).send({ error: 'not a file' });
+      return reply.sendFile(path.relative(root, real), root, ASSET_SEND_OPTIONS);
+    };
+    app.route<{ Params: { '*': string } }>({
+      method: ['GET', 'HEAD'],
+      url: '/assets/*',
+      handler: async (req, reply) => {
+        const text = req.params['*'];
+        const name = normaliseText(text);
+        if (!name.ok) return reply.code(name.code === ERR_NOT_FOUND ? 404 : 403).send({ error: name.reason });
+        // Hidden files (.git, .htpasswd) are never assets.
+        if (name.name.split('/').some((seg) => seg.startsWith('.')))
+          return reply.code(403).send({ error: 'forbidden path' });
+        const refuse = (r: { code: number; reason: string }) =>
+          reply.code(r.code === ERR_NOT_FOUND ? 404 : 403).send({ error: r.reason });
+        let missing: { code: number; reason: string } = { code: ERR_NOT_FOUND, reason: 'no such asset' };
+        if (assetRoot) {
+          const found = await resolveServed({ root: assetRoot, trusted: [] }, name.name);
+          if (found.ok) {
+            await recordFetch(req, found.name);
+            return sendResolved(reply, assetRoot, found.path);
+          }
+          if (found.code !== ERR_NOT_FOUND) return refuse(found);
+          missing = found;
+        }
+        // What the host asked for is an event even when it is not here: the step then says what was missing.
+        await recordFetch(req, name.name);
+        if (!proxy || !cacheRoot) return refuse(missing);
+        const cached = await resolveServed({ root: cacheRoot, trusted: [] }, name.name);
+        if (cached.ok) return sendResolved(reply, cacheRoot, cached.path);
+        if (cached.code !== ERR_NOT_FOUND) return refuse(cached);
+        await proxy.fetchInto(name.name, req.headers.range, reply);
+        return reply;
+      },
     });
   }
   return app;

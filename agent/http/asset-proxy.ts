@@ -75,11 +75,12 @@ export class AssetProxy {
           if (!toClient.write(chunk)) await once(toClient, 'drain');
           if (!file.write(chunk)) await once(file, 'drain');
         }
-        toClient.end();
         await new Promise<void>((resolve, reject) =>
           file.end((err?: Error | null) => (err ? reject(err) : resolve())),
         );
         await rename(tmp, target);
+        // Ended only once the cache holds the file: a client that got the whole body finds it cached.
+        toClient.end();
       } catch (err) {
         toClient.destroy(err instanceof Error ? err : new Error(String(err)));
         file.destroy();

@@ -21,17 +21,28 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Printable form of a raw name for events and logs, with control bytes escaped. */
 function shown(raw: Buffer): string {
   // eslint-disable-next-line no-control-regex
-  return raw.toString('latin1', 0, 256).replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return raw
+    .toString('latin1', 0, 256)
+    .replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 export function normaliseName(raw: Buffer): NameResult {
-  const refuse = (code: number, reason: string): NameResult => ({ ok: false, code, reason, shown: shown(raw) });
   let text: string;
   try {
     text = utf8.decode(raw);
   } catch {
-    return refuse(ERR_ACCESS, 'file name is not valid UTF-8');
+    return { ok: false, code: ERR_ACCESS, reason: 'file name is not valid UTF-8', shown: shown(raw) };
   }
+  const r = normaliseText(text);
+  return r.ok ? r : { ...r, shown: shown(raw) };
+}
+
+/**
+ * The lexical rules on a name already decoded to text (the HTTP routes' names, after the router's percent-decoding):
+ * relative to the root, `\` a separator, `..` refused outright, no control characters, bounded lengths.
+ */
+export function normaliseText(text: string): { ok: true; name: string } | Refusal {
+  const refuse = (code: number, reason: string): Refusal => ({ ok: false, code, reason });
   if (text.length > MAX_NAME_CHARS) return refuse(ERR_ACCESS, 'file name too long');
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(text)) return refuse(ERR_ACCESS, 'control character in file name');
@@ -62,7 +73,10 @@ export function confines(c: Confinement, real: string): boolean {
 }
 
 /** The real path of `candidate` (relative to the root, or absolute) if the confinement allows it. */
-export async function realPathInside(c: Confinement, candidate: string): Promise<{ ok: true; path: string } | Refusal> {
+export async function realPathInside(
+  c: Confinement,
+  candidate: string,
+): Promise<{ ok: true; path: string } | Refusal> {
   const full = isAbsolute(candidate) ? resolve(candidate) : resolve(c.root, candidate);
   if (!confines(c, full)) return { ok: false, code: ERR_ACCESS, reason: 'path leaves the root' };
   let real: string;
@@ -70,9 +84,24 @@ export async function realPathInside(c: Confinement, candidate: string): Promise
     real = await realpath(full);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, code: ERR_NOT_FOUND, reason: 'file not found' };
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      return { ok: false, code: ERR_NOT_FOUND, reason: 'file not found' };
     return { ok: false, code: ERR_ACCESS, reason: code === 'ELOOP' ? 'symlink loop' : 'access denied' };
   }
   if (!confines(c, real)) return { ok: false, code: ERR_ACCESS, reason: 'symlink leaves the root' };
   return { ok: true, path: real };
+}
+
+/**
+ * The one resolution every file-serving route uses (TFTP's names once decoded, HTTP's /boot and /assets): the lexical
+ * rules, then the real path, which must stay inside the confinement. A route serves `path` and nothing else.
+ */
+export async function resolveServed(
+  c: Confinement,
+  text: string,
+): Promise<{ ok: true; name: string; path: string } | Refusal> {
+  const name = normaliseText(text);
+  if (!name.ok) return name;
+  const found = await realPathInside(c, name.name);
+  return found.ok ? { ok: true, name: name.name, path: found.path } : found;
 }

@@ -32,6 +32,7 @@ const tftp = (file: string): BootDecision => ({
   boot: true,
   kind: 'tftp',
   file,
+  shown: file,
   siaddr: '10.77.1.1',
   ipxeNoProxyWait: false,
 });
@@ -39,6 +40,7 @@ const http = (file: string): BootDecision => ({
   boot: true,
   kind: 'http',
   file: `http://10.77.1.1:8080/boot/${file}`,
+  shown: `http://10.77.1.1:8080/boot/${file}`,
   siaddr: '10.77.1.1',
   vendorClass: 'HTTPClient',
   ipxeNoProxyWait: false,
@@ -47,6 +49,7 @@ const script = (noWait: boolean): BootDecision => ({
   boot: true,
   kind: 'ipxe-script',
   file: SCRIPT,
+  shown: SCRIPT,
   siaddr: '10.77.1.1',
   ipxeNoProxyWait: noWait,
 });
@@ -143,5 +146,26 @@ describe('chooseBoot', () => {
     const d = chooseBoot(client, OPEN, { ...CONFIG, tftpServer: '10.77.1.69' });
     assert.ok(d.boot);
     assert.equal(d.siaddr, '10.77.1.69');
+  });
+
+  it("iPXE's script URL carries the host's boot credential; what events show does not", () => {
+    const client = describeClient(
+      request({ type: MessageType.Discover, ...PXE_EFI, userClass: 'iPXE' }),
+      MAC,
+    );
+    const seen: DhcpHostRecord[] = [];
+    const credential = (h: DhcpHostRecord) => (seen.push(h), h.netboot?.open ? 'cred-1' : undefined);
+    const d = chooseBoot(client, OPEN, { ...CONFIG, credential });
+    assert.ok(d.boot);
+    assert.equal(d.file, `${SCRIPT}&boot=cred-1`);
+    assert.equal(d.shown, SCRIPT);
+    assert.deepEqual(seen, [OPEN]);
+    // The ROM's first-stage file is no URL of ours: nothing to add.
+    const rom = chooseBoot(describeClient(request({ type: MessageType.Discover, ...PXE_BIOS }), MAC), OPEN, {
+      ...CONFIG,
+      credential,
+    });
+    assert.ok(rom.boot);
+    assert.equal(rom.file, 'undionly.kpxe');
   });
 });
