@@ -20,10 +20,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Printable form of a raw name for events and logs, with control bytes escaped. */
 function shown(raw: Buffer): string {
-  // eslint-disable-next-line no-control-regex
-  return raw
-    .toString('latin1', 0, 256)
-    .replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return raw.toString('latin1', 0, 256).replace(
+    // eslint-disable-next-line no-control-regex
+    /[\x00-\x1f\x7f-\xff]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 export function normaliseName(raw: Buffer): NameResult {
