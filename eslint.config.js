@@ -32,7 +32,15 @@ export default tseslint.config(
           })),
           patterns: [
             {
-              group: ['**/activities/**', '**/sot/**', '**/agent/**', '**/server/**', '**/workers/**', '**/cli/**', '**/sim/**'],
+              group: [
+                '**/activities/**',
+                '**/sot/**',
+                '**/agent/**',
+                '**/server/**',
+                '**/workers/**',
+                '**/cli/**',
+                '**/sim/**',
+              ],
               allowTypeImports: true,
               message: 'Workflow code may import only types from non-workflow code.',
             },

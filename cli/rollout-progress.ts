@@ -13,7 +13,11 @@ export interface ProgressOptions {
 
 const FINAL_STATES = new Set(['completed', 'failed', 'aborted', 'superseded']);
 
-export async function followRollout(client: Client, workflowId: string, opts: ProgressOptions = {}): Promise<RolloutStatus> {
+export async function followRollout(
+  client: Client,
+  workflowId: string,
+  opts: ProgressOptions = {},
+): Promise<RolloutStatus> {
   const out = opts.out ?? ((l: string) => process.stdout.write(l + '\n'));
   const started = Date.now();
   const handle = client.workflow.getHandle(workflowId);
@@ -28,7 +32,9 @@ export async function followRollout(client: Client, workflowId: string, opts: Pr
       const desc = await handle.describe().catch(() => undefined);
       if (desc && desc.status.name !== 'RUNNING') {
         const result = await handle.result().catch((e: unknown) => e);
-        throw new Error(`rollout ${workflowId} ended ${desc.status.name.toLowerCase()}: ${result instanceof Error ? result.message : JSON.stringify(result)}`);
+        throw new Error(
+          `rollout ${workflowId} ended ${desc.status.name.toLowerCase()}: ${result instanceof Error ? result.message : JSON.stringify(result)}`,
+        );
       }
     }
     if (status) {
@@ -41,7 +47,8 @@ export async function followRollout(client: Client, workflowId: string, opts: Pr
         const key = `${h.site}/${h.host}`;
         if (seen.get(key) !== h.state) {
           seen.set(key, h.state);
-          if (h.state !== 'pending') out(`${t}s  ${key.padEnd(28)} ${h.state}${h.error ? `: ${h.error}` : ''}`);
+          if (h.state !== 'pending')
+            out(`${t}s  ${key.padEnd(28)} ${h.state}${h.error ? `: ${h.error}` : ''}`);
         }
       }
       if (FINAL_STATES.has(status.state)) return status;

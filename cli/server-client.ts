@@ -20,7 +20,10 @@ export class ApiCallError extends Error {
 }
 
 /** The server to use, or undefined to talk to Temporal directly (the behaviour without a server). */
-export async function serverTarget(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ServerTarget | undefined> {
+export async function serverTarget(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServerTarget | undefined> {
   const url = flag ?? env.VAQUERO_SERVER;
   if (!url) return undefined;
   let token = env.VAQUERO_TOKEN;
@@ -41,12 +44,18 @@ export class ApiClient {
     try {
       res = await fetch(`${this.target.url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.target.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: `Bearer ${this.target.token}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(60_000),
       });
     } catch (err) {
-      throw new Error(`cannot reach ${this.target.url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new Error(
+        `cannot reach ${this.target.url}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
     const text = await res.text();
     let json: unknown;
@@ -56,8 +65,14 @@ export class ApiClient {
       json = undefined;
     }
     if (!res.ok) {
-      const e = (json as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
-      throw new ApiCallError(res.status, e?.code ?? `http_${res.status}`, `${method} ${path}: ${res.status} ${e?.message ?? text.slice(0, 200)}`, e?.details);
+      const e = (json as { error?: { code?: string; message?: string; details?: unknown } } | undefined)
+        ?.error;
+      throw new ApiCallError(
+        res.status,
+        e?.code ?? `http_${res.status}`,
+        `${method} ${path}: ${res.status} ${e?.message ?? text.slice(0, 200)}`,
+        e?.details,
+      );
     }
     return { status: res.status, data: json as T };
   }

@@ -23,7 +23,10 @@ export async function forgetEndpoint(dataDir: string): Promise<void> {
   await rm(path.join(dataDir, FILE), { force: true });
 }
 
-export async function findEndpoint(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<StackEndpoint> {
+export async function findEndpoint(
+  dataDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<StackEndpoint> {
   if (env.TEMPORAL_ADDRESS) {
     return { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE || NAMESPACE_DEFAULT };
   }

@@ -18,7 +18,8 @@ export interface StartedRollout {
 
 export function sotNameFor(dir: string, flag?: string): string {
   const name = flag ?? path.basename(path.resolve(dir));
-  if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new Error(`SoT name "${name}" must be lowercase letters, digits, ".", "_" or "-" (use --sot NAME)`);
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(name))
+    throw new Error(`SoT name "${name}" must be lowercase letters, digits, ".", "_" or "-" (use --sot NAME)`);
   return name;
 }
 
@@ -30,12 +31,23 @@ export async function startDirRollout(
   const sot = sotNameFor(dir, opts.sot);
   const revision = await dirRevision(dir);
   const workflowId = rolloutWorkflowId(sot, revision);
-  const input: RolloutInput = { sot, revision, source: { kind: 'dir', location: dir }, force: opts.force, only: opts.only };
+  const input: RolloutInput = {
+    sot,
+    revision,
+    source: { kind: 'dir', location: dir },
+    force: opts.force,
+    only: opts.only,
+  };
   try {
-    await client.workflow.start(ROLLOUT_WORKFLOW_TYPE, { taskQueue: CONTROL_TASK_QUEUE, workflowId, args: [input] });
+    await client.workflow.start(ROLLOUT_WORKFLOW_TYPE, {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId,
+      args: [input],
+    });
     return { workflowId, revision, sot, started: true };
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, revision, sot, started: false };
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      return { workflowId, revision, sot, started: false };
     throw err;
   }
 }

@@ -89,7 +89,10 @@ export function labVms(n: number, firmware: LabUpOptions['firmware'], prefix: st
 }
 
 /** Starts the lab and waits for its initial rollout (and the demo's, if asked); progress goes to `out`. */
-export async function labUp(o: LabUpOptions, out: (line: string) => void): Promise<{ ok: boolean; ready?: Ready }> {
+export async function labUp(
+  o: LabUpOptions,
+  out: (line: string) => void,
+): Promise<{ ok: boolean; ready?: Ready }> {
   requireLabRoot();
   if (o.vms < 1 || o.vms > 8) throw new Error('--vms must be 1 to 8');
   const dir = labStateDir();
@@ -173,13 +176,18 @@ async function forwardPorts(dir: string, ready: Ready): Promise<Record<string, s
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', FORWARD, ...entries.map(([, sock], i) => `${ports[i]}=${sock}`)],
-    { detached: true, stdio: ['ignore', openSync(outFile, 'w'), openSync(`${outFile}.err`, 'w')], cwd: path.dirname(path.dirname(FORWARD)) },
+    {
+      detached: true,
+      stdio: ['ignore', openSync(outFile, 'w'), openSync(`${outFile}.err`, 'w')],
+      cwd: path.dirname(path.dirname(FORWARD)),
+    },
   );
   child.unref();
   if (child.pid) await writeFile(path.join(dir, 'forwarder.pid'), `${child.pid}\n`);
   const deadline = Date.now() + 15_000;
   while (!(await readFile(outFile, 'utf8').catch(() => '')).includes('ready')) {
-    if (Date.now() > deadline || !child.pid || !alive(child.pid)) throw new Error(`the forwarder did not start (see ${outFile}.err)`);
+    if (Date.now() > deadline || !child.pid || !alive(child.pid))
+      throw new Error(`the forwarder did not start (see ${outFile}.err)`);
     await sleep(100);
   }
   return Object.fromEntries(entries.map(([what], i) => [what, `http://127.0.0.1:${ports[i]}`]));
@@ -231,7 +239,9 @@ export function describeReady(ns: string, r: Ready): string[] {
         lines.push(`    ${host}: not in the plan; BMC power-ons ${p.powerOns[host]}`);
         continue;
       }
-      lines.push(`    ${host}: ${h.state}${h.error ? ` (${h.error})` : ''}; BMC power-ons ${p.powerOns[host]}${h.validated ? '; booted command line validated' : ''}`);
+      lines.push(
+        `    ${host}: ${h.state}${h.error ? ` (${h.error})` : ''}; BMC power-ons ${p.powerOns[host]}${h.validated ? '; booted command line validated' : ''}`,
+      );
     }
     if (p.link) lines.push(`    ${link(p.link)}`);
   }

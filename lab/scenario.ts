@@ -216,7 +216,9 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       o.recordedWhileDown = st.agent.recorder.stats().recorded - recordedBefore;
       o.outboxBeforeRestart = { ...st.agent.outbox.stats() };
       o.gateOpenFromCache = gateOpen;
-      say(`outage: ${o.recordedWhileDown} events recorded while down, outbox ${JSON.stringify(o.outboxBeforeRestart)}, gate open from the cache: ${gateOpen}; restarting Temporal`);
+      say(
+        `outage: ${o.recordedWhileDown} events recorded while down, outbox ${JSON.stringify(o.outboxBeforeRestart)}, gate open from the cache: ${gateOpen}; restarting Temporal`,
+      );
       await st.restartTemporal();
       o.downS = secs(down);
       o.restartedAtS = secs(t0);
@@ -332,7 +334,11 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         mac: vm.mac,
         ipv4: vm.ipv4,
         // ipmi_sim answers in milliseconds: a short ipmitool timeout makes a lost BMC fail its host quickly.
-        bmc: { address: machines[i]!.bmc.address, credentials: machines[i]!.credentials.ref, options: { timeout_s: 6 } },
+        bmc: {
+          address: machines[i]!.bmc.address,
+          credentials: machines[i]!.credentials.ref,
+          options: { timeout_s: 6 },
+        },
         metadata: { firmware: vm.firmware },
       })),
     });
@@ -341,13 +347,19 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     const limit = (spec.rolloutTimeoutS ?? 180) * 1000;
     let commit = await gitHead(sotDir);
     /** Rolls out the SoT folder as committed, waits for the result and reports what each BMC and host saw. */
-    const phase = async (name: string, planned?: string[], during?: () => Promise<void>): Promise<PhaseReport> => {
+    const phase = async (
+      name: string,
+      planned?: string[],
+      during?: () => Promise<void>,
+    ): Promise<PhaseReport> => {
       checkAbort();
       const t = Date.now();
       const before = await Promise.all(machines.map(async (m) => (await m.report()).powerOns.length));
       const started = await startDirRollout(client, { dir: sotDir, sot: 'lab' });
       rolloutId = started.workflowId;
-      const link = uiUrl ? `${uiUrl}/namespaces/${stack!.temporal.namespace}/workflows/${encodeURIComponent(started.workflowId)}` : undefined;
+      const link = uiUrl
+        ? `${uiUrl}/namespaces/${stack!.temporal.namespace}/workflows/${encodeURIComponent(started.workflowId)}`
+        : undefined;
       say(`${name}: rollout ${rolloutId} started${link ? ` (${link})` : ''}`);
       await during?.();
       let timer: NodeJS.Timeout | undefined;
@@ -356,7 +368,10 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         result = await Promise.race([
           client.workflow.getHandle(started.workflowId).result() as Promise<RolloutResult>,
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`${name}: the rollout did not finish within ${limit / 1000} s`)), limit);
+            timer = setTimeout(
+              () => reject(new Error(`${name}: the rollout did not finish within ${limit / 1000} s`)),
+              limit,
+            );
             if (signal?.aborted) reject(new Error('stopped by a signal'));
             signal?.addEventListener('abort', () => reject(new Error('stopped by a signal')), { once: true });
           }),
@@ -364,10 +379,22 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       } finally {
         clearTimeout(timer);
       }
-      const p: PhaseReport = { name, commit, rolloutId, link, planned, rollout: result, seconds: secs(t), powerOns: {}, hosts: {} };
+      const p: PhaseReport = {
+        name,
+        commit,
+        rolloutId,
+        link,
+        planned,
+        rollout: result,
+        seconds: secs(t),
+        powerOns: {},
+        hosts: {},
+      };
       for (const [i, m] of machines.entries()) {
         p.powerOns[m.name] = (await m.report()).powerOns.length - before[i]!;
-        const st = await bounded(client.workflow.getHandle(hostWorkflowId(site, m.name)).query(hostStatusQuery));
+        const st = await bounded(
+          client.workflow.getHandle(hostWorkflowId(site, m.name)).query(hostStatusQuery),
+        );
         const booted = st?.timeline
           .filter((e) => e.kind === 'event' && e.message.includes('; cmdline='))
           .at(-1)
@@ -380,12 +407,18 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         };
       }
       report.phases.push(p);
-      say(`${name}: rollout ${result.state} in ${p.seconds}s: ${result.provisioned} provisioned, ${result.failed} failed; power-ons ${JSON.stringify(p.powerOns)}`);
+      say(
+        `${name}: rollout ${result.state} in ${p.seconds}s: ${result.provisioned} provisioned, ${result.failed} failed; power-ons ${JSON.stringify(p.powerOns)}`,
+      );
       return p;
     };
 
     const t2 = Date.now();
-    const initial = await phase('initial', undefined, spec.temporalOutage ? () => outage(stack!, machines[0]) : undefined);
+    const initial = await phase(
+      'initial',
+      undefined,
+      spec.temporalOutage ? () => outage(stack!, machines[0]) : undefined,
+    );
     report.rollout = initial.rollout;
     report.timings.rolloutS = secs(t2);
     if (report.outage?.restartedAtS !== undefined) {
@@ -399,7 +432,9 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       await appendOsCmdline(sotDir, 'tiny-b', ['vaquero.demo=2']);
       commit = commitAll(sotDir, 'tiny-b: vaquero.demo=2 on the kernel command line');
       const planned = await planCommits(sotDir, from, commit);
-      say(`demo: commit ${commit.slice(0, 12)} changes os/tiny-b.yml; plan ${from.slice(0, 12)}..${commit.slice(0, 12)} reprovisions: ${planned.join(', ') || 'nothing'}`);
+      say(
+        `demo: commit ${commit.slice(0, 12)} changes os/tiny-b.yml; plan ${from.slice(0, 12)}..${commit.slice(0, 12)} reprovisions: ${planned.join(', ') || 'nothing'}`,
+      );
       const t3 = Date.now();
       const p = await phase('demo', planned);
       report.timings.demoRolloutS = secs(t3);
@@ -428,7 +463,10 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       say(`API server ${api.url} (operate token in ${api.tokenFile})`);
       // Unix sockets for `lab up` to forward the UI and the API to the host's loopback (lab/forward.ts).
       const sockets: Record<string, string> = {};
-      for (const [what, url] of [['ui', uiUrl], ['api', api.url]] as const) {
+      for (const [what, url] of [
+        ['ui', uiUrl],
+        ['api', api.url],
+      ] as const) {
         if (!url) continue;
         sockets[what] = path.join(spec.dir, `${what}.sock`);
         const server = await serveUnixToTcp(sockets[what], Number(new URL(url).port));
@@ -440,7 +478,23 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       }
       await writeFile(
         path.join(spec.dir, 'ready.json'),
-        JSON.stringify({ ok: report.ok, error: report.error, apiUrl: api.url, apiTokenFile: api.tokenFile, sockets, agentUrl: stack.agentUrl, temporal: stack.temporal.address, temporalUiUrl: uiUrl, sot: sotDir, phases: report.phases, pids: report.pids }, null, 2),
+        JSON.stringify(
+          {
+            ok: report.ok,
+            error: report.error,
+            apiUrl: api.url,
+            apiTokenFile: api.tokenFile,
+            sockets,
+            agentUrl: stack.agentUrl,
+            temporal: stack.temporal.address,
+            temporalUiUrl: uiUrl,
+            sot: sotDir,
+            phases: report.phases,
+            pids: report.pids,
+          },
+          null,
+          2,
+        ),
       );
       say('lab is up; waiting for a signal');
       await new Promise<void>((resolve) => {
@@ -471,7 +525,11 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
 }
 
 /** `vaquero server` on the namespace's loopback, on the lab's Temporal, with the lab SoT; no worker of its own. */
-async function startLabApi(dir: string, stack: LabStack, sotDir: string): Promise<{ url: string; tokenFile: string; stop: () => Promise<void> }> {
+async function startLabApi(
+  dir: string,
+  stack: LabStack,
+  sotDir: string,
+): Promise<{ url: string; tokenFile: string; stop: () => Promise<void> }> {
   const tokenFile = path.join(dir, 'api-token');
   await writeFile(tokenFile, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
   const file = path.join(dir, 'server.yaml');
@@ -488,7 +546,10 @@ async function startLabApi(dir: string, stack: LabStack, sotDir: string): Promis
     }),
   );
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-  const server = await startServer(await loadServerConfig(file, env), { env, log: (m) => process.stderr.write(`api: ${m}\n`) });
+  const server = await startServer(await loadServerConfig(file, env), {
+    env,
+    log: (m) => process.stderr.write(`api: ${m}\n`),
+  });
   return { url: server.url, tokenFile, stop: () => server.close() };
 }
 

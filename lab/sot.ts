@@ -110,7 +110,10 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
       path.join(dir, 'workflows', `${os}.yml`),
       stringify({
         boots: [os],
-        policy: { max_concurrent: Math.max(1, n), ...(spec.maxFail !== undefined ? { max_fail: spec.maxFail } : {}) },
+        policy: {
+          max_concurrent: Math.max(1, n),
+          ...(spec.maxFail !== undefined ? { max_fail: spec.maxFail } : {}),
+        },
         timeouts: { ...LAB_TIMEOUTS, ...spec.timeouts },
         power_retries: spec.powerRetries ?? 1,
       }),
@@ -124,7 +127,15 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
 function git(dir: string, ...args: string[]): string {
   return execFileSync(
     'git',
-    ['-c', 'user.name=vaquero lab', '-c', 'user.email=lab@vaquero.invalid', '-c', 'commit.gpgsign=false', ...args],
+    [
+      '-c',
+      'user.name=vaquero lab',
+      '-c',
+      'user.email=lab@vaquero.invalid',
+      '-c',
+      'commit.gpgsign=false',
+      ...args,
+    ],
     { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   ).trim();
 }

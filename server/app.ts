@@ -63,7 +63,9 @@ export class Background {
   constructor(private readonly log: (msg: string) => void) {}
 
   run(what: string, p: Promise<unknown>): void {
-    const tracked = p.catch((err: unknown) => this.log(`${what} failed: ${err instanceof Error ? err.message : String(err)}`));
+    const tracked = p.catch((err: unknown) =>
+      this.log(`${what} failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
     this.running.add(tracked);
     void tracked.finally(() => this.running.delete(tracked));
   }
@@ -101,18 +103,30 @@ declare module 'fastify' {
 /** Pollers that asked for work within this long count as alive. */
 const POLLER_FRESH_MS = 90_000;
 
-async function probeReadiness(client: Client, namespace: string, index: FleetIndex, timeoutMs: number): Promise<Readiness> {
+async function probeReadiness(
+  client: Client,
+  namespace: string,
+  index: FleetIndex,
+  timeoutMs: number,
+): Promise<Readiness> {
   const r: Readiness = {
     ready: false,
     temporal: { reachable: false, namespace },
     workers: { controlQueue: CONTROL_TASK_QUEUE, workflowPollers: 0, activityPollers: 0 },
-    index: { synced: index.synced, ageSeconds: index.synced ? (Date.now() - index.refreshedAt) / 1000 : null },
+    index: {
+      synced: index.synced,
+      ageSeconds: index.synced ? (Date.now() - index.refreshedAt) / 1000 : null,
+    },
   };
   try {
     const deadline = Date.now() + timeoutMs;
     const count = async (taskQueueType: number) => {
       const res = await client.withDeadline(deadline, () =>
-        client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: CONTROL_TASK_QUEUE }, taskQueueType }),
+        client.workflowService.describeTaskQueue({
+          namespace,
+          taskQueue: { name: CONTROL_TASK_QUEUE },
+          taskQueueType,
+        }),
       );
       const now = Date.now();
       return (res.pollers ?? []).filter((p) => {
@@ -128,7 +142,8 @@ async function probeReadiness(client: Client, namespace: string, index: FleetInd
   } catch (err) {
     r.temporal.error = err instanceof Error ? err.message : String(err);
   }
-  r.ready = r.temporal.reachable && r.workers.workflowPollers > 0 && r.workers.activityPollers > 0 && r.index.synced;
+  r.ready =
+    r.temporal.reachable && r.workers.workflowPollers > 0 && r.workers.activityPollers > 0 && r.index.synced;
   return r;
 }
 
@@ -147,13 +162,33 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   metrics.attachIndex(index);
   const github = opts.github ?? (config.github ? createGithubAccess(config.github.auth) : undefined);
   const store = new RevisionStore(path.join(config.dataDir, 'server'), { github });
-  const sources = new SotSources(config.sots, store, config.dataDir, github && config.github ? { access: github, config: config.github } : undefined);
-  const ops = new FleetOps(opts.client, sources, index, { metrics, github: config.github, publicUrl: config.publicUrl, log, deadlineMs: opts.temporalDeadlineMs });
+  const sources = new SotSources(
+    config.sots,
+    store,
+    config.dataDir,
+    github && config.github ? { access: github, config: config.github } : undefined,
+  );
+  const ops = new FleetOps(opts.client, sources, index, {
+    metrics,
+    github: config.github,
+    publicUrl: config.publicUrl,
+    log,
+    deadlineMs: opts.temporalDeadlineMs,
+  });
   const plans = new PlanService(sources, opts.client);
   const background = new Background((m) => app.log.warn(m));
   const webhooks =
     config.github && github
-      ? new GithubWebhookHandler({ config: config.github, access: github, sources, ops, plans, metrics, log, background: (w, p) => background.run(w, p) })
+      ? new GithubWebhookHandler({
+          config: config.github,
+          access: github,
+          sources,
+          ops,
+          plans,
+          metrics,
+          log,
+          background: (w, p) => background.run(w, p),
+        })
       : undefined;
   const ctx: AppContext = {
     config,
@@ -169,7 +204,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     github,
     background,
     routes: [],
-    readiness: opts.readiness ?? (() => probeReadiness(opts.client, opts.namespace, index, Math.min(3000, opts.temporalDeadlineMs ?? 3000))),
+    readiness:
+      opts.readiness ??
+      (() =>
+        probeReadiness(opts.client, opts.namespace, index, Math.min(3000, opts.temporalDeadlineMs ?? 3000))),
     log,
   };
   app.decorate('vaquero', ctx);
@@ -181,7 +219,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   installAuth(app, config.auth);
   app.addHook('onResponse', async (request, reply) => {
     metrics.requestDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
       reply.elapsedTime / 1000,
     );
   });
@@ -196,12 +238,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       info: {
         title: 'vaquero',
         version: API_VERSION,
-        description: 'Bare-metal reprovisioning orchestrator: fleet status, rollouts, plans, actions and GitOps webhooks.',
+        description:
+          'Bare-metal reprovisioning orchestrator: fleet status, rollouts, plans, actions and GitOps webhooks.',
       },
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'A configured token: role read (GET) or operate (everything)' },
-          githubSignature: { type: 'apiKey', in: 'header', name: 'X-Hub-Signature-256', description: 'HMAC-SHA256 of the body with the webhook secret' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A configured token: role read (GET) or operate (everything)',
+          },
+          githubSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Hub-Signature-256',
+            description: 'HMAC-SHA256 of the body with the webhook secret',
+          },
         },
       },
       security: [{ bearer: [] }],
@@ -213,7 +265,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       ],
     },
     // Shared schemas become components named by their $id.
-    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String((json as { $id?: unknown }).$id ?? `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) =>
+        String((json as { $id?: unknown }).$id ?? `def-${i}`),
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

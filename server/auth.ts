@@ -65,7 +65,10 @@ function requirement(request: FastifyRequest): { access: Access; openable?: Open
   return { access: 'read' };
 }
 
-export function installAuth(app: FastifyInstance, opts: { tokens: readonly ApiToken[]; open: readonly OpenableRoute[] }): TokenVerifier {
+export function installAuth(
+  app: FastifyInstance,
+  opts: { tokens: readonly ApiToken[]; open: readonly OpenableRoute[] },
+): TokenVerifier {
   const verifier = new TokenVerifier(opts.tokens);
   const open = new Set(opts.open);
   app.decorateRequest('principal', undefined);

@@ -62,7 +62,9 @@ const SECRET_HINT = 'a secret is given as { env: NAME } or { file: PATH }, never
 const secretFields = { env: z.string().min(1).optional(), file: z.string().min(1).optional() };
 const oneSource = (s: { env?: string; file?: string }) => (s.env === undefined) !== (s.file === undefined);
 const secretRef = z.object(secretFields, { error: SECRET_HINT }).strict().refine(oneSource, SECRET_HINT);
-const sotName = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be lowercase letters, digits, ".", "_" or "-"');
+const sotName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be lowercase letters, digits, ".", "_" or "-"');
 const branch = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'not a branch name');
 
 const rawSchema = z
@@ -71,14 +73,21 @@ const rawSchema = z
     data_dir: z.string().optional(),
     public_url: z.string().url().optional(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-    temporal: z.object({ address: z.string().optional(), namespace: z.string().optional() }).strict().optional(),
+    temporal: z
+      .object({ address: z.string().optional(), namespace: z.string().optional() })
+      .strict()
+      .optional(),
     worker: z.object({ control: z.boolean().optional() }).strict().optional(),
     auth: z
       .object({
         tokens: z
           .array(
             z
-              .object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), role: z.enum(['read', 'operate']), ...secretFields })
+              .object({
+                name: z.string().regex(/^[A-Za-z0-9._-]+$/),
+                role: z.enum(['read', 'operate']),
+                ...secretFields,
+              })
               .strict()
               .refine(oneSource, SECRET_HINT),
           )
@@ -110,18 +119,31 @@ const rawSchema = z
         previous_webhook_secret: secretRef.optional(),
         token: secretRef.optional(),
         app: z
-          .object({ id: z.union([z.string(), z.number()]), private_key: secretRef, installation_id: z.number().int() })
+          .object({
+            id: z.union([z.string(), z.number()]),
+            private_key: secretRef,
+            installation_id: z.number().int(),
+          })
           .strict()
           .optional(),
         report: z.enum(['check-run', 'status', 'none']).optional(),
         check_name: z.string().min(1).optional(),
-        pr: z.object({ check_run: z.boolean().optional(), comment: z.boolean().optional() }).strict().optional(),
+        pr: z
+          .object({ check_run: z.boolean().optional(), comment: z.boolean().optional() })
+          .strict()
+          .optional(),
         require_head: z.boolean().optional(),
       })
       .strict()
       .optional(),
-    index: z.object({ refresh_ms: z.number().int().min(100).optional() }).strict().optional(),
-    watch: z.object({ debounce_ms: z.number().int().min(0).optional() }).strict().optional(),
+    index: z
+      .object({ refresh_ms: z.number().int().min(100).optional() })
+      .strict()
+      .optional(),
+    watch: z
+      .object({ debounce_ms: z.number().int().min(0).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -135,7 +157,12 @@ export function parseListen(s: string): { host: string; port: number } {
   return { host: m[1] ?? m[2]!, port };
 }
 
-async function readSecret(ref: SecretRef, env: NodeJS.ProcessEnv, baseDir: string, what: string): Promise<string> {
+async function readSecret(
+  ref: SecretRef,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+  what: string,
+): Promise<string> {
   if (ref.env !== undefined) {
     const v = env[ref.env];
     if (!v) throw new Error(`${what}: environment variable ${ref.env} is not set`);
@@ -146,12 +173,17 @@ async function readSecret(ref: SecretRef, env: NodeJS.ProcessEnv, baseDir: strin
     // Secret files usually end with a newline that is not part of the secret.
     return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
   } catch (err) {
-    throw new Error(`${what}: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`${what}: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
 }
 
 /** Reads and checks a configuration file (or none: environment only). */
-export async function loadServerConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ServerConfig> {
+export async function loadServerConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServerConfig> {
   let raw: unknown = {};
   let baseDir = process.cwd();
   if (file) {
@@ -177,7 +209,8 @@ async function resolveConfig(r: Raw, env: NodeJS.ProcessEnv, baseDir: string): P
     tokens.push({ name: t.name, role: t.role, token: await readSecret(t, env, baseDir, `token ${t.name}`) });
   }
   // Environment-only setups (containers): one token per role.
-  if (env.VAQUERO_OPERATE_TOKEN) tokens.push({ name: 'env-operate', role: 'operate', token: env.VAQUERO_OPERATE_TOKEN });
+  if (env.VAQUERO_OPERATE_TOKEN)
+    tokens.push({ name: 'env-operate', role: 'operate', token: env.VAQUERO_OPERATE_TOKEN });
   if (env.VAQUERO_READ_TOKEN) tokens.push({ name: 'env-read', role: 'read', token: env.VAQUERO_READ_TOKEN });
   const seen = new Set<string>();
   for (const t of tokens) {
@@ -192,11 +225,27 @@ async function resolveConfig(r: Raw, env: NodeJS.ProcessEnv, baseDir: string): P
     if (kinds !== 1) throw new Error(`sot ${s.name}: give exactly one of dir, git, github`);
     const autoRollout = s.auto_rollout ?? true;
     if (s.dir !== undefined) {
-      sots.push({ name: s.name, kind: 'dir', path: path.resolve(baseDir, s.dir), watch: s.watch ?? false, autoRollout });
+      sots.push({
+        name: s.name,
+        kind: 'dir',
+        path: path.resolve(baseDir, s.dir),
+        watch: s.watch ?? false,
+        autoRollout,
+      });
     } else if (s.git !== undefined) {
       // A relative path names a local repository beside the configuration file.
-      const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(s.git) || /^[^/\s]+@[^/\s:]+:/.test(s.git) ? s.git : path.resolve(baseDir, s.git);
-      sots.push({ name: s.name, kind: 'git', url, branch: s.branch ?? 'main', pollSeconds: s.poll_s ?? 0, autoRollout });
+      const url =
+        /^[a-z][a-z0-9+.-]*:\/\//i.test(s.git) || /^[^/\s]+@[^/\s:]+:/.test(s.git)
+          ? s.git
+          : path.resolve(baseDir, s.git);
+      sots.push({
+        name: s.name,
+        kind: 'git',
+        url,
+        branch: s.branch ?? 'main',
+        pollSeconds: s.poll_s ?? 0,
+        autoRollout,
+      });
     } else {
       splitRepo(s.github!);
       sots.push({ name: s.name, kind: 'github', repo: s.github!, branch: s.branch ?? 'main', autoRollout });
@@ -210,8 +259,12 @@ async function resolveConfig(r: Raw, env: NodeJS.ProcessEnv, baseDir: string): P
     const apiUrl = (g.api_url ?? env.VAQUERO_GITHUB_API_URL ?? GITHUB_API_URL).replace(/\/$/, '');
     checkApiUrl(apiUrl);
     const webhookSecrets: string[] = [];
-    if (g.webhook_secret) webhookSecrets.push(await readSecret(g.webhook_secret, env, baseDir, 'github.webhook_secret'));
-    if (g.previous_webhook_secret) webhookSecrets.push(await readSecret(g.previous_webhook_secret, env, baseDir, 'github.previous_webhook_secret'));
+    if (g.webhook_secret)
+      webhookSecrets.push(await readSecret(g.webhook_secret, env, baseDir, 'github.webhook_secret'));
+    if (g.previous_webhook_secret)
+      webhookSecrets.push(
+        await readSecret(g.previous_webhook_secret, env, baseDir, 'github.previous_webhook_secret'),
+      );
     const auth: GithubAuth = {};
     if (g.app) {
       auth.app = {
@@ -237,7 +290,10 @@ async function resolveConfig(r: Raw, env: NodeJS.ProcessEnv, baseDir: string): P
   const listen = parseListen(env.VAQUERO_LISTEN ?? r.listen ?? '127.0.0.1:8080');
   return {
     listen,
-    dataDir: resolveDataDir(env.VAQUERO_DATA_DIR ? undefined : r.data_dir && path.resolve(baseDir, r.data_dir), env),
+    dataDir: resolveDataDir(
+      env.VAQUERO_DATA_DIR ? undefined : r.data_dir && path.resolve(baseDir, r.data_dir),
+      env,
+    ),
     publicUrl: env.VAQUERO_PUBLIC_URL ?? r.public_url,
     temporal: {
       address: env.TEMPORAL_ADDRESS || r.temporal?.address,

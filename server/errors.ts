@@ -30,7 +30,10 @@ export const errorSchema = {
       required: ['status', 'code', 'message'],
       properties: {
         status: { type: 'integer' },
-        code: { type: 'string', description: 'Stable machine-readable code, e.g. validation_failed, unauthorized, not_found' },
+        code: {
+          type: 'string',
+          description: 'Stable machine-readable code, e.g. validation_failed, unauthorized, not_found',
+        },
         message: { type: 'string' },
         details: {},
         requestId: { type: 'string' },
@@ -41,7 +44,9 @@ export const errorSchema = {
 
 /** `$ref`s to the shared error schema for the error statuses a route can answer. */
 export function errorResponses(...statuses: number[]): Record<string, { $ref: string }> {
-  return Object.fromEntries([...new Set([401, 403, 500, ...statuses])].map((s) => [String(s), { $ref: 'Error#' }]));
+  return Object.fromEntries(
+    [...new Set([401, 403, 500, ...statuses])].map((s) => [String(s), { $ref: 'Error#' }]),
+  );
 }
 
 const CODES: Record<number, string> = {
@@ -82,24 +87,33 @@ export function toApiError(err: unknown): ApiError {
   if (fe.validation) {
     const details = fe.validation.map((v) => {
       const i = v as { instancePath?: string; message?: string; params?: unknown };
-      return { in: fe.validationContext ?? 'request', path: i.instancePath ?? '', message: i.message ?? 'invalid', params: i.params };
+      return {
+        in: fe.validationContext ?? 'request',
+        path: i.instancePath ?? '',
+        message: i.message ?? 'invalid',
+        params: i.params,
+      };
     });
     return new ApiError(400, 'validation_failed', fe.message ?? 'request is invalid', details);
   }
   if (err instanceof WorkflowNotFoundError) return new ApiError(404, 'not_found', err.message);
   // GitHub's API failing is a bad gateway here, whatever its status (a 404 for a branch is GitHub's answer).
-  if (err instanceof RequestError) return new ApiError(502, 'github_error', `GitHub answered ${err.status}: ${err.message}`);
+  if (err instanceof RequestError)
+    return new ApiError(502, 'github_error', `GitHub answered ${err.status}: ${err.message}`);
   if (err instanceof WorkflowUpdateFailedError) {
-    const cause = err.cause instanceof ApplicationFailure || err.cause instanceof Error ? err.cause.message : err.message;
+    const cause =
+      err.cause instanceof ApplicationFailure || err.cause instanceof Error ? err.cause.message : err.message;
     return new ApiError(409, 'conflict', cause);
   }
   // gRPC UNAVAILABLE / DEADLINE_EXCEEDED from the Temporal client, on the error or its cause.
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const grpc = (e as { code?: unknown }).code;
-    if (grpc === 14 || grpc === 4) return new ApiError(503, 'temporal_unavailable', 'Temporal did not answer in time');
+    if (grpc === 14 || grpc === 4)
+      return new ApiError(503, 'temporal_unavailable', 'Temporal did not answer in time');
   }
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
-  if (status >= 400 && status < 500) return new ApiError(status, CODES[status] ?? `http_${status}`, fe.message ?? 'bad request');
+  if (status >= 400 && status < 500)
+    return new ApiError(status, CODES[status] ?? `http_${status}`, fe.message ?? 'bad request');
   return new ApiError(500, 'internal', 'internal error');
 }
 
@@ -109,5 +123,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (e.status >= 500) request.log.error({ err }, 'request failed');
     return sendError(reply, request, e);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, request, new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`)));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      request,
+      new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`),
+    ),
+  );
 }

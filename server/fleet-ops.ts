@@ -21,7 +21,15 @@ import {
   rolloutStatusQuery,
   rolloutWorkflowId,
 } from '../workflows/definitions.ts';
-import type { HostStatus, HostWorkflowInput, RolloutInput, RolloutReportTarget, RolloutResult, RolloutStatus, StageOverride } from '../workflows/types.ts';
+import type {
+  HostStatus,
+  HostWorkflowInput,
+  RolloutInput,
+  RolloutReportTarget,
+  RolloutResult,
+  RolloutStatus,
+  StageOverride,
+} from '../workflows/types.ts';
 import type { GithubConfig, SotConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import type { FleetIndex, HostRow } from './fleet-index.ts';
@@ -64,17 +72,28 @@ export class FleetOps {
     private readonly client: Client,
     private readonly sources: SotSources,
     private readonly index: FleetIndex,
-    private readonly opts: { metrics?: ServerMetrics; github?: GithubConfig; publicUrl?: string; log?: (msg: string) => void; deadlineMs?: number } = {},
+    private readonly opts: {
+      metrics?: ServerMetrics;
+      github?: GithubConfig;
+      publicUrl?: string;
+      log?: (msg: string) => void;
+      deadlineMs?: number;
+    } = {},
   ) {}
 
   /** The newest rollout of a SoT, whatever its state, read fresh from visibility. */
-  private async newestRolloutNow(sot: string): Promise<{ id: string; revision: string; status: string } | undefined> {
+  private async newestRolloutNow(
+    sot: string,
+  ): Promise<{ id: string; revision: string; status: string } | undefined> {
     let best: { id: string; revision: string; status: string; at: number } | undefined;
-    for await (const wf of this.client.workflow.list({ query: `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'` })) {
+    for await (const wf of this.client.workflow.list({
+      query: `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'`,
+    })) {
       const m = ROLLOUT_ID.exec(wf.workflowId);
       if (!m || m[1] !== sot) continue;
       const at = wf.startTime.getTime();
-      if (!best || at > best.at) best = { id: wf.workflowId, revision: m[2]!, status: wf.status.name.toLowerCase(), at };
+      if (!best || at > best.at)
+        best = { id: wf.workflowId, revision: m[2]!, status: wf.status.name.toLowerCase(), at };
     }
     return best && { id: best.id, revision: best.revision, status: best.status };
   }
@@ -90,7 +109,9 @@ export class FleetOps {
         apiUrl: g.apiUrl,
         mode: g.report,
         name: `${g.checkName} rollout (${sot.name})`,
-        ...(this.opts.publicUrl ? { detailsUrl: `${this.opts.publicUrl.replace(/\/$/, '')}/rollouts/${sot.name}/${revision}` } : {}),
+        ...(this.opts.publicUrl
+          ? { detailsUrl: `${this.opts.publicUrl.replace(/\/$/, '')}/rollouts/${sot.name}/${revision}` }
+          : {}),
       },
     };
   }
@@ -111,7 +132,11 @@ export class FleetOps {
     if (auto) {
       const newest = await this.newestRollout(sot.name);
       if (newest?.revision === revision) {
-        return { ...base, started: false, reason: `${revision} is already the newest rollout of ${sot.name} (${newest.status})` };
+        return {
+          ...base,
+          started: false,
+          reason: `${revision} is already the newest rollout of ${sot.name} (${newest.status})`,
+        };
       }
     }
     const report = this.reportTarget(sot, revision);
@@ -124,9 +149,14 @@ export class FleetOps {
       ...(report ? { report } : {}),
     };
     try {
-      await this.client.workflow.start(ROLLOUT_WORKFLOW_TYPE, { taskQueue: CONTROL_TASK_QUEUE, workflowId, args: [input] });
+      await this.client.workflow.start(ROLLOUT_WORKFLOW_TYPE, {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId,
+        args: [input],
+      });
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return { ...base, started: false, reason: `${workflowId} is already running` };
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        return { ...base, started: false, reason: `${workflowId} is already running` };
       throw err;
     }
     this.opts.metrics?.rolloutsStarted.inc({ trigger });
@@ -136,7 +166,8 @@ export class FleetOps {
 
   parseRolloutId(sot: string, revision: string): string {
     const id = rolloutWorkflowId(sot, revision);
-    if (!ROLLOUT_ID.test(id)) throw new ApiError(400, 'bad_rollout_id', `rollout/${sot}/${revision} is not a rollout id`);
+    if (!ROLLOUT_ID.test(id))
+      throw new ApiError(400, 'bad_rollout_id', `rollout/${sot}/${revision} is not a rollout id`);
     return id;
   }
 
@@ -153,12 +184,22 @@ export class FleetOps {
     try {
       return { ...(await h.query(rolloutStatusQuery)), ...meta };
     } catch (err) {
-      if (desc.status.name === 'RUNNING') throw new ApiError(503, 'no_worker', `no control worker answers for ${id} right now`, String(err));
+      if (desc.status.name === 'RUNNING')
+        throw new ApiError(503, 'no_worker', `no control worker answers for ${id} right now`, String(err));
     }
     // A closed rollout and no worker to replay it: its result is what is left.
     const m = ROLLOUT_ID.exec(id)!;
     const result = (await h.result().catch(() => undefined)) as RolloutResult | undefined;
-    const counts = { pending: 0, blocked: 0, running: 0, provisioned: result?.provisioned ?? 0, failed: result?.failed ?? 0, cancelled: result?.cancelled ?? 0, released: 0, skipped: 0 };
+    const counts = {
+      pending: 0,
+      blocked: 0,
+      running: 0,
+      provisioned: result?.provisioned ?? 0,
+      failed: result?.failed ?? 0,
+      cancelled: result?.cancelled ?? 0,
+      released: 0,
+      skipped: 0,
+    };
     return {
       ...meta,
       sot: m[1]!,
@@ -177,11 +218,16 @@ export class FleetOps {
     };
   }
 
-  private async rolloutActionNow(id: string, action: 'pause' | 'resume' | 'abort', reason: string): Promise<string> {
+  private async rolloutActionNow(
+    id: string,
+    action: 'pause' | 'resume' | 'abort',
+    reason: string,
+  ): Promise<string> {
     const h = this.client.workflow.getHandle(id);
     const desc = await h.describe();
     if (desc.type !== ROLLOUT_WORKFLOW_TYPE) throw new ApiError(404, 'not_found', `${id} is not a rollout`);
-    if (desc.status.name !== 'RUNNING') throw new ApiError(409, 'conflict', `${id} is ${desc.status.name.toLowerCase()}`);
+    if (desc.status.name !== 'RUNNING')
+      throw new ApiError(409, 'conflict', `${id} is ${desc.status.name.toLowerCase()}`);
     if (action === 'pause') return h.executeUpdate(pauseUpdate, { args: [reason] });
     if (action === 'resume') return h.executeUpdate(resumeUpdate, { args: [] });
     return h.executeUpdate(abortUpdate, { args: [reason] });
@@ -193,7 +239,8 @@ export class FleetOps {
     // Both at once: a detail costs one round trip's latency, not two.
     const [described, queried] = await Promise.allSettled([h.describe(), h.query(hostStatusQuery)]);
     if (described.status === 'rejected') {
-      if (described.reason instanceof WorkflowNotFoundError) throw new ApiError(404, 'not_found', `host ${site}/${host} has never been reprovisioned`);
+      if (described.reason instanceof WorkflowNotFoundError)
+        throw new ApiError(404, 'not_found', `host ${site}/${host} has never been reprovisioned`);
       throw described.reason;
     }
     const desc = described.value;
@@ -206,11 +253,22 @@ export class FleetOps {
     if (queried.status === 'fulfilled') {
       const s = queried.value;
       const end = desc.closeTime?.getTime() ?? Date.now();
-      return { ...s, ...meta, stageSince: new Date(s.stageSince).toISOString(), secondsInStage: Math.max(0, Math.round((end - s.stageSince) / 100) / 10), source: 'workflow' };
+      return {
+        ...s,
+        ...meta,
+        stageSince: new Date(s.stageSince).toISOString(),
+        secondsInStage: Math.max(0, Math.round((end - s.stageSince) / 100) / 10),
+        source: 'workflow',
+      };
     }
     {
       const row: HostRow | undefined = this.index.getHost(site, host);
-      if (!row) throw new ApiError(503, 'no_worker', `no worker answers for ${id} and this replica has not indexed it yet`);
+      if (!row)
+        throw new ApiError(
+          503,
+          'no_worker',
+          `no worker answers for ${id} and this replica has not indexed it yet`,
+        );
       return {
         ...meta,
         site,
@@ -233,12 +291,20 @@ export class FleetOps {
   private async overrideStageNow(site: string, host: string, o: StageOverride): Promise<HostStatus> {
     const h = this.client.workflow.getHandle(hostWorkflowId(site, host));
     const desc = await h.describe();
-    if (desc.status.name !== 'RUNNING') throw new ApiError(409, 'conflict', `host ${site}/${host} is not being reprovisioned (${desc.status.name.toLowerCase()})`);
+    if (desc.status.name !== 'RUNNING')
+      throw new ApiError(
+        409,
+        'conflict',
+        `host ${site}/${host} is not being reprovisioned (${desc.status.name.toLowerCase()})`,
+      );
     return h.executeUpdate(overrideStageUpdate, { args: [o] });
   }
 
   /** Starts a host workflow per host at the revision of its SoT's newest rollout. */
-  private async reprovisionNow(hosts: readonly string[], sotName: string | undefined): Promise<{ host: string; workflowId: string; started: boolean; revision?: string; error?: string }[]> {
+  private async reprovisionNow(
+    hosts: readonly string[],
+    sotName: string | undefined,
+  ): Promise<{ host: string; workflowId: string; started: boolean; revision?: string; error?: string }[]> {
     const sots = this.sources.list();
     const sot = sotName ? this.sources.get(sotName) : sots.length === 1 ? sots[0]! : undefined;
     if (!sot) throw new ApiError(400, 'sot_required', 'several SoTs are configured: name one in "sot"');
@@ -250,7 +316,11 @@ export class FleetOps {
       const workflowId = hostWorkflowId(site, host);
       const input: HostWorkflowInput = { sot: sot.name, revision: newest.revision, site, host };
       try {
-        await this.client.workflow.start(HOST_WORKFLOW_TYPE, { taskQueue: CONTROL_TASK_QUEUE, workflowId, args: [input] });
+        await this.client.workflow.start(HOST_WORKFLOW_TYPE, {
+          taskQueue: CONTROL_TASK_QUEUE,
+          workflowId,
+          args: [input],
+        });
         out.push({ host: key, workflowId, started: true, revision: newest.revision });
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

@@ -77,8 +77,15 @@ export class GithubWebhookHandler {
   private sotsFor(repo: RepoPayload | undefined): SotConfig[] {
     if (!repo?.full_name) return [];
     const full = repo.full_name.toLowerCase();
-    const urls = new Set([repo.clone_url, repo.ssh_url, repo.git_url, repo.html_url].filter((u): u is string => !!u));
-    return this.deps.sources.list().filter((s) => (s.kind === 'github' && s.repo.toLowerCase() === full) || (s.kind === 'git' && urls.has(s.url)));
+    const urls = new Set(
+      [repo.clone_url, repo.ssh_url, repo.git_url, repo.html_url].filter((u): u is string => !!u),
+    );
+    return this.deps.sources
+      .list()
+      .filter(
+        (s) =>
+          (s.kind === 'github' && s.repo.toLowerCase() === full) || (s.kind === 'git' && urls.has(s.url)),
+      );
   }
 
   async handle(event: string, delivery: string, payload: Record<string, unknown>): Promise<DeliveryResponse> {
@@ -110,11 +117,13 @@ export class GithubWebhookHandler {
     const ref = typeof p.ref === 'string' ? p.ref : '';
     const after = typeof p.after === 'string' ? p.after : '';
     const sots = this.sotsFor(p.repository as RepoPayload | undefined);
-    if (sots.length === 0) return [{ sot: '', action: 'ignored', reason: 'no configured SoT is this repository' }];
+    if (sots.length === 0)
+      return [{ sot: '', action: 'ignored', reason: 'no configured SoT is this repository' }];
     const out: DeliveryResult[] = [];
     for (const sot of sots) {
       const branch = sot.kind === 'dir' ? '' : sot.branch;
-      const ignore = (reason: string) => out.push({ sot: sot.name, action: 'ignored', revision: after || undefined, reason });
+      const ignore = (reason: string) =>
+        out.push({ sot: sot.name, action: 'ignored', revision: after || undefined, reason });
       if (ref !== `refs/heads/${branch}`) ignore(`${ref} is not branch ${branch}`);
       else if (p.deleted === true || ZERO_SHA.test(after)) ignore('the branch was deleted');
       else if (!/^[0-9a-f]{40}$/.test(after)) ignore('the push names no commit');
@@ -131,7 +140,13 @@ export class GithubWebhookHandler {
         out.push(
           r.started
             ? { sot: sot.name, action: 'started', workflowId: r.workflowId, revision: after }
-            : { sot: sot.name, action: 'ignored', workflowId: r.workflowId, revision: after, reason: r.reason },
+            : {
+                sot: sot.name,
+                action: 'ignored',
+                workflowId: r.workflowId,
+                revision: after,
+                reason: r.reason,
+              },
         );
       }
     }
@@ -140,9 +155,11 @@ export class GithubWebhookHandler {
 
   private pullRequest(p: Record<string, unknown>): DeliveryResult[] {
     const action = typeof p.action === 'string' ? p.action : '';
-    const pr = p.pull_request as { number?: number; base?: { ref?: string; sha?: string }; head?: { sha?: string } } | undefined;
+    const pr = p.pull_request as
+      { number?: number; base?: { ref?: string; sha?: string }; head?: { sha?: string } } | undefined;
     const sots = this.sotsFor(p.repository as RepoPayload | undefined).filter((s) => s.kind === 'github');
-    if (sots.length === 0) return [{ sot: '', action: 'ignored', reason: 'no configured GitHub SoT is this repository' }];
+    if (sots.length === 0)
+      return [{ sot: '', action: 'ignored', reason: 'no configured GitHub SoT is this repository' }];
     const cfg = this.deps.config;
     const out: DeliveryResult[] = [];
     for (const sot of sots) {
@@ -150,8 +167,10 @@ export class GithubWebhookHandler {
       const ignore = (reason: string) => out.push({ sot: sot.name, action: 'ignored', reason });
       if (!PR_ACTIONS.has(action)) ignore(`pull_request ${action} needs no plan`);
       else if (!cfg.prCheckRun && !cfg.prComment) ignore('pull request plans are off');
-      else if (pr?.base?.ref !== sot.branch) ignore(`the pull request targets ${pr?.base?.ref}, not ${sot.branch}`);
-      else if (!pr.base.sha || !pr.head?.sha || typeof pr.number !== 'number') ignore('the pull request names no commits');
+      else if (pr?.base?.ref !== sot.branch)
+        ignore(`the pull request targets ${pr?.base?.ref}, not ${sot.branch}`);
+      else if (!pr.base.sha || !pr.head?.sha || typeof pr.number !== 'number')
+        ignore('the pull request names no commits');
       else {
         const ref = { repo: sot.repo, number: pr.number, baseSha: pr.base.sha, headSha: pr.head.sha };
         this.deps.background(

@@ -30,14 +30,21 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: ServerConfig, opts: { env?: NodeJS.ProcessEnv; log?: (msg: string) => void } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  opts: { env?: NodeJS.ProcessEnv; log?: (msg: string) => void } = {},
+): Promise<RunningServer> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? ((m: string) => process.stderr.write(`vaquero server: ${m}\n`));
   installQuietRuntime();
   const temporal = await connectTemporal({
     dataDir: path.join(config.dataDir, 'temporal'),
     namespace: config.temporal.namespace,
-    env: { ...env, TEMPORAL_ADDRESS: config.temporal.address ?? '', TEMPORAL_NAMESPACE: config.temporal.namespace ?? '' },
+    env: {
+      ...env,
+      TEMPORAL_ADDRESS: config.temporal.address ?? '',
+      TEMPORAL_NAMESPACE: config.temporal.namespace ?? '',
+    },
     log,
   });
   const github = createGithubAccess(config.github ? config.github.auth : () => githubAuthFromEnv(env));
@@ -51,13 +58,20 @@ export async function startServer(config: ServerConfig, opts: { env?: NodeJS.Pro
         namespace: temporal.namespace,
         taskQueue: CONTROL_TASK_QUEUE,
         workflowBundle: await workflowBundle(),
-        activities: createControlActivities({ dataDir: config.dataDir, client: temporal.client, log, github }),
+        activities: createControlActivities({
+          dataDir: config.dataDir,
+          client: temporal.client,
+          log,
+          github,
+        }),
         maxCachedWorkflows: 2000,
         maxConcurrentWorkflowTaskExecutions: 100,
         maxConcurrentActivityTaskExecutions: 20,
       });
       workerDone = worker.run();
-      workerDone.catch((err: unknown) => log(`control worker stopped: ${err instanceof Error ? err.message : String(err)}`));
+      workerDone.catch((err: unknown) =>
+        log(`control worker stopped: ${err instanceof Error ? err.message : String(err)}`),
+      );
     }
     const metrics = createMetrics();
     const index = new FleetIndex(undefined, metrics.observer);
@@ -80,11 +94,19 @@ export async function startServer(config: ServerConfig, opts: { env?: NodeJS.Pro
     cleanups.push(() => app.close());
     sync.start();
     cleanups.push(() => sync.stop());
-    const triggers = startTriggers({ sots: config.sots, ops: app.vaquero.ops, debounceMs: config.watchDebounceMs, log });
+    const triggers = startTriggers({
+      sots: config.sots,
+      ops: app.vaquero.ops,
+      debounceMs: config.watchDebounceMs,
+      log,
+    });
     cleanups.push(async () => triggers.stop());
-    if (config.auth.tokens.length === 0) log('no API tokens configured: every route but the open ones answers 401');
+    if (config.auth.tokens.length === 0)
+      log('no API tokens configured: every route but the open ones answers 401');
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
-    log(`listening on ${address} (Temporal ${temporal.address}, namespace ${temporal.namespace}${worker ? ', control worker in process' : ''})`);
+    log(
+      `listening on ${address} (Temporal ${temporal.address}, namespace ${temporal.namespace}${worker ? ', control worker in process' : ''})`,
+    );
     let closing: Promise<void> | undefined;
     return {
       url: address,

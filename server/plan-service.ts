@@ -19,8 +19,21 @@ export interface RevisionCheck {
 }
 
 export type PlanResult =
-  | { valid: true; sot: string; from: string | null; to: string; counts: Record<PlanAction, number>; hosts: PlanEntry[] }
-  | { valid: false; sot: string; from: string | null; to: string; problems: { revision: string; messages: string[] }[] };
+  | {
+      valid: true;
+      sot: string;
+      from: string | null;
+      to: string;
+      counts: Record<PlanAction, number>;
+      hosts: PlanEntry[];
+    }
+  | {
+      valid: false;
+      sot: string;
+      from: string | null;
+      to: string;
+      problems: { revision: string; messages: string[] }[];
+    };
 
 const KEEP = 8;
 
@@ -53,8 +66,13 @@ export class PlanService {
 
   /** `from` null: against the fingerprints each host last reached (what a rollout of `to` would do now). */
   async plan(sot: SotConfig, from: string | null, to: string): Promise<PlanResult> {
-    const [a, b] = await Promise.all([from === null ? Promise.resolve(undefined) : this.check(sot, from), this.check(sot, to)]);
-    const problems = [a, b].filter((c): c is RevisionCheck => !!c && c.problems.length > 0).map((c) => ({ revision: c.revision, messages: c.problems }));
+    const [a, b] = await Promise.all([
+      from === null ? Promise.resolve(undefined) : this.check(sot, from),
+      this.check(sot, to),
+    ]);
+    const problems = [a, b]
+      .filter((c): c is RevisionCheck => !!c && c.problems.length > 0)
+      .map((c) => ({ revision: c.revision, messages: c.problems }));
     if (problems.length > 0) return { valid: false, sot: sot.name, from, to, problems };
     let plan;
     if (a) {
@@ -62,7 +80,8 @@ export class PlanService {
     } else {
       const reached = await lastReached(this.client);
       const last = new Map<string, string>();
-      for (const [k, r] of reached) if (r.fingerprint && (r.sot === undefined || r.sot === sot.name)) last.set(k, r.fingerprint);
+      for (const [k, r] of reached)
+        if (r.fingerprint && (r.sot === undefined || r.sot === sot.name)) last.set(k, r.fingerprint);
       plan = planAgainst(b.model, last);
     }
     return { valid: true, sot: sot.name, from, to, counts: countActions(plan), hosts: plan.hosts };

@@ -17,22 +17,37 @@ export interface PullRequestRef {
   headSha: string;
 }
 
-export function planMarkdown(sot: string, pr: PullRequestRef, plan: PlanResult): { title: string; summary: string } {
+export function planMarkdown(
+  sot: string,
+  pr: PullRequestRef,
+  plan: PlanResult,
+): { title: string; summary: string } {
   const range = `${pr.baseSha.slice(0, 12)}..${pr.headSha.slice(0, 12)}`;
   if (!plan.valid) {
     const lines = [`SoT **${sot}** at ${range} is invalid; a rollout of it would fail.`, ''];
     for (const p of plan.problems) {
-      lines.push(`Revision \`${p.revision}\` (${p.messages.length} problem(s)):`, '', '```', ...p.messages, '```', '');
+      lines.push(
+        `Revision \`${p.revision}\` (${p.messages.length} problem(s)):`,
+        '',
+        '```',
+        ...p.messages,
+        '```',
+        '',
+      );
     }
     return { title: `${sot}: invalid SoT`, summary: lines.join('\n').slice(0, MAX_TEXT) };
   }
   const c = plan.counts;
   const title = `${sot}: ${c.reprovision} to reprovision, ${c.added} added, ${c.removed} removed, ${c.unchanged} unchanged`;
   const changed = plan.hosts.filter((h) => h.action !== 'unchanged');
-  const lines = [`Plan for SoT **${sot}**, ${range}: ${title.slice(sot.length + 2)}${c.skipped ? `, ${c.skipped} skipped` : ''}.`, ''];
+  const lines = [
+    `Plan for SoT **${sot}**, ${range}: ${title.slice(sot.length + 2)}${c.skipped ? `, ${c.skipped} skipped` : ''}.`,
+    '',
+  ];
   if (changed.length > 0) {
     lines.push('| action | host | why |', '|---|---|---|');
-    for (const h of changed) lines.push(`| ${h.action} | \`${h.site}/${h.host}\` | ${h.reasons.join('; ').replace(/\|/g, '\\|')} |`);
+    for (const h of changed)
+      lines.push(`| ${h.action} | \`${h.site}/${h.host}\` | ${h.reasons.join('; ').replace(/\|/g, '\\|')} |`);
   } else {
     lines.push('Merging this changes what no host boots.');
   }
@@ -62,23 +77,50 @@ export async function reportPullRequestPlan(
     };
     const existing = await findCheckRun(octokit, { owner, repo, sha: pr.headSha, name, externalId });
     if (existing === undefined) {
-      const res = await octokit.request('POST /repos/{owner}/{repo}/check-runs', { owner, repo, name, head_sha: pr.headSha, external_id: externalId, ...fields });
+      const res = await octokit.request('POST /repos/{owner}/{repo}/check-runs', {
+        owner,
+        repo,
+        name,
+        head_sha: pr.headSha,
+        external_id: externalId,
+        ...fields,
+      });
       out.checkRunId = Number(res.data.id);
     } else {
-      await octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', { owner, repo, check_run_id: existing, ...fields });
+      await octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', {
+        owner,
+        repo,
+        check_run_id: existing,
+        ...fields,
+      });
       out.checkRunId = existing;
     }
   }
   if (deps.config.prComment) {
     const marker = `<!-- vaquero-plan:${sot.name} -->`;
     const body = `${marker}\n${summary}`;
-    const comments = await octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: pr.number, per_page: 100 });
+    const comments = await octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+      owner,
+      repo,
+      issue_number: pr.number,
+      per_page: 100,
+    });
     const mine = comments.data.find((c) => c.body?.startsWith(marker));
     if (mine) {
-      await octokit.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', { owner, repo, comment_id: mine.id, body });
+      await octokit.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', {
+        owner,
+        repo,
+        comment_id: mine.id,
+        body,
+      });
       out.commentId = Number(mine.id);
     } else {
-      const res = await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: pr.number, body });
+      const res = await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+        owner,
+        repo,
+        issue_number: pr.number,
+        body,
+      });
       out.commentId = Number(res.data.id);
     }
   }

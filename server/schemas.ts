@@ -38,7 +38,10 @@ export const hostSummarySchema = {
     runId: { type: 'string' },
     startedAt: iso,
     closedAt: iso,
-    stageSince: { ...iso, description: 'When this replica first saw the current stage (late by up to one index refresh)' },
+    stageSince: {
+      ...iso,
+      description: 'When this replica first saw the current stage (late by up to one index refresh)',
+    },
   },
 } as const;
 
@@ -58,7 +61,22 @@ export const timelineEntrySchema = {
 export const hostDetailSchema = {
   $id: 'HostDetail',
   type: 'object',
-  required: ['site', 'host', 'stage', 'state', 'revision', 'workflowId', 'runId', 'startedAt', 'stageSince', 'secondsInStage', 'attempt', 'powerCycles', 'timeline', 'source'],
+  required: [
+    'site',
+    'host',
+    'stage',
+    'state',
+    'revision',
+    'workflowId',
+    'runId',
+    'startedAt',
+    'stageSince',
+    'secondsInStage',
+    'attempt',
+    'powerCycles',
+    'timeline',
+    'source',
+  ],
   properties: {
     site: { type: 'string' },
     host: { type: 'string' },
@@ -80,7 +98,11 @@ export const hostDetailSchema = {
     owner: { type: 'string', description: 'Rollout that waits for this host' },
     pendingRevision: { type: 'string' },
     timeline: { type: 'array', items: { $ref: 'TimelineEntry#' } },
-    source: { type: 'string', enum: ['workflow', 'index'], description: 'index: no worker answered; visibility data only' },
+    source: {
+      type: 'string',
+      enum: ['workflow', 'index'],
+      description: 'index: no worker answered; visibility data only',
+    },
   },
 } as const;
 
@@ -92,7 +114,10 @@ export const rolloutSummarySchema = {
     id: { type: 'string' },
     sot: { type: 'string' },
     revision: { type: 'string' },
-    state: { type: 'string', description: 'preparing, running, paused, halted, aborting, completed, failed, aborted, superseded' },
+    state: {
+      type: 'string',
+      description: 'preparing, running, paused, halted, aborting, completed, failed, aborted, superseded',
+    },
     status: { type: 'string', description: 'Temporal execution status' },
     startedAt: iso,
     closedAt: iso,
@@ -104,7 +129,20 @@ export const rolloutSummarySchema = {
 export const rolloutDetailSchema = {
   $id: 'RolloutDetail',
   type: 'object',
-  required: ['id', 'sot', 'revision', 'state', 'status', 'startedAt', 'hosts', 'counts', 'unchanged', 'skipped', 'removed', 'timeline'],
+  required: [
+    'id',
+    'sot',
+    'revision',
+    'state',
+    'status',
+    'startedAt',
+    'hosts',
+    'counts',
+    'unchanged',
+    'skipped',
+    'removed',
+    'timeline',
+  ],
   properties: {
     id: { type: 'string' },
     sot: { type: 'string' },
@@ -140,7 +178,12 @@ export const rolloutDetailSchema = {
       items: {
         type: 'object',
         required: ['at', 'kind', 'message'],
-        properties: { at: { type: 'integer' }, kind: { type: 'string' }, host: { type: 'string' }, message: { type: 'string' } },
+        properties: {
+          at: { type: 'integer' },
+          kind: { type: 'string' },
+          host: { type: 'string' },
+          message: { type: 'string' },
+        },
       },
     },
   },
@@ -166,7 +209,11 @@ export const planSchema = {
   properties: {
     valid: { type: 'boolean', description: 'false: a revision is not a valid SoT; see problems' },
     sot: { type: 'string' },
-    from: { type: 'string', nullable: true, description: 'null: planned against what each host last reached' },
+    from: {
+      type: 'string',
+      nullable: true,
+      description: 'null: planned against what each host last reached',
+    },
     to: { type: 'string' },
     counts,
     hosts: {

@@ -43,7 +43,12 @@ export class SotSources {
       case 'git':
         return { kind: 'git', location: s.url, ref: revision, branch: s.branch };
       case 'github':
-        return { kind: 'github', location: s.repo, ref: revision, ...(this.github ? { apiUrl: this.github.config.apiUrl } : {}) };
+        return {
+          kind: 'github',
+          location: s.repo,
+          ref: revision,
+          ...(this.github ? { apiUrl: this.github.config.apiUrl } : {}),
+        };
     }
   }
 
@@ -51,20 +56,33 @@ export class SotSources {
   async currentRevision(s: SotConfig): Promise<string> {
     switch (s.kind) {
       case 'dir':
-        if (!(await stat(s.path).then((st) => st.isDirectory(), () => false))) throw new ApiError(503, 'sot_unavailable', `SoT folder of ${s.name} is missing`);
+        if (
+          !(await stat(s.path).then(
+            (st) => st.isDirectory(),
+            () => false,
+          ))
+        )
+          throw new ApiError(503, 'sot_unavailable', `SoT folder of ${s.name} is missing`);
         return dirRevision(s.path);
       case 'git':
-        return isRemoteLocation(s.url) ? remoteBranchHead(s.url, s.branch, this.dataDir) : resolveCommit(s.url, `refs/heads/${s.branch}`);
+        return isRemoteLocation(s.url)
+          ? remoteBranchHead(s.url, s.branch, this.dataDir)
+          : resolveCommit(s.url, `refs/heads/${s.branch}`);
       case 'github':
         return this.githubHead(s.repo, s.branch);
     }
   }
 
   async githubHead(full: string, branch: string): Promise<string> {
-    if (!this.github) throw new ApiError(503, 'github_unconfigured', 'no github section in the server configuration');
+    if (!this.github)
+      throw new ApiError(503, 'github_unconfigured', 'no github section in the server configuration');
     const { owner, repo } = splitRepo(full);
     const octokit = await this.github.access.client(this.github.config.apiUrl);
-    const res = await octokit.request('GET /repos/{owner}/{repo}/git/ref/{ref}', { owner, repo, ref: `heads/${branch}` });
+    const res = await octokit.request('GET /repos/{owner}/{repo}/git/ref/{ref}', {
+      owner,
+      repo,
+      ref: `heads/${branch}`,
+    });
     return res.data.object.sha;
   }
 
@@ -72,7 +90,13 @@ export class SotSources {
   checkRevision(s: SotConfig, revision: string): void {
     const ok = s.kind === 'dir' ? /^dir-[0-9a-f]{12}$/.test(revision) : FULL_COMMIT.test(revision);
     if (!ok) {
-      throw new ApiError(400, 'bad_revision', s.kind === 'dir' ? `a folder SoT revision looks like dir-<12 hex>, got ${revision}` : `a revision of ${s.name} is a full commit id (40 hex), got ${revision}`);
+      throw new ApiError(
+        400,
+        'bad_revision',
+        s.kind === 'dir'
+          ? `a folder SoT revision looks like dir-<12 hex>, got ${revision}`
+          : `a revision of ${s.name} is a full commit id (40 hex), got ${revision}`,
+      );
     }
   }
 
@@ -81,12 +105,20 @@ export class SotSources {
     this.checkRevision(s, revision);
     if (await this.store.has(s.name, revision)) return this.store.dirFor(s.name, revision);
     if (s.kind === 'dir' && (await dirRevision(s.path)) !== revision) {
-      throw new ApiError(404, 'revision_unknown', `revision ${revision} of ${s.name} is neither the folder's current content nor a snapshot this server kept`);
+      throw new ApiError(
+        404,
+        'revision_unknown',
+        `revision ${revision} of ${s.name} is neither the folder's current content nor a snapshot this server kept`,
+      );
     }
     try {
       return await this.store.snapshot(s.name, revision, this.sourceFor(s, revision));
     } catch (err) {
-      throw new ApiError(502, 'sot_fetch_failed', `cannot fetch ${s.name} at ${revision}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new ApiError(
+        502,
+        'sot_fetch_failed',
+        `cannot fetch ${s.name} at ${revision}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   }
 }

@@ -14,7 +14,12 @@ export interface Triggers {
   stop(): void;
 }
 
-export function startTriggers(opts: { sots: readonly SotConfig[]; ops: FleetOps; debounceMs: number; log: (msg: string) => void }): Triggers {
+export function startTriggers(opts: {
+  sots: readonly SotConfig[];
+  ops: FleetOps;
+  debounceMs: number;
+  log: (msg: string) => void;
+}): Triggers {
   const watchers: FSWatcher[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const inflight = new Set<Promise<void>>();
@@ -36,7 +41,9 @@ export function startTriggers(opts: { sots: readonly SotConfig[]; ops: FleetOps;
         if (stopped) return;
         const { diagnostics } = await validateSot(sot.path);
         if (diagnostics.length > 0) {
-          opts.log(`watch ${sot.name}: ${diagnostics.length} problem(s), not rolled out; first: ${formatDiagnostic(diagnostics[0]!)}`);
+          opts.log(
+            `watch ${sot.name}: ${diagnostics.length} problem(s), not rolled out; first: ${formatDiagnostic(diagnostics[0]!)}`,
+          );
           return;
         }
         const r = await opts.ops.startRollout({ sot, trigger: 'watch' });
@@ -48,7 +55,9 @@ export function startTriggers(opts: { sots: readonly SotConfig[]; ops: FleetOps;
           return;
         }
         running = check()
-          .catch((err: unknown) => opts.log(`watch ${sot.name}: ${err instanceof Error ? err.message : String(err)}`))
+          .catch((err: unknown) =>
+            opts.log(`watch ${sot.name}: ${err instanceof Error ? err.message : String(err)}`),
+          )
           .finally(() => {
             running = undefined;
             if (again && !stopped) {
@@ -75,7 +84,9 @@ export function startTriggers(opts: { sots: readonly SotConfig[]; ops: FleetOps;
         w.on('error', (err) => opts.log(`watch ${sot.name}: ${err.message}`));
         watchers.push(w);
       } catch (err) {
-        opts.log(`watch ${sot.name}: cannot watch ${sot.path}: ${err instanceof Error ? err.message : String(err)}`);
+        opts.log(
+          `watch ${sot.name}: cannot watch ${sot.path}: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
       // Changes made while no server was running are picked up once at start.
       run();

@@ -81,7 +81,12 @@ export async function loadSot(rootDir: string): Promise<LoadResult> {
   }
   for (const [site, firstFile] of siteDirs) {
     if (!texts.has(`sites/${site}/env.yml`) && !texts.has(`sites/${site}/env.yaml`)) {
-      diagnostics.push({ file: firstFile, line: 1, col: 1, message: `site "${site}" has no sites/${site}/env.yml` });
+      diagnostics.push({
+        file: firstFile,
+        line: 1,
+        col: 1,
+        message: `site "${site}" has no sites/${site}/env.yml`,
+      });
     }
   }
   return { model, diagnostics };
@@ -120,7 +125,12 @@ function loadSingle<T>(
   const other = into.get(id);
   if (other) {
     // x.yml beside x.yaml: one would silently replace the other.
-    diagnostics.push({ file, line: 1, col: 1, message: `duplicate id "${id}": ${other.file} defines it too` });
+    diagnostics.push({
+      file,
+      line: 1,
+      col: 1,
+      message: `duplicate id "${id}": ${other.file} defines it too`,
+    });
     return;
   }
   if (spec !== undefined) into.set(id, { id, file, src, spec });
@@ -143,7 +153,13 @@ function misplacedYaml(parts: string[]): string | undefined {
   return near ? `not part of the SoT layout: folder "${top}" (did you mean "${near}"?)` : undefined;
 }
 
-function loadHosts(model: SotModel, site: string, file: string, text: string, diagnostics: Diagnostic[]): void {
+function loadHosts(
+  model: SotModel,
+  site: string,
+  file: string,
+  text: string,
+  diagnostics: Diagnostic[],
+): void {
   if (!checkSize(file, text, diagnostics)) return;
   const { docs, diagnostics: syntax } = parseYamlFile(file, text);
   diagnostics.push(...syntax);
@@ -196,7 +212,13 @@ function findSecretFields(src: SourceDoc, data: unknown): Diagnostic[] {
   return out;
 }
 
-function loadAsset(model: SotModel, file: string, parts: string[], text: string, diagnostics: Diagnostic[]): void {
+function loadAsset(
+  model: SotModel,
+  file: string,
+  parts: string[],
+  text: string,
+  diagnostics: Diagnostic[],
+): void {
   const type = parts[1] as AssetType;
   if (parts.length < 3) return;
   if (!(ASSET_TYPES as readonly string[]).includes(type)) {
@@ -234,7 +256,12 @@ async function listFiles(root: string, dir: string, diagnostics: Diagnostic[]): 
       const target = await realpath(abs).catch(() => undefined);
       const relFile = path.relative(root, abs).split(path.sep).join('/');
       if (!target || (target !== root && !target.startsWith(root + path.sep))) {
-        diagnostics.push({ file: relFile, line: 1, col: 1, message: 'symbolic link points outside the SoT (or nowhere)' });
+        diagnostics.push({
+          file: relFile,
+          line: 1,
+          col: 1,
+          message: 'symbolic link points outside the SoT (or nowhere)',
+        });
         continue;
       }
       const st = await lstat(target);

@@ -41,7 +41,11 @@ const EXPECTED: Record<string, string> = {
   record: 'a map',
 };
 
-export function issuesToDiagnostics(src: SourceDoc, data: unknown, issues: readonly z.core.$ZodIssue[]): Diagnostic[] {
+export function issuesToDiagnostics(
+  src: SourceDoc,
+  data: unknown,
+  issues: readonly z.core.$ZodIssue[],
+): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const issue of issues) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
@@ -61,7 +65,12 @@ export function issuesToDiagnostics(src: SourceDoc, data: unknown, issues: reado
         if (value === undefined) {
           out.push(src.diag(path.slice(0, -1), `missing required field "${here}"`));
         } else {
-          out.push(src.diag(path, `"${here}" must be ${EXPECTED[issue.expected] ?? issue.expected}, got ${describe(value)}`));
+          out.push(
+            src.diag(
+              path,
+              `"${here}" must be ${EXPECTED[issue.expected] ?? issue.expected}, got ${describe(value)}`,
+            ),
+          );
         }
         break;
       case 'invalid_value':

@@ -37,7 +37,9 @@ const id = z
 const hostName = z
   .string()
   .regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'must be letters, digits, "." or "-"');
-const mac = z.string().regex(/^(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'not a MAC address (aa:bb:cc:dd:ee:ff)');
+const mac = z
+  .string()
+  .regex(/^(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'not a MAC address (aa:bb:cc:dd:ee:ff)');
 const ipv4 = z.string().refine(isIPv4, 'not an IPv4 address');
 const ipv6 = z.string().refine((s) => ipaddr.IPv6.isValid(s), 'not an IPv6 address');
 const cidr4 = z.string().refine(isCidr4, 'not an IPv4 CIDR (a.b.c.d/n)');

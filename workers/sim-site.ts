@@ -35,15 +35,22 @@ export interface SimSiteExtras {
   containers?: TaskRunner;
 }
 
-export function createSimSite(opts: {
-  site: string;
-  client: Client;
-  dataDir: string;
-  delays: SimDelays;
-  log?: (msg: string) => void;
-} & SimSiteExtras): SimSite {
+export function createSimSite(
+  opts: {
+    site: string;
+    client: Client;
+    dataDir: string;
+    delays: SimDelays;
+    log?: (msg: string) => void;
+  } & SimSiteExtras,
+): SimSite {
   const gate = new MemoryNetbootGate();
-  const fleet = new SimFleet({ delays: opts.delays, gate, events: new TemporalBootEventReporter(opts.client, opts.log), log: opts.log });
+  const fleet = new SimFleet({
+    delays: opts.delays,
+    gate,
+    events: new TemporalBootEventReporter(opts.client, opts.log),
+    log: opts.log,
+  });
   // On disk, so a restarted worker still knows which power operations it already did.
   const powerLog = new PowerOpLog(path.join(opts.dataDir, 'sites', opts.site, 'power-ops.jsonl'));
   const activities = createSiteActivities({
@@ -52,7 +59,12 @@ export function createSimSite(opts: {
     drivers: { ...(opts.drivers ?? createPowerDrivers()), sim: fleet.driver },
     powerLog,
     secrets: opts.secrets ?? createSecretStore(),
-    taskRunner: (driver, input) => (opts.containers && input.tasks.length > 0 ? opts.containers : driver === 'sim' ? fleet.tasks : opts.containers),
+    taskRunner: (driver, input) =>
+      opts.containers && input.tasks.length > 0
+        ? opts.containers
+        : driver === 'sim'
+          ? fleet.tasks
+          : opts.containers,
     log: opts.log,
   });
   return { site: opts.site, fleet, gate, powerLog, activities };

@@ -64,9 +64,23 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
     );
   }
   for (const site of opts.simSites) {
-    const sim = createSimSite({ site, client: opts.client, dataDir: opts.dataDir, delays: opts.simDelays, log: opts.log, ...opts.siteExtras });
+    const sim = createSimSite({
+      site,
+      client: opts.client,
+      dataDir: opts.dataDir,
+      delays: opts.simDelays,
+      log: opts.log,
+      ...opts.siteExtras,
+    });
     sims.set(site, sim);
-    workers.push(await createSiteWorker({ connection: opts.connection, namespace: opts.namespace, site, activities: sim.activities }));
+    workers.push(
+      await createSiteWorker({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        site,
+        activities: sim.activities,
+      }),
+    );
   }
   const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
   let stopping: Promise<void> | undefined;

@@ -16,7 +16,14 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
 import type { BmcPermitRequest } from './bmc-semaphore.ts';
-import { bmcAcquireSignal, bmcGrantSignal, bmcReleaseSignal, bmcSemaphore, bmcSemaphoreWorkflowId, DEFAULT_BMC_CONCURRENCY } from './bmc-semaphore.ts';
+import {
+  bmcAcquireSignal,
+  bmcGrantSignal,
+  bmcReleaseSignal,
+  bmcSemaphore,
+  bmcSemaphoreWorkflowId,
+  DEFAULT_BMC_CONCURRENCY,
+} from './bmc-semaphore.ts';
 
 export const BMC_SEMAPHORE_PATCH = 'bmc-site-semaphore';
 export const BMC_RELEASE_NO_WAIT_PATCH = 'bmc-release-no-wait';
@@ -48,7 +55,8 @@ export async function withBmcPermit<T>(opts: BmcPermitOptions, work: () => Promi
   const semaphoreId = bmcSemaphoreWorkflowId(opts.site);
   try {
     await request(opts.site, semaphoreId, req);
-    while (!(await condition(() => granted.has(req.requestId), RE_REQUEST_MS))) await request(opts.site, semaphoreId, req);
+    while (!(await condition(() => granted.has(req.requestId), RE_REQUEST_MS)))
+      await request(opts.site, semaphoreId, req);
     return await work();
   } finally {
     // Also when cancelled: a permit (or a place in the queue) must never outlive the work it was for.

@@ -11,7 +11,15 @@
 // * A grant to a holder that no longer exists is taken back at once.
 // * Lifetime: started by the first host that finds none running; ends after an idle hour; continues as new
 //   when history grows. A request racing the end is safe: completion fails while signals are unhandled.
-import { condition, continueAsNew, defineQuery, defineSignal, getExternalWorkflowHandle, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  getExternalWorkflowHandle,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 
 export const DEFAULT_BMC_CONCURRENCY = 20;
 export const BMC_SEMAPHORE_WORKFLOW_TYPE = 'bmcSemaphore';
@@ -125,7 +133,12 @@ export async function bmcSemaphore(input: BmcSemaphoreInput): Promise<void> {
     }
     while (held.size < limit && waiting.length > 0) {
       const w = waiting.shift()!;
-      held.set(w.requestId, { holder: w.holder, requestId: w.requestId, since: now, expiresAt: now + w.leaseMs });
+      held.set(w.requestId, {
+        holder: w.holder,
+        requestId: w.requestId,
+        since: now,
+        expiresAt: now + w.leaseMs,
+      });
       toGrant.add(w.requestId);
       granted++;
       grantedThisRun++;
@@ -157,7 +170,8 @@ export async function bmcSemaphore(input: BmcSemaphoreInput): Promise<void> {
       });
     }
     const nextExpiry = Math.min(...[...held.values()].map((h) => h.expiresAt));
-    const wakeIn = held.size > 0 ? Math.max(1, nextExpiry - Date.now()) : Math.max(1, IDLE_MS - (Date.now() - idleSince));
+    const wakeIn =
+      held.size > 0 ? Math.max(1, nextExpiry - Date.now()) : Math.max(1, IDLE_MS - (Date.now() - idleSince));
     await condition(() => changed, wakeIn);
   }
 }

@@ -1,6 +1,13 @@
 // Signals, queries and updates of vaquero's workflows, defined once so clients and workflows agree.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { BootEvent, DesiredRevision, HostFinished, HostStatus, RolloutStatus, StageOverride } from './types.ts';
+import type {
+  BootEvent,
+  DesiredRevision,
+  HostFinished,
+  HostStatus,
+  RolloutStatus,
+  StageOverride,
+} from './types.ts';
 
 export const HOST_WORKFLOW_TYPE = 'hostReprovision';
 export const ROLLOUT_WORKFLOW_TYPE = 'rollout';

@@ -32,7 +32,15 @@ import {
 } from './definitions.ts';
 import { withBmcPermit } from './bmc-permit.ts';
 import { CHECKPOINT_RANK, nextNetbootStep, rankOf } from './netboot-progress.ts';
-import { CONTROL_TASK_QUEUE, SA_HOST as VaqHost, SA_REVISION as VaqRevision, SA_SITE as VaqSite, SA_STAGE as VaqStage, SA_STATE as VaqState, siteTaskQueue } from '../temporal/constants.ts';
+import {
+  CONTROL_TASK_QUEUE,
+  SA_HOST as VaqHost,
+  SA_REVISION as VaqRevision,
+  SA_SITE as VaqSite,
+  SA_STAGE as VaqStage,
+  SA_STATE as VaqState,
+  siteTaskQueue,
+} from '../temporal/constants.ts';
 import type {
   BootEvent,
   BootStagePlan,
@@ -107,7 +115,12 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     taskQueue: siteQueue,
     startToCloseTimeout: `${Math.min(plan.timeouts.power, 300)} seconds`,
     heartbeatTimeout: '30 seconds',
-    retry: { maximumAttempts: 4, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '20 seconds' },
+    retry: {
+      maximumAttempts: 4,
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '20 seconds',
+    },
   });
   // The agent waits up to 20 s for the events to go out; a site without a polling worker costs at most 90 s.
   const heldEvents = proxyActivities<SiteActivities>({
@@ -178,7 +191,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
    * owner and is told too: the run closes right after, and nobody else would tell that rollout how it ended.
    */
   const tellOwnerFinally = async (msg: HostFinished): Promise<void> => {
-    for (let told: string | undefined; told !== owner; ) {
+    for (let told: string | undefined; told !== owner;) {
       told = owner;
       await tellOwner(msg, told);
     }
@@ -206,7 +219,14 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     if (d.owner) owner = d.owner;
     if (previousOwner && previousOwner !== owner) {
       void tellOwner(
-        { site: plan.site, host: plan.host, state: 'released', fingerprint: plan.fingerprint, revision: plan.revision, stage },
+        {
+          site: plan.site,
+          host: plan.host,
+          state: 'released',
+          fingerprint: plan.fingerprint,
+          revision: plan.revision,
+          stage,
+        },
         previousOwner,
       );
     }
@@ -230,7 +250,11 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       const who = o.by ? ` by ${o.by}` : ' by an operator';
       note('override', `${o.action} ${at}${who}: ${o.reason}`);
       if (o.action === 'fail') forcedFailure = `failed${who} at ${at}: ${o.reason}`;
-      else reached = Math.max(reached, at === 'installing' ? CHECKPOINT_RANK : rankOf(at.slice('netboot/'.length) as NetbootStep));
+      else
+        reached = Math.max(
+          reached,
+          at === 'installing' ? CHECKPOINT_RANK : rankOf(at.slice('netboot/'.length) as NetbootStep),
+        );
       return status();
     },
     {
@@ -251,7 +275,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     { key: VaqState, value: 'running' },
     { key: VaqStage, value: 'planned' },
   ]);
-  note('stage', `planned: revision ${plan.revision}, ${plan.stages.length} boot stage(s), fingerprint ${plan.fingerprint.slice(0, 12)}`);
+  note(
+    'stage',
+    `planned: revision ${plan.revision}, ${plan.stages.length} boot stage(s), fingerprint ${plan.fingerprint.slice(0, 12)}`,
+  );
 
   const setGate = (open: boolean, s?: BootStagePlan) =>
     gate.setNetbootGate({
@@ -282,7 +309,13 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       host: input.host,
       owner,
       continueAsNewEachBootStage: input.continueAsNewEachBootStage,
-      resume: { nextBootStage: 1, timeline, powerCycles, seenEventIds: [...seen], startedAt: resume?.startedAt ?? Date.now() },
+      resume: {
+        nextBootStage: 1,
+        timeline,
+        powerCycles,
+        seenEventIds: [...seen],
+        startedAt: resume?.startedAt ?? Date.now(),
+      },
     });
   };
 
@@ -296,7 +329,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     try {
       const r = await heldEvents.deliverHeldEvents({ workflowId: info.workflowId });
       if (r.held > 0) {
-        note('events', `the site's agent held ${r.held} event(s) of this host${r.left > 0 ? `; ${r.left} still undelivered` : ''}`);
+        note(
+          'events',
+          `the site's agent held ${r.held} event(s) of this host${r.left > 0 ? `; ${r.left} still undelivered` : ''}`,
+        );
       }
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -332,13 +368,26 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       // Task retries are the task's own (`retries`), counted inside the activity; this only covers a lost worker.
       retry: { maximumAttempts: 3 },
     });
-    const res = await act.runTasks({ site: plan.site, host: plan.host, bmc: plan.bmc, phase, bootStage: s.index, tasks });
+    const res = await act.runTasks({
+      site: plan.site,
+      host: plan.host,
+      bmc: plan.bmc,
+      phase,
+      bootStage: s.index,
+      tasks,
+    });
     for (const r of res.results) {
-      note('task', `${phase} ${r.name}: ${r.ok ? 'ok' : 'failed'}${r.exitCode !== undefined ? ` (exit ${r.exitCode})` : ''}${r.error ? `: ${r.error}` : ''}${r.log ? `\n${r.log}` : ''}`);
+      note(
+        'task',
+        `${phase} ${r.name}: ${r.ok ? 'ok' : 'failed'}${r.exitCode !== undefined ? ` (exit ${r.exitCode})` : ''}${r.error ? `: ${r.error}` : ''}${r.log ? `\n${r.log}` : ''}`,
+      );
     }
     if (!res.ok) {
       const failed = res.results.filter((r) => !r.ok).map((r) => r.name);
-      throw new StageFailure(phase === 'validate' ? 'validate' : 'pre-shutdown', `${phase} task(s) failed: ${failed.join(', ')}`);
+      throw new StageFailure(
+        phase === 'validate' ? 'validate' : 'pre-shutdown',
+        `${phase} task(s) failed: ${failed.join(', ')}`,
+      );
     }
   };
 
@@ -359,7 +408,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     for (attempt = 1; ; attempt++) {
       // The site's workers may have lost the gate since it was opened (a sim site or an agent without its cache
       // restarted): open it again before any power cycle that does not follow its opening at once.
-      if ((attempt > 1 || s.beforeShutdown.length > 0) && patched('reopen-gate-before-power')) await setGate(true, s);
+      if ((attempt > 1 || s.beforeShutdown.length > 0) && patched('reopen-gate-before-power'))
+        await setGate(true, s);
       enter('power', `power: set next boot to network and cycle (attempt ${attempt}/${attempts})`);
       reached = 0;
       reportedCmdline = undefined;
@@ -370,8 +420,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         const bmc = plan.bmc;
         // One of the site's BMC permits (policy.bmc_concurrency), held for the activity and all its retries.
         const leaseMs = (Math.min(plan.timeouts.power, 300) * 4 + 60) * 1000;
-        const r = await withBmcPermit({ site: plan.site, limit: plan.bmcConcurrency, requestId: opId, leaseMs }, () =>
-          power.powerCycleToNetwork({ site: plan.site, host: plan.host, mac: plan.mac, bmc, opId }),
+        const r = await withBmcPermit(
+          { site: plan.site, limit: plan.bmcConcurrency, requestId: opId, leaseMs },
+          () => power.powerCycleToNetwork({ site: plan.site, host: plan.host, mac: plan.mac, bmc, opId }),
         );
         powerCycles++;
         note('power', `power cycled: ${r.detail}`);
@@ -385,22 +436,33 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       note('timeout', msg);
       lastError = msg;
       if (attempt >= attempts) {
-        throw new StageFailure(outcome.stalledAt, `netboot stalled at ${outcome.stalledAt}: ${msg}; gave up after ${attempt} power cycle(s)`);
+        throw new StageFailure(
+          outcome.stalledAt,
+          `netboot stalled at ${outcome.stalledAt}: ${msg}; gave up after ${attempt} power cycle(s)`,
+        );
       }
     }
     if (reached < CHECKPOINT_RANK) {
       enter('installing');
-      let done = await condition(() => reached >= CHECKPOINT_RANK || forcedFailure !== undefined, `${plan.timeouts.checkpoint} seconds`);
+      let done = await condition(
+        () => reached >= CHECKPOINT_RANK || forcedFailure !== undefined,
+        `${plan.timeouts.checkpoint} seconds`,
+      );
       if (!done) done = await progressWasHeld(() => reached >= CHECKPOINT_RANK);
       if (forcedFailure !== undefined) throw new StageFailure('installing', forcedFailure);
-      if (!done) throw new StageFailure('installing', `no checkpoint from the installed OS within ${plan.timeouts.checkpoint}s`);
+      if (!done)
+        throw new StageFailure(
+          'installing',
+          `no checkpoint from the installed OS within ${plan.timeouts.checkpoint}s`,
+        );
     } else {
       note('stage', 'installing: checkpoint already received');
     }
     enter('validate');
     if (reportedCmdline !== undefined && patched('validate-reported-cmdline')) {
       const diff = cmdlineDifference(s.artifacts.cmdline, reportedCmdline, s.artifacts.kernel);
-      if (diff) throw new StageFailure('validate', `booted kernel command line differs from the SoT: ${diff}`);
+      if (diff)
+        throw new StageFailure('validate', `booted kernel command line differs from the SoT: ${diff}`);
       note('validate', 'booted kernel command line matches the SoT');
     }
     await runTasks(s, 'validate');
@@ -422,11 +484,20 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     const first = Math.max(1, bootStage || 1);
     for (let i = first; i <= plan.stages.length; i++) {
       await runBootStage(plan.stages[i - 1]!);
-      if (i < plan.stages.length && (input.continueAsNewEachBootStage || workflowInfo().continueAsNewSuggested)) {
+      if (
+        i < plan.stages.length &&
+        (input.continueAsNewEachBootStage || workflowInfo().continueAsNewSuggested)
+      ) {
         await continueAsNew<typeof hostReprovision>({
           ...input,
           owner,
-          resume: { nextBootStage: i + 1, timeline, powerCycles, seenEventIds: [...seen], startedAt: resume?.startedAt ?? Date.now() },
+          resume: {
+            nextBootStage: i + 1,
+            timeline,
+            powerCycles,
+            seenEventIds: [...seen],
+            startedAt: resume?.startedAt ?? Date.now(),
+          },
         });
       }
     }
@@ -435,7 +506,14 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     enter('provisioned', `provisioned at revision ${plan.revision} after ${powerCycles} power cycle(s)`);
     upsertSearchAttributes([{ key: VaqState, value: 'provisioned' }]);
     upsertMemo({ reached: plan.fingerprint, revision: plan.revision, sot: plan.sot });
-    await tellOwnerFinally({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage });
+    await tellOwnerFinally({
+      site: plan.site,
+      host: plan.host,
+      state,
+      fingerprint: plan.fingerprint,
+      revision: plan.revision,
+      stage,
+    });
     return finish('provisioned', 'provisioned');
   } catch (err) {
     if (isCancellation(err)) {
@@ -445,7 +523,15 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         enter('cancelled', `cancelled during ${stage}`);
         upsertSearchAttributes([{ key: VaqState, value: 'cancelled' }]);
         await setGate(false);
-        await tellOwnerFinally({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage: 'cancelled', error: 'cancelled' });
+        await tellOwnerFinally({
+          site: plan.site,
+          host: plan.host,
+          state,
+          fingerprint: plan.fingerprint,
+          revision: plan.revision,
+          stage: 'cancelled',
+          error: 'cancelled',
+        });
       });
       throw err;
     }
@@ -461,7 +547,15 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       { key: VaqStage, value: failedAt },
     ]);
     await setGate(false);
-    await tellOwnerFinally({ site: plan.site, host: plan.host, state, fingerprint: plan.fingerprint, revision: plan.revision, stage: failedAt, error: err.message });
+    await tellOwnerFinally({
+      site: plan.site,
+      host: plan.host,
+      state,
+      fingerprint: plan.fingerprint,
+      revision: plan.revision,
+      stage: failedAt,
+      error: err.message,
+    });
     throw ApplicationFailure.create({
       type: 'HostReprovisionFailed',
       message: `${plan.site}/${plan.host} failed at ${failedAt}: ${err.message}`,
@@ -497,7 +591,11 @@ export function cmdlineDifference(rendered: string, booted: string, kernelUrl = 
     for (const t of tokens.filter(own)) m.set(t, (m.get(t) ?? 0) + 1);
     return m;
   };
-  const image = kernelUrl.replace(/[?#].*$/, '').split('/').pop() ?? '';
+  const image =
+    kernelUrl
+      .replace(/[?#].*$/, '')
+      .split('/')
+      .pop() ?? '';
   const bootedTokens = booted.trim().split(/\s+/);
   if (image !== '' && bootedTokens[0] === image && !rendered.trim().startsWith(image)) bootedTokens.shift();
   const want = count(rendered.trim().split(/\s+/));
@@ -508,5 +606,7 @@ export function cmdlineDifference(rendered: string, booted: string, kernelUrl = 
   for (const [t, n] of got) for (let i = want.get(t) ?? 0; i < n; i++) extra.push(t);
   if (missing.length === 0 && extra.length === 0) return '';
   const show = (ts: string[]) => ts.map((t) => (t.length > 80 ? `${t.slice(0, 77)}...` : t)).join(' ');
-  return [missing.length ? `missing ${show(missing)}` : '', extra.length ? `unexpected ${show(extra)}` : ''].filter(Boolean).join('; ');
+  return [missing.length ? `missing ${show(missing)}` : '', extra.length ? `unexpected ${show(extra)}` : '']
+    .filter(Boolean)
+    .join('; ');
 }

@@ -6,7 +6,13 @@ import { condition, proxyActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/contracts.ts';
 import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
 import { REPORT_FAILED_LIMIT } from './types.ts';
-import type { RolloutHostProgress, RolloutHostState, RolloutReportSummary, RolloutReportTarget, RolloutState } from './types.ts';
+import type {
+  RolloutHostProgress,
+  RolloutHostState,
+  RolloutReportSummary,
+  RolloutReportTarget,
+  RolloutState,
+} from './types.ts';
 
 /** At most one report per interval: each costs a few history events and a GitHub API call. */
 const REPORT_INTERVAL = '15 seconds';
@@ -25,14 +31,30 @@ export function summarizeRollout(
   counts: { unchanged: number; skipped: number },
 ): RolloutReportSummary {
   const c: Record<RolloutHostState, number> = {
-    pending: 0, blocked: 0, running: 0, provisioned: 0, failed: 0, cancelled: 0, released: 0, skipped: 0,
+    pending: 0,
+    blocked: 0,
+    running: 0,
+    provisioned: 0,
+    failed: 0,
+    cancelled: 0,
+    released: 0,
+    skipped: 0,
   };
   const failed: { host: string; error?: string }[] = [];
   for (const h of hosts) {
     c[h.state]++;
-    if (h.state === 'failed' && failed.length < REPORT_FAILED_LIMIT) failed.push({ host: `${h.site}/${h.host}`, error: h.error });
+    if (h.state === 'failed' && failed.length < REPORT_FAILED_LIMIT)
+      failed.push({ host: `${h.site}/${h.host}`, error: h.error });
   }
-  return { state, reason, counts: c, unchanged: counts.unchanged, skipped: counts.skipped, failed, failedTotal: c.failed };
+  return {
+    state,
+    reason,
+    counts: c,
+    unchanged: counts.unchanged,
+    skipped: counts.skipped,
+    failed,
+    failedTotal: c.failed,
+  };
 }
 
 export function startRolloutReporter(opts: {
@@ -55,7 +77,12 @@ export function startRolloutReporter(opts: {
       const s = opts.summary();
       sent = keyOf(s);
       try {
-        const r = await acts.reportRollout({ rolloutId: opts.rolloutId, target: opts.target, summary: s, checkRunId });
+        const r = await acts.reportRollout({
+          rolloutId: opts.rolloutId,
+          target: opts.target,
+          summary: s,
+          checkRunId,
+        });
         if (r.checkRunId !== undefined) checkRunId = r.checkRunId;
       } catch {
         // Reporting is best effort; the next change tries again.

@@ -214,7 +214,8 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   });
   setHandler(pauseUpdate, (why: string) => {
     // A pause while the rollout prepares holds it before its first host starts (older runs ignored it).
-    const pausable = state === 'running' || (state === 'preparing' && patched('rollout-pause-while-preparing'));
+    const pausable =
+      state === 'running' || (state === 'preparing' && patched('rollout-pause-while-preparing'));
     if (pausable) setState('paused', why || 'paused by operator');
     return state;
   });

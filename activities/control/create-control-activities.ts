@@ -49,7 +49,9 @@ export const DEFAULT_SITE_MAX_CONCURRENT = 20;
 export function createControlActivities(deps: ControlDeps): ControlActivities {
   const github = deps.github ?? createGithubAccess(() => githubAuthFromEnv());
   const store = new RevisionStore(deps.dataDir, { github });
-  const revisions = new PreparedRevisions(store, (sot, revision) => rolloutSource(deps.client, sot, revision));
+  const revisions = new PreparedRevisions(store, (sot, revision) =>
+    rolloutSource(deps.client, sot, revision),
+  );
   const log = deps.log ?? (() => undefined);
 
   return {
@@ -101,9 +103,13 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       }
       const sitePolicies: Record<string, { max_concurrent: number }> = {};
       for (const [id, site] of rev.model.sites) {
-        sitePolicies[id] = { max_concurrent: site.spec.policy?.max_concurrent ?? DEFAULT_SITE_MAX_CONCURRENT };
+        sitePolicies[id] = {
+          max_concurrent: site.spec.policy?.max_concurrent ?? DEFAULT_SITE_MAX_CONCURRENT,
+        };
       }
-      log(`${input.rolloutId}: ${hosts.length} to reprovision, ${counts.unchanged} unchanged, ${counts.skipped} skipped`);
+      log(
+        `${input.rolloutId}: ${hosts.length} to reprovision, ${counts.unchanged} unchanged, ${counts.skipped} skipped`,
+      );
       return { sot: input.sot, revision: input.revision, hosts, policies, sitePolicies, counts };
     },
 

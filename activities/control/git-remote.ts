@@ -37,7 +37,9 @@ async function git(dir: string, args: string[], timeoutMs = 10 * 60_000): Promis
     return stdout;
   } catch (err) {
     const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
-    throw new Error(`git ${args[0]} failed${stderr ? `: ${stderr.split('\n').slice(-1)[0]}` : ''}`, { cause: err });
+    throw new Error(`git ${args[0]} failed${stderr ? `: ${stderr.split('\n').slice(-1)[0]}` : ''}`, {
+      cause: err,
+    });
   }
 }
 
@@ -66,12 +68,23 @@ async function hasCommit(mirror: string, commit: string): Promise<boolean> {
  * repository, usable wherever a local repository is). Asks the remote for the commit itself first; a server
  * that refuses unadvertised objects gets a fetch of `branch` (or all branches) instead.
  */
-export async function mirrorCommit(opts: { url: string; commit: string; branch?: string; cacheDir: string }): Promise<string> {
+export async function mirrorCommit(opts: {
+  url: string;
+  commit: string;
+  branch?: string;
+  cacheDir: string;
+}): Promise<string> {
   const { url, commit } = opts;
-  if (!FULL_COMMIT.test(commit)) throw new Error(`a git remote's revision is a full commit id, got "${commit}"`);
+  if (!FULL_COMMIT.test(commit))
+    throw new Error(`a git remote's revision is a full commit id, got "${commit}"`);
   if (url.startsWith('-') || /\s/.test(url)) throw new Error(`"${url}" is not a git remote`);
-  if (opts.branch !== undefined && !/^[A-Za-z0-9._/-]+$/.test(opts.branch)) throw new Error(`"${opts.branch}" is not a branch name`);
-  const mirror = path.join(opts.cacheDir, 'git', createHash('sha256').update(url).digest('hex').slice(0, 24) + '.git');
+  if (opts.branch !== undefined && !/^[A-Za-z0-9._/-]+$/.test(opts.branch))
+    throw new Error(`"${opts.branch}" is not a branch name`);
+  const mirror = path.join(
+    opts.cacheDir,
+    'git',
+    createHash('sha256').update(url).digest('hex').slice(0, 24) + '.git',
+  );
   return serialized(mirror, async () => {
     const exists = await stat(path.join(mirror, 'HEAD')).then(
       () => true,
@@ -86,8 +99,18 @@ export async function mirrorCommit(opts: { url: string; commit: string; branch?:
       await git(mirror, ['fetch', '--quiet', '--no-tags', '--depth=1', '--', url, commit]);
     } catch {
       const shallow = (await git(mirror, ['rev-parse', '--is-shallow-repository'])).trim() === 'true';
-      const spec = opts.branch ? `+refs/heads/${opts.branch}:refs/heads/${opts.branch}` : '+refs/heads/*:refs/heads/*';
-      await git(mirror, ['fetch', '--quiet', '--no-tags', ...(shallow ? ['--unshallow'] : []), '--', url, spec]);
+      const spec = opts.branch
+        ? `+refs/heads/${opts.branch}:refs/heads/${opts.branch}`
+        : '+refs/heads/*:refs/heads/*';
+      await git(mirror, [
+        'fetch',
+        '--quiet',
+        '--no-tags',
+        ...(shallow ? ['--unshallow'] : []),
+        '--',
+        url,
+        spec,
+      ]);
     }
     if (!(await hasCommit(mirror, commit))) {
       throw new Error(`commit ${commit} is not in ${url}${opts.branch ? ` (branch ${opts.branch})` : ''}`);

@@ -29,7 +29,9 @@ export async function githubAuthFromEnv(env: NodeJS.ProcessEnv = process.env): P
     const keyFile = env.VAQUERO_GITHUB_APP_PRIVATE_KEY_FILE;
     const installation = Number(env.VAQUERO_GITHUB_APP_INSTALLATION_ID);
     if (!keyFile || !Number.isInteger(installation)) {
-      throw new Error('VAQUERO_GITHUB_APP_ID needs VAQUERO_GITHUB_APP_PRIVATE_KEY_FILE and VAQUERO_GITHUB_APP_INSTALLATION_ID');
+      throw new Error(
+        'VAQUERO_GITHUB_APP_ID needs VAQUERO_GITHUB_APP_PRIVATE_KEY_FILE and VAQUERO_GITHUB_APP_INSTALLATION_ID',
+      );
     }
     return { app: { appId, privateKey: await readFile(keyFile, 'utf8'), installationId: installation } };
   }
@@ -60,7 +62,11 @@ export function createGithubAccess(auth: GithubAuth | (() => Promise<GithubAuth>
     // Temporal retries the activity; octokit's own retries and rate-limit waits would only hide failures.
     const common = { baseUrl, retry: { enabled: false }, throttle: { enabled: false }, userAgent: 'vaquero' };
     if (a.app) {
-      const app = new App({ appId: a.app.appId, privateKey: a.app.privateKey, Octokit: Octokit.defaults(common) });
+      const app = new App({
+        appId: a.app.appId,
+        privateKey: a.app.privateKey,
+        Octokit: Octokit.defaults(common),
+      });
       return app.getInstallationOctokit(a.app.installationId) as Promise<Octokit>;
     }
     return new Octokit({ ...common, ...(a.token ? { auth: a.token } : {}) });
@@ -82,6 +88,7 @@ export function createGithubAccess(auth: GithubAuth | (() => Promise<GithubAuth>
 /** `owner/repo`, checked so that it can only ever name one repository in an API path. */
 export function splitRepo(full: string): { owner: string; repo: string } {
   const m = /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))\/([A-Za-z0-9._-]{1,100})$/.exec(full);
-  if (!m || m[2] === '.' || m[2] === '..') throw new Error(`"${full}" is not a GitHub repository (owner/name)`);
+  if (!m || m[2] === '.' || m[2] === '..')
+    throw new Error(`"${full}" is not a GitHub repository (owner/name)`);
   return { owner: m[1]!, repo: m[2]! };
 }

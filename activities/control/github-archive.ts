@@ -81,7 +81,8 @@ export async function extractTarball(
     const e = entry as ReadEntry;
     const problem = unsafeEntryPath(p);
     if (problem) return fail(`archive entry "${p}" ${problem}`);
-    if (!ALLOWED_TYPES.has(e.type)) return fail(`archive entry "${p}" is a ${e.type}: only files and folders are allowed`);
+    if (!ALLOWED_TYPES.has(e.type))
+      return fail(`archive entry "${p}" is a ${e.type}: only files and folders are allowed`);
     const [first, ...rest] = p.replace(/\/$/, '').split('/');
     if (top === undefined) {
       top = first!;
@@ -92,7 +93,8 @@ export async function extractTarball(
     }
     if (rest.length === 0) return e.type === 'Directory' || fail(`archive entry "${p}" is a file at the top`);
     if (++entries > limits.maxEntries) return fail(`archive has more than ${limits.maxEntries} entries`);
-    if (e.size > limits.maxFileBytes) return fail(`archive entry "${p}" is larger than ${limits.maxFileBytes} bytes`);
+    if (e.size > limits.maxFileBytes)
+      return fail(`archive entry "${p}" is larger than ${limits.maxFileBytes} bytes`);
     bytes += e.size;
     if (bytes > limits.maxBytes) return fail(`archive unpacks to more than ${limits.maxBytes} bytes`);
     return true;
@@ -100,7 +102,8 @@ export async function extractTarball(
   const checkTop = (dir: string, commit: string, comment: string | undefined) => {
     const short = /-([0-9a-f]{7,40})$/.exec(dir)?.[1];
     if (!short || !commit.startsWith(short)) fail(`archive folder ${dir} is not commit ${commit}`);
-    else if (comment && FULL_COMMIT.test(comment) && comment !== commit) fail(`archive is commit ${comment}, not ${commit}`);
+    else if (comment && FULL_COMMIT.test(comment) && comment !== commit)
+      fail(`archive is commit ${comment}, not ${commit}`);
   };
   try {
     await pipeline(
@@ -119,7 +122,9 @@ export async function extractTarball(
       }),
     );
   } catch (err) {
-    throw failure ?? (err instanceof Error ? new ArchiveError(`cannot extract archive: ${err.message}`) : err);
+    throw (
+      failure ?? (err instanceof Error ? new ArchiveError(`cannot extract archive: ${err.message}`) : err)
+    );
   }
   if (failure) throw failure;
   if (top === undefined) throw new ArchiveError('archive is empty');
@@ -131,7 +136,8 @@ export async function fetchGithubArchive(
   github: GithubAccess,
   opts: { repo: string; commit: string; apiUrl?: string; dest: string; limits?: Partial<ArchiveLimits> },
 ): Promise<{ entries: number; bytes: number }> {
-  if (!FULL_COMMIT.test(opts.commit)) throw new ArchiveError(`a GitHub SoT revision is a full commit id, got "${opts.commit}"`);
+  if (!FULL_COMMIT.test(opts.commit))
+    throw new ArchiveError(`a GitHub SoT revision is a full commit id, got "${opts.commit}"`);
   const { owner, repo } = splitRepo(opts.repo);
   const octokit = await github.client(opts.apiUrl);
   const res = await octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', {
@@ -147,7 +153,9 @@ export async function fetchGithubArchive(
   const limits = { ...DEFAULT_ARCHIVE_LIMITS, ...opts.limits };
   if (Number.isFinite(length) && length > limits.maxDownloadBytes) {
     await stream.cancel();
-    throw new ArchiveError(`archive of ${opts.repo}@${opts.commit} is ${length} bytes, more than ${limits.maxDownloadBytes}`);
+    throw new ArchiveError(
+      `archive of ${opts.repo}@${opts.commit} is ${length} bytes, more than ${limits.maxDownloadBytes}`,
+    );
   }
   return extractTarball(Readable.fromWeb(stream as NodeReadableStream<Uint8Array>), opts.dest, {
     commit: opts.commit,

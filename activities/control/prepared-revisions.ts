@@ -55,7 +55,10 @@ export class PreparedRevisions {
       if (source) await this.store.snapshot(sot, revision, source);
     }
     if (!(await this.store.has(sot, revision))) {
-      throw ApplicationFailure.nonRetryable(`revision ${revision} of SoT ${sot} is not in the revision store`, 'RevisionMissing');
+      throw ApplicationFailure.nonRetryable(
+        `revision ${revision} of SoT ${sot} is not in the revision store`,
+        'RevisionMissing',
+      );
     }
     const { model, diagnostics } = await validateSot(this.store.dirFor(sot, revision));
     if (diagnostics.length > 0) throw invalidSot(sot, revision, diagnostics.map(formatDiagnostic));

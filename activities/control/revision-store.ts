@@ -19,7 +19,10 @@ const DIR_REVISION = /^dir-[0-9a-f]{12}$/;
 export async function dirRevision(dir: string): Promise<string> {
   const h = createHash('sha256');
   for (const rel of await listFiles(dir)) {
-    h.update(rel).update('\0').update(await readFile(path.join(dir, rel))).update('\0');
+    h.update(rel)
+      .update('\0')
+      .update(await readFile(path.join(dir, rel)))
+      .update('\0');
   }
   return `dir-${h.digest('hex').slice(0, 12)}`;
 }
@@ -74,11 +77,17 @@ export class RevisionStore {
     await mkdir(path.dirname(dest), { recursive: true });
     try {
       if (source.kind === 'dir') {
-        if (!DIR_REVISION.test(revision)) throw new Error(`a folder SoT revision looks like dir-<12 hex>, got ${revision}`);
-        await cp(source.location, tmp, { recursive: true, filter: (src) => !path.basename(src).startsWith('.') || src === source.location });
+        if (!DIR_REVISION.test(revision))
+          throw new Error(`a folder SoT revision looks like dir-<12 hex>, got ${revision}`);
+        await cp(source.location, tmp, {
+          recursive: true,
+          filter: (src) => !path.basename(src).startsWith('.') || src === source.location,
+        });
         const actual = await dirRevision(tmp);
         if (actual !== revision) {
-          throw new Error(`the SoT folder ${source.location} changed since ${revision} was applied (it is now ${actual}); apply again`);
+          throw new Error(
+            `the SoT folder ${source.location} changed since ${revision} was applied (it is now ${actual}); apply again`,
+          );
         }
       } else if (source.kind === 'github') {
         await mkdir(tmp);
@@ -89,16 +98,24 @@ export class RevisionStore {
           dest: tmp,
           limits: this.opts.archiveLimits,
         });
-        if ((source.ref ?? revision) !== revision) throw new Error(`ref ${source.ref} of ${source.location} is not ${revision}`);
+        if ((source.ref ?? revision) !== revision)
+          throw new Error(`ref ${source.ref} of ${source.location} is not ${revision}`);
       } else {
         // A remote is mirrored first; a local repository (bare or not) is read in place.
         const repo = isRemoteLocation(source.location)
-          ? await mirrorCommit({ url: source.location, commit: source.ref ?? revision, branch: source.branch, cacheDir: this.dataDir })
+          ? await mirrorCommit({
+              url: source.location,
+              commit: source.ref ?? revision,
+              branch: source.branch,
+              cacheDir: this.dataDir,
+            })
           : source.location;
         const co = await checkoutRevision(repo, source.ref ?? revision);
         try {
           if (!co.commit.startsWith(revision) && co.commit !== revision) {
-            throw new Error(`ref ${source.ref ?? revision} of ${source.location} is ${co.commit}, not ${revision}`);
+            throw new Error(
+              `ref ${source.ref ?? revision} of ${source.location} is ${co.commit}, not ${revision}`,
+            );
           }
           await cp(co.dir, tmp, { recursive: true });
         } finally {
@@ -108,7 +125,8 @@ export class RevisionStore {
       await writeFile(path.join(tmp, '.complete'), JSON.stringify({ sot, revision, source }) + '\n');
       await rename(tmp, dest).catch(async (err: NodeJS.ErrnoException) => {
         // Another activity won the race with an identical snapshot.
-        if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') await rm(tmp, { recursive: true, force: true });
+        if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST')
+          await rm(tmp, { recursive: true, force: true });
         else throw err;
       });
       return dest;

@@ -48,13 +48,17 @@ export function reportMarkdown(rolloutId: string, s: RolloutReportSummary): stri
   ];
   if (s.failedTotal > 0) {
     lines.push('', `Failed hosts (${s.failedTotal}):`, '');
-    for (const f of s.failed) lines.push(`- \`${f.host}\`${f.error ? `: ${f.error.replace(/\s+/g, ' ').slice(0, 300)}` : ''}`);
+    for (const f of s.failed)
+      lines.push(`- \`${f.host}\`${f.error ? `: ${f.error.replace(/\s+/g, ' ').slice(0, 300)}` : ''}`);
     if (s.failedTotal > s.failed.length) lines.push(`- … and ${s.failedTotal - s.failed.length} more`);
   }
   return lines.join('\n');
 }
 
-export async function reportRollout(github: GithubAccess, input: RolloutReportInput): Promise<{ checkRunId?: number }> {
+export async function reportRollout(
+  github: GithubAccess,
+  input: RolloutReportInput,
+): Promise<{ checkRunId?: number }> {
   const t = input.target.github;
   const { owner, repo } = splitRepo(t.repo);
   const octokit = await github.client(t.apiUrl);
@@ -63,7 +67,13 @@ export async function reportRollout(github: GithubAccess, input: RolloutReportIn
   const title = reportTitle(s);
 
   if (t.mode === 'status') {
-    const state = !final ? 'pending' : s.state === 'completed' ? 'success' : s.state === 'failed' ? 'failure' : 'error';
+    const state = !final
+      ? 'pending'
+      : s.state === 'completed'
+        ? 'success'
+        : s.state === 'failed'
+          ? 'failure'
+          : 'error';
     await octokit.request('POST /repos/{owner}/{repo}/statuses/{sha}', {
       owner,
       repo,
@@ -85,7 +95,9 @@ export async function reportRollout(github: GithubAccess, input: RolloutReportIn
     output,
     ...(t.detailsUrl ? { details_url: t.detailsUrl } : {}),
   };
-  let id = input.checkRunId ?? (await findCheckRun(octokit, { owner, repo, sha: t.sha, name: t.name, externalId: input.rolloutId }));
+  let id =
+    input.checkRunId ??
+    (await findCheckRun(octokit, { owner, repo, sha: t.sha, name: t.name, externalId: input.rolloutId }));
   if (id === undefined) {
     const created = await octokit.request('POST /repos/{owner}/{repo}/check-runs', {
       owner,
@@ -98,7 +110,12 @@ export async function reportRollout(github: GithubAccess, input: RolloutReportIn
     });
     id = Number(created.data.id);
   } else {
-    await octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', { owner, repo, check_run_id: id, ...fields });
+    await octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', {
+      owner,
+      repo,
+      check_run_id: id,
+      ...fields,
+    });
   }
   return { checkRunId: id };
 }

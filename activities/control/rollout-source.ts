@@ -7,7 +7,11 @@ import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-w
 import { rolloutWorkflowId } from '../../workflows/definitions.ts';
 import type { RolloutInput, SotSource } from '../../workflows/types.ts';
 
-export async function rolloutSource(client: Client, sot: string, revision: string): Promise<SotSource | undefined> {
+export async function rolloutSource(
+  client: Client,
+  sot: string,
+  revision: string,
+): Promise<SotSource | undefined> {
   let res;
   try {
     res = await client.workflowService.getWorkflowExecutionHistory({
@@ -21,6 +25,10 @@ export async function rolloutSource(client: Client, sot: string, revision: strin
   }
   const started = res.history?.events?.[0]?.workflowExecutionStartedEventAttributes;
   if (!started?.input?.payloads) return undefined;
-  const input = await decodeFromPayloadsAtIndex<RolloutInput>(client.options.loadedDataConverter, 0, started.input.payloads);
+  const input = await decodeFromPayloadsAtIndex<RolloutInput>(
+    client.options.loadedDataConverter,
+    0,
+    started.input.payloads,
+  );
   return input.sot === sot && input.revision === revision ? input.source : undefined;
 }

@@ -31,7 +31,15 @@ export function buildSiteModel(model: SotModel, sot: string, revision: string, s
       .flatMap((h) => {
         const boot = h.spec.interfaces.find((i): i is PhysicalInterfaceSpec => i.type === 'physical');
         return boot
-          ? [{ host: h.id, mac: boot.mac.toLowerCase(), ipv4: boot.ipv4, hostname: boot.hostname ?? h.id, subnet: boot.subnet }]
+          ? [
+              {
+                host: h.id,
+                mac: boot.mac.toLowerCase(),
+                ipv4: boot.ipv4,
+                hostname: boot.hostname ?? h.id,
+                subnet: boot.subnet,
+              },
+            ]
           : [];
       }),
   };

@@ -9,7 +9,8 @@ export function optString(o: Options, key: string): string | undefined;
 export function optString(o: Options, key: string, fallback?: string): string | undefined {
   const v = o[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'string') throw new BmcError(`BMC option ${key} must be a string, not ${JSON.stringify(v)}`, false);
+  if (typeof v !== 'string')
+    throw new BmcError(`BMC option ${key} must be a string, not ${JSON.stringify(v)}`, false);
   return v;
 }
 
@@ -25,7 +26,8 @@ export function optNumber(o: Options, key: string, fallback: number): number {
 export function optBool(o: Options, key: string, fallback: boolean): boolean {
   const v = o[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') throw new BmcError(`BMC option ${key} must be true or false, not ${JSON.stringify(v)}`, false);
+  if (typeof v !== 'boolean')
+    throw new BmcError(`BMC option ${key} must be true or false, not ${JSON.stringify(v)}`, false);
   return v;
 }
 

@@ -36,7 +36,8 @@ export class ContainerDriver implements PowerDriver {
   async powerStatus(t: BmcTarget): Promise<PowerState> {
     const out = await this.call(t, 'status');
     const power = out.power;
-    if (power !== 'on' && power !== 'off') throw new BmcError(`BMC container for ${t.bmc.address}: status gave no "power: on|off" line`);
+    if (power !== 'on' && power !== 'off')
+      throw new BmcError(`BMC container for ${t.bmc.address}: status gave no "power: on|off" line`);
     return power;
   }
 
@@ -56,19 +57,35 @@ export class ContainerDriver implements PowerDriver {
     await this.call(t, 'reset');
   }
 
-  async setBootDevice(t: BmcTarget, device: Exclude<BootDevice, 'other'>, opts: { persistent: boolean }): Promise<void> {
-    await this.call(t, 'bootdev-set', { BMC_BOOT_DEVICE: device, BMC_BOOT_PERSISTENT: String(opts.persistent) });
+  async setBootDevice(
+    t: BmcTarget,
+    device: Exclude<BootDevice, 'other'>,
+    opts: { persistent: boolean },
+  ): Promise<void> {
+    await this.call(t, 'bootdev-set', {
+      BMC_BOOT_DEVICE: device,
+      BMC_BOOT_PERSISTENT: String(opts.persistent),
+    });
   }
 
   async getBootDevice(t: BmcTarget): Promise<BootDeviceReading> {
     const out = await this.call(t, 'bootdev-get');
     const raw = out.boot;
-    if (!raw) throw new BmcError(`BMC container for ${t.bmc.address}: bootdev-get gave no "boot: <device>" line`);
-    return { device: (DEVICES.includes(raw) ? raw : 'other') as BootDevice, persistent: out.persistent === 'true', raw };
+    if (!raw)
+      throw new BmcError(`BMC container for ${t.bmc.address}: bootdev-get gave no "boot: <device>" line`);
+    return {
+      device: (DEVICES.includes(raw) ? raw : 'other') as BootDevice,
+      persistent: out.persistent === 'true',
+      raw,
+    };
   }
 
   /** Runs the BMC container for one action; resolves with its `key: value` answers. */
-  private async call(t: BmcTarget, action: string, extraEnv: Record<string, string> = {}): Promise<Record<string, string>> {
+  private async call(
+    t: BmcTarget,
+    action: string,
+    extraEnv: Record<string, string> = {},
+  ): Promise<Record<string, string>> {
     throwIfAborted(t.signal);
     const o = t.bmc.options;
     const image = optString(o, 'image');
@@ -80,11 +97,14 @@ export class ContainerDriver implements PowerDriver {
       if (err instanceof ImagePullError) throw new BmcError(`${where}: ${err.message}`);
       throw err;
     }
-    const userEnv = o.env && typeof o.env === 'object' && !Array.isArray(o.env) ? (o.env as Record<string, unknown>) : {};
+    const userEnv =
+      o.env && typeof o.env === 'object' && !Array.isArray(o.env) ? (o.env as Record<string, unknown>) : {};
     // The credentials travel in a file on a private mount, gone when the call ends.
     const secretDir = await mkdtemp(path.join(tmpdir(), 'vaq-bmc-'));
     await chmod(secretDir, 0o700);
-    await writeFile(path.join(secretDir, 'credentials.json'), JSON.stringify(t.credentials ?? {}), { mode: 0o600 });
+    await writeFile(path.join(secretDir, 'credentials.json'), JSON.stringify(t.credentials ?? {}), {
+      mode: 0o600,
+    });
     const env: Record<string, string> = {
       ...Object.fromEntries(Object.entries(userEnv).map(([k, v]) => [k, String(v)])),
       BMC_ACTION: action,
@@ -122,8 +142,12 @@ export class ContainerDriver implements PowerDriver {
       }, timeout);
       const { StatusCode: code } = (await container.wait()) as { StatusCode: number };
       throwIfAborted(t.signal);
-      const stdout = demuxLogs((await container.logs({ stdout: true, stderr: false, follow: false })) as Buffer);
-      const stderr = demuxLogs((await container.logs({ stdout: false, stderr: true, follow: false })) as Buffer);
+      const stdout = demuxLogs(
+        (await container.logs({ stdout: true, stderr: false, follow: false })) as Buffer,
+      );
+      const stderr = demuxLogs(
+        (await container.logs({ stdout: false, stderr: true, follow: false })) as Buffer,
+      );
       if (timedOut) throw new BmcError(`${where}: ${action} timed out after ${timeout / 1000}s (killed)`);
       if (code !== 0) {
         const why = stderr.trim().split('\n').slice(-3).join(' / ') || 'no output';

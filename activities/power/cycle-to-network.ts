@@ -21,7 +21,11 @@ export interface CycleOptions {
   progress?: (step: string) => void;
 }
 
-export async function cycleToNetwork(driver: PowerDriver, t: BmcTarget, opts: CycleOptions = {}): Promise<string> {
+export async function cycleToNetwork(
+  driver: PowerDriver,
+  t: BmcTarget,
+  opts: CycleOptions = {},
+): Promise<string> {
   const attempts = Math.max(1, opts.attempts ?? 3);
   const backoff = opts.backoffMs ?? 500;
   const settle = opts.settleMs ?? 30_000;

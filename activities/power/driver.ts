@@ -42,7 +42,11 @@ export interface PowerDriver {
   powerCycle(t: BmcTarget): Promise<void>;
   /** A warm reset without passing through off. */
   powerReset(t: BmcTarget): Promise<void>;
-  setBootDevice(t: BmcTarget, device: Exclude<BootDevice, 'other'>, opts: { persistent: boolean }): Promise<void>;
+  setBootDevice(
+    t: BmcTarget,
+    device: Exclude<BootDevice, 'other'>,
+    opts: { persistent: boolean },
+  ): Promise<void>;
   getBootDevice(t: BmcTarget): Promise<BootDeviceReading>;
   /**
    * Drivers with no BMC (ssh) reboot the host from inside its OS instead of set-boot-device + power cycle, and
@@ -73,5 +77,6 @@ export function splitHostPort(address: string, defaultPort: number): { host: str
 
 /** Throws the abort reason when the operation was cancelled. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('BMC operation cancelled');
+  if (signal?.aborted)
+    throw signal.reason instanceof Error ? signal.reason : new Error('BMC operation cancelled');
 }

@@ -28,7 +28,10 @@ export class IpmiDriver implements PowerDriver {
   async powerStatus(t: BmcTarget): Promise<PowerState> {
     const out = await this.run(t, ['chassis', 'power', 'status']);
     const state = parsePowerStatus(out);
-    if (!state) throw new BmcError(`IPMI BMC ${t.bmc.address}: unexpected power status answer: ${out.trim().slice(0, 200)}`);
+    if (!state)
+      throw new BmcError(
+        `IPMI BMC ${t.bmc.address}: unexpected power status answer: ${out.trim().slice(0, 200)}`,
+      );
     return state;
   }
 
@@ -48,17 +51,36 @@ export class IpmiDriver implements PowerDriver {
     await this.run(t, ['chassis', 'power', 'reset']);
   }
 
-  async setBootDevice(t: BmcTarget, device: Exclude<BootDevice, 'other'>, opts: { persistent: boolean }): Promise<void> {
+  async setBootDevice(
+    t: BmcTarget,
+    device: Exclude<BootDevice, 'other'>,
+    opts: { persistent: boolean },
+  ): Promise<void> {
     const dev = { network: 'pxe', disk: 'disk', none: 'none' }[device as string];
-    if (!dev) throw new BmcError(`IPMI cannot select ${device} as the boot device (use the redfish driver for UEFI HTTP boot)`, false);
-    const flags = [...(optBool(t.bmc.options, 'efi_boot', false) ? ['efiboot'] : []), ...(opts.persistent ? ['persistent'] : [])];
-    await this.run(t, ['chassis', 'bootdev', dev, ...(flags.length > 0 ? [`options=${flags.join(',')}`] : [])]);
+    if (!dev)
+      throw new BmcError(
+        `IPMI cannot select ${device} as the boot device (use the redfish driver for UEFI HTTP boot)`,
+        false,
+      );
+    const flags = [
+      ...(optBool(t.bmc.options, 'efi_boot', false) ? ['efiboot'] : []),
+      ...(opts.persistent ? ['persistent'] : []),
+    ];
+    await this.run(t, [
+      'chassis',
+      'bootdev',
+      dev,
+      ...(flags.length > 0 ? [`options=${flags.join(',')}`] : []),
+    ]);
   }
 
   async getBootDevice(t: BmcTarget): Promise<BootDeviceReading> {
     const out = await this.run(t, ['chassis', 'bootparam', 'get', '5']);
     const r = parseBootFlags(out);
-    if (!r) throw new BmcError(`IPMI BMC ${t.bmc.address}: unexpected boot flags answer: ${out.trim().slice(0, 200)}`);
+    if (!r)
+      throw new BmcError(
+        `IPMI BMC ${t.bmc.address}: unexpected boot flags answer: ${out.trim().slice(0, 200)}`,
+      );
     return r;
   }
 
@@ -69,17 +91,25 @@ export class IpmiDriver implements PowerDriver {
     const user = t.credentials?.username;
     const password = t.credentials?.password;
     if (user === undefined || password === undefined) {
-      throw new BmcError(`IPMI BMC ${t.bmc.address} needs a username and password (credentials reference: ${t.bmc.credentials ?? 'none'})`, false);
+      throw new BmcError(
+        `IPMI BMC ${t.bmc.address} needs a username and password (credentials reference: ${t.bmc.credentials ?? 'none'})`,
+        false,
+      );
     }
     const iface = optString(o, 'interface', 'lanplus');
     const args = [
       '-v',
-      '-I', iface,
-      '-H', host,
-      '-p', String(port),
-      '-U', user,
+      '-I',
+      iface,
+      '-H',
+      host,
+      '-p',
+      String(port),
+      '-U',
+      user,
       '-E',
-      '-L', optString(o, 'privilege', 'ADMINISTRATOR'),
+      '-L',
+      optString(o, 'privilege', 'ADMINISTRATOR'),
       ...(iface === 'lanplus' ? ['-C', String(optNumber(o, 'cipher_suite', 3))] : []),
       ...command,
     ];
@@ -89,7 +119,13 @@ export class IpmiDriver implements PowerDriver {
       execFile(
         this.bin,
         args,
-        { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', IPMI_PASSWORD: password }, timeout, killSignal: 'SIGKILL', signal: t.signal, maxBuffer: 1 << 20 },
+        {
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', IPMI_PASSWORD: password },
+          timeout,
+          killSignal: 'SIGKILL',
+          signal: t.signal,
+          maxBuffer: 1 << 20,
+        },
         (err, stdout, stderr) => {
           if (!err) {
             resolve(stdout);
@@ -97,13 +133,22 @@ export class IpmiDriver implements PowerDriver {
           }
           const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
           if (t.signal?.aborted) reject(t.signal.reason instanceof Error ? t.signal.reason : err);
-          else if (e.code === 'ENOENT') reject(new BmcError(`${this.bin} not found on this agent (apt-get install ipmitool)`, false));
-          else if (e.killed) reject(new BmcError(`${where}: ipmitool ${command.join(' ')} timed out after ${timeout / 1000}s`));
+          else if (e.code === 'ENOENT')
+            reject(new BmcError(`${this.bin} not found on this agent (apt-get install ipmitool)`, false));
+          else if (e.killed)
+            reject(
+              new BmcError(`${where}: ipmitool ${command.join(' ')} timed out after ${timeout / 1000}s`),
+            );
           else {
             const kind = classifyIpmiError(stderr);
             const line = lastErrorLine(stderr);
             if (kind === 'auth') {
-              reject(new BmcError(`${where}: login as ${user} refused — wrong username or password, or cipher suite not allowed (${line})`, false));
+              reject(
+                new BmcError(
+                  `${where}: login as ${user} refused — wrong username or password, or cipher suite not allowed (${line})`,
+                  false,
+                ),
+              );
             } else if (kind === 'unreachable') {
               reject(new BmcError(`${where}: no answer (${line})`));
             } else {

@@ -25,10 +25,18 @@ export type IpmiFailure = 'auth' | 'unreachable' | 'other';
 
 /** What kind of failure ipmitool's stderr (run with -v) describes. */
 export function classifyIpmiError(stderr: string): IpmiFailure {
-  if (/RAKP 2 HMAC is invalid|unauthorized name|invalid authentication algorithm|Invalid user name|Authentication type \S+ not supported|insufficient resources for session/i.test(stderr)) {
+  if (
+    /RAKP 2 HMAC is invalid|unauthorized name|invalid authentication algorithm|Invalid user name|Authentication type \S+ not supported|insufficient resources for session/i.test(
+      stderr,
+    )
+  ) {
     return 'auth';
   }
-  if (/Get Auth Capabilities error|No response from remote controller|Unable to establish LAN session|Address lookup for .* failed/i.test(stderr)) {
+  if (
+    /Get Auth Capabilities error|No response from remote controller|Unable to establish LAN session|Address lookup for .* failed/i.test(
+      stderr,
+    )
+  ) {
     return 'unreachable';
   }
   return 'other';
@@ -40,6 +48,10 @@ export function lastErrorLine(stderr: string): string {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !/^Loading IANA PEN Registry/.test(l) && !/^>>/.test(l));
-  const reason = lines.find((l) => /RAKP|unauthorized|invalid|error|failed|not supported|timeout/i.test(l) && !/^Error: Unable to establish/.test(l));
+  const reason = lines.find(
+    (l) =>
+      /RAKP|unauthorized|invalid|error|failed|not supported|timeout/i.test(l) &&
+      !/^Error: Unable to establish/.test(l),
+  );
   return reason ?? lines.at(-1) ?? 'no output';
 }

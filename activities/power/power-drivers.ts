@@ -7,7 +7,9 @@ import { IpmiDriver } from './ipmi-driver.ts';
 import { RedfishDriver } from './redfish-driver.ts';
 import { SshDriver } from './ssh-driver.ts';
 
-export function createPowerDrivers(opts: { docker?: Docker; ipmitool?: string } = {}): Partial<Record<PowerDriver['name'], PowerDriver>> {
+export function createPowerDrivers(
+  opts: { docker?: Docker; ipmitool?: string } = {},
+): Partial<Record<PowerDriver['name'], PowerDriver>> {
   return {
     ipmi: new IpmiDriver({ ipmitool: opts.ipmitool }),
     redfish: new RedfishDriver(),

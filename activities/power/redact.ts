@@ -6,14 +6,17 @@ import type { Secret } from '../../agent/secrets/secret.ts';
 /** The strings that must never leave the agent for this secret (the username alone is not secret). */
 export function secretNeedles(s: Secret | undefined): string[] {
   if (!s) return [];
-  const raw = [s.password, s.token, s.privateKey].filter((v): v is string => typeof v === 'string' && v.length > 0);
+  const raw = [s.password, s.token, s.privateKey].filter(
+    (v): v is string => typeof v === 'string' && v.length > 0,
+  );
   const out = new Set<string>();
   for (const v of raw) {
     out.add(v);
     out.add(encodeURIComponent(v));
     out.add(Buffer.from(v).toString('base64'));
   }
-  if (s.username !== undefined && s.password) out.add(Buffer.from(`${s.username}:${s.password}`).toString('base64'));
+  if (s.username !== undefined && s.password)
+    out.add(Buffer.from(`${s.username}:${s.password}`).toString('base64'));
   // Very short secrets would blank out ordinary words; they are weak anyway, and still never logged by us.
   return [...out].filter((n) => n.length >= 4).sort((a, b) => b.length - a.length);
 }

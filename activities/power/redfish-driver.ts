@@ -29,7 +29,12 @@ const RESET_TYPES: Record<ResetKind, string[]> = {
   reset: ['ForceRestart', 'GracefulRestart', 'PowerCycle'],
 };
 
-const TARGETS: Record<Exclude<BootDevice, 'other'>, string> = { network: 'Pxe', disk: 'Hdd', 'uefi-http': 'UefiHttp', none: 'None' };
+const TARGETS: Record<Exclude<BootDevice, 'other'>, string> = {
+  network: 'Pxe',
+  disk: 'Hdd',
+  'uefi-http': 'UefiHttp',
+  none: 'None',
+};
 
 interface Session {
   token: string;
@@ -67,14 +72,21 @@ export class RedfishDriver implements PowerDriver {
     return this.reset(t, 'reset');
   }
 
-  async setBootDevice(t: BmcTarget, device: Exclude<BootDevice, 'other'>, opts: { persistent: boolean }): Promise<void> {
+  async setBootDevice(
+    t: BmcTarget,
+    device: Exclude<BootDevice, 'other'>,
+    opts: { persistent: boolean },
+  ): Promise<void> {
     const res = await this.system(t);
     const sys = res.json as Json;
     const boot = (sys.Boot ?? {}) as Json;
     const target = TARGETS[device];
     const allowed = boot['BootSourceOverrideTarget@Redfish.AllowableValues'];
     if (device !== 'none' && Array.isArray(allowed) && !allowed.includes(target)) {
-      throw new BmcError(`Redfish BMC ${t.bmc.address} does not offer boot target ${target} (it allows ${allowed.join(', ')})`, false);
+      throw new BmcError(
+        `Redfish BMC ${t.bmc.address} does not offer boot target ${target} (it allows ${allowed.join(', ')})`,
+        false,
+      );
     }
     const o = t.bmc.options;
     const patch: Json = {
@@ -86,17 +98,33 @@ export class RedfishDriver implements PowerDriver {
     const uri = optString(o, 'http_boot_uri');
     if (device === 'uefi-http' && uri) patch.HttpBootUri = uri;
     const etag = etagOf(res);
-    const r = await this.call(t, 'PATCH', this.systemUrl(t), { Boot: patch }, etag ? { 'If-Match': etag } : {});
-    if (r.status === 412) throw new BmcError(`Redfish BMC ${t.bmc.address}: the system changed while the boot override was set (ETag mismatch)`);
-    if (r.status === 428) throw new BmcError(`Redfish BMC ${t.bmc.address} requires If-Match but sent no ETag for ${this.systemUrl(t)}`, false);
+    const r = await this.call(
+      t,
+      'PATCH',
+      this.systemUrl(t),
+      { Boot: patch },
+      etag ? { 'If-Match': etag } : {},
+    );
+    if (r.status === 412)
+      throw new BmcError(
+        `Redfish BMC ${t.bmc.address}: the system changed while the boot override was set (ETag mismatch)`,
+      );
+    if (r.status === 428)
+      throw new BmcError(
+        `Redfish BMC ${t.bmc.address} requires If-Match but sent no ETag for ${this.systemUrl(t)}`,
+        false,
+      );
     this.check(t, r, 'set the boot override');
   }
 
   async getBootDevice(t: BmcTarget): Promise<BootDeviceReading> {
     const boot = ((await this.system(t)).json as Json).Boot as Json | undefined;
-    const target = typeof boot?.BootSourceOverrideTarget === 'string' ? boot.BootSourceOverrideTarget : 'None';
-    const enabled = typeof boot?.BootSourceOverrideEnabled === 'string' ? boot.BootSourceOverrideEnabled : 'Disabled';
-    if (enabled === 'Disabled') return { device: 'none', persistent: false, raw: `${target} (override disabled)` };
+    const target =
+      typeof boot?.BootSourceOverrideTarget === 'string' ? boot.BootSourceOverrideTarget : 'None';
+    const enabled =
+      typeof boot?.BootSourceOverrideEnabled === 'string' ? boot.BootSourceOverrideEnabled : 'Disabled';
+    if (enabled === 'Disabled')
+      return { device: 'none', persistent: false, raw: `${target} (override disabled)` };
     const device = (Object.entries(TARGETS).find(([, v]) => v === target)?.[0] ?? 'other') as BootDevice;
     return { device, persistent: enabled === 'Continuous', raw: target };
   }
@@ -108,13 +136,19 @@ export class RedfishDriver implements PowerDriver {
     const s = await pending?.catch(() => undefined);
     if (!s?.location) return;
     // Ending the session is courtesy (BMCs have few session slots); it must not fail the operation.
-    await this.raw(t, 'DELETE', new URL(s.location, this.base(t)), undefined, { 'X-Auth-Token': s.token }).catch(() => undefined);
+    await this.raw(t, 'DELETE', new URL(s.location, this.base(t)), undefined, {
+      'X-Auth-Token': s.token,
+    }).catch(() => undefined);
   }
 
   private async reset(t: BmcTarget, kind: ResetKind): Promise<void> {
     const sys = (await this.system(t)).json as Json;
     const action = ((sys.Actions ?? {}) as Json)['#ComputerSystem.Reset'] as Json | undefined;
-    if (!action || typeof action.target !== 'string') throw new BmcError(`Redfish BMC ${t.bmc.address}: the system has no ComputerSystem.Reset action`, false);
+    if (!action || typeof action.target !== 'string')
+      throw new BmcError(
+        `Redfish BMC ${t.bmc.address}: the system has no ComputerSystem.Reset action`,
+        false,
+      );
     const allowed = await this.allowedResetTypes(t, action);
     const type = RESET_TYPES[kind].find((r) => !allowed || allowed.includes(r));
     if (!type) {
@@ -123,7 +157,10 @@ export class RedfishDriver implements PowerDriver {
         await this.reset(t, 'off');
         return this.reset(t, 'on');
       }
-      throw new BmcError(`Redfish BMC ${t.bmc.address} allows no ResetType for power ${kind} (it allows ${allowed?.join(', ')})`, false);
+      throw new BmcError(
+        `Redfish BMC ${t.bmc.address} allows no ResetType for power ${kind} (it allows ${allowed?.join(', ')})`,
+        false,
+      );
     }
     const r = await this.call(t, 'POST', new URL(action.target, this.base(t)), { ResetType: type });
     this.check(t, r, `ComputerSystem.Reset ${type}`);
@@ -163,8 +200,14 @@ export class RedfishDriver implements PowerDriver {
       else {
         const r = await this.call(t, 'GET', new URL('/redfish/v1/Systems', this.base(t)));
         this.check(t, r, 'list the systems');
-        const members = (((r.json as Json | undefined)?.Members ?? []) as Json[]).map((m) => String(m['@odata.id']));
-        const pick = named ? members.find((m) => m.replace(/\/$/, '').endsWith(`/${named}`)) : members.length === 1 ? members[0] : undefined;
+        const members = (((r.json as Json | undefined)?.Members ?? []) as Json[]).map((m) =>
+          String(m['@odata.id']),
+        );
+        const pick = named
+          ? members.find((m) => m.replace(/\/$/, '').endsWith(`/${named}`))
+          : members.length === 1
+            ? members[0]
+            : undefined;
         if (!pick) {
           throw new BmcError(
             named
@@ -181,7 +224,13 @@ export class RedfishDriver implements PowerDriver {
   }
 
   /** An authenticated request; a session that expired is renewed once. */
-  private async call(t: BmcTarget, method: HttpRequest['method'], url: URL, body?: unknown, extra: Record<string, string> = {}): Promise<HttpResponse> {
+  private async call(
+    t: BmcTarget,
+    method: HttpRequest['method'],
+    url: URL,
+    body?: unknown,
+    extra: Record<string, string> = {},
+  ): Promise<HttpResponse> {
     for (let attempt = 1; ; attempt++) {
       const auth = await this.authHeaders(t);
       const r = await this.raw(t, method, url, body, { ...auth.headers, ...extra });
@@ -203,7 +252,10 @@ export class RedfishDriver implements PowerDriver {
     const c = t.credentials;
     if (c?.token) return { headers: { 'X-Auth-Token': c.token }, session: false };
     if (c?.username === undefined || c.password === undefined) {
-      throw new BmcError(`Redfish BMC ${t.bmc.address} needs a username and password or a token (credentials reference: ${t.bmc.credentials ?? 'none'})`, false);
+      throw new BmcError(
+        `Redfish BMC ${t.bmc.address} needs a username and password or a token (credentials reference: ${t.bmc.credentials ?? 'none'})`,
+        false,
+      );
     }
     const key = sessionKey(t);
     if (!this.sessions.has(key)) this.sessions.set(key, this.login(t, c.username, c.password));
@@ -212,7 +264,10 @@ export class RedfishDriver implements PowerDriver {
       throw err;
     });
     if (s) return { headers: { 'X-Auth-Token': s.token }, session: true };
-    return { headers: { Authorization: `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` }, session: false };
+    return {
+      headers: { Authorization: `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` },
+      session: false,
+    };
   }
 
   /** A new session, or undefined for basic auth (asked for, or no session service). */
@@ -221,23 +276,42 @@ export class RedfishDriver implements PowerDriver {
     if (mode === 'basic') return undefined;
     const root = await this.raw(t, 'GET', new URL('/redfish/v1/', this.base(t)));
     const linked = ((root.json as Json | undefined)?.Links as Json | undefined)?.Sessions as Json | undefined;
-    const path = typeof linked?.['@odata.id'] === 'string' ? linked['@odata.id'] : mode === 'session' ? '/redfish/v1/SessionService/Sessions' : undefined;
+    const path =
+      typeof linked?.['@odata.id'] === 'string'
+        ? linked['@odata.id']
+        : mode === 'session'
+          ? '/redfish/v1/SessionService/Sessions'
+          : undefined;
     if (!path) return undefined;
-    const r = await this.raw(t, 'POST', new URL(path, this.base(t)), { UserName: username, Password: password });
+    const r = await this.raw(t, 'POST', new URL(path, this.base(t)), {
+      UserName: username,
+      Password: password,
+    });
     const token = r.headers['x-auth-token'];
     if ((r.status === 200 || r.status === 201) && typeof token === 'string') {
-      const location = r.headers.location ?? ((r.json as Json | undefined)?.['@odata.id'] as string | undefined);
+      const location =
+        r.headers.location ?? ((r.json as Json | undefined)?.['@odata.id'] as string | undefined);
       return { token, location };
     }
     if (r.status === 401 || r.status === 403 || r.status === 400) {
-      throw new BmcError(`Redfish BMC ${t.bmc.address}: session login as ${username} refused — wrong username or password (HTTP ${r.status})`, false);
+      throw new BmcError(
+        `Redfish BMC ${t.bmc.address}: session login as ${username} refused — wrong username or password (HTTP ${r.status})`,
+        false,
+      );
     }
     // A service root that links sessions but cannot make one: basic auth, unless sessions were required.
-    if (mode === 'session') throw new BmcError(`Redfish BMC ${t.bmc.address}: session login failed: ${redfishErrorMessage(r)}`);
+    if (mode === 'session')
+      throw new BmcError(`Redfish BMC ${t.bmc.address}: session login failed: ${redfishErrorMessage(r)}`);
     return undefined;
   }
 
-  private async raw(t: BmcTarget, method: HttpRequest['method'], url: URL, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResponse> {
+  private async raw(
+    t: BmcTarget,
+    method: HttpRequest['method'],
+    url: URL,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<HttpResponse> {
     throwIfAborted(t.signal);
     const o = t.bmc.options;
     const caFile = optString(o, 'ca_file');
@@ -256,9 +330,14 @@ export class RedfishDriver implements PowerDriver {
       if (t.signal?.aborted) throw err;
       const e = err as NodeJS.ErrnoException;
       if (/certificate|self.signed|CERT_|UNABLE_TO_VERIFY/i.test(`${e.code ?? ''} ${e.message}`)) {
-        throw new BmcError(`Redfish BMC ${t.bmc.address}: TLS certificate not trusted (${e.code ?? e.message}); set ca_file, or insecure_tls: true for this BMC`, false);
+        throw new BmcError(
+          `Redfish BMC ${t.bmc.address}: TLS certificate not trusted (${e.code ?? e.message}); set ca_file, or insecure_tls: true for this BMC`,
+          false,
+        );
       }
-      throw new BmcError(`Redfish BMC ${t.bmc.address}: ${method} ${url.pathname} failed: ${e.code ?? e.message}`);
+      throw new BmcError(
+        `Redfish BMC ${t.bmc.address}: ${method} ${url.pathname} failed: ${e.code ?? e.message}`,
+      );
     }
   }
 
@@ -266,7 +345,10 @@ export class RedfishDriver implements PowerDriver {
     if (r.status >= 200 && r.status < 300) return;
     // 5xx and throttling are the BMC's passing trouble; other 4xx mean it refuses this request.
     const retryable = r.status >= 500 || r.status === 429 || r.status === 409;
-    throw new BmcError(`Redfish BMC ${t.bmc.address}: could not ${what}: HTTP ${r.status} ${redfishErrorMessage(r)}`, retryable);
+    throw new BmcError(
+      `Redfish BMC ${t.bmc.address}: could not ${what}: HTTP ${r.status} ${redfishErrorMessage(r)}`,
+      retryable,
+    );
   }
 
   private base(t: BmcTarget): URL {

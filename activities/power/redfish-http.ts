@@ -66,8 +66,13 @@ export function httpJson(req: HttpRequest): Promise<HttpResponse> {
 
 /** The message of a Redfish error body (`error.@Message.ExtendedInfo[].Message`, else `error.message`). */
 export function redfishErrorMessage(res: HttpResponse): string {
-  const err = (res.json as { error?: { message?: unknown; '@Message.ExtendedInfo'?: { Message?: unknown }[] } } | undefined)?.error;
-  const ext = err?.['@Message.ExtendedInfo']?.map((i) => i.Message).filter((m): m is string => typeof m === 'string');
+  const err = (
+    res.json as
+      { error?: { message?: unknown; '@Message.ExtendedInfo'?: { Message?: unknown }[] } } | undefined
+  )?.error;
+  const ext = err?.['@Message.ExtendedInfo']
+    ?.map((i) => i.Message)
+    .filter((m): m is string => typeof m === 'string');
   if (ext && ext.length > 0) return ext.join('; ');
   if (typeof err?.message === 'string') return err.message;
   return res.text.trim().slice(0, 200) || `HTTP ${res.status}`;

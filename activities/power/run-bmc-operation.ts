@@ -22,8 +22,13 @@ export interface BmcOperationContext {
   capMs?: number;
 }
 
-export async function runBmcOperation<T>(ctx: BmcOperationContext, op: (t: BmcTarget, progress: (step: string) => void) => Promise<T>): Promise<T> {
-  const credentials = ctx.driver.credentialless ? undefined : await resolveCredentials(ctx.target.bmc, ctx.secrets);
+export async function runBmcOperation<T>(
+  ctx: BmcOperationContext,
+  op: (t: BmcTarget, progress: (step: string) => void) => Promise<T>,
+): Promise<T> {
+  const credentials = ctx.driver.credentialless
+    ? undefined
+    : await resolveCredentials(ctx.target.bmc, ctx.secrets);
   const needles = secretNeedles(credentials);
   const signal = AbortSignal.any([ctx.cancelled, AbortSignal.timeout(ctx.capMs ?? BMC_OPERATION_CAP_MS)]);
   const t: BmcTarget = { ...ctx.target, credentials, signal };
@@ -40,11 +45,16 @@ export async function runBmcOperation<T>(ctx: BmcOperationContext, op: (t: BmcTa
     // Cancellation goes back to the SDK untouched, so the activity reports itself cancelled.
     if (ctx.cancelled.aborted) throw err;
     if (signal.aborted) {
-      throw ApplicationFailure.retryable(`BMC operation on ${t.bmc.address} exceeded ${(ctx.capMs ?? BMC_OPERATION_CAP_MS) / 1000}s (last step: ${last})`, 'BmcTimeout');
+      throw ApplicationFailure.retryable(
+        `BMC operation on ${t.bmc.address} exceeded ${(ctx.capMs ?? BMC_OPERATION_CAP_MS) / 1000}s (last step: ${last})`,
+        'BmcTimeout',
+      );
     }
     const message = redact(err instanceof Error ? err.message : String(err), needles);
     if (err instanceof BmcError) {
-      throw err.retryable ? ApplicationFailure.retryable(message, 'BmcError') : ApplicationFailure.nonRetryable(message, 'BmcNotApplied');
+      throw err.retryable
+        ? ApplicationFailure.retryable(message, 'BmcError')
+        : ApplicationFailure.nonRetryable(message, 'BmcNotApplied');
     }
     // Not a BMC answer (a library bug, a socket error): retryable, and with no stack that could quote a secret.
     throw ApplicationFailure.retryable(message, err instanceof Error ? err.name : 'Error');
@@ -54,21 +64,33 @@ export async function runBmcOperation<T>(ctx: BmcOperationContext, op: (t: BmcTa
   }
 }
 
-async function resolveCredentials(bmc: BmcRef, secrets: SecretStore | undefined): Promise<BmcTarget['credentials']> {
+async function resolveCredentials(
+  bmc: BmcRef,
+  secrets: SecretStore | undefined,
+): Promise<BmcTarget['credentials']> {
   const ref = bmc.credentials;
   if (!ref) return undefined;
   if (!secrets) {
-    throw ApplicationFailure.nonRetryable(`credentials "${ref}" cannot be resolved: this agent has no secret store`, 'CredentialsNotFound');
+    throw ApplicationFailure.nonRetryable(
+      `credentials "${ref}" cannot be resolved: this agent has no secret store`,
+      'CredentialsNotFound',
+    );
   }
   let found;
   try {
     found = await secrets.resolve(ref);
   } catch (err) {
     // Store errors name the file and field, never a value (agent/secrets/secret.ts).
-    throw ApplicationFailure.nonRetryable(`credentials "${ref}": ${err instanceof Error ? err.message : String(err)}`, 'CredentialsInvalid');
+    throw ApplicationFailure.nonRetryable(
+      `credentials "${ref}": ${err instanceof Error ? err.message : String(err)}`,
+      'CredentialsInvalid',
+    );
   }
   if (!found) {
-    throw ApplicationFailure.nonRetryable(`credentials "${ref}" not found on this agent (looked in: ${secrets.describe(ref)})`, 'CredentialsNotFound');
+    throw ApplicationFailure.nonRetryable(
+      `credentials "${ref}" not found on this agent (looked in: ${secrets.describe(ref)})`,
+      'CredentialsNotFound',
+    );
   }
   return found;
 }

@@ -32,7 +32,12 @@ export class SshDriver implements PowerDriver {
   }
 
   powerOn(t: BmcTarget): Promise<void> {
-    return Promise.reject(new BmcError(`ssh host ${t.bmc.address} is unreachable, and without a BMC nothing can power it on`, false));
+    return Promise.reject(
+      new BmcError(
+        `ssh host ${t.bmc.address} is unreachable, and without a BMC nothing can power it on`,
+        false,
+      ),
+    );
   }
 
   async powerOff(t: BmcTarget): Promise<void> {
@@ -48,18 +53,28 @@ export class SshDriver implements PowerDriver {
   }
 
   setBootDevice(t: BmcTarget): Promise<void> {
-    return Promise.reject(new BmcError(`ssh host ${t.bmc.address} has no BMC: its boot device cannot be set (it must boot from the network first)`, false));
+    return Promise.reject(
+      new BmcError(
+        `ssh host ${t.bmc.address} has no BMC: its boot device cannot be set (it must boot from the network first)`,
+        false,
+      ),
+    );
   }
 
   getBootDevice(t: BmcTarget): Promise<BootDeviceReading> {
-    return Promise.reject(new BmcError(`ssh host ${t.bmc.address} has no BMC: its boot device cannot be read`, false));
+    return Promise.reject(
+      new BmcError(`ssh host ${t.bmc.address} has no BMC: its boot device cannot be read`, false),
+    );
   }
 
   /** Reboot from inside the OS, then wait (soft_timeout_s) until the host stops answering. */
   async softReboot(t: BmcTarget, progress: (step: string) => void): Promise<string> {
     progress('ssh: checking the host is reachable');
     if ((await this.powerStatus(t)) === 'off') {
-      throw new BmcError(`ssh host ${t.bmc.address} is unreachable, and without a BMC nothing can power it on`, false);
+      throw new BmcError(
+        `ssh host ${t.bmc.address} is unreachable, and without a BMC nothing can power it on`,
+        false,
+      );
     }
     const command = optString(t.bmc.options, 'reboot_command', 'sudo -n reboot');
     progress(`ssh: ${command}`);
@@ -67,9 +82,13 @@ export class SshDriver implements PowerDriver {
     const timeout = optNumber(t.bmc.options, 'soft_timeout_s', 120) * 1000;
     const started = Date.now();
     for (;;) {
-      if ((await this.powerStatus(t)) === 'off') return `rebooted over ssh (${command}); down after ${((Date.now() - started) / 1000).toFixed(1)}s; next boot from the firmware's order`;
+      if ((await this.powerStatus(t)) === 'off')
+        return `rebooted over ssh (${command}); down after ${((Date.now() - started) / 1000).toFixed(1)}s; next boot from the firmware's order`;
       if (Date.now() - started >= timeout) {
-        throw new BmcError(`reboot not applied: ssh host ${t.bmc.address} still answers ${timeout / 1000}s after "${command}"`, false);
+        throw new BmcError(
+          `reboot not applied: ssh host ${t.bmc.address} still answers ${timeout / 1000}s after "${command}"`,
+          false,
+        );
       }
       progress('ssh: waiting for the host to go down');
       await sleep(1000, t.signal);
@@ -89,7 +108,13 @@ export class SshDriver implements PowerDriver {
           stream.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-500)));
           stream.on('data', () => undefined);
           stream.on('exit', (c: number | null) => {
-            if (c !== null && c !== 0) reject(new BmcError(`ssh host ${t.bmc.address}: "${command}" failed (exit ${c}): ${stderr.trim() || 'no output'}`, false));
+            if (c !== null && c !== 0)
+              reject(
+                new BmcError(
+                  `ssh host ${t.bmc.address}: "${command}" failed (exit ${c}): ${stderr.trim() || 'no output'}`,
+                  false,
+                ),
+              );
           });
           stream.on('close', () => resolve());
         });
@@ -105,7 +130,10 @@ export class SshDriver implements PowerDriver {
     const { host, port } = splitHostPort(t.bmc.address, 22);
     const c = t.credentials;
     if (!c?.username || (!c.privateKey && c.password === undefined)) {
-      throw new BmcError(`ssh host ${t.bmc.address} needs a username and a private key or password (credentials reference: ${t.bmc.credentials ?? 'none'})`, false);
+      throw new BmcError(
+        `ssh host ${t.bmc.address} needs a username and a private key or password (credentials reference: ${t.bmc.credentials ?? 'none'})`,
+        false,
+      );
     }
     const pinned = optString(t.bmc.options, 'host_key_sha256');
     let keyMismatch = false;
@@ -119,7 +147,9 @@ export class SshDriver implements PowerDriver {
         ? {
             hostHash: 'sha256',
             hostVerifier: (hash: string) => {
-              const ok = Buffer.from(hash, 'hex').toString('base64').replace(/=+$/, '') === pinned.replace(/^SHA256:/, '').replace(/=+$/, '');
+              const ok =
+                Buffer.from(hash, 'hex').toString('base64').replace(/=+$/, '') ===
+                pinned.replace(/^SHA256:/, '').replace(/=+$/, '');
               keyMismatch = !ok;
               return ok;
             },
@@ -137,8 +167,18 @@ export class SshDriver implements PowerDriver {
       client.once('ready', () => done({ ok: true, client }));
       client.once('error', (err: Error & { level?: string }) => {
         client.end();
-        if (keyMismatch) done({ ok: false, reason: 'auth', message: `ssh host ${t.bmc.address}: host key does not match host_key_sha256` });
-        else if (err.level === 'client-authentication') done({ ok: false, reason: 'auth', message: `ssh host ${t.bmc.address}: login as ${c.username} refused — wrong key or password` });
+        if (keyMismatch)
+          done({
+            ok: false,
+            reason: 'auth',
+            message: `ssh host ${t.bmc.address}: host key does not match host_key_sha256`,
+          });
+        else if (err.level === 'client-authentication')
+          done({
+            ok: false,
+            reason: 'auth',
+            message: `ssh host ${t.bmc.address}: login as ${c.username} refused — wrong key or password`,
+          });
         else done({ ok: false, reason: 'unreachable', message: `ssh host ${t.bmc.address}: ${err.message}` });
       });
       client.connect(cfg);

@@ -58,7 +58,9 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
 
     async setNetbootGate(input: NetbootGateInput): Promise<void> {
       await deps.gate.set(input);
-      log(`gate ${input.open ? `open (stage ${input.bootStage})` : 'closed'} for ${input.site}/${input.host}`);
+      log(
+        `gate ${input.open ? `open (stage ${input.bootStage})` : 'closed'} for ${input.site}/${input.host}`,
+      );
     },
 
     async powerCycleToNetwork(input: PowerInput): Promise<PowerResult> {
@@ -83,7 +85,8 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
         },
         (target, progress) => {
           const device = optString(o, 'boot_device', 'network');
-          if (device !== 'network' && device !== 'uefi-http') throw new BmcError(`BMC option boot_device must be network or uefi-http, not ${device}`, false);
+          if (device !== 'network' && device !== 'uefi-http')
+            throw new BmcError(`BMC option boot_device must be network or uefi-http, not ${device}`, false);
           return cycleToNetwork(driver, target, {
             device,
             attempts: optNumber(o, 'verify_attempts', 3),
@@ -92,7 +95,12 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
           });
         },
       );
-      await deps.powerLog.record({ opId: input.opId, host: `${input.site}/${input.host}`, at: Date.now(), detail });
+      await deps.powerLog.record({
+        opId: input.opId,
+        host: `${input.site}/${input.host}`,
+        at: Date.now(),
+        detail,
+      });
       log(`power ${input.site}/${input.host}: ${detail}`);
       return { detail };
     },
@@ -112,7 +120,8 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
     async deliverHeldEvents(input: HeldEventsInput): Promise<HeldEventsResult> {
       if (!deps.heldEvents) return { held: 0, left: 0 };
       const r = await deps.heldEvents.deliverFor(input.workflowId, HELD_EVENTS_WAIT_MS);
-      if (r.held > 0) log(`held events for ${input.workflowId}: ${r.held - r.left} of ${r.held} delivered on request`);
+      if (r.held > 0)
+        log(`held events for ${input.workflowId}: ${r.held - r.left} of ${r.held} delivered on request`);
       return r;
     },
   };

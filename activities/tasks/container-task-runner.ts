@@ -44,7 +44,11 @@ export class ContainerTaskRunner implements TaskRunner {
     private readonly opts: ContainerTaskRunnerOptions = {},
   ) {}
 
-  async run(input: TaskRunInput, progress: (msg: string) => void = () => undefined, signal?: AbortSignal): Promise<TaskRunResult> {
+  async run(
+    input: TaskRunInput,
+    progress: (msg: string) => void = () => undefined,
+    signal?: AbortSignal,
+  ): Promise<TaskRunResult> {
     const results: TaskResult[] = [];
     for (const task of input.tasks) {
       const attempts = task.retries + 1;
@@ -56,13 +60,25 @@ export class ContainerTaskRunner implements TaskRunner {
         if (last.ok || n === attempts) break;
         await sleep(Math.min(30_000, (this.opts.retryBackoffMs ?? 2000) * 2 ** (n - 1)), signal);
       }
-      results.push({ name: task.name, ok: last.ok, exitCode: last.exitCode, attempts: Math.min(n, attempts), log: last.log, ...(last.error ? { error: last.error } : {}) });
+      results.push({
+        name: task.name,
+        ok: last.ok,
+        exitCode: last.exitCode,
+        attempts: Math.min(n, attempts),
+        log: last.log,
+        ...(last.error ? { error: last.error } : {}),
+      });
       if (!last.ok) break;
     }
     return { ok: results.every((r) => r.ok), results };
   }
 
-  private async attempt(input: TaskRunInput, task: TaskPlan, progress: (msg: string) => void, signal?: AbortSignal): Promise<Attempt> {
+  private async attempt(
+    input: TaskRunInput,
+    task: TaskPlan,
+    progress: (msg: string) => void,
+    signal?: AbortSignal,
+  ): Promise<Attempt> {
     signal?.throwIfAborted();
     try {
       await ensureImage(this.docker, task.image, this.opts.pullPolicy ?? 'if-missing', progress);
@@ -94,7 +110,10 @@ export class ContainerTaskRunner implements TaskRunner {
     });
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
-    const beat = setInterval(() => progress(`${input.phase} ${task.name}: running`), this.opts.heartbeatEveryMs ?? 5000);
+    const beat = setInterval(
+      () => progress(`${input.phase} ${task.name}: running`),
+      this.opts.heartbeatEveryMs ?? 5000,
+    );
     const kill = () => container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
     const onAbort = () => void kill();
     try {
@@ -111,9 +130,17 @@ export class ContainerTaskRunner implements TaskRunner {
       signal?.throwIfAborted();
       const exitCode = waited.StatusCode ?? -1;
       const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as Buffer;
-      const log = truncateLog(demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))), this.opts.logLimit ?? 4000);
+      const log = truncateLog(
+        demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))),
+        this.opts.logLimit ?? 4000,
+      );
       if (timedOut) return { ok: false, exitCode, log, error: `timed out after ${task.timeout_s}s (killed)` };
-      return { ok: exitCode === 0, exitCode, log, ...(exitCode === 0 ? {} : { error: `exit code ${exitCode}` }) };
+      return {
+        ok: exitCode === 0,
+        exitCode,
+        log,
+        ...(exitCode === 0 ? {} : { error: `exit code ${exitCode}` }),
+      };
     } finally {
       clearTimeout(timer);
       clearInterval(beat);

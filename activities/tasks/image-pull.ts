@@ -17,30 +17,48 @@ interface ProgressEvent {
   errorDetail?: { message?: string };
 }
 
-export async function ensureImage(docker: Docker, image: string, policy: PullPolicy, progress: (msg: string) => void): Promise<void> {
+export async function ensureImage(
+  docker: Docker,
+  image: string,
+  policy: PullPolicy,
+  progress: (msg: string) => void,
+): Promise<void> {
   if (policy !== 'always') {
-    const present = await docker.getImage(image).inspect().then(
-      () => true,
-      (err: { statusCode?: number }) => {
-        if (err.statusCode === 404) return false;
-        throw err;
-      },
-    );
+    const present = await docker
+      .getImage(image)
+      .inspect()
+      .then(
+        () => true,
+        (err: { statusCode?: number }) => {
+          if (err.statusCode === 404) return false;
+          throw err;
+        },
+      );
     if (present) return;
-    if (policy === 'never') throw new ImagePullError(`image ${image} is not present and the pull policy is never`);
+    if (policy === 'never')
+      throw new ImagePullError(`image ${image} is not present and the pull policy is never`);
   }
   progress(`pulling ${image}`);
   let stream: NodeJS.ReadableStream;
   try {
     stream = await docker.pull(image);
   } catch (err) {
-    throw new ImagePullError(`image pull failed: ${image}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ImagePullError(
+      `image pull failed: ${image}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   const events = await new Promise<ProgressEvent[]>((resolve, reject) => {
-    docker.modem.followProgress(stream, (err: Error | null, out: ProgressEvent[]) => (err ? reject(err) : resolve(out)));
+    docker.modem.followProgress(stream, (err: Error | null, out: ProgressEvent[]) =>
+      err ? reject(err) : resolve(out),
+    );
   }).catch((err: unknown) => {
-    throw new ImagePullError(`image pull failed: ${image}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ImagePullError(
+      `image pull failed: ${image}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   });
   const failed = events.find((e) => e.error || e.errorDetail);
-  if (failed) throw new ImagePullError(`image pull failed: ${image}: ${(failed.errorDetail?.message ?? failed.error ?? 'unknown error').trim()}`);
+  if (failed)
+    throw new ImagePullError(
+      `image pull failed: ${image}: ${(failed.errorDetail?.message ?? failed.error ?? 'unknown error').trim()}`,
+    );
 }

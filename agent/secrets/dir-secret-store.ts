@@ -33,7 +33,8 @@ export class DirSecretStore implements SecretStore {
         throw new SecretFormatError(`${this.dir}: ${ref}${ext} is not valid YAML`);
       }
       if (typeof doc === 'string') return secretFromValue(doc);
-      if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new SecretFormatError(`${this.dir}: ${ref}${ext} must be a mapping of fields`);
+      if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+        throw new SecretFormatError(`${this.dir}: ${ref}${ext} must be a mapping of fields`);
       return secretFromFields(doc as Record<string, unknown>, `${this.dir}: ${ref}${ext}`);
     }
     return undefined;
@@ -55,12 +56,16 @@ export class DirSecretStore implements SecretStore {
 }
 
 function fromPlainFile(text: string, where: string): Secret {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   if (lines.length === 1 && !/^[A-Za-z_]+=/.test(lines[0]!)) return secretFromValue(lines[0]!);
   const fields: Record<string, string> = {};
   for (const line of lines) {
     const eq = line.indexOf('=');
-    if (eq <= 0) throw new SecretFormatError(`${where}: expected field=value lines or one "username:password" line`);
+    if (eq <= 0)
+      throw new SecretFormatError(`${where}: expected field=value lines or one "username:password" line`);
     fields[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
   }
   return secretFromFields(fields, where);

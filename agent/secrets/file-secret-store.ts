@@ -32,11 +32,13 @@ export function fromYaml(text: string, ref: string, where: string): Secret | und
     throw new SecretFormatError(`${where}: not valid YAML${line ? ` (line ${line})` : ''}`);
   }
   if (doc === null || doc === undefined) return undefined;
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new SecretFormatError(`${where}: expected a mapping of reference → secret`);
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new SecretFormatError(`${where}: expected a mapping of reference → secret`);
   const v = (doc as Record<string, unknown>)[ref];
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return secretFromValue(v);
-  if (typeof v === 'object' && !Array.isArray(v)) return secretFromFields(v as Record<string, unknown>, `${where}: ${ref}`);
+  if (typeof v === 'object' && !Array.isArray(v))
+    return secretFromFields(v as Record<string, unknown>, `${where}: ${ref}`);
   throw new SecretFormatError(`${where}: ${ref} must be a mapping or a "username:password" string`);
 }
 
@@ -54,7 +56,10 @@ export function fromKeyValue(text: string, ref: string, where: string): Secret |
       out = { ...out, ...secretFromValue(value) };
     } else if (key.startsWith(`${ref}.`)) {
       const field = secretField(key.slice(ref.length + 1));
-      if (!field) throw new SecretFormatError(`${where}:${i + 1}: unknown field in "${key}" (use username, password, token, private_key)`);
+      if (!field)
+        throw new SecretFormatError(
+          `${where}:${i + 1}: unknown field in "${key}" (use username, password, token, private_key)`,
+        );
       out = { ...out, [field]: value.replace(/\\n/g, '\n') };
     }
   }
@@ -62,5 +67,7 @@ export function fromKeyValue(text: string, ref: string, where: string): Secret |
 }
 
 function unquote(v: string): string {
-  return v.length >= 2 && ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) ? v.slice(1, -1) : v;
+  return v.length >= 2 && ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'")))
+    ? v.slice(1, -1)
+    : v;
 }

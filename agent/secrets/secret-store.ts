@@ -26,7 +26,9 @@ export class ChainSecretStore implements SecretStore {
   }
 
   describe(ref: string): string {
-    return this.stores.length > 0 ? this.stores.map((s) => s.describe(ref)).join(', ') : 'no secret store configured';
+    return this.stores.length > 0
+      ? this.stores.map((s) => s.describe(ref)).join(', ')
+      : 'no secret store configured';
   }
 }
 

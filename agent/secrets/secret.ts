@@ -36,8 +36,12 @@ export function secretFromFields(fields: Record<string, unknown>, where: string)
   const out: Secret = {};
   for (const [key, value] of Object.entries(fields)) {
     const field = secretField(key);
-    if (!field) throw new SecretFormatError(`${where}: unknown field "${key}" (use username, password, token, private_key)`);
-    if (typeof value !== 'string' && typeof value !== 'number') throw new SecretFormatError(`${where}: field "${key}" must be a string`);
+    if (!field)
+      throw new SecretFormatError(
+        `${where}: unknown field "${key}" (use username, password, token, private_key)`,
+      );
+    if (typeof value !== 'string' && typeof value !== 'number')
+      throw new SecretFormatError(`${where}: field "${key}" must be a string`);
     out[field] = String(value);
   }
   if (Object.keys(out).length === 0) throw new SecretFormatError(`${where}: empty secret`);

@@ -63,7 +63,8 @@ export async function openInsideRoot(c: Confinement, candidate: string, cache: F
     if (!cache.cacheable(fst.size)) return { ok: true, handle, size: fst.size };
     const data = await handle.readFile();
     await handle.close();
-    if (data.length !== fst.size) return { ok: false, code: ERR_ACCESS, reason: 'file changed while it was read' };
+    if (data.length !== fst.size)
+      return { ok: false, code: ERR_ACCESS, reason: 'file changed while it was read' };
     cache.put(where.path, fst, data);
     return { ok: true, data };
   } catch (err) {

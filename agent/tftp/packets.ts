@@ -100,5 +100,8 @@ export interface TftpError {
 export function parseError(buf: Buffer): TftpError | undefined {
   if (buf.length < 4 || buf.readUInt16BE(0) !== OP_ERROR) return undefined;
   const end = nulFrom(buf, 4);
-  return { code: buf.readUInt16BE(2), message: buf.toString('latin1', 4, end < 0 ? Math.min(buf.length, 4 + MAX_STRING) : end) };
+  return {
+    code: buf.readUInt16BE(2),
+    message: buf.toString('latin1', 4, end < 0 ? Math.min(buf.length, 4 + MAX_STRING) : end),
+  };
 }

@@ -28,7 +28,17 @@ import { openInsideRoot } from './open-file.ts';
 import type { Opened } from './open-file.ts';
 import { negotiate, MAX_BLKSIZE } from './options.ts';
 import type { Limits, Negotiated } from './options.ts';
-import { ERR_ACCESS, ERR_ILLEGAL, ERR_UNDEFINED, OP_RRQ, OP_WRQ, errorPacket, oackPacket, opcodeOf, parseRequest } from './packets.ts';
+import {
+  ERR_ACCESS,
+  ERR_ILLEGAL,
+  ERR_UNDEFINED,
+  OP_RRQ,
+  OP_WRQ,
+  errorPacket,
+  oackPacket,
+  opcodeOf,
+  parseRequest,
+} from './packets.ts';
 import type { TftpRequest } from './packets.ts';
 import { normaliseName } from './path-safety.ts';
 import type { Confinement } from './path-safety.ts';
@@ -42,7 +52,14 @@ export const DEFAULT_TFTP_ROOT = '/usr/lib/ipxe';
 /** Symlink targets outside the root served by default: the public iPXE binaries Debian's ipxe package links to. */
 export const DEBIAN_IPXE_LINK_TARGETS: readonly string[] = ['/boot/ipxe.efi', '/boot/ipxe.lkrn'];
 export const NETASCII_MAX_BYTES = 4 * 1024 * 1024;
-const DEFAULTS = { port: 69, maxBlksize: 1468, maxWindowsize: 32, timeoutMs: 1000, retries: 5, maxTransfers: 512 };
+const DEFAULTS = {
+  port: 69,
+  maxBlksize: 1468,
+  maxWindowsize: 32,
+  timeoutMs: 1000,
+  retries: 5,
+  maxTransfers: 512,
+};
 const MAX_REFUSAL_SOCKETS = 64;
 const CACHE_LIMITS = { maxFileBytes: 8 * 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 };
 
@@ -62,7 +79,11 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   const sessions = new Map<string, Session>();
   const counters: Omit<TftpStats, 'active'> = { transfers: 0, errors: 0, refused: 0, malformed: 0, bytes: 0 };
   let confinement: Confinement = { root: '', trusted: [] };
-  let limits: Limits = { maxBlksize: cfg.maxBlksize, maxWindowsize: cfg.maxWindowsize, timeoutMs: cfg.timeoutMs };
+  let limits: Limits = {
+    maxBlksize: cfg.maxBlksize,
+    maxWindowsize: cfg.maxWindowsize,
+    timeoutMs: cfg.timeoutMs,
+  };
   let main: Socket | undefined;
   let stopping = false;
 
@@ -134,7 +155,12 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     if (!name.ok) return refuse(peer, name.shown, name.code, name.reason);
     if (req.op === OP_WRQ) return refuse(peer, name.name, ERR_ACCESS, 'read-only server: writes are refused');
     if (req.mode !== 'octet' && req.mode !== 'netascii') {
-      return refuse(peer, name.name, ERR_ILLEGAL, `unsupported transfer mode "${req.mode.slice(0, 32)}": use octet`);
+      return refuse(
+        peer,
+        name.name,
+        ERR_ILLEGAL,
+        `unsupported transfer mode "${req.mode.slice(0, 32)}": use octet`,
+      );
     }
     const session: Session = { request: Buffer.from(msg), cancelled: false };
     sessions.set(key, session);
@@ -144,10 +170,18 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     });
   };
 
-  const begin = async (session: Session, key: string, req: TftpRequest, file: string, peer: TftpPeer): Promise<void> => {
+  const begin = async (
+    session: Session,
+    key: string,
+    req: TftpRequest,
+    file: string,
+    peer: TftpPeer,
+  ): Promise<void> => {
     const hooked = opts.resolve ? await opts.resolve(file, peer) : undefined;
     const opened: Opened =
-      hooked && 'data' in hooked ? { ok: true, data: hooked.data } : await openInsideRoot(confinement, hooked ? hooked.path : file, cache);
+      hooked && 'data' in hooked
+        ? { ok: true, data: hooked.data }
+        : await openInsideRoot(confinement, hooked ? hooked.path : file, cache);
     const drop = (): void => {
       if (sessions.get(key) === session) sessions.delete(key);
     };
@@ -168,7 +202,9 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       const size = 'data' in content ? content.data.length : content.size;
       negotiated = negotiate(req.options, size, limits);
       source =
-        'data' in content ? new MemorySource(content.data) : new FileSource(content.handle, content.size, negotiated.blksize);
+        'data' in content
+          ? new MemorySource(content.data)
+          : new FileSource(content.handle, content.size, negotiated.blksize);
     } catch (err) {
       if ('handle' in opened) await opened.handle.close().catch(() => undefined);
       throw err;
@@ -220,7 +256,9 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   const contentFor = async (opened: Served, mode: string): Promise<Served | { refusal: string }> => {
     if (mode !== 'netascii') return opened;
     if ('data' in opened) {
-      return opened.data.length <= NETASCII_MAX_BYTES ? { data: toNetascii(opened.data) } : { refusal: netasciiTooBig() };
+      return opened.data.length <= NETASCII_MAX_BYTES
+        ? { data: toNetascii(opened.data) }
+        : { refusal: netasciiTooBig() };
     }
     if (opened.size > NETASCII_MAX_BYTES) {
       await opened.handle.close();
@@ -256,11 +294,18 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       const realRoot = await realpath(opts.root);
       if (!(await stat(realRoot)).isDirectory()) throw new Error(`TFTP root ${opts.root} is not a directory`);
       // Trusted targets that do not exist on this machine are simply left out.
-      const trusted = await Promise.all((opts.trustedLinkTargets ?? DEBIAN_IPXE_LINK_TARGETS).map((t) => realpath(t).catch(() => '')));
-      if (trusted.includes('/')) throw new Error('trustedLinkTargets must not contain /: that would serve the whole filesystem');
+      const trusted = await Promise.all(
+        (opts.trustedLinkTargets ?? DEBIAN_IPXE_LINK_TARGETS).map((t) => realpath(t).catch(() => '')),
+      );
+      if (trusted.includes('/'))
+        throw new Error('trustedLinkTargets must not contain /: that would serve the whole filesystem');
       confinement = { root: realRoot, trusted: trusted.filter((t) => t !== '') };
       const maxBlksize = Math.min(cfg.maxBlksize, blksizeCapFor(opts.address), MAX_BLKSIZE);
-      limits = { maxBlksize, maxWindowsize: Math.max(1, Math.min(cfg.maxWindowsize, 1024)), timeoutMs: cfg.timeoutMs };
+      limits = {
+        maxBlksize,
+        maxWindowsize: Math.max(1, Math.min(cfg.maxWindowsize, 1024)),
+        timeoutMs: cfg.timeoutMs,
+      };
       stopping = false;
       const s = createSocket(family);
       await new Promise<void>((resolve, reject) => {

@@ -22,16 +22,29 @@ interface ApplyOpts {
   revision?: string;
 }
 
-async function applyViaServer(target: ServerTarget, dir: string | undefined, opts: ApplyOpts): Promise<number> {
-  if (!opts.sot && !dir) throw new Error('name the server\'s SoT with --sot NAME');
+async function applyViaServer(
+  target: ServerTarget,
+  dir: string | undefined,
+  opts: ApplyOpts,
+): Promise<number> {
+  if (!opts.sot && !dir) throw new Error("name the server's SoT with --sot NAME");
   const sot = opts.sot ?? sotNameFor(dir!);
   const api = new ApiClient(target);
-  const { data: r } = await api.post<{ sot: string; revision: string; workflowId: string; started: boolean; reason?: string }>('/rollouts', {
+  const { data: r } = await api.post<{
+    sot: string;
+    revision: string;
+    workflowId: string;
+    started: boolean;
+    reason?: string;
+  }>('/rollouts', {
     sot,
     ...(opts.revision ? { revision: opts.revision } : {}),
     ...(opts.force ? { force: true } : {}),
   });
-  if (!opts.json) process.stdout.write(`rollout ${r.workflowId} ${r.started ? 'started' : `not started: ${r.reason ?? 'already running'}`}\n`);
+  if (!opts.json)
+    process.stdout.write(
+      `rollout ${r.workflowId} ${r.started ? 'started' : `not started: ${r.reason ?? 'already running'}`}\n`,
+    );
   if (!opts.wait) {
     if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
     return 0;
@@ -50,7 +63,10 @@ export function register(program: Command): void {
     .option('--force', 'reprovision every host even if it already reached this revision')
     .option('--wait', 'follow the rollout until it ends')
     .option('--json', 'print {"workflowId","revision","started"} (and the final status with --wait)')
-    .option('--server <url>', 'start it on a vaquero server (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)')
+    .option(
+      '--server <url>',
+      'start it on a vaquero server (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)',
+    )
     .option('--revision <rev>', 'with a server: the revision to roll out (default: the SoT as it is now)')
     .action(async (dir: string | undefined, opts: ApplyOpts) => {
       const target = await serverTarget(opts.server);
@@ -62,7 +78,9 @@ export function register(program: Command): void {
       const { diagnostics } = await validateSot(dir);
       if (diagnostics.length > 0) {
         for (const d of diagnostics) process.stdout.write(formatDiagnostic(d) + '\n');
-        process.stderr.write(`vaquero apply: ${dir} is invalid (${diagnostics.length} problem(s)); nothing started\n`);
+        process.stderr.write(
+          `vaquero apply: ${dir} is invalid (${diagnostics.length} problem(s)); nothing started\n`,
+        );
         process.exitCode = 1;
         return;
       }
@@ -72,14 +90,18 @@ export function register(program: Command): void {
         if (!opts.json) {
           process.stdout.write(`rollout ${r.workflowId} ${r.started ? 'started' : 'already running'}\n`);
           if (endpoint.uiUrl) {
-            process.stdout.write(`  ${endpoint.uiUrl}/namespaces/${endpoint.namespace}/workflows/${encodeURIComponent(r.workflowId)}\n`);
+            process.stdout.write(
+              `  ${endpoint.uiUrl}/namespaces/${endpoint.namespace}/workflows/${encodeURIComponent(r.workflowId)}\n`,
+            );
           }
         }
         if (!opts.wait) {
           if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
           return;
         }
-        const status = await followRollout(client, r.workflowId, { out: opts.json ? () => undefined : undefined });
+        const status = await followRollout(client, r.workflowId, {
+          out: opts.json ? () => undefined : undefined,
+        });
         if (opts.json) process.stdout.write(JSON.stringify({ ...r, status }) + '\n');
         else process.stdout.write(summarize(status) + '\n');
         process.exitCode = status.state === 'completed' ? 0 : 1;

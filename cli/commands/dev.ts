@@ -43,7 +43,10 @@ export function register(program: Command): void {
     .option('--port <port>', 'Temporal frontend port (UI on port+1000)', '7233')
     .option('--force', 'reprovision every host even if it already reached this revision')
     .option('--exit-when-done', 'stop the stack once the rollout has finished')
-    .option('--agent', 'run a real agent per site on loopback; sim hosts boot through it over DHCP (via a relay), TFTP and HTTP')
+    .option(
+      '--agent',
+      'run a real agent per site on loopback; sim hosts boot through it over DHCP (via a relay), TFTP and HTTP',
+    )
     .action(async (opts: DevOptions) => {
       process.exitCode = await runDev(opts);
     });

@@ -13,7 +13,8 @@ interface UpFlags {
 }
 
 function upOptions(f: UpFlags, demo: boolean): LabUpOptions {
-  if (!['bios', 'uefi', 'mixed'].includes(f.firmware)) throw new Error('--firmware must be bios, uefi or mixed');
+  if (!['bios', 'uefi', 'mixed'].includes(f.firmware))
+    throw new Error('--firmware must be bios, uefi or mixed');
   if (!['server', 'proxy'].includes(f.dhcp)) throw new Error('--dhcp must be server or proxy');
   return {
     vms: Number(f.vms),
@@ -38,17 +39,26 @@ function withUpFlags(c: Command, vms: string): Command {
 
 export function register(program: Command): void {
   const lab = program.command('lab').description('a virtual datacenter of QEMU VMs with IPMI BMCs (root)');
-  withUpFlags(lab.command('up').description('start the lab, roll out its SoT, and leave it running'), '3').action(
-    async (f: UpFlags) => {
-      const t0 = Date.now();
-      const r = await labUp(upOptions(f, false), say);
-      if (r.ready) say([`lab ${f.name} is up (${((Date.now() - t0) / 1000).toFixed(1)} s)`, ...describeReady(f.name, r.ready)].join('\n'));
-      if (!r.ok) {
-        say(`the lab is not healthy${r.ready?.error ? `: ${r.ready.error}` : ''}; \`vaquero lab down\` removes it`);
-        process.exitCode = 1;
-      }
-    },
-  );
+  withUpFlags(
+    lab.command('up').description('start the lab, roll out its SoT, and leave it running'),
+    '3',
+  ).action(async (f: UpFlags) => {
+    const t0 = Date.now();
+    const r = await labUp(upOptions(f, false), say);
+    if (r.ready)
+      say(
+        [
+          `lab ${f.name} is up (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+          ...describeReady(f.name, r.ready),
+        ].join('\n'),
+      );
+    if (!r.ok) {
+      say(
+        `the lab is not healthy${r.ready?.error ? `: ${r.ready.error}` : ''}; \`vaquero lab down\` removes it`,
+      );
+      process.exitCode = 1;
+    }
+  });
   lab
     .command('status')
     .description('whether a lab is up, its URLs and its rollouts')
@@ -76,6 +86,8 @@ export function register(program: Command): void {
     const demo = r.ready?.phases.find((p) => p.name === 'demo');
     if (!r.ok || !demo) process.exitCode = 1;
     if (!f.keep) await labDown(say);
-    say(`demo ${process.exitCode ? 'FAILED' : 'ok'} in ${((Date.now() - t0) / 1000).toFixed(1)} s${f.keep ? ' (lab left up: vaquero lab down)' : ''}`);
+    say(
+      `demo ${process.exitCode ? 'FAILED' : 'ok'} in ${((Date.now() - t0) / 1000).toFixed(1)} s${f.keep ? ' (lab left up: vaquero lab down)' : ''}`,
+    );
   });
 }

@@ -25,11 +25,20 @@ type ServerPlan =
   | { valid: true; from: string | null; to: string; hosts: Plan['hosts'] }
   | { valid: false; from: string | null; to: string; problems: { revision: string; messages: string[] }[] };
 
-async function planViaServer(target: ServerTarget, from: string, to: string, opts: PlanOpts): Promise<number> {
+async function planViaServer(
+  target: ServerTarget,
+  from: string,
+  to: string,
+  opts: PlanOpts,
+): Promise<number> {
   if (!opts.sot) return usage('with a server, name the SoT with --sot NAME');
   if (opts.repo) return usage('--repo plans local commits; it cannot be combined with a server');
   const api = new ApiClient(target);
-  const p = await api.get<ServerPlan>('/plan', { sot: opts.sot, from: from === '-' ? undefined : from, to: to === '-' ? undefined : to });
+  const p = await api.get<ServerPlan>('/plan', {
+    sot: opts.sot,
+    from: from === '-' ? undefined : from,
+    to: to === '-' ? undefined : to,
+  });
   if (!p.valid) {
     for (const x of p.problems) {
       process.stderr.write(`vaquero plan: ${opts.sot} at ${x.revision} is not a valid SoT:\n`);
@@ -51,13 +60,19 @@ export function register(program: Command): void {
     .argument('<to>', 'the new SoT folder (with --repo: a commit, branch or tag)')
     .option('--repo <dir>', 'compare two revisions of this local git repository')
     .option('--json', 'print {"hosts": [{site, host, action, reasons}]}')
-    .option('--server <url>', 'plan revisions of a server SoT (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)')
+    .option(
+      '--server <url>',
+      'plan revisions of a server SoT (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)',
+    )
     .option('--sot <name>', 'with a server: the SoT whose revisions FROM and TO are')
     .action(async (from: string, to: string, opts: PlanOpts) => {
       // Local folders need no server: VAQUERO_SERVER alone does not redirect a plan, --sot or --server does.
-      const target = opts.sot !== undefined || opts.server !== undefined ? await serverTarget(opts.server) : undefined;
+      const target =
+        opts.sot !== undefined || opts.server !== undefined ? await serverTarget(opts.server) : undefined;
       if ((opts.sot !== undefined || opts.server !== undefined) && !target) {
-        process.exitCode = usage('--sot plans revisions of a server SoT: give --server URL or set VAQUERO_SERVER');
+        process.exitCode = usage(
+          '--sot plans revisions of a server SoT: give --server URL or set VAQUERO_SERVER',
+        );
         return;
       }
       process.exitCode = target ? await planViaServer(target, from, to, opts) : await runPlan(from, to, opts);

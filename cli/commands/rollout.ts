@@ -40,7 +40,8 @@ async function newestRollout(b: Backend, runningOnly: boolean): Promise<string> 
     return found.id;
   }
   let best: { id: string; at: number } | undefined;
-  const q = `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'` + (runningOnly ? ` AND ExecutionStatus = 'Running'` : '');
+  const q =
+    `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'` + (runningOnly ? ` AND ExecutionStatus = 'Running'` : '');
   for await (const wf of b.client.workflow.list({ query: q })) {
     const at = wf.startTime.getTime();
     if (!best || at > best.at) best = { id: wf.workflowId, at };
@@ -65,10 +66,13 @@ async function rolloutStatus(b: Backend, id: string): Promise<RolloutStatus> {
   return b.client.workflow.getHandle(id).query(rolloutStatusQuery);
 }
 
-const SERVER_HELP = 'use a vaquero server (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)';
+const SERVER_HELP =
+  'use a vaquero server (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)';
 
 export function register(program: Command): void {
-  const rollout = program.command('rollout').description('list, inspect, follow, pause, resume or abort rollouts');
+  const rollout = program
+    .command('rollout')
+    .description('list, inspect, follow, pause, resume or abort rollouts');
   rollout
     .command('list')
     .option('--data-dir <dir>')
@@ -80,18 +84,36 @@ export function register(program: Command): void {
         if (b.kind === 'server') {
           let cursor: string | undefined;
           do {
-            const page = await b.api.get<{ rollouts: ServerRollout[]; nextCursor?: string }>('/rollouts', { limit: 1000, cursor });
-            for (const r of page.rollouts) rows.push({ workflowId: r.id, status: r.state, startedAt: r.startedAt, ...(r.closedAt ? { closedAt: r.closedAt } : {}) });
+            const page = await b.api.get<{ rollouts: ServerRollout[]; nextCursor?: string }>('/rollouts', {
+              limit: 1000,
+              cursor,
+            });
+            for (const r of page.rollouts)
+              rows.push({
+                workflowId: r.id,
+                status: r.state,
+                startedAt: r.startedAt,
+                ...(r.closedAt ? { closedAt: r.closedAt } : {}),
+              });
             cursor = page.nextCursor;
           } while (cursor);
         } else {
-          for await (const wf of b.client.workflow.list({ query: `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'` })) {
-            rows.push({ workflowId: wf.workflowId, status: wf.status.name.toLowerCase(), startedAt: wf.startTime.toISOString(), closedAt: wf.closeTime?.toISOString() });
+          for await (const wf of b.client.workflow.list({
+            query: `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'`,
+          })) {
+            rows.push({
+              workflowId: wf.workflowId,
+              status: wf.status.name.toLowerCase(),
+              startedAt: wf.startTime.toISOString(),
+              closedAt: wf.closeTime?.toISOString(),
+            });
           }
         }
         rows.sort((a, c) => (a.startedAt < c.startedAt ? 1 : -1));
         if (opts.json) process.stdout.write(JSON.stringify({ rollouts: rows }) + '\n');
-        else for (const r of rows) process.stdout.write(`${r.startedAt}  ${r.status.padEnd(10)} ${r.workflowId}\n`);
+        else
+          for (const r of rows)
+            process.stdout.write(`${r.startedAt}  ${r.status.padEnd(10)} ${r.workflowId}\n`);
       }),
     );
   rollout
@@ -108,7 +130,10 @@ export function register(program: Command): void {
           return;
         }
         process.stdout.write(`${wid}\n${summarize(s)}${s.reason ? `\nreason: ${s.reason}` : ''}\n`);
-        for (const h of s.hosts) process.stdout.write(`  ${`${h.site}/${h.host}`.padEnd(30)} ${h.state}${h.error ? `: ${h.error}` : ''}\n`);
+        for (const h of s.hosts)
+          process.stdout.write(
+            `  ${`${h.site}/${h.host}`.padEnd(30)} ${h.state}${h.error ? `: ${h.error}` : ''}\n`,
+          );
       }),
     );
   rollout
@@ -120,7 +145,10 @@ export function register(program: Command): void {
       withBackend(opts, async (b) => {
         const wid = id ?? (await newestRollout(b, true));
         process.stdout.write(`${wid}\n`);
-        const s = b.kind === 'server' ? ((await followWithBar(b.api, wid)) as unknown as RolloutStatus) : await followRollout(b.client, wid);
+        const s =
+          b.kind === 'server'
+            ? ((await followWithBar(b.api, wid)) as unknown as RolloutStatus)
+            : await followRollout(b.client, wid);
         process.stdout.write(summarize(s) + '\n');
         process.exitCode = s.state === 'completed' ? 0 : 1;
       }),

@@ -13,7 +13,9 @@ interface ServerOpts {
 export function register(program: Command): void {
   program
     .command('server')
-    .description('run the REST API, GitHub webhooks and the control-plane worker (see server/config.ts for the file)')
+    .description(
+      'run the REST API, GitHub webhooks and the control-plane worker (see server/config.ts for the file)',
+    )
     .option('--config <file>', 'YAML configuration (tokens, SoTs, GitHub, Temporal)')
     .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:8080)')
     .option('--data-dir <dir>', 'state directory (revision snapshots, git mirrors)')

@@ -7,18 +7,26 @@ import { ApiClient, serverTarget } from '../server-client.ts';
 import { connectClient } from '../stack-client.ts';
 
 /** A host as the server lists it: the CLI's row plus when its stage began. */
-type ServerHost = Omit<HostRow, 'secondsInStage' | 'attempt' | 'bootStage' | 'bootStages' | 'lastError'> & { stageSince: string };
+type ServerHost = Omit<HostRow, 'secondsInStage' | 'attempt' | 'bootStage' | 'bootStages' | 'lastError'> & {
+  stageSince: string;
+};
 
 /** Every host from the server's listing, page after page. */
 async function serverHosts(api: ApiClient, site: string | undefined): Promise<HostRow[]> {
   const out: HostRow[] = [];
   let cursor: string | undefined;
   do {
-    const page = await api.get<{ hosts: ServerHost[]; nextCursor?: string }>('/hosts', { site, limit: 10000, cursor });
+    const page = await api.get<{ hosts: ServerHost[]; nextCursor?: string }>('/hosts', {
+      site,
+      limit: 10000,
+      cursor,
+    });
     for (const h of page.hosts) {
       out.push({
         ...h,
-        ...(h.state === 'running' ? { secondsInStage: Math.round((Date.now() - Date.parse(h.stageSince)) / 100) / 10 } : {}),
+        ...(h.state === 'running'
+          ? { secondsInStage: Math.round((Date.now() - Date.parse(h.stageSince)) / 100) / 10 }
+          : {}),
       });
     }
     cursor = page.nextCursor;
@@ -33,12 +41,17 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'state directory of the stack')
     .option('--site <site>', 'only this site')
     .option('--json', 'print {"hosts":[{site,host,stage,state,revision,…}]}')
-    .option('--server <url>', 'ask a vaquero server (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)')
+    .option(
+      '--server <url>',
+      'ask a vaquero server (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)',
+    )
     .action(async (opts: { dataDir?: string; site?: string; json?: boolean; server?: string }) => {
       const target = await serverTarget(opts.server);
       const direct = target ? undefined : await connectClient(resolveDataDir(opts.dataDir));
       try {
-        const hosts = target ? await serverHosts(new ApiClient(target), opts.site) : await listHosts(direct!.client, { site: opts.site });
+        const hosts = target
+          ? await serverHosts(new ApiClient(target), opts.site)
+          : await listHosts(direct!.client, { site: opts.site });
         if (opts.json) {
           process.stdout.write(JSON.stringify({ hosts }) + '\n');
           return;
@@ -59,7 +72,12 @@ export function register(program: Command): void {
         const header = ['SITE', 'HOST', 'STAGE', 'STATE', 'REVISION', 'IN STAGE', 'LAST ERROR'];
         const widths = header.map((hd, i) => Math.max(hd.length, ...rows.map((r) => r[i]!.length)));
         for (const r of [header, ...rows]) {
-          process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+          process.stdout.write(
+            r
+              .map((c, i) => c.padEnd(widths[i]!))
+              .join('  ')
+              .trimEnd() + '\n',
+          );
         }
       } finally {
         await direct?.connection.close();

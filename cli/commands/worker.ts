@@ -27,7 +27,8 @@ export function register(program: Command): void {
     .action(async (opts: WorkerOpts) => {
       const dataDir = resolveDataDir(opts.dataDir);
       const simSites = opts.simSites ? opts.simSites.split(',').filter(Boolean) : [];
-      if (!opts.control && simSites.length === 0) throw new Error('nothing to run: pass --control and/or --sim-sites');
+      if (!opts.control && simSites.length === 0)
+        throw new Error('nothing to run: pass --control and/or --sim-sites');
       installQuietRuntime();
       const ep = await findEndpoint(dataDir);
       const tls = process.env.TEMPORAL_ADDRESS ? await tlsFromEnv(process.env) : {};

@@ -54,23 +54,35 @@ export async function missingPackages(names: readonly string[]): Promise<string[
   return missing;
 }
 
-export async function ensureDebianPackages(names: readonly string[], say: (msg: string) => void): Promise<void> {
+export async function ensureDebianPackages(
+  names: readonly string[],
+  say: (msg: string) => void,
+): Promise<void> {
   const missing = await missingPackages(names);
   if (missing.length === 0) {
     say(`Debian packages: all ${names.length} present`);
     return;
   }
   if (process.getuid?.() !== 0) {
-    throw new Error(`missing Debian packages (run as root, or install them): apt-get install --no-install-recommends ${missing.join(' ')}`);
+    throw new Error(
+      `missing Debian packages (run as root, or install them): apt-get install --no-install-recommends ${missing.join(' ')}`,
+    );
   }
   say(`installing ${missing.length} Debian package(s): ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   // tftpd-hpa's and nginx's maintainer scripts try to start their daemons; there is no init system here and
   // the tests start their own instances, so policy-rc.d refuses every service start during the install.
-  await run('sh', ['-c', 'printf "#!/bin/sh\\nexit 101\\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'], { env });
+  await run(
+    'sh',
+    ['-c', 'printf "#!/bin/sh\\nexit 101\\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'],
+    { env },
+  );
   try {
     await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 2 ** 20 });
-    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env, maxBuffer: 64 * 2 ** 20 });
+    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+      env,
+      maxBuffer: 64 * 2 ** 20,
+    });
   } finally {
     await run('rm', ['-f', '/usr/sbin/policy-rc.d']);
   }

@@ -21,30 +21,52 @@ export function sushyEmulatorPath(env: NodeJS.ProcessEnv = process.env): string 
 
 async function installedVersion(venv: string, pkg: string): Promise<string | undefined> {
   try {
-    const r = await run(path.join(venv, 'bin', 'python'), ['-c', `import importlib.metadata as m; print(m.version("${pkg}"))`]);
+    const r = await run(path.join(venv, 'bin', 'python'), [
+      '-c',
+      `import importlib.metadata as m; print(m.version("${pkg}"))`,
+    ]);
     return r.stdout.trim();
   } catch {
     return undefined;
   }
 }
 
-export async function ensurePythonTools(say: (msg: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function ensurePythonTools(
+  say: (msg: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
   const venv = pythonToolsVenv(env);
   const have = await installedVersion(venv, 'sushy-tools');
-  if (have === SUSHY_TOOLS_VERSION && (await access(sushyEmulatorPath(env)).then(() => true, () => false))) {
+  if (
+    have === SUSHY_TOOLS_VERSION &&
+    (await access(sushyEmulatorPath(env)).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     say(`sushy-tools ${have} present (${venv})`);
     return;
   }
   const python = env.VAQUERO_PYTHON ?? 'python3';
-  if (!(await access(path.join(venv, 'bin', 'python')).then(() => true, () => false))) {
+  if (
+    !(await access(path.join(venv, 'bin', 'python')).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     say(`creating a Python virtualenv in ${venv}`);
     await run(python, ['-m', 'venv', venv]);
   }
   say(`installing sushy-tools==${SUSHY_TOOLS_VERSION}`);
-  await run(path.join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `sushy-tools==${SUSHY_TOOLS_VERSION}`], {
-    maxBuffer: 16 * 2 ** 20,
-  });
+  await run(
+    path.join(venv, 'bin', 'pip'),
+    ['install', '--quiet', '--disable-pip-version-check', `sushy-tools==${SUSHY_TOOLS_VERSION}`],
+    {
+      maxBuffer: 16 * 2 ** 20,
+    },
+  );
   const now = await installedVersion(venv, 'sushy-tools');
-  if (now !== SUSHY_TOOLS_VERSION) throw new Error(`sushy-tools install in ${venv} did not take (found ${now ?? 'nothing'})`);
+  if (now !== SUSHY_TOOLS_VERSION)
+    throw new Error(`sushy-tools install in ${venv} did not take (found ${now ?? 'nothing'})`);
   say(`sushy-tools ${now} installed`);
 }

@@ -30,7 +30,13 @@ export async function eventRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { types: { type: 'string', pattern: '^(host|rollout)(,(host|rollout))*$', description: 'Comma-separated: host, rollout (default both)' } },
+          properties: {
+            types: {
+              type: 'string',
+              pattern: '^(host|rollout)(,(host|rollout))*$',
+              description: 'Comma-separated: host, rollout (default both)',
+            },
+          },
         },
         headers: { type: 'object', properties: { 'last-event-id': { type: 'string', maxLength: 64 } } },
         produces: ['text/event-stream'],
@@ -38,7 +44,9 @@ export async function eventRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
       },
     },
     async (request, reply) => {
-      const types = new Set<FeedEventType>((request.query.types ?? 'host,rollout').split(',') as FeedEventType[]);
+      const types = new Set<FeedEventType>(
+        (request.query.types ?? 'host,rollout').split(',') as FeedEventType[],
+      );
       const lastId = request.headers['last-event-id'];
       reply.hijack();
       const res = reply.raw;
@@ -49,7 +57,8 @@ export async function eventRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
         'x-accel-buffering': 'no',
       });
       res.write(`retry: 2000\n: vaquero events from ${ctx.feed.instance}\n\n`);
-      for (const e of ctx.feed.since(typeof lastId === 'string' ? lastId : undefined)) if (types.has(e.type)) res.write(frame(e));
+      for (const e of ctx.feed.since(typeof lastId === 'string' ? lastId : undefined))
+        if (types.has(e.type)) res.write(frame(e));
       const unsubscribe = ctx.feed.subscribe((e) => {
         if (types.has(e.type)) res.write(frame(e));
       });

@@ -13,12 +13,20 @@ const readinessSchema = {
     temporal: {
       type: 'object',
       required: ['reachable', 'namespace'],
-      properties: { reachable: { type: 'boolean' }, namespace: { type: 'string' }, error: { type: 'string' } },
+      properties: {
+        reachable: { type: 'boolean' },
+        namespace: { type: 'string' },
+        error: { type: 'string' },
+      },
     },
     workers: {
       type: 'object',
       required: ['controlQueue', 'workflowPollers', 'activityPollers'],
-      properties: { controlQueue: { type: 'string' }, workflowPollers: { type: 'integer' }, activityPollers: { type: 'integer' } },
+      properties: {
+        controlQueue: { type: 'string' },
+        workflowPollers: { type: 'integer' },
+        activityPollers: { type: 'integer' },
+      },
     },
     index: {
       type: 'object',
@@ -38,7 +46,11 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOptions):
         summary: 'Liveness: the process answers',
         ...securityFor(ctx, '/live'),
         response: {
-          200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } },
+          200: {
+            type: 'object',
+            required: ['status'],
+            properties: { status: { type: 'string', enum: ['ok'] } },
+          },
           ...errorResponses(),
         },
       },
@@ -69,10 +81,14 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOptions):
       config: { access: 'read', openable: '/metrics' },
       schema: {
         tags: ['operations'],
-        summary: 'Prometheus metrics: hosts by stage per site, rollouts, boot events, BMC operations, request latencies',
+        summary:
+          'Prometheus metrics: hosts by stage per site, rollouts, boot events, BMC operations, request latencies',
         ...securityFor(ctx, '/metrics'),
         produces: ['text/plain'],
-        response: { 200: { type: 'string', description: 'Prometheus text exposition format' }, ...errorResponses() },
+        response: {
+          200: { type: 'string', description: 'Prometheus text exposition format' },
+          ...errorResponses(),
+        },
       },
     },
     async (_request, reply) => {

@@ -24,7 +24,10 @@ interface ListQuery {
 const hostParams = {
   type: 'object',
   required: ['site', 'host'],
-  properties: { site: { type: 'string', pattern: NAME_PATTERN }, host: { type: 'string', pattern: NAME_PATTERN } },
+  properties: {
+    site: { type: 'string', pattern: NAME_PATTERN },
+    host: { type: 'string', pattern: NAME_PATTERN },
+  },
 } as const;
 
 export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
@@ -46,7 +49,10 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
           properties: {
             site: { type: 'string', pattern: NAME_PATTERN },
             stage: { type: 'string', enum: [...HOST_STAGES] },
-            state: { type: 'string', enum: ['running', 'provisioned', 'failed', 'cancelled', 'terminated', 'timed_out'] },
+            state: {
+              type: 'string',
+              enum: ['running', 'provisioned', 'failed', 'cancelled', 'terminated', 'timed_out'],
+            },
             revision: { type: 'string', pattern: REVISION_PATTERN },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100 },
             cursor: { type: 'string', maxLength: 400, description: 'nextCursor of the previous page' },
@@ -60,7 +66,11 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
               hosts: { type: 'array', items: ref('HostSummary') },
               total: { type: 'integer', description: 'Hosts matching the filter, on all pages' },
               nextCursor: { type: 'string' },
-              indexedAt: { type: 'string', format: 'date-time', description: 'When this replica last refreshed its index' },
+              indexedAt: {
+                type: 'string',
+                format: 'date-time',
+                description: 'When this replica last refreshed its index',
+              },
             },
           },
           ...errorResponses(400, 503),
@@ -73,7 +83,8 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
       let cursor: string | undefined;
       if (q.cursor !== undefined) {
         cursor = decodeCursor(q.cursor);
-        if (cursor === undefined) throw new ApiError(400, 'bad_cursor', 'cursor is not one this API returned');
+        if (cursor === undefined)
+          throw new ApiError(400, 'bad_cursor', 'cursor is not one this API returned');
       }
       const at = `${ctx.index.hostVersion}@${ctx.index.refreshedAt}`;
       if (at !== pagesAt) {
@@ -83,8 +94,15 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
       const key = JSON.stringify([q.site, q.stage, q.state, q.revision, q.limit, cursor]);
       let body = pages.get(key);
       if (body === undefined) {
-        const page = ctx.index.listHosts({ site: q.site, stage: q.stage, state: q.state, revision: q.revision }, q.limit, cursor);
-        body = reply.serialize({ ...page, indexedAt: new Date(ctx.index.refreshedAt).toISOString() }) as string;
+        const page = ctx.index.listHosts(
+          { site: q.site, stage: q.stage, state: q.state, revision: q.revision },
+          q.limit,
+          cursor,
+        );
+        body = reply.serialize({
+          ...page,
+          indexedAt: new Date(ctx.index.refreshedAt).toISOString(),
+        }) as string;
         if (pages.size >= CACHED_PAGES) pages.delete(pages.keys().next().value as string);
         pages.set(key, body);
       }
@@ -159,9 +177,17 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
               minItems: 1,
               maxItems: 1000,
               uniqueItems: true,
-              items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$', description: 'site/host' },
+              items: {
+                type: 'string',
+                pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+                description: 'site/host',
+              },
             },
-            sot: { type: 'string', pattern: SOT_PATTERN, description: 'Needed when several SoTs are configured' },
+            sot: {
+              type: 'string',
+              pattern: SOT_PATTERN,
+              description: 'Needed when several SoTs are configured',
+            },
           },
         },
         response: {

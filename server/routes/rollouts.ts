@@ -9,7 +9,10 @@ import { REVISION_PATTERN, SOT_PATTERN, ref } from '../schemas.ts';
 const rolloutParams = {
   type: 'object',
   required: ['sot', 'revision'],
-  properties: { sot: { type: 'string', pattern: SOT_PATTERN }, revision: { type: 'string', pattern: REVISION_PATTERN } },
+  properties: {
+    sot: { type: 'string', pattern: SOT_PATTERN },
+    revision: { type: 'string', pattern: REVISION_PATTERN },
+  },
 } as const;
 
 const reasonBody = {
@@ -63,7 +66,11 @@ export async function rolloutRoutes(app: FastifyInstance, { ctx }: RouteOptions)
           200: {
             type: 'object',
             required: ['rollouts', 'total'],
-            properties: { rollouts: { type: 'array', items: ref('RolloutSummary') }, total: { type: 'integer' }, nextCursor: { type: 'string' } },
+            properties: {
+              rollouts: { type: 'array', items: ref('RolloutSummary') },
+              total: { type: 'integer' },
+              nextCursor: { type: 'string' },
+            },
           },
           ...errorResponses(400, 503),
         },
@@ -82,7 +89,11 @@ export async function rolloutRoutes(app: FastifyInstance, { ctx }: RouteOptions)
       }
       const page = all.slice(start, start + q.limit);
       const more = start + q.limit < all.length;
-      return { rollouts: page.map(view), total: all.length, ...(more && page.length ? { nextCursor: encode(page[page.length - 1]!) } : {}) };
+      return {
+        rollouts: page.map(view),
+        total: all.length,
+        ...(more && page.length ? { nextCursor: encode(page[page.length - 1]!) } : {}),
+      };
     },
   );
 
@@ -100,12 +111,23 @@ export async function rolloutRoutes(app: FastifyInstance, { ctx }: RouteOptions)
           required: ['sot'],
           properties: {
             sot: { type: 'string', pattern: SOT_PATTERN },
-            revision: { type: 'string', pattern: REVISION_PATTERN, description: 'Full commit id (git, github) or dir-<12 hex> (folder); default: branch head / folder content now' },
-            force: { type: 'boolean', description: 'Reprovision hosts that already reached this revision too' },
+            revision: {
+              type: 'string',
+              pattern: REVISION_PATTERN,
+              description:
+                'Full commit id (git, github) or dir-<12 hex> (folder); default: branch head / folder content now',
+            },
+            force: {
+              type: 'boolean',
+              description: 'Reprovision hosts that already reached this revision too',
+            },
             only: {
               type: 'array',
               maxItems: 10000,
-              items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
+              items: {
+                type: 'string',
+                pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+              },
               description: 'Only these hosts (site/host)',
             },
           },
@@ -115,7 +137,13 @@ export async function rolloutRoutes(app: FastifyInstance, { ctx }: RouteOptions)
     },
     async (request, reply) => {
       const b = request.body;
-      const r = await ctx.ops.startRollout({ sot: ctx.sources.get(b.sot), revision: b.revision, force: b.force, only: b.only, trigger: 'api' });
+      const r = await ctx.ops.startRollout({
+        sot: ctx.sources.get(b.sot),
+        revision: b.revision,
+        force: b.force,
+        only: b.only,
+        trigger: 'api',
+      });
       return reply.code(r.started ? 201 : 200).send(r);
     },
   );
@@ -145,7 +173,11 @@ export async function rolloutRoutes(app: FastifyInstance, { ctx }: RouteOptions)
           params: rolloutParams,
           ...(action === 'resume' ? {} : { body: reasonBody }),
           response: {
-            200: { type: 'object', required: ['id', 'state'], properties: { id: { type: 'string' }, state: { type: 'string' } } },
+            200: {
+              type: 'object',
+              required: ['id', 'state'],
+              properties: { id: { type: 'string' }, state: { type: 'string' } },
+            },
             ...errorResponses(400, 404, 409),
           },
         },

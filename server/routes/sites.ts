@@ -28,7 +28,12 @@ export async function siteRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
                 items: {
                   type: 'object',
                   required: ['site', 'hosts', 'byState', 'byStage'],
-                  properties: { site: { type: 'string' }, hosts: { type: 'integer' }, byState: countsSchema, byStage: countsSchema },
+                  properties: {
+                    site: { type: 'string' },
+                    hosts: { type: 'integer' },
+                    byState: countsSchema,
+                    byStage: countsSchema,
+                  },
                 },
               },
             },

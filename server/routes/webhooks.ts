@@ -13,29 +13,45 @@ export async function webhookRoutes(app: FastifyInstance, { ctx }: RouteOptions)
   const parseJson = app.getDefaultJsonParser('error', 'error');
   // Encapsulated: only this plugin's route gets the signature-checking parser.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_PAYLOAD }, async (request: FastifyRequest, raw: string | Buffer) => {
-    const body = typeof raw === 'string' ? raw : raw.toString('utf8');
-    if (!handler?.configured) throw new ApiError(404, 'not_found', 'GitHub webhooks are not configured');
-    const signature = request.headers['x-hub-signature-256'];
-    if (typeof signature !== 'string' || signature === '') {
-      ctx.metrics.webhookDeliveries.inc({ event: String(request.headers['x-github-event'] ?? ''), outcome: 'unsigned' });
-      throw new ApiError(401, 'signature_missing', 'X-Hub-Signature-256 is missing');
-    }
-    if (!(await handler.verify(body, signature))) {
-      ctx.metrics.webhookDeliveries.inc({ event: String(request.headers['x-github-event'] ?? ''), outcome: 'bad_signature' });
-      throw new ApiError(401, 'signature_invalid', 'X-Hub-Signature-256 does not match the body');
-    }
-    return new Promise((resolve, reject) => parseJson(request, body, (err, value) => (err ? reject(err) : resolve(value))));
-  });
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: MAX_PAYLOAD },
+    async (request: FastifyRequest, raw: string | Buffer) => {
+      const body = typeof raw === 'string' ? raw : raw.toString('utf8');
+      if (!handler?.configured) throw new ApiError(404, 'not_found', 'GitHub webhooks are not configured');
+      const signature = request.headers['x-hub-signature-256'];
+      if (typeof signature !== 'string' || signature === '') {
+        ctx.metrics.webhookDeliveries.inc({
+          event: String(request.headers['x-github-event'] ?? ''),
+          outcome: 'unsigned',
+        });
+        throw new ApiError(401, 'signature_missing', 'X-Hub-Signature-256 is missing');
+      }
+      if (!(await handler.verify(body, signature))) {
+        ctx.metrics.webhookDeliveries.inc({
+          event: String(request.headers['x-github-event'] ?? ''),
+          outcome: 'bad_signature',
+        });
+        throw new ApiError(401, 'signature_invalid', 'X-Hub-Signature-256 does not match the body');
+      }
+      return new Promise((resolve, reject) =>
+        parseJson(request, body, (err, value) => (err ? reject(err) : resolve(value))),
+      );
+    },
+  );
 
-  app.post<{ Body: Record<string, unknown>; Headers: { 'x-github-event': string; 'x-github-delivery': string } }>(
+  app.post<{
+    Body: Record<string, unknown>;
+    Headers: { 'x-github-event': string; 'x-github-delivery': string };
+  }>(
     '/webhooks/github',
     {
       config: { access: 'signature' },
       bodyLimit: MAX_PAYLOAD,
       schema: {
         tags: ['gitops'],
-        summary: 'GitHub webhook: push starts the rollout of the pushed commit, pull_request posts its plan, ping is answered',
+        summary:
+          'GitHub webhook: push starts the rollout of the pushed commit, pull_request posts its plan, ping is answered',
         security: [{ githubSignature: [] }],
         headers: {
           type: 'object',
@@ -57,8 +73,13 @@ export async function webhookRoutes(app: FastifyInstance, { ctx }: RouteOptions)
     async (request, reply) => {
       // The parser only runs for bodies: a delivery without one never had its signature checked.
       if (!handler?.configured) throw new ApiError(404, 'not_found', 'GitHub webhooks are not configured');
-      if (request.body === undefined || request.body === null) throw new ApiError(401, 'signature_missing', 'an unsigned delivery without a body');
-      const r = await handler.handle(request.headers['x-github-event'], request.headers['x-github-delivery'], request.body);
+      if (request.body === undefined || request.body === null)
+        throw new ApiError(401, 'signature_missing', 'an unsigned delivery without a body');
+      const r = await handler.handle(
+        request.headers['x-github-event'],
+        request.headers['x-github-delivery'],
+        request.body,
+      );
       return reply.code(r.status).send(r.body);
     },
   );

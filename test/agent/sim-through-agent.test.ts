@@ -162,7 +162,14 @@ test('with Temporal down the agent serves the boot from its cache; its held even
         boots: ['install'],
         // The outage outlasts every step: the step's timer fires as Temporal returns, before the agent's queued
         // events arrive on their own; the workflow must ask the agent for them, not power-cycle the host again.
-        timeouts: { dhcp: STEP_S, tftp: STEP_S, ipxe: STEP_S, kernel: STEP_S, config: STEP_S, checkpoint: STEP_S },
+        timeouts: {
+          dhcp: STEP_S,
+          tftp: STEP_S,
+          ipxe: STEP_S,
+          kernel: STEP_S,
+          config: STEP_S,
+          checkpoint: STEP_S,
+        },
         power_retries: 1,
       },
     },
@@ -186,9 +193,13 @@ test('with Temporal down the agent serves the boot from its cache; its held even
     { timeoutMs: 30_000 },
   );
   // The client retries a signal for a while before the outbox sees it fail; once it has, the outbox pauses.
-  await waitFor('the outbox to give up a delivery', async () => h.agent.outbox.stats().lastError !== undefined || undefined, {
-    timeoutMs: 90_000,
-  });
+  await waitFor(
+    'the outbox to give up a delivery',
+    async () => h.agent.outbox.stats().lastError !== undefined || undefined,
+    {
+      timeoutMs: 90_000,
+    },
+  );
   await delay(Math.max(0, outageFrom + (STEP_S + 1) * 1000 - Date.now()));
   const queued = h.agent.outbox.stats();
   assert.ok(queued.queued >= 1, `events were queued while Temporal was down: ${JSON.stringify(queued)}`);

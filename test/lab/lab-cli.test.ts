@@ -38,66 +38,73 @@ const serverVms = [
   { name: 'vm3', firmware: 'bios', mac: '52:54:00:77:52:0c', ipv4: '10.77.52.12' },
 ] as const;
 
-describe('lab, server mode: initial rollout, the demo commit, a BMC lost mid-rollout', { timeout: 420_000 }, () => {
-  let run: LabRun;
-  let r: ScenarioReport;
-  before(async () => {
-    run = await runLab({
-      name: `vqd${tag}s`,
-      prefix: '10.77.52',
-      dhcpMode: 'server',
-      vms: [...serverVms],
-      demo: true,
-      bmcFailure: { host: 'vm3', maxFail: 1 },
-      timeoutMs: 400_000,
+describe(
+  'lab, server mode: initial rollout, the demo commit, a BMC lost mid-rollout',
+  { timeout: 420_000 },
+  () => {
+    let run: LabRun;
+    let r: ScenarioReport;
+    before(async () => {
+      run = await runLab({
+        name: `vqd${tag}s`,
+        prefix: '10.77.52',
+        dhcpMode: 'server',
+        vms: [...serverVms],
+        demo: true,
+        bmcFailure: { host: 'vm3', maxFail: 1 },
+        timeoutMs: 400_000,
+      });
+      assert.ok(run.report, `no report from the scenario: ${explain(run)}`);
+      r = run.report;
     });
-    assert.ok(run.report, `no report from the scenario: ${explain(run)}`);
-    r = run.report;
-  });
 
-  it('initial rollout: every VM provisioned, each powered on once by its BMC, the booted command line validated', () => {
-    const p = phase(r, 'initial');
-    assert.equal(p.rollout?.state, 'completed', explain(run));
-    assert.equal(p.rollout?.provisioned, 3);
-    assert.deepEqual(p.powerOns, { vm1: 1, vm2: 1, vm3: 1 });
-    for (const vm of serverVms) {
-      assert.equal(p.hosts[vm.name]?.state, 'provisioned');
-      assert.equal(p.hosts[vm.name]?.validated, true, `${vm.name} validated its booted command line`);
-    }
-  });
+    it('initial rollout: every VM provisioned, each powered on once by its BMC, the booted command line validated', () => {
+      const p = phase(r, 'initial');
+      assert.equal(p.rollout?.state, 'completed', explain(run));
+      assert.equal(p.rollout?.provisioned, 3);
+      assert.deepEqual(p.powerOns, { vm1: 1, vm2: 1, vm3: 1 });
+      for (const vm of serverVms) {
+        assert.equal(p.hosts[vm.name]?.state, 'provisioned');
+        assert.equal(p.hosts[vm.name]?.validated, true, `${vm.name} validated its booted command line`);
+      }
+    });
 
-  it('the demo commit: the plan names exactly the tiny-b hosts, and only their BMCs power them on again', () => {
-    const p = phase(r, 'demo');
-    assert.deepEqual(p.planned, ['vm2']);
-    assert.equal(p.rollout?.state, 'completed', explain(run));
-    assert.equal(p.rollout?.provisioned, 1);
-    assert.deepEqual(p.powerOns, { vm1: 0, vm2: 1, vm3: 0 }, 'ipmi_sim power-ons during the demo rollout');
-    assert.match(p.hosts.vm2?.bootedCmdline ?? '', /(^| )vaquero\.demo=2( |$)/);
-    assert.equal(p.hosts.vm2?.validated, true);
-  });
+    it('the demo commit: the plan names exactly the tiny-b hosts, and only their BMCs power them on again', () => {
+      const p = phase(r, 'demo');
+      assert.deepEqual(p.planned, ['vm2']);
+      assert.equal(p.rollout?.state, 'completed', explain(run));
+      assert.equal(p.rollout?.provisioned, 1);
+      assert.deepEqual(p.powerOns, { vm1: 0, vm2: 1, vm3: 0 }, 'ipmi_sim power-ons during the demo rollout');
+      assert.match(p.hosts.vm2?.bootedCmdline ?? '', /(^| )vaquero\.demo=2( |$)/);
+      assert.equal(p.hosts.vm2?.validated, true);
+    });
 
-  it('a BMC lost mid-rollout fails its host with the driver\'s reason; the others finish within max_fail', () => {
-    const p = phase(r, 'bmc-failure');
-    assert.deepEqual(p.planned, ['vm1', 'vm2', 'vm3']);
-    // One failure is within max_fail 1: the rollout ends 'failed' (a host failed) rather than 'halted' (the
-    // policy's stop), and every other host was started and finished.
-    assert.equal(p.rollout?.state, 'failed', explain(run));
-    assert.equal(p.rollout?.reason, '1 host(s) failed');
-    assert.equal(p.rollout?.notStarted, 0);
-    assert.equal(p.rollout?.provisioned, 2);
-    assert.deepEqual(p.rollout?.failedHosts.map((h) => h.replace(/^.*\//, '')), ['vm3']);
-    assert.equal(p.hosts.vm3?.state, 'failed');
-    assert.match(p.hosts.vm3?.error ?? '', /BMC power cycle failed: .*ipmi/i);
-    assert.equal(p.powerOns.vm3, 0);
-    for (const vm of ['vm1', 'vm2']) {
-      assert.equal(p.hosts[vm]?.state, 'provisioned');
-      assert.equal(p.powerOns[vm], 1);
-      assert.match(p.hosts[vm]?.bootedCmdline ?? '', /vaquero\.bmc-test=1/);
-    }
-  });
+    it("a BMC lost mid-rollout fails its host with the driver's reason; the others finish within max_fail", () => {
+      const p = phase(r, 'bmc-failure');
+      assert.deepEqual(p.planned, ['vm1', 'vm2', 'vm3']);
+      // One failure is within max_fail 1: the rollout ends 'failed' (a host failed) rather than 'halted' (the
+      // policy's stop), and every other host was started and finished.
+      assert.equal(p.rollout?.state, 'failed', explain(run));
+      assert.equal(p.rollout?.reason, '1 host(s) failed');
+      assert.equal(p.rollout?.notStarted, 0);
+      assert.equal(p.rollout?.provisioned, 2);
+      assert.deepEqual(
+        p.rollout?.failedHosts.map((h) => h.replace(/^.*\//, '')),
+        ['vm3'],
+      );
+      assert.equal(p.hosts.vm3?.state, 'failed');
+      assert.match(p.hosts.vm3?.error ?? '', /BMC power cycle failed: .*ipmi/i);
+      assert.equal(p.powerOns.vm3, 0);
+      for (const vm of ['vm1', 'vm2']) {
+        assert.equal(p.hosts[vm]?.state, 'provisioned');
+        assert.equal(p.powerOns[vm], 1);
+        assert.match(p.hosts[vm]?.bootedCmdline ?? '', /vaquero\.bmc-test=1/);
+      }
+    });
 
-  it('leaves nothing behind', () => assertCleanedUp(run));
-});
+    it('leaves nothing behind', () => assertCleanedUp(run));
+  },
+);
 
 describe('lab, proxy mode beside kea: three mixed VMs provisioned', { timeout: 300_000 }, () => {
   let run: LabRun;
@@ -124,7 +131,10 @@ describe('lab, proxy mode beside kea: three mixed VMs provisioned', { timeout: 3
     assert.deepEqual(p.powerOns, { vm1: 1, vm2: 1, vm3: 1 });
     for (const h of r.hosts) {
       assert.equal(p.hosts[h.name]?.state, 'provisioned');
-      assert.ok(r.kea?.leases.some((l) => l.mac === h.machine.mac && l.ip.startsWith('10.77.53.2')), `kea leased to ${h.name}`);
+      assert.ok(
+        r.kea?.leases.some((l) => l.mac === h.machine.mac && l.ip.startsWith('10.77.53.2')),
+        `kea leased to ${h.name}`,
+      );
     }
     assertCleanedUp(run);
   });
@@ -135,7 +145,10 @@ describe('vaquero lab up / lab down', { timeout: 300_000 }, () => {
   const name = `vqu${tag}`;
   const vaquero = (args: string[], env: NodeJS.ProcessEnv) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, ['bin/vaquero.js', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['bin/vaquero.js', ...args], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -159,13 +172,17 @@ describe('vaquero lab up / lab down', { timeout: 300_000 }, () => {
 
   it('up brings two VMs to provisioned and leaves the stack running; down removes everything', async () => {
     const env = { ...process.env, VAQUERO_LAB_DIR: state };
-    const up = await vaquero(['lab', 'up', '--vms', '2', '--firmware', 'mixed', '--name', name, '--prefix', '10.77.54'], env);
+    const up = await vaquero(
+      ['lab', 'up', '--vms', '2', '--firmware', 'mixed', '--name', name, '--prefix', '10.77.54'],
+      env,
+    );
     assert.equal(up.code, 0, up.out);
     assert.match(up.out, /agent +http:\/\/10\.77\.54\.1:8080/);
     const api = /api +(http:\/\/127\.0\.0\.1:\d+)/.exec(up.out)?.[1];
     assert.ok(api, up.out);
     // The API and the Temporal UI live on the namespace's loopback; `lab up` forwards them to the host's.
-    const get = (url: string) => spawnSync('curl', ['-sSL', '-o', '/dev/null', '-w', '%{http_code}', url], { encoding: 'utf8' });
+    const get = (url: string) =>
+      spawnSync('curl', ['-sSL', '-o', '/dev/null', '-w', '%{http_code}', url], { encoding: 'utf8' });
     assert.equal(get(`${api}/live`).stdout, '200', 'the API server answers on the host');
     const ui = /temporal ui +(http:\/\/127\.0\.0\.1:\d+)/.exec(up.out)?.[1];
     assert.ok(ui, up.out);
@@ -180,6 +197,10 @@ describe('vaquero lab up / lab down', { timeout: 300_000 }, () => {
     assert.deepEqual(labNamespaces(name), [], 'no namespace of the lab is left');
     assert.deepEqual(await runProcesses(state), [], 'no process naming the lab state dir is left');
     const links = await readFile('/proc/net/dev', 'utf8');
-    assert.doesNotMatch(links, new RegExp(`${name}`), 'no interface of the lab is left in the root namespace');
+    assert.doesNotMatch(
+      links,
+      new RegExp(`${name}`),
+      'no interface of the lab is left in the root namespace',
+    );
   });
 });

@@ -52,7 +52,11 @@ describe('lab: Temporal stopped during a BIOS VM boot', { timeout: 240_000 }, ()
     assert.ok(h, 'a report for bios-1');
     t.diagnostic(`restart to result ${r.outage?.restartToResultS}s; sequence ${h.boot?.sequence.join(', ')}`);
     assert.equal(h.status?.state, 'provisioned', explain(run));
-    assert.deepEqual(h.machine.powerOns, ['pxe'], 'powered on once: the outage did not repeat the power stage');
+    assert.deepEqual(
+      h.machine.powerOns,
+      ['pxe'],
+      'powered on once: the outage did not repeat the power stage',
+    );
     const seq = h.boot?.sequence ?? [];
     // dhcp … ipxe, kernel, initrd … checkpoint: the tiny OS's own DHCP may come between initrd and checkpoint.
     const at = (k: string, from = 0) => seq.indexOf(k, from);
@@ -64,11 +68,18 @@ describe('lab: Temporal stopped during a BIOS VM boot', { timeout: 240_000 }, ()
     assert.equal(kinds.filter((k) => k === 'checkpoint').length, 1);
     // The workflow's timeline is in the agent's order: event times never go backwards.
     const times = h.boot!.events.map((e) => e.at);
-    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+    );
   });
 
   it('leaves nothing behind', () => {
-    assert.deepEqual(run.left, { pids: [], namespaces: [] }, 'every process and namespace of the run is gone');
+    assert.deepEqual(
+      run.left,
+      { pids: [], namespaces: [] },
+      'every process and namespace of the run is gone',
+    );
     assert.deepEqual(run.killedLeftovers, [], 'the scenario itself ended everything it started');
   });
 });

@@ -38,17 +38,26 @@ test(`${HOSTS} hosts of one site, bmc_concurrency ${LIMIT}: at most ${LIMIT} BMC
   const sim = await stack.startSimSite(sot.site, { bmc: 150 });
   const r = await startRollout(stack.client, sot);
   const result = await rolloutResult(stack.client, r.workflowId, 180_000);
-  const why = await Promise.all(result.failedHosts.map((h) => hostStatus(stack.client, sot.site, h.split('/')[1]!).then((st) => `${h}: ${st.lastError}`)));
+  const why = await Promise.all(
+    result.failedHosts.map((h) =>
+      hostStatus(stack.client, sot.site, h.split('/')[1]!).then((st) => `${h}: ${st.lastError}`),
+    ),
+  );
   assert.equal(result.state, 'completed', `${JSON.stringify(result)}\n${why.join('\n')}`);
   assert.equal(result.provisioned, HOSTS);
 
   assert.equal(sim.fleet.bmcInFlight, 0);
-  assert.ok(sim.fleet.bmcMaxInFlight <= LIMIT, `BMC calls in flight reached ${sim.fleet.bmcMaxInFlight} > ${LIMIT}`);
+  assert.ok(
+    sim.fleet.bmcMaxInFlight <= LIMIT,
+    `BMC calls in flight reached ${sim.fleet.bmcMaxInFlight} > ${LIMIT}`,
+  );
   assert.equal(sim.fleet.bmcMaxInFlight, LIMIT);
   for (let i = 1; i <= HOSTS; i++) assert.equal(sim.fleet.powerOns.get(`${sot.site}/n${i}`), 1);
 
   // The semaphore agrees: limit from the SoT, every host granted once, nothing held or waiting now.
-  const status = await stack.client.workflow.getHandle(bmcSemaphoreWorkflowId(sot.site)).query(bmcSemaphoreStatusQuery);
+  const status = await stack.client.workflow
+    .getHandle(bmcSemaphoreWorkflowId(sot.site))
+    .query(bmcSemaphoreStatusQuery);
   assert.equal(status.limit, LIMIT);
   assert.equal(status.maxHeld, LIMIT);
   assert.equal(status.granted, HOSTS);

@@ -40,7 +40,8 @@ async function historyText(workflowId: string): Promise<string> {
   const decode = (v: unknown): unknown => {
     if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
     if (Array.isArray(v)) return v.map(decode);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
     return v;
   };
   return JSON.stringify(decode(history));
@@ -86,10 +87,23 @@ test('a host whose IPMI BMC uses a credentials reference: provisioned, and no tr
   const bmc = await startIpmiSim({ password });
   const secrets = path.join(secretsDir, 'ipmi.yaml');
   await writeFile(secrets, `lab-ipmi: { username: ${bmc.username}, password: "${password}" }\n`);
-  const sot = await writeSot({ sot: 'ipmi-secret', site: 'ipmisecret', workflows: { one: { boots: ['quick'] } }, hosts: [{ name: 'h1', workflow: 'one' }] });
-  await setBmc(sot, 'h1', { driver: 'ipmi', address: bmc.address, credentials: 'lab-ipmi', options: { cipher_suite: 3 } });
+  const sot = await writeSot({
+    sot: 'ipmi-secret',
+    site: 'ipmisecret',
+    workflows: { one: { boots: ['quick'] } },
+    hosts: [{ name: 'h1', workflow: 'one' }],
+  });
+  await setBmc(sot, 'h1', {
+    driver: 'ipmi',
+    address: bmc.address,
+    credentials: 'lab-ipmi',
+    options: { cipher_suite: 3 },
+  });
   const holder: { fleet?: SimFleet } = {};
-  const site = await startSiteWithExtras(stack, sot.site, { drivers: { ipmi: ipmiInFrontOfSim(() => holder.fleet!) }, secrets: new FileSecretStore(secrets) });
+  const site = await startSiteWithExtras(stack, sot.site, {
+    drivers: { ipmi: ipmiInFrontOfSim(() => holder.fleet!) },
+    secrets: new FileSecretStore(secrets),
+  });
   holder.fleet = site.fleet;
   try {
     const r = await startRollout(stack.client, sot);
@@ -97,7 +111,14 @@ test('a host whose IPMI BMC uses a credentials reference: provisioned, and no tr
     assert.equal(result.state, 'completed', JSON.stringify(result));
     const s = await hostStatus(stack.client, sot.site, 'h1');
     assert.equal(s.state, 'provisioned');
-    assert.ok(s.timeline.some((e) => e.kind === 'power' && e.message === 'power cycled: next boot Force PXE (once), power turned on, now on'), JSON.stringify(s.timeline));
+    assert.ok(
+      s.timeline.some(
+        (e) =>
+          e.kind === 'power' &&
+          e.message === 'power cycled: next boot Force PXE (once), power turned on, now on',
+      ),
+      JSON.stringify(s.timeline),
+    );
     // The real BMC was driven, with the password the reference names.
     assert.deepEqual(await bmc.powerOns(), ['pxe']);
 
@@ -105,7 +126,8 @@ test('a host whose IPMI BMC uses a credentials reference: provisioned, and no tr
     // The search sees activity inputs (the BMC reference and address are there), so it would see a secret.
     assert.ok(text.includes('lab-ipmi') && text.includes(bmc.address), 'payloads are decoded');
     for (const t of traces(bmc.username, password)) assert.ok(!text.includes(t), `history contains ${t}`);
-    for (const t of traces(bmc.username, password)) assert.ok(!(await historyText(r.workflowId)).includes(t), 'rollout history');
+    for (const t of traces(bmc.username, password))
+      assert.ok(!(await historyText(r.workflowId)).includes(t), 'rollout history');
   } finally {
     await site.stop();
     await bmc.stop();
@@ -117,16 +139,37 @@ test('a Redfish BMC that ignores the boot override: the host fails at power with
   const proxy = await startRedfishProxy(sushy, { dropBootPatch: true });
   const secrets = path.join(secretsDir, 'redfish.env');
   await writeFile(secrets, `lab-redfish=${sushy.username}:${sushy.password}\n`);
-  const sot = await writeSot({ sot: 'rf-deaf', site: 'rfdeaf', workflows: { one: { boots: ['quick'] } }, hosts: [{ name: 'h1', workflow: 'one' }] });
+  const sot = await writeSot({
+    sot: 'rf-deaf',
+    site: 'rfdeaf',
+    workflows: { one: { boots: ['quick'] } },
+    hosts: [{ name: 'h1', workflow: 'one' }],
+  });
   await setBmc(sot, 'h1', { driver: 'redfish', address: proxy.url, credentials: 'lab-redfish' });
-  const site = await startSiteWithExtras(stack, sot.site, { drivers: { redfish: new RedfishDriver() }, secrets: new FileSecretStore(secrets) });
+  const site = await startSiteWithExtras(stack, sot.site, {
+    drivers: { redfish: new RedfishDriver() },
+    secrets: new FileSecretStore(secrets),
+  });
   try {
     const r = await startRollout(stack.client, sot);
     const result = await rolloutResult(stack.client, r.workflowId);
     assert.deepEqual(result.failedHosts, [`${sot.site}/h1`]);
-    const err = await withTimeout('host result', stack.client.workflow.getHandle(hostWorkflowId(sot.site, 'h1')).result().then(() => undefined, (e: unknown) => e), 30_000);
+    const err = await withTimeout(
+      'host result',
+      stack.client.workflow
+        .getHandle(hostWorkflowId(sot.site, 'h1'))
+        .result()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      30_000,
+    );
     assert.ok(err instanceof WorkflowFailedError, String(err));
-    assert.equal(err.cause?.message, 'rfdeaf/h1 failed at power: BMC power cycle failed: boot override not applied: BMC reports Hdd after 3 attempts');
+    assert.equal(
+      err.cause?.message,
+      'rfdeaf/h1 failed at power: BMC power cycle failed: boot override not applied: BMC reports Hdd after 3 attempts',
+    );
 
     const s = await hostStatus(stack.client, sot.site, 'h1');
     assert.equal(s.stage, 'power');
@@ -136,7 +179,8 @@ test('a Redfish BMC that ignores the boot override: the host fails at power with
     assert.equal(patches.length, 3);
     assert.ok(!proxy.requests.some((q) => q.method === 'POST' && q.path.endsWith('ComputerSystem.Reset')));
     const text = await historyText(hostWorkflowId(sot.site, 'h1'));
-    for (const t of traces(sushy.username, sushy.password)) assert.ok(!text.includes(t), `history contains ${t}`);
+    for (const t of traces(sushy.username, sushy.password))
+      assert.ok(!text.includes(t), `history contains ${t}`);
   } finally {
     await site.stop();
     await proxy.stop();

@@ -52,12 +52,22 @@ const target = (password: string, extra: Record<string, unknown> = {}): BmcTarge
     driver: 'container',
     address: '10.0.0.7',
     credentials: 'c',
-    options: { image: BUSYBOX_IMAGE, command: ['/bin/sh', '/bmc/bmc.sh'], binds: [`${dir}:/bmc`], network_mode: 'none', ...extra },
+    options: {
+      image: BUSYBOX_IMAGE,
+      command: ['/bin/sh', '/bmc/bmc.sh'],
+      binds: [`${dir}:/bmc`],
+      network_mode: 'none',
+      ...extra,
+    },
   },
   credentials: { username: 'admin', password },
 });
 
-const state = (name: string) => readFile(path.join(dir, 'state', name), 'utf8').then((s) => s.trim(), () => undefined);
+const state = (name: string) =>
+  readFile(path.join(dir, 'state', name), 'utf8').then(
+    (s) => s.trim(),
+    () => undefined,
+  );
 
 test('cycle to network through a BMC container: boot device read back, power on, every call its own container', async () => {
   await rm(path.join(dir, 'state'), { recursive: true, force: true });
@@ -66,7 +76,13 @@ test('cycle to network through a BMC container: boot device read back, power on,
   assert.equal(detail, 'next boot network (once), power turned on, now on');
   assert.equal(await state('power'), 'on');
   assert.equal(await state('boot'), 'network');
-  assert.deepEqual((await state('actions'))?.split('\n'), ['bootdev-set', 'bootdev-get', 'status', 'on', 'status']);
+  assert.deepEqual((await state('actions'))?.split('\n'), [
+    'bootdev-set',
+    'bootdev-get',
+    'status',
+    'on',
+    'status',
+  ]);
   const left = await podman.docker.listContainers({ all: true, filters: { label: ['vaquero.host=node-7'] } });
   assert.equal(left.length, 0, 'containers removed');
 });
@@ -75,24 +91,33 @@ test('a BMC container that ignores the boot device is caught by the read-back', 
   await writeFile(path.join(dir, 'state', 'deaf'), '');
   await writeFile(path.join(dir, 'state', 'boot'), 'disk');
   try {
-    await assert.rejects(cycleToNetwork(driver, target('right-pw'), { backoffMs: 10 }), /^BmcError: boot override not applied: BMC reports disk after 3 attempts$/);
+    await assert.rejects(
+      cycleToNetwork(driver, target('right-pw'), { backoffMs: 10 }),
+      /^BmcError: boot override not applied: BMC reports disk after 3 attempts$/,
+    );
   } finally {
     await rm(path.join(dir, 'state', 'deaf'));
   }
 });
 
-test('exit 2 is a permanent failure with the container\'s reason; the password is not in the message', async () => {
+test("exit 2 is a permanent failure with the container's reason; the password is not in the message", async () => {
   await assert.rejects(driver.powerStatus(target('wrong-pw-123')), (e: unknown) => {
     assert.ok(e instanceof BmcError && !e.retryable, String(e));
-    assert.equal(e.message, `BMC container ${BUSYBOX_IMAGE} for 10.0.0.7: status failed (exit 2): login refused`);
+    assert.equal(
+      e.message,
+      `BMC container ${BUSYBOX_IMAGE} for 10.0.0.7: status failed (exit 2): login refused`,
+    );
     return true;
   });
 });
 
 test('a BMC container that hangs is killed at its timeout (retryable)', async () => {
-  await assert.rejects(driver.powerStatus(target('right-pw', { command: ['/bin/sh', '-c', 'sleep 300'], timeout_s: 1 })), (e: unknown) => {
-    assert.ok(e instanceof BmcError && e.retryable, String(e));
-    assert.match(e.message, /status timed out after 1s \(killed\)$/);
-    return true;
-  });
+  await assert.rejects(
+    driver.powerStatus(target('right-pw', { command: ['/bin/sh', '-c', 'sleep 300'], timeout_s: 1 })),
+    (e: unknown) => {
+      assert.ok(e instanceof BmcError && e.retryable, String(e));
+      assert.match(e.message, /status timed out after 1s \(killed\)$/);
+      return true;
+    },
+  );
 });

@@ -30,7 +30,10 @@ function scripted(opts: { bootTakesAt?: number; onTakesAt?: number; power?: Powe
       calls.push(`set ${d}`);
       if (++sets >= (opts.bootTakesAt ?? 1)) boot = d;
     },
-    getBootDevice: async () => (calls.push('get'), { device: boot, persistent: false, raw: boot === 'disk' ? 'Hdd' : 'Pxe' }),
+    getBootDevice: async () => (
+      calls.push('get'),
+      { device: boot, persistent: false, raw: boot === 'disk' ? 'Hdd' : 'Pxe' }
+    ),
   };
   return { driver, calls };
 }
@@ -60,16 +63,25 @@ test('a host that stays off after the cycle is powered on again; one that never 
   assert.deepEqual(late.calls.slice(2), ['status', 'cycle', 'status', 'on', 'status', 'on', 'status']);
 
   const dead = scripted({ onTakesAt: 99, power: 'off' });
-  await assert.rejects(cycleToNetwork(dead.driver, t, fast), /^BmcError: power on not applied: BMC reports off after 3 attempts$/);
+  await assert.rejects(
+    cycleToNetwork(dead.driver, t, fast),
+    /^BmcError: power on not applied: BMC reports off after 3 attempts$/,
+  );
   assert.equal(dead.calls.filter((c) => c === 'on').length, 3);
 });
 
 test('a slow BMC: the power status is polled until it settles', async () => {
   const { driver, calls } = scripted({ power: 'off' });
   let reads = 0;
-  const slow: PowerDriver = { ...driver, powerStatus: async (x) => (++reads < 4 ? 'off' : driver.powerStatus(x)) };
+  const slow: PowerDriver = {
+    ...driver,
+    powerStatus: async (x) => (++reads < 4 ? 'off' : driver.powerStatus(x)),
+  };
   const steps: string[] = [];
-  assert.equal(await cycleToNetwork(slow, t, { ...fast, settleMs: 5000, progress: (s) => steps.push(s) }), 'next boot Pxe (once), power turned on, now on');
+  assert.equal(
+    await cycleToNetwork(slow, t, { ...fast, settleMs: 5000, progress: (s) => steps.push(s) }),
+    'next boot Pxe (once), power turned on, now on',
+  );
   assert.equal(calls.filter((c) => c === 'on').length, 1, 'one power-on: the read-back waited for it');
   assert.ok(steps.includes('waiting for power on (BMC reports off)'), steps.join(', '));
 });

@@ -97,7 +97,12 @@ test('a wrong password fails at once with a clear, non-retryable error that does
   await assert.rejects(driver.powerStatus(target(bmc, wrong)), (e: unknown) => {
     assert.ok(e instanceof BmcError, String(e));
     assert.equal(e.retryable, false);
-    assert.match(e.message, new RegExp(`^IPMI BMC 127\\.0\\.0\\.1:${bmc.port}: login as admin refused — wrong username or password`));
+    assert.match(
+      e.message,
+      new RegExp(
+        `^IPMI BMC 127\\.0\\.0\\.1:${bmc.port}: login as admin refused — wrong username or password`,
+      ),
+    );
     assert.ok(!e.message.includes(wrong));
     return true;
   });
@@ -113,7 +118,10 @@ test('a BMC that acknowledges but ignores the boot override fails with what it r
     const t = target(deaf);
     await assert.rejects(cycleToNetwork(driver, t, { backoffMs: 10 }), (e: unknown) => {
       assert.ok(e instanceof BmcError && !e.retryable, String(e));
-      assert.equal(e.message, 'boot override not applied: BMC reports Force Boot from default Hard-Drive after 3 attempts');
+      assert.equal(
+        e.message,
+        'boot override not applied: BMC reports Force Boot from default Hard-Drive after 3 attempts',
+      );
       return true;
     });
     const sets = (await deaf.hookCalls()).filter((c) => c.startsWith('set boot'));
@@ -129,12 +137,20 @@ test('ipmitool gets lanplus, the cipher suite and the efiboot flag as arguments,
   const dir = await mkdtemp(path.join(tmpdir(), 'vaq-fake-ipmitool-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const fake = path.join(dir, 'ipmitool');
-  await writeFile(fake, `#!/bin/sh\nprintf '%s\\n' "$@" > ${dir}/argv\necho "$IPMI_PASSWORD" > ${dir}/env\necho 'Set Boot Device to pxe'\n`);
+  await writeFile(
+    fake,
+    `#!/bin/sh\nprintf '%s\\n' "$@" > ${dir}/argv\necho "$IPMI_PASSWORD" > ${dir}/env\necho 'Set Boot Device to pxe'\n`,
+  );
   await chmod(fake, 0o755);
   const secret = 'Sup3r-Secret-PW';
   const bt: BmcTarget = {
     ...target(bmc, secret, { cipher_suite: 17, efi_boot: true }),
-    bmc: { driver: 'ipmi', address: '10.0.0.9', credentials: 'x', options: { cipher_suite: 17, efi_boot: true } },
+    bmc: {
+      driver: 'ipmi',
+      address: '10.0.0.9',
+      credentials: 'x',
+      options: { cipher_suite: 17, efi_boot: true },
+    },
   };
   await new IpmiDriver({ ipmitool: fake }).setBootDevice(bt, 'network', { persistent: true });
   const argv = (await readFile(path.join(dir, 'argv'), 'utf8')).trim().split('\n');

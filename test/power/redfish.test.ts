@@ -18,7 +18,11 @@ before(async () => {
 });
 after(() => sushy?.stop());
 
-const target = (address: string, credentials: BmcTarget['credentials'], options: Record<string, unknown> = {}): BmcTarget => ({
+const target = (
+  address: string,
+  credentials: BmcTarget['credentials'],
+  options: Record<string, unknown> = {},
+): BmcTarget => ({
   site: 's',
   host: 'h',
   mac: '52:54:00:aa:00:01',
@@ -62,13 +66,23 @@ test('cycle to network: ComputerSystem.Reset with an allowed ResetType, power re
     const sys = await sushy.system();
     assert.equal(sys.PowerState, 'On');
     assert.equal(sys.Boot.BootSourceOverrideTarget, 'Pxe');
-    const resets = proxy.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Actions/ComputerSystem.Reset'));
-    assert.deepEqual(resets.map((r) => JSON.parse(r.body) as unknown), [{ ResetType: 'On' }]);
+    const resets = proxy.requests.filter(
+      (r) => r.method === 'POST' && r.path.endsWith('/Actions/ComputerSystem.Reset'),
+    );
+    assert.deepEqual(
+      resets.map((r) => JSON.parse(r.body) as unknown),
+      [{ ResetType: 'On' }],
+    );
     const patch = proxy.requests.find((r) => r.method === 'PATCH');
-    assert.deepEqual(JSON.parse(patch!.body), { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } });
+    assert.deepEqual(JSON.parse(patch!.body), {
+      Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' },
+    });
     // The service root (read unauthenticated) links no session service: basic auth for everything else.
     const authed = proxy.requests.filter((r) => r.path.replace(/\/$/, '') !== '/redfish/v1');
-    assert.ok(authed.length > 0 && authed.every((r) => r.headers.authorization?.startsWith('Basic ')), 'basic auth');
+    assert.ok(
+      authed.length > 0 && authed.every((r) => r.headers.authorization?.startsWith('Basic ')),
+      'basic auth',
+    );
 
     // Now on: a second cycle uses a restart, and the emulator reports the host back on.
     proxy.requests.length = 0;
@@ -85,8 +99,13 @@ test('cycle to network: ComputerSystem.Reset with an allowed ResetType, power re
 test('a wrong password fails at once, not retryable, without the password in the message', async () => {
   const driver = new RedfishDriver();
   const wrong = 'wrong-password-123';
-  await rejectsWith(driver.powerStatus(target(sushy.url, { username: sushy.username, password: wrong })), /basic login as admin refused — wrong username, password or token \(HTTP 401\)/);
-  await driver.powerStatus(target(sushy.url, { username: sushy.username, password: wrong })).catch((e: Error) => assert.ok(!e.message.includes(wrong)));
+  await rejectsWith(
+    driver.powerStatus(target(sushy.url, { username: sushy.username, password: wrong })),
+    /basic login as admin refused — wrong username, password or token \(HTTP 401\)/,
+  );
+  await driver
+    .powerStatus(target(sushy.url, { username: sushy.username, password: wrong }))
+    .catch((e: Error) => assert.ok(!e.message.includes(wrong)));
 });
 
 test('a BMC that acknowledges the boot override but ignores it: detected after 3 attempts, never reset', async () => {
@@ -115,7 +134,10 @@ test('sessions, ETag/If-Match and TLS: verified by default, trusted through ca_f
   const driver = new RedfishDriver();
   try {
     // A self-signed certificate is refused unless this BMC says otherwise.
-    await rejectsWith(driver.powerStatus(target(proxy.url, creds)), /TLS certificate not trusted .*set ca_file, or insecure_tls: true/);
+    await rejectsWith(
+      driver.powerStatus(target(proxy.url, creds)),
+      /TLS certificate not trusted .*set ca_file, or insecure_tls: true/,
+    );
 
     const ca = path.join(dir, 'bmc-ca.pem');
     await writeFile(ca, proxy.cert!);
@@ -128,13 +150,19 @@ test('sessions, ETag/If-Match and TLS: verified by default, trusted through ca_f
       await driver.release(t);
       assert.equal(proxy.openSessions(), 0, 'the session is deleted when the operation ends');
 
-      const login = proxy.requests.filter((r) => r.method === 'POST' && r.path === '/redfish/v1/SessionService/Sessions');
+      const login = proxy.requests.filter(
+        (r) => r.method === 'POST' && r.path === '/redfish/v1/SessionService/Sessions',
+      );
       assert.equal(login.length, 1);
       const patch = proxy.requests.find((r) => r.method === 'PATCH')!;
       assert.match(String(patch.headers['if-match']), /^W\/"[0-9a-f]{16}"$/);
       assert.equal(typeof patch.headers['x-auth-token'], 'string');
       assert.equal(patch.headers.authorization, undefined);
-      assert.ok(proxy.requests.some((r) => r.method === 'DELETE' && r.path.startsWith('/redfish/v1/SessionService/Sessions/')));
+      assert.ok(
+        proxy.requests.some(
+          (r) => r.method === 'DELETE' && r.path.startsWith('/redfish/v1/SessionService/Sessions/'),
+        ),
+      );
     }
 
     await rejectsWith(

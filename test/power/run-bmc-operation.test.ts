@@ -12,8 +12,20 @@ const PASSWORD = 'Tr0ub4dor&3-secret';
 const secrets = new EnvSecretStore({ VAQUERO_SECRET_LAB_BMC: `admin:${PASSWORD}` });
 let released = 0;
 const driver = { name: 'ipmi', release: async () => void released++ } as unknown as PowerDriver;
-const target = (credentials?: string) => ({ site: 's', host: 'h', mac: 'm', bmc: { driver: 'ipmi' as const, address: '10.0.0.1', credentials, options: {} } });
-const ctx = (credentials?: string, capMs?: number) => ({ driver, target: target(credentials), secrets, cancelled: new AbortController().signal, heartbeat: () => undefined, capMs });
+const target = (credentials?: string) => ({
+  site: 's',
+  host: 'h',
+  mac: 'm',
+  bmc: { driver: 'ipmi' as const, address: '10.0.0.1', credentials, options: {} },
+});
+const ctx = (credentials?: string, capMs?: number) => ({
+  driver,
+  target: target(credentials),
+  secrets,
+  cancelled: new AbortController().signal,
+  heartbeat: () => undefined,
+  capMs,
+});
 
 const failure = (p: Promise<unknown>) =>
   p.then(
@@ -38,21 +50,31 @@ test('an unknown reference fails at once, naming it and where the agent looked',
   const e = await failure(runBmcOperation(ctx('rack-9'), async () => undefined));
   assert.equal(e.nonRetryable, true);
   assert.equal(e.type, 'CredentialsNotFound');
-  assert.equal(e.message, 'credentials "rack-9" not found on this agent (looked in: environment VAQUERO_SECRET_RACK_9[_USERNAME|_PASSWORD|_TOKEN|_PRIVATE_KEY])');
+  assert.equal(
+    e.message,
+    'credentials "rack-9" not found on this agent (looked in: environment VAQUERO_SECRET_RACK_9[_USERNAME|_PASSWORD|_TOKEN|_PRIVATE_KEY])',
+  );
 });
 
 test('errors are scrubbed of the secret and its encodings; BMC errors keep their retryability', async () => {
   const b64 = Buffer.from(`admin:${PASSWORD}`).toString('base64');
-  const leaky = await failure(runBmcOperation(ctx('lab-bmc'), async () => {
-    throw new BmcError(`login failed for https://admin:${encodeURIComponent(PASSWORD)}@bmc (${PASSWORD}, Basic ${b64})`, false);
-  }));
+  const leaky = await failure(
+    runBmcOperation(ctx('lab-bmc'), async () => {
+      throw new BmcError(
+        `login failed for https://admin:${encodeURIComponent(PASSWORD)}@bmc (${PASSWORD}, Basic ${b64})`,
+        false,
+      );
+    }),
+  );
   assert.equal(leaky.nonRetryable, true);
   assert.equal(leaky.message, 'login failed for https://admin:***@bmc (***, Basic ***)');
   assert.equal(leaky.cause, undefined, 'no original error (and stack) attached');
 
-  const passing = await failure(runBmcOperation(ctx('lab-bmc'), async () => {
-    throw new TypeError(`socket hang up ${PASSWORD}`);
-  }));
+  const passing = await failure(
+    runBmcOperation(ctx('lab-bmc'), async () => {
+      throw new TypeError(`socket hang up ${PASSWORD}`);
+    }),
+  );
   assert.equal(passing.nonRetryable, false);
   assert.equal(passing.message, 'socket hang up ***');
 });
@@ -61,7 +83,9 @@ test('an operation past its cap is aborted and reported as a timeout', async () 
   const e = await failure(
     runBmcOperation(ctx(undefined, 50), (t, progress) => {
       progress('powering on');
-      return new Promise((_resolve, reject) => t.signal!.addEventListener('abort', () => reject(t.signal!.reason)));
+      return new Promise((_resolve, reject) =>
+        t.signal!.addEventListener('abort', () => reject(t.signal!.reason)),
+      );
     }),
   );
   assert.equal(e.type, 'BmcTimeout');

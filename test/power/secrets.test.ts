@@ -17,7 +17,10 @@ after(() => rm(dir, { recursive: true, force: true }));
 
 test('YAML file: mappings, the one-value form and tokens; unknown references are undefined', async () => {
   const file = path.join(dir, 'secrets.yaml');
-  await writeFile(file, 'lab-bmc: { username: admin, password: "p:w#1" }\nshort: "root:calvin"\nrf: { token: tok-123 }\nkey: { user: ops, private_key: "-----BEGIN-----\\nabc" }\n');
+  await writeFile(
+    file,
+    'lab-bmc: { username: admin, password: "p:w#1" }\nshort: "root:calvin"\nrf: { token: tok-123 }\nkey: { user: ops, private_key: "-----BEGIN-----\\nabc" }\n',
+  );
   const s = new FileSecretStore(file);
   assert.deepEqual(await s.resolve('lab-bmc'), { username: 'admin', password: 'p:w#1' });
   assert.deepEqual(await s.resolve('short'), { username: 'root', password: 'calvin' });
@@ -28,7 +31,10 @@ test('YAML file: mappings, the one-value form and tokens; unknown references are
 
 test('KEY=VALUE file: one-value lines, field lines, comments and quotes', async () => {
   const file = path.join(dir, 'secrets.env');
-  await writeFile(file, '# BMCs\nlab-bmc=admin:s3cret=x\nrf.token="tok 9"\nsplit.username=ops\nsplit.password=\'pw\'\n\n');
+  await writeFile(
+    file,
+    '# BMCs\nlab-bmc=admin:s3cret=x\nrf.token="tok 9"\nsplit.username=ops\nsplit.password=\'pw\'\n\n',
+  );
   const s = new FileSecretStore(file);
   assert.deepEqual(await s.resolve('lab-bmc'), { username: 'admin', password: 's3cret=x' });
   assert.deepEqual(await s.resolve('rf'), { token: 'tok 9' });
@@ -55,11 +61,18 @@ test('directory: a folder of field files, <ref>.yaml, and a plain file', async (
 });
 
 test('environment: VAQUERO_SECRET_<REF> and per-field variables, which win', async () => {
-  const s = new EnvSecretStore({ VAQUERO_SECRET_LAB_BMC: 'admin:one', VAQUERO_SECRET_LAB_BMC_PASSWORD: 'two', VAQUERO_SECRET_RF_TOKEN: 'tok' });
+  const s = new EnvSecretStore({
+    VAQUERO_SECRET_LAB_BMC: 'admin:one',
+    VAQUERO_SECRET_LAB_BMC_PASSWORD: 'two',
+    VAQUERO_SECRET_RF_TOKEN: 'tok',
+  });
   assert.deepEqual(await s.resolve('lab-bmc'), { username: 'admin', password: 'two' });
   assert.deepEqual(await s.resolve('rf'), { token: 'tok' });
   assert.equal(await s.resolve('other'), undefined);
-  assert.equal(s.describe('lab.bmc'), 'environment VAQUERO_SECRET_LAB_BMC[_USERNAME|_PASSWORD|_TOKEN|_PRIVATE_KEY]');
+  assert.equal(
+    s.describe('lab.bmc'),
+    'environment VAQUERO_SECRET_LAB_BMC[_USERNAME|_PASSWORD|_TOKEN|_PRIVATE_KEY]',
+  );
 });
 
 test('a chain asks the directory, then the file, then the environment', async () => {
@@ -68,11 +81,18 @@ test('a chain asks the directory, then the file, then the environment', async ()
   await writeFile(path.join(d, 'both'), 'dir:wins\n');
   const file = path.join(dir, 'chain.yaml');
   await writeFile(file, 'both: "file:loses"\nfileonly: "f:1"\n');
-  const s = createSecretStore({ dir: d, file, env: { VAQUERO_SECRET_ENVONLY: 'e:1', VAQUERO_SECRET_FILEONLY: 'e:2' } });
+  const s = createSecretStore({
+    dir: d,
+    file,
+    env: { VAQUERO_SECRET_ENVONLY: 'e:1', VAQUERO_SECRET_FILEONLY: 'e:2' },
+  });
   assert.deepEqual(await s.resolve('both'), { username: 'dir', password: 'wins' });
   assert.deepEqual(await s.resolve('fileonly'), { username: 'f', password: '1' });
   assert.deepEqual(await s.resolve('envonly'), { username: 'e', password: '1' });
-  assert.match(s.describe('x'), /^directory .*chain\.d\/x\{\/,\.yaml,\.yml\}, file .*chain\.yaml, environment VAQUERO_SECRET_X/);
+  assert.match(
+    s.describe('x'),
+    /^directory .*chain\.d\/x\{\/,\.yaml,\.yml\}, file .*chain\.yaml, environment VAQUERO_SECRET_X/,
+  );
   // VAQUERO_SECRETS_FILE / _DIR name the stores when no option does.
   const fromEnv = createSecretStore({ env: { VAQUERO_SECRETS_FILE: file } });
   assert.deepEqual(await fromEnv.resolve('fileonly'), { username: 'f', password: '1' });

@@ -30,9 +30,15 @@ export async function startSiteWithExtras(
 }
 
 /** Replaces a host's BMC interface (driver, address, credentials reference, options). */
-export async function setBmc(sot: WrittenSot, host: string, bmc: { driver: string; address: string; credentials?: string; options?: Record<string, unknown> }): Promise<void> {
+export async function setBmc(
+  sot: WrittenSot,
+  host: string,
+  bmc: { driver: string; address: string; credentials?: string; options?: Record<string, unknown> },
+): Promise<void> {
   const file = path.join(sot.dir, 'sites', sot.site, 'hosts.yml');
-  const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as { name: string; interfaces: { type: string }[] });
+  const docs = parseAllDocuments(await readFile(file, 'utf8')).map(
+    (d) => d.toJS() as { name: string; interfaces: { type: string }[] },
+  );
   const h = docs.find((d) => d.name === host);
   if (!h) throw new Error(`no host ${host} in ${file}`);
   h.interfaces = h.interfaces.map((i) => (i.type === 'bmc' ? { type: 'bmc', ...bmc } : i));

@@ -33,7 +33,9 @@ async function keygen(name: string): Promise<string> {
 }
 
 async function startSshd(): Promise<void> {
-  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   sshd = child;
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((resolve) => {
@@ -65,8 +67,13 @@ before(async () => {
   await keygen('host_key');
   clientKey = await keygen('client_key');
   otherKey = await keygen('other_key');
-  await writeFile(path.join(dir, 'authorized_keys'), await readFile(path.join(dir, 'client_key.pub'), 'utf8'));
-  hostKeySha256 = (await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', path.join(dir, 'host_key.pub')])).stdout.split(' ')[1]!;
+  await writeFile(
+    path.join(dir, 'authorized_keys'),
+    await readFile(path.join(dir, 'client_key.pub'), 'utf8'),
+  );
+  hostKeySha256 = (
+    await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', path.join(dir, 'host_key.pub')])
+  ).stdout.split(' ')[1]!;
   // sshd's privilege separation directory; sshd refuses to start without it.
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   await writeFile(
@@ -111,31 +118,53 @@ test('power status is reachability: on with the authorized key; a wrong key is a
 
 test('host key pinning: the right fingerprint connects, another is refused', async () => {
   assert.equal(await driver.powerStatus(target({ host_key_sha256: hostKeySha256 })), 'on');
-  await assert.rejects(driver.powerStatus(target({ host_key_sha256: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })), /host key does not match host_key_sha256/);
+  await assert.rejects(
+    driver.powerStatus(target({ host_key_sha256: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })),
+    /host key does not match host_key_sha256/,
+  );
 });
 
 test('a reboot command that does not take the host down fails after the soft timeout', async () => {
-  await assert.rejects(cycleToNetwork(driver, target({ reboot_command: 'true', soft_timeout_s: 1 })), (e: unknown) => {
-    assert.ok(e instanceof BmcError && !e.retryable, String(e));
-    assert.equal(e.message, `reboot not applied: ssh host 127.0.0.1:${port} still answers 1s after "true"`);
-    return true;
-  });
+  await assert.rejects(
+    cycleToNetwork(driver, target({ reboot_command: 'true', soft_timeout_s: 1 })),
+    (e: unknown) => {
+      assert.ok(e instanceof BmcError && !e.retryable, String(e));
+      assert.equal(e.message, `reboot not applied: ssh host 127.0.0.1:${port} still answers 1s after "true"`);
+      return true;
+    },
+  );
   // A reboot command that fails says so, with its output.
-  await assert.rejects(driver.powerCycle(target({ reboot_command: 'echo nope >&2; exit 5' })), /"echo nope >&2; exit 5" failed \(exit 5\): nope/);
+  await assert.rejects(
+    driver.powerCycle(target({ reboot_command: 'echo nope >&2; exit 5' })),
+    /"echo nope >&2; exit 5" failed \(exit 5\): nope/,
+  );
 });
 
 test('cycle to network over ssh: the reboot command runs, the host goes down, and it cannot be powered on again', async () => {
   const marker = path.join(dir, 'rebooted');
   const steps: string[] = [];
   // "Reboot": leave a mark, then stop this test's sshd by its pid (the listener; the session ends with it).
-  const detail = await cycleToNetwork(driver, target({ reboot_command: `echo yes > ${marker}; kill ${sshd!.pid}`, soft_timeout_s: 20 }), { progress: (s) => steps.push(s) });
-  assert.match(detail, /^rebooted over ssh \(echo yes > .*; kill \d+\); down after \d+\.\ds; next boot from the firmware's order$/);
+  const detail = await cycleToNetwork(
+    driver,
+    target({ reboot_command: `echo yes > ${marker}; kill ${sshd!.pid}`, soft_timeout_s: 20 }),
+    { progress: (s) => steps.push(s) },
+  );
+  assert.match(
+    detail,
+    /^rebooted over ssh \(echo yes > .*; kill \d+\); down after \d+\.\ds; next boot from the firmware's order$/,
+  );
   assert.equal((await readFile(marker, 'utf8')).trim(), 'yes');
-  assert.deepEqual(steps.slice(0, 2), ['ssh: checking the host is reachable', `ssh: echo yes > ${marker}; kill ${sshd!.pid}`]);
+  assert.deepEqual(steps.slice(0, 2), [
+    'ssh: checking the host is reachable',
+    `ssh: echo yes > ${marker}; kill ${sshd!.pid}`,
+  ]);
   await stopSshd();
 
   assert.equal(await driver.powerStatus(target()), 'off');
-  await assert.rejects(cycleToNetwork(driver, target()), /is unreachable, and without a BMC nothing can power it on/);
+  await assert.rejects(
+    cycleToNetwork(driver, target()),
+    /is unreachable, and without a BMC nothing can power it on/,
+  );
   await startSshd();
   assert.equal(await driver.powerStatus(target()), 'on');
 });

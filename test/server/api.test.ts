@@ -35,7 +35,10 @@ before(async () => {
     ],
   });
   await stack.startSimSite(sot.site);
-  const config = await testConfig({ dataDir: stack.dataDir, sots: [{ name: 'apisot', kind: 'dir', path: sot.dir, watch: false, autoRollout: false }] });
+  const config = await testConfig({
+    dataDir: stack.dataDir,
+    sots: [{ name: 'apisot', kind: 'dir', path: sot.dir, watch: false, autoRollout: false }],
+  });
   api = await stackApp(stack, config);
 });
 after(async () => {
@@ -48,7 +51,11 @@ function indexed<T>(what: string, probe: () => Promise<T | undefined | false>): 
   return waitFor(what, probe, { timeoutMs: 60_000, intervalMs: 200 });
 }
 
-const hostsIn = async (qs: string) => (await call(api.app, 'GET', `/hosts?${qs}`, { token: READ_TOKEN })).json as { hosts: { host: string; stage: string; state: string }[]; total: number };
+const hostsIn = async (qs: string) =>
+  (await call(api.app, 'GET', `/hosts?${qs}`, { token: READ_TOKEN })).json as {
+    hosts: { host: string; stage: string; state: string }[];
+    total: number;
+  };
 
 let rev1 = '';
 
@@ -66,10 +73,16 @@ test('start a rollout, see it running with per-host progress, override its stuck
   // Other hosts pass through `installing` on their way: wait for exactly the two that stay there.
   const both = await indexed('stuck and doomed installing', async () => {
     const r = await hostsIn('site=apisite&stage=installing');
-    const names = r.hosts.map((h) => h.host).sort().join(',');
+    const names = r.hosts
+      .map((h) => h.host)
+      .sort()
+      .join(',');
     return names === 'doomed,stuck' && r;
   });
-  assert.deepEqual(both.hosts.map((h) => h.host), ['doomed', 'stuck']);
+  assert.deepEqual(
+    both.hosts.map((h) => h.host),
+    ['doomed', 'stuck'],
+  );
 
   const detail = await call(api.app, 'GET', `/rollouts/apisot/${rev1}`, { token: READ_TOKEN });
   assert.equal(detail.status, 200);
@@ -87,18 +100,44 @@ test('start a rollout, see it running with per-host progress, override its stuck
   assert.equal(stuck.json.revision, rev1);
   assert.equal(typeof stuck.json.secondsInStage, 'number');
   const timeline = stuck.json.timeline as { kind: string; message: string }[];
-  for (const kind of ['dhcp', 'tftp', 'ipxe', 'kernel']) assert.ok(timeline.some((e) => e.kind === 'event' && e.message.startsWith(`${kind} `)), kind);
+  for (const kind of ['dhcp', 'tftp', 'ipxe', 'kernel'])
+    assert.ok(
+      timeline.some((e) => e.kind === 'event' && e.message.startsWith(`${kind} `)),
+      kind,
+    );
 
   // Overrides: read-only refused; a stale stage guard refused; then complete one host and fail the other.
-  assert.equal((await call(api.app, 'POST', '/hosts/apisite/stuck/override', { token: READ_TOKEN, body: { action: 'complete', reason: 'x' } })).status, 403);
-  const stale = await call(api.app, 'POST', '/hosts/apisite/doomed/override', { body: { action: 'fail', stage: 'netboot/dhcp', reason: 'x' } });
+  assert.equal(
+    (
+      await call(api.app, 'POST', '/hosts/apisite/stuck/override', {
+        token: READ_TOKEN,
+        body: { action: 'complete', reason: 'x' },
+      })
+    ).status,
+    403,
+  );
+  const stale = await call(api.app, 'POST', '/hosts/apisite/doomed/override', {
+    body: { action: 'fail', stage: 'netboot/dhcp', reason: 'x' },
+  });
   assert.equal(stale.status, 409, stale.res.body);
   assert.equal(errorCode(stale), 'conflict');
   assert.match((stale.json.error as { message: string }).message, /in stage installing, not netboot\/dhcp/);
-  const done = await call(api.app, 'POST', '/hosts/apisite/stuck/override', { body: { action: 'complete', stage: 'installing', reason: 'the installer finished; its callback was lost' } });
+  const done = await call(api.app, 'POST', '/hosts/apisite/stuck/override', {
+    body: {
+      action: 'complete',
+      stage: 'installing',
+      reason: 'the installer finished; its callback was lost',
+    },
+  });
   assert.equal(done.status, 200, done.res.body);
-  assert.ok((done.json.timeline as { kind: string; message: string }[]).some((e) => e.kind === 'override' && /complete installing by ops/.test(e.message)));
-  const failed = await call(api.app, 'POST', '/hosts/apisite/doomed/override', { body: { action: 'fail', reason: 'disk is dead' } });
+  assert.ok(
+    (done.json.timeline as { kind: string; message: string }[]).some(
+      (e) => e.kind === 'override' && /complete installing by ops/.test(e.message),
+    ),
+  );
+  const failed = await call(api.app, 'POST', '/hosts/apisite/doomed/override', {
+    body: { action: 'fail', reason: 'disk is dead' },
+  });
   assert.equal(failed.status, 200, failed.res.body);
 
   const result = await rolloutResult(stack.client, `rollout/apisot/${rev1}`, 60_000);
@@ -110,7 +149,14 @@ test('start a rollout, see it running with per-host progress, override its stuck
   assert.equal(doomed.json.state, 'failed');
   assert.match(String(doomed.json.lastError), /failed by ops at installing: disk is dead/);
   // Overriding a host that is not mid-run is a conflict, not a crash.
-  assert.equal((await call(api.app, 'POST', '/hosts/apisite/doomed/override', { body: { action: 'fail', reason: 'again' } })).status, 409);
+  assert.equal(
+    (
+      await call(api.app, 'POST', '/hosts/apisite/doomed/override', {
+        body: { action: 'fail', reason: 'again' },
+      })
+    ).status,
+    409,
+  );
   assert.equal((await call(api.app, 'GET', '/hosts/apisite/nobody', { token: READ_TOKEN })).status, 404);
 
   const listed = await indexed('rollout failed in the index', async () => {
@@ -119,13 +165,18 @@ test('start a rollout, see it running with per-host progress, override its stuck
     return rows.find((x) => x.id === `rollout/apisot/${rev1}` && x.state === 'failed') && r;
   });
   assert.equal(listed.status, 200);
-  const provisioned = await indexed('3 hosts provisioned in the index', async () => (await hostsIn('site=apisite&state=provisioned')).total === 3);
+  const provisioned = await indexed(
+    '3 hosts provisioned in the index',
+    async () => (await hostsIn('site=apisite&state=provisioned')).total === 3,
+  );
   assert.ok(provisioned);
 });
 
 test('sites, plan against the fleet and between revisions, reprovision', async () => {
   const sites = await call(api.app, 'GET', '/sites', { token: READ_TOKEN });
-  const site = (sites.json.sites as { site: string; hosts: number; byState: Record<string, number> }[]).find((s) => s.site === 'apisite')!;
+  const site = (sites.json.sites as { site: string; hosts: number; byState: Record<string, number> }[]).find(
+    (s) => s.site === 'apisite',
+  )!;
   assert.equal(site.hosts, 4);
   assert.equal(site.byState.failed, 1);
 
@@ -133,7 +184,9 @@ test('sites, plan against the fleet and between revisions, reprovision', async (
   assert.equal(fleetPlan.status, 200, fleetPlan.res.body);
   assert.equal(fleetPlan.json.valid, true);
   assert.equal(fleetPlan.json.from, null);
-  const byHost = Object.fromEntries((fleetPlan.json.hosts as { host: string; action: string }[]).map((h) => [h.host, h.action]));
+  const byHost = Object.fromEntries(
+    (fleetPlan.json.hosts as { host: string; action: string }[]).map((h) => [h.host, h.action]),
+  );
   assert.deepEqual(byHost, { doomed: 'added', h1: 'unchanged', h2: 'unchanged', stuck: 'unchanged' });
 
   await changeKernel(sot.dir, 'tiny', 'v2');
@@ -144,7 +197,10 @@ test('sites, plan against the fleet and between revisions, reprovision', async (
   assert.equal(actions.length, 4);
   for (const h of actions) {
     assert.equal(h.action, 'reprovision');
-    assert.ok(h.reasons.some((r) => /kernel URL changed/.test(r)), JSON.stringify(h));
+    assert.ok(
+      h.reasons.some((r) => /kernel URL changed/.test(r)),
+      JSON.stringify(h),
+    );
   }
   const unknown = await call(api.app, 'GET', '/plan?sot=apisot&from=dir-000000000000', { token: READ_TOKEN });
   assert.equal(unknown.status, 404);
@@ -152,7 +208,12 @@ test('sites, plan against the fleet and between revisions, reprovision', async (
 
   const repro = await call(api.app, 'POST', '/hosts/reprovision', { body: { hosts: ['apisite/h1'] } });
   assert.equal(repro.status, 200, repro.res.body);
-  const [r] = repro.json.results as { host: string; started: boolean; revision: string; workflowId: string }[];
+  const [r] = repro.json.results as {
+    host: string;
+    started: boolean;
+    revision: string;
+    workflowId: string;
+  }[];
   assert.equal(r!.started, true);
   assert.equal(r!.revision, rev1);
   assert.equal(r!.workflowId, 'host/apisite/h1');
@@ -165,7 +226,9 @@ test('sites, plan against the fleet and between revisions, reprovision', async (
 test('pause, resume and abort a running rollout, with the live event stream open', async () => {
   const server = await api.app.listen({ host: '127.0.0.1', port: 0 });
   const events: { event: string; data: Record<string, unknown> }[] = [];
-  const sse = httpRequest(`${server}/events?types=host,rollout`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+  const sse = httpRequest(`${server}/events?types=host,rollout`, {
+    headers: { authorization: `Bearer ${READ_TOKEN}` },
+  });
   let contentType = '';
   sse.on('response', (res) => {
     contentType = String(res.headers['content-type']);
@@ -190,7 +253,10 @@ test('pause, resume and abort a running rollout, with the live event stream open
     const rev2 = started.json.revision as string;
     const base = `/rollouts/apisot/${rev2}`;
     // The index still lists the previous rollout's stuck and doomed hosts at `installing`: wait for this revision's.
-    await indexed('the slow hosts installing again', async () => (await hostsIn(`site=apisite&stage=installing&revision=${rev2}`)).total === 2);
+    await indexed(
+      'the slow hosts installing again',
+      async () => (await hostsIn(`site=apisite&stage=installing&revision=${rev2}`)).total === 2,
+    );
     assert.equal((await call(api.app, 'GET', base, { token: READ_TOKEN })).json.state, 'running');
 
     const paused = await call(api.app, 'POST', `${base}/pause`, { body: { reason: 'change freeze' } });
@@ -211,11 +277,19 @@ test('pause, resume and abort a running rollout, with the live event stream open
     const late = await call(api.app, 'POST', `${base}/pause`, { body: {} });
     assert.equal(late.status, 409);
     assert.equal(errorCode(late), 'conflict');
-    assert.equal((await call(api.app, 'GET', '/rollouts/apisot/dir-ffffffffffff', { token: READ_TOKEN })).status, 404);
+    assert.equal(
+      (await call(api.app, 'GET', '/rollouts/apisot/dir-ffffffffffff', { token: READ_TOKEN })).status,
+      404,
+    );
 
-    await indexed('rollout and cancelled host events on the stream', async () =>
-      events.some((e) => e.event === 'rollout' && e.data.id === `rollout/apisot/${rev2}` && e.data.state === 'aborted') &&
-      events.some((e) => e.event === 'host' && e.data.site === 'apisite' && e.data.state === 'cancelled'),
+    await indexed(
+      'rollout and cancelled host events on the stream',
+      async () =>
+        events.some(
+          (e) =>
+            e.event === 'rollout' && e.data.id === `rollout/apisot/${rev2}` && e.data.state === 'aborted',
+        ) &&
+        events.some((e) => e.event === 'host' && e.data.site === 'apisite' && e.data.state === 'cancelled'),
     );
     assert.match(contentType, /^text\/event-stream/);
     const hostEvent = events.find((e) => e.event === 'host')!;

@@ -8,11 +8,20 @@ import { OPERATE_TOKEN, READ_TOKEN, call, errorCode, offlineApp, testConfig } fr
 
 let app: FastifyInstance;
 before(async () => {
-  app = await offlineApp(await testConfig({ auth: { tokens: (await testConfig()).auth.tokens, open: ['/live', '/ready', '/metrics'] } }));
+  app = await offlineApp(
+    await testConfig({
+      auth: { tokens: (await testConfig()).auth.tokens, open: ['/live', '/ready', '/metrics'] },
+    }),
+  );
 });
 after(() => app?.close());
 
-const SAMPLE: Record<string, string> = { site: 'lab', host: 'node-01', sot: 'lab', revision: 'dir-0123456789ab' };
+const SAMPLE: Record<string, string> = {
+  site: 'lab',
+  host: 'node-01',
+  sot: 'lab',
+  revision: 'dir-0123456789ab',
+};
 const OPEN = new Set(['/live', '/ready', '/metrics']);
 
 /** The app's own routes (not the docs UI's static files, not HEAD twins), with sample path parameters. */
@@ -51,7 +60,10 @@ test('the app serves every route group of the API', () => {
 test('without a token every route but the open ones answers 401 in the error shape', async () => {
   for (const r of routes()) {
     if (OPEN.has(r.url) || r.url === '/webhooks/github') continue;
-    const res = await call(app, r.method as 'GET', r.path, { token: null, body: r.method === 'POST' ? {} : undefined });
+    const res = await call(app, r.method as 'GET', r.path, {
+      token: null,
+      body: r.method === 'POST' ? {} : undefined,
+    });
     assert.equal(res.status, 401, `${r.method} ${r.path}`);
     assert.equal(errorCode(res), 'unauthorized');
     assert.match(String(res.res.headers['www-authenticate']), /^Bearer realm="vaquero"$/);
@@ -59,10 +71,19 @@ test('without a token every route but the open ones answers 401 in the error sha
 });
 
 test('a wrong token is refused everywhere, whatever its length', async () => {
-  for (const token of ['x', OPERATE_TOKEN.slice(0, -1), `${OPERATE_TOKEN}x`, OPERATE_TOKEN.toUpperCase(), READ_TOKEN.replace(/.$/, '!')]) {
+  for (const token of [
+    'x',
+    OPERATE_TOKEN.slice(0, -1),
+    `${OPERATE_TOKEN}x`,
+    OPERATE_TOKEN.toUpperCase(),
+    READ_TOKEN.replace(/.$/, '!'),
+  ]) {
     for (const r of routes()) {
       if (OPEN.has(r.url) || r.url === '/webhooks/github') continue;
-      const res = await call(app, r.method as 'GET', r.path, { token, body: r.method === 'POST' ? {} : undefined });
+      const res = await call(app, r.method as 'GET', r.path, {
+        token,
+        body: r.method === 'POST' ? {} : undefined,
+      });
       assert.equal(res.status, 401, `${token} on ${r.method} ${r.path}`);
       assert.equal(errorCode(res), 'unauthorized');
       assert.match(String(res.res.headers['www-authenticate']), /invalid_token/);
@@ -75,7 +96,10 @@ test('a read-only token may read but every mutating route answers 403', async ()
   for (const r of routes()) {
     // The event stream never ends (it is read over a socket in api.test.ts).
     if (r.url === '/webhooks/github' || r.url === '/events') continue;
-    const res = await call(app, r.method as 'GET', r.path, { token: READ_TOKEN, body: r.method === 'POST' ? {} : undefined });
+    const res = await call(app, r.method as 'GET', r.path, {
+      token: READ_TOKEN,
+      body: r.method === 'POST' ? {} : undefined,
+    });
     if (r.method === 'GET') {
       assert.notEqual(res.status, 401, `${r.method} ${r.path}`);
       assert.notEqual(res.status, 403, `${r.method} ${r.path}`);
@@ -95,7 +119,13 @@ test('an operate token passes authorization on mutating routes (then validation 
 });
 
 test('malformed Authorization headers are refused', async () => {
-  for (const h of ['Basic abc', 'Bearer', 'Bearer ', `Token ${OPERATE_TOKEN}`, `Bearer ${OPERATE_TOKEN} extra`]) {
+  for (const h of [
+    'Basic abc',
+    'Bearer',
+    'Bearer ',
+    `Token ${OPERATE_TOKEN}`,
+    `Bearer ${OPERATE_TOKEN} extra`,
+  ]) {
     const res = await call(app, 'GET', '/sites', { token: null, headers: { authorization: h } });
     assert.equal(res.status, 401, h);
   }
@@ -113,7 +143,9 @@ test('the open routes answer without a token; opening is configuration', async (
   assert.equal((await call(app, 'GET', '/docs/json', { token: null })).status, 401);
   assert.equal((await call(app, 'GET', '/docs/json', { token: READ_TOKEN })).status, 200);
 
-  const closed = await offlineApp(await testConfig({ auth: { tokens: (await testConfig()).auth.tokens, open: [] } }));
+  const closed = await offlineApp(
+    await testConfig({ auth: { tokens: (await testConfig()).auth.tokens, open: [] } }),
+  );
   try {
     for (const p of ['/live', '/ready', '/metrics', '/docs/json']) {
       const res = await call(closed, 'GET', p, { token: null });
@@ -158,10 +190,20 @@ test('validation errors: one shape, each problem in details', async () => {
 });
 
 test('other request errors keep the shape: bad JSON, wrong media type, unknown route, bad cursor', async () => {
-  const badJson = await app.inject({ method: 'POST', url: '/rollouts', headers: { authorization: `Bearer ${OPERATE_TOKEN}`, 'content-type': 'application/json' }, payload: '{"sot":' });
+  const badJson = await app.inject({
+    method: 'POST',
+    url: '/rollouts',
+    headers: { authorization: `Bearer ${OPERATE_TOKEN}`, 'content-type': 'application/json' },
+    payload: '{"sot":',
+  });
   assert.equal(badJson.statusCode, 400);
   assert.equal((JSON.parse(badJson.body) as { error: { code: string } }).error.code, 'bad_request');
-  const media = await app.inject({ method: 'POST', url: '/rollouts', headers: { authorization: `Bearer ${OPERATE_TOKEN}`, 'content-type': 'application/xml' }, payload: '<sot>lab</sot>' });
+  const media = await app.inject({
+    method: 'POST',
+    url: '/rollouts',
+    headers: { authorization: `Bearer ${OPERATE_TOKEN}`, 'content-type': 'application/xml' },
+    payload: '<sot>lab</sot>',
+  });
   assert.equal(media.statusCode, 415);
   assert.equal((JSON.parse(media.body) as { error: { code: string } }).error.code, 'unsupported_media_type');
   const missing = await call(app, 'GET', '/no/such/route');
@@ -186,12 +228,19 @@ test('TokenVerifier: exact tokens only, every token compared', () => {
   ]);
   assert.deepEqual(v.verify('a'.repeat(20)), { name: 'a', role: 'operate' });
   assert.deepEqual(v.verify('b'.repeat(40)), { name: 'b', role: 'read' });
-  for (const t of ['', 'a'.repeat(19), 'a'.repeat(21), 'b'.repeat(39) + 'c', 'A'.repeat(20)]) assert.equal(v.verify(t), undefined, t);
+  for (const t of ['', 'a'.repeat(19), 'a'.repeat(21), 'b'.repeat(39) + 'c', 'A'.repeat(20)])
+    assert.equal(v.verify(t), undefined, t);
 });
 
 test('request latencies are exported per route', async () => {
   await call(app, 'GET', '/sites', { token: READ_TOKEN });
   const metrics = await call(app, 'GET', '/metrics', { token: null });
-  assert.match(metrics.res.body, /vaquero_http_request_duration_seconds_count\{method="GET",route="\/sites",status="503"\} \d+/);
-  assert.match(metrics.res.body, /vaquero_http_request_duration_seconds_count\{method="GET",route="\/hosts",status="400"\} \d+/);
+  assert.match(
+    metrics.res.body,
+    /vaquero_http_request_duration_seconds_count\{method="GET",route="\/sites",status="503"\} \d+/,
+  );
+  assert.match(
+    metrics.res.body,
+    /vaquero_http_request_duration_seconds_count\{method="GET",route="\/hosts",status="400"\} \d+/,
+  );
 });

@@ -26,9 +26,23 @@ let url: string;
 
 before(async () => {
   stack = await startTestStack({ name: 'cli' });
-  sot = await writeSot({ sot: 'clisot', site: 'clisite', workflows: { quick: { boots: ['quick'], policy: { max_concurrent: 2 } } }, hosts: [{ name: 'c1', workflow: 'quick' }, { name: 'c2', workflow: 'quick' }] });
+  sot = await writeSot({
+    sot: 'clisot',
+    site: 'clisite',
+    workflows: { quick: { boots: ['quick'], policy: { max_concurrent: 2 } } },
+    hosts: [
+      { name: 'c1', workflow: 'quick' },
+      { name: 'c2', workflow: 'quick' },
+    ],
+  });
   await stack.startSimSite(sot.site);
-  api = await stackApp(stack, await testConfig({ dataDir: stack.dataDir, sots: [{ name: 'clisot', kind: 'dir', path: sot.dir, watch: false, autoRollout: false }] }));
+  api = await stackApp(
+    stack,
+    await testConfig({
+      dataDir: stack.dataDir,
+      sots: [{ name: 'clisot', kind: 'dir', path: sot.dir, watch: false, autoRollout: false }],
+    }),
+  );
   url = await api.app.listen({ host: '127.0.0.1', port: 0 });
 });
 after(async () => {
@@ -37,7 +51,10 @@ after(async () => {
 });
 
 /** Runs the CLI against the server; `token` null: no token at all. */
-async function vaquero(args: string[], token: string | null = OPERATE_TOKEN): Promise<{ code: number; stdout: string; stderr: string }> {
+async function vaquero(
+  args: string[],
+  token: string | null = OPERATE_TOKEN,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env, VAQUERO_SERVER: url, TEMPORAL_ADDRESS: '' };
   delete env.VAQUERO_TOKEN_FILE;
   if (token === null) delete env.VAQUERO_TOKEN;
@@ -53,10 +70,28 @@ async function vaquero(args: string[], token: string | null = OPERATE_TOKEN): Pr
 
 test('the progress bar shows provisioned, failed and running hosts in proportion', () => {
   assert.equal(
-    renderBar({ state: 'running', counts: { pending: 4, blocked: 0, running: 2, provisioned: 3, failed: 1, cancelled: 0, released: 0, skipped: 0 } }, 10),
+    renderBar(
+      {
+        state: 'running',
+        counts: {
+          pending: 4,
+          blocked: 0,
+          running: 2,
+          provisioned: 3,
+          failed: 1,
+          cancelled: 0,
+          released: 0,
+          skipped: 0,
+        },
+      },
+      10,
+    ),
     '[###x>>....] 3/10 provisioned, 1 failed, 2 running, 4 pending  running',
   );
-  assert.equal(renderBar({ state: 'completed', counts: { provisioned: 2 } }, 4), '[####] 2/2 provisioned  completed');
+  assert.equal(
+    renderBar({ state: 'completed', counts: { provisioned: 2 } }, 4),
+    '[####] 2/2 provisioned  completed',
+  );
   assert.equal(renderBar({ state: 'preparing', counts: {} }, 4), '[....] 0/0 provisioned  preparing');
 });
 
@@ -72,14 +107,25 @@ test('apply --wait through the server: started, followed with a bar, exit 0 on c
 
 test('status, rollout list/status and plan through the server', async () => {
   const client = new ApiClient({ url, token: READ_TOKEN });
-  await waitFor('hosts indexed', async () => (await client.get<{ total: number }>('/hosts', { site: 'clisite', state: 'provisioned' })).total === 2);
-  const status = JSON.parse((await vaquero(['status', '--json', '--site', 'clisite'], READ_TOKEN)).stdout) as { hosts: { host: string; state: string }[] };
-  assert.deepEqual(status.hosts.map((h) => `${h.host}:${h.state}`), ['c1:provisioned', 'c2:provisioned']);
+  await waitFor(
+    'hosts indexed',
+    async () =>
+      (await client.get<{ total: number }>('/hosts', { site: 'clisite', state: 'provisioned' })).total === 2,
+  );
+  const status = JSON.parse(
+    (await vaquero(['status', '--json', '--site', 'clisite'], READ_TOKEN)).stdout,
+  ) as { hosts: { host: string; state: string }[] };
+  assert.deepEqual(
+    status.hosts.map((h) => `${h.host}:${h.state}`),
+    ['c1:provisioned', 'c2:provisioned'],
+  );
   const table = await vaquero(['status'], READ_TOKEN);
   assert.match(table.stdout, /^SITE\s+HOST\s+STAGE\s+STATE\s+REVISION/);
   assert.match(table.stdout, /clisite\s+c1\s+provisioned\s+provisioned\s+dir-/);
 
-  const list = JSON.parse((await vaquero(['rollout', 'list', '--json'], READ_TOKEN)).stdout) as { rollouts: { workflowId: string; status: string }[] };
+  const list = JSON.parse((await vaquero(['rollout', 'list', '--json'], READ_TOKEN)).stdout) as {
+    rollouts: { workflowId: string; status: string }[];
+  };
   assert.equal(list.rollouts.length, 1);
   assert.equal(list.rollouts[0]!.status, 'completed');
   const one = await vaquero(['rollout', 'status'], READ_TOKEN);
@@ -89,8 +135,13 @@ test('status, rollout list/status and plan through the server', async () => {
   const plan = await vaquero(['plan', '--sot', 'clisot', '-', '-'], READ_TOKEN);
   assert.equal(plan.code, 0, plan.stderr);
   assert.match(plan.stdout, /^plan what the hosts reached -> dir-[0-9a-f]{12}: 2 unchanged/);
-  const json = JSON.parse((await vaquero(['plan', '--sot', 'clisot', '--json', '-', '-'], READ_TOKEN)).stdout) as { hosts: { action: string }[] };
-  assert.deepEqual(json.hosts.map((h) => h.action), ['unchanged', 'unchanged']);
+  const json = JSON.parse(
+    (await vaquero(['plan', '--sot', 'clisot', '--json', '-', '-'], READ_TOKEN)).stdout,
+  ) as { hosts: { action: string }[] };
+  assert.deepEqual(
+    json.hosts.map((h) => h.action),
+    ['unchanged', 'unchanged'],
+  );
 });
 
 test('actions and their refusals: reprovision, nothing to pause, a read-only token, no token', async () => {
@@ -113,8 +164,13 @@ test('actions and their refusals: reprovision, nothing to pause, a read-only tok
 
 test('a terminal gets the bar redrawn in place', async () => {
   const out: string[] = [];
-  const { rollouts } = await new ApiClient({ url, token: READ_TOKEN }).get<{ rollouts: { id: string }[] }>('/rollouts');
-  const v = await followWithBar(new ApiClient({ url, token: READ_TOKEN }), rollouts[0]!.id, { write: (s) => out.push(s), tty: true });
+  const { rollouts } = await new ApiClient({ url, token: READ_TOKEN }).get<{ rollouts: { id: string }[] }>(
+    '/rollouts',
+  );
+  const v = await followWithBar(new ApiClient({ url, token: READ_TOKEN }), rollouts[0]!.id, {
+    write: (s) => out.push(s),
+    tty: true,
+  });
   assert.equal(v.state, 'completed');
   assert.deepEqual(out, [`\r\x1b[2K[${'#'.repeat(30)}] 2/2 provisioned  completed`, '\n']);
 });

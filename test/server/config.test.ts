@@ -41,7 +41,11 @@ index: { refresh_ms: 500 }
 
 test('a full file: secrets read from the environment and files, paths resolved beside the file', async () => {
   const f = await file(FULL);
-  const c = await loadServerConfig(f, { CI_TOKEN: 'ci-token-from-the-environment', HOOK_SECRET: 'hook', GH_TOKEN: 'ghp_x' });
+  const c = await loadServerConfig(f, {
+    CI_TOKEN: 'ci-token-from-the-environment',
+    HOOK_SECRET: 'hook',
+    GH_TOKEN: 'ghp_x',
+  });
   const dir = path.dirname(f);
   assert.deepEqual(c.listen, { host: '0.0.0.0', port: 9090 });
   assert.equal(c.dataDir, path.join(dir, 'state'));
@@ -54,7 +58,14 @@ test('a full file: secrets read from the environment and files, paths resolved b
   assert.deepEqual(c.auth.open, ['/live', '/metrics']);
   assert.deepEqual(c.sots, [
     { name: 'lab', kind: 'dir', path: path.join(dir, 'lab'), watch: true, autoRollout: true },
-    { name: 'edge', kind: 'git', url: 'ssh://git@gitea.example.test/ops/edge.git', branch: 'prod', pollSeconds: 60, autoRollout: true },
+    {
+      name: 'edge',
+      kind: 'git',
+      url: 'ssh://git@gitea.example.test/ops/edge.git',
+      branch: 'prod',
+      pollSeconds: 60,
+      autoRollout: true,
+    },
     { name: 'fleet', kind: 'github', repo: 'acme/fleet-sot', branch: 'main', autoRollout: true },
   ]);
   assert.equal(c.github?.apiUrl, 'https://ghe.example.test/api/v3');
@@ -81,7 +92,11 @@ test('the environment overrides the file', async () => {
   assert.deepEqual(c.listen, { host: '127.0.0.1', port: 7000 });
   assert.equal(c.dataDir, '/var/lib/vaquero-test');
   assert.equal(c.temporal.address, 'other:7233');
-  assert.deepEqual(c.auth.tokens.at(-1), { name: 'env-read', role: 'read', token: 'read-token-from-the-env-000' });
+  assert.deepEqual(c.auth.tokens.at(-1), {
+    name: 'env-read',
+    role: 'read',
+    token: 'read-token-from-the-env-000',
+  });
 });
 
 test('no file: safe defaults (loopback, no tokens, nothing open but health and docs)', async () => {
@@ -94,10 +109,18 @@ test('no file: safe defaults (loopback, no tokens, nothing open but health and d
 
 test('mistakes are reported: inline secrets, short or duplicate tokens, missing variables, unknown fields', async () => {
   const cases: [string, Record<string, string>, RegExp][] = [
-    ['auth: { tokens: [ { name: a, role: read, token: hunter2hunter2hunter2 } ] }', {}, /auth\.tokens\.0: .*(never inline|Unrecognized key)/],
+    [
+      'auth: { tokens: [ { name: a, role: read, token: hunter2hunter2hunter2 } ] }',
+      {},
+      /auth\.tokens\.0: .*(never inline|Unrecognized key)/,
+    ],
     ['github: { webhook_secret: plain-text }', {}, /never inline/],
     ['auth: { tokens: [ { name: a, role: read, env: T } ] }', { T: 'short' }, /shorter than 16/],
-    ['auth: { tokens: [ { name: a, role: read, env: T }, { name: a, role: operate, env: T } ] }', { T: 'long-enough-token-value' }, /used twice/],
+    [
+      'auth: { tokens: [ { name: a, role: read, env: T }, { name: a, role: operate, env: T } ] }',
+      { T: 'long-enough-token-value' },
+      /used twice/,
+    ],
     ['auth: { tokens: [ { name: a, role: admin, env: T } ] }', { T: 'long-enough-token-value' }, /role/],
     ['auth: { tokens: [ { name: a, role: read, env: MISSING } ] }', {}, /MISSING is not set/],
     ['sots: [ { name: x, dir: a, git: b } ]', {}, /exactly one of dir, git, github/],
@@ -109,6 +132,10 @@ test('mistakes are reported: inline secrets, short or duplicate tokens, missing 
     ['auth: { open: [/hosts] }', {}, /auth\.open\.0/],
   ];
   for (const [yaml, env, re] of cases) {
-    await assert.rejects(loadServerConfig(await file(yaml), { VAQUERO_DATA_DIR: '/tmp/x', ...env }), re, yaml);
+    await assert.rejects(
+      loadServerConfig(await file(yaml), { VAQUERO_DATA_DIR: '/tmp/x', ...env }),
+      re,
+      yaml,
+    );
   }
 });

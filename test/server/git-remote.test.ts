@@ -26,7 +26,11 @@ let bare: string;
 let sotConfig: Extract<SotConfig, { kind: 'git' }>;
 
 function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', ['-C', cwd, '-c', 'user.name=Ops', '-c', 'user.email=ops@example.test', ...args], { encoding: 'utf8' }).trim();
+  return execFileSync(
+    'git',
+    ['-C', cwd, '-c', 'user.name=Ops', '-c', 'user.email=ops@example.test', ...args],
+    { encoding: 'utf8' },
+  ).trim();
 }
 
 async function commitAndPush(message: string): Promise<string> {
@@ -50,13 +54,28 @@ before(async () => {
   bare = path.join(root, 'sot.git');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', bare]);
   sot = await writeSot(
-    { sot: 'gitsot', site: 'gitsite', workflows: { quick: { boots: ['quick'], policy: { max_concurrent: 4 } } }, hosts: [{ name: 'r1', workflow: 'quick' }, { name: 'r2', workflow: 'quick' }] },
+    {
+      sot: 'gitsot',
+      site: 'gitsite',
+      workflows: { quick: { boots: ['quick'], policy: { max_concurrent: 4 } } },
+      hosts: [
+        { name: 'r1', workflow: 'quick' },
+        { name: 'r2', workflow: 'quick' },
+      ],
+    },
     path.join(root, 'work'),
   );
   git(sot.dir, 'init', '-q', '-b', 'main');
   git(sot.dir, 'remote', 'add', 'origin', `file://${bare}`);
   await stack.startSimSite(sot.site);
-  sotConfig = { name: 'gitsot', kind: 'git', url: `file://${bare}`, branch: 'main', pollSeconds: 0, autoRollout: true };
+  sotConfig = {
+    name: 'gitsot',
+    kind: 'git',
+    url: `file://${bare}`,
+    branch: 'main',
+    pollSeconds: 0,
+    autoRollout: true,
+  };
   api = await stackApp(stack, await testConfig({ dataDir: stack.dataDir, sots: [sotConfig] }));
 });
 after(async () => {
@@ -76,9 +95,14 @@ test('a commit pushed to a bare repository is rolled out at exactly that commit'
 
   // The control worker's snapshot is that commit's tree, taken from its mirror of the remote.
   const snap = path.join(stack.dataDir, 'revisions', 'gitsot', commit);
-  const marker = JSON.parse(await readFile(path.join(snap, '.complete'), 'utf8')) as { source: { kind: string; location: string; ref: string } };
+  const marker = JSON.parse(await readFile(path.join(snap, '.complete'), 'utf8')) as {
+    source: { kind: string; location: string; ref: string };
+  };
   assert.deepEqual(marker.source, { kind: 'git', location: `file://${bare}`, ref: commit, branch: 'main' });
-  assert.equal(await readFile(path.join(snap, 'os', 'tiny.yml'), 'utf8'), await readFile(path.join(sot.dir, 'os', 'tiny.yml'), 'utf8'));
+  assert.equal(
+    await readFile(path.join(snap, 'os', 'tiny.yml'), 'utf8'),
+    await readFile(path.join(sot.dir, 'os', 'tiny.yml'), 'utf8'),
+  );
   const mirrors = await readdir(path.join(stack.dataDir, 'git'));
   assert.equal(mirrors.length, 1);
   assert.equal(git(path.join(stack.dataDir, 'git', mirrors[0]!), 'cat-file', '-t', commit), 'commit');
@@ -94,7 +118,10 @@ test('the plan between two pushed commits, fetched from the remote', async () =>
   const to = await commitAndPush('new kernel');
   const plan = await call(api.app, 'GET', `/plan?sot=gitsot&from=${from}&to=${to}`);
   assert.equal(plan.status, 200, plan.res.body);
-  assert.deepEqual((plan.json.hosts as { host: string; action: string }[]).map((h) => `${h.host}:${h.action}`), ['r1:reprovision', 'r2:reprovision']);
+  assert.deepEqual(
+    (plan.json.hosts as { host: string; action: string }[]).map((h) => `${h.host}:${h.action}`),
+    ['r1:reprovision', 'r2:reprovision'],
+  );
   // The head is the default `to`.
   const head = await call(api.app, 'GET', `/plan?sot=gitsot&from=${from}`);
   assert.equal(head.json.to, to);
@@ -102,9 +129,18 @@ test('the plan between two pushed commits, fetched from the remote', async () =>
 
 test('a branch poll rolls out a newly pushed commit once, however often it polls', async () => {
   const head = git(sot.dir, 'rev-parse', 'HEAD');
-  const triggers = startTriggers({ sots: [{ ...sotConfig, pollSeconds: 1 }], ops: api.app.vaquero.ops, debounceMs: 0, log: () => undefined });
+  const triggers = startTriggers({
+    sots: [{ ...sotConfig, pollSeconds: 1 }],
+    ops: api.app.vaquero.ops,
+    debounceMs: 0,
+    log: () => undefined,
+  });
   try {
-    await waitFor('the poll to start the head', async () => (await runsOf('gitsot')).includes(`rollout/gitsot/${head}`), { timeoutMs: 30_000 });
+    await waitFor(
+      'the poll to start the head',
+      async () => (await runsOf('gitsot')).includes(`rollout/gitsot/${head}`),
+      { timeoutMs: 30_000 },
+    );
     const result = await rolloutResult(stack.client, `rollout/gitsot/${head}`, 90_000);
     assert.equal(result.state, 'completed');
     // Several more polls happen while the head stays put.

@@ -18,7 +18,10 @@ const SHA = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';
 const TOP = `Codertocat-Hello-World-${SHA.slice(0, 7)}`;
 
 /** One ustar header + data, written by hand so that an archive can hold what no well-behaved tool writes. */
-function entry(name: string, opts: { type?: string; data?: string; size?: number; link?: string } = {}): Buffer {
+function entry(
+  name: string,
+  opts: { type?: string; data?: string; size?: number; link?: string } = {},
+): Buffer {
   const data = Buffer.from(opts.data ?? '');
   const h = Buffer.alloc(512);
   const put = (s: string, at: number, len: number) => h.write(s.slice(0, len), at, 'utf8');
@@ -82,27 +85,72 @@ test('hostile or oversized archives are refused whole, and nothing lands outside
   const cases: [string, Buffer, RegExp, Parameters<typeof extractTarball>[2]?][] = [
     ['traversal', archive(entry(`${TOP}/`), entry(`${TOP}/../../escaped.txt`, { data: 'x' })), /climbs out/],
     ['absolute path', archive(entry(`${TOP}/`), entry('/tmp/absolute.txt', { data: 'x' })), /absolute/],
-    ['symlink', archive(entry(`${TOP}/`), entry(`${TOP}/link`, { type: '2', link: '/etc/passwd' })), /SymbolicLink/],
+    [
+      'symlink',
+      archive(entry(`${TOP}/`), entry(`${TOP}/link`, { type: '2', link: '/etc/passwd' })),
+      /SymbolicLink/,
+    ],
     ['hard link', archive(entry(`${TOP}/`), entry(`${TOP}/hard`, { type: '1', link: `${TOP}/x` })), /Link/],
     ['device', archive(entry(`${TOP}/`), entry(`${TOP}/dev`, { type: '3' })), /CharacterDevice/],
-    ['second top folder', archive(entry(`${TOP}/`), entry('other/file', { data: 'x' })), /outside the archive's top folder/],
+    [
+      'second top folder',
+      archive(entry(`${TOP}/`), entry('other/file', { data: 'x' })),
+      /outside the archive's top folder/,
+    ],
     ['file at the top', archive(entry('README', { data: 'x' })), /(not commit|file at the top)/],
-    ['other commit', archive(entry('Codertocat-Hello-World-0000000/'), entry('Codertocat-Hello-World-0000000/a', { data: 'x' })), /not commit/],
-    ['too many entries', archive(entry(`${TOP}/`), ...Array.from({ length: 6 }, (_, i) => entry(`${TOP}/f${i}`, { data: 'x' }))), /more than 5 entries/, { commit: SHA, limits: { maxEntries: 5 } }],
-    ['file too large', archive(entry(`${TOP}/`), entry(`${TOP}/big`, { data: 'x'.repeat(2000) })), /larger than 1000 bytes/, { commit: SHA, limits: { maxFileBytes: 1000 } }],
-    ['too large in total', archive(entry(`${TOP}/`), entry(`${TOP}/a`, { data: 'x'.repeat(600) }), entry(`${TOP}/b`, { data: 'x'.repeat(600) })), /more than 1000 bytes/, { commit: SHA, limits: { maxBytes: 1000 } }],
-    ['download too large', archive(entry(`${TOP}/`), entry(`${TOP}/a`, { data: Array.from({ length: 4000 }, (_, i) => String(i * 7919)).join(',') })), /archive larger than 2000 bytes/, { commit: SHA, limits: { maxDownloadBytes: 2000 } }],
+    [
+      'other commit',
+      archive(
+        entry('Codertocat-Hello-World-0000000/'),
+        entry('Codertocat-Hello-World-0000000/a', { data: 'x' }),
+      ),
+      /not commit/,
+    ],
+    [
+      'too many entries',
+      archive(entry(`${TOP}/`), ...Array.from({ length: 6 }, (_, i) => entry(`${TOP}/f${i}`, { data: 'x' }))),
+      /more than 5 entries/,
+      { commit: SHA, limits: { maxEntries: 5 } },
+    ],
+    [
+      'file too large',
+      archive(entry(`${TOP}/`), entry(`${TOP}/big`, { data: 'x'.repeat(2000) })),
+      /larger than 1000 bytes/,
+      { commit: SHA, limits: { maxFileBytes: 1000 } },
+    ],
+    [
+      'too large in total',
+      archive(
+        entry(`${TOP}/`),
+        entry(`${TOP}/a`, { data: 'x'.repeat(600) }),
+        entry(`${TOP}/b`, { data: 'x'.repeat(600) }),
+      ),
+      /more than 1000 bytes/,
+      { commit: SHA, limits: { maxBytes: 1000 } },
+    ],
+    [
+      'download too large',
+      archive(
+        entry(`${TOP}/`),
+        entry(`${TOP}/a`, { data: Array.from({ length: 4000 }, (_, i) => String(i * 7919)).join(',') }),
+      ),
+      /archive larger than 2000 bytes/,
+      { commit: SHA, limits: { maxDownloadBytes: 2000 } },
+    ],
     ['not a tarball', gzipSync(Buffer.from('<html>rate limited</html>'.repeat(30))), /./],
     ['empty', archive(), /empty|Unrecognized/],
   ];
   for (const [name, buf, re, opts] of cases) {
     const dest = path.join(parent, name.replace(/ /g, '-'), 'snapshot');
     await mkdir(dest, { recursive: true });
-    await assert.rejects(extractTarball(Readable.from([buf]), dest, opts ?? { commit: SHA }), (err: unknown) => {
-      assert.ok(err instanceof ArchiveError, `${name}: ${String(err)}`);
-      assert.match(err.message, re, name);
-      return true;
-    });
+    await assert.rejects(
+      extractTarball(Readable.from([buf]), dest, opts ?? { commit: SHA }),
+      (err: unknown) => {
+        assert.ok(err instanceof ArchiveError, `${name}: ${String(err)}`);
+        assert.match(err.message, re, name);
+        return true;
+      },
+    );
   }
   for (const stray of ['escaped.txt', 'x/escaped.txt']) {
     await assert.rejects(stat(path.join(parent, stray)));
@@ -112,19 +160,32 @@ test('hostile or oversized archives are refused whole, and nothing lands outside
 
 test('git archive output: its pax header names the commit, and another commit with the same prefix is refused', async () => {
   const repo = await freshDir();
-  const git = (...args: string[]) => execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { encoding: 'utf8' }).trim();
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], {
+      encoding: 'utf8',
+    }).trim();
   git('init', '-q', '-b', 'main');
   await writeFile(path.join(repo, 'a.yml'), 'a: 1\n');
   git('add', '.');
   git('commit', '-q', '-m', 'one');
   const commit = git('rev-parse', 'HEAD');
-  const tgz = execFileSync('git', ['-C', repo, 'archive', '--format=tar.gz', `--prefix=o-r-${commit.slice(0, 7)}/`, commit]);
+  const tgz = execFileSync('git', [
+    '-C',
+    repo,
+    'archive',
+    '--format=tar.gz',
+    `--prefix=o-r-${commit.slice(0, 7)}/`,
+    commit,
+  ]);
   const dest = await freshDir();
   await extractTarball(Readable.from([tgz]), dest, { commit });
   assert.deepEqual(await files(dest), ['a.yml']);
   // Same short id, different full id: the pax comment (the real commit) gives it away.
   const forged = commit.slice(0, 7) + (commit[7] === '0' ? '1' : '0') + commit.slice(8);
-  await assert.rejects(extractTarball(Readable.from([tgz]), await freshDir(), { commit: forged }), /is commit/);
+  await assert.rejects(
+    extractTarball(Readable.from([tgz]), await freshDir(), { commit: forged }),
+    /is commit/,
+  );
 });
 
 let gh: FakeGithub;
@@ -151,21 +212,51 @@ test('download through octokit: tarball at the exact commit, redirect followed, 
   // Through the revision store, as the control worker fetches it.
   const data = await freshDir();
   const store = new RevisionStore(data, { github: access });
-  const dir = await store.snapshot('hello', SHA, { kind: 'github', location: 'Codertocat/Hello-World', ref: SHA, apiUrl: gh.url });
+  const dir = await store.snapshot('hello', SHA, {
+    kind: 'github',
+    location: 'Codertocat/Hello-World',
+    ref: SHA,
+    apiUrl: gh.url,
+  });
   assert.equal(await readFile(path.join(dir, 'os', 'tiny.yml'), 'utf8'), 'kernel: "http://x/k"\n');
   assert.equal(await store.has('hello', SHA), true);
 
   // Refusals: not a full commit id, an unknown commit, a failing codeload; nothing is stored for them.
-  await assert.rejects(fetchGithubArchive(access, { repo: 'Codertocat/Hello-World', commit: 'main', apiUrl: gh.url, dest: await freshDir() }), /full commit id/);
+  await assert.rejects(
+    fetchGithubArchive(access, {
+      repo: 'Codertocat/Hello-World',
+      commit: 'main',
+      apiUrl: gh.url,
+      dest: await freshDir(),
+    }),
+    /full commit id/,
+  );
   const other = 'a'.repeat(40);
-  await assert.rejects(store.snapshot('hello', other, { kind: 'github', location: 'Codertocat/Hello-World', ref: other, apiUrl: gh.url }));
+  await assert.rejects(
+    store.snapshot('hello', other, {
+      kind: 'github',
+      location: 'Codertocat/Hello-World',
+      ref: other,
+      apiUrl: gh.url,
+    }),
+  );
   assert.equal(await store.has('hello', other), false);
   gh.archiveStatus = 500;
   try {
-    await assert.rejects(fetchGithubArchive(access, { repo: 'Codertocat/Hello-World', commit: SHA, apiUrl: gh.url, dest: await freshDir() }));
+    await assert.rejects(
+      fetchGithubArchive(access, {
+        repo: 'Codertocat/Hello-World',
+        commit: SHA,
+        apiUrl: gh.url,
+        dest: await freshDir(),
+      }),
+    );
   } finally {
     gh.archiveStatus = undefined;
   }
-  await assert.rejects(fetchGithubArchive(access, { repo: '../etc', commit: SHA, apiUrl: gh.url, dest: await freshDir() }), /not a GitHub repository/);
+  await assert.rejects(
+    fetchGithubArchive(access, { repo: '../etc', commit: SHA, apiUrl: gh.url, dest: await freshDir() }),
+    /not a GitHub repository/,
+  );
   assert.throws(() => createGithubAccess({}).client('http://example.com'), /must use https/);
 });

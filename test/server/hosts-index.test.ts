@@ -56,7 +56,10 @@ test('10,000 hosts in one page, in site/host order, every field of the schema', 
   assert.equal(hosts.length, N);
   assert.equal(res.json.total, N);
   assert.equal(res.json.nextCursor, undefined);
-  assert.deepEqual(hosts.map((h) => key(h as { site: string; host: string })), sortedKeys);
+  assert.deepEqual(
+    hosts.map((h) => key(h as { site: string; host: string })),
+    sortedKeys,
+  );
   const byKey = new Map(runs.map((r) => [key(r), r]));
   for (const h of hosts) {
     const r = byKey.get(key(h as { site: string; host: string }))!;
@@ -79,7 +82,9 @@ test('the default page is 100 hosts with a cursor; walking the cursors visits ev
   let cursor: string | undefined;
   let pages = 0;
   do {
-    const res = await call(app, 'GET', `/hosts?limit=777${cursor ? `&cursor=${cursor}` : ''}`, { token: READ_TOKEN });
+    const res = await call(app, 'GET', `/hosts?limit=777${cursor ? `&cursor=${cursor}` : ''}`, {
+      token: READ_TOKEN,
+    });
     assert.equal(res.status, 200);
     assert.equal(res.json.total, N);
     seen.push(...(res.json.hosts as { site: string; host: string }[]).map(key));
@@ -101,7 +106,10 @@ test('filters (site, stage, state, revision) alone and together, paginated, matc
     { site: 'nowhere' },
   ];
   for (const f of filters) {
-    const want = runs.filter((r) => Object.entries(f).every(([k, v]) => r[k as keyof HostRun] === v)).map(key).sort();
+    const want = runs
+      .filter((r) => Object.entries(f).every(([k, v]) => r[k as keyof HostRun] === v))
+      .map(key)
+      .sort();
     const got: string[] = [];
     let cursor: string | undefined;
     for (;;) {
@@ -120,8 +128,16 @@ test('filters (site, stage, state, revision) alone and together, paginated, matc
 test('sites count their hosts by state and stage', async () => {
   const res = await call(app, 'GET', '/sites', { token: READ_TOKEN });
   assert.equal(res.status, 200);
-  const sites = res.json.sites as { site: string; hosts: number; byState: Record<string, number>; byStage: Record<string, number> }[];
-  assert.deepEqual(sites.map((s) => s.site), SITES);
+  const sites = res.json.sites as {
+    site: string;
+    hosts: number;
+    byState: Record<string, number>;
+    byStage: Record<string, number>;
+  }[];
+  assert.deepEqual(
+    sites.map((s) => s.site),
+    SITES,
+  );
   for (const s of sites) {
     const mine = runs.filter((r) => r.site === s.site);
     assert.equal(s.hosts, mine.length);
@@ -134,21 +150,55 @@ test('the hosts gauge has every site/stage/state combination of the index', asyn
   const res = await call(app, 'GET', '/metrics', { token: null });
   const m = /vaquero_hosts\{site="fra",stage="installing",state="running"\} (\d+)/.exec(res.res.body);
   assert.ok(m, 'gauge line missing');
-  assert.equal(Number(m[1]), runs.filter((r) => r.site === 'fra' && r.stage === 'installing' && r.state === 'running').length);
+  assert.equal(
+    Number(m[1]),
+    runs.filter((r) => r.site === 'fra' && r.stage === 'installing' && r.state === 'running').length,
+  );
 });
 
 test('a cursor keeps working when its host has gone; an older run never replaces a newer one', () => {
   const index = new FleetIndex();
   for (const h of ['a', 'b', 'c', 'd']) {
-    index.upsertHost({ site: 's', host: h, stage: 'planned', state: 'running', revision: 'r', workflowId: `host/s/${h}`, runId: `${h}1`, startedMs: 10 }, { initial: true });
+    index.upsertHost(
+      {
+        site: 's',
+        host: h,
+        stage: 'planned',
+        state: 'running',
+        revision: 'r',
+        workflowId: `host/s/${h}`,
+        runId: `${h}1`,
+        startedMs: 10,
+      },
+      { initial: true },
+    );
   }
   const p1 = index.listHosts({}, 2);
-  assert.deepEqual(p1.hosts.map((h) => h.host), ['a', 'b']);
+  assert.deepEqual(
+    p1.hosts.map((h) => h.host),
+    ['a', 'b'],
+  );
   index.retainHosts(new Set(['s/a', 's/c', 's/d']));
   const p2 = index.listHosts({}, 2, Buffer.from(p1.nextCursor!, 'base64url').toString());
-  assert.deepEqual(p2.hosts.map((h) => h.host), ['c', 'd']);
+  assert.deepEqual(
+    p2.hosts.map((h) => h.host),
+    ['c', 'd'],
+  );
   assert.equal(p2.nextCursor, undefined);
-  assert.equal(index.upsertHost({ site: 's', host: 'a', stage: 'failed', state: 'failed', revision: 'old', workflowId: 'host/s/a', runId: 'a0', startedMs: 5, closedMs: 6 }), false);
+  assert.equal(
+    index.upsertHost({
+      site: 's',
+      host: 'a',
+      stage: 'failed',
+      state: 'failed',
+      revision: 'old',
+      workflowId: 'host/s/a',
+      runId: 'a0',
+      startedMs: 5,
+      closedMs: 6,
+    }),
+    false,
+  );
   assert.equal(index.getHost('s', 'a')!.runId, 'a1');
 });
 
@@ -158,7 +208,8 @@ test('changes become feed events; stage progress becomes boot-event and BMC coun
   const events: FeedEvent[] = [];
   index.feed.subscribe((e) => events.push(e));
   const base = { site: 'lab', workflowId: 'host/lab/h', revision: 'r1', startedMs: 1000 };
-  const step = (host: string, runId: string, stage: string, state = 'running') => index.upsertHost({ ...base, host, workflowId: `host/lab/${host}`, runId, stage, state });
+  const step = (host: string, runId: string, stage: string, state = 'running') =>
+    index.upsertHost({ ...base, host, workflowId: `host/lab/${host}`, runId, stage, state });
   // h1: planned → (skips to) netboot/ipxe → installing → provisioned.
   step('h1', 'r', 'planned');
   step('h1', 'r', 'netboot/ipxe');
@@ -184,7 +235,10 @@ test('changes become feed events; stage progress becomes boot-event and BMC coun
   assert.equal(value(/vaquero_bmc_failures_total\{site="lab"\} (\d+)/), 1);
   // Feed replay after an id, and ids of another replica are not replayed.
   const mid = events[3]!;
-  assert.deepEqual(index.feed.since(mid.id).map((e) => e.id), events.slice(4).map((e) => e.id));
+  assert.deepEqual(
+    index.feed.since(mid.id).map((e) => e.id),
+    events.slice(4).map((e) => e.id),
+  );
   assert.deepEqual(index.feed.since('ffffffff-1'), []);
 });
 
@@ -194,7 +248,13 @@ test('a cached listing is recomputed as soon as the index changes', async () => 
   const run = runs.find((r) => r.site === 'ams' && r.host === h.host)!;
   const again = await call(app, 'GET', '/hosts?site=ams&limit=1', { token: READ_TOKEN });
   assert.equal(again.res.body, first.res.body);
-  app.vaquero.index.upsertHost({ ...run, stage: 'validate', state: 'running', closedMs: undefined, startedMs: run.startedMs });
+  app.vaquero.index.upsertHost({
+    ...run,
+    stage: 'validate',
+    state: 'running',
+    closedMs: undefined,
+    startedMs: run.startedMs,
+  });
   const changed = await call(app, 'GET', '/hosts?site=ams&limit=1', { token: READ_TOKEN });
   assert.equal((changed.json.hosts as { stage: string }[])[0]!.stage, 'validate');
 });

@@ -57,27 +57,44 @@ test('every route of the app is in the document, with parameters and JSON respon
     const op = doc.paths[p]?.[r.method.toLowerCase()];
     assert.ok(op, `${r.method} ${r.url} is not in the document`);
     for (const name of [...r.url.matchAll(/:(\w+)/g)].map((m) => m[1]!)) {
-      assert.ok(op.parameters?.some((x) => x.in === 'path' && x.name === name), `${r.method} ${r.url}: path parameter ${name}`);
+      assert.ok(
+        op.parameters?.some((x) => x.in === 'path' && x.name === name),
+        `${r.method} ${r.url}: path parameter ${name}`,
+      );
     }
     const ok = Object.entries(op.responses).filter(([s]) => /^2/.test(s));
     assert.ok(ok.length > 0, `${r.method} ${r.url}: no success response`);
     for (const [, resp] of ok) {
       const content = Object.values(resp.content ?? {});
-      assert.ok(content.length > 0 && content.every((c) => c.schema), `${r.method} ${r.url}: response without schema`);
+      assert.ok(
+        content.length > 0 && content.every((c) => c.schema),
+        `${r.method} ${r.url}: response without schema`,
+      );
     }
     for (const s of ['401', '500']) {
       if (r.url === '/webhooks/github' && s === '401') continue;
       assert.ok(op.responses[s], `${r.method} ${r.url}: no ${s} response`);
     }
-    if (r.method === 'POST' && !r.url.endsWith('/resume')) assert.ok(op.requestBody, `${r.method} ${r.url}: no request body schema`);
+    if (r.method === 'POST' && !r.url.endsWith('/resume'))
+      assert.ok(op.requestBody, `${r.method} ${r.url}: no request body schema`);
   }
   // And nothing in the document that the app does not serve.
   const served = new Set(routes.map((r) => `${r.method.toLowerCase()} ${r.url.replace(/:(\w+)/g, '{$1}')}`));
-  for (const [p, ops] of Object.entries(doc.paths)) for (const m of Object.keys(ops)) assert.ok(served.has(`${m} ${p}`), `${m} ${p}`);
+  for (const [p, ops] of Object.entries(doc.paths))
+    for (const m of Object.keys(ops)) assert.ok(served.has(`${m} ${p}`), `${m} ${p}`);
 });
 
 test('shared schemas are components; open routes declare no security; the webhook declares its signature', () => {
-  for (const name of ['Error', 'HostSummary', 'HostDetail', 'RolloutSummary', 'RolloutDetail', 'Plan', 'StartResult', 'WebhookResult']) {
+  for (const name of [
+    'Error',
+    'HostSummary',
+    'HostDetail',
+    'RolloutSummary',
+    'RolloutDetail',
+    'Plan',
+    'StartResult',
+    'WebhookResult',
+  ]) {
     assert.ok(doc.components.schemas[name], name);
   }
   assert.deepEqual(doc.paths['/live']!.get!.security, []);

@@ -35,14 +35,26 @@ async function runs(): Promise<string[]> {
   return out.sort();
 }
 
-async function get(server: RunningServer, url: string, token = READ_TOKEN): Promise<{ status: number; json: Record<string, unknown> }> {
+async function get(
+  server: RunningServer,
+  url: string,
+  token = READ_TOKEN,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${server.url}${url}`, { headers: { authorization: `Bearer ${token}` } });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
 before(async () => {
   stack = await startTestStack({ name: 'replicas', control: false });
-  sot = await writeSot({ sot: 'watched', site: 'repsite', workflows: { quick: { boots: ['quick'], policy: { max_concurrent: 4 } } }, hosts: [{ name: 'w1', workflow: 'quick' }, { name: 'w2', workflow: 'quick' }] });
+  sot = await writeSot({
+    sot: 'watched',
+    site: 'repsite',
+    workflows: { quick: { boots: ['quick'], policy: { max_concurrent: 4 } } },
+    hosts: [
+      { name: 'w1', workflow: 'quick' },
+      { name: 'w2', workflow: 'quick' },
+    ],
+  });
   await stack.startSimSite(sot.site);
   config = async (name: string) =>
     testConfig({
@@ -54,7 +66,12 @@ before(async () => {
       sots: [{ name: 'watched', kind: 'dir', path: sot.dir, watch: true, autoRollout: true }],
     });
   // Both start at once: both see a folder never rolled out.
-  replicas.push(...(await Promise.all([startServer(await config('a'), { log: () => undefined }), startServer(await config('b'), { log: () => undefined })])));
+  replicas.push(
+    ...(await Promise.all([
+      startServer(await config('a'), { log: () => undefined }),
+      startServer(await config('b'), { log: () => undefined }),
+    ])),
+  );
 });
 after(async () => {
   for (const r of replicas) await r.close();
@@ -73,7 +90,10 @@ test('two replicas watching one folder start its rollout once, and each answers 
     const detail = await get(r, `/rollouts/${sotName}/${revision}`);
     assert.equal(detail.status, 200);
     assert.equal(detail.json.state, 'completed');
-    await waitFor('hosts in this replica index', async () => (await get(r, '/hosts?site=repsite&state=provisioned')).json.total === 2);
+    await waitFor(
+      'hosts in this replica index',
+      async () => (await get(r, '/hosts?site=repsite&state=provisioned')).json.total === 2,
+    );
   }
   const ready = await fetch(`${replicas[0]!.url}/ready`);
   assert.equal(ready.status, 200);
@@ -129,5 +149,8 @@ test('a control worker that did not prepare a revision fetches it from the sourc
   assert.equal(plan.host, 'w1');
   await stat(path.join(dataDir, 'revisions', 'watched', revision!, '.complete'));
   // A revision no rollout was started for is still refused.
-  await assert.rejects(acts.loadHostPlan({ sot: 'watched', revision: 'dir-000000000000', site: 'repsite', host: 'w1' }), /not in the revision store/);
+  await assert.rejects(
+    acts.loadHostPlan({ sot: 'watched', revision: 'dir-000000000000', site: 'repsite', host: 'w1' }),
+    /not in the revision store/,
+  );
 });

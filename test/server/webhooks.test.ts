@@ -26,7 +26,9 @@ import { testConfig } from './support/harness.ts';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples') as WebhookDefinition[];
 const example = (name: string, pick: (p: Record<string, unknown>) => boolean) => {
-  const found = examples.find((d) => d.name === name)!.examples.find((p) => pick(p as unknown as Record<string, unknown>));
+  const found = examples
+    .find((d) => d.name === name)!
+    .examples.find((p) => pick(p as unknown as Record<string, unknown>));
   assert.ok(found, `no ${name} example`);
   return structuredClone(found) as unknown as Record<string, unknown>;
 };
@@ -35,7 +37,10 @@ const SECRET = 'webhook-secret-for-tests-0123456789';
 const REPO = 'Codertocat/Hello-World';
 const PUSH = example('push', (p) => p.ref === 'refs/heads/master' && p.deleted === false);
 const PUSH_SHA = PUSH.after as string;
-const PR = example('pull_request', (p) => p.action === 'opened' && (p.pull_request as { base: { ref: string } }).base.ref === 'master');
+const PR = example(
+  'pull_request',
+  (p) => p.action === 'opened' && (p.pull_request as { base: { ref: string } }).base.ref === 'master',
+);
 const PR_BASE = (PR.pull_request as { base: { sha: string } }).base.sha;
 const PR_HEAD = (PR.pull_request as { head: { sha: string } }).head.sha;
 const SHA2 = '2222222222222222222222222222222222222222';
@@ -54,7 +59,11 @@ before(async () => {
   gh = new FakeGithub();
   await gh.start();
   const parent = await mkdtemp(path.join(tmpdir(), 'vaq-hooks-'));
-  const fixture = { sot: 'hello', site: 'ghsite', workflows: { quick: { boots: ['quick'], policy: { max_concurrent: 4, max_fail: 4 } } } };
+  const fixture = {
+    sot: 'hello',
+    site: 'ghsite',
+    workflows: { quick: { boots: ['quick'], policy: { max_concurrent: 4, max_fail: 4 } } },
+  };
   const a = await writeSot({ ...fixture, hosts: HOSTS }, path.join(parent, 'a'));
   await gh.setArchiveFromDir(REPO, PUSH_SHA, a.dir);
   await gh.setArchiveFromDir(REPO, PR_BASE, a.dir);
@@ -62,7 +71,10 @@ before(async () => {
   await changeKernel(c.dir, 'tiny', 'pr');
   await gh.setArchiveFromDir(REPO, PR_HEAD, c.dir);
   // The second commit breaks validation on g2.
-  const b = await writeSot({ ...fixture, hosts: [HOSTS[0]!, { name: 'g2', workflow: 'quick', options: { fail_validation: true } }] }, path.join(parent, 'b'));
+  const b = await writeSot(
+    { ...fixture, hosts: [HOSTS[0]!, { name: 'g2', workflow: 'quick', options: { fail_validation: true } }] },
+    path.join(parent, 'b'),
+  );
   await changeKernel(b.dir, 'tiny', 'b');
   await gh.setArchiveFromDir(REPO, SHA2, b.dir);
   gh.setBranch(REPO, 'master', PUSH_SHA);
@@ -91,10 +103,15 @@ after(async () => {
   await stack?.close();
 });
 
-const sign = (body: string, secret = SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+const sign = (body: string, secret = SECRET) =>
+  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 async function deliver(event: string, body: string, headers: Record<string, string | undefined> = {}) {
-  const h: Record<string, string> = { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': headers.delivery ?? crypto.randomUUID() };
+  const h: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-github-event': event,
+    'x-github-delivery': headers.delivery ?? crypto.randomUUID(),
+  };
   const sig = 'signature' in headers ? headers.signature : sign(body);
   if (sig !== undefined) h['x-hub-signature-256'] = sig;
   if (headers.sha1) h['x-hub-signature'] = headers.sha1;
@@ -124,7 +141,9 @@ test('a push to the branch starts one rollout of exactly its commit; the check r
   const r = await deliver('push', body, { delivery });
   assert.equal(r.status, 202, JSON.stringify(r.json));
   const results = r.json.results as { sot: string; action: string; workflowId: string; revision: string }[];
-  assert.deepEqual(results, [{ sot: 'hello', action: 'started', workflowId: `rollout/hello/${PUSH_SHA}`, revision: PUSH_SHA }]);
+  assert.deepEqual(results, [
+    { sot: 'hello', action: 'started', workflowId: `rollout/hello/${PUSH_SHA}`, revision: PUSH_SHA },
+  ]);
 
   // GitHub redelivers the same delivery (same id, body and signature) while the rollout runs: nothing new.
   const re1 = await deliver('push', body, { delivery });
@@ -141,7 +160,8 @@ test('a push to the branch starts one rollout of exactly its commit; the check r
   assert.match(String((re2.json.results as { reason: string }[])[0]!.reason), /already the newest rollout/);
   assert.deepEqual(await rolloutRuns(), [`rollout/hello/${PUSH_SHA}`]);
   let runs = 0;
-  for await (const wf of stack.client.workflow.list({ query: `WorkflowId = 'rollout/hello/${PUSH_SHA}'` })) if (wf.type === ROLLOUT_WORKFLOW_TYPE) runs++;
+  for await (const wf of stack.client.workflow.list({ query: `WorkflowId = 'rollout/hello/${PUSH_SHA}'` }))
+    if (wf.type === ROLLOUT_WORKFLOW_TYPE) runs++;
   assert.equal(runs, 1);
 
   // What vaquero asked GitHub: the branch head (the delivery is not stale), the archive at the commit.
@@ -201,14 +221,23 @@ test('a validly signed but stale push (its commit is no longer the branch head),
   const old = { ...PUSH, after: SHA2 };
   const stale = await deliver('push', JSON.stringify(old));
   assert.equal(stale.status, 200);
-  assert.match(String((stale.json.results as { reason: string }[])[0]!.reason), /stale push: master is now at 6113728f/);
-  const tag = await deliver('push', JSON.stringify(example('push', (p) => p.ref === 'refs/tags/simple-tag' && p.deleted === false)));
+  assert.match(
+    String((stale.json.results as { reason: string }[])[0]!.reason),
+    /stale push: master is now at 6113728f/,
+  );
+  const tag = await deliver(
+    'push',
+    JSON.stringify(example('push', (p) => p.ref === 'refs/tags/simple-tag' && p.deleted === false)),
+  );
   assert.equal(tag.status, 200);
   assert.match(String((tag.json.results as { reason: string }[])[0]!.reason), /is not branch master/);
   const deleted = await deliver('push', JSON.stringify({ ...PUSH, deleted: true, after: '0'.repeat(40) }));
   assert.equal(deleted.status, 200);
   assert.match(String((deleted.json.results as { reason: string }[])[0]!.reason), /deleted/);
-  const elsewhere = await deliver('push', JSON.stringify({ ...PUSH, repository: { ...(PUSH.repository as object), full_name: 'someone/else' } }));
+  const elsewhere = await deliver(
+    'push',
+    JSON.stringify({ ...PUSH, repository: { ...(PUSH.repository as object), full_name: 'someone/else' } }),
+  );
   assert.equal(elsewhere.status, 200);
   const other = await deliver('issues', JSON.stringify(example('issues', () => true)));
   assert.equal(other.status, 200);
@@ -242,12 +271,16 @@ test('a pull request gets its plan as a check run and a comment, updated in plac
   assert.equal(plan.name, 'vaquero plan (hello)');
   assert.equal(plan.conclusion, 'success');
   assert.match(plan.output.title ?? '', /hello: 2 to reprovision/);
-  assert.match(plan.output.summary ?? '', /\| reprovision \| `ghsite\/g1` \| stage 1 \(quick\): kernel URL changed \|/);
+  assert.match(
+    plan.output.summary ?? '',
+    /\| reprovision \| `ghsite\/g1` \| stage 1 \(quick\): kernel URL changed \|/,
+  );
   const comments = [...gh.comments.values()];
   assert.equal(comments.length, 1);
   assert.equal(comments[0]!.issue, PR.number);
   assert.match(comments[0]!.body, /^<!-- vaquero-plan:hello -->/);
-  for (const sha of [PR_BASE, PR_HEAD]) assert.ok(gh.requestsTo('GET', new RegExp(`/tarball/${sha}$`)).length >= 1, sha);
+  for (const sha of [PR_BASE, PR_HEAD])
+    assert.ok(gh.requestsTo('GET', new RegExp(`/tarball/${sha}$`)).length >= 1, sha);
 
   const again = await deliver('pull_request', body);
   assert.equal(again.status, 202);
@@ -256,26 +289,51 @@ test('a pull request gets its plan as a check run and a comment, updated in plac
   assert.equal(plans()[0]!.history.length, 2);
   assert.equal(gh.comments.size, 1);
   // Actions that change no code need no plan.
-  const labeled = await deliver('pull_request', JSON.stringify(example('pull_request', (p) => p.action === 'labeled')));
+  const labeled = await deliver(
+    'pull_request',
+    JSON.stringify(example('pull_request', (p) => p.action === 'labeled')),
+  );
   assert.equal(labeled.status, 200);
 });
 
 test('commit statuses instead of check runs, and GitHub App authentication', async () => {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
   const access = createGithubAccess({ app: { appId: '12345', privateKey, installationId: 77 } });
   const summary = {
     state: 'running' as const,
-    counts: { pending: 1, blocked: 0, running: 1, provisioned: 3, failed: 0, cancelled: 0, released: 0, skipped: 0 },
+    counts: {
+      pending: 1,
+      blocked: 0,
+      running: 1,
+      provisioned: 3,
+      failed: 0,
+      cancelled: 0,
+      released: 0,
+      skipped: 0,
+    },
     unchanged: 0,
     skipped: 0,
     failed: [],
     failedTotal: 0,
   };
-  const target = { github: { repo: REPO, sha: SHA2, apiUrl: gh.url, mode: 'status' as const, name: 'vaquero/rollout' } };
+  const target = {
+    github: { repo: REPO, sha: SHA2, apiUrl: gh.url, mode: 'status' as const, name: 'vaquero/rollout' },
+  };
   await reportRollout(access, { rolloutId: 'rollout/hello/x', target, summary });
-  await reportRollout(access, { rolloutId: 'rollout/hello/x', target, summary: { ...summary, state: 'completed' } });
+  await reportRollout(access, {
+    rolloutId: 'rollout/hello/x',
+    target,
+    summary: { ...summary, state: 'completed' },
+  });
   const statuses = gh.statuses.filter((s) => s.context === 'vaquero/rollout');
-  assert.deepEqual(statuses.map((s) => s.state), ['pending', 'success']);
+  assert.deepEqual(
+    statuses.map((s) => s.state),
+    ['pending', 'success'],
+  );
   assert.match(statuses[0]!.description, /^running: 3\/5 provisioned, 1 running, 1 not started$/);
   const tokenRequests = gh.requestsTo('POST', /^\/app\/installations\/77\/access_tokens$/);
   assert.equal(tokenRequests.length, 1);

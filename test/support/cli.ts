@@ -29,7 +29,11 @@ export interface WorkerProcess {
 }
 
 /** `vaquero worker …`; resolves once it printed "workers running (pid N)". */
-export async function startWorkerProcess(stack: StackAddress, args: string[], timeoutMs = 60_000): Promise<WorkerProcess> {
+export async function startWorkerProcess(
+  stack: StackAddress,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [VAQUERO_BIN, 'worker', ...args], {
     env: cliEnv(stack),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -37,14 +41,19 @@ export async function startWorkerProcess(stack: StackAddress, args: string[], ti
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ?? code)),
+  );
   const kill = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
   };
   try {
     const pid = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`worker did not start within ${timeoutMs} ms:\n${out}`)),
+        timeoutMs,
+      );
       const onData = () => {
         const m = /workers running \(pid (\d+)\)/.exec(out);
         if (m) {
@@ -67,6 +76,14 @@ export async function startWorkerProcess(stack: StackAddress, args: string[], ti
 }
 
 /** Runs `vaquero <args>` to completion against the stack. */
-export async function runCli(stack: StackAddress, args: string[], timeoutMs = 60_000): Promise<{ stdout: string; stderr: string }> {
-  return execFileP(process.execPath, [VAQUERO_BIN, ...args], { env: cliEnv(stack), timeout: timeoutMs, maxBuffer: 16 << 20 });
+export async function runCli(
+  stack: StackAddress,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ stdout: string; stderr: string }> {
+  return execFileP(process.execPath, [VAQUERO_BIN, ...args], {
+    env: cliEnv(stack),
+    timeout: timeoutMs,
+    maxBuffer: 16 << 20,
+  });
 }

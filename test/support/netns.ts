@@ -14,7 +14,8 @@ function ip(...args: string[]): void {
 
 /** Fails loudly (not skipped) when the machine cannot run namespace tests. */
 export function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error('this test needs root (network namespaces); run the suite as root');
+  if (process.getuid?.() !== 0)
+    throw new Error('this test needs root (network namespaces); run the suite as root');
 }
 
 export function nsName(role: string): string {
@@ -168,7 +169,9 @@ export function addAddress(ns: string, ifname: string, cidr: string): void {
  * 'message' events here). `ip netns exec` execs in place, so the returned pid is the node process itself.
  */
 export function spawnNodeInNs(ns: string, script: string, args: string[] = []): ChildProcess {
-  return spawnInNs(ns, process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  return spawnInNs(ns, process.execPath, ['--import', 'tsx', script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
 }
 
 /** Runs a command inside a namespace. The caller ends it (by its pid) or waits for it. */

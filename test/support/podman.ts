@@ -22,16 +22,32 @@ export interface Podman {
 }
 
 async function ensureBusyboxImage(env: NodeJS.ProcessEnv): Promise<void> {
-  const have = await run('podman', ['image', 'exists', BUSYBOX_IMAGE], { env }).then(() => true, () => false);
+  const have = await run('podman', ['image', 'exists', BUSYBOX_IMAGE], { env }).then(
+    () => true,
+    () => false,
+  );
   if (have) return;
   const dir = await mkdtemp(path.join(tmpdir(), 'vaq-busybox-'));
   try {
     const bin = path.join(dir, 'rootfs', 'bin');
     await mkdir(bin, { recursive: true });
     await copyFile('/bin/busybox', path.join(bin, 'busybox'));
-    for (const a of ['sh', 'echo', 'cat', 'ls', 'sleep', 'env', 'printf', 'test', 'true', 'false']) await symlink('busybox', path.join(bin, a));
+    for (const a of ['sh', 'echo', 'cat', 'ls', 'sleep', 'env', 'printf', 'test', 'true', 'false'])
+      await symlink('busybox', path.join(bin, a));
     await run('tar', ['-C', path.join(dir, 'rootfs'), '-cf', path.join(dir, 'rootfs.tar'), '.']);
-    await run('podman', ['import', '--change', 'CMD ["/bin/sh"]', '--change', 'ENV PATH=/bin', path.join(dir, 'rootfs.tar'), BUSYBOX_IMAGE], { env });
+    await run(
+      'podman',
+      [
+        'import',
+        '--change',
+        'CMD ["/bin/sh"]',
+        '--change',
+        'ENV PATH=/bin',
+        path.join(dir, 'rootfs.tar'),
+        BUSYBOX_IMAGE,
+      ],
+      { env },
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -42,7 +58,10 @@ export async function startPodman(): Promise<Podman> {
   await ensureBusyboxImage(env);
   const dir = await mkdtemp(path.join(tmpdir(), 'vaq-podman-'));
   const socketPath = path.join(dir, 'podman.sock');
-  const child = spawn('podman', ['system', 'service', '--time=0', `unix://${socketPath}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('podman', ['system', 'service', '--time=0', `unix://${socketPath}`], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -51,8 +70,14 @@ export async function startPodman(): Promise<Podman> {
   process.once('exit', reap);
   const docker = new Docker({ socketPath });
   const stop = async () => {
-    const mine = await docker.listContainers({ all: true, filters: { label: ['vaquero.site'] } }).catch(() => []);
-    for (const c of mine) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    const mine = await docker
+      .listContainers({ all: true, filters: { label: ['vaquero.site'] } })
+      .catch(() => []);
+    for (const c of mine)
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
     process.removeListener('exit', reap);
@@ -60,8 +85,15 @@ export async function startPodman(): Promise<Podman> {
   };
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`podman system service exited (${child.exitCode}): ${stderr}`);
-    if (await docker.ping().then(() => true, () => false)) break;
+    if (child.exitCode !== null)
+      throw new Error(`podman system service exited (${child.exitCode}): ${stderr}`);
+    if (
+      await docker.ping().then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`podman system service did not answer on ${socketPath}: ${stderr}`);

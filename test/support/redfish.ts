@@ -27,14 +27,21 @@ export interface Sushy {
   /** The emulated system's @odata.id. */
   systemPath: string;
   /** GET of the system, with the emulator's own credentials. */
-  system(): Promise<{ PowerState: string; Boot: { BootSourceOverrideTarget: string; BootSourceOverrideEnabled: string } }>;
+  system(): Promise<{
+    PowerState: string;
+    Boot: { BootSourceOverrideTarget: string; BootSourceOverrideEnabled: string };
+  }>;
   stop(): Promise<void>;
 }
 
-export async function startSushy(opts: { username?: string; password?: string; powerState?: 'On' | 'Off' } = {}): Promise<Sushy> {
+export async function startSushy(
+  opts: { username?: string; password?: string; powerState?: 'On' | 'Off' } = {},
+): Promise<Sushy> {
   const bin = sushyEmulatorPath();
   await access(bin).catch(() => {
-    throw new Error(`${bin} is missing: run \`vaquero setup --lab\` (or npm test, which runs it) to install sushy-tools`);
+    throw new Error(
+      `${bin} is missing: run \`vaquero setup --lab\` (or npm test, which runs it) to install sushy-tools`,
+    );
   });
   const username = opts.username ?? 'admin';
   const password = opts.password ?? randomBytes(9).toString('base64url');
@@ -44,7 +51,10 @@ export async function startSushy(opts: { username?: string; password?: string; p
   const hash = await new Promise<string>((resolve, reject) => {
     const p = execFile(
       path.join(pythonToolsVenv(), 'bin', 'python'),
-      ['-c', 'import bcrypt,sys; print(bcrypt.hashpw(sys.stdin.read().encode(), bcrypt.gensalt(4)).decode())'],
+      [
+        '-c',
+        'import bcrypt,sys; print(bcrypt.hashpw(sys.stdin.read().encode(), bcrypt.gensalt(4)).decode())',
+      ],
       (err, out) => (err ? reject(err) : resolve(out.trim())),
     );
     p.stdin?.end(password);
@@ -62,7 +72,9 @@ export async function startSushy(opts: { username?: string; password?: string; p
       '',
     ].join('\n'),
   );
-  const child = spawn(bin, ['--config', path.join(dir, 'config.py'), '--fake'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, ['--config', path.join(dir, 'config.py'), '--fake'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -86,8 +98,12 @@ export async function startSushy(opts: { username?: string; password?: string; p
   try {
     const deadline = Date.now() + 20_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`sushy-emulator exited at start (${child.exitCode}): ${stderr}`);
-      const ok = await get(systemPath).then(() => true, () => false);
+      if (child.exitCode !== null)
+        throw new Error(`sushy-emulator exited at start (${child.exitCode}): ${stderr}`);
+      const ok = await get(systemPath).then(
+        () => true,
+        () => false,
+      );
       if (ok) break;
       if (Date.now() > deadline) throw new Error(`sushy-emulator on ${url} did not answer: ${stderr}`);
       await delay(150);
@@ -136,11 +152,26 @@ export interface RedfishProxy {
 
 async function selfSigned(dir: string): Promise<{ key: string; cert: string }> {
   await run('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1',
-    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    path.join(dir, 'key.pem'),
+    '-out',
+    path.join(dir, 'cert.pem'),
   ]);
-  return { key: await readFile(path.join(dir, 'key.pem'), 'utf8'), cert: await readFile(path.join(dir, 'cert.pem'), 'utf8') };
+  return {
+    key: await readFile(path.join(dir, 'key.pem'), 'utf8'),
+    cert: await readFile(path.join(dir, 'cert.pem'), 'utf8'),
+  };
 }
 
 export async function startRedfishProxy(upstream: Sushy, opts: ProxyOptions = {}): Promise<RedfishProxy> {
@@ -164,22 +195,31 @@ export async function startRedfishProxy(upstream: Sushy, opts: ProxyOptions = {}
     const method = req.method ?? 'GET';
     requests.push({ method, path: p, headers: req.headers, body });
     const send = (status: number, json?: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { ...(json === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers });
+      res.writeHead(status, {
+        ...(json === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...headers,
+      });
       res.end(json === undefined ? undefined : typeof json === 'string' ? json : JSON.stringify(json));
     };
     const headers = { ...req.headers };
     if (opts.sessions) {
       if (method === 'POST' && p === '/redfish/v1/SessionService/Sessions') {
         const b = JSON.parse(body || '{}') as { UserName?: string; Password?: string };
-        if (b.UserName !== opts.sessions.username || b.Password !== opts.sessions.password) return send(401, { error: { message: 'bad credentials' } });
+        if (b.UserName !== opts.sessions.username || b.Password !== opts.sessions.password)
+          return send(401, { error: { message: 'bad credentials' } });
         const id = randomBytes(4).toString('hex');
         const token = randomBytes(16).toString('hex');
         sessions.set(token, id);
-        return send(201, { '@odata.id': `/redfish/v1/SessionService/Sessions/${id}`, Id: id }, { 'X-Auth-Token': token, Location: `/redfish/v1/SessionService/Sessions/${id}` });
+        return send(
+          201,
+          { '@odata.id': `/redfish/v1/SessionService/Sessions/${id}`, Id: id },
+          { 'X-Auth-Token': token, Location: `/redfish/v1/SessionService/Sessions/${id}` },
+        );
       }
       if (p.replace(/\/$/, '') !== '/redfish/v1') {
         const token = req.headers['x-auth-token'];
-        if (typeof token !== 'string' || !sessions.has(token)) return send(401, { error: { message: 'no valid session' } });
+        if (typeof token !== 'string' || !sessions.has(token))
+          return send(401, { error: { message: 'no valid session' } });
         if (method === 'DELETE' && p.startsWith('/redfish/v1/SessionService/Sessions/')) {
           if (sessions.get(token) !== p.split('/').pop()) return send(404);
           sessions.delete(token);
@@ -199,10 +239,14 @@ export async function startRedfishProxy(upstream: Sushy, opts: ProxyOptions = {}
     let text = r.text;
     if (opts.sessions && method === 'GET' && p.replace(/\/$/, '') === '/redfish/v1' && r.status === 200) {
       const root = JSON.parse(text) as Record<string, unknown>;
-      root.Links = { ...(root.Links as object | undefined), Sessions: { '@odata.id': '/redfish/v1/SessionService/Sessions' } };
+      root.Links = {
+        ...(root.Links as object | undefined),
+        Sessions: { '@odata.id': '/redfish/v1/SessionService/Sessions' },
+      };
       text = JSON.stringify(root);
     }
-    const extra: Record<string, string> = opts.etag && method === 'GET' && isSystem(p) && r.status === 200 ? { ETag: etagOf(text) } : {};
+    const extra: Record<string, string> =
+      opts.etag && method === 'GET' && isSystem(p) && r.status === 200 ? { ETag: etagOf(text) } : {};
     send(r.status, text || undefined, extra);
   };
 
@@ -214,7 +258,9 @@ export async function startRedfishProxy(upstream: Sushy, opts: ProxyOptions = {}
       res.end(String(err));
     });
   };
-  const server = creds ? https.createServer({ key: creds.key, cert: creds.cert }, onRequest) : http.createServer(onRequest);
+  const server = creds
+    ? https.createServer({ key: creds.key, cert: creds.cert }, onRequest)
+    : http.createServer(onRequest);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {

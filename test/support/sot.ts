@@ -68,7 +68,15 @@ export async function writeSot(f: SotFixture, parent?: string): Promise<WrittenS
     path.join(siteDir, 'env.yml'),
     stringify({
       description: `workflow test site ${f.site}`,
-      subnets: [{ id: 'prov', cidr: '10.20.0.0/16', gateway: '10.20.0.1', dns: ['10.20.0.1'], domain: `${f.site}.test` }],
+      subnets: [
+        {
+          id: 'prov',
+          cidr: '10.20.0.0/16',
+          gateway: '10.20.0.1',
+          dns: ['10.20.0.1'],
+          domain: `${f.site}.test`,
+        },
+      ],
       agents: [{ id: `${f.site}-agent`, http_url: 'http://10.20.0.2:8080', dhcp_mode: 'server' }],
       ...(f.siteMaxConcurrent ? { policy: { max_concurrent: f.siteMaxConcurrent } } : {}),
     }),
@@ -83,8 +91,20 @@ export async function writeSot(f: SotFixture, parent?: string): Promise<WrittenS
       workflow: h.workflow,
       ...(h.never_provision ? { never_provision: true } : {}),
       interfaces: [
-        { type: 'physical', mac, subnet: 'prov', ipv4: `10.20.${Math.floor(n / 200) + 1}.${(n % 200) + 10}`, hostname: h.name },
-        { type: 'bmc', driver: 'sim', address: `sim://${h.name}`, credentials: 'test-bmc', ...(h.options ? { options: h.options } : {}) },
+        {
+          type: 'physical',
+          mac,
+          subnet: 'prov',
+          ipv4: `10.20.${Math.floor(n / 200) + 1}.${(n % 200) + 10}`,
+          hostname: h.name,
+        },
+        {
+          type: 'bmc',
+          driver: 'sim',
+          address: `sim://${h.name}`,
+          credentials: 'test-bmc',
+          ...(h.options ? { options: h.options } : {}),
+        },
       ],
     });
   });

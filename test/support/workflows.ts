@@ -7,8 +7,18 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { PowerOpRecord } from '../../activities/power/power-op-log.ts';
 import { startDirRollout } from '../../cli/start-rollout.ts';
 import type { StartedRollout } from '../../cli/start-rollout.ts';
-import { HOST_WORKFLOW_TYPE, hostStatusQuery, hostWorkflowId, rolloutStatusQuery } from '../../workflows/definitions.ts';
-import type { HostStatus, RolloutResult, RolloutStatus, RolloutTimelineEntry } from '../../workflows/types.ts';
+import {
+  HOST_WORKFLOW_TYPE,
+  hostStatusQuery,
+  hostWorkflowId,
+  rolloutStatusQuery,
+} from '../../workflows/definitions.ts';
+import type {
+  HostStatus,
+  RolloutResult,
+  RolloutStatus,
+  RolloutTimelineEntry,
+} from '../../workflows/types.ts';
 import type { WrittenSot } from './sot.ts';
 
 /** Polls `probe` until it returns something other than undefined/false; fails with `what` after `timeoutMs`. */
@@ -48,12 +58,24 @@ export async function withTimeout<T>(what: string, p: Promise<T>, ms: number): P
   }
 }
 
-export function startRollout(client: Client, sot: WrittenSot, opts: { force?: boolean; only?: string[] } = {}): Promise<StartedRollout> {
+export function startRollout(
+  client: Client,
+  sot: WrittenSot,
+  opts: { force?: boolean; only?: string[] } = {},
+): Promise<StartedRollout> {
   return startDirRollout(client, { dir: sot.dir, sot: sot.sot, ...opts });
 }
 
-export function rolloutResult(client: Client, workflowId: string, timeoutMs = 120_000): Promise<RolloutResult> {
-  return withTimeout(`rollout ${workflowId} to finish`, client.workflow.getHandle(workflowId).result() as Promise<RolloutResult>, timeoutMs);
+export function rolloutResult(
+  client: Client,
+  workflowId: string,
+  timeoutMs = 120_000,
+): Promise<RolloutResult> {
+  return withTimeout(
+    `rollout ${workflowId} to finish`,
+    client.workflow.getHandle(workflowId).result() as Promise<RolloutResult>,
+    timeoutMs,
+  );
 }
 
 export function rolloutStatus(client: Client, workflowId: string): Promise<RolloutStatus> {
@@ -67,7 +89,10 @@ export function hostStatus(client: Client, site: string, host: string): Promise<
 /** Every run of every host workflow of `site` (visibility). */
 export async function hostExecutions(client: Client, site: string): Promise<WorkflowExecutionInfo[]> {
   const out: WorkflowExecutionInfo[] = [];
-  for await (const wf of client.workflow.list({ query: `WorkflowType = '${HOST_WORKFLOW_TYPE}' AND VaqSite = '${site}'` })) out.push(wf);
+  for await (const wf of client.workflow.list({
+    query: `WorkflowType = '${HOST_WORKFLOW_TYPE}' AND VaqSite = '${site}'`,
+  }))
+    out.push(wf);
   return out;
 }
 

@@ -26,23 +26,50 @@ test('task containers run before shutdown and at validation; results and logs sh
   const sot = await writeSot({
     sot: 'tasks',
     site: 'tasks',
-    workflows: { good: { boots: ['tasked'], policy: { max_concurrent: 2, max_fail: 1 } }, bad: { boots: ['failing'], policy: { max_fail: 1 } } },
+    workflows: {
+      good: { boots: ['tasked'], policy: { max_concurrent: 2, max_fail: 1 } },
+      bad: { boots: ['failing'], policy: { max_fail: 1 } },
+    },
     hosts: [
       { name: 'ok1', workflow: 'good' },
       { name: 'bad1', workflow: 'bad' },
     ],
   });
-  const drain = { name: 'drain', image: BUSYBOX_IMAGE, command: ['/bin/sh', '-c'], args: ['echo "draining {{ host.name }}"; echo "$VAQUERO_PHASE on $VAQUERO_HOST"'], timeout_s: 30 };
+  const drain = {
+    name: 'drain',
+    image: BUSYBOX_IMAGE,
+    command: ['/bin/sh', '-c'],
+    args: ['echo "draining {{ host.name }}"; echo "$VAQUERO_PHASE on $VAQUERO_HOST"'],
+    timeout_s: 30,
+  };
   await addBoot(sot, 'tasked', {
     os: 'tiny',
     before_shutdown: [drain],
-    validate: [{ name: 'smoke', image: BUSYBOX_IMAGE, command: ['/bin/sh', '-c', 'echo "checking {{ host.name }}: $CHECK"'], env: { CHECK: 'disk={{ host.name }}-ok' }, timeout_s: 30 }],
+    validate: [
+      {
+        name: 'smoke',
+        image: BUSYBOX_IMAGE,
+        command: ['/bin/sh', '-c', 'echo "checking {{ host.name }}: $CHECK"'],
+        env: { CHECK: 'disk={{ host.name }}-ok' },
+        timeout_s: 30,
+      },
+    ],
   });
   await addBoot(sot, 'failing', {
     os: 'tiny',
-    validate: [{ name: 'smoke', image: BUSYBOX_IMAGE, command: ['/bin/sh', '-c', 'echo "smoke failed: no disk" >&2; exit 4'], timeout_s: 30, retries: 1 }],
+    validate: [
+      {
+        name: 'smoke',
+        image: BUSYBOX_IMAGE,
+        command: ['/bin/sh', '-c', 'echo "smoke failed: no disk" >&2; exit 4'],
+        timeout_s: 30,
+        retries: 1,
+      },
+    ],
   });
-  const site = await startSiteWithExtras(stack, sot.site, { containers: new ContainerTaskRunner(podman.docker, { networkMode: 'none', retryBackoffMs: 50 }) });
+  const site = await startSiteWithExtras(stack, sot.site, {
+    containers: new ContainerTaskRunner(podman.docker, { networkMode: 'none', retryBackoffMs: 50 }),
+  });
   try {
     const r = await startRollout(stack.client, sot);
     const result = await rolloutResult(stack.client, r.workflowId);
@@ -62,14 +89,20 @@ test('task containers run before shutdown and at validation; results and logs sh
     // The drain ran before the host was power-cycled, the validation after its checkpoint.
     const at = (pred: (e: TimelineEntry) => boolean) => ok.timeline.findIndex(pred);
     assert.ok(at((e) => e.kind === 'task' && e.stage === 'pre-shutdown') < at((e) => e.kind === 'power'));
-    assert.ok(at((e) => e.kind === 'event' && e.message.startsWith('checkpoint')) < at((e) => e.kind === 'task' && e.stage === 'validate'));
+    assert.ok(
+      at((e) => e.kind === 'event' && e.message.startsWith('checkpoint')) <
+        at((e) => e.kind === 'task' && e.stage === 'validate'),
+    );
 
     const bad = await hostStatus(stack.client, sot.site, 'bad1');
     assert.equal(bad.state, 'failed');
     assert.equal(bad.stage, 'validate');
     assert.equal(bad.lastError, 'validate task(s) failed: smoke');
     const failed = bad.timeline.filter((e) => e.kind === 'task');
-    assert.deepEqual(failed.map((e) => e.message), ['validate smoke: failed (exit 4): exit code 4\nsmoke failed: no disk\n']);
+    assert.deepEqual(
+      failed.map((e) => e.message),
+      ['validate smoke: failed (exit 4): exit code 4\nsmoke failed: no disk\n'],
+    );
     assert.equal(site.fleet.powerOns.get(`${sot.site}/bad1`), 1, 'validation failures are not power-retried');
   } finally {
     await site.stop();

@@ -16,8 +16,5 @@ it('names what is missing and what is unexpected, counting repeats', () => {
   assert.equal(cmdlineDifference(`${rendered} demo=2`, rendered), 'missing demo=2');
   assert.equal(cmdlineDifference(rendered, `${rendered} quiet`), 'unexpected quiet');
   assert.equal(cmdlineDifference(rendered, `linux ${rendered}`), 'unexpected linux');
-  assert.equal(
-    cmdlineDifference('a b', 'a c', 'http://x/k'),
-    'missing b; unexpected c',
-  );
+  assert.equal(cmdlineDifference('a b', 'a c', 'http://x/k'), 'missing b; unexpected c');
 });

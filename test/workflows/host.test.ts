@@ -9,7 +9,16 @@ import type { TimelineEntry } from '../../workflows/types.ts';
 import { writeSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';
 import type { TestStack } from '../support/stack.ts';
-import { hostExecutions, hostStatus, keyword, powerOps, rolloutResult, startRollout, waitFor, withTimeout } from '../support/workflows.ts';
+import {
+  hostExecutions,
+  hostStatus,
+  keyword,
+  powerOps,
+  rolloutResult,
+  startRollout,
+  waitFor,
+  withTimeout,
+} from '../support/workflows.ts';
 
 let stack: TestStack;
 before(async () => {
@@ -39,7 +48,11 @@ function checkBootStage(timeline: TimelineEntry[], bootStage: number): string[] 
   const installing = idx((e) => e.kind === 'stage' && e.stage === 'installing');
   const early = idx((e) => e.kind === 'stage' && e.message === 'installing: checkpoint already received');
   assert.ok(installing >= 0 || early >= 0, where);
-  assert.deepEqual(stages.slice(i), [...(installing >= 0 ? ['installing'] : []), 'validate', ...(bootStage === 2 ? ['provisioned'] : [])], where);
+  assert.deepEqual(
+    stages.slice(i),
+    [...(installing >= 0 ? ['installing'] : []), 'validate', ...(bootStage === 2 ? ['provisioned'] : [])],
+    where,
+  );
   // Every boot event of the sim host, once, between the power stage and validate; the unattended config had
   // arrived before the workflow moved on to installing.
   const events = entries.filter((e) => e.kind === 'event');
@@ -50,9 +63,13 @@ function checkBootStage(timeline: TimelineEntry[], bootStage: number): string[] 
     const at = entries.indexOf(e);
     assert.ok(at > power && at < validate, `${e.message} out of place in ${where}`);
   }
-  if (installing >= 0) assert.ok(idx((e) => e.kind === 'event' && e.message.startsWith('config ')) < installing, where);
+  if (installing >= 0)
+    assert.ok(idx((e) => e.kind === 'event' && e.message.startsWith('config ')) < installing, where);
   assert.ok(idx((e) => e.kind === 'event' && e.message.startsWith('checkpoint ')) < validate, where);
-  assert.ok(entries.some((e) => e.kind === 'task' && e.message.startsWith('validate sim-validate: ok')), where);
+  assert.ok(
+    entries.some((e) => e.kind === 'task' && e.message.startsWith('validate sim-validate: ok')),
+    where,
+  );
   return stages;
 }
 
@@ -87,7 +104,10 @@ test('two-stage host: every stage in order, provisioned, search attributes set, 
     checkBootStage(s.timeline, 1);
     checkBootStage(s.timeline, 2);
     assert.equal(s.timeline.at(-1)?.stage, 'provisioned');
-    assert.ok(!s.timeline.some((e) => e.kind === 'timeout' || e.kind === 'error' || e.kind === 'event-ignored'), 'a clean run');
+    assert.ok(
+      !s.timeline.some((e) => e.kind === 'timeout' || e.kind === 'error' || e.kind === 'event-ignored'),
+      'a clean run',
+    );
 
     // The agent stops offering a network boot: the host boots from its disk from now on.
     const gate = sim.gate.lookup(sot.macs.get(host)!);
@@ -109,11 +129,18 @@ test('two-stage host: every stage in order, provisioned, search attributes set, 
     assert.equal(keyword(wf, 'VaqStage'), 'provisioned');
     assert.equal(keyword(wf, 'VaqState'), 'provisioned');
     assert.equal(keyword(wf, 'VaqRevision'), r.revision);
-    assert.deepEqual(wf.memo, { reached: (await hostStatus(stack.client, sot.site, host)).fingerprint, revision: r.revision, sot: sot.sot });
+    assert.deepEqual(wf.memo, {
+      reached: (await hostStatus(stack.client, sot.site, host)).fingerprint,
+      revision: r.revision,
+      sot: sot.sot,
+    });
   }
   // And the filter itself works server-side.
   let n = 0;
-  for await (const _ of stack.client.workflow.list({ query: `VaqSite = '${sot.site}' AND VaqHost = 'h2' AND VaqState = 'provisioned'` })) n++;
+  for await (const _ of stack.client.workflow.list({
+    query: `VaqSite = '${sot.site}' AND VaqHost = 'h2' AND VaqState = 'provisioned'`,
+  }))
+    n++;
   assert.equal(n, 1);
 });
 
@@ -121,7 +148,9 @@ test('a host that never answers DHCP: power retried power_retries times, then fa
   const sot = await writeSot({
     sot: 'nodhcp',
     site: 'nodhcp',
-    workflows: { one: { boots: ['quick'], timeouts: { dhcp: 2 }, power_retries: 2, policy: { max_fail: 0 } } },
+    workflows: {
+      one: { boots: ['quick'], timeouts: { dhcp: 2 }, power_retries: 2, policy: { max_fail: 0 } },
+    },
     hosts: [{ name: 'mute', workflow: 'one', options: { never_dhcp: true } }],
   });
   const sim = await stack.startSimSite(sot.site);
@@ -131,12 +160,22 @@ test('a host that never answers DHCP: power retried power_retries times, then fa
   assert.deepEqual(result.failedHosts, [`${sot.site}/mute`]);
 
   const handle = stack.client.workflow.getHandle(hostWorkflowId(sot.site, 'mute'));
-  const err = await withTimeout('host result', handle.result().then(() => undefined, (e: unknown) => e), 30_000);
+  const err = await withTimeout(
+    'host result',
+    handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+    30_000,
+  );
   assert.ok(err instanceof WorkflowFailedError, String(err));
   assert.ok(err.cause instanceof ApplicationFailure, String(err.cause));
   assert.equal(err.cause.type, 'HostReprovisionFailed');
   assert.equal(err.cause.nonRetryable, true);
-  assert.match(err.cause.message, /^nodhcp\/mute failed at netboot\/dhcp: netboot stalled at netboot\/dhcp: no dhcp within 2s \(attempt 3\/3\); gave up after 3 power cycle\(s\)$/);
+  assert.match(
+    err.cause.message,
+    /^nodhcp\/mute failed at netboot\/dhcp: netboot stalled at netboot\/dhcp: no dhcp within 2s \(attempt 3\/3\); gave up after 3 power cycle\(s\)$/,
+  );
 
   const s = await hostStatus(stack.client, sot.site, 'mute');
   assert.equal(s.state, 'failed');
@@ -146,7 +185,9 @@ test('a host that never answers DHCP: power retried power_retries times, then fa
   assert.match(s.lastError ?? '', /stalled at netboot\/dhcp/);
   const kinds = (k: string) => s.timeline.filter((e) => e.kind === k);
   assert.deepEqual(
-    kinds('stage').filter((e) => e.stage === 'power').map((e) => e.message),
+    kinds('stage')
+      .filter((e) => e.stage === 'power')
+      .map((e) => e.message),
     [1, 2, 3].map((a) => `power: set next boot to network and cycle (attempt ${a}/3)`),
   );
   assert.deepEqual(
@@ -158,14 +199,19 @@ test('a host that never answers DHCP: power retried power_retries times, then fa
   // Power cycles, counted where they happened: the on-disk log of the site and the sim BMC itself.
   const ops = (await powerOps(stack.dataDir, sot.site)).filter((o) => o.host === `${sot.site}/mute`);
   assert.equal(ops.length, 3, JSON.stringify(ops));
-  assert.deepEqual(ops.map((o) => o.opId.split('/').slice(-2).join('/')), ['1/1', '1/2', '1/3']);
+  assert.deepEqual(
+    ops.map((o) => o.opId.split('/').slice(-2).join('/')),
+    ['1/1', '1/2', '1/3'],
+  );
   assert.equal(sim.fleet.powerOns.get(`${sot.site}/mute`), 3);
   assert.equal(sim.fleet.netboots.get(`${sot.site}/mute`) ?? 0, 0);
   assert.equal(sim.gate.lookup(sot.macs.get('mute')!)?.open, false);
 
   const [wf] = await waitFor('the failed host in visibility', async () => {
     const all = await hostExecutions(stack.client, sot.site);
-    return all.length === 1 && all[0]!.status.name === 'FAILED' && keyword(all[0]!, 'VaqState') === 'failed' ? all : undefined;
+    return all.length === 1 && all[0]!.status.name === 'FAILED' && keyword(all[0]!, 'VaqState') === 'failed'
+      ? all
+      : undefined;
   });
   assert.equal(keyword(wf!, 'VaqStage'), 'netboot/dhcp');
   assert.equal(keyword(wf!, 'VaqHost'), 'mute');

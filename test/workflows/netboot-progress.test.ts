@@ -41,6 +41,10 @@ test('the next awaited step, given the events seen so far', () => {
   ];
   for (const [seen, hasConfig, next] of table) {
     const reached = Math.max(0, ...seen.map(rankOf));
-    assert.equal(nextNetbootStep(reached, hasConfig), next, `${seen.join(',') || '(none)'} hasConfig=${hasConfig}`);
+    assert.equal(
+      nextNetbootStep(reached, hasConfig),
+      next,
+      `${seen.join(',') || '(none)'} hasConfig=${hasConfig}`,
+    );
   }
 });

@@ -53,7 +53,10 @@ async function completed(stack: TestStack): Promise<void> {
 }
 
 /** A rollout of one host that never answers DHCP: power retried, then failed at netboot/dhcp. */
-async function failedMuteHost(stack: TestStack, name: string): Promise<{ rolloutId: string; hostId: string }> {
+async function failedMuteHost(
+  stack: TestStack,
+  name: string,
+): Promise<{ rolloutId: string; hostId: string }> {
   const sot = await writeSot({
     sot: name,
     site: name,

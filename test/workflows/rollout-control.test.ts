@@ -5,7 +5,13 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { abortUpdate, hostStatusQuery, hostWorkflowId, pauseUpdate, resumeUpdate } from '../../workflows/definitions.ts';
+import {
+  abortUpdate,
+  hostStatusQuery,
+  hostWorkflowId,
+  pauseUpdate,
+  resumeUpdate,
+} from '../../workflows/definitions.ts';
 import type { HostStatus } from '../../workflows/types.ts';
 import { changeKernel, writeSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';
@@ -44,7 +50,10 @@ test('pause: no new host starts, running ones finish; resume: the rollout comple
   await stack.startSimSite(sot.site, { checkpoint: 600 });
   const r = await startRollout(stack.client, sot);
   const handle = stack.client.workflow.getHandle(r.workflowId);
-  await waitFor('a host running', async () => (await rolloutStatus(stack.client, r.workflowId)).counts.running === 1);
+  await waitFor(
+    'a host running',
+    async () => (await rolloutStatus(stack.client, r.workflowId)).counts.running === 1,
+  );
 
   assert.equal(await handle.executeUpdate(pauseUpdate, { args: ['test pause'] }), 'paused');
   // Updates and queries are handled in order: what this shows was started before the pause took effect.
@@ -52,7 +61,10 @@ test('pause: no new host starts, running ones finish; resume: the rollout comple
   assert.equal(atPause.state, 'paused');
   assert.equal(atPause.reason, 'test pause');
   const startedAtPause = started(atPause.hosts);
-  assert.ok(startedAtPause.length >= 1 && startedAtPause.length < hosts.length, JSON.stringify(atPause.hosts));
+  assert.ok(
+    startedAtPause.length >= 1 && startedAtPause.length < hosts.length,
+    JSON.stringify(atPause.hosts),
+  );
   // A second pause is harmless.
   assert.equal(await handle.executeUpdate(pauseUpdate, { args: ['again'] }), 'paused');
 
@@ -61,7 +73,8 @@ test('pause: no new host starts, running ones finish; resume: the rollout comple
     const s = await rolloutStatus(stack.client, r.workflowId);
     return s.counts.running === 0 ? s : undefined;
   });
-  for (const h of drained.hosts.filter((x) => startedAtPause.includes(x.host))) assert.equal(h.state, 'provisioned');
+  for (const h of drained.hosts.filter((x) => startedAtPause.includes(x.host)))
+    assert.equal(h.state, 'provisioned');
 
   // Over a window of a few host boots, nothing new starts.
   await delay(3000);
@@ -77,7 +90,13 @@ test('pause: no new host starts, running ones finish; resume: the rollout comple
   assert.equal(result.provisioned, 4);
   const s = await rolloutStatus(stack.client, r.workflowId);
   const states = s.timeline.filter((e) => e.kind === 'state').map((e) => e.message);
-  assert.deepEqual(states, ['preparing: fetch, validate, plan', 'running', 'paused: test pause', 'running: resumed by operator', 'completed']);
+  assert.deepEqual(states, [
+    'preparing: fetch, validate, plan',
+    'running',
+    'paused: test pause',
+    'running: resumed by operator',
+    'completed',
+  ]);
   // Nothing started between the pause and the resume.
   const pausedAt = s.timeline.find((e) => e.message === 'paused: test pause')!.at;
   const resumedAt = s.timeline.find((e) => e.message === 'running: resumed by operator')!.at;
@@ -112,8 +131,15 @@ test('a pause while the rollout prepares holds it before its first host starts',
   const result = await rolloutResult(stack.client, r.workflowId);
   assert.equal(result.state, 'completed', JSON.stringify(result));
   assert.equal(result.provisioned, 2);
-  const states = (await rolloutStatus(stack.client, r.workflowId)).timeline.filter((e) => e.kind === 'state').map((e) => e.message);
-  assert.deepEqual(states, ['preparing: fetch, validate, plan', 'paused: hold at start', 'running: resumed by operator', 'completed']);
+  const states = (await rolloutStatus(stack.client, r.workflowId)).timeline
+    .filter((e) => e.kind === 'state')
+    .map((e) => e.message);
+  assert.deepEqual(states, [
+    'preparing: fetch, validate, plan',
+    'paused: hold at start',
+    'running: resumed by operator',
+    'completed',
+  ]);
 });
 
 test('abort: running hosts are cancelled with their gate closed; the rollout ends aborted', async () => {
@@ -149,10 +175,16 @@ test('abort: running hosts are cancelled with their gate closed; the rollout end
     const s: HostStatus = await hh.query(hostStatusQuery);
     assert.equal(s.state, 'cancelled');
     assert.equal(s.stage, 'cancelled');
-    assert.ok(s.timeline.some((e) => e.kind === 'stage' && e.message === 'cancelled during installing'), JSON.stringify(s.timeline));
+    assert.ok(
+      s.timeline.some((e) => e.kind === 'stage' && e.message === 'cancelled during installing'),
+      JSON.stringify(s.timeline),
+    );
     assert.equal(sim.gate.lookup(sot.macs.get(h)!)?.open, false, `gate of ${h}`);
   }
-  await assert.rejects(stack.client.workflow.getHandle(hostWorkflowId(sot.site, 'x3')).describe(), WorkflowNotFoundError);
+  await assert.rejects(
+    stack.client.workflow.getHandle(hostWorkflowId(sot.site, 'x3')).describe(),
+    WorkflowNotFoundError,
+  );
   const status = await rolloutStatus(stack.client, r.workflowId);
   assert.deepEqual(
     status.hosts.map((h) => `${h.host}:${h.state}`),
@@ -160,7 +192,10 @@ test('abort: running hosts are cancelled with their gate closed; the rollout end
   );
   const listed = await waitFor('cancelled hosts in visibility', async () => {
     const all = await hostExecutions(stack.client, sot.site);
-    return all.length === 2 && all.every((wf) => keyword(wf, 'VaqState') === 'cancelled' && wf.status.name === 'CANCELLED') ? all : undefined;
+    return all.length === 2 &&
+      all.every((wf) => keyword(wf, 'VaqState') === 'cancelled' && wf.status.name === 'CANCELLED')
+      ? all
+      : undefined;
   });
   assert.equal(listed.length, 2);
   // The rollout workflow itself completed normally: its result says how the rollout ended.
@@ -187,7 +222,10 @@ test('a newer revision mid-rollout supersedes it; every host ends provisioned at
   await stack.startSimSite(sot.site, { task: 1500, checkpoint: 800 });
   const a = await startRollout(stack.client, sot);
   await waitFor('f1 powered and s1 draining', async () => {
-    const [f1, s1] = await Promise.all([hostStatus(stack.client, sot.site, 'f1'), hostStatus(stack.client, sot.site, 's1')]);
+    const [f1, s1] = await Promise.all([
+      hostStatus(stack.client, sot.site, 'f1'),
+      hostStatus(stack.client, sot.site, 's1'),
+    ]);
     return f1.powerCycles >= 1 && f1.state === 'running' && s1.stage === 'pre-shutdown';
   });
   await changeKernel(sot.dir, 'tiny', 'v2');
@@ -213,9 +251,15 @@ test('a newer revision mid-rollout supersedes it; every host ends provisioned at
   assert.equal(resultB.state, 'completed', JSON.stringify(resultB));
   assert.equal(resultB.provisioned, 4);
   const statusB = await rolloutStatus(stack.client, b.workflowId);
-  const adopted = statusB.timeline.filter((e) => e.kind === 'host-adopted').map((e) => e.host).sort();
+  const adopted = statusB.timeline
+    .filter((e) => e.kind === 'host-adopted')
+    .map((e) => e.host)
+    .sort();
   assert.deepEqual(adopted, ['super/f1', 'super/s1']);
-  assert.deepEqual(statusB.timeline.filter((e) => e.kind === 'host-restart').map((e) => e.host), ['super/f1']);
+  assert.deepEqual(
+    statusB.timeline.filter((e) => e.kind === 'host-restart').map((e) => e.host),
+    ['super/f1'],
+  );
 
   // Every host's newest run ended provisioned at B; nothing is left running.
   for (const h of ['f1', 'f2', 's1', 's2']) {
@@ -226,23 +270,45 @@ test('a newer revision mid-rollout supersedes it; every host ends provisioned at
   }
   const f1 = await hostStatus(stack.client, sot.site, 'f1');
   const s1 = await hostStatus(stack.client, sot.site, 's1');
-  assert.ok(s1.timeline.some((e) => e.kind === 'revision' && e.message.includes('arrived before the power stage: switching to it')));
+  assert.ok(
+    s1.timeline.some(
+      (e) => e.kind === 'revision' && e.message.includes('arrived before the power stage: switching to it'),
+    ),
+  );
   assert.equal(s1.powerCycles, 1, 's1 was switched before it was ever powered');
   const runs = await waitFor('every host run closed', async () => {
     const all = await hostExecutions(stack.client, sot.site);
     return all.length >= 5 && all.every((wf) => wf.status.name !== 'RUNNING') ? all : undefined;
   });
   const runsOf = (h: string): WorkflowExecutionInfo[] =>
-    runs.filter((wf) => wf.workflowId === hostWorkflowId(sot.site, h)).sort((x, y) => x.startTime.getTime() - y.startTime.getTime());
+    runs
+      .filter((wf) => wf.workflowId === hostWorkflowId(sot.site, h))
+      .sort((x, y) => x.startTime.getTime() - y.startTime.getTime());
   // f1: its run at A completed (finishing what it had started), then a new run at B.
   const f1Runs = runsOf('f1');
-  assert.deepEqual(f1Runs.map((wf) => `${wf.status.name}:${keyword(wf, 'VaqRevision')}`), [`COMPLETED:${a.revision}`, `COMPLETED:${b.revision}`]);
-  const firstF1 = await stack.client.workflow.getHandle(hostWorkflowId(sot.site, 'f1'), f1Runs[0]!.runId).query(hostStatusQuery);
-  assert.ok(firstF1.timeline.some((e) => e.kind === 'revision' && e.message.includes('arrived after power-on: finishing')));
+  assert.deepEqual(
+    f1Runs.map((wf) => `${wf.status.name}:${keyword(wf, 'VaqRevision')}`),
+    [`COMPLETED:${a.revision}`, `COMPLETED:${b.revision}`],
+  );
+  const firstF1 = await stack.client.workflow
+    .getHandle(hostWorkflowId(sot.site, 'f1'), f1Runs[0]!.runId)
+    .query(hostStatusQuery);
+  assert.ok(
+    firstF1.timeline.some(
+      (e) => e.kind === 'revision' && e.message.includes('arrived after power-on: finishing'),
+    ),
+  );
   assert.notEqual(firstF1.fingerprint, f1.fingerprint);
   // s1: one chain, continued as new at B.
-  assert.deepEqual(runsOf('s1').map((wf) => wf.status.name), ['CONTINUED_AS_NEW', 'COMPLETED']);
-  for (const h of ['f2', 's2']) assert.deepEqual(runsOf(h).map((wf) => keyword(wf, 'VaqRevision')), [b.revision]);
+  assert.deepEqual(
+    runsOf('s1').map((wf) => wf.status.name),
+    ['CONTINUED_AS_NEW', 'COMPLETED'],
+  );
+  for (const h of ['f2', 's2'])
+    assert.deepEqual(
+      runsOf(h).map((wf) => keyword(wf, 'VaqRevision')),
+      [b.revision],
+    );
 
   // The proof that every host reached B's fingerprint: planning B again finds nothing to do.
   const again = await startRollout(stack.client, sot);

@@ -10,7 +10,15 @@ import { writeSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';
 import type { TestStack } from '../support/stack.ts';
 import type { Interval } from '../support/workflows.ts';
-import { hostExecutions, maxOverlap, rolloutResult, rolloutStatus, startRollout, timelineIntervals, waitFor } from '../support/workflows.ts';
+import {
+  hostExecutions,
+  maxOverlap,
+  rolloutResult,
+  rolloutStatus,
+  startRollout,
+  timelineIntervals,
+  waitFor,
+} from '../support/workflows.ts';
 
 let stack: TestStack;
 before(async () => {
@@ -22,7 +30,11 @@ after(() => stack?.close());
 function executionIntervals(runs: WorkflowExecutionInfo[]): Interval[] {
   return runs.map((wf) => {
     assert.ok(wf.closeTime, `${wf.workflowId} closed`);
-    return { key: wf.workflowId.split('/').slice(1).join('/'), start: wf.startTime.getTime(), end: wf.closeTime.getTime() };
+    return {
+      key: wf.workflowId.split('/').slice(1).join('/'),
+      start: wf.startTime.getTime(),
+      end: wf.closeTime.getTime(),
+    };
   });
 }
 
@@ -44,7 +56,11 @@ test('max_fail 0: the first failure halts the rollout; later hosts never start',
     sot: 'maxfail',
     site: 'maxfail',
     workflows: { one: { boots: ['quick'], policy: { max_concurrent: 1, max_fail: 0 } } },
-    hosts: hosts.map((name) => ({ name, workflow: 'one', options: name === 'm2' ? { fail_validation: true } : undefined })),
+    hosts: hosts.map((name) => ({
+      name,
+      workflow: 'one',
+      options: name === 'm2' ? { fail_validation: true } : undefined,
+    })),
   });
   await stack.startSimSite(sot.site);
   const r = await startRollout(stack.client, sot);
@@ -70,7 +86,10 @@ test('max_fail 0: the first failure halts the rollout; later hosts never start',
   assert.ok(s.timeline.some((e) => e.kind === 'state' && e.message.startsWith('halted: max_fail exceeded')));
   // Never started means no workflow at all on the server.
   for (const h of hosts.slice(2)) {
-    await assert.rejects(stack.client.workflow.getHandle(hostWorkflowId(sot.site, h)).describe(), WorkflowNotFoundError);
+    await assert.rejects(
+      stack.client.workflow.getHandle(hostWorkflowId(sot.site, h)).describe(),
+      WorkflowNotFoundError,
+    );
   }
   assert.equal((await hostExecutions(stack.client, sot.site)).length, 2);
 });
@@ -86,7 +105,10 @@ test('max_concurrent per workflow and per site is never exceeded, and is reached
       alpha: { boots: ['quick'], policy: { max_concurrent: 2 } },
       beta: { boots: ['quick'], policy: { max_concurrent: 2 } },
     },
-    hosts: [...alpha.map((name) => ({ name, workflow: 'alpha' })), ...beta.map((name) => ({ name, workflow: 'beta' }))],
+    hosts: [
+      ...alpha.map((name) => ({ name, workflow: 'alpha' })),
+      ...beta.map((name) => ({ name, workflow: 'beta' })),
+    ],
   });
   // Hosts take a while (≈1 s), so that overlaps are long enough to be seen.
   await stack.startSimSite(sot.site, { checkpoint: 500 });
@@ -122,7 +144,10 @@ test('min_standing and block_deps: dependants start after the dependency finishe
       app: { boots: ['quick'], policy: { max_concurrent: 3, min_standing: 2, block_deps: ['base'] } },
     },
     // The dependants come first in plan order, so only block_deps holds them back.
-    hosts: [...app.map((name) => ({ name, workflow: 'app' })), ...base.map((name) => ({ name, workflow: 'base' }))],
+    hosts: [
+      ...app.map((name) => ({ name, workflow: 'app' })),
+      ...base.map((name) => ({ name, workflow: 'base' })),
+    ],
   });
   await stack.startSimSite(sot.site, { checkpoint: 300 });
   const r = await startRollout(stack.client, sot);
@@ -144,6 +169,7 @@ test('min_standing and block_deps: dependants start after the dependency finishe
     assert.equal(maxOverlap(baseRuns), 2, `${what}: base runs together`);
     assert.equal(maxOverlap(appRuns), 1, `${what}: min_standing keeps two app hosts up`);
     const baseDone = Math.max(...baseRuns.map((i) => i.end));
-    for (const a of appRuns) assert.ok(a.start >= baseDone, `${what}: ${a.key} started before every base host finished`);
+    for (const a of appRuns)
+      assert.ok(a.start >= baseDone, `${what}: ${a.key} started before every base host finished`);
   }
 });

@@ -89,7 +89,11 @@ describe('proxy mode handler', () => {
     assert.equal(p.yiaddr, '0.0.0.0');
     assert.equal(p.ciaddr, '10.77.1.200');
     assert.equal(p.file, 'ipxe.efi');
-    assert.equal(p.options.get(Opt.VendorSpecific)?.toString('hex'), '060108', 'use the boot file: no boot server discovery');
+    assert.equal(
+      p.options.get(Opt.VendorSpecific)?.toString('hex'),
+      '060108',
+      'use the boot file: no boot server discovery',
+    );
     assert.deepEqual(r.reply?.to, { address: '10.77.1.200', port: 4011 });
     assert.deepEqual(r.binding, { ip: '10.77.1.200', seconds: 600, source: 'observed' });
     assert.equal(r.event?.detail, 'proxy ack ipxe.efi (port 4011)');

@@ -35,7 +35,10 @@ describe('TFTP with real clients', { timeout: 120_000 }, () => {
     writeFileSync(join(lab.root, 'empty.bin'), '');
     writeFileSync(join(lab.root, 'boot.txt'), '#!ipxe\r\nline two\nbare\rcr\n');
     symlinkSync('small.bin', join(lab.root, 'alias.bin')); // a symlink inside the root is fine
-    await lab.startServer({ maxWindowsize: 16, virtual: { 'host.ipxe': '#!ipxe\nchain http://10.77.41.1/x\n' } });
+    await lab.startServer({
+      maxWindowsize: 16,
+      virtual: { 'host.ipxe': '#!ipxe\nchain http://10.77.41.1/x\n' },
+    });
   });
   after(async () => {
     await lab?.close();
@@ -44,8 +47,21 @@ describe('TFTP with real clients', { timeout: 120_000 }, () => {
   it('atftp negotiates blksize, tsize and windowsize (OACK asserted)', async () => {
     const out = join(lab.out, 'atftp-small');
     const r = await lab.client('atftp', [
-      '--option', 'blksize 1468', '--option', 'tsize 0', '--option', 'windowsize 4',
-      '--trace', '--verbose', '-g', '-r', 'small.bin', '-l', out, lab.serverIp, '69',
+      '--option',
+      'blksize 1468',
+      '--option',
+      'tsize 0',
+      '--option',
+      'windowsize 4',
+      '--trace',
+      '--verbose',
+      '-g',
+      '-r',
+      'small.bin',
+      '-l',
+      out,
+      lab.serverIp,
+      '69',
     ]);
     const text = r.stdout + r.stderr;
     assert.equal(r.code, 0, text.slice(0, 2000));
@@ -57,7 +73,19 @@ describe('TFTP with real clients', { timeout: 120_000 }, () => {
   it('atftp: blksize above the MTU is lowered to 1468, windowsize above the maximum to 16', async () => {
     const out = join(lab.out, 'atftp-cap');
     const r = await lab.client('atftp', [
-      '--option', 'blksize 8192', '--option', 'windowsize 64', '--trace', '--verbose', '-g', '-r', 'mid.bin', '-l', out, lab.serverIp, '69',
+      '--option',
+      'blksize 8192',
+      '--option',
+      'windowsize 64',
+      '--trace',
+      '--verbose',
+      '-g',
+      '-r',
+      'mid.bin',
+      '-l',
+      out,
+      lab.serverIp,
+      '69',
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(atftpOack(r.stdout + r.stderr), { blksize: '1468', windowsize: '16' });
@@ -112,8 +140,33 @@ describe('TFTP with real clients', { timeout: 120_000 }, () => {
   it('40 MB at 512-byte blocks (counter rolls over past 65535) through curl, atftp (windowsize 8) and tftp-hpa', async (t) => {
     const runs: Array<[string, string, string[]]> = [
       ['curl', 'curl', ['-sS', '-o', join(lab.out, 'big-curl'), `tftp://${lab.serverIp}/big.bin`]],
-      ['curl blksize 1468', 'curl', ['-sS', '--tftp-blksize', '1468', '-o', join(lab.out, 'big-curl-1468'), `tftp://${lab.serverIp}/big.bin`]],
-      ['atftp', 'atftp', ['--option', 'windowsize 8', '-g', '-r', 'big.bin', '-l', join(lab.out, 'big-atftp'), lab.serverIp, '69']],
+      [
+        'curl blksize 1468',
+        'curl',
+        [
+          '-sS',
+          '--tftp-blksize',
+          '1468',
+          '-o',
+          join(lab.out, 'big-curl-1468'),
+          `tftp://${lab.serverIp}/big.bin`,
+        ],
+      ],
+      [
+        'atftp',
+        'atftp',
+        [
+          '--option',
+          'windowsize 8',
+          '-g',
+          '-r',
+          'big.bin',
+          '-l',
+          join(lab.out, 'big-atftp'),
+          lab.serverIp,
+          '69',
+        ],
+      ],
       ['tftp-hpa', 'tftp', ['-m', 'octet', lab.serverIp, '-c', 'get', 'big.bin', join(lab.out, 'big-hpa')]],
     ];
     const outs = ['big-curl', 'big-curl-1468', 'big-atftp', 'big-hpa'];
@@ -133,10 +186,12 @@ describe('TFTP with real clients', { timeout: 120_000 }, () => {
       const name = names[i % 2] as string;
       const out = join(lab.out, `conc-${i}`);
       const args = i % 4 < 2 ? ['--tftp-blksize', '1468'] : [];
-      return lab.client('curl', ['-sS', ...args, '-o', out, `tftp://${lab.serverIp}/${name}`]).then(async (r) => {
-        assert.equal(r.code, 0, `transfer ${i}: ${r.stderr}`);
-        assert.equal(await sha256File(out), sums[name], `transfer ${i}`);
-      });
+      return lab
+        .client('curl', ['-sS', ...args, '-o', out, `tftp://${lab.serverIp}/${name}`])
+        .then(async (r) => {
+          assert.equal(r.code, 0, `transfer ${i}: ${r.stderr}`);
+          assert.equal(await sha256File(out), sums[name], `transfer ${i}`);
+        });
     });
     await Promise.all(runs);
   });
@@ -166,7 +221,14 @@ describe('TFTP with real clients', { timeout: 120_000 }, () => {
     ] as const;
     for (const [name, real] of files) {
       const out = join(lab.out, `debian-${name}`);
-      const r = await lab.client('curl', ['-sS', '--tftp-blksize', '1468', '-o', out, `tftp://${lab.serverIp}/${name}`]);
+      const r = await lab.client('curl', [
+        '-sS',
+        '--tftp-blksize',
+        '1468',
+        '-o',
+        out,
+        `tftp://${lab.serverIp}/${name}`,
+      ]);
       assert.equal(r.code, 0, `${name}: ${r.stderr}`);
       assert.equal(await sha256File(out), await sha256File(real), name);
     }

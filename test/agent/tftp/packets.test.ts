@@ -6,12 +6,20 @@ const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
 describe('TFTP packets', () => {
   it('parses an RRQ with options, lower-casing mode and option names, first occurrence winning', () => {
-    const r = parseRequest(b('\0\x01dir/Undionly.kpxe\0OCTET\0BlkSize\x001468\0tsize\x000\0blksize\x00512\0'));
+    const r = parseRequest(
+      b('\0\x01dir/Undionly.kpxe\0OCTET\0BlkSize\x001468\0tsize\x000\0blksize\x00512\0'),
+    );
     assert.ok(r.ok);
     assert.equal(r.request.op, 1);
     assert.equal(r.request.name.toString(), 'dir/Undionly.kpxe');
     assert.equal(r.request.mode, 'octet');
-    assert.deepEqual([...r.request.options], [['blksize', '1468'], ['tsize', '0']]);
+    assert.deepEqual(
+      [...r.request.options],
+      [
+        ['blksize', '1468'],
+        ['tsize', '0'],
+      ],
+    );
   });
 
   it('is liberal with the option list: NUL padding or a dangling name ends it', () => {
@@ -35,6 +43,12 @@ describe('TFTP packets', () => {
     assert.deepEqual(parseError(errorPacket(2, 'no')), { code: 2, message: 'no' });
     assert.equal(parseError(b('\0\x05\0')), undefined);
     assert.deepEqual(parseError(b('\0\x05\0\x01unterminated')), { code: 1, message: 'unterminated' });
-    assert.deepEqual(oackPacket([['blksize', '1468'], ['tsize', '9']]), b('\0\x06blksize\x001468\0tsize\x009\0'));
+    assert.deepEqual(
+      oackPacket([
+        ['blksize', '1468'],
+        ['tsize', '9'],
+      ]),
+      b('\0\x06blksize\x001468\0tsize\x009\0'),
+    );
   });
 });

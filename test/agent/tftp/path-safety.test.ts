@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { normaliseName, realPathInside } from '../../../agent/tftp/path-safety.ts';
 
-const name = (s: string | Buffer): ReturnType<typeof normaliseName> => normaliseName(Buffer.isBuffer(s) ? s : Buffer.from(s));
+const name = (s: string | Buffer): ReturnType<typeof normaliseName> =>
+  normaliseName(Buffer.isBuffer(s) ? s : Buffer.from(s));
 
 describe('TFTP path safety', () => {
   let dir: string;
@@ -38,7 +39,11 @@ describe('TFTP path safety', () => {
     assert.equal(utf.ok, false);
     const empty = name('/./');
     assert.ok(!empty.ok && empty.code === 1);
-    assert.deepEqual(name('a..b/..c'), { ok: true, name: 'a..b/..c' }, '".." only matters as a whole segment');
+    assert.deepEqual(
+      name('a..b/..c'),
+      { ok: true, name: 'a..b/..c' },
+      '".." only matters as a whole segment',
+    );
   });
 
   it('resolves symlinks and keeps only real paths inside the root', async () => {

@@ -32,7 +32,10 @@ describe('TFTP refusals', { timeout: 60_000 }, () => {
     symlinkSync('loop1', join(lab.root, 'loop2'));
     execFileSync('mkfifo', [join(lab.root, 'fifo')]);
     writeFileSync(join(lab.out, 'upload.bin'), 'x');
-    await lab.startServer({ trustedLinkTargets: [join(lab.out, 'trusted.bin')], redirect: { evil: '/etc/passwd', 'evil-rel': '../../etc/passwd', good: 'sub/file.bin' } });
+    await lab.startServer({
+      trustedLinkTargets: [join(lab.out, 'trusted.bin')],
+      redirect: { evil: '/etc/passwd', 'evil-rel': '../../etc/passwd', good: 'sub/file.bin' },
+    });
     udp = await lab.udp();
   });
   after(async () => {
@@ -86,7 +89,13 @@ describe('TFTP refusals', { timeout: 60_000 }, () => {
   it('curl: traversal and symlink escape exit 69 (TFTP access violation), a missing file exits 68', async () => {
     const base = `tftp://${lab.serverIp}`;
     for (const path of ['../etc/passwd', 'escape', 'outdir/passwd']) {
-      const r = await lab.client('curl', ['-sS', '--path-as-is', '-o', join(lab.out, 'x'), `${base}/${path}`]);
+      const r = await lab.client('curl', [
+        '-sS',
+        '--path-as-is',
+        '-o',
+        join(lab.out, 'x'),
+        `${base}/${path}`,
+      ]);
       assert.equal(r.code, 69, `${path}: ${r.stderr}`);
     }
     const missing = await lab.client('curl', ['-sS', '-o', join(lab.out, 'x'), `${base}/missing.bin`]);
@@ -96,7 +105,13 @@ describe('TFTP refusals', { timeout: 60_000 }, () => {
   });
 
   it('netascii for a file above the cap is refused with a message pointing to octet mode', async () => {
-    const r = await lab.client('tftp', [lab.serverIp, '-c', 'get', 'big-text.txt', join(lab.out, 'big-text')]);
+    const r = await lab.client('tftp', [
+      lab.serverIp,
+      '-c',
+      'get',
+      'big-text.txt',
+      join(lab.out, 'big-text'),
+    ]);
     assert.match(r.stdout + r.stderr, /octet/);
   });
 
@@ -105,10 +120,23 @@ describe('TFTP refusals', { timeout: 60_000 }, () => {
     const r = await lab.client('curl', ['-sS', '-o', out, `tftp://${lab.serverIp}/ok.bin`]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await sha256File(out), okSum);
-    const good = await lab.client('curl', ['-sS', '-o', join(lab.out, 'good'), `tftp://${lab.serverIp}/good`]);
+    const good = await lab.client('curl', [
+      '-sS',
+      '-o',
+      join(lab.out, 'good'),
+      `tftp://${lab.serverIp}/good`,
+    ]);
     assert.equal(good.code, 0, good.stderr);
-    assert.equal(await sha256File(join(lab.out, 'good')), await sha256File(join(lab.root, 'sub', 'file.bin')));
-    const trusted = await lab.client('curl', ['-sS', '-o', join(lab.out, 'via-link'), `tftp://${lab.serverIp}/to-trusted`]);
+    assert.equal(
+      await sha256File(join(lab.out, 'good')),
+      await sha256File(join(lab.root, 'sub', 'file.bin')),
+    );
+    const trusted = await lab.client('curl', [
+      '-sS',
+      '-o',
+      join(lab.out, 'via-link'),
+      `tftp://${lab.serverIp}/to-trusted`,
+    ]);
     assert.equal(trusted.code, 0, trusted.stderr);
     assert.equal(await sha256File(join(lab.out, 'via-link')), await sha256File(join(lab.out, 'trusted.bin')));
     const stats = await lab.stats();

@@ -61,7 +61,7 @@ describe('TFTP under loss and abuse', { timeout: 90_000 }, () => {
     assert.equal(sha256(Buffer.concat(got)), sha256(small));
   });
 
-  it('duplicate ACKs do not trigger resends (sorcerer\'s apprentice)', async () => {
+  it("duplicate ACKs do not trigger resends (sorcerer's apprentice)", async () => {
     const sock = await udp.open();
     await udp.send(sock, rrq('small.bin'));
     const d1 = await next(sock);
@@ -69,7 +69,10 @@ describe('TFTP under loss and abuse', { timeout: 90_000 }, () => {
     await udp.send(sock, ack(1), d1.port);
     await udp.send(sock, ack(1), d1.port);
     const burst = await udp.drain(sock, TIMEOUT_MS * 0.6);
-    assert.deepEqual(burst.map((d) => decode(d).block), [2]);
+    assert.deepEqual(
+      burst.map((d) => decode(d).block),
+      [2],
+    );
     await udp.send(sock, ack(2), d1.port);
     assert.equal((await next(sock)).block, 3);
     await udp.send(sock, ack(3), d1.port);
@@ -130,7 +133,10 @@ describe('TFTP under loss and abuse', { timeout: 90_000 }, () => {
     const before = await lab.stats();
     await udp.send(sock, rrq('small.bin'));
     const packets = (await udp.drain(sock, TIMEOUT_MS * (RETRIES + 2))).map(decode);
-    assert.deepEqual(packets.filter((p) => p.op === 3).map((p) => p.block), Array(RETRIES + 1).fill(1));
+    assert.deepEqual(
+      packets.filter((p) => p.op === 3).map((p) => p.block),
+      Array(RETRIES + 1).fill(1),
+    );
     const last = packets.at(-1);
     assert.equal(last?.op, 5);
     assert.match(last?.message ?? '', /timed out/);
@@ -147,7 +153,8 @@ describe('TFTP under loss and abuse', { timeout: 90_000 }, () => {
     udp = await lab.udp();
     const deadline = Date.now() + TIMEOUT_MS * 3;
     for (let i = 0; i < 100 && Date.now() < deadline; i++) {
-      if (lab.events.slice(before).some((e) => e.kind === 'error' && /network|refused/i.test(e.error ?? ''))) break;
+      if (lab.events.slice(before).some((e) => e.kind === 'error' && /network|refused/i.test(e.error ?? '')))
+        break;
       await new Promise((r) => setTimeout(r, 50));
     }
     const ended = lab.events.slice(before).find((e) => e.kind === 'error');
@@ -158,7 +165,13 @@ describe('TFTP under loss and abuse', { timeout: 90_000 }, () => {
   it('survives a malformed corpus, then still serves curl and atftp', async () => {
     const corpus: Buffer[] = [];
     const s = (x: string): Buffer => Buffer.from(x, 'latin1');
-    corpus.push(Buffer.alloc(0), Buffer.from([0]), Buffer.from([0, 1]), Buffer.from([0, 1, 0]), Buffer.from([0, 2]));
+    corpus.push(
+      Buffer.alloc(0),
+      Buffer.from([0]),
+      Buffer.from([0, 1]),
+      Buffer.from([0, 1, 0]),
+      Buffer.from([0, 2]),
+    );
     for (const op of [0, 3, 4, 5, 6, 7, 9, 255, 0x0101, 0xffff]) {
       const b = Buffer.alloc(4);
       b.writeUInt16BE(op, 0);
@@ -182,7 +195,9 @@ describe('TFTP under loss and abuse', { timeout: 90_000 }, () => {
       s('\0\x05\0\x01no terminator'),
       Buffer.concat([s('\0\x01'), Buffer.alloc(3000, 0x41), s('\0octet\0')]), // oversized name
       Buffer.alloc(60_000, 1), // oversized datagram
-      ack(1), ack(0), s('\0\x03\0\x01data to port 69'), // ACK/DATA for unknown transfers
+      ack(1),
+      ack(0),
+      s('\0\x03\0\x01data to port 69'), // ACK/DATA for unknown transfers
     );
     let seed = 0x1234567;
     const rnd = (): number => {
@@ -225,11 +240,30 @@ describe('TFTP under loss and abuse', { timeout: 90_000 }, () => {
     const after = await lab.stats(); // the server process is alive and answering
     assert.ok(after.malformed - before.malformed >= 100, JSON.stringify(after));
     const curlOut = join(lab.out, 'after-corpus-curl');
-    const c = await lab.client('curl', ['-sS', '--tftp-blksize', '1468', '-o', curlOut, `tftp://${lab.serverIp}/mid.bin`]);
+    const c = await lab.client('curl', [
+      '-sS',
+      '--tftp-blksize',
+      '1468',
+      '-o',
+      curlOut,
+      `tftp://${lab.serverIp}/mid.bin`,
+    ]);
     assert.equal(c.code, 0, c.stderr);
     assert.equal(await sha256File(curlOut), midSum);
     const atftpOut = join(lab.out, 'after-corpus-atftp');
-    const a = await lab.client('atftp', ['--option', 'blksize 1468', '--option', 'windowsize 4', '-g', '-r', 'mid.bin', '-l', atftpOut, lab.serverIp, '69']);
+    const a = await lab.client('atftp', [
+      '--option',
+      'blksize 1468',
+      '--option',
+      'windowsize 4',
+      '-g',
+      '-r',
+      'mid.bin',
+      '-l',
+      atftpOut,
+      lab.serverIp,
+      '69',
+    ]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(await sha256File(atftpOut), midSum);
   });

@@ -24,7 +24,13 @@ export interface CheckRun {
   started_at: string | null;
   completed_at: string | null;
   details_url: string | null;
-  output: { title: string | null; summary: string | null; text: string | null; annotations_count: number; annotations_url: string };
+  output: {
+    title: string | null;
+    summary: string | null;
+    text: string | null;
+    annotations_count: number;
+    annotations_url: string;
+  };
   /** Every state the run went through (create and each update), for assertions. */
   history: { status: string; conclusion: string | null; title: string | null }[];
 }
@@ -37,7 +43,8 @@ export class FakeGithub {
   /** `owner/repo@sha` → gzipped tarball. */
   readonly archives = new Map<string, Buffer>();
   readonly checkRuns = new Map<number, CheckRun & { repo: string }>();
-  readonly statuses: { repo: string; sha: string; state: string; context: string; description: string }[] = [];
+  readonly statuses: { repo: string; sha: string; state: string; context: string; description: string }[] =
+    [];
   readonly comments = new Map<number, { repo: string; issue: number; body: string }>();
   /** Answer the archive download with this status instead (failure tests). */
   archiveStatus?: number;
@@ -98,7 +105,8 @@ export class FakeGithub {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify(data));
     };
-    const notFound = () => json(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' });
+    const notFound = () =>
+      json(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' });
     // octokit encodes parameters (heads%2Fmaster); GitHub decodes them.
     const p = decodeURIComponent(u.pathname);
     let m: RegExpExecArray | null;
@@ -131,12 +139,15 @@ export class FakeGithub {
     // GET /repos/{owner}/{repo}/commits/{ref}/check-runs
     if (method === 'GET' && (m = /^\/repos\/([^/]+\/[^/]+)\/commits\/([^/]+)\/check-runs$/.exec(p))) {
       const name = u.searchParams.get('check_name');
-      const runs = [...this.checkRuns.values()].filter((r) => r.repo === m![1] && r.head_sha === m![2] && (!name || r.name === name));
+      const runs = [...this.checkRuns.values()].filter(
+        (r) => r.repo === m![1] && r.head_sha === m![2] && (!name || r.name === name),
+      );
       return json(200, { total_count: runs.length, check_runs: runs.map((r) => this.checkRunView(r)) });
     }
     // POST /repos/{owner}/{repo}/check-runs
     if (method === 'POST' && (m = /^\/repos\/([^/]+\/[^/]+)\/check-runs$/.exec(p))) {
-      if (!body?.name || !body.head_sha) return json(422, { message: 'Invalid request.', errors: ['name and head_sha are required'] });
+      if (!body?.name || !body.head_sha)
+        return json(422, { message: 'Invalid request.', errors: ['name and head_sha are required'] });
       const run: CheckRun & { repo: string } = {
         id: this.nextId++,
         repo: m[1]!,
@@ -172,16 +183,35 @@ export class FakeGithub {
     }
     // POST /repos/{owner}/{repo}/statuses/{sha}
     if (method === 'POST' && (m = /^\/repos\/([^/]+\/[^/]+)\/statuses\/([0-9a-f]{40})$/.exec(p))) {
-      const s = { repo: m[1]!, sha: m[2]!, state: String(body?.state), context: String(body?.context ?? 'default'), description: String(body?.description ?? '') };
+      const s = {
+        repo: m[1]!,
+        sha: m[2]!,
+        state: String(body?.state),
+        context: String(body?.context ?? 'default'),
+        description: String(body?.description ?? ''),
+      };
       this.statuses.push(s);
-      return json(201, { id: this.nextId++, state: s.state, description: s.description, target_url: body?.target_url ?? null, context: s.context, created_at: new Date().toISOString(), updated_at: new Date().toISOString() });
+      return json(201, {
+        id: this.nextId++,
+        state: s.state,
+        description: s.description,
+        target_url: body?.target_url ?? null,
+        context: s.context,
+        created_at: new Date().toISOString(),
+        updated_at: new Date().toISOString(),
+      });
     }
     // GET / POST /repos/{owner}/{repo}/issues/{n}/comments
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/.exec(p))) {
       const repo = m[1]!;
       const issue = Number(m[2]);
       if (method === 'GET') {
-        return json(200, [...this.comments.entries()].filter(([, c]) => c.repo === repo && c.issue === issue).map(([id, c]) => ({ id, body: c.body, user: { login: 'vaquero[bot]' } })));
+        return json(
+          200,
+          [...this.comments.entries()]
+            .filter(([, c]) => c.repo === repo && c.issue === issue)
+            .map(([id, c]) => ({ id, body: c.body, user: { login: 'vaquero[bot]' } })),
+        );
       }
       if (method === 'POST') {
         const id = this.nextId++;
@@ -198,7 +228,11 @@ export class FakeGithub {
     }
     // POST /app/installations/{id}/access_tokens (GitHub App auth)
     if (method === 'POST' && (m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(p))) {
-      if (!req.headers.authorization?.startsWith('bearer ') && !req.headers.authorization?.startsWith('Bearer ')) return json(401, { message: 'A JSON web token could not be decoded' });
+      if (
+        !req.headers.authorization?.startsWith('bearer ') &&
+        !req.headers.authorization?.startsWith('Bearer ')
+      )
+        return json(401, { message: 'A JSON web token could not be decoded' });
       return json(201, {
         token: `ghs_installation${m[1]}`,
         expires_at: new Date(Date.now() + 3600_000).toISOString(),

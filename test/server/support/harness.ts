@@ -38,10 +38,19 @@ export async function testConfig(over: Partial<ServerConfig> = {}): Promise<Serv
 }
 
 /** An app whose Temporal client never connects: for routes and checks that must not need Temporal. */
-export async function offlineApp(config: ServerConfig, opts: Partial<AppOptions> = {}): Promise<FastifyInstance> {
+export async function offlineApp(
+  config: ServerConfig,
+  opts: Partial<AppOptions> = {},
+): Promise<FastifyInstance> {
   // Port 1 on the loopback: nothing listens there, and a lazy connection only tries when used.
   const connection = await Connection.lazy({ address: '127.0.0.1:1' });
-  return buildApp({ config, client: new Client({ connection, namespace: 'offline' }), namespace: 'offline', temporalDeadlineMs: 300, ...opts });
+  return buildApp({
+    config,
+    client: new Client({ connection, namespace: 'offline' }),
+    namespace: 'offline',
+    temporalDeadlineMs: 300,
+    ...opts,
+  });
 }
 
 export interface StackApp {
@@ -51,10 +60,21 @@ export interface StackApp {
 }
 
 /** An app over the test stack's Temporal, with its index refreshed from visibility like a real server's. */
-export async function stackApp(stack: TestStack, config: ServerConfig, opts: Partial<AppOptions> = {}): Promise<StackApp> {
+export async function stackApp(
+  stack: TestStack,
+  config: ServerConfig,
+  opts: Partial<AppOptions> = {},
+): Promise<StackApp> {
   const metrics = createMetrics({ defaultMetrics: false });
   const index = new FleetIndex(undefined, metrics.observer);
-  const app = await buildApp({ config, client: stack.client, namespace: stack.namespace, index, metrics, ...opts });
+  const app = await buildApp({
+    config,
+    client: stack.client,
+    namespace: stack.namespace,
+    index,
+    metrics,
+    ...opts,
+  });
   const sync = new FleetSync({ client: stack.client, index, intervalMs: config.indexRefreshMs });
   sync.start();
   return {
@@ -86,7 +106,8 @@ export async function call(
     ...(opts.body !== undefined ? { payload: opts.body as InjectOptions['payload'] } : {}),
   });
   let json: Record<string, unknown> = {};
-  if ((res.headers['content-type'] ?? '').toString().includes('json') && res.body) json = JSON.parse(res.body) as Record<string, unknown>;
+  if ((res.headers['content-type'] ?? '').toString().includes('json') && res.body)
+    json = JSON.parse(res.body) as Record<string, unknown>;
   return { status: res.statusCode, json, res };
 }
 

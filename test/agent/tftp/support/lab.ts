@@ -52,7 +52,10 @@ class Rpc<TReq extends { id: number }, TRes> {
   call(req: WithoutId<TReq>, timeoutMs = 10_000): Promise<TRes> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply to ${JSON.stringify(req).slice(0, 80)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no reply to ${JSON.stringify(req).slice(0, 80)}`)),
+        timeoutMs,
+      );
       this.waiting.set(id, (m) => {
         clearTimeout(timer);
         resolve(m);
@@ -160,7 +163,11 @@ export interface TftpLab {
   stats(): Promise<TftpStats>;
   udp(): Promise<RawUdp>;
   /** Runs a command in the client namespace. */
-  client(cmd: string, args: string[], timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  client(
+    cmd: string,
+    args: string[],
+    timeoutMs?: number,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }>;
   close(): Promise<void>;
 }
 
@@ -260,4 +267,3 @@ export function sha256File(path: string): Promise<string> {
 export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
-

@@ -17,7 +17,8 @@ export interface ServerSpec {
   redirect?: Record<string, string>;
 }
 
-export type ToServer = { id: number; cmd: 'start'; spec: ServerSpec } | { id: number; cmd: 'stats' } | { id: number; cmd: 'stop' };
+export type ToServer =
+  { id: number; cmd: 'start'; spec: ServerSpec } | { id: number; cmd: 'stats' } | { id: number; cmd: 'stop' };
 export type FromServer =
   | { id: number; ok: true; stats?: TftpStats }
   | { id: number; ok: false; error: string }

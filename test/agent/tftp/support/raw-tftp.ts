@@ -1,8 +1,17 @@
 // Hand-built TFTP packets for tests that real clients cannot produce (bad names, dropped ACKs, garbage).
 import type { Datagram, RawUdp } from './lab.ts';
 
-export function rrq(name: string | Buffer, mode = 'octet', options: Record<string, string> = {}, op = 1): Buffer {
-  const parts: Buffer[] = [Buffer.from([0, op]), Buffer.isBuffer(name) ? name : Buffer.from(name), Buffer.from(`\0${mode}\0`)];
+export function rrq(
+  name: string | Buffer,
+  mode = 'octet',
+  options: Record<string, string> = {},
+  op = 1,
+): Buffer {
+  const parts: Buffer[] = [
+    Buffer.from([0, op]),
+    Buffer.isBuffer(name) ? name : Buffer.from(name),
+    Buffer.from(`\0${mode}\0`),
+  ];
   for (const [k, v] of Object.entries(options)) parts.push(Buffer.from(`${k}\0${v}\0`));
   return Buffer.concat(parts);
 }
@@ -26,7 +35,8 @@ export interface Decoded {
 export function decode(d: Datagram): Decoded {
   const op = d.data.readUInt16BE(0);
   if (op === 3) return { op, block: d.data.readUInt16BE(2), payload: d.data.subarray(4) };
-  if (op === 5) return { op, code: d.data.readUInt16BE(2), message: d.data.toString('latin1', 4, d.data.length - 1) };
+  if (op === 5)
+    return { op, code: d.data.readUInt16BE(2), message: d.data.toString('latin1', 4, d.data.length - 1) };
   if (op === 6) {
     const fields = d.data.toString('latin1', 2, d.data.length - 1).split('\0');
     const options: Record<string, string> = {};
@@ -37,7 +47,11 @@ export function decode(d: Datagram): Decoded {
 }
 
 /** Sends one request from a fresh socket and returns the decoded first reply (and where it came from). */
-export async function firstReply(udp: RawUdp, request: Buffer, timeoutMs = 3000): Promise<(Decoded & { port: number }) | undefined> {
+export async function firstReply(
+  udp: RawUdp,
+  request: Buffer,
+  timeoutMs = 3000,
+): Promise<(Decoded & { port: number }) | undefined> {
   const sock = await udp.open();
   await udp.send(sock, request);
   const d = await udp.recv(sock, timeoutMs);
