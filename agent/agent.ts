@@ -12,7 +12,7 @@ import { createSiteActivities } from '../activities/site/create-site-activities.
 import type { SiteDeps } from '../activities/site/create-site-activities.ts';
 import type { PowerDriver } from '../activities/power/driver.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
-import { NAMESPACE_DEFAULT } from '../temporal/constants.ts';
+import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
 import { createSiteWorker } from '../workers/site-worker.ts';
 import { installQuietRuntime } from '../workers/stack.ts';
 import { BootEventRecorder } from './boot-event-recorder.ts';

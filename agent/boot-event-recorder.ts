@@ -1,7 +1,7 @@
 // Turns what the boot services observe into events on the right host workflow: the MAC (from DHCP, or from the
 // client IP through the agent's own DHCP bindings and the neighbour table) selects the netboot entry, whose
 // workflow id the event goes to, through the durable outbox.
-import type { BootEventKind } from '../workflows/types.ts';
+import type { BootEventKind } from '../domain/boot-events.ts';
 import type { EventOutbox } from './event-outbox.ts';
 import type { ModelCache } from './model-cache.ts';
 import { NeighbourTable } from './neighbours.ts';

@@ -2,8 +2,8 @@
 // through this, so a sim boot travels the same path as a real one.
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { bootEventSignal, hostWorkflowId } from '../workflows/definitions.ts';
-import type { BootEvent } from '../workflows/types.ts';
+import { bootEventSignal, hostWorkflowId } from '../domain/workflow-api.ts';
+import type { BootEvent } from '../domain/boot-events.ts';
 
 export interface BootEventSink {
   report(site: string, host: string, event: BootEvent): Promise<void>;

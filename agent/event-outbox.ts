@@ -11,8 +11,8 @@ import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { bootEventSignal } from '../workflows/definitions.ts';
-import type { BootEvent } from '../workflows/types.ts';
+import { bootEventSignal } from '../domain/workflow-api.ts';
+import type { BootEvent } from '../domain/boot-events.ts';
 
 interface OutboxRecord {
   seq: number;

@@ -3,9 +3,9 @@
 // back at start so a restarted agent keeps booting hosts while the centre is unreachable.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { NetbootGateInput } from '../activities/contracts.ts';
+import type { NetbootGateInput } from '../domain/activity-contracts.ts';
 import type { GateEntry, NetbootGate } from './netboot-gate.ts';
-import type { NetbootEntry, Reservation, SiteModel } from './site-model.ts';
+import type { NetbootEntry, Reservation, SiteModel } from '../domain/site-model.ts';
 
 interface GateFile {
   entries: GateEntry[];

@@ -1,6 +1,6 @@
 // The netboot gate: which hosts the boot services may answer, and with which boot stage. A host whose gate
 // is closed gets no boot file, so it boots from its disk.
-import type { NetbootGateInput } from '../activities/contracts.ts';
+import type { NetbootGateInput } from '../domain/activity-contracts.ts';
 
 export interface GateEntry extends NetbootGateInput {
   updatedAt: number;

@@ -19,7 +19,7 @@ import { createMetrics } from '../server/metrics.ts';
 import { writeSot } from '../test/support/sot.ts';
 import { startTestStack } from '../test/support/stack.ts';
 import { startRollout, waitFor } from '../test/support/workflows.ts';
-import { hostStatusQuery, hostWorkflowId } from '../workflows/definitions.ts';
+import { hostStatusQuery, hostWorkflowId } from '../domain/workflow-api.ts';
 
 interface Histogram {
   p50: number;

@@ -12,7 +12,7 @@
 // Servers alternate which goes first from run to run, so drift on the machine does not favour one.
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { AgentSubnet } from '../agent/site-model.ts';
+import type { AgentSubnet } from '../domain/site-model.ts';
 import { startAgentServer } from './lib/agent-server.ts';
 import type { BenchContext } from './lib/context.ts';
 import { secondsSince } from './lib/context.ts';

@@ -11,7 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'n
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { BootArtifacts } from '../agent/site-model.ts';
+import type { BootArtifacts } from '../domain/site-model.ts';
 import { CHECKPOINT_TOKEN_PLACEHOLDER, createRenderer } from '../sot/render.ts';
 import { validateSot } from '../sot/validate.ts';
 import { startAgentServer } from './lib/agent-server.ts';

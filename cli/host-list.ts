@@ -2,7 +2,7 @@
 // enriched by a query for the hosts that are still running.
 import type { Client } from '@temporalio/client';
 import { hostRunOf } from '../temporal/visibility-rows.ts';
-import { HOST_WORKFLOW_TYPE, hostStatusQuery } from '../workflows/definitions.ts';
+import { HOST_WORKFLOW_TYPE, hostStatusQuery } from '../domain/workflow-api.ts';
 
 export interface HostRow {
   site: string;

@@ -1,8 +1,8 @@
 // A live view of a rollout: one line per host state change, then a summary. Polls the rollout's query, so it
 // works against any stack and survives worker restarts.
 import type { Client } from '@temporalio/client';
-import { rolloutStatusQuery } from '../workflows/definitions.ts';
-import type { RolloutStatus } from '../workflows/types.ts';
+import { rolloutStatusQuery } from '../domain/workflow-api.ts';
+import type { RolloutStatus } from '../domain/rollout.ts';
 
 export interface ProgressOptions {
   out?: (line: string) => void;

@@ -3,7 +3,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { NAMESPACE_DEFAULT } from '../temporal/constants.ts';
+import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
 import { tlsFromEnv } from '../temporal/connection.ts';
 
 export interface StackEndpoint {

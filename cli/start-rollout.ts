@@ -4,9 +4,9 @@ import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import path from 'node:path';
 import { dirRevision } from '../activities/control/revision-store.ts';
-import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
-import { ROLLOUT_WORKFLOW_TYPE, rolloutWorkflowId } from '../workflows/definitions.ts';
-import type { RolloutInput } from '../workflows/types.ts';
+import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
+import { ROLLOUT_WORKFLOW_TYPE, rolloutWorkflowId } from '../domain/workflow-api.ts';
+import type { RolloutInput } from '../domain/rollout.ts';
 
 export interface StartedRollout {
   workflowId: string;

@@ -1,6 +1,6 @@
 // How a lab boot went, from the host workflow's timeline (the agent's boot events, as the workflow recorded
 // them) and the BMC's power log (when the VM really started): each event with its time since power-on.
-import type { HostStatus, TimelineEntry } from '../workflows/types.ts';
+import type { HostStatus, TimelineEntry } from '../domain/host.ts';
 import type { PowerLogEntry } from './ipmi-bmc.ts';
 
 export interface BootEventLine {

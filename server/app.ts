@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createGithubAccess } from '../activities/control/github-access.ts';
 import type { GithubAccess } from '../activities/control/github-access.ts';
 import { RevisionStore } from '../activities/control/revision-store.ts';
-import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
+import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import { installAuth } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import { installErrorHandling } from './errors.ts';

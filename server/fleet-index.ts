@@ -2,6 +2,7 @@
 // visibility reports them. Listing 10,000 hosts from Temporal per request would take seconds; from here it takes
 // a filter over an array. The index is refreshed incrementally (see fleet-sync.ts) and is as stale as its last
 // refresh; per-host detail (attempts, last error, timeline) always comes from the workflow itself.
+import { STAGES_PAST_POWER } from '../domain/host-stages.ts';
 import { EventFeed } from './event-feed.ts';
 
 /** One host's newest run as visibility lists it; times in epoch ms. */
@@ -50,17 +51,6 @@ const IMPLIED_EVENTS: Record<string, readonly string[]> = {
   validate: ['dhcp', 'tftp', 'ipxe', 'kernel', 'checkpoint'],
   provisioned: ['dhcp', 'tftp', 'ipxe', 'kernel', 'checkpoint'],
 };
-/** Stages a host can only reach through a power cycle. */
-const PAST_POWER = new Set([
-  'power',
-  'netboot/dhcp',
-  'netboot/tftp',
-  'netboot/ipxe',
-  'netboot/kernel',
-  'netboot/config',
-  'installing',
-  'validate',
-]);
 
 export interface IndexObserver {
   bootEvents(site: string, kind: string, n: number): void;
@@ -161,7 +151,7 @@ export class FleetIndex {
     } else {
       this.tracking.set(key, {
         events: new Set(IMPLIED_EVENTS[row.stage] ?? []),
-        cycled: PAST_POWER.has(row.stage),
+        cycled: STAGES_PAST_POWER.has(row.stage),
       });
     }
     return true;
@@ -186,7 +176,7 @@ export class FleetIndex {
       t.cycled = false;
     }
     if (!o) return;
-    if (row.state === 'running' && PAST_POWER.has(row.stage) && !t.cycled) {
+    if (row.state === 'running' && STAGES_PAST_POWER.has(row.stage) && !t.cycled) {
       t.cycled = true;
       o.bmcOperation(row.site);
     }

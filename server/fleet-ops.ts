@@ -8,7 +8,7 @@
 //     starts nothing, while a revert to an older revision (a new newest) still rolls out.
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
+import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import {
   abortUpdate,
   HOST_WORKFLOW_TYPE,
@@ -20,16 +20,9 @@ import {
   ROLLOUT_WORKFLOW_TYPE,
   rolloutStatusQuery,
   rolloutWorkflowId,
-} from '../workflows/definitions.ts';
-import type {
-  HostStatus,
-  HostWorkflowInput,
-  RolloutInput,
-  RolloutReportTarget,
-  RolloutResult,
-  RolloutStatus,
-  StageOverride,
-} from '../workflows/types.ts';
+} from '../domain/workflow-api.ts';
+import type { HostStatus, HostWorkflowInput, StageOverride } from '../domain/host.ts';
+import type { RolloutInput, RolloutReportTarget, RolloutResult, RolloutStatus } from '../domain/rollout.ts';
 import type { GithubConfig, SotConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import type { FleetIndex, HostRow } from './fleet-index.ts';

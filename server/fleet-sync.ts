@@ -6,7 +6,7 @@
 // So a host's row is at most one refresh interval (plus visibility lag) old. Running rollouts are also queried
 // for their per-host counts.
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
-import { HOST_WORKFLOW_TYPE, ROLLOUT_WORKFLOW_TYPE, rolloutStatusQuery } from '../workflows/definitions.ts';
+import { HOST_WORKFLOW_TYPE, ROLLOUT_WORKFLOW_TYPE, rolloutStatusQuery } from '../domain/workflow-api.ts';
 import type { FleetIndex, RolloutRow } from './fleet-index.ts';
 import { hostRunOf, rolloutRowOf } from '../temporal/visibility-rows.ts';
 export { hostRunOf, rolloutRowOf };

@@ -8,7 +8,7 @@ import { createControlActivities } from '../activities/control/create-control-ac
 import { createGithubAccess, githubAuthFromEnv } from '../activities/control/github-access.ts';
 import { connectTemporal } from '../temporal/connection.ts';
 import type { TemporalConnection } from '../temporal/connection.ts';
-import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
+import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import { installQuietRuntime } from '../workers/stack.ts';
 import { workflowBundle } from '../workers/workflow-bundle.ts';
 import { buildApp } from './app.ts';

@@ -5,21 +5,6 @@ import { errorSchema } from './errors.ts';
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 export const SOT_PATTERN = '^[a-z0-9][a-z0-9._-]{0,127}$';
 export const REVISION_PATTERN = '^[A-Za-z0-9._-]{1,128}$';
-export const HOST_STAGES = [
-  'planned',
-  'pre-shutdown',
-  'power',
-  'netboot/dhcp',
-  'netboot/tftp',
-  'netboot/ipxe',
-  'netboot/kernel',
-  'netboot/config',
-  'installing',
-  'validate',
-  'provisioned',
-  'failed',
-  'cancelled',
-] as const;
 
 const iso = { type: 'string', format: 'date-time' } as const;
 const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const;

@@ -7,7 +7,7 @@ import { isRemoteLocation, remoteBranchHead } from '../activities/control/git-re
 import { dirRevision } from '../activities/control/revision-store.ts';
 import type { RevisionStore } from '../activities/control/revision-store.ts';
 import { resolveCommit } from '../sot/git-revision.ts';
-import type { SotSource } from '../workflows/types.ts';
+import type { SotSource } from '../domain/rollout.ts';
 import type { GithubConfig, SotConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 

@@ -1,7 +1,8 @@
 // Digests of what a host boots. Two renderings with equal digests boot the same thing, so a plan compares
 // digests rather than YAML: moving, reformatting or commenting SoT files cannot reprovision anything.
 import { createHash } from 'node:crypto';
-import type { RenderedHost, RenderedStage, RenderedTask } from './render.ts';
+import type { RenderedHost, RenderedStage } from './render.ts';
+import type { RenderedTask } from '../domain/task-spec.ts';
 
 export const STAGE_PARTS = ['ipxe', 'kernel', 'initrds', 'cmdline', 'config', 'tasks'] as const;
 export type StagePart = (typeof STAGE_PARTS)[number];

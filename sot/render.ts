@@ -18,6 +18,7 @@ import type { AssetType, CmdlineEntry, PhysicalInterfaceSpec, TaskSpec } from '.
 import type { SourceDoc, YamlPath } from './source-doc.ts';
 import { TemplateEngine } from './templates.ts';
 import type { TemplateError } from './templates.ts';
+import type { RenderedTask } from '../domain/task-spec.ts';
 
 /** Stands for the per-run checkpoint token, which the agent substitutes when it serves an artifact. */
 export const CHECKPOINT_TOKEN_PLACEHOLDER = '__VAQUERO_CHECKPOINT_TOKEN__';
@@ -33,15 +34,6 @@ export const CONTENT_TYPES: Readonly<Record<AssetType, string>> = {
 /** Used when a task does not say: long enough for a drain, short enough to notice a hung one. */
 export const DEFAULT_TASK_TIMEOUT_S = 600;
 
-export interface RenderedTask {
-  name: string;
-  image: string;
-  command: string[];
-  args: string[];
-  env: Record<string, string>;
-  timeout_s: number;
-  retries: number;
-}
 
 export interface RenderedStage {
   /** 1-based. */

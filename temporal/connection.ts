@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { readFile } from 'node:fs/promises';
-import { NAMESPACE_DEFAULT } from './constants.ts';
+import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
 import { startDevServer } from './dev-server.ts';
 import type { DevServer, DevServerPorts } from './dev-server.ts';
 

@@ -7,7 +7,7 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ensureTemporalCli } from './cli-binary.ts';
-import { NAMESPACE_DEFAULT, SEARCH_ATTRIBUTES } from './constants.ts';
+import { NAMESPACE_DEFAULT, SEARCH_ATTRIBUTES } from '../domain/temporal-names.ts';
 import { assertPortFree } from './ports.ts';
 import { findProcesses } from './processes.ts';
 import { ensureSearchAttributes } from './search-attributes.ts';

@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
 import { createControlActivities } from '../activities/control/create-control-activities.ts';
-import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
+import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import { workflowBundle } from './workflow-bundle.ts';
 
 export interface ControlWorkerOptions {

@@ -6,7 +6,7 @@ import { TemporalBootEventReporter } from '../agent/boot-event-reporter.ts';
 import { MemoryNetbootGate } from '../agent/netboot-gate.ts';
 import type { NetbootGate } from '../agent/netboot-gate.ts';
 import { createSiteActivities } from '../activities/site/create-site-activities.ts';
-import type { SiteActivities } from '../activities/contracts.ts';
+import type { SiteActivities } from '../domain/activity-contracts.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
 import type { PowerDriver } from '../activities/power/driver.ts';
 import { createPowerDrivers } from '../activities/power/power-drivers.ts';

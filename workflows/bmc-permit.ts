@@ -14,7 +14,7 @@ import {
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
+import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import type { BmcPermitRequest } from './bmc-semaphore.ts';
 import {
   bmcAcquireSignal,

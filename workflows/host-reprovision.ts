@@ -22,14 +22,14 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ControlActivities, SiteActivities } from '../activities/contracts.ts';
+import type { ControlActivities, SiteActivities } from '../domain/activity-contracts.ts';
 import {
   bootEventSignal,
   desiredRevisionSignal,
   hostFinishedSignal,
   hostStatusQuery,
   overrideStageUpdate,
-} from './definitions.ts';
+} from '../domain/workflow-api.ts';
 import { withBmcPermit } from './bmc-permit.ts';
 import { CHECKPOINT_RANK, nextNetbootStep, rankOf } from './netboot-progress.ts';
 import {
@@ -40,22 +40,10 @@ import {
   SA_STAGE as VaqStage,
   SA_STATE as VaqState,
   siteTaskQueue,
-} from '../temporal/constants.ts';
-import type {
-  BootEvent,
-  BootStagePlan,
-  DesiredRevision,
-  HostFinished,
-  HostPlan,
-  HostResult,
-  HostStage,
-  HostState,
-  HostStatus,
-  HostWorkflowInput,
-  NetbootStep,
-  StageOverride,
-  TimelineEntry,
-} from './types.ts';
+} from '../domain/temporal-names.ts';
+import type { BootEvent, NetbootStep } from '../domain/boot-events.ts';
+import type { BootStagePlan, DesiredRevision, HostFinished, HostPlan, HostResult, HostStatus, HostWorkflowInput, StageOverride, TimelineEntry } from '../domain/host.ts';
+import type { HostStage, HostState } from '../domain/host-stages.ts';
 
 /** Timeline entries kept in the query and carried across continueAsNew. */
 const TIMELINE_LIMIT = 500;

@@ -1,6 +1,6 @@
 // Pure bookkeeping of how far a network boot got. Boot events can arrive out of order or skip steps (an iPXE
 // ROM fetches its script over HTTP without any TFTP), so progress is the highest step seen, not a sequence.
-import type { BootEventKind, NetbootStep } from './types.ts';
+import type { BootEventKind, NetbootStep } from '../domain/boot-events.ts';
 
 const RANK: Record<BootEventKind, number> = {
   dhcp: 1,

@@ -3,16 +3,10 @@
 // state (the check run id) is carried across continueAsNew. Reports are throttled and can never fail the
 // rollout: a GitHub outage costs a stale check run, not a halted fleet.
 import { condition, proxyActivities } from '@temporalio/workflow';
-import type { ControlActivities } from '../activities/contracts.ts';
-import { CONTROL_TASK_QUEUE } from '../temporal/constants.ts';
-import { REPORT_FAILED_LIMIT } from './types.ts';
-import type {
-  RolloutHostProgress,
-  RolloutHostState,
-  RolloutReportSummary,
-  RolloutReportTarget,
-  RolloutState,
-} from './types.ts';
+import type { ControlActivities } from '../domain/activity-contracts.ts';
+import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
+import { REPORT_FAILED_LIMIT } from '../domain/rollout.ts';
+import type { RolloutHostProgress, RolloutHostState, RolloutReportSummary, RolloutReportTarget, RolloutState } from '../domain/rollout.ts';
 
 /** At most one report per interval: each costs a few history events and a GitHub API call. */
 const REPORT_INTERVAL = '15 seconds';

@@ -1,6 +1,6 @@
 // Which pending hosts a rollout may start now. Pure and deterministic (plan order), so it is table-tested
 // on its own and safe inside workflow code.
-import type { RolloutHostProgress, WorkflowPolicy } from './types.ts';
+import type { RolloutHostProgress, WorkflowPolicy } from '../domain/rollout.ts';
 
 export interface SchedulerView {
   hosts: readonly RolloutHostProgress[];

@@ -21,7 +21,7 @@ import {
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { ControlActivities, SiteActivities } from '../activities/contracts.ts';
+import type { ControlActivities, SiteActivities } from '../domain/activity-contracts.ts';
 import {
   abortUpdate,
   desiredRevisionSignal,
@@ -31,7 +31,7 @@ import {
   resumeUpdate,
   rolloutStatusQuery,
   supersedeUpdate,
-} from './definitions.ts';
+} from '../domain/workflow-api.ts';
 import { hostReprovision } from './host-reprovision.ts';
 import { schedule } from './rollout-scheduler.ts';
 import { startRolloutReporter, summarizeRollout } from './rollout-reporter.ts';
@@ -40,18 +40,9 @@ import {
   SA_REVISION as VaqRevision,
   SA_STATE as VaqState,
   siteTaskQueue,
-} from '../temporal/constants.ts';
-import type {
-  HostFinished,
-  PreparedRollout,
-  RolloutHostProgress,
-  RolloutHostState,
-  RolloutInput,
-  RolloutResult,
-  RolloutState,
-  RolloutStatus,
-  RolloutTimelineEntry,
-} from './types.ts';
+} from '../domain/temporal-names.ts';
+import type { HostFinished } from '../domain/host.ts';
+import type { PreparedRollout, RolloutHostProgress, RolloutHostState, RolloutInput, RolloutResult, RolloutState, RolloutStatus, RolloutTimelineEntry } from '../domain/rollout.ts';
 
 const TIMELINE_LIMIT = 5000;
 const FINAL: ReadonlySet<RolloutHostState> = new Set([

@@ -2,17 +2,11 @@
 import { heartbeat } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { BmcInterfaceSpec, PhysicalInterfaceSpec, TimeoutKey } from '../../sot/schema.ts';
-import { ROLLOUT_WORKFLOW_TYPE, supersedeUpdate } from '../../workflows/definitions.ts';
-import type {
-  HostPlan,
-  PreparedRollout,
-  RolloutHostPlan,
-  RolloutInput,
-  StageTimeouts,
-  WorkflowPolicy,
-} from '../../workflows/types.ts';
-import type { ControlActivities } from '../contracts.ts';
-import type { SiteModel } from '../../agent/site-model.ts';
+import { ROLLOUT_WORKFLOW_TYPE, supersedeUpdate } from '../../domain/workflow-api.ts';
+import type { HostPlan, StageTimeouts } from '../../domain/host.ts';
+import type { PreparedRollout, RolloutHostPlan, RolloutInput, WorkflowPolicy } from '../../domain/rollout.ts';
+import type { ControlActivities } from '../../domain/activity-contracts.ts';
+import type { SiteModel } from '../../domain/site-model.ts';
 import { buildSiteModel } from './site-model.ts';
 import { lastReached } from './last-reached.ts';
 import type { Reached } from './last-reached.ts';

@@ -1,7 +1,7 @@
 // What each host last reached, read from Temporal itself (there is no database of our own): the newest run of
 // each host workflow; a completed run carries the fingerprint it provisioned in its memo.
 import type { Client } from '@temporalio/client';
-import { HOST_WORKFLOW_TYPE } from '../../workflows/definitions.ts';
+import { HOST_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
 
 export interface Reached {
   fingerprint?: string;

@@ -7,7 +7,7 @@ import type { HostEntity, SotModel } from '../../sot/model.ts';
 import { createRenderer } from '../../sot/render.ts';
 import type { RenderedHost } from '../../sot/render.ts';
 import { validateSot } from '../../sot/validate.ts';
-import type { SotSource } from '../../workflows/types.ts';
+import type { SotSource } from '../../domain/rollout.ts';
 import type { RevisionStore } from './revision-store.ts';
 
 export interface PreparedHost {

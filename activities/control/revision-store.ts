@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkoutRevision } from '../../sot/git-revision.ts';
-import type { SotSource } from '../../workflows/types.ts';
+import type { SotSource } from '../../domain/rollout.ts';
 import type { ArchiveLimits } from './github-archive.ts';
 import { fetchGithubArchive } from './github-archive.ts';
 import { createGithubAccess, githubAuthFromEnv } from './github-access.ts';

@@ -2,7 +2,7 @@
 // listing the failed hosts) or, for tokens that cannot write check runs, a commit status. Called by the rollout
 // workflow through an activity, so exactly one writer exists per rollout however many servers run, and a retried
 // call finds the check run it created before (by external_id) instead of making a second one.
-import type { RolloutReportInput, RolloutReportSummary, RolloutState } from '../../workflows/types.ts';
+import type { RolloutReportInput, RolloutReportSummary, RolloutState } from '../../domain/rollout.ts';
 import type { GithubAccess } from './github-access.ts';
 import { splitRepo } from './github-access.ts';
 

@@ -4,8 +4,8 @@
 // itself, from the same source, instead of failing the host.
 import type { Client } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
-import { rolloutWorkflowId } from '../../workflows/definitions.ts';
-import type { RolloutInput, SotSource } from '../../workflows/types.ts';
+import { rolloutWorkflowId } from '../../domain/workflow-api.ts';
+import type { RolloutInput, SotSource } from '../../domain/rollout.ts';
 
 export async function rolloutSource(
   client: Client,

@@ -1,7 +1,7 @@
 // The slice of a revision that a site's agent serves from: subnets with their DHCP settings and a static
 // reservation for the boot interface of every host of the site (netboot or not: in server mode the agent is
 // the site's DHCP server for all of them).
-import type { SiteModel } from '../../agent/site-model.ts';
+import type { SiteModel } from '../../domain/site-model.ts';
 import type { SotModel } from '../../sot/model.ts';
 import { netmaskOf } from '../../sot/render-scope.ts';
 import type { PhysicalInterfaceSpec } from '../../sot/schema.ts';

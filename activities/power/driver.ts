@@ -1,7 +1,7 @@
 // The interface every BMC driver implements (ipmi, redfish, ssh, container, sim). Drivers do one BMC call per
 // method; verification and retries live in cycle-to-network.ts so that every driver gets them alike.
 import type { Secret } from '../../agent/secrets/secret.ts';
-import type { BmcRef } from '../../workflows/types.ts';
+import type { BmcRef } from '../../domain/host.ts';
 
 export type PowerState = 'on' | 'off';
 /** `other` is only ever read back (a BMC set to CD, BIOS setup, …); nobody asks for it. */

@@ -4,7 +4,7 @@
 // any error scrubbed of the secret before it can reach history or a log.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { SecretStore } from '../../agent/secrets/secret-store.ts';
-import type { BmcRef } from '../../workflows/types.ts';
+import type { BmcRef } from '../../domain/host.ts';
 import type { BmcTarget, PowerDriver } from './driver.ts';
 import { BmcError } from './driver.ts';
 import { redact, secretNeedles } from './redact.ts';

@@ -7,7 +7,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { NetbootGate } from '../../agent/netboot-gate.ts';
 import type { SecretStore } from '../../agent/secrets/secret-store.ts';
-import type { SiteModel } from '../../agent/site-model.ts';
+import type { SiteModel } from '../../domain/site-model.ts';
 import type {
   HeldEventsInput,
   HeldEventsResult,
@@ -17,7 +17,7 @@ import type {
   SiteActivities,
   TaskRunInput,
   TaskRunResult,
-} from '../contracts.ts';
+} from '../../domain/activity-contracts.ts';
 import { optNumber, optString } from '../power/bmc-options.ts';
 import { cycleToNetwork } from '../power/cycle-to-network.ts';
 import type { PowerDriver } from '../power/driver.ts';

@@ -10,8 +10,8 @@
 //   * every container is removed afterwards; a cancelled activity kills the running one.
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
-import type { TaskRunInput, TaskRunResult } from '../contracts.ts';
-import type { TaskPlan } from '../../workflows/types.ts';
+import type { TaskRunInput, TaskRunResult } from '../../domain/activity-contracts.ts';
+import type { TaskPlan } from '../../domain/host.ts';
 import { demuxLogs, truncateLog } from './container-logs.ts';
 import { ensureImage, ImagePullError } from './image-pull.ts';
 import type { PullPolicy } from './image-pull.ts';

@@ -2,7 +2,7 @@
 // subnet selection, RFC 4578
 // PXE client options, iPXE's option 175) and the encoder for the SoT's typed `dhcp_options`. Decoders return
 // undefined for values of the wrong shape instead of throwing: they read network input.
-import type { AgentDhcpOption } from '../site-model.ts';
+import type { AgentDhcpOption } from '../../domain/site-model.ts';
 import type { DhcpPacket } from './codec.ts';
 import { cidrContains, formatIpv4, parseIpv4 } from './ipv4.ts';
 

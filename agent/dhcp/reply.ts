@@ -1,6 +1,6 @@
 // Building blocks both modes use to answer: the reply skeleton (RFC 2131 table 3), subnet options, boot
 // options, where the reply goes (RFC 2131 §4.1) and trimming it to what the client accepts.
-import type { AgentSubnet } from '../site-model.ts';
+import type { AgentSubnet } from '../../domain/site-model.ts';
 import type { BootDecision } from './boot.ts';
 import type { ClientInfo } from './client-info.ts';
 import type { DhcpPacket } from './codec.ts';

@@ -14,7 +14,7 @@ import type { ModelCache } from '../model-cache.ts';
 import { ERR_NOT_FOUND } from '../tftp/packets.ts';
 import { normaliseText, resolveServed } from '../tftp/path-safety.ts';
 import { DEBIAN_IPXE_LINK_TARGETS } from '../tftp/server.ts';
-import type { NetbootEntry } from '../site-model.ts';
+import type { NetbootEntry } from '../../domain/site-model.ts';
 import { CHECKPOINT_TOKEN_PLACEHOLDER } from '../../sot/render.ts';
 import { AssetProxy } from './asset-proxy.ts';
 import { HostBinding } from './host-binding.ts';

@@ -10,7 +10,7 @@
 // reservation in the site model (a routed host in proxy mode, whose address another DHCP server gave).
 import type { CheckpointTokens } from '../checkpoint-token.ts';
 import type { ModelCache } from '../model-cache.ts';
-import type { NetbootEntry } from '../site-model.ts';
+import type { NetbootEntry } from '../../domain/site-model.ts';
 
 /** Where an address → MAC binding comes from; the reservation is the last resort. */
 export interface AddressBook {

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { GateEntry } from '../../agent/netboot-gate.ts';
-import type { AgentSubnet, BootArtifacts, Reservation, SiteModel } from '../../agent/site-model.ts';
+import type { AgentSubnet, BootArtifacts, Reservation, SiteModel } from '../../domain/site-model.ts';
 
 export interface CacheHost {
   host: string;

@@ -7,7 +7,8 @@ import { formatDiagnostic, sortDiagnostics } from '../../sot/diagnostics.ts';
 import type { Diagnostic } from '../../sot/diagnostics.ts';
 import { loadSot } from '../../sot/load.ts';
 import { createRenderer } from '../../sot/render.ts';
-import type { RenderedHost, RenderedStage, RenderedTask } from '../../sot/render.ts';
+import type { RenderedHost, RenderedStage } from '../../sot/render.ts';
+import type { RenderedTask } from '../../domain/task-spec.ts';
 import { closest } from '../../sot/suggest.ts';
 
 const PARTS = ['ipxe', 'cmdline', 'config', 'all'] as const;

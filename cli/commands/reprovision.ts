@@ -1,9 +1,9 @@
 // `vaquero reprovision HOST`: reprovision one host now, at the revision of the newest rollout of its SoT.
 import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { CONTROL_TASK_QUEUE } from '../../temporal/constants.ts';
-import { HOST_WORKFLOW_TYPE, hostWorkflowId, ROLLOUT_WORKFLOW_TYPE } from '../../workflows/definitions.ts';
-import type { HostWorkflowInput } from '../../workflows/types.ts';
+import { CONTROL_TASK_QUEUE } from '../../domain/temporal-names.ts';
+import { HOST_WORKFLOW_TYPE, hostWorkflowId, ROLLOUT_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
+import type { HostWorkflowInput } from '../../domain/host.ts';
 import { resolveDataDir } from '../data-dir.ts';
 import { listHosts } from '../host-list.ts';
 import { ApiClient, serverTarget } from '../server-client.ts';

@@ -8,8 +8,8 @@ import {
   resumeUpdate,
   ROLLOUT_WORKFLOW_TYPE,
   rolloutStatusQuery,
-} from '../../workflows/definitions.ts';
-import type { RolloutStatus } from '../../workflows/types.ts';
+} from '../../domain/workflow-api.ts';
+import type { RolloutStatus } from '../../domain/rollout.ts';
 import { resolveDataDir } from '../data-dir.ts';
 import { followWithBar } from '../progress-bar.ts';
 import { followRollout, summarize } from '../rollout-progress.ts';

@@ -5,8 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteOptions } from '../app.ts';
 import { ApiError, errorResponses } from '../errors.ts';
 import { decodeCursor } from '../fleet-index.ts';
-import type { StageOverride } from '../../workflows/types.ts';
-import { HOST_STAGES, NAME_PATTERN, SOT_PATTERN, REVISION_PATTERN, ref } from '../schemas.ts';
+import type { StageOverride } from '../../domain/host.ts';
+import { HOST_STAGES } from '../../domain/host-stages.ts';
+import { NAME_PATTERN, SOT_PATTERN, REVISION_PATTERN, ref } from '../schemas.ts';
 
 export const MAX_PAGE = 10_000;
 /** Serialized listings kept per index version: dashboards poll the same few pages. */

@@ -15,7 +15,7 @@ import { EventOutbox } from '../../agent/event-outbox.ts';
 import { buildAgentHttp } from '../../agent/http/app.ts';
 import { ModelCache } from '../../agent/model-cache.ts';
 import { CHECKPOINT_TOKEN_PLACEHOLDER } from '../../sot/render.ts';
-import type { BootEvent } from '../../workflows/types.ts';
+import type { BootEvent } from '../../domain/boot-events.ts';
 
 const MAC = '52:54:00:77:01:02';
 

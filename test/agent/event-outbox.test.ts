@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { EventOutbox } from '../../agent/event-outbox.ts';
-import type { BootEvent } from '../../workflows/types.ts';
+import type { BootEvent } from '../../domain/boot-events.ts';
 
 const ev = (n: number): BootEvent => ({
   id: `e${n}`,

@@ -13,7 +13,7 @@ import type { PowerDriver } from '../../activities/power/driver.ts';
 import { RedfishDriver } from '../../activities/power/redfish-driver.ts';
 import { FileSecretStore } from '../../agent/secrets/file-secret-store.ts';
 import type { SimFleet } from '../../sim/sim-fleet.ts';
-import { hostWorkflowId } from '../../workflows/definitions.ts';
+import { hostWorkflowId } from '../../domain/workflow-api.ts';
 import { startIpmiSim } from '../support/ipmi-sim.ts';
 import { startRedfishProxy, startSushy } from '../support/redfish.ts';
 import { writeSot } from '../support/sot.ts';

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startTriggers } from '../../server/triggers.ts';
 import type { SotConfig } from '../../server/config.ts';
-import { ROLLOUT_WORKFLOW_TYPE } from '../../workflows/definitions.ts';
+import { ROLLOUT_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
 import { changeKernel, writeSot } from '../support/sot.ts';
 import type { WrittenSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';

@@ -12,7 +12,7 @@ import { createControlActivities } from '../../activities/control/create-control
 import type { ServerConfig } from '../../server/config.ts';
 import { startServer } from '../../server/main.ts';
 import type { RunningServer } from '../../server/main.ts';
-import { ROLLOUT_WORKFLOW_TYPE } from '../../workflows/definitions.ts';
+import { ROLLOUT_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
 import { changeKernel, writeSot } from '../support/sot.ts';
 import type { WrittenSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';

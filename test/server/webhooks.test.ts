@@ -15,7 +15,7 @@ import { createGithubAccess } from '../../activities/control/github-access.ts';
 import { reportRollout } from '../../activities/control/rollout-report.ts';
 import { startServer } from '../../server/main.ts';
 import type { RunningServer } from '../../server/main.ts';
-import { ROLLOUT_WORKFLOW_TYPE } from '../../workflows/definitions.ts';
+import { ROLLOUT_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
 import { changeKernel, writeSot } from '../support/sot.ts';
 import type { HostFixture } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';

@@ -12,13 +12,9 @@ import {
   hostStatusQuery,
   hostWorkflowId,
   rolloutStatusQuery,
-} from '../../workflows/definitions.ts';
-import type {
-  HostStatus,
-  RolloutResult,
-  RolloutStatus,
-  RolloutTimelineEntry,
-} from '../../workflows/types.ts';
+} from '../../domain/workflow-api.ts';
+import type { HostStatus } from '../../domain/host.ts';
+import type { RolloutResult, RolloutStatus, RolloutTimelineEntry } from '../../domain/rollout.ts';
 import type { WrittenSot } from './sot.ts';
 
 /** Polls `probe` until it returns something other than undefined/false; fails with `what` after `timeoutMs`. */

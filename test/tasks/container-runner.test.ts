@@ -2,9 +2,9 @@
 // timeout (killed), missing image (the pull error inside the progress stream), truncated logs, cancellation.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { TaskRunInput } from '../../activities/contracts.ts';
+import type { TaskRunInput } from '../../domain/activity-contracts.ts';
 import { ContainerTaskRunner } from '../../activities/tasks/container-task-runner.ts';
-import type { TaskPlan } from '../../workflows/types.ts';
+import type { TaskPlan } from '../../domain/host.ts';
 import { BUSYBOX_IMAGE, startPodman } from '../support/podman.ts';
 import type { Podman } from '../support/podman.ts';
 

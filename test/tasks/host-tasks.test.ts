@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ContainerTaskRunner } from '../../activities/tasks/container-task-runner.ts';
-import type { TimelineEntry } from '../../workflows/types.ts';
+import type { TimelineEntry } from '../../domain/host.ts';
 import { addBoot, startSiteWithExtras } from '../power/site-extras.ts';
 import { BUSYBOX_IMAGE, startPodman } from '../support/podman.ts';
 import type { Podman } from '../support/podman.ts';

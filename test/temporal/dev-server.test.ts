@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../../temporal/constants.ts';
+import { SEARCH_ATTRIBUTES } from '../../domain/temporal-names.ts';
 import { startDevServer } from '../../temporal/dev-server.ts';
 import { missingSearchAttributes } from '../../temporal/search-attributes.ts';
 import { freeDevServerPorts } from './fixtures/free-ports.ts';

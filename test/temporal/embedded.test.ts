@@ -12,7 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { ensureTemporalCli } from '../../temporal/cli-binary.ts';
 import { connectTemporal } from '../../temporal/connection.ts';
-import { SA_SITE, SEARCH_ATTRIBUTES } from '../../temporal/constants.ts';
+import { SA_SITE, SEARCH_ATTRIBUTES } from '../../domain/temporal-names.ts';
 import { isAlive } from '../../temporal/supervisor.ts';
 import { freeDevServerPorts } from './fixtures/free-ports.ts';
 import { killAll, processesMentioning } from './fixtures/procs.ts';

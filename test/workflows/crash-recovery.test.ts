@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { RolloutStatus } from '../../workflows/types.ts';
+import type { RolloutStatus } from '../../domain/rollout.ts';
 import { runCli, startWorkerProcess } from '../support/cli.ts';
 import type { WorkerProcess } from '../support/cli.ts';
 import { writeSot } from '../support/sot.ts';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CHECKPOINT_RANK, nextNetbootStep, rankOf } from '../../workflows/netboot-progress.ts';
-import type { BootEventKind } from '../../workflows/types.ts';
+import type { BootEventKind } from '../../domain/boot-events.ts';
 
 test('ranks follow the boot order; kernel and initrd are one step', () => {
   const table: [BootEventKind, number][] = [

@@ -9,7 +9,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { abortUpdate, hostWorkflowId, pauseUpdate, resumeUpdate } from '../../workflows/definitions.ts';
+import { abortUpdate, hostWorkflowId, pauseUpdate, resumeUpdate } from '../../domain/workflow-api.ts';
 import { changeKernel, writeSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';
 import type { TestStack } from '../support/stack.ts';

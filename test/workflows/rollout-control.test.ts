@@ -11,8 +11,8 @@ import {
   hostWorkflowId,
   pauseUpdate,
   resumeUpdate,
-} from '../../workflows/definitions.ts';
-import type { HostStatus } from '../../workflows/types.ts';
+} from '../../domain/workflow-api.ts';
+import type { HostStatus } from '../../domain/host.ts';
 import { changeKernel, writeSot } from '../support/sot.ts';
 import { startTestStack } from '../support/stack.ts';
 import type { TestStack } from '../support/stack.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { schedule } from '../../workflows/rollout-scheduler.ts';
 import type { SchedulerView } from '../../workflows/rollout-scheduler.ts';
-import type { RolloutHostProgress, RolloutHostState, WorkflowPolicy } from '../../workflows/types.ts';
+import type { RolloutHostProgress, RolloutHostState, WorkflowPolicy } from '../../domain/rollout.ts';
 
 /** `wf:state` or `site/wf:state` per host, in plan order (default site `s`). */
 function hosts(...specs: string[]): RolloutHostProgress[] {

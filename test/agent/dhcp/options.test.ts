@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AgentDhcpOption } from '../../../agent/site-model.ts';
+import type { AgentDhcpOption } from '../../../domain/site-model.ts';
 import {
   decodeSubOptions,
   encodeSiteOption,

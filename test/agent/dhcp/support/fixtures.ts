@@ -1,5 +1,5 @@
 // Plain-data fixtures for DHCP unit tests: a subnet, hosts, and client requests built option by option.
-import type { AgentSubnet, NetbootEntry, Reservation } from '../../../../agent/site-model.ts';
+import type { AgentSubnet, NetbootEntry, Reservation } from '../../../../domain/site-model.ts';
 import type { DhcpHostRecord } from '../../../../agent/dhcp/directory.ts';
 import type { DhcpPacket } from '../../../../agent/dhcp/codec.ts';
 import { BOOTREQUEST, BROADCAST_FLAG, chaddrFromMac, emptyPacket } from '../../../../agent/dhcp/codec.ts';

@@ -2,7 +2,7 @@
 import type { DhcpInterfaceConfig } from '../../../../agent/dhcp/interfaces.ts';
 import type { Binding } from '../../../../agent/dhcp/bindings.ts';
 import type { DhcpEvent, DhcpLimits, DhcpStats } from '../../../../agent/dhcp/server.ts';
-import type { AgentSubnet, Reservation } from '../../../../agent/site-model.ts';
+import type { AgentSubnet, Reservation } from '../../../../domain/site-model.ts';
 
 export interface ServerSpec {
   mode: 'server' | 'proxy';

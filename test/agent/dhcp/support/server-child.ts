@@ -4,7 +4,7 @@
 import { createSiteDirectory } from '../../../../agent/dhcp/directory.ts';
 import type { DhcpServer } from '../../../../agent/dhcp/server.ts';
 import { createDhcpServer } from '../../../../agent/dhcp/server.ts';
-import type { NetbootEntry } from '../../../../agent/site-model.ts';
+import type { NetbootEntry } from '../../../../domain/site-model.ts';
 import type { FromServer, ServerSpec, ToServer } from './protocol.ts';
 
 const send = (m: FromServer): void => void process.send?.(m);

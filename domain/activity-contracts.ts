@@ -1,14 +1,8 @@
 // The activity interfaces the workflows call. Factories in activities/control and activities/site implement
 // them with their dependencies injected; workflows import only these types.
-import type { BootArtifacts, SiteModel } from '../agent/site-model.ts';
-import type {
-  BmcRef,
-  HostPlan,
-  PreparedRollout,
-  RolloutInput,
-  RolloutReportInput,
-  TaskPlan,
-} from '../workflows/types.ts';
+import type { BootArtifacts, SiteModel } from './site-model.ts';
+import type { BmcRef, HostPlan, TaskPlan } from './host.ts';
+import type { PreparedRollout, RolloutInput, RolloutReportInput } from './rollout.ts';
 
 export interface ControlActivities {
   /** Fetch and validate the revision, render it, and plan it against what each host last reached. */

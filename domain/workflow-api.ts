@@ -1,13 +1,8 @@
 // Signals, queries and updates of vaquero's workflows, defined once so clients and workflows agree.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type {
-  BootEvent,
-  DesiredRevision,
-  HostFinished,
-  HostStatus,
-  RolloutStatus,
-  StageOverride,
-} from './types.ts';
+import type { BootEvent } from './boot-events.ts';
+import type { DesiredRevision, HostFinished, HostStatus, StageOverride } from './host.ts';
+import type { RolloutStatus } from './rollout.ts';
 
 export const HOST_WORKFLOW_TYPE = 'hostReprovision';
 export const ROLLOUT_WORKFLOW_TYPE = 'rollout';

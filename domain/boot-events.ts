@@ -1,0 +1,23 @@
+// What a booting host does, as the agents observe it and the host workflow counts it.
+// Like all data that crosses the workflow boundary in this folder (inputs, signals, queries, activity payloads). Plain JSON only:
+// it is stored in workflow history. Never put a secret here: BMC credentials travel as references.
+
+/** Netboot steps in the order a booting host goes through them. */
+export const NETBOOT_STEPS = ['dhcp', 'tftp', 'ipxe', 'kernel', 'config'] as const;
+export type NetbootStep = (typeof NETBOOT_STEPS)[number];
+
+/** What an agent (or a sim host) observes while a host boots. */
+export type BootEventKind = 'dhcp' | 'tftp' | 'ipxe' | 'kernel' | 'initrd' | 'config' | 'checkpoint';
+
+export interface BootEvent {
+  /** Unique per observation: the workflow drops repeats, so a re-delivered outbox entry counts once. */
+  id: string;
+  kind: BootEventKind;
+  mac: string;
+  /** Epoch ms at the observer. */
+  at: number;
+  /** Who observed it: agent id or `sim`. */
+  source: string;
+  detail?: string;
+}
+
