@@ -13,8 +13,8 @@ import type { SiteDeps } from '../activities/site/create-site-activities.ts';
 import type { PowerDriver } from '../activities/power/driver.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
 import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
-import { createSiteWorker } from '../workers/site-worker.ts';
-import { installQuietRuntime } from '../workers/stack.ts';
+import { createSiteWorker } from '../activities/site/site-worker.ts';
+import { installQuietRuntime } from '../temporal/runtime.ts';
 import { BootEventRecorder } from './boot-event-recorder.ts';
 import { CheckpointTokens } from './checkpoint-token.ts';
 import type { AgentConfig } from './config.ts';
@@ -23,7 +23,7 @@ import { reconcileGates } from './gate-reconciler.ts';
 import { buildAgentHttp } from './http/app.ts';
 import { ModelCache } from './model-cache.ts';
 import { createSecretStore } from './secrets/create-secret-store.ts';
-import type { SecretStore } from './secrets/secret-store.ts';
+import type { SecretStore } from '../domain/secret.ts';
 
 /** A boot service (DHCP, TFTP) run by the agent next to HTTP. */
 export interface BootService {

@@ -4,7 +4,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { NetbootGateInput } from '../domain/activity-contracts.ts';
-import type { GateEntry, NetbootGate } from './netboot-gate.ts';
+import type { GateEntry, NetbootGate } from '../domain/netboot-gate.ts';
 import type { NetbootEntry, Reservation, SiteModel } from '../domain/site-model.ts';
 
 interface GateFile {

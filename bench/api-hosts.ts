@@ -16,9 +16,9 @@ import { FleetIndex } from '../server/fleet-index.ts';
 import type { HostRun } from '../server/fleet-index.ts';
 import { FleetSync } from '../server/fleet-sync.ts';
 import { createMetrics } from '../server/metrics.ts';
-import { writeSot } from '../test/support/sot.ts';
-import { startTestStack } from '../test/support/stack.ts';
-import { startRollout, waitFor } from '../test/support/workflows.ts';
+import { writeSot } from '../testkit/sot.ts';
+import { startTestStack } from '../testkit/stack.ts';
+import { startRollout, waitFor } from '../testkit/workflows.ts';
 import { hostStatusQuery, hostWorkflowId } from '../domain/workflow-api.ts';
 
 interface Histogram {

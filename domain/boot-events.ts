@@ -20,4 +20,3 @@ export interface BootEvent {
   source: string;
   detail?: string;
 }
-

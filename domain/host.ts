@@ -1,7 +1,6 @@
 // One host's reprovision: its plan, the host workflow's input, status and result.
 // Data that crosses the workflow boundary (inputs, signals, queries, activity payloads). Plain JSON only:
 // it is stored in workflow history. Never put a secret here: BMC credentials travel as references.
-import type { BootEvent } from './boot-events.ts';
 import type { HostStage, HostState } from './host-stages.ts';
 import type { BootArtifacts } from './site-model.ts';
 import type { RenderedTask } from './task-spec.ts';
@@ -158,4 +157,3 @@ export interface HostFinished {
   stage: HostStage;
   error?: string;
 }
-

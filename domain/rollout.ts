@@ -2,7 +2,6 @@
 // Data that crosses the workflow boundary (inputs, signals, queries, activity payloads). Plain JSON only:
 // it is stored in workflow history. Never put a secret here: BMC credentials travel as references.
 
-
 export interface SotSource {
   kind: 'dir' | 'git' | 'github';
   /** Folder (dir); local repository or remote URL — file, ssh, https, scp-like (git); `owner/repo` (github). */

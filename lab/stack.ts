@@ -17,7 +17,8 @@ import { startDevServer } from '../temporal/dev-server.ts';
 import type { DevServer } from '../temporal/dev-server.ts';
 import { freePort } from '../temporal/ports.ts';
 import { workflowBundle } from '../workers/workflow-bundle.ts';
-import { installQuietRuntime, startWorkerStack } from '../workers/stack.ts';
+import { installQuietRuntime } from '../temporal/runtime.ts';
+import { startWorkerStack } from '../workers/stack.ts';
 import type { WorkerStack } from '../workers/stack.ts';
 
 export interface LabStackOptions {

@@ -31,15 +31,10 @@ import { siteRoutes } from './routes/sites.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { SotSources } from './sot-sources.ts';
+import { Background } from './app-context.ts';
+import type { AppContext, Readiness } from './app-context.ts';
 
 export const API_VERSION = '1.0.0';
-
-export interface Readiness {
-  ready: boolean;
-  temporal: { reachable: boolean; namespace: string; error?: string };
-  workers: { controlQueue: string; workflowPollers: number; activityPollers: number };
-  index: { synced: boolean; ageSeconds: number | null };
-}
 
 export interface AppOptions {
   config: ServerConfig;
@@ -55,49 +50,6 @@ export interface AppOptions {
   readiness?: () => Promise<Readiness>;
   /** Bound on the Temporal calls of one request (default 15 s). */
   temporalDeadlineMs?: number;
-}
-
-/** Work that outlives a response (pull request plans); the app waits for it when it closes. */
-export class Background {
-  private readonly running = new Set<Promise<unknown>>();
-  constructor(private readonly log: (msg: string) => void) {}
-
-  run(what: string, p: Promise<unknown>): void {
-    const tracked = p.catch((err: unknown) =>
-      this.log(`${what} failed: ${err instanceof Error ? err.message : String(err)}`),
-    );
-    this.running.add(tracked);
-    void tracked.finally(() => this.running.delete(tracked));
-  }
-
-  async idle(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
-  }
-}
-
-export interface AppContext {
-  config: ServerConfig;
-  client: Client;
-  namespace: string;
-  index: FleetIndex;
-  feed: EventFeed;
-  metrics: ServerMetrics;
-  sources: SotSources;
-  ops: FleetOps;
-  plans: PlanService;
-  webhooks?: GithubWebhookHandler;
-  github?: GithubAccess;
-  background: Background;
-  /** Every route the app serves (method, URL), as registered. */
-  routes: { method: string; url: string }[];
-  readiness(): Promise<Readiness>;
-  log(msg: string): void;
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    vaquero: AppContext;
-  }
 }
 
 /** Pollers that asked for work within this long count as alive. */
@@ -285,11 +237,3 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 }
 
 /** Options every route plugin gets. */
-export interface RouteOptions {
-  ctx: AppContext;
-}
-
-/** `security: []` in the OpenAPI document for routes this configuration opens to anyone. */
-export function securityFor(ctx: AppContext, route: string): { security?: [] } {
-  return (ctx.config.auth.open as string[]).includes(route) ? { security: [] } : {};
-}

@@ -8,7 +8,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import type { GithubAuth } from '../activities/control/github-access.ts';
 import { GITHUB_API_URL, checkApiUrl, splitRepo } from '../activities/control/github-access.ts';
-import { resolveDataDir } from '../cli/data-dir.ts';
+import { resolveDataDir } from '../temporal/data-dir.ts';
 
 export type Role = 'read' | 'operate';
 

@@ -8,6 +8,7 @@
 //     starts nothing, while a revert to an older revision (a new newest) still rolls out.
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { startRolloutWorkflow } from '../client/start-rollout.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import {
   abortUpdate,
@@ -141,17 +142,8 @@ export class FleetOps {
       ...(opts.only?.length ? { only: opts.only } : {}),
       ...(report ? { report } : {}),
     };
-    try {
-      await this.client.workflow.start(ROLLOUT_WORKFLOW_TYPE, {
-        taskQueue: CONTROL_TASK_QUEUE,
-        workflowId,
-        args: [input],
-      });
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError)
-        return { ...base, started: false, reason: `${workflowId} is already running` };
-      throw err;
-    }
+    if (!(await startRolloutWorkflow(this.client, input)).started)
+      return { ...base, started: false, reason: `${workflowId} is already running` };
     this.opts.metrics?.rolloutsStarted.inc({ trigger });
     this.opts.log?.(`${trigger}: started ${workflowId}`);
     return { ...base, started: true };

@@ -9,7 +9,7 @@ import { createGithubAccess, githubAuthFromEnv } from '../activities/control/git
 import { connectTemporal } from '../temporal/connection.ts';
 import type { TemporalConnection } from '../temporal/connection.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
-import { installQuietRuntime } from '../workers/stack.ts';
+import { installQuietRuntime } from '../temporal/runtime.ts';
 import { workflowBundle } from '../workers/workflow-bundle.ts';
 import { buildApp } from './app.ts';
 import type { ServerConfig } from './config.ts';

@@ -5,7 +5,7 @@
 // never_dhcp, stall_at: <event>, fail_validation, flaky_bmc: <probability 0..1>.
 import { createHash, randomBytes } from 'node:crypto';
 import type { BootEventSink } from '../agent/boot-event-reporter.ts';
-import type { NetbootGate } from '../agent/netboot-gate.ts';
+import type { NetbootGate } from '../domain/netboot-gate.ts';
 import type { BmcTarget, BootDevice, PowerDriver, PowerState } from '../activities/power/driver.ts';
 import { BmcError } from '../activities/power/driver.ts';
 import type { TaskRunner } from '../activities/tasks/task-runner.ts';

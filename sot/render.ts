@@ -34,7 +34,6 @@ export const CONTENT_TYPES: Readonly<Record<AssetType, string>> = {
 /** Used when a task does not say: long enough for a drain, short enough to notice a hung one. */
 export const DEFAULT_TASK_TIMEOUT_S = 600;
 
-
 export interface RenderedStage {
   /** 1-based. */
   index: number;

@@ -1,12 +1,12 @@
 // Runs the workers of one process: the control worker and/or one sim site worker per site.
 import type { Client } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { SimDelays } from '../sim/sim-delays.ts';
 import { createControlWorker } from './control-worker.ts';
-import { createSimSite } from './sim-site.ts';
-import type { SimSite, SimSiteExtras } from './sim-site.ts';
-import { createSiteWorker } from './site-worker.ts';
+import { createSimSite } from '../sim/sim-site.ts';
+import type { SimSite, SimSiteExtras } from '../sim/sim-site.ts';
+import { createSiteWorker } from '../activities/site/site-worker.ts';
+import { installQuietRuntime } from '../temporal/runtime.ts';
 
 export interface WorkerStackOptions {
   connection: NativeConnection;
@@ -27,25 +27,6 @@ export interface WorkerStack {
   /** Resolves when every worker has stopped; rejects if one fails. */
   done: Promise<void>;
   stop(): Promise<void>;
-}
-
-let runtimeInstalled = false;
-
-/** The SDK's own log goes to stderr at WARN; vaquero's progress view owns stdout. */
-export function installQuietRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  try {
-    Runtime.install({
-      logger: new DefaultLogger('WARN', (entry) => {
-        // Site workers run activities only; the SDK warns about that on every start.
-        if (entry.message.startsWith('No workflows registered')) return;
-        process.stderr.write(`${entry.level} ${entry.message}\n`);
-      }),
-    });
-  } catch {
-    // Already installed by the embedding program: keep its choice.
-  }
 }
 
 export async function startWorkerStack(opts: WorkerStackOptions): Promise<WorkerStack> {

@@ -42,7 +42,17 @@ import {
   siteTaskQueue,
 } from '../domain/temporal-names.ts';
 import type { BootEvent, NetbootStep } from '../domain/boot-events.ts';
-import type { BootStagePlan, DesiredRevision, HostFinished, HostPlan, HostResult, HostStatus, HostWorkflowInput, StageOverride, TimelineEntry } from '../domain/host.ts';
+import type {
+  BootStagePlan,
+  DesiredRevision,
+  HostFinished,
+  HostPlan,
+  HostResult,
+  HostStatus,
+  HostWorkflowInput,
+  StageOverride,
+  TimelineEntry,
+} from '../domain/host.ts';
 import type { HostStage, HostState } from '../domain/host-stages.ts';
 
 /** Timeline entries kept in the query and carried across continueAsNew. */

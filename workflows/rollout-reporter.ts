@@ -6,7 +6,13 @@ import { condition, proxyActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../domain/activity-contracts.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import { REPORT_FAILED_LIMIT } from '../domain/rollout.ts';
-import type { RolloutHostProgress, RolloutHostState, RolloutReportSummary, RolloutReportTarget, RolloutState } from '../domain/rollout.ts';
+import type {
+  RolloutHostProgress,
+  RolloutHostState,
+  RolloutReportSummary,
+  RolloutReportTarget,
+  RolloutState,
+} from '../domain/rollout.ts';
 
 /** At most one report per interval: each costs a few history events and a GitHub API call. */
 const REPORT_INTERVAL = '15 seconds';

@@ -42,7 +42,16 @@ import {
   siteTaskQueue,
 } from '../domain/temporal-names.ts';
 import type { HostFinished } from '../domain/host.ts';
-import type { PreparedRollout, RolloutHostProgress, RolloutHostState, RolloutInput, RolloutResult, RolloutState, RolloutStatus, RolloutTimelineEntry } from '../domain/rollout.ts';
+import type {
+  PreparedRollout,
+  RolloutHostProgress,
+  RolloutHostState,
+  RolloutInput,
+  RolloutResult,
+  RolloutState,
+  RolloutStatus,
+  RolloutTimelineEntry,
+} from '../domain/rollout.ts';
 
 const TIMELINE_LIMIT = 5000;
 const FINAL: ReadonlySet<RolloutHostState> = new Set([

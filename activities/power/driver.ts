@@ -1,6 +1,6 @@
 // The interface every BMC driver implements (ipmi, redfish, ssh, container, sim). Drivers do one BMC call per
 // method; verification and retries live in cycle-to-network.ts so that every driver gets them alike.
-import type { Secret } from '../../agent/secrets/secret.ts';
+import type { Secret } from '../../domain/secret.ts';
 import type { BmcRef } from '../../domain/host.ts';
 
 export type PowerState = 'on' | 'off';

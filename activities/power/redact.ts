@@ -1,7 +1,7 @@
 // Defence in depth for credentials: whatever a BMC or a library puts in an error message (a URL with a
 // password, an echoed header) is scrubbed of the secret, and of its usual encodings, before the message can
 // reach a log, an activity failure or workflow history.
-import type { Secret } from '../../agent/secrets/secret.ts';
+import type { Secret } from '../../domain/secret.ts';
 
 /** The strings that must never leave the agent for this secret (the username alone is not secret). */
 export function secretNeedles(s: Secret | undefined): string[] {

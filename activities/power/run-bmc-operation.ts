@@ -3,7 +3,7 @@
 // a heartbeat at least every few seconds even while one BMC call hangs, the driver's session released, and
 // any error scrubbed of the secret before it can reach history or a log.
 import { ApplicationFailure } from '@temporalio/activity';
-import type { SecretStore } from '../../agent/secrets/secret-store.ts';
+import type { SecretStore } from '../../domain/secret.ts';
 import type { BmcRef } from '../../domain/host.ts';
 import type { BmcTarget, PowerDriver } from './driver.ts';
 import { BmcError } from './driver.ts';

@@ -5,8 +5,8 @@
 // default, or uefi-http), `verify_attempts` (default 3: writes re-issued when the read-back disagrees) and
 // `power_settle_s` (default 30: how long a power change may take to show in the status).
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { NetbootGate } from '../../agent/netboot-gate.ts';
-import type { SecretStore } from '../../agent/secrets/secret-store.ts';
+import type { NetbootGate } from '../../domain/netboot-gate.ts';
+import type { SecretStore } from '../../domain/secret.ts';
 import type { SiteModel } from '../../domain/site-model.ts';
 import type {
   HeldEventsInput,

@@ -1,5 +1,5 @@
 // The DHCP server's only view of the model: "who is this MAC?". The agent plugs in its cached site model and
-// netboot gate; tests plug in fixtures. Shaped after agent/site-model.ts so no translation layer is needed.
+// netboot gate; tests plug in fixtures. Shaped after domain/site-model.ts so no translation layer is needed.
 import type { AgentSubnet, NetbootEntry, Reservation, SiteModel } from '../../domain/site-model.ts';
 
 export interface DhcpHostRecord {

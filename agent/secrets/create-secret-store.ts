@@ -1,7 +1,7 @@
 // The secret store of an agent (or a dev stack) from its configuration: an explicit file and/or directory,
 // then the environment. VAQUERO_SECRETS_FILE and VAQUERO_SECRETS_DIR name them when no option does.
 import { ChainSecretStore } from './secret-store.ts';
-import type { SecretStore } from './secret-store.ts';
+import type { SecretStore } from '../../domain/secret.ts';
 import { DirSecretStore } from './dir-secret-store.ts';
 import { EnvSecretStore } from './env-secret-store.ts';
 import { FileSecretStore } from './file-secret-store.ts';

@@ -6,9 +6,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
-import type { Secret } from './secret.ts';
+import type { Secret } from '../../domain/secret.ts';
 import { SecretFormatError, secretField, secretFromFields, secretFromValue } from './secret.ts';
-import type { SecretStore } from './secret-store.ts';
+import type { SecretStore } from '../../domain/secret.ts';
 import { checkReference } from './secret-store.ts';
 
 export class DirSecretStore implements SecretStore {

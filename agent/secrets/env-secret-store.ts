@@ -1,8 +1,8 @@
 // Secrets from the agent's environment: VAQUERO_SECRET_<REF>=username:password (or a token), and/or
 // VAQUERO_SECRET_<REF>_USERNAME, _PASSWORD, _TOKEN, _PRIVATE_KEY, which win over the one-value form.
-import type { Secret } from './secret.ts';
+import type { Secret } from '../../domain/secret.ts';
 import { envName, secretFromValue } from './secret.ts';
-import type { SecretStore } from './secret-store.ts';
+import type { SecretStore } from '../../domain/secret.ts';
 import { checkReference } from './secret-store.ts';
 
 const SUFFIXES: [string, keyof Secret][] = [

@@ -3,9 +3,9 @@
 //   anything else:   lab-bmc=admin:…   or   lab-bmc.username=admin / lab-bmc.password=… (one per line, # comments)
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
-import type { Secret } from './secret.ts';
+import type { Secret } from '../../domain/secret.ts';
 import { SecretFormatError, secretField, secretFromFields, secretFromValue } from './secret.ts';
-import type { SecretStore } from './secret-store.ts';
+import type { SecretStore } from '../../domain/secret.ts';
 import { checkReference } from './secret-store.ts';
 
 export class FileSecretStore implements SecretStore {

@@ -5,14 +5,7 @@
 //   dir   a directory with one entry per reference: a file `<ref>`/`<ref>.yaml` or a folder `<ref>/` of field files
 //   env   VAQUERO_SECRET_<REF> (`username:password` or a token) and VAQUERO_SECRET_<REF>_<FIELD>
 // Several stores are consulted in the order given; the first that knows the reference wins.
-import type { Secret } from './secret.ts';
-
-export interface SecretStore {
-  /** The secret a reference names, or undefined when this store does not know it. */
-  resolve(ref: string): Promise<Secret | undefined>;
-  /** Where this store looks for `ref` (for "not found" messages; never shows a value). */
-  describe(ref: string): string;
-}
+import type { Secret, SecretStore } from '../../domain/secret.ts';
 
 export class ChainSecretStore implements SecretStore {
   constructor(private readonly stores: readonly SecretStore[]) {}

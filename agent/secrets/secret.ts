@@ -1,14 +1,7 @@
 // One secret as an agent's secret store holds it, and the parsing shared by every store. A secret holds a
 // username and password (IPMI, Redfish basic auth or sessions, ssh), a token (Redfish, a container BMC),
 // and/or a private key (ssh). Error messages name fields and references, never values.
-
-export interface Secret {
-  username?: string;
-  password?: string;
-  token?: string;
-  /** PEM, for the ssh driver. */
-  privateKey?: string;
-}
+import type { Secret } from '../../domain/secret.ts';
 
 export class SecretFormatError extends Error {
   constructor(message: string) {

@@ -2,7 +2,7 @@
 // of gates one by one through the cache would rewrite the whole gate file each time.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { GateEntry } from '../../agent/netboot-gate.ts';
+import type { GateEntry } from '../../domain/netboot-gate.ts';
 import type { AgentSubnet, BootArtifacts, Reservation, SiteModel } from '../../domain/site-model.ts';
 
 export interface CacheHost {

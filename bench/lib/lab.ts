@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { createNamespace, deleteNamespace, nsName } from '../../test/support/netns.ts';
+import { createNamespace, deleteNamespace, nsName } from '../../testkit/netns.ts';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -4,13 +4,13 @@
 import type { Command } from 'commander';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { validateSot } from '../../sot/validate.ts';
-import { resolveDataDir } from '../data-dir.ts';
+import { resolveDataDir } from '../../temporal/data-dir.ts';
 import { followWithBar } from '../progress-bar.ts';
 import { followRollout, summarize } from '../rollout-progress.ts';
 import { ApiClient, serverTarget } from '../server-client.ts';
 import type { ServerTarget } from '../server-client.ts';
 import { connectClient } from '../stack-client.ts';
-import { sotNameFor, startDirRollout } from '../start-rollout.ts';
+import { sotNameFor, startDirRollout } from '../../client/start-rollout.ts';
 
 interface ApplyOpts {
   dataDir?: string;

@@ -8,13 +8,14 @@ import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { validateSot } from '../../sot/validate.ts';
 import { parseSimDelays } from '../../sim/sim-delays.ts';
 import { connectTemporal } from '../../temporal/connection.ts';
-import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
-import { startSimAgentSite } from '../../workers/sim-agent-site.ts';
-import type { SimAgentSite } from '../../workers/sim-agent-site.ts';
-import { resolveDataDir } from '../data-dir.ts';
+import { installQuietRuntime } from '../../temporal/runtime.ts';
+import { startWorkerStack } from '../../workers/stack.ts';
+import { startSimAgentSite } from '../../sim/sim-agent-site.ts';
+import type { SimAgentSite } from '../../sim/sim-agent-site.ts';
+import { resolveDataDir } from '../../temporal/data-dir.ts';
 import { followRollout, summarize } from '../rollout-progress.ts';
 import { forgetEndpoint, recordEndpoint } from '../stack-client.ts';
-import { startDirRollout } from '../start-rollout.ts';
+import { startDirRollout } from '../../client/start-rollout.ts';
 
 const DEFAULT_SOT = fileURLToPath(new URL('../../sot-examples/lab', import.meta.url));
 

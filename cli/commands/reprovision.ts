@@ -4,7 +4,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { CONTROL_TASK_QUEUE } from '../../domain/temporal-names.ts';
 import { HOST_WORKFLOW_TYPE, hostWorkflowId, ROLLOUT_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
 import type { HostWorkflowInput } from '../../domain/host.ts';
-import { resolveDataDir } from '../data-dir.ts';
+import { resolveDataDir } from '../../temporal/data-dir.ts';
 import { listHosts } from '../host-list.ts';
 import { ApiClient, serverTarget } from '../server-client.ts';
 import { connectClient } from '../stack-client.ts';

@@ -10,7 +10,7 @@ import {
   rolloutStatusQuery,
 } from '../../domain/workflow-api.ts';
 import type { RolloutStatus } from '../../domain/rollout.ts';
-import { resolveDataDir } from '../data-dir.ts';
+import { resolveDataDir } from '../../temporal/data-dir.ts';
 import { followWithBar } from '../progress-bar.ts';
 import { followRollout, summarize } from '../rollout-progress.ts';
 import { ApiClient, rolloutPath, serverTarget } from '../server-client.ts';

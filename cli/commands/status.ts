@@ -1,6 +1,6 @@
 // `vaquero status`: every host with its site, stage, state and revision (from Temporal, or from a server).
 import type { Command } from 'commander';
-import { resolveDataDir } from '../data-dir.ts';
+import { resolveDataDir } from '../../temporal/data-dir.ts';
 import { listHosts } from '../host-list.ts';
 import type { HostRow } from '../host-list.ts';
 import { ApiClient, serverTarget } from '../server-client.ts';

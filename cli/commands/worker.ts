@@ -5,8 +5,9 @@ import type { Command } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { parseSimDelays } from '../../sim/sim-delays.ts';
 import { tlsFromEnv } from '../../temporal/connection.ts';
-import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
-import { resolveDataDir } from '../data-dir.ts';
+import { installQuietRuntime } from '../../temporal/runtime.ts';
+import { startWorkerStack } from '../../workers/stack.ts';
+import { resolveDataDir } from '../../temporal/data-dir.ts';
 import { findEndpoint } from '../stack-client.ts';
 
 interface WorkerOpts {

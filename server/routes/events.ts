@@ -2,7 +2,7 @@
 // (`event: host` / `event: rollout`, JSON data, ids for Last-Event-ID). A comment line every 15 s keeps
 // proxies from closing an idle stream.
 import type { FastifyInstance } from 'fastify';
-import type { RouteOptions } from '../app.ts';
+import type { RouteOptions } from '../app-context.ts';
 import { errorResponses } from '../errors.ts';
 import type { FeedEvent, FeedEventType } from '../event-feed.ts';
 

@@ -1,8 +1,8 @@
 // Liveness (the process answers), readiness (Temporal reachable, control workers polling, index synced) and
 // Prometheus metrics. Which of them need a token is configuration (auth.open).
 import type { FastifyInstance } from 'fastify';
-import { securityFor } from '../app.ts';
-import type { RouteOptions } from '../app.ts';
+import { securityFor } from '../app-context.ts';
+import type { RouteOptions } from '../app-context.ts';
 import { errorResponses } from '../errors.ts';
 
 const readinessSchema = {

@@ -2,7 +2,7 @@
 // host in full (from its workflow: stage, time in stage, attempts, last error, timeline), and the actions on
 // hosts: reprovision, and override of the stage a host waits in.
 import type { FastifyInstance } from 'fastify';
-import type { RouteOptions } from '../app.ts';
+import type { RouteOptions } from '../app-context.ts';
 import { ApiError, errorResponses } from '../errors.ts';
 import { decodeCursor } from '../fleet-index.ts';
 import type { StageOverride } from '../../domain/host.ts';

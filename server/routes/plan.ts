@@ -1,6 +1,6 @@
 // The plan between two revisions of a configured SoT: which hosts would be reprovisioned, and why.
 import type { FastifyInstance } from 'fastify';
-import type { RouteOptions } from '../app.ts';
+import type { RouteOptions } from '../app-context.ts';
 import { errorResponses } from '../errors.ts';
 import { REVISION_PATTERN, SOT_PATTERN, ref } from '../schemas.ts';
 

@@ -1,7 +1,7 @@
 // Rollouts: the list (from the index), one with per-host progress (from the workflow), starting one, and
 // pause / resume / abort (workflow updates, so the answer is the state the rollout is in afterwards).
 import type { FastifyInstance } from 'fastify';
-import type { RouteOptions } from '../app.ts';
+import type { RouteOptions } from '../app-context.ts';
 import { ApiError, errorResponses } from '../errors.ts';
 import type { RolloutRow } from '../fleet-index.ts';
 import { REVISION_PATTERN, SOT_PATTERN, ref } from '../schemas.ts';

@@ -2,7 +2,7 @@
 // content-type parser, before the JSON is parsed, so a forged delivery never reaches a handler. No bearer token:
 // the HMAC is the authentication.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { RouteOptions } from '../app.ts';
+import type { RouteOptions } from '../app-context.ts';
 import { ApiError, errorResponses } from '../errors.ts';
 
 /** GitHub caps payloads at 25 MB. */

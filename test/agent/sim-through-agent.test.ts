@@ -14,12 +14,13 @@ import { connectTemporal } from '../../temporal/connection.ts';
 import type { TemporalConnection } from '../../temporal/connection.ts';
 import { startDevServer } from '../../temporal/dev-server.ts';
 import type { DevServer } from '../../temporal/dev-server.ts';
-import { startSimAgentSite } from '../../workers/sim-agent-site.ts';
-import type { SimAgentSite } from '../../workers/sim-agent-site.ts';
-import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
-import { writeSot } from '../support/sot.ts';
-import { FAST_SIM_DELAYS, freeServerPorts } from '../support/stack.ts';
-import { hostStatus, rolloutResult, startRollout, waitFor } from '../support/workflows.ts';
+import { startSimAgentSite } from '../../sim/sim-agent-site.ts';
+import type { SimAgentSite } from '../../sim/sim-agent-site.ts';
+import { installQuietRuntime } from '../../temporal/runtime.ts';
+import { startWorkerStack } from '../../workers/stack.ts';
+import { writeSot } from '../../testkit/sot.ts';
+import { FAST_SIM_DELAYS, freeServerPorts } from '../../testkit/stack.ts';
+import { hostStatus, rolloutResult, startRollout, waitFor } from '../../testkit/workflows.ts';
 
 const SOT_AGENT_URL = 'http://10.20.0.2:8080';
 /** Step timeouts of the outage test: shorter than its outage. */

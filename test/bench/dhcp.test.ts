@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DHCP_SMOKE, runDhcp } from '../../bench/dhcp.ts';
-import { requireRoot } from '../support/netns.ts';
+import { requireRoot } from '../../testkit/netns.ts';
 import { assertMeasured, assertWellFormed, benchContext } from './support/well-formed.ts';
 
 requireRoot();

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HTTP_SMOKE, runHttp } from '../../bench/http.ts';
-import { requireRoot } from '../support/netns.ts';
+import { requireRoot } from '../../testkit/netns.ts';
 import { assertMeasured, assertWellFormed, benchContext } from './support/well-formed.ts';
 
 requireRoot();

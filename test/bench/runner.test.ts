@@ -12,7 +12,7 @@ import { DOC_END, DOC_START, renderReportMarkdown, updateBenchmarksDoc } from '.
 import type { Report } from '../../bench/lib/results.ts';
 import { makeRow, shortfall } from '../../bench/lib/results.ts';
 import { median, percentile } from '../../bench/lib/stats.ts';
-import { requireRoot } from '../support/netns.ts';
+import { requireRoot } from '../../testkit/netns.ts';
 
 const RUN = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
 

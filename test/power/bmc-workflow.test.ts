@@ -14,12 +14,12 @@ import { RedfishDriver } from '../../activities/power/redfish-driver.ts';
 import { FileSecretStore } from '../../agent/secrets/file-secret-store.ts';
 import type { SimFleet } from '../../sim/sim-fleet.ts';
 import { hostWorkflowId } from '../../domain/workflow-api.ts';
-import { startIpmiSim } from '../support/ipmi-sim.ts';
-import { startRedfishProxy, startSushy } from '../support/redfish.ts';
-import { writeSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
-import { hostStatus, rolloutResult, startRollout, withTimeout } from '../support/workflows.ts';
+import { startIpmiSim } from '../../testkit/ipmi-sim.ts';
+import { startRedfishProxy, startSushy } from '../../testkit/redfish.ts';
+import { writeSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
+import { hostStatus, rolloutResult, startRollout, withTimeout } from '../../testkit/workflows.ts';
 import { setBmc, startSiteWithExtras } from './site-extras.ts';
 
 let stack: TestStack;

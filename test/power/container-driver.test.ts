@@ -9,8 +9,8 @@ import { ContainerDriver } from '../../activities/power/container-driver.ts';
 import { cycleToNetwork } from '../../activities/power/cycle-to-network.ts';
 import type { BmcTarget } from '../../activities/power/driver.ts';
 import { BmcError } from '../../activities/power/driver.ts';
-import { BUSYBOX_IMAGE, startPodman } from '../support/podman.ts';
-import type { Podman } from '../support/podman.ts';
+import { BUSYBOX_IMAGE, startPodman } from '../../testkit/podman.ts';
+import type { Podman } from '../../testkit/podman.ts';
 
 let podman: Podman;
 let dir: string;

@@ -8,8 +8,8 @@ import { cycleToNetwork } from '../../activities/power/cycle-to-network.ts';
 import type { BmcTarget } from '../../activities/power/driver.ts';
 import { BmcError } from '../../activities/power/driver.ts';
 import { IpmiDriver } from '../../activities/power/ipmi-driver.ts';
-import { startIpmiSim } from '../support/ipmi-sim.ts';
-import type { IpmiSim } from '../support/ipmi-sim.ts';
+import { startIpmiSim } from '../../testkit/ipmi-sim.ts';
+import type { IpmiSim } from '../../testkit/ipmi-sim.ts';
 
 let bmc: IpmiSim;
 const driver = new IpmiDriver();

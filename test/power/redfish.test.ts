@@ -9,8 +9,8 @@ import { cycleToNetwork } from '../../activities/power/cycle-to-network.ts';
 import type { BmcTarget } from '../../activities/power/driver.ts';
 import { BmcError } from '../../activities/power/driver.ts';
 import { RedfishDriver } from '../../activities/power/redfish-driver.ts';
-import { startRedfishProxy, startSushy } from '../support/redfish.ts';
-import type { Sushy } from '../support/redfish.ts';
+import { startRedfishProxy, startSushy } from '../../testkit/redfish.ts';
+import type { Sushy } from '../../testkit/redfish.ts';
 
 let sushy: Sushy;
 before(async () => {

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
-import { changeKernel, writeSot } from '../support/sot.ts';
-import type { WrittenSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
-import { rolloutResult, waitFor } from '../support/workflows.ts';
+import { changeKernel, writeSot } from '../../testkit/sot.ts';
+import type { WrittenSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
+import { rolloutResult, waitFor } from '../../testkit/workflows.ts';
 import { READ_TOKEN, call, errorCode, stackApp, testConfig } from './support/harness.ts';
 import type { StackApp } from './support/harness.ts';
 

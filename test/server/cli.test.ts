@@ -8,11 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { renderBar, followWithBar } from '../../cli/progress-bar.ts';
 import { ApiClient } from '../../cli/server-client.ts';
-import { writeSot } from '../support/sot.ts';
-import type { WrittenSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
-import { waitFor } from '../support/workflows.ts';
+import { writeSot } from '../../testkit/sot.ts';
+import type { WrittenSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
+import { waitFor } from '../../testkit/workflows.ts';
 import { OPERATE_TOKEN, READ_TOKEN, stackApp, testConfig } from './support/harness.ts';
 import type { StackApp } from './support/harness.ts';
 

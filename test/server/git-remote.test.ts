@@ -11,11 +11,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { startTriggers } from '../../server/triggers.ts';
 import type { SotConfig } from '../../server/config.ts';
 import { ROLLOUT_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
-import { changeKernel, writeSot } from '../support/sot.ts';
-import type { WrittenSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
-import { rolloutResult, waitFor } from '../support/workflows.ts';
+import { changeKernel, writeSot } from '../../testkit/sot.ts';
+import type { WrittenSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
+import { rolloutResult, waitFor } from '../../testkit/workflows.ts';
 import { call, stackApp, testConfig } from './support/harness.ts';
 import type { StackApp } from './support/harness.ts';
 

@@ -13,11 +13,11 @@ import type { ServerConfig } from '../../server/config.ts';
 import { startServer } from '../../server/main.ts';
 import type { RunningServer } from '../../server/main.ts';
 import { ROLLOUT_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
-import { changeKernel, writeSot } from '../support/sot.ts';
-import type { WrittenSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
-import { rolloutResult, waitFor } from '../support/workflows.ts';
+import { changeKernel, writeSot } from '../../testkit/sot.ts';
+import type { WrittenSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
+import { rolloutResult, waitFor } from '../../testkit/workflows.ts';
 import { OPERATE_TOKEN, READ_TOKEN, testConfig } from './support/harness.ts';
 
 let stack: TestStack;

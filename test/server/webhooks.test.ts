@@ -16,11 +16,11 @@ import { reportRollout } from '../../activities/control/rollout-report.ts';
 import { startServer } from '../../server/main.ts';
 import type { RunningServer } from '../../server/main.ts';
 import { ROLLOUT_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
-import { changeKernel, writeSot } from '../support/sot.ts';
-import type { HostFixture } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
-import { rolloutResult } from '../support/workflows.ts';
+import { changeKernel, writeSot } from '../../testkit/sot.ts';
+import type { HostFixture } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
+import { rolloutResult } from '../../testkit/workflows.ts';
 import { FakeGithub } from './support/fake-github.ts';
 import { testConfig } from './support/harness.ts';
 

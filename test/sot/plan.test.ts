@@ -12,8 +12,8 @@ import type { SotModel } from '../../sot/model.ts';
 import { hostKey, planAgainst, planModels } from '../../sot/plan.ts';
 import type { Plan } from '../../sot/plan.ts';
 import { createRenderer } from '../../sot/render.ts';
-import { copyWithEdits } from '../support/sot-copy.ts';
-import type { SotEdit } from '../support/sot-copy.ts';
+import { copyWithEdits } from '../../testkit/sot-copy.ts';
+import type { SotEdit } from '../../testkit/sot-copy.ts';
 
 const BASE = fileURLToPath(new URL('../fixtures/plan/base', import.meta.url));
 

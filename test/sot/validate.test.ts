@@ -5,8 +5,8 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { validateSot } from '../../sot/validate.ts';
-import { copyWithEdits } from '../support/sot-copy.ts';
-import type { SotEdit } from '../support/sot-copy.ts';
+import { copyWithEdits } from '../../testkit/sot-copy.ts';
+import type { SotEdit } from '../../testkit/sot-copy.ts';
 
 const BASE = fileURLToPath(new URL('../fixtures/sot/base', import.meta.url));
 

@@ -5,8 +5,8 @@ import { after, before, test } from 'node:test';
 import type { TaskRunInput } from '../../domain/activity-contracts.ts';
 import { ContainerTaskRunner } from '../../activities/tasks/container-task-runner.ts';
 import type { TaskPlan } from '../../domain/host.ts';
-import { BUSYBOX_IMAGE, startPodman } from '../support/podman.ts';
-import type { Podman } from '../support/podman.ts';
+import { BUSYBOX_IMAGE, startPodman } from '../../testkit/podman.ts';
+import type { Podman } from '../../testkit/podman.ts';
 
 let podman: Podman;
 let runner: ContainerTaskRunner;

@@ -6,12 +6,12 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RolloutStatus } from '../../domain/rollout.ts';
-import { runCli, startWorkerProcess } from '../support/cli.ts';
-import type { WorkerProcess } from '../support/cli.ts';
-import { writeSot } from '../support/sot.ts';
-import type { WrittenSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
+import { runCli, startWorkerProcess } from '../../testkit/cli.ts';
+import type { WorkerProcess } from '../../testkit/cli.ts';
+import { writeSot } from '../../testkit/sot.ts';
+import type { WrittenSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
 import {
   countBy,
   hostStatus,
@@ -20,7 +20,7 @@ import {
   rolloutStatus,
   startRollout,
   waitFor,
-} from '../support/workflows.ts';
+} from '../../testkit/workflows.ts';
 
 const SITE = 'crash';
 const POWER_RETRIES = 2;

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { hostWorkflowId } from '../../domain/workflow-api.ts';
 import type { TimelineEntry } from '../../domain/host.ts';
-import { writeSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
+import { writeSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
 import {
   hostExecutions,
   hostStatus,
@@ -18,7 +18,7 @@ import {
   startRollout,
   waitFor,
   withTimeout,
-} from '../support/workflows.ts';
+} from '../../testkit/workflows.ts';
 
 let stack: TestStack;
 before(async () => {

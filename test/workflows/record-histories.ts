@@ -10,9 +10,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { abortUpdate, hostWorkflowId, pauseUpdate, resumeUpdate } from '../../domain/workflow-api.ts';
-import { changeKernel, writeSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
+import { changeKernel, writeSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
 import {
   hostExecutions,
   hostStatus,
@@ -20,7 +20,7 @@ import {
   rolloutStatus,
   startRollout,
   waitFor,
-} from '../support/workflows.ts';
+} from '../../testkit/workflows.ts';
 
 export const HISTORIES_DIR = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 

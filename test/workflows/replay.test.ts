@@ -11,7 +11,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { installQuietRuntime } from '../../workers/stack.ts';
+import { installQuietRuntime } from '../../temporal/runtime.ts';
 import { WORKFLOWS_PATH } from '../../workers/workflow-bundle.ts';
 
 const HISTORIES_DIR = fileURLToPath(new URL('../fixtures/histories', import.meta.url));

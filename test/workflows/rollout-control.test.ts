@@ -13,9 +13,9 @@ import {
   resumeUpdate,
 } from '../../domain/workflow-api.ts';
 import type { HostStatus } from '../../domain/host.ts';
-import { changeKernel, writeSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
+import { changeKernel, writeSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
 import {
   hostExecutions,
   hostStatus,
@@ -24,7 +24,7 @@ import {
   rolloutStatus,
   startRollout,
   waitFor,
-} from '../support/workflows.ts';
+} from '../../testkit/workflows.ts';
 
 let stack: TestStack;
 before(async () => {

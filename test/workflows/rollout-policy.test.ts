@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { hostWorkflowId } from '../../domain/workflow-api.ts';
 import type { RolloutStatus } from '../../domain/rollout.ts';
-import { writeSot } from '../support/sot.ts';
-import { startTestStack } from '../support/stack.ts';
-import type { TestStack } from '../support/stack.ts';
-import type { Interval } from '../support/workflows.ts';
+import { writeSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
+import type { Interval } from '../../testkit/workflows.ts';
 import {
   hostExecutions,
   maxOverlap,
@@ -18,7 +18,7 @@ import {
   startRollout,
   timelineIntervals,
   waitFor,
-} from '../support/workflows.ts';
+} from '../../testkit/workflows.ts';
 
 let stack: TestStack;
 before(async () => {

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { VethPair } from '../../support/netns.ts';
-import { createVethPair, requireRoot, runInNs, setLinkAddress } from '../../support/netns.ts';
+import type { VethPair } from '../../../testkit/netns.ts';
+import { createVethPair, requireRoot, runInNs, setLinkAddress } from '../../../testkit/netns.ts';
 import type { AgentHandle } from './support/lab.ts';
 import { labSubnet, runUdhcpc, scratch, startAgent, startCapture } from './support/lab.ts';
 

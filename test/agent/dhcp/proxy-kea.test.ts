@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import type { DhcpPacket } from '../../../agent/dhcp/codec.ts';
 import { serializeDhcp } from '../../../agent/dhcp/codec.ts';
 import { MessageType, Opt } from '../../../agent/dhcp/options.ts';
-import type { Lan } from '../../support/netns.ts';
-import { addAddress, addBroadcastRoute, createLan, requireRoot, runInNs } from '../../support/netns.ts';
+import type { Lan } from '../../../testkit/netns.ts';
+import { addAddress, addBroadcastRoute, createLan, requireRoot, runInNs } from '../../../testkit/netns.ts';
 import type { AgentHandle, UdpPeer } from './support/lab.ts';
 import {
   labSubnet,

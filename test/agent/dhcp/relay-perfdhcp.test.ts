@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { VethPair } from '../../support/netns.ts';
-import { addAddress, createVethPair, requireRoot, runInNs } from '../../support/netns.ts';
+import type { VethPair } from '../../../testkit/netns.ts';
+import { addAddress, createVethPair, requireRoot, runInNs } from '../../../testkit/netns.ts';
 import type { AgentHandle } from './support/lab.ts';
 import { labSubnet, scratch, sleep, startAgent, startCapture } from './support/lab.ts';
 

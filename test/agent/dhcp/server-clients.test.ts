@@ -3,8 +3,8 @@
 // nothing. Each client's own view (script environment, lease file, `ip addr`) is what the tests check.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { VethPair } from '../../support/netns.ts';
-import { createVethPair, flushAddresses, requireRoot, setLinkAddress } from '../../support/netns.ts';
+import type { VethPair } from '../../../testkit/netns.ts';
+import { createVethPair, flushAddresses, requireRoot, setLinkAddress } from '../../../testkit/netns.ts';
 import type { AgentHandle } from './support/lab.ts';
 import {
   addressesOf,

@@ -11,7 +11,7 @@ import type { ServerConfig } from '../../../server/config.ts';
 import { FleetIndex } from '../../../server/fleet-index.ts';
 import { FleetSync } from '../../../server/fleet-sync.ts';
 import { createMetrics } from '../../../server/metrics.ts';
-import type { TestStack } from '../../support/stack.ts';
+import type { TestStack } from '../../../testkit/stack.ts';
 
 export const OPERATE_TOKEN = 'operate-token-for-tests-0123456789';
 export const READ_TOKEN = 'read-token-for-tests-0123456789';

@@ -9,8 +9,14 @@ import { fileURLToPath } from 'node:url';
 import type { Binding } from '../../../../agent/dhcp/bindings.ts';
 import type { DhcpEvent, DhcpStats } from '../../../../agent/dhcp/server.ts';
 import type { AgentSubnet } from '../../../../domain/site-model.ts';
-import { addAddress, addBroadcastRoute, runInNs, spawnInNs, spawnNodeInNs } from '../../../support/netns.ts';
-import type { VethPair } from '../../../support/netns.ts';
+import {
+  addAddress,
+  addBroadcastRoute,
+  runInNs,
+  spawnInNs,
+  spawnNodeInNs,
+} from '../../../../testkit/netns.ts';
+import type { VethPair } from '../../../../testkit/netns.ts';
 import type { Datagram, FromServer, FromUdp, ServerSpec, ToServer, ToUdp } from './protocol.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));

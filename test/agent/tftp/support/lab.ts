@@ -8,8 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TftpEvent, TftpStats } from '../../../../agent/tftp/index.ts';
-import { addAddress, createVethPair, requireRoot, runInNs, spawnNodeInNs } from '../../../support/netns.ts';
-import type { VethPair } from '../../../support/netns.ts';
+import {
+  addAddress,
+  createVethPair,
+  requireRoot,
+  runInNs,
+  spawnNodeInNs,
+} from '../../../../testkit/netns.ts';
+import type { VethPair } from '../../../../testkit/netns.ts';
 import type { FromServer, FromUdp, ServerSpec, ToServer, ToUdp } from './protocol.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));

@@ -4,17 +4,17 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { PowerOpRecord } from '../../activities/power/power-op-log.ts';
-import { startDirRollout } from '../../cli/start-rollout.ts';
-import type { StartedRollout } from '../../cli/start-rollout.ts';
+import type { PowerOpRecord } from '../activities/power/power-op-log.ts';
+import { startDirRollout } from '../client/start-rollout.ts';
+import type { StartedRollout } from '../client/start-rollout.ts';
 import {
   HOST_WORKFLOW_TYPE,
   hostStatusQuery,
   hostWorkflowId,
   rolloutStatusQuery,
-} from '../../domain/workflow-api.ts';
-import type { HostStatus } from '../../domain/host.ts';
-import type { RolloutResult, RolloutStatus, RolloutTimelineEntry } from '../../domain/rollout.ts';
+} from '../domain/workflow-api.ts';
+import type { HostStatus } from '../domain/host.ts';
+import type { RolloutResult, RolloutStatus, RolloutTimelineEntry } from '../domain/rollout.ts';
 import type { WrittenSot } from './sot.ts';
 
 /** Polls `probe` until it returns something other than undefined/false; fails with `what` after `timeoutMs`. */

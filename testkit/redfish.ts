@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { pythonToolsVenv, sushyEmulatorPath } from '../../cli/setup/python-tools.ts';
-import { freePort } from '../../temporal/ports.ts';
+import { pythonToolsVenv, sushyEmulatorPath } from '../cli/setup/python-tools.ts';
+import { freePort } from '../temporal/ports.ts';
 
 const run = promisify(execFile);
 

@@ -1,8 +1,8 @@
 // A site worker: the site's activities (netboot gate, BMC power, tasks) on task queue site-<site>.
 import { Worker } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
-import type { SiteActivities } from '../domain/activity-contracts.ts';
-import { siteTaskQueue } from '../domain/temporal-names.ts';
+import type { SiteActivities } from '../../domain/activity-contracts.ts';
+import { siteTaskQueue } from '../../domain/temporal-names.ts';
 
 export interface SiteWorkerOptions {
   connection: NativeConnection;

@@ -1,4 +1,4 @@
-// Starting the rollout of a SoT folder: its revision is a content address, so applying the same folder twice
+// Starting rollouts, for the server, the CLI and the lab alike. A SoT folder's revision is a content address, so applying the same folder twice
 // is the same rollout, and an edit makes a new one.
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
@@ -30,24 +30,34 @@ export async function startDirRollout(
   const dir = path.resolve(opts.dir);
   const sot = sotNameFor(dir, opts.sot);
   const revision = await dirRevision(dir);
-  const workflowId = rolloutWorkflowId(sot, revision);
   const input: RolloutInput = {
     sot,
     revision,
     source: { kind: 'dir', location: dir },
-    force: opts.force,
-    only: opts.only,
+    ...(opts.force ? { force: true } : {}),
+    ...(opts.only ? { only: opts.only } : {}),
   };
+  return { revision, sot, ...(await startRolloutWorkflow(client, input)) };
+}
+
+/**
+ * Starts the rollout workflow of `input`'s revision; a rollout of that revision already running is not an error
+ * (its id is the revision's, so the same revision never runs twice at once): `started` says which it was.
+ */
+export async function startRolloutWorkflow(
+  client: Client,
+  input: RolloutInput,
+): Promise<{ workflowId: string; started: boolean }> {
+  const workflowId = rolloutWorkflowId(input.sot, input.revision);
   try {
     await client.workflow.start(ROLLOUT_WORKFLOW_TYPE, {
       taskQueue: CONTROL_TASK_QUEUE,
       workflowId,
       args: [input],
     });
-    return { workflowId, revision, sot, started: true };
+    return { workflowId, started: true };
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError)
-      return { workflowId, revision, sot, started: false };
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, started: false };
     throw err;
   }
 }

@@ -12,9 +12,9 @@ import type { AgentOptions, RunningAgent } from '../agent/agent.ts';
 import { agentBootServices, cacheDirectory } from '../agent/boot-services.ts';
 import { agentConfigSchema } from '../agent/config.ts';
 import { formatIpv4, parseCidr } from '../agent/dhcp/ipv4.ts';
-import { SimDhcpRelay } from '../sim/sim-dhcp-relay.ts';
-import { SimFleet } from '../sim/sim-fleet.ts';
-import type { SimDelays } from '../sim/sim-delays.ts';
+import { SimDhcpRelay } from './sim-dhcp-relay.ts';
+import { SimFleet } from './sim-fleet.ts';
+import type { SimDelays } from './sim-delays.ts';
 import { freePort } from '../temporal/ports.ts';
 
 export interface SimAgentSite {

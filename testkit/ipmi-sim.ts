@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { bmcState, freeUdpPort, hookCalls, powerOns, startIpmiBmc } from '../../lab/ipmi-bmc.ts';
+import { bmcState, freeUdpPort, hookCalls, powerOns, startIpmiBmc } from '../lab/ipmi-bmc.ts';
 
 export { freeUdpPort };
 

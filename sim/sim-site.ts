@@ -3,8 +3,8 @@
 import type { Client } from '@temporalio/client';
 import path from 'node:path';
 import { TemporalBootEventReporter } from '../agent/boot-event-reporter.ts';
-import { MemoryNetbootGate } from '../agent/netboot-gate.ts';
-import type { NetbootGate } from '../agent/netboot-gate.ts';
+import { MemoryNetbootGate } from './memory-netboot-gate.ts';
+import type { NetbootGate } from '../domain/netboot-gate.ts';
 import { createSiteActivities } from '../activities/site/create-site-activities.ts';
 import type { SiteActivities } from '../domain/activity-contracts.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
@@ -12,9 +12,9 @@ import type { PowerDriver } from '../activities/power/driver.ts';
 import { createPowerDrivers } from '../activities/power/power-drivers.ts';
 import { createSecretStore } from '../agent/secrets/create-secret-store.ts';
 import type { TaskRunner } from '../activities/tasks/task-runner.ts';
-import type { SecretStore } from '../agent/secrets/secret-store.ts';
-import { SimFleet } from '../sim/sim-fleet.ts';
-import type { SimDelays } from '../sim/sim-delays.ts';
+import type { SecretStore } from '../domain/secret.ts';
+import { SimFleet } from './sim-fleet.ts';
+import type { SimDelays } from './sim-delays.ts';
 
 export interface SimSite {
   site: string;

@@ -4,15 +4,16 @@ import type { Client } from '@temporalio/client';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ZERO_DELAYS } from '../../sim/sim-delays.ts';
-import type { SimDelays } from '../../sim/sim-delays.ts';
-import { connectTemporal } from '../../temporal/connection.ts';
-import type { TemporalConnection } from '../../temporal/connection.ts';
-import type { DevServerPorts } from '../../temporal/dev-server.ts';
-import { freePort } from '../../temporal/ports.ts';
-import { installQuietRuntime, startWorkerStack } from '../../workers/stack.ts';
-import type { WorkerStack } from '../../workers/stack.ts';
-import type { SimSite } from '../../workers/sim-site.ts';
+import { ZERO_DELAYS } from '../sim/sim-delays.ts';
+import type { SimDelays } from '../sim/sim-delays.ts';
+import { connectTemporal } from '../temporal/connection.ts';
+import type { TemporalConnection } from '../temporal/connection.ts';
+import type { DevServerPorts } from '../temporal/dev-server.ts';
+import { freePort } from '../temporal/ports.ts';
+import { installQuietRuntime } from '../temporal/runtime.ts';
+import { startWorkerStack } from '../workers/stack.ts';
+import type { WorkerStack } from '../workers/stack.ts';
+import type { SimSite } from '../sim/sim-site.ts';
 
 /** Small but non-zero: boot events of one host arrive in order, and a whole host takes well under a second. */
 export const FAST_SIM_DELAYS: SimDelays = {

@@ -1,16 +1,6 @@
-// The netboot gate: which hosts the boot services may answer, and with which boot stage. A host whose gate
-// is closed gets no boot file, so it boots from its disk.
+// The netboot gate of a simulated site: kept in memory (an agent keeps its gate in its on-disk model cache).
 import type { NetbootGateInput } from '../domain/activity-contracts.ts';
-
-export interface GateEntry extends NetbootGateInput {
-  updatedAt: number;
-}
-
-export interface NetbootGate {
-  set(input: NetbootGateInput): Promise<void>;
-  /** The entry for a boot MAC (lowercase), open or closed; undefined if never set. */
-  lookup(mac: string): GateEntry | undefined;
-}
+import type { GateEntry, NetbootGate } from '../domain/netboot-gate.ts';
 
 /** Gate kept in memory: for a sim site, or as the live view an agent's cache persists. */
 export class MemoryNetbootGate implements NetbootGate {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { ensurePodmanConf } from '../../cli/setup/podman.ts';
+import { ensurePodmanConf } from '../cli/setup/podman.ts';
 
 const run = promisify(execFile);
 
