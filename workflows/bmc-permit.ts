@@ -7,6 +7,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  deprecatePatch,
   patched,
   setHandler,
   startChild,
@@ -41,7 +42,7 @@ export interface BmcPermitOptions {
 }
 
 export async function withBmcPermit<T>(opts: BmcPermitOptions, work: () => Promise<T>): Promise<T> {
-  if (!patched(BMC_SEMAPHORE_PATCH)) return work();
+  deprecatePatch(BMC_SEMAPHORE_PATCH);
   const granted = new Set<string>();
   setHandler(bmcGrantSignal, (g) => {
     granted.add(g.requestId);

@@ -11,6 +11,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  deprecatePatch,
   patched,
   proxyActivities,
   setHandler,
@@ -96,7 +97,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
    */
   const openChildren = new Set<string>();
   const heldReports = new Map<string, HostFinished>();
-  const holdUntilClosed = patched('rollout-host-slot-until-run-closed');
+  deprecatePatch('rollout-host-slot-until-run-closed');
   // Hosts the scheduler picks together are started together (one workflow task for many child starts, not one
   // each), in batches, and never more running than Temporal lets one workflow have pending children.
   const startTogether = patched('rollout-start-hosts-together');
@@ -206,7 +207,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     if (!h || h.state !== 'running') return;
     const k = key(m.site, m.host);
     // A released host is no longer ours, whatever its run does next; any other report waits for the close.
-    if (holdUntilClosed && m.state !== 'released' && openChildren.has(k)) {
+    if (m.state !== 'released' && openChildren.has(k)) {
       heldReports.set(k, m);
       return;
     }
@@ -295,7 +296,8 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     );
     const older = await control.supersedeOlderRollouts({ sot: input.sot, rolloutId: selfId });
     for (const o of older) note('supersede', `superseded ${o}`);
-    if (patched('publish-site-models')) await publishSiteModels(prepared);
+    deprecatePatch('publish-site-models');
+    await publishSiteModels(prepared);
     if (state === 'preparing') setState('running');
   }
   const plan = prepared;

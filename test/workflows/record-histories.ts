@@ -1,12 +1,14 @@
 // Regenerates test/fixtures/histories/*.json: real histories of vaquero's workflows, made by the current code on
 // an embedded dev server with real workers and sim hosts, for the replay test (replay.test.ts).
 //
-//   node --import tsx test/workflows/record-histories.ts [RECORDER ...]
+//   node --import tsx test/workflows/record-histories.ts RECORDER... [--overwrite]
 //
-// Run it after a change to workflow code that is meant to be incompatible (and so needs no patch); keep the old
-// files otherwise: replaying them is what proves a change compatible.
+// Each history is saved as `<scenario>@<commit>.json`, with the commit and the patch markers it carries, beside the
+// histories of earlier code: replaying those is what proves a change compatible (workflows/PATCHES.md). A recorder
+// is named explicitly, and an existing file is never replaced unless --overwrite says so.
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { abortUpdate, hostWorkflowId, pauseUpdate, resumeUpdate } from '../../domain/workflow-api.ts';
@@ -24,15 +26,39 @@ import {
 
 export const HISTORIES_DIR = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 
+/** Set by main: the commit the recording code is at, and whether an existing file may be replaced. */
+const recording = { commit: 'unknown', overwrite: false };
+
+/** The patch ids a history's markers carry (what the code that ran it had patched). */
+export function patchesIn(json: {
+  events?: { markerRecordedEventAttributes?: { details?: unknown } }[];
+}): string[] {
+  const ids = new Set<string>();
+  for (const e of json.events ?? []) {
+    const details = JSON.stringify(e.markerRecordedEventAttributes?.details ?? {});
+    for (const [, data] of details.matchAll(/"data":"([^"]+)"/g)) {
+      const id = /"id":"([^"]+)"/.exec(Buffer.from(data!, 'base64').toString('utf8'))?.[1];
+      if (id) ids.add(id);
+    }
+  }
+  return [...ids].sort();
+}
+
 async function save(stack: TestStack, name: string, workflowId: string, runId?: string): Promise<void> {
   const history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
-  const file = path.join(HISTORIES_DIR, `${name}.json`);
-  await writeFile(
-    file,
-    JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1) + '\n',
+  const file = path.join(HISTORIES_DIR, `${name}@${recording.commit}.json`);
+  const exists = await access(file).then(
+    () => true,
+    () => false,
   );
+  if (exists && !recording.overwrite)
+    throw new Error(`${file} exists: keep it, or pass --overwrite to replace it`);
+  const json = JSON.parse(historyToJSON(history)) as Parameters<typeof patchesIn>[0];
+  const recordedBy = { commit: recording.commit, patches: patchesIn(json) };
+  await writeFile(file, JSON.stringify({ workflowId, recordedBy, history: json }, null, 1) + '\n');
   console.log(
-    `${file}: ${workflowId}${runId ? ` (run ${runId})` : ''}, ${history.events?.length ?? 0} events`,
+    `${file}: ${workflowId}${runId ? ` (run ${runId})` : ''}, ${history.events?.length ?? 0} events, ` +
+      `patches ${recordedBy.patches.join(' ') || 'none'}`,
   );
 }
 
@@ -193,15 +219,18 @@ const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
   stalledAfterAsking,
 };
 
-/** All recorders, or only those named on the command line (to add a history without remaking the others). */
-async function main(only: string[]): Promise<void> {
+/** The recorders named on the command line: never all of them by default, so no saved history is remade by accident. */
+async function main(args: string[]): Promise<void> {
+  const only = args.filter((a) => a !== '--overwrite');
+  recording.overwrite = args.includes('--overwrite');
+  if (only.length === 0) throw new Error(`name the recorders to run: ${Object.keys(RECORDERS).join(', ')}`);
   for (const name of only)
     if (!RECORDERS[name]) throw new Error(`no recorder ${name} (${Object.keys(RECORDERS).join(', ')})`);
+  recording.commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).trim();
   await mkdir(HISTORIES_DIR, { recursive: true });
   const stack = await startTestStack({ name: 'record' });
   try {
-    for (const [name, record] of Object.entries(RECORDERS))
-      if (only.length === 0 || only.includes(name)) await record(stack);
+    for (const name of only) await RECORDERS[name]!(stack);
   } finally {
     await stack.close();
   }
