@@ -45,7 +45,7 @@ export class FleetSync {
   start(): void {
     const tick = async () => {
       await this.refresh().catch(() => undefined);
-      if (!this.stopped) this.timer = setTimeout(tick, this.opts.intervalMs);
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.opts.intervalMs);
     };
     void tick();
   }

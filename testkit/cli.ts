@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-export const VAQUERO_BIN = fileURLToPath(new URL('../../bin/vaquero.js', import.meta.url));
+export const VAQUERO_BIN = fileURLToPath(new URL('../bin/vaquero.js', import.meta.url));
 const execFileP = promisify(execFile);
 
 export interface StackAddress {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
-export const BASE_SOT = fileURLToPath(new URL('../fixtures/workflows/base', import.meta.url));
+export const BASE_SOT = fileURLToPath(new URL('../test/fixtures/workflows/base', import.meta.url));
 
 /** Seconds. Short, so a stalled host fails within seconds; generous enough for a loaded 2-core machine. */
 export const FAST_TIMEOUTS = {
