@@ -91,7 +91,12 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   await outbox.start();
   const recorder = new BootEventRecorder(config.agent_id, cache, outbox);
   const parts: AgentParts = { config, log, cache, recorder, tokens };
-  const secrets = opts.secrets ?? createSecretStore({ file: config.secrets.file, dir: config.secrets.dir });
+  const secrets =
+    opts.secrets ??
+    createSecretStore({
+      ...(config.secrets.file !== undefined ? { file: config.secrets.file } : {}),
+      ...(config.secrets.dir !== undefined ? { dir: config.secrets.dir } : {}),
+    });
 
   const services = opts.services?.(parts) ?? [];
   for (const s of services) {
@@ -109,9 +114,9 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
     tokens,
     recorder,
     outbox,
-    assetsRoot: config.assets.root,
-    assetsUpstream: config.assets.upstream,
-    assetsCache: config.assets.upstream ? path.join(config.data_dir, 'asset-cache') : undefined,
+    ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
+    ...(config.assets.upstream !== undefined ? { assetsUpstream: config.assets.upstream } : {}),
+    ...(config.assets.upstream ? { assetsCache: path.join(config.data_dir, 'asset-cache') } : {}),
     bootRoot: config.tftp.root,
     logger: log.child({ service: 'http' }),
     health: () => ({

@@ -60,7 +60,7 @@ export class BootEventRecorder {
       mac,
       at: Date.now(),
       source: this.agentId,
-      detail: o.detail,
+      ...(o.detail !== undefined ? { detail: o.detail } : {}),
     });
   }
 

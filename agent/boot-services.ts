@@ -18,7 +18,7 @@ export function cacheDirectory(cache: ModelCache): DhcpDirectory {
           ? {
               host: gate.host,
               mac: gate.mac,
-              ipv4: gate.ipv4,
+              ...(gate.ipv4 !== undefined ? { ipv4: gate.ipv4 } : {}),
               hostname: gate.hostname ?? gate.host,
               subnet: gate.subnet,
             }
@@ -26,7 +26,8 @@ export function cacheDirectory(cache: ModelCache): DhcpDirectory {
       if (!reservation || !model) return undefined;
       const subnet = model.subnets.find((s) => s.id === reservation.subnet);
       if (!subnet) return undefined;
-      return { reservation, subnet, netboot: cache.netboot(mac) };
+      const netboot = cache.netboot(mac);
+      return { reservation, subnet, ...(netboot !== undefined ? { netboot } : {}) };
     },
   };
 }
@@ -80,7 +81,7 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
         site?.httpUrl ??
         `http://${first.address}:${config.http.port}`
       ).replace(/\/+$/, ''),
-      tftpServer: config.tftp.server_address,
+      ...(config.tftp.server_address !== undefined ? { tftpServer: config.tftp.server_address } : {}),
       credential: (host) => (host.netboot?.open ? tokens.bootCredential(host.netboot) : undefined),
       files: {
         bios: config.boot_files.bios,

@@ -47,22 +47,22 @@ export class EventOutbox {
   private seq = 0;
   private delivered = 0;
   private dropped = 0;
-  private lastError?: string;
+  private lastError: string | undefined;
   private running = false;
-  private wake?: () => void;
+  private wake: (() => void) | undefined;
   private stopped = false;
   private loop?: Promise<void>;
   private appends: Promise<void> = Promise.resolve();
   /** Lines waiting for the next append, and the promise that append fulfils. */
   private batch: string[] = [];
-  private batchWritten?: Promise<void>;
+  private batchWritten: Promise<void> | undefined;
   private sinceCompact = 0;
   /**
    * Kept open while running: an append or a cursor update is then one write through libuv's thread pool, not an
    * open, a write and a close (three trips, which a busy agent's boot services wait behind).
    */
-  private eventsHandle?: FileHandle;
-  private cursorHandle?: FileHandle;
+  private eventsHandle: FileHandle | undefined;
+  private cursorHandle: FileHandle | undefined;
   /** Undelivered events by workflow, so a host's workflow can ask for its own without a scan of the queue. */
   private readonly pendingByWorkflow = new Map<string, number>();
 
@@ -189,7 +189,7 @@ export class EventOutbox {
       queued: this.pending,
       delivered: this.delivered,
       dropped: this.dropped,
-      lastError: this.lastError,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
     };
   }
 

@@ -12,7 +12,8 @@ export async function reconcileGates(cache: ModelCache, client: Client, log: Log
     // chain that has ended leaves a gate behind.
     const desc = await client.workflow.getHandle(g.workflowId).describe();
     if (desc.status.name !== 'RUNNING') {
-      await cache.set({ ...g, open: false, bootStage: 0, artifacts: undefined });
+      const { artifacts: _artifacts, ...closedGate } = g;
+      await cache.set({ ...closedGate, open: false, bootStage: 0 });
       log.info(
         { host: g.host, workflowId: g.workflowId, status: desc.status.name },
         'closed a gate left open by an ended run',

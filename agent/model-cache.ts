@@ -93,7 +93,7 @@ export class ModelCache implements NetbootGate {
       bootStage: g.bootStage,
       workflowId: g.workflowId,
       runId: g.runId,
-      artifacts: g.artifacts,
+      ...(g.artifacts !== undefined ? { artifacts: g.artifacts } : {}),
       updatedAt: g.updatedAt,
     };
   }

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 export class NeighbourTable {
   private table = new Map<string, string>();
   private readAt = -Infinity;
-  private reading?: Promise<void>;
+  private reading: Promise<void> | undefined;
 
   constructor(
     private readonly readTable: () => Promise<string> = () => readFile('/proc/net/arp', 'utf8'),

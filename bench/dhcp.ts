@@ -205,7 +205,11 @@ async function startServer(
           max_packets_per_client_per_second: AGENT_FLOOD_LIMIT,
         },
       },
-      { dir: ctx.dir, name: `dhcp-agent-${run}`, profileDir: ctx.profileDir },
+      {
+        dir: ctx.dir,
+        name: `dhcp-agent-${run}`,
+        ...(ctx.profileDir !== undefined ? { profileDir: ctx.profileDir } : {}),
+      },
     );
     return { pid: a.pid, stop: () => a.stop() };
   }
@@ -339,7 +343,8 @@ async function measureServer(
   } finally {
     const cpu1 = cpuSeconds(s.pid);
     out.cpuSeconds = cpu0 !== null && cpu1 !== null ? Math.round((cpu1 - cpu0) * 100) / 100 : null;
-    out.serverStats = await s.stop();
+    const serverStats = await s.stop();
+    if (serverStats !== undefined) out.serverStats = serverStats;
   }
   return out;
 }

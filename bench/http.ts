@@ -228,7 +228,7 @@ export async function runHttp(opts: HttpOptions, ctx: BenchContext): Promise<Ben
           results[server].push({
             cases: got,
             cpuSeconds: cpu0 !== null && cpu1 !== null ? Math.round((cpu1 - cpu0) * 100) / 100 : null,
-            serverStats,
+            ...(serverStats !== undefined ? { serverStats } : {}),
           });
         }
       }
@@ -350,9 +350,9 @@ async function renderHosts(opts: HttpOptions, agentUrl: string) {
           kernel: st.kernel,
           initrds: st.initrds,
           cmdline: st.cmdline,
-          config: st.config,
+          ...(st.config !== undefined ? { config: st.config } : {}),
         };
-        return { host: r.host, mac: r.mac, ipv4: r.ipv4, artifacts };
+        return { host: r.host, mac: r.mac, ...(r.ipv4 !== undefined ? { ipv4: r.ipv4 } : {}), artifacts };
       });
     }
     return { hosts, render: { validateSeconds, hostsPerSecond } };
@@ -432,7 +432,11 @@ async function startServer(
         assetsRoot: files.assets,
         http: { listen: net.serverIp, port: PORTS.vaquero },
       },
-      { dir: ctx.dir, name: `http-agent-${run}`, profileDir: ctx.profileDir },
+      {
+        dir: ctx.dir,
+        name: `http-agent-${run}`,
+        ...(ctx.profileDir !== undefined ? { profileDir: ctx.profileDir } : {}),
+      },
     );
     return { pid: a.pid, stop: () => a.stop() };
   }

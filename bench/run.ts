@@ -100,7 +100,11 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     o.log(`== ${name}`);
     try {
-      const r = await runBenchmark(name, o, { dir, log: o.log, profileDir });
+      const r = await runBenchmark(name, o, {
+        dir,
+        log: o.log,
+        ...(profileDir !== undefined ? { profileDir } : {}),
+      });
       if (profileDir) r.details.profiles = summarizeProfiles(profileDir);
       benchmarks.push(r);
       o.log(`== ${name} done in ${r.durationS} s`);
@@ -175,7 +179,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
   return {
     only: BENCHMARKS.filter((b) => only.includes(b)),
     smoke: values.smoke ?? false,
-    runs,
+    ...(runs !== undefined ? { runs } : {}),
     profile: values.profile ?? false,
     out: path.resolve(values.out ?? path.join(ROOT, 'bench', 'results')),
     doc: !values['no-doc'],

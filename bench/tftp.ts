@@ -107,7 +107,7 @@ export async function runTftp(opts: TftpOptions, ctx: BenchContext): Promise<Ben
           runs[server].push({
             cases,
             cpuSeconds: cpu0 !== null && cpu1 !== null ? Math.round((cpu1 - cpu0) * 100) / 100 : null,
-            serverStats,
+            ...(serverStats !== undefined ? { serverStats } : {}),
           });
         }
       }
@@ -195,7 +195,11 @@ async function startServer(
     const a = await startAgentServer(
       net.server,
       { services: ['tftp'], dataDir, interfaces: [], tftpRoot: root },
-      { dir: ctx.dir, name: `tftp-agent-${run}`, profileDir: ctx.profileDir },
+      {
+        dir: ctx.dir,
+        name: `tftp-agent-${run}`,
+        ...(ctx.profileDir !== undefined ? { profileDir: ctx.profileDir } : {}),
+      },
     );
     return { pid: a.pid, stop: () => a.stop() };
   }

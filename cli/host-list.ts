@@ -38,7 +38,7 @@ export async function listHosts(
     newest.set(run.workflowId, {
       ...rest,
       startedAt: wf.startTime.toISOString(),
-      closedAt: wf.closeTime?.toISOString(),
+      ...(wf.closeTime ? { closedAt: wf.closeTime.toISOString() } : {}),
     });
   }
   const rows = [...newest.values()].sort((a, b) => (a.site + '/' + a.host < b.site + '/' + b.host ? -1 : 1));
@@ -56,7 +56,7 @@ export async function listHosts(
             r.attempt = s.attempt;
             r.bootStage = s.bootStage;
             r.bootStages = s.bootStages;
-            r.lastError = s.lastError;
+            if (s.lastError !== undefined) r.lastError = s.lastError;
           } catch {
             // No worker to answer right now: visibility's view is the best there is.
           }

@@ -42,7 +42,7 @@ program
   .description('install what vaquero needs on this machine (the Temporal CLI; with --lab, the lab packages)')
   .option('--lab', 'also install the network-boot lab packages (root)')
   .action(async (opts: { lab?: boolean }) => {
-    await runSetup({ lab: opts.lab });
+    await runSetup(opts.lab !== undefined ? { lab: opts.lab } : {});
   });
 
 try {

@@ -38,6 +38,8 @@ export interface BootStagePlan {
   artifacts: BootArtifacts;
   beforeShutdown: TaskPlan[];
   validate: TaskPlan[];
+  /** The validate step runs even when the boot lists no validate task: the host's BMC driver validates it itself. */
+  validateWithoutTasks?: boolean;
 }
 
 export interface StageTimeouts {

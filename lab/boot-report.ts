@@ -33,9 +33,12 @@ export function parseEvent(e: TimelineEntry): { kind: string; detail: string } {
 export function summarizeBoot(status: HostStatus, power: readonly PowerLogEntry[]): BootSummary {
   const vmStart = power.find((p) => p.what.startsWith('vm start'))?.at;
   const secs = (at: number) => (vmStart === undefined ? undefined : Math.round((at - vmStart) / 100) / 10);
-  const events = status.timeline
+  const events: BootEventLine[] = status.timeline
     .filter((e) => e.kind === 'event')
-    .map((e) => ({ ...parseEvent(e), at: e.at, sinceVmStartS: secs(e.at) }));
+    .map((e) => {
+      const sinceVmStartS = secs(e.at);
+      return { ...parseEvent(e), at: e.at, ...(sinceVmStartS !== undefined ? { sinceVmStartS } : {}) };
+    });
   const sequence: string[] = [];
   const firstAt: Record<string, number> = {};
   for (const e of events) {
@@ -48,7 +51,7 @@ export function summarizeBoot(status: HostStatus, power: readonly PowerLogEntry[
     events,
     sequence,
     firstAt,
-    vmStartedAt: vmStart,
-    powerToProvisionedS: powerStart && done ? Math.round((done - powerStart) / 100) / 10 : undefined,
+    ...(vmStart !== undefined ? { vmStartedAt: vmStart } : {}),
+    ...(powerStart && done ? { powerToProvisionedS: Math.round((done - powerStart) / 100) / 10 } : {}),
   };
 }

@@ -109,8 +109,10 @@ export async function labUp(
     network,
     dhcpMode: o.dhcp,
     vms,
-    keaPool: o.dhcp === 'proxy' ? [`${o.prefix}.200`, `${o.prefix}.220`] : undefined,
-    demo: o.demo,
+    ...(o.dhcp === 'proxy'
+      ? { keaPool: [`${o.prefix}.200`, `${o.prefix}.220`] satisfies [string, string] }
+      : {}),
+    ...(o.demo !== undefined ? { demo: o.demo } : {}),
     temporalUi: true,
     hold: true,
   };
@@ -145,10 +147,11 @@ export async function labUp(
       () => undefined,
     );
     if (ready) {
-      ready.forwarded = await forwardPorts(dir, ready).catch((err: unknown) => {
+      const forwarded = await forwardPorts(dir, ready).catch((err: unknown) => {
         out(`no forwarding to the host's loopback: ${err instanceof Error ? err.message : String(err)}`);
         return undefined;
       });
+      if (forwarded !== undefined) ready.forwarded = forwarded;
       if (ready.forwarded) await writeFile(path.join(runDir, 'ready.json'), JSON.stringify(ready, null, 2));
       return { ok: ready.ok, ready };
     }

@@ -81,7 +81,7 @@ export async function startKea(spec: KeaSpec, opts: { pidDir?: string } = {}): P
   const daemon = await startDaemon('kea-dhcp4', 'kea-dhcp4', ['-c', configFile], {
     ns: spec.ns,
     env,
-    pidDir: opts.pidDir,
+    ...(opts.pidDir !== undefined ? { pidDir: opts.pidDir } : {}),
   });
   const log = () => readFile(logFile, 'utf8').catch(() => '');
   try {

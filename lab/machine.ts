@@ -59,7 +59,7 @@ export async function startLabMachine(spec: LabMachineSpec): Promise<LabMachine>
       mac: spec.mac,
       serialLog,
       timeoutS: spec.vmTimeoutS,
-      memoryMb: spec.memoryMb,
+      ...(spec.memoryMb !== undefined ? { memoryMb: spec.memoryMb } : {}),
     }),
   );
   await chmod(script, 0o755);

@@ -38,8 +38,8 @@ export async function startRouterAdverts(spec: {
   const logFile = path.join(spec.dir, 'dnsmasq-ra.log');
   await writeFile(conf, routerAdvertsConfig(spec.bridge, spec.dir));
   const daemon = await startDaemon('dnsmasq-ra', 'dnsmasq', ['--keep-in-foreground', `--conf-file=${conf}`], {
-    ns: spec.ns,
-    pidDir: spec.pidDir,
+    ...(spec.ns !== undefined ? { ns: spec.ns } : {}),
+    ...(spec.pidDir !== undefined ? { pidDir: spec.pidDir } : {}),
   });
   try {
     await waitUntil(

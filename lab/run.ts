@@ -82,7 +82,7 @@ export async function runLab(spec: LabRunSpec): Promise<LabRun> {
     } catch {
       // No report: `exit` and `stderr` tell why.
     }
-    return { report, exit, stderr, dir, killedLeftovers, left };
+    return { ...(report !== undefined ? { report } : {}), exit, stderr, dir, killedLeftovers, left };
   } finally {
     if (!spec.keepDir) await rm(dir, { recursive: true, force: true });
   }

@@ -303,9 +303,9 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       dhcpMode: spec.dhcpMode,
       assetsDir: assets.dir,
       secretsFile,
-      temporalUi: spec.temporalUi,
+      ...(spec.temporalUi !== undefined ? { temporalUi: spec.temporalUi } : {}),
     });
-    report.temporalUiUrl = stack.temporal.uiUrl;
+    if (stack.temporal.uiUrl !== undefined) report.temporalUiUrl = stack.temporal.uiUrl;
     report.timings.stackS = secs(t1);
     say(`stack ready: Temporal ${stack.temporal.address}, agent ${stack.agentUrl}`);
     if (stack.temporal.server) {
@@ -329,7 +329,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       dhcpMode: spec.dhcpMode,
       cidr: spec.network.cidr,
       gateway: spec.network.address,
-      maxFail: spec.bmcFailure ? spec.bmcFailure.maxFail : undefined,
+      ...(spec.bmcFailure ? { maxFail: spec.bmcFailure.maxFail } : {}),
       hosts: spec.vms.map((vm, i) => ({
         name: vm.name,
         mac: vm.mac,
@@ -384,8 +384,8 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         name,
         commit,
         rolloutId,
-        link,
-        planned,
+        ...(link !== undefined ? { link } : {}),
+        ...(planned !== undefined ? { planned } : {}),
         rollout: result,
         seconds: secs(t),
         powerOns: {},
@@ -400,12 +400,14 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
           .filter((e) => e.kind === 'event' && e.message.includes('; cmdline='))
           .at(-1)
           ?.message.replace(/^.*?; cmdline=/, '');
-        p.hosts[m.name] = {
-          state: st?.state,
-          error: st?.lastError,
-          bootedCmdline: booted,
-          validated: st?.timeline.some((e) => e.message === 'booted kernel command line matches the SoT'),
-        };
+        p.hosts[m.name] = st
+          ? {
+              state: st.state,
+              ...(st.lastError !== undefined ? { error: st.lastError } : {}),
+              ...(booted !== undefined ? { bootedCmdline: booted } : {}),
+              validated: st.timeline.some((e) => e.message === 'booted kernel command line matches the SoT'),
+            }
+          : {};
       }
       report.phases.push(p);
       say(
@@ -420,7 +422,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       undefined,
       spec.temporalOutage ? () => outage(stack!, machines[0]) : undefined,
     );
-    report.rollout = initial.rollout;
+    if (initial.rollout !== undefined) report.rollout = initial.rollout;
     report.timings.rolloutS = secs(t2);
     if (report.outage?.restartedAtS !== undefined) {
       report.outage.restartToResultS = Math.round((secs(t0) - report.outage.restartedAtS) * 10) / 10;
@@ -592,7 +594,7 @@ async function collect(
 ): Promise<void> {
   if (stack && rolloutId) {
     const st = await bounded(stack.temporal.client.workflow.getHandle(rolloutId).query(rolloutStatusQuery));
-    report.rolloutTimeline = st?.timeline;
+    if (st !== undefined) report.rolloutTimeline = st.timeline;
   }
   for (const m of machines) {
     const machine = await m.report();
@@ -601,17 +603,19 @@ async function collect(
           stack.temporal.client.workflow.getHandle(hostWorkflowId(site, m.name)).query(hostStatusQuery),
         )
       : undefined;
+    const openGate = openGates.get(m.mac);
+    const gate = stack?.agent.cache.lookup(m.mac);
     report.hosts.push({
       name: m.name,
       machine,
-      status,
-      boot: status ? summarizeBoot(status, machine.powerLog) : undefined,
-      openGate: openGates.get(m.mac),
-      gate: stack?.agent.cache.lookup(m.mac),
+      ...(status !== undefined ? { status, boot: summarizeBoot(status, machine.powerLog) } : {}),
+      ...(openGate !== undefined ? { openGate } : {}),
+      ...(gate !== undefined ? { gate } : {}),
     });
   }
   if (stack) {
-    report.siteModel = stack.agent.cache.siteModel();
+    const siteModel = stack.agent.cache.siteModel();
+    if (siteModel !== undefined) report.siteModel = siteModel;
     report.agent = {
       url: stack.agentUrl,
       services: stack.serviceStats(),

@@ -113,7 +113,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const index = opts.index ?? new FleetIndex(feed, metrics.observer);
   metrics.attachIndex(index);
   const github = opts.github ?? (config.github ? createGithubAccess(config.github.auth) : undefined);
-  const store = new RevisionStore(path.join(config.dataDir, 'server'), { github });
+  const store = new RevisionStore(path.join(config.dataDir, 'server'), github ? { github } : {});
   const sources = new SotSources(
     config.sots,
     store,
@@ -122,10 +122,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   );
   const ops = new FleetOps(opts.client, sources, index, {
     metrics,
-    github: config.github,
-    publicUrl: config.publicUrl,
+    ...(config.github !== undefined ? { github: config.github } : {}),
+    ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
     log,
-    deadlineMs: opts.temporalDeadlineMs,
+    ...(opts.temporalDeadlineMs !== undefined ? { deadlineMs: opts.temporalDeadlineMs } : {}),
   });
   const plans = new PlanService(sources, opts.client);
   const background = new Background((m) => app.log.warn(m));
@@ -152,8 +152,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     sources,
     ops,
     plans,
-    webhooks,
-    github,
+    ...(webhooks !== undefined ? { webhooks } : {}),
+    ...(github !== undefined ? { github } : {}),
     background,
     routes: [],
     readiness:

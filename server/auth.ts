@@ -59,7 +59,8 @@ function bearer(request: FastifyRequest): string | undefined {
 /** What a request needs: its route's config, the docs' openable prefix, and `read` for anything unmatched. */
 function requirement(request: FastifyRequest): { access: Access; openable?: OpenableRoute } {
   const cfg = request.routeOptions.config as { access?: Access; openable?: OpenableRoute } | undefined;
-  if (cfg?.access) return { access: cfg.access, openable: cfg.openable };
+  if (cfg?.access)
+    return { access: cfg.access, ...(cfg.openable !== undefined ? { openable: cfg.openable } : {}) };
   const path = request.url.split('?')[0]!;
   if (path === '/docs' || path.startsWith('/docs/')) return { access: 'read', openable: '/docs' };
   return { access: 'read' };

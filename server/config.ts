@@ -60,7 +60,8 @@ export interface ServerConfig {
 
 const SECRET_HINT = 'a secret is given as { env: NAME } or { file: PATH }, never inline';
 const secretFields = { env: z.string().min(1).optional(), file: z.string().min(1).optional() };
-const oneSource = (s: { env?: string; file?: string }) => (s.env === undefined) !== (s.file === undefined);
+const oneSource = (s: { env?: string | undefined; file?: string | undefined }) =>
+  (s.env === undefined) !== (s.file === undefined);
 const secretRef = z.object(secretFields, { error: SECRET_HINT }).strict().refine(oneSource, SECRET_HINT);
 const sotName = z
   .string()
@@ -288,21 +289,24 @@ async function resolveConfig(r: Raw, env: NodeJS.ProcessEnv, baseDir: string): P
   }
 
   const listen = parseListen(env.VAQUERO_LISTEN ?? r.listen ?? '127.0.0.1:8080');
+  const publicUrl = env.VAQUERO_PUBLIC_URL ?? r.public_url;
+  const temporalAddress = env.TEMPORAL_ADDRESS || r.temporal?.address;
+  const temporalNamespace = env.TEMPORAL_NAMESPACE || r.temporal?.namespace;
   return {
     listen,
     dataDir: resolveDataDir(
       env.VAQUERO_DATA_DIR ? undefined : r.data_dir && path.resolve(baseDir, r.data_dir),
       env,
     ),
-    publicUrl: env.VAQUERO_PUBLIC_URL ?? r.public_url,
+    ...(publicUrl !== undefined ? { publicUrl } : {}),
     temporal: {
-      address: env.TEMPORAL_ADDRESS || r.temporal?.address,
-      namespace: env.TEMPORAL_NAMESPACE || r.temporal?.namespace,
+      ...(temporalAddress !== undefined ? { address: temporalAddress } : {}),
+      ...(temporalNamespace !== undefined ? { namespace: temporalNamespace } : {}),
     },
     controlWorker: r.worker?.control ?? true,
     auth: { tokens, open: r.auth?.open ?? ['/live', '/ready', '/metrics', '/docs'] },
     sots,
-    github,
+    ...(github !== undefined ? { github } : {}),
     indexRefreshMs: r.index?.refresh_ms ?? 2000,
     watchDebounceMs: r.watch?.debounce_ms ?? 1000,
     logLevel: env.VAQUERO_LOG_LEVEL ?? r.log_level ?? 'info',

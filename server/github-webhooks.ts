@@ -123,7 +123,7 @@ export class GithubWebhookHandler {
     for (const sot of sots) {
       const branch = sot.kind === 'dir' ? '' : sot.branch;
       const ignore = (reason: string) =>
-        out.push({ sot: sot.name, action: 'ignored', revision: after || undefined, reason });
+        out.push({ sot: sot.name, action: 'ignored', ...(after ? { revision: after } : {}), reason });
       if (ref !== `refs/heads/${branch}`) ignore(`${ref} is not branch ${branch}`);
       else if (p.deleted === true || ZERO_SHA.test(after)) ignore('the branch was deleted');
       else if (!/^[0-9a-f]{40}$/.test(after)) ignore('the push names no commit');
@@ -145,7 +145,7 @@ export class GithubWebhookHandler {
                 action: 'ignored',
                 workflowId: r.workflowId,
                 revision: after,
-                reason: r.reason,
+                ...(r.reason !== undefined ? { reason: r.reason } : {}),
               },
         );
       }

@@ -39,7 +39,7 @@ export async function startServer(
   installQuietRuntime();
   const temporal = await connectTemporal({
     dataDir: path.join(config.dataDir, 'temporal'),
-    namespace: config.temporal.namespace,
+    ...(config.temporal.namespace !== undefined ? { namespace: config.temporal.namespace } : {}),
     env: {
       ...env,
       TEMPORAL_ADDRESS: config.temporal.address ?? '',

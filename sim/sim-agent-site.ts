@@ -70,7 +70,7 @@ export async function startSimAgentSite(opts: {
       dhcp: (mac, client) => relay.exchange(mac, client),
       sotHttpUrl: opts.sotHttpUrl.replace(/\/+$/, ''),
     },
-    log: opts.log,
+    ...(opts.log !== undefined ? { log: opts.log } : {}),
   });
   const dataDir = path.join(opts.dataDir, 'agents', opts.site);
   await mkdir(dataDir, { recursive: true });
@@ -93,7 +93,7 @@ export async function startSimAgentSite(opts: {
       services: agentBootServices,
       drivers: { sim: fleet.driver },
       taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
-      outboxRetryPauses: opts.outboxRetryPauses,
+      ...(opts.outboxRetryPauses !== undefined ? { outboxRetryPauses: opts.outboxRetryPauses } : {}),
     });
   } catch (err) {
     await relay.close();

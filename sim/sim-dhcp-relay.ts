@@ -94,7 +94,7 @@ export class SimDhcpRelay {
     if (serverId) req.options.set(Opt.ServerId, encodeIp(serverId));
     const ack = await this.transact(req, MessageType.Ack);
     const bootFile = getText(ack, Opt.BootfileName) ?? (ack.file || undefined);
-    return { ip: ack.yiaddr, bootFile };
+    return { ip: ack.yiaddr, ...(bootFile !== undefined ? { bootFile } : {}) };
   }
 
   close(): Promise<void> {

@@ -222,9 +222,10 @@ export class SimFleet {
     this.netboots.set(key, (this.netboots.get(key) ?? 0) + 1);
     const bootNo = s.boots;
     const delays = this.opts.delays;
+    const stallAt = knobs.stall_at === 'initrd' ? 'kernel' : (knobs.stall_at as SimBootStep | undefined);
     void simulateNetworkBoot(agent, {
       mac: t.mac,
-      stallAt: knobs.stall_at === 'initrd' ? 'kernel' : (knobs.stall_at as SimBootStep | undefined),
+      ...(stallAt !== undefined ? { stallAt } : {}),
       wait: (step) => delay(step === 'kernel' ? delays.kernel + delays.initrd : delays[step]),
       cancelled: () => s.boots !== bootNo || s.power === 'off',
     }).then(
@@ -258,7 +259,7 @@ function knobsOf(options: Record<string, unknown>): SimKnobs {
   const flaky = Number(options.flaky_bmc ?? 0);
   return {
     never_dhcp: options.never_dhcp === true,
-    stall_at: typeof stall === 'string' ? (stall as BootEventKind) : undefined,
+    ...(typeof stall === 'string' ? { stall_at: stall as BootEventKind } : {}),
     fail_validation: options.fail_validation === true,
     flaky_bmc: Number.isFinite(flaky) ? Math.min(Math.max(flaky, 0), 1) : 0,
   };

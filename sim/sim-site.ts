@@ -49,7 +49,7 @@ export function createSimSite(
     delays: opts.delays,
     gate,
     events: new TemporalBootEventReporter(opts.client, opts.log),
-    log: opts.log,
+    ...(opts.log !== undefined ? { log: opts.log } : {}),
   });
   // On disk, so a restarted worker still knows which power operations it already did.
   const powerLog = new PowerOpLog(path.join(opts.dataDir, 'sites', opts.site, 'power-ops.jsonl'));
@@ -65,7 +65,7 @@ export function createSimSite(
         : driver === 'sim'
           ? fleet.tasks
           : opts.containers,
-    log: opts.log,
+    ...(opts.log !== undefined ? { log: opts.log } : {}),
   });
   return { site: opts.site, fleet, gate, powerLog, activities };
 }

@@ -7,6 +7,8 @@ export const ASSET_TYPES = ['ignition', 'cloud-config', 'kickstart', 'preseed', 
 export type AssetType = (typeof ASSET_TYPES)[number];
 export const BMC_DRIVERS = ['ipmi', 'redfish', 'ssh', 'container', 'sim'] as const;
 export type BmcDriver = (typeof BMC_DRIVERS)[number];
+/** Drivers whose hosts validate themselves (the sim's fail_validation knob): their validate step runs without tasks. */
+export const SELF_VALIDATING_DRIVERS: ReadonlySet<string> = new Set<BmcDriver>(['sim']);
 export const DHCP_OPTION_TYPES = ['string', 'ip', 'ips', 'u8', 'u16', 'u32', 'bool', 'hex'] as const;
 /** Timeouts a workflow may set, in seconds, one per stage or boot event awaited. */
 export const TIMEOUT_KEYS = [

@@ -165,7 +165,7 @@ export class TemplateEngine {
     const pos = token?.getPosition?.();
     // Positions are only meaningful in a file we can name; for a field, the caller points at the YAML node.
     const [line, col] = pos && where !== undefined ? pos : [1, 1];
-    return { file: where, line, col, message: describeError(err) };
+    return { ...(where !== undefined ? { file: where } : {}), line, col, message: describeError(err) };
   }
 }
 

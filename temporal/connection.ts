@@ -59,10 +59,10 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
     server = await startDevServer({
       dataDir: opts.dataDir,
       namespace,
-      ui: opts.ui,
-      ports: opts.ports,
+      ...(opts.ui !== undefined ? { ui: opts.ui } : {}),
+      ...(opts.ports !== undefined ? { ports: opts.ports } : {}),
       log,
-      startTimeoutMs: opts.startTimeoutMs,
+      ...(opts.startTimeoutMs !== undefined ? { startTimeoutMs: opts.startTimeoutMs } : {}),
     });
     endpoint = { address: server.address };
   }
@@ -86,9 +86,9 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
   return {
     address: endpoint.address,
     namespace,
-    uiUrl: server?.uiUrl,
+    ...(server?.uiUrl !== undefined ? { uiUrl: server.uiUrl } : {}),
     embedded: server !== undefined,
-    server,
+    ...(server !== undefined ? { server } : {}),
     client,
     connection,
     nativeConnection() {

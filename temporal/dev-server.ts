@@ -154,17 +154,19 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   try {
     await logHandle.write(`\n=== ${new Date().toISOString()} ${cli} ${args.join(' ')}\n`);
     logStart = (await logHandle.stat()).size;
-    proc = await spawnSupervised(cli, args, { outputFd: logHandle.fd, graceMs: opts.stopGraceMs }).catch(
-      async (err: unknown) => {
-        const why = err instanceof Error ? err.message : String(err);
-        throw new Error(
-          `cannot start ${cli}: ${why}; last lines of ${logFile}:\n${await logTail(logFile, logStart)}`,
-          {
-            cause: err,
-          },
-        );
-      },
-    );
+    const supervise = {
+      outputFd: logHandle.fd,
+      ...(opts.stopGraceMs !== undefined ? { graceMs: opts.stopGraceMs } : {}),
+    };
+    proc = await spawnSupervised(cli, args, supervise).catch(async (err: unknown) => {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new Error(
+        `cannot start ${cli}: ${why}; last lines of ${logFile}:\n${await logTail(logFile, logStart)}`,
+        {
+          cause: err,
+        },
+      );
+    });
   } finally {
     await logHandle.close();
   }
@@ -190,7 +192,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   log(`Temporal dev server ready: ${address}, namespace ${namespace}${uiUrl ? `, UI ${uiUrl}` : ''}`);
   return {
     address,
-    uiUrl,
+    ...(uiUrl !== undefined ? { uiUrl } : {}),
     namespace,
     pid: proc.pid,
     supervisorPid: proc.supervisorPid,

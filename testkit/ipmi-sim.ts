@@ -47,8 +47,8 @@ export async function startIpmiSim(opts: IpmiSimOptions = {}): Promise<IpmiSim> 
       port: await freeUdpPort(),
       username: opts.username ?? 'admin',
       password: opts.password ?? randomBytes(8).toString('hex'),
-      vmCommand: opts.vmCommand,
-      ignoreBootDevice: opts.ignoreBootDevice,
+      ...(opts.vmCommand !== undefined ? { vmCommand: opts.vmCommand } : {}),
+      ...(opts.ignoreBootDevice !== undefined ? { ignoreBootDevice: opts.ignoreBootDevice } : {}),
     });
     return {
       ...bmc,

@@ -182,7 +182,7 @@ export async function startRedfishProxy(upstream: Sushy, opts: ProxyOptions = {}
     fetch(upstream.url + p, {
       method,
       headers: { 'Content-Type': 'application/json', Authorization: headers.authorization ?? '' },
-      body: method === 'GET' || method === 'DELETE' ? undefined : body,
+      ...(method === 'GET' || method === 'DELETE' ? {} : { body }),
     }).then(async (r) => ({ status: r.status, text: await r.text() }));
   const etagOf = (text: string) => `W/"${createHash('sha1').update(text).digest('hex').slice(0, 16)}"`;
   const isSystem = (p: string) => /^\/redfish\/v1\/Systems\/[^/]+\/?$/.test(p);
@@ -265,7 +265,7 @@ export async function startRedfishProxy(upstream: Sushy, opts: ProxyOptions = {}
   const { port } = server.address() as AddressInfo;
   return {
     url: `${creds ? 'https' : 'http'}://127.0.0.1:${port}`,
-    cert: creds?.cert,
+    ...(creds ? { cert: creds.cert } : {}),
     requests,
     openSessions: () => sessions.size,
     async stop() {

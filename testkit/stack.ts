@@ -114,7 +114,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
       address: t.address,
       namespace: t.namespace,
       dataDir,
-      control,
+      ...(control !== undefined ? { control } : {}),
       async startSimSite(site, delays) {
         const s = await startWorkerStack({
           connection: native,

@@ -21,7 +21,11 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     namespace: opts.namespace,
     taskQueue: CONTROL_TASK_QUEUE,
     workflowBundle: await workflowBundle(),
-    activities: createControlActivities({ dataDir: opts.dataDir, client: opts.client, log: opts.log }),
+    activities: createControlActivities({
+      dataDir: opts.dataDir,
+      client: opts.client,
+      ...(opts.log !== undefined ? { log: opts.log } : {}),
+    }),
     // Host workflows are mostly waiting; many can be cached at once.
     maxCachedWorkflows: 2000,
     maxConcurrentWorkflowTaskExecutions: 100,

@@ -40,7 +40,7 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
         namespace: opts.namespace,
         client: opts.client,
         dataDir: opts.dataDir,
-        log: opts.log,
+        ...(opts.log !== undefined ? { log: opts.log } : {}),
       }),
     );
   }
@@ -50,7 +50,7 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
       client: opts.client,
       dataDir: opts.dataDir,
       delays: opts.simDelays,
-      log: opts.log,
+      ...(opts.log !== undefined ? { log: opts.log } : {}),
       ...opts.siteExtras,
     });
     sims.set(site, sim);

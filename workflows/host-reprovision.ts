@@ -90,7 +90,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     stageSince: startedAt,
     attempt: 0,
     powerCycles: input.resume?.powerCycles ?? 0,
-    owner: input.owner,
+    ...(input.owner !== undefined ? { owner: input.owner } : {}),
     timeline: input.resume ? [...input.resume.timeline] : [],
   }));
   const plan: HostPlan = await control.loadHostPlan({
@@ -171,9 +171,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     stageSince,
     attempt,
     powerCycles,
-    lastError,
-    owner,
-    pendingRevision: pending?.revision,
+    ...(lastError !== undefined ? { lastError } : {}),
+    ...(owner !== undefined ? { owner } : {}),
+    ...(pending !== undefined ? { pendingRevision: pending.revision } : {}),
     timeline: [...timeline],
   });
   const tellOwner = async (msg: HostFinished, to = owner): Promise<void> => {
@@ -291,10 +291,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       open,
       workflowId: info.workflowId,
       runId: info.runId,
-      ipv4: plan.ipv4,
+      ...(plan.ipv4 !== undefined ? { ipv4: plan.ipv4 } : {}),
       subnet: plan.subnet,
-      hostname: plan.hostname,
-      artifacts: open && s ? s.artifacts : undefined,
+      ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}),
+      ...(open && s ? { artifacts: s.artifacts } : {}),
     });
 
   const switchIfAsked = async (): Promise<void> => {
@@ -305,8 +305,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       revision: switchTo.revision,
       site: input.site,
       host: input.host,
-      owner,
-      continueAsNewEachBootStage: input.continueAsNewEachBootStage,
+      ...(owner !== undefined ? { owner } : {}),
+      ...(input.continueAsNewEachBootStage !== undefined
+        ? { continueAsNewEachBootStage: input.continueAsNewEachBootStage }
+        : {}),
       resume: {
         nextBootStage: 1,
         timeline,
@@ -356,8 +358,15 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
 
   const runTasks = async (s: BootStagePlan, phase: 'before_shutdown' | 'validate'): Promise<void> => {
     const tasks = phase === 'validate' ? s.validate : s.beforeShutdown;
-    // Sim hosts simulate their validation (the `fail_validation` knob), so they run the step even without tasks.
-    if (tasks.length === 0 && !(phase === 'validate' && plan.bmc?.driver === 'sim')) return;
+    // Some hosts validate themselves, so their validate step runs even without tasks: the plan says which. Histories
+    // from before the plan said so decided by the driver's name (retire per workflows/PATCHES.md).
+    if (tasks.length === 0) {
+      if (phase !== 'validate') return;
+      const selfValidating = patched('validate-without-tasks-from-plan')
+        ? s.validateWithoutTasks === true
+        : plan.bmc?.driver === 'sim';
+      if (!selfValidating) return;
+    }
     const limit = phase === 'validate' ? plan.timeouts.validate : plan.timeouts.pre_shutdown;
     const act = proxyActivities<SiteActivities>({
       taskQueue: siteQueue,
@@ -369,7 +378,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     const res = await act.runTasks({
       site: plan.site,
       host: plan.host,
-      bmc: plan.bmc,
+      ...(plan.bmc !== undefined ? { bmc: plan.bmc } : {}),
       phase,
       bootStage: s.index,
       tasks,
@@ -419,7 +428,12 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         // One of the site's BMC permits (policy.bmc_concurrency), held for the activity and all its retries.
         const leaseMs = (Math.min(plan.timeouts.power, 300) * 4 + 60) * 1000;
         const r = await withBmcPermit(
-          { site: plan.site, limit: plan.bmcConcurrency, requestId: opId, leaseMs },
+          {
+            site: plan.site,
+            ...(plan.bmcConcurrency !== undefined ? { limit: plan.bmcConcurrency } : {}),
+            requestId: opId,
+            leaseMs,
+          },
           () => power.powerCycleToNetwork({ site: plan.site, host: plan.host, mac: plan.mac, bmc, opId }),
         );
         powerCycles++;
@@ -474,7 +488,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     fingerprint: plan.fingerprint,
     state: final,
     stage: finalStage,
-    error,
+    ...(error !== undefined ? { error } : {}),
     powerCycles,
   });
 
@@ -488,7 +502,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       ) {
         await continueAsNew<typeof hostReprovision>({
           ...input,
-          owner,
+          ...(owner !== undefined ? { owner } : {}),
           resume: {
             nextBootStage: i + 1,
             timeline,

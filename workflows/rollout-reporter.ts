@@ -44,11 +44,11 @@ export function summarizeRollout(
   for (const h of hosts) {
     c[h.state]++;
     if (h.state === 'failed' && failed.length < REPORT_FAILED_LIMIT)
-      failed.push({ host: `${h.site}/${h.host}`, error: h.error });
+      failed.push({ host: `${h.site}/${h.host}`, ...(h.error !== undefined ? { error: h.error } : {}) });
   }
   return {
     state,
-    reason,
+    ...(reason !== undefined ? { reason } : {}),
     counts: c,
     unchanged: counts.unchanged,
     skipped: counts.skipped,
@@ -81,7 +81,7 @@ export function startRolloutReporter(opts: {
           rolloutId: opts.rolloutId,
           target: opts.target,
           summary: s,
-          checkRunId,
+          ...(checkRunId !== undefined ? { checkRunId } : {}),
         });
         if (r.checkRunId !== undefined) checkRunId = r.checkRunId;
       } catch {

@@ -105,7 +105,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
 
   const key = (site: string, host: string) => `${site}/${host}`;
   const note = (kind: string, message: string, host?: string) => {
-    timeline.push({ at: Date.now(), kind, host, message });
+    timeline.push({ at: Date.now(), kind, ...(host !== undefined ? { host } : {}), message });
     if (timeline.length > TIMELINE_LIMIT) timeline.splice(0, timeline.length - TIMELINE_LIMIT);
   };
   const setState = (s: RolloutState, why?: string) => {
@@ -133,13 +133,13 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     sot: input.sot,
     revision: input.revision,
     state,
-    reason,
+    ...(reason !== undefined ? { reason } : {}),
     hosts: hosts.map((h) => ({ ...h })),
     counts: counts(),
     unchanged: prepared?.counts.unchanged ?? 0,
     skipped: prepared?.counts.skipped ?? 0,
     removed: prepared?.counts.removed ?? 0,
-    supersededBy,
+    ...(supersededBy !== undefined ? { supersededBy } : {}),
     timeline: [...timeline],
   });
   // Push-started rollouts show their progress on the commit (GitHub check run or status).
@@ -147,7 +147,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     ? startRolloutReporter({
         rolloutId: selfId,
         target: input.report,
-        checkRunId: r?.checkRunId,
+        ...(r?.checkRunId !== undefined ? { checkRunId: r.checkRunId } : {}),
         summary: () =>
           summarizeRollout(state, reason, hosts, {
             unchanged: prepared?.counts.unchanged ?? 0,
@@ -392,7 +392,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
         hosts,
         policies: plan.policies,
         sitePolicies: plan.sitePolicies,
-        maxRunning: startTogether ? MAX_RUNNING_HOSTS : undefined,
+        ...(startTogether ? { maxRunning: MAX_RUNNING_HOSTS } : {}),
       });
       for (const b of d.block) {
         const h = hosts[b.index]!;
@@ -421,9 +421,17 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
       break;
     }
     if (workflowInfo().continueAsNewSuggested && !dirty) {
+      const checkRunId = reporter?.checkRunId();
       await continueAsNew<typeof rollout>({
         ...input,
-        resume: { prepared: plan, hosts, state, failures, timeline, checkRunId: reporter?.checkRunId() },
+        resume: {
+          prepared: plan,
+          hosts,
+          state,
+          failures,
+          timeline,
+          ...(checkRunId !== undefined ? { checkRunId } : {}),
+        },
       });
     }
   }
@@ -437,7 +445,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     cancelled: c.cancelled,
     notStarted: c.pending + c.blocked,
     failedHosts: hosts.filter((h) => h.state === 'failed').map((h) => key(h.site, h.host)),
-    reason,
+    ...(reason !== undefined ? { reason } : {}),
   };
   return result;
 }

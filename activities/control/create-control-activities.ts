@@ -1,6 +1,7 @@
 // Control-plane activities (task queue vaquero-control): fetch, validate, render and plan revisions.
 import { heartbeat } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import { SELF_VALIDATING_DRIVERS } from '../../sot/schema.ts';
 import type { BmcInterfaceSpec, PhysicalInterfaceSpec, TimeoutKey } from '../../sot/schema.ts';
 import { ROLLOUT_WORKFLOW_TYPE, supersedeUpdate } from '../../domain/workflow-api.ts';
 import type { HostPlan, StageTimeouts } from '../../domain/host.ts';
@@ -114,6 +115,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       const wf = rev.model.workflows.get(h.entity.spec.workflow)!;
       const boot = h.entity.spec.interfaces.find((i): i is PhysicalInterfaceSpec => i.type === 'physical')!;
       const bmc = h.entity.spec.interfaces.find((i): i is BmcInterfaceSpec => i.type === 'bmc');
+      const bmcConcurrency = rev.model.sites.get(site)?.spec.policy?.bmc_concurrency;
       const timeouts = { ...DEFAULT_TIMEOUTS };
       for (const [k, v] of Object.entries(wf.spec.timeouts ?? {})) {
         if (typeof v === 'number') timeouts[k as TimeoutKey] = v;
@@ -126,15 +128,19 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
         workflow: h.entity.spec.workflow,
         fingerprint: h.fingerprint,
         mac: h.rendered.mac,
-        ipv4: boot.ipv4,
-        bmc: bmc && {
-          driver: bmc.driver,
-          address: bmc.address,
-          credentials: bmc.credentials,
-          options: bmc.options ?? {},
-        },
+        ...(boot.ipv4 !== undefined ? { ipv4: boot.ipv4 } : {}),
+        ...(bmc
+          ? {
+              bmc: {
+                driver: bmc.driver,
+                address: bmc.address,
+                ...(bmc.credentials !== undefined ? { credentials: bmc.credentials } : {}),
+                options: bmc.options ?? {},
+              },
+            }
+          : {}),
         subnet: boot.subnet,
-        hostname: boot.hostname,
+        ...(boot.hostname !== undefined ? { hostname: boot.hostname } : {}),
         stages: h.rendered.stages.map((s) => ({
           index: s.index,
           boot: s.boot,
@@ -146,14 +152,15 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
             kernel: s.kernel,
             initrds: s.initrds,
             cmdline: s.cmdline,
-            config: s.config,
+            ...(s.config !== undefined ? { config: s.config } : {}),
           },
           beforeShutdown: s.beforeShutdown,
           validate: s.validate,
+          ...(bmc && SELF_VALIDATING_DRIVERS.has(bmc.driver) ? { validateWithoutTasks: true } : {}),
         })),
         timeouts,
         powerRetries: wf.spec.power_retries ?? DEFAULT_POWER_RETRIES,
-        bmcConcurrency: rev.model.sites.get(site)?.spec.policy?.bmc_concurrency,
+        ...(bmcConcurrency !== undefined ? { bmcConcurrency } : {}),
       };
     },
 

@@ -28,9 +28,9 @@ export async function lastReached(client: Client): Promise<Map<string, Reached>>
       r: {
         status,
         running: status === 'RUNNING',
-        fingerprint: status === 'COMPLETED' ? memo.reached : undefined,
-        revision: memo.revision,
-        sot: memo.sot,
+        ...(status === 'COMPLETED' && memo.reached !== undefined ? { fingerprint: memo.reached } : {}),
+        ...(memo.revision !== undefined ? { revision: memo.revision } : {}),
+        ...(memo.sot !== undefined ? { sot: memo.sot } : {}),
       },
     });
   }

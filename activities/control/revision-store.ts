@@ -94,9 +94,9 @@ export class RevisionStore {
         await fetchGithubArchive(this.github, {
           repo: source.location,
           commit: source.ref ?? revision,
-          apiUrl: source.apiUrl,
+          ...(source.apiUrl !== undefined ? { apiUrl: source.apiUrl } : {}),
           dest: tmp,
-          limits: this.opts.archiveLimits,
+          ...(this.opts.archiveLimits !== undefined ? { limits: this.opts.archiveLimits } : {}),
         });
         if ((source.ref ?? revision) !== revision)
           throw new Error(`ref ${source.ref} of ${source.location} is not ${revision}`);
@@ -106,7 +106,7 @@ export class RevisionStore {
           ? await mirrorCommit({
               url: source.location,
               commit: source.ref ?? revision,
-              branch: source.branch,
+              ...(source.branch !== undefined ? { branch: source.branch } : {}),
               cacheDir: this.dataDir,
             })
           : source.location;

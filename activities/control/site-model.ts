@@ -20,10 +20,10 @@ export function buildSiteModel(model: SotModel, sot: string, revision: string, s
       id: s.id,
       cidr: s.cidr,
       netmask: netmaskOf(s.cidr),
-      gateway: s.gateway,
+      ...(s.gateway !== undefined ? { gateway: s.gateway } : {}),
       dns: s.dns ?? [],
       ntp: s.ntp ?? [],
-      domain: s.domain,
+      ...(s.domain !== undefined ? { domain: s.domain } : {}),
       dhcpOptions: s.dhcp_options ?? [],
     })),
     reservations: model.hosts
@@ -35,7 +35,7 @@ export function buildSiteModel(model: SotModel, sot: string, revision: string, s
               {
                 host: h.id,
                 mac: boot.mac.toLowerCase(),
-                ipv4: boot.ipv4,
+                ...(boot.ipv4 !== undefined ? { ipv4: boot.ipv4 } : {}),
                 hostname: boot.hostname ?? h.id,
                 subnet: boot.subnet,
               },

@@ -11,7 +11,7 @@ export function createPowerDrivers(
   opts: { docker?: Docker; ipmitool?: string } = {},
 ): Partial<Record<PowerDriver['name'], PowerDriver>> {
   return {
-    ipmi: new IpmiDriver({ ipmitool: opts.ipmitool }),
+    ipmi: new IpmiDriver(opts.ipmitool !== undefined ? { ipmitool: opts.ipmitool } : {}),
     redfish: new RedfishDriver(),
     ssh: new SshDriver(),
     ...(opts.docker ? { container: new ContainerDriver(opts.docker) } : {}),

@@ -291,7 +291,7 @@ export class RedfishDriver implements PowerDriver {
     if ((r.status === 200 || r.status === 201) && typeof token === 'string') {
       const location =
         r.headers.location ?? ((r.json as Json | undefined)?.['@odata.id'] as string | undefined);
-      return { token, location };
+      return location !== undefined ? { token, location } : { token };
     }
     if (r.status === 401 || r.status === 403 || r.status === 400) {
       throw new BmcError(
@@ -316,15 +316,16 @@ export class RedfishDriver implements PowerDriver {
     const o = t.bmc.options;
     const caFile = optString(o, 'ca_file');
     try {
+      const ca = caFile ? await readFile(caFile, 'utf8') : undefined;
       return await httpJson({
         method,
         url,
         body,
         headers,
         insecure: optBool(o, 'insecure_tls', false),
-        ca: caFile ? await readFile(caFile, 'utf8') : undefined,
+        ...(ca !== undefined ? { ca } : {}),
         timeoutMs: optNumber(o, 'timeout_s', 30) * 1000,
-        signal: t.signal,
+        ...(t.signal !== undefined ? { signal: t.signal } : {}),
       });
     } catch (err) {
       if (t.signal?.aborted) throw err;

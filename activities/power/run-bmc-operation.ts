@@ -31,7 +31,7 @@ export async function runBmcOperation<T>(
     : await resolveCredentials(ctx.target.bmc, ctx.secrets);
   const needles = secretNeedles(credentials);
   const signal = AbortSignal.any([ctx.cancelled, AbortSignal.timeout(ctx.capMs ?? BMC_OPERATION_CAP_MS)]);
-  const t: BmcTarget = { ...ctx.target, credentials, signal };
+  const t: BmcTarget = { ...ctx.target, ...(credentials !== undefined ? { credentials } : {}), signal };
   let last = 'starting';
   const progress = (step: string) => {
     last = redact(step, needles);

@@ -141,7 +141,11 @@ export class SshDriver implements PowerDriver {
       host,
       port,
       username: c.username,
-      ...(c.privateKey ? { privateKey: c.privateKey } : { password: c.password }),
+      ...(c.privateKey
+        ? { privateKey: c.privateKey }
+        : c.password !== undefined
+          ? { password: c.password }
+          : {}),
       readyTimeout: optNumber(t.bmc.options, 'connect_timeout_s', 10) * 1000,
       ...(pinned
         ? {

@@ -79,7 +79,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
         {
           driver,
           target: { site: input.site, host: input.host, mac: input.mac, bmc: input.bmc },
-          secrets: deps.secrets,
+          ...(deps.secrets !== undefined ? { secrets: deps.secrets } : {}),
           cancelled: ctx.cancellationSignal,
           heartbeat: (d) => ctx.heartbeat(d),
         },

@@ -63,7 +63,7 @@ export class ContainerTaskRunner implements TaskRunner {
       results.push({
         name: task.name,
         ok: last.ok,
-        exitCode: last.exitCode,
+        ...(last.exitCode !== undefined ? { exitCode: last.exitCode } : {}),
         attempts: Math.min(n, attempts),
         log: last.log,
         ...(last.error ? { error: last.error } : {}),

@@ -35,15 +35,16 @@ export function describeClient(p: DhcpPacket, mac: string): ClientInfo {
   const ipxe = userClasses.includes('iPXE') || p.options.has(Opt.Ipxe);
   const pxeClient = vendorClass?.startsWith('PXEClient') ?? false;
   const httpClient = vendorClass?.startsWith('HTTPClient') ?? false;
+  const uuid = p.options.get(Opt.ClientUuid);
   return {
     mac,
-    arch,
-    vendorClass,
+    ...(arch !== undefined ? { arch } : {}),
+    ...(vendorClass !== undefined ? { vendorClass } : {}),
     userClasses,
     ipxe,
     pxeClient,
     httpClient,
     netboot: ipxe || pxeClient || httpClient || archs.length > 0,
-    uuid: p.options.get(Opt.ClientUuid),
+    ...(uuid !== undefined ? { uuid } : {}),
   };
 }

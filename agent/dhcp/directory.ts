@@ -34,7 +34,8 @@ export function createSiteDirectory(
     lookup(mac) {
       const hit = byMac.get(mac);
       if (!hit) return undefined;
-      return { ...hit, netboot: netboot(mac) };
+      const entry = netboot(mac);
+      return { ...hit, ...(entry !== undefined ? { netboot: entry } : {}) };
     },
   };
 }

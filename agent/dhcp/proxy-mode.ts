@@ -16,9 +16,9 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
    * The address the site's server gave, as the client states it: TFTP/HTTP map it back to the MAC. A DISCOVER
    * only names an address the client would like, so it teaches nothing.
    */
-  function observed(req: HandlerRequest): HandlerResult['binding'] {
+  function observed(req: HandlerRequest): Pick<HandlerResult, 'binding'> {
     const { packet } = req;
-    if (req.messageType === MessageType.Discover) return undefined;
+    if (req.messageType === MessageType.Discover) return {};
     const ip =
       getIp(packet, Opt.RequestedIp) ??
       (packet.ciaddr !== ZERO
@@ -26,12 +26,12 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
         : req.port === settings.ports.pxe
           ? req.source.address
           : undefined);
-    if (!ip || !cidrContains(req.host.subnet.cidr, ip)) return undefined;
-    return { ip, seconds: settings.leaseSeconds, source: 'observed' };
+    if (!ip || !cidrContains(req.host.subnet.cidr, ip)) return {};
+    return { binding: { ip, seconds: settings.leaseSeconds, source: 'observed' } };
   }
 
   function noBoot(decision: Extract<BootDecision, { boot: false }>, req: HandlerRequest): HandlerResult {
-    return { counters: [decision.reason === 'gated' ? 'gated' : 'ignored'], binding: observed(req) };
+    return { counters: [decision.reason === 'gated' ? 'gated' : 'ignored'], ...observed(req) };
   }
 
   function proxyReply(
@@ -61,7 +61,7 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
         bootFile: decision.shown,
         detail: `proxy ${what} ${decision.shown}${where}`,
       },
-      binding: observed(req),
+      ...observed(req),
     };
   }
 
@@ -87,7 +87,7 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
           if (serverId !== undefined && req.ownAddresses.has(serverId) && decision.boot) {
             return proxyReply(req, MessageType.Ack, decision, undefined);
           }
-          return { counters: ['otherServer'], binding: observed(req) };
+          return { counters: ['otherServer'], ...observed(req) };
         }
         case MessageType.Release:
         case MessageType.Decline:

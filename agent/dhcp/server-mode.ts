@@ -56,10 +56,10 @@ export function createServerModeHandler(
       event: {
         message: name,
         ip,
-        bootFile: decision.boot ? decision.shown : undefined,
+        ...(decision.boot ? { bootFile: decision.shown } : {}),
         detail: `${name} ${ip}${suffix}`,
       },
-      binding: type === MessageType.Ack ? { ip, seconds: settings.leaseSeconds, source: 'ack' } : undefined,
+      ...(type === MessageType.Ack ? { binding: { ip, seconds: settings.leaseSeconds, source: 'ack' } } : {}),
     };
   }
 
@@ -124,7 +124,7 @@ export function createServerModeHandler(
             counters: ['declines'],
             event: {
               message: 'DHCPDECLINE',
-              ip: bad,
+              ...(bad !== undefined ? { ip: bad } : {}),
               detail: `DHCPDECLINE ${bad} (the client found the address in use)`,
             },
             binding: 'remove',

@@ -176,7 +176,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   const settings: ModeSettings = {
     boot: {
       httpUrl: opts.boot.httpUrl,
-      tftpServer: opts.boot.tftpServer,
+      ...(opts.boot.tftpServer !== undefined ? { tftpServer: opts.boot.tftpServer } : {}),
       httpBootUrl: opts.boot.httpBootUrl ?? `${opts.boot.httpUrl}/boot`,
       files: { ...DEFAULT_BOOT_FILES, ...opts.boot.files },
       ...(opts.boot.credential ? { credential: opts.boot.credential } : {}),
@@ -240,8 +240,8 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
           mac,
           host: host.reservation.host,
           message: e.message,
-          ip: e.ip,
-          bootFile: e.bootFile,
+          ...(e.ip !== undefined ? { ip: e.ip } : {}),
+          ...(e.bootFile !== undefined ? { bootFile: e.bootFile } : {}),
           detail: e.detail,
           interface: iface.name,
           at: Date.now(),

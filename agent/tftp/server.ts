@@ -229,7 +229,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       windowsize: negotiated.windowsize,
       timeoutMs: negotiated.timeoutMs,
       retries: cfg.retries,
-      oack: negotiated.oack.length > 0 ? oackPacket(negotiated.oack) : undefined,
+      ...(negotiated.oack.length > 0 ? { oack: oackPacket(negotiated.oack) } : {}),
       onProgress: (delta) => {
         counters.bytes += delta;
       },
@@ -242,7 +242,13 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
           emit({ kind: 'complete', file, peer, bytes: result.bytes });
         } else {
           counters.errors++;
-          emit({ kind: 'error', file, peer, bytes: result.bytes, error: result.error });
+          emit({
+            kind: 'error',
+            file,
+            peer,
+            bytes: result.bytes,
+            ...(result.error !== undefined ? { error: result.error } : {}),
+          });
         }
       },
     });

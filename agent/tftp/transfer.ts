@@ -201,6 +201,10 @@ export class Transfer {
     if (tell && error) socket.send(errorPacket(ERR_UNDEFINED, error), close);
     else close();
     this.p.source.close().catch(() => undefined);
-    this.p.onEnd({ ok: error === undefined, bytes: this.bytesAt(this.acked), error });
+    this.p.onEnd({
+      ok: error === undefined,
+      bytes: this.bytesAt(this.acked),
+      ...(error !== undefined ? { error } : {}),
+    });
   }
 }

@@ -22,7 +22,7 @@ export function fillModelCache(
   const reservations: Reservation[] = opts.hosts.map((h) => ({
     host: h.host,
     mac: h.mac,
-    ipv4: h.ipv4,
+    ...(h.ipv4 !== undefined ? { ipv4: h.ipv4 } : {}),
     hostname: h.host,
     subnet: opts.subnet.id,
   }));
@@ -48,10 +48,10 @@ export function fillModelCache(
     open: true,
     workflowId: `host/bench/${h.host}`,
     runId: `run-${h.host}`,
-    ipv4: h.ipv4,
+    ...(h.ipv4 !== undefined ? { ipv4: h.ipv4 } : {}),
     subnet: opts.subnet.id,
     hostname: h.host,
-    artifacts: h.artifacts,
+    ...(h.artifacts !== undefined ? { artifacts: h.artifacts } : {}),
     updatedAt: now,
   }));
   writeFileSync(path.join(dir, 'site-model.json'), JSON.stringify(model));

@@ -72,7 +72,7 @@ const http = spec.services.includes('http')
       tokens,
       recorder,
       outbox,
-      assetsRoot: config.assets.root,
+      ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
       logger: log.child({ service: 'http' }),
     })
   : undefined;

@@ -86,7 +86,11 @@ export function register(program: Command): void {
       }
       const { client, connection, endpoint } = await connectClient(resolveDataDir(opts.dataDir));
       try {
-        const r = await startDirRollout(client, { dir, sot: opts.sot, force: opts.force });
+        const r = await startDirRollout(client, {
+          dir,
+          ...(opts.sot !== undefined ? { sot: opts.sot } : {}),
+          ...(opts.force !== undefined ? { force: opts.force } : {}),
+        });
         if (!opts.json) {
           process.stdout.write(`rollout ${r.workflowId} ${r.started ? 'started' : 'already running'}\n`);
           if (endpoint.uiUrl) {
@@ -99,9 +103,7 @@ export function register(program: Command): void {
           if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
           return;
         }
-        const status = await followRollout(client, r.workflowId, {
-          out: opts.json ? () => undefined : undefined,
-        });
+        const status = await followRollout(client, r.workflowId, opts.json ? { out: () => undefined } : {});
         if (opts.json) process.stdout.write(JSON.stringify({ ...r, status }) + '\n');
         else process.stdout.write(summarize(status) + '\n');
         process.exitCode = status.state === 'completed' ? 0 : 1;

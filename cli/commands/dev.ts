@@ -126,13 +126,17 @@ async function runDev(opts: DevOptions): Promise<number> {
     await recordEndpoint(dataDir, {
       address: temporal.address,
       namespace: temporal.namespace,
-      uiUrl: temporal.uiUrl,
+      ...(temporal.uiUrl !== undefined ? { uiUrl: temporal.uiUrl } : {}),
       pid: process.pid,
     });
     out(
       `workers: control (vaquero-control), ${opts.agent ? 'agents' : 'sim sites'} ${sites.map((s) => `site-${s}`).join(', ')}`,
     );
-    const r = await startDirRollout(temporal.client, { dir: sotDir, sot: opts.sotName, force: opts.force });
+    const r = await startDirRollout(temporal.client, {
+      dir: sotDir,
+      ...(opts.sotName !== undefined ? { sot: opts.sotName } : {}),
+      ...(opts.force !== undefined ? { force: opts.force } : {}),
+    });
     out(`rollout ${r.workflowId} ${r.started ? 'started' : 'already running'}`);
     if (temporal.uiUrl)
       out(

@@ -105,7 +105,7 @@ export function register(program: Command): void {
               workflowId: wf.workflowId,
               status: wf.status.name.toLowerCase(),
               startedAt: wf.startTime.toISOString(),
-              closedAt: wf.closeTime?.toISOString(),
+              ...(wf.closeTime ? { closedAt: wf.closeTime.toISOString() } : {}),
             });
           }
         }

@@ -51,7 +51,7 @@ export function register(program: Command): void {
       try {
         const hosts = target
           ? await serverHosts(new ApiClient(target), opts.site)
-          : await listHosts(direct!.client, { site: opts.site });
+          : await listHosts(direct!.client, opts.site !== undefined ? { site: opts.site } : {});
         if (opts.json) {
           process.stdout.write(JSON.stringify({ hosts }) + '\n');
           return;

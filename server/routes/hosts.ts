@@ -96,7 +96,12 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
       let body = pages.get(key);
       if (body === undefined) {
         const page = ctx.index.listHosts(
-          { site: q.site, stage: q.stage, state: q.state, revision: q.revision },
+          {
+            ...(q.site !== undefined ? { site: q.site } : {}),
+            ...(q.stage !== undefined ? { stage: q.stage } : {}),
+            ...(q.state !== undefined ? { state: q.state } : {}),
+            ...(q.revision !== undefined ? { revision: q.revision } : {}),
+          },
           q.limit,
           cursor,
         );
@@ -155,7 +160,7 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
         action: b.action,
         reason: b.reason,
         ...(b.stage ? { stage: b.stage } : {}),
-        by: request.principal?.name,
+        ...(request.principal ? { by: request.principal.name } : {}),
       });
       return ctx.ops.host(site, host);
     },

@@ -79,7 +79,10 @@ export async function rolloutRoutes(app: FastifyInstance, { ctx }: RouteOptions)
     async (request) => {
       const q = request.query;
       if (!ctx.index.synced) throw new ApiError(503, 'index_not_ready', 'the index is still loading');
-      const all = ctx.index.listRollouts({ sot: q.sot, state: q.state });
+      const all = ctx.index.listRollouts({
+        ...(q.sot !== undefined ? { sot: q.sot } : {}),
+        ...(q.state !== undefined ? { state: q.state } : {}),
+      });
       let start = 0;
       if (q.cursor !== undefined) {
         const c = decode(q.cursor);
@@ -139,9 +142,9 @@ export async function rolloutRoutes(app: FastifyInstance, { ctx }: RouteOptions)
       const b = request.body;
       const r = await ctx.ops.startRollout({
         sot: ctx.sources.get(b.sot),
-        revision: b.revision,
-        force: b.force,
-        only: b.only,
+        ...(b.revision !== undefined ? { revision: b.revision } : {}),
+        ...(b.force !== undefined ? { force: b.force } : {}),
+        ...(b.only !== undefined ? { only: b.only } : {}),
         trigger: 'api',
       });
       return reply.code(r.started ? 201 : 200).send(r);

@@ -47,10 +47,10 @@ async function setup(
     tokens,
     recorder,
     outbox,
-    assetsRoot: extra.upstream ? undefined : assets,
-    assetsUpstream: extra.upstream,
-    assetsCache: extra.upstream ? path.join(dir, 'asset-cache') : undefined,
-    logger: extra.logger,
+    ...(extra.upstream
+      ? { assetsUpstream: extra.upstream, assetsCache: path.join(dir, 'asset-cache') }
+      : { assetsRoot: assets }),
+    ...(extra.logger !== undefined ? { logger: extra.logger } : {}),
   });
   t.after(() => app.close());
   const open = (runId = 'run-1', stage = 1) =>
@@ -158,7 +158,8 @@ test('a closed gate or an unknown MAC gets the give-up script and no event', asy
   assert.match(unknown.body, /^#!ipxe\n[\s\S]*exit 1/);
   await s.open();
   s.recorder.bind('127.0.0.1', MAC);
-  await s.cache.set({ ...s.cache.lookup(MAC)!, open: false, bootStage: 0, artifacts: undefined });
+  const { artifacts: _artifacts, ...closedGate } = s.cache.lookup(MAC)!;
+  await s.cache.set({ ...closedGate, open: false, bootStage: 0 });
   assert.equal((await s.app.inject({ url: `/ipxe?mac=${MAC}` })).statusCode, 404);
   assert.equal((await s.app.inject({ url: `/config/${MAC}` })).statusCode, 404);
   assert.equal(s.recorder.stats().recorded, 0);

@@ -27,7 +27,7 @@ const target = (
   host: 'h',
   mac: '52:54:00:aa:00:01',
   bmc: { driver: 'redfish', address, credentials: 'rf', options },
-  credentials,
+  ...(credentials !== undefined ? { credentials } : {}),
 });
 
 const rejectsWith = (p: Promise<unknown>, re: RegExp, retryable = false) =>

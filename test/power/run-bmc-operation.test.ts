@@ -16,7 +16,12 @@ const target = (credentials?: string) => ({
   site: 's',
   host: 'h',
   mac: 'm',
-  bmc: { driver: 'ipmi' as const, address: '10.0.0.1', credentials, options: {} },
+  bmc: {
+    driver: 'ipmi' as const,
+    address: '10.0.0.1',
+    ...(credentials !== undefined ? { credentials } : {}),
+    options: {},
+  },
 });
 const ctx = (credentials?: string, capMs?: number) => ({
   driver,
@@ -24,7 +29,7 @@ const ctx = (credentials?: string, capMs?: number) => ({
   secrets,
   cancelled: new AbortController().signal,
   heartbeat: () => undefined,
-  capMs,
+  ...(capMs !== undefined ? { capMs } : {}),
 });
 
 const failure = (p: Promise<unknown>) =>

@@ -59,7 +59,7 @@ test('max_fail 0: the first failure halts the rollout; later hosts never start',
     hosts: hosts.map((name) => ({
       name,
       workflow: 'one',
-      options: name === 'm2' ? { fail_validation: true } : undefined,
+      ...(name === 'm2' ? { options: { fail_validation: true } } : {}),
     })),
   });
   await stack.startSimSite(sot.site);

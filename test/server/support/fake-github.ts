@@ -47,7 +47,7 @@ export class FakeGithub {
     [];
   readonly comments = new Map<number, { repo: string; issue: number; body: string }>();
   /** Answer the archive download with this status instead (failure tests). */
-  archiveStatus?: number;
+  archiveStatus: number | undefined;
   private nextId = 1000;
   private server: Server | undefined;
 
@@ -98,7 +98,7 @@ export class FakeGithub {
       method,
       path: decodeURIComponent(u.pathname),
       query: Object.fromEntries(u.searchParams),
-      authorization: req.headers.authorization,
+      ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
       ...(body ? { body } : {}),
     });
     const json = (status: number, data: unknown) => {

@@ -100,10 +100,10 @@ export async function call(
 ): Promise<{ status: number; json: Record<string, unknown>; res: LightMyRequestResponse }> {
   const token = opts.token === undefined ? OPERATE_TOKEN : opts.token;
   const res = await app.inject({
-    method,
+    ...(method !== undefined ? { method } : {}),
     url,
     headers: { ...(token ? bearer(token) : {}), ...opts.headers },
-    ...(opts.body !== undefined ? { payload: opts.body as InjectOptions['payload'] } : {}),
+    ...(opts.body !== undefined ? { payload: opts.body as NonNullable<InjectOptions['payload']> } : {}),
   });
   let json: Record<string, unknown> = {};
   if ((res.headers['content-type'] ?? '').toString().includes('json') && res.body)

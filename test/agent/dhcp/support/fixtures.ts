@@ -33,19 +33,21 @@ export function netbootEntry(mac: string, open: boolean): NetbootEntry {
 
 export function hostRecord(
   mac: string,
-  opts: { ip?: string; open?: boolean; subnet?: AgentSubnet; hostname?: string } = {},
+  /** `ip: undefined` (given, but undefined) makes a reservation without an address; absent: 10.77.1.10. */
+  opts: { ip?: string | undefined; open?: boolean; subnet?: AgentSubnet; hostname?: string } = {},
 ): DhcpHostRecord {
+  const ipv4 = 'ip' in opts ? opts.ip : '10.77.1.10';
   const reservation: Reservation = {
     host: 'node1',
     mac,
-    ipv4: 'ip' in opts ? opts.ip : '10.77.1.10',
-    hostname: opts.hostname,
+    ...(ipv4 !== undefined ? { ipv4 } : {}),
+    ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
     subnet: (opts.subnet ?? SUBNET).id,
   };
   return {
     reservation,
     subnet: opts.subnet ?? SUBNET,
-    netboot: opts.open === undefined ? undefined : netbootEntry(mac, opts.open),
+    ...(opts.open === undefined ? {} : { netboot: netbootEntry(mac, opts.open) }),
   };
 }
 

@@ -170,7 +170,12 @@ export async function startUdpPeer(ns: string): Promise<UdpPeer> {
     },
     async send(name, to, port, packets, gapMs) {
       const hex = packets.map((p) => p.toString('hex'));
-      const m = check(await rpc.call({ op: 'send', name, to, port, packets: hex, gapMs }, 60_000));
+      const m = check(
+        await rpc.call(
+          { op: 'send', name, to, port, packets: hex, ...(gapMs !== undefined ? { gapMs } : {}) },
+          60_000,
+        ),
+      );
       return { sent: m.sent ?? 0, errors: m.errors ?? [] };
     },
     async collect(name, waitMs) {
@@ -313,7 +318,7 @@ export async function runUdhcpc(
   for (const x of opts.send ?? []) args.push('-x', x);
   const r = await runInNs(ns, 'udhcpc', args, { timeoutMs: 20_000, env: { PATH: process.env.PATH } });
   const env = existsSync(out) ? parseEnv(readFileSync(out, 'utf8')) : undefined;
-  return { code: r.code, env, output: r.stdout + r.stderr };
+  return { code: r.code, ...(env !== undefined ? { env } : {}), output: r.stdout + r.stderr };
 }
 
 /** ISC dhclient in the foreground until its lease file holds a lease (then ended by pid); returns that lease. */
@@ -404,7 +409,7 @@ export async function runDhcpcd(
     );
     return {
       code: r.code,
-      vars: existsSync(out) ? parseEnv(readFileSync(out, 'utf8')) : undefined,
+      ...(existsSync(out) ? { vars: parseEnv(readFileSync(out, 'utf8')) } : {}),
       output: r.stdout + r.stderr,
     };
   } finally {

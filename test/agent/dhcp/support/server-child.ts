@@ -41,9 +41,9 @@ async function onMessage(m: ToServer): Promise<void> {
           interfaces: m.spec.interfaces,
           directory: createSiteDirectory(m.spec, gate(m.spec)),
           boot: m.spec.boot,
-          leaseSeconds: m.spec.leaseSeconds,
-          limits: m.spec.limits,
-          broadcastReplies: m.spec.broadcastReplies,
+          ...(m.spec.leaseSeconds !== undefined ? { leaseSeconds: m.spec.leaseSeconds } : {}),
+          ...(m.spec.limits !== undefined ? { limits: m.spec.limits } : {}),
+          ...(m.spec.broadcastReplies !== undefined ? { broadcastReplies: m.spec.broadcastReplies } : {}),
           onEvent: (event) => send({ event }),
           log: (msg) => send({ log: msg }),
         });
@@ -51,10 +51,10 @@ async function onMessage(m: ToServer): Promise<void> {
         send({ id: m.id, ok: true });
         break;
       case 'stats':
-        send({ id: m.id, ok: true, stats: server?.stats() });
+        send({ id: m.id, ok: true, ...(server ? { stats: server.stats() } : {}) });
         break;
       case 'bindings':
-        send({ id: m.id, ok: true, bindings: server?.bindings.list() });
+        send({ id: m.id, ok: true, ...(server ? { bindings: server.bindings.list() } : {}) });
         break;
       case 'stop':
         await server?.stop();

@@ -15,14 +15,15 @@ function build(spec: ServerSpec): TftpServer {
   return createTftpServer({
     ...opts,
     onEvent: (event) => reply({ event }),
-    resolve:
-      virtual || redirect
-        ? async (name) => {
+    ...(virtual || redirect
+      ? {
+          resolve: async (name: string) => {
             if (virtual?.[name] !== undefined) return { data: Buffer.from(virtual[name]) };
             if (redirect?.[name] !== undefined) return { path: redirect[name] };
             return undefined;
-          }
-        : undefined,
+          },
+        }
+      : {}),
   });
 }
 
