@@ -4,12 +4,12 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { cycleToNetwork } from '../../activities/power/cycle-to-network.ts';
-import type { BmcTarget } from '../../activities/power/driver.ts';
-import { BmcError } from '../../activities/power/driver.ts';
-import { IpmiDriver } from '../../activities/power/ipmi-driver.ts';
-import { startIpmiSim } from '../../testkit/ipmi-sim.ts';
-import type { IpmiSim } from '../../testkit/ipmi-sim.ts';
+import { cycleToNetwork } from '../../../activities/power/cycle-to-network.ts';
+import type { BmcTarget } from '../../../activities/power/driver.ts';
+import { BmcError } from '../../../activities/power/driver.ts';
+import { IpmiDriver } from '../../../activities/power/ipmi-driver.ts';
+import { startIpmiSim } from '../../../testkit/ipmi-sim.ts';
+import type { IpmiSim } from '../../../testkit/ipmi-sim.ts';
 
 let bmc: IpmiSim;
 const driver = new IpmiDriver();

@@ -2,15 +2,15 @@
 // results and logs land in the host's timeline; a failing validation fails the host at validate.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ContainerTaskRunner } from '../../activities/tasks/container-task-runner.ts';
-import type { TimelineEntry } from '../../domain/host.ts';
+import { ContainerTaskRunner } from '../../../activities/tasks/container-task-runner.ts';
+import type { TimelineEntry } from '../../../domain/host.ts';
 import { addBoot, startSiteWithExtras } from '../power/site-extras.ts';
-import { BUSYBOX_IMAGE, startPodman } from '../../testkit/podman.ts';
-import type { Podman } from '../../testkit/podman.ts';
-import { writeSot } from '../../testkit/sot.ts';
-import { startTestStack } from '../../testkit/stack.ts';
-import type { TestStack } from '../../testkit/stack.ts';
-import { hostStatus, rolloutResult, startRollout } from '../../testkit/workflows.ts';
+import { BUSYBOX_IMAGE, startPodman } from '../../../testkit/podman.ts';
+import type { Podman } from '../../../testkit/podman.ts';
+import { writeSot } from '../../../testkit/sot.ts';
+import { startTestStack } from '../../../testkit/stack.ts';
+import type { TestStack } from '../../../testkit/stack.ts';
+import { hostStatus, rolloutResult, startRollout } from '../../../testkit/workflows.ts';
 
 let stack: TestStack;
 let podman: Podman;

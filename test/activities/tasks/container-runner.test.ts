@@ -2,11 +2,11 @@
 // timeout (killed), missing image (the pull error inside the progress stream), truncated logs, cancellation.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { TaskRunInput } from '../../domain/activity-contracts.ts';
-import { ContainerTaskRunner } from '../../activities/tasks/container-task-runner.ts';
-import type { TaskPlan } from '../../domain/host.ts';
-import { BUSYBOX_IMAGE, startPodman } from '../../testkit/podman.ts';
-import type { Podman } from '../../testkit/podman.ts';
+import type { TaskRunInput } from '../../../domain/activity-contracts.ts';
+import { ContainerTaskRunner } from '../../../activities/tasks/container-task-runner.ts';
+import type { TaskPlan } from '../../../domain/host.ts';
+import { BUSYBOX_IMAGE, startPodman } from '../../../testkit/podman.ts';
+import type { Podman } from '../../../testkit/podman.ts';
 
 let podman: Podman;
 let runner: ContainerTaskRunner;

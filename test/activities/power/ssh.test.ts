@@ -11,11 +11,11 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { cycleToNetwork } from '../../activities/power/cycle-to-network.ts';
-import type { BmcTarget } from '../../activities/power/driver.ts';
-import { BmcError } from '../../activities/power/driver.ts';
-import { SshDriver } from '../../activities/power/ssh-driver.ts';
-import { freePort } from '../../temporal/ports.ts';
+import { cycleToNetwork } from '../../../activities/power/cycle-to-network.ts';
+import type { BmcTarget } from '../../../activities/power/driver.ts';
+import { BmcError } from '../../../activities/power/driver.ts';
+import { SshDriver } from '../../../activities/power/ssh-driver.ts';
+import { freePort } from '../../../temporal/ports.ts';
 
 const run = promisify(execFile);
 let dir: string;

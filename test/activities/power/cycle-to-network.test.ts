@@ -2,9 +2,9 @@
 // which words, and that cancellation stops it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cycleToNetwork } from '../../activities/power/cycle-to-network.ts';
-import type { BmcTarget, BootDevice, PowerDriver, PowerState } from '../../activities/power/driver.ts';
-import { BmcError } from '../../activities/power/driver.ts';
+import { cycleToNetwork } from '../../../activities/power/cycle-to-network.ts';
+import type { BmcTarget, BootDevice, PowerDriver, PowerState } from '../../../activities/power/driver.ts';
+import { BmcError } from '../../../activities/power/driver.ts';
 
 /** A BMC that takes the boot override on the n-th write and turns on after m power-on requests. */
 function scripted(opts: { bootTakesAt?: number; onTakesAt?: number; power?: PowerState }) {

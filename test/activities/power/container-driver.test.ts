@@ -5,12 +5,12 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ContainerDriver } from '../../activities/power/container-driver.ts';
-import { cycleToNetwork } from '../../activities/power/cycle-to-network.ts';
-import type { BmcTarget } from '../../activities/power/driver.ts';
-import { BmcError } from '../../activities/power/driver.ts';
-import { BUSYBOX_IMAGE, startPodman } from '../../testkit/podman.ts';
-import type { Podman } from '../../testkit/podman.ts';
+import { ContainerDriver } from '../../../activities/power/container-driver.ts';
+import { cycleToNetwork } from '../../../activities/power/cycle-to-network.ts';
+import type { BmcTarget } from '../../../activities/power/driver.ts';
+import { BmcError } from '../../../activities/power/driver.ts';
+import { BUSYBOX_IMAGE, startPodman } from '../../../testkit/podman.ts';
+import type { Podman } from '../../../testkit/podman.ts';
 
 let podman: Podman;
 let dir: string;

@@ -3,12 +3,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import type { SimDelays } from '../../sim/sim-delays.ts';
-import { startWorkerStack } from '../../workers/stack.ts';
-import type { SimSite, SimSiteExtras } from '../../sim/sim-site.ts';
-import { FAST_SIM_DELAYS } from '../../testkit/stack.ts';
-import type { TestStack } from '../../testkit/stack.ts';
-import type { WrittenSot } from '../../testkit/sot.ts';
+import type { SimDelays } from '../../../sim/sim-delays.ts';
+import { startWorkerStack } from '../../../workers/stack.ts';
+import type { SimSite, SimSiteExtras } from '../../../sim/sim-site.ts';
+import { FAST_SIM_DELAYS } from '../../../testkit/stack.ts';
+import type { TestStack } from '../../../testkit/stack.ts';
+import type { WrittenSot } from '../../../testkit/sot.ts';
 
 export async function startSiteWithExtras(
   stack: TestStack,

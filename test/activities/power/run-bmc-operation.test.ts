@@ -3,10 +3,10 @@
 import { ApplicationFailure } from '@temporalio/common';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { BmcTarget, PowerDriver } from '../../activities/power/driver.ts';
-import { BmcError } from '../../activities/power/driver.ts';
-import { runBmcOperation } from '../../activities/power/run-bmc-operation.ts';
-import { EnvSecretStore } from '../../agent/secrets/env-secret-store.ts';
+import type { BmcTarget, PowerDriver } from '../../../activities/power/driver.ts';
+import { BmcError } from '../../../activities/power/driver.ts';
+import { runBmcOperation } from '../../../activities/power/run-bmc-operation.ts';
+import { EnvSecretStore } from '../../../agent/secrets/env-secret-store.ts';
 
 const PASSWORD = 'Tr0ub4dor&3-secret';
 const secrets = new EnvSecretStore({ VAQUERO_SECRET_LAB_BMC: `admin:${PASSWORD}` });

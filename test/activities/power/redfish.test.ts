@@ -5,12 +5,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { cycleToNetwork } from '../../activities/power/cycle-to-network.ts';
-import type { BmcTarget } from '../../activities/power/driver.ts';
-import { BmcError } from '../../activities/power/driver.ts';
-import { RedfishDriver } from '../../activities/power/redfish-driver.ts';
-import { startRedfishProxy, startSushy } from '../../testkit/redfish.ts';
-import type { Sushy } from '../../testkit/redfish.ts';
+import { cycleToNetwork } from '../../../activities/power/cycle-to-network.ts';
+import type { BmcTarget } from '../../../activities/power/driver.ts';
+import { BmcError } from '../../../activities/power/driver.ts';
+import { RedfishDriver } from '../../../activities/power/redfish-driver.ts';
+import { startRedfishProxy, startSushy } from '../../../testkit/redfish.ts';
+import type { Sushy } from '../../../testkit/redfish.ts';
 
 let sushy: Sushy;
 before(async () => {
