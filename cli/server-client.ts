@@ -2,21 +2,11 @@
 // bearer token from VAQUERO_TOKEN or the file named by VAQUERO_TOKEN_FILE (never a command-line argument, which
 // other users of the machine could read in the process list).
 import { readFile } from 'node:fs/promises';
+import { ApiError } from '../domain/api-error.ts';
 
 export interface ServerTarget {
   url: string;
   token: string;
-}
-
-export class ApiCallError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-  }
 }
 
 /** The server to use, or undefined to talk to Temporal directly (the behaviour without a server). */
@@ -67,7 +57,7 @@ export class ApiClient {
     if (!res.ok) {
       const e = (json as { error?: { code?: string; message?: string; details?: unknown } } | undefined)
         ?.error;
-      throw new ApiCallError(
+      throw new ApiError(
         res.status,
         e?.code ?? `http_${res.status}`,
         `${method} ${path}: ${res.status} ${e?.message ?? text.slice(0, 200)}`,

@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiToken, OpenableRoute, Role } from './config.ts';
-import { ApiError } from './errors.ts';
+import { ApiError } from '../domain/api-error.ts';
 
 export type Access = Role | 'signature';
 

@@ -25,7 +25,7 @@ import {
 import type { HostStatus, HostWorkflowInput, StageOverride } from '../domain/host.ts';
 import type { RolloutInput, RolloutReportTarget, RolloutResult, RolloutStatus } from '../domain/rollout.ts';
 import type { GithubConfig, SotConfig } from './config.ts';
-import { ApiError } from './errors.ts';
+import { ApiError } from '../domain/api-error.ts';
 import type { FleetIndex, HostRow } from './fleet-index.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { SotSources } from './sot-sources.ts';

@@ -9,7 +9,7 @@ import type { RevisionStore } from '../activities/control/revision-store.ts';
 import { resolveCommit } from '../sot/git-revision.ts';
 import type { SotSource } from '../domain/rollout.ts';
 import type { GithubConfig, SotConfig } from './config.ts';
-import { ApiError } from './errors.ts';
+import { ApiError } from '../domain/api-error.ts';
 
 const FULL_COMMIT = /^[0-9a-f]{40}$/;
 

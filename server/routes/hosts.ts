@@ -3,7 +3,8 @@
 // hosts: reprovision, and override of the stage a host waits in.
 import type { FastifyInstance } from 'fastify';
 import type { RouteOptions } from '../app-context.ts';
-import { ApiError, errorResponses } from '../errors.ts';
+import { ApiError } from '../../domain/api-error.ts';
+import { errorResponses } from '../errors.ts';
 import { decodeCursor } from '../fleet-index.ts';
 import type { StageOverride } from '../../domain/host.ts';
 import { HOST_STAGES } from '../../domain/host-stages.ts';

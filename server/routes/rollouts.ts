@@ -2,7 +2,8 @@
 // pause / resume / abort (workflow updates, so the answer is the state the rollout is in afterwards).
 import type { FastifyInstance } from 'fastify';
 import type { RouteOptions } from '../app-context.ts';
-import { ApiError, errorResponses } from '../errors.ts';
+import { ApiError } from '../../domain/api-error.ts';
+import { errorResponses } from '../errors.ts';
 import type { RolloutRow } from '../fleet-index.ts';
 import { REVISION_PATTERN, SOT_PATTERN, ref } from '../schemas.ts';
 

@@ -1,7 +1,8 @@
 // Sites (from the host index: how many hosts in each state and stage) and the SoTs this server is configured for.
 import type { FastifyInstance } from 'fastify';
 import type { RouteOptions } from '../app-context.ts';
-import { ApiError, errorResponses } from '../errors.ts';
+import { ApiError } from '../../domain/api-error.ts';
+import { errorResponses } from '../errors.ts';
 
 /** A git URL may carry credentials (https://user:token@host/…); they are nobody's business here. */
 function redactUrl(url: string): string {

@@ -3,7 +3,8 @@
 // the HMAC is the authentication.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RouteOptions } from '../app-context.ts';
-import { ApiError, errorResponses } from '../errors.ts';
+import { ApiError } from '../../domain/api-error.ts';
+import { errorResponses } from '../errors.ts';
 
 /** GitHub caps payloads at 25 MB. */
 const MAX_PAYLOAD = 25 * 1024 * 1024;
