@@ -19,7 +19,7 @@ import { writeBenchSot } from './lib/bench-sot.ts';
 import type { BenchContext } from './lib/context.ts';
 import { secondsSince } from './lib/context.ts';
 import type { CacheHost } from './lib/fill-cache.ts';
-import { fillModelCache } from './lib/fill-cache.ts';
+import { benchBootCredential, fillModelCache } from './lib/fill-cache.ts';
 import type { BenchNet } from './lib/lab.ts';
 import { cpuSeconds, createBenchNet, runTool, startDaemon, waitForListen } from './lib/lab.ts';
 import type { BenchmarkResult, Row } from './lib/results.ts';
@@ -157,7 +157,9 @@ export async function runHttp(opts: HttpOptions, ctx: BenchContext): Promise<Ben
         connections: opts.textConnections,
         big: false,
         paths: {
-          vaquero: hosts.map((h) => `/ipxe?mac=${h.mac.replace(/:/g, '-')}`),
+          // The wrk client is none of these hosts: it shows each one's boot credential, as iPXE does when its
+          // address alone does not tie it to the MAC (a relayed or proxy-mode boot).
+          vaquero: hosts.map((h) => `/ipxe?mac=${h.mac.replace(/:/g, '-')}&boot=${benchBootCredential(h)}`),
           nginx: hosts.map((h) => `/ipxe/${h.mac}.ipxe`),
         },
       },
@@ -166,7 +168,10 @@ export async function runHttp(opts: HttpOptions, ctx: BenchContext): Promise<Ben
         label: `cloud-config, ${hosts.length} hosts`,
         connections: opts.textConnections,
         big: false,
-        paths: { vaquero: hosts.map((h) => `/config/${h.mac}`), nginx: hosts.map((h) => `/config/${h.mac}`) },
+        paths: {
+          vaquero: hosts.map((h) => `/config/${h.mac}?boot=${benchBootCredential(h)}`),
+          nginx: hosts.map((h) => `/config/${h.mac}`),
+        },
       },
     ];
     const selected = cases.filter((c) => !opts.cases || opts.cases.includes(c.key));

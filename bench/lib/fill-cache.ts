@@ -2,6 +2,7 @@
 // of gates one by one through the cache would rewrite the whole gate file each time.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { CheckpointTokens } from '../../agent/checkpoint-token.ts';
 import type { GateEntry } from '../../domain/netboot-gate.ts';
 import type { AgentSubnet, BootArtifacts, Reservation, SiteModel } from '../../domain/site-model.ts';
 
@@ -10,6 +11,19 @@ export interface CacheHost {
   mac: string;
   ipv4?: string;
   artifacts?: BootArtifacts;
+}
+
+/** The benchmark agent's key (in its data dir, as a real agent keeps it), so the runner can compute what its DHCP gives. */
+const BENCH_AGENT_KEY = Buffer.alloc(32, 0x42);
+
+/** The boot credential the agent's DHCP would put in `h`'s script URL: what a host fetching from elsewhere shows. */
+export function benchBootCredential(h: Pick<CacheHost, 'host' | 'mac'>): string {
+  return new CheckpointTokens(BENCH_AGENT_KEY).bootCredential({
+    workflowId: `host/bench/${h.host}`,
+    runId: `run-${h.host}`,
+    bootStage: 1,
+    mac: h.mac,
+  });
 }
 
 /** Every host gets a reservation and an open gate at boot stage 1 (all of them are being reprovisioned). */
@@ -54,6 +68,9 @@ export function fillModelCache(
     ...(h.artifacts !== undefined ? { artifacts: h.artifacts } : {}),
     updatedAt: now,
   }));
+  writeFileSync(path.join(dataDir, 'checkpoint.key'), BENCH_AGENT_KEY.toString('hex') + '\n', {
+    mode: 0o600,
+  });
   writeFileSync(path.join(dir, 'site-model.json'), JSON.stringify(model));
   writeFileSync(path.join(dir, 'netboot.json'), JSON.stringify({ entries }));
 }

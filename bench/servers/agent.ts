@@ -6,7 +6,6 @@
 // the outbox "delivers" each event at once, so its disk appends and compaction still happen as in production.
 // Driven over IPC: it sends {ready} once serving, and on {op: 'stop'} stops, sends {stats} and exits (which
 // also lets `node --cpu-prof` write its profile).
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
@@ -53,7 +52,7 @@ const log = pino({ level: config.log_level, base: { agent: config.agent_id, site
 const cache = new ModelCache(path.join(config.data_dir, 'cache'));
 const loaded = await cache.load();
 if (loaded.problems.length > 0) throw new Error(`model cache: ${loaded.problems.join('; ')}`);
-const tokens = new CheckpointTokens(randomBytes(32));
+const tokens = await CheckpointTokens.fromDataDir(config.data_dir);
 let delivered = 0;
 const outbox = new EventOutbox(path.join(config.data_dir, 'outbox'), async () => {
   delivered++;
