@@ -8,11 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { startAgent } from '../../agent/agent.ts';
-import type { RunningAgent } from '../../agent/agent.ts';
-import { loadAgentConfig } from '../../agent/config.ts';
-import { CHECKPOINT_TOKEN_PLACEHOLDER } from '../../sot/render.ts';
-import { freePort } from '../../temporal/ports.ts';
+import { startAgent } from '../../../agent/agent.ts';
+import type { RunningAgent } from '../../../agent/agent.ts';
+import { loadAgentConfig } from '../../../agent/config.ts';
+import { CHECKPOINT_TOKEN_PLACEHOLDER } from '../../../sot/render.ts';
+import { freePort } from '../../../temporal/ports.ts';
 
 const SECRET = 'outside the assets root';
 const MAC = '52:54:00:66:00:01';

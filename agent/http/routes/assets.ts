@@ -1,0 +1,91 @@
+// GET|HEAD /assets/<path>: kernels, initrds and other files, from a local folder (ranges, ETags) or a caching proxy
+// to a mirror. One route, and it serves only what resolveServed returns for the name the router parsed — never a
+// path re-read from the raw URL (which once let `/assets/link#x` past a guard that cut at `?` only). A fetch of the
+// kernel or an initrd the client's boot stage names is a boot event.
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { mkdir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ERR_NOT_FOUND } from '../../tftp/packets.ts';
+import { normaliseText, resolveServed } from '../../tftp/path-safety.ts';
+import { AssetProxy } from '../asset-proxy.ts';
+import type { AgentHttpContext } from '../http-context.ts';
+
+/**
+ * How assets are sent: 1 MiB reads (the plugin's default is 64 KiB). `highWaterMark` reaches @fastify/send at run
+ * time although the plugin's SendOptions type leaves it out, hence a variable rather than a literal.
+ */
+const ASSET_SEND_OPTIONS = { dotfiles: 'deny' as const, highWaterMark: 1 << 20 };
+
+/** The path of an artifact URL (a SoT may also name a bare path). */
+function pathOf(u: string): string {
+  try {
+    return new URL(u).pathname;
+  } catch {
+    return u;
+  }
+}
+
+type Refusal = { code: number; reason: string };
+
+export async function assetsRoute(app: FastifyInstance, { opts, binding }: AgentHttpContext): Promise<void> {
+  const proxy =
+    opts.assetsUpstream && opts.assetsCache
+      ? new AssetProxy(opts.assetsUpstream, opts.assetsCache)
+      : undefined;
+  const assetRoot = opts.assetsRoot ? await realpath(path.resolve(opts.assetsRoot)) : undefined;
+  const cacheRoot = proxy ? path.resolve(opts.assetsCache!) : undefined;
+  if (cacheRoot) await mkdir(cacheRoot, { recursive: true });
+  // The route exists without any asset source too: a kernel fetch from elsewhere still names what the host booted.
+  if (assetRoot || cacheRoot)
+    await app.register(fastifyStatic, { root: (assetRoot ?? cacheRoot)!, serve: false, decorateReply: true });
+
+  const recordFetch = async (req: FastifyRequest, name: string) => {
+    if (req.method === 'HEAD') return;
+    const b = await binding.resolve(req.ip);
+    const a = b.ok ? b.entry.artifacts : undefined;
+    if (!b.ok || !a) return;
+    const reqPath = `/assets/${name}`;
+    if (pathOf(a.kernel) === reqPath)
+      await opts.recorder.record({ kind: 'kernel', mac: b.entry.mac, detail: reqPath });
+    else if (a.initrds.some((i) => pathOf(i) === reqPath))
+      await opts.recorder.record({ kind: 'initrd', mac: b.entry.mac, detail: reqPath });
+  };
+  const sendResolved = async (reply: FastifyReply, root: string, real: string) => {
+    const st = await stat(real);
+    if (!st.isFile()) return reply.code(404).send({ error: 'not a file' });
+    return reply.sendFile(path.relative(root, real), root, ASSET_SEND_OPTIONS);
+  };
+
+  app.route<{ Params: { '*': string } }>({
+    method: ['GET', 'HEAD'],
+    url: '/assets/*',
+    handler: async (req, reply) => {
+      const refuse = (r: Refusal) =>
+        reply.code(r.code === ERR_NOT_FOUND ? 404 : 403).send({ error: r.reason });
+      const name = normaliseText(req.params['*']);
+      if (!name.ok) return refuse(name);
+      // Hidden files (.git, .htpasswd) are never assets.
+      if (name.name.split('/').some((seg) => seg.startsWith('.')))
+        return reply.code(403).send({ error: 'forbidden path' });
+      let missing: Refusal = { code: ERR_NOT_FOUND, reason: 'no such asset' };
+      if (assetRoot) {
+        const found = await resolveServed({ root: assetRoot, trusted: [] }, name.name);
+        if (found.ok) {
+          await recordFetch(req, found.name);
+          return sendResolved(reply, assetRoot, found.path);
+        }
+        if (found.code !== ERR_NOT_FOUND) return refuse(found);
+        missing = found;
+      }
+      // What the host asked for is an event even when it is not here: the step then says what was missing.
+      await recordFetch(req, name.name);
+      if (!proxy || !cacheRoot) return refuse(missing);
+      const cached = await resolveServed({ root: cacheRoot, trusted: [] }, name.name);
+      if (cached.ok) return sendResolved(reply, cacheRoot, cached.path);
+      if (cached.code !== ERR_NOT_FOUND) return refuse(cached);
+      await proxy.fetchInto(name.name, req.headers.range, reply);
+      return reply;
+    },
+  });
+}

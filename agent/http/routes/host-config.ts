@@ -1,0 +1,38 @@
+// GET /config/<mac>[?stage=N][&boot=…]: the host's rendered unattended config for its current boot stage, with the
+// run's checkpoint token; to that host only (host-binding.ts).
+import type { FastifyInstance } from 'fastify';
+import { normaliseMac, withToken } from '../artifact-text.ts';
+import { checkpointTokenOf, CREDENTIAL_SCHEMA, refuseBinding } from '../http-context.ts';
+import type { AgentHttpContext } from '../http-context.ts';
+
+export function hostConfigRoute(app: FastifyInstance, ctx: AgentHttpContext): void {
+  app.get<{ Params: { mac: string }; Querystring: { stage?: number; boot?: string } }>(
+    '/config/:mac',
+    {
+      schema: {
+        params: { type: 'object', properties: { mac: { type: 'string', maxLength: 32 } }, required: ['mac'] },
+        querystring: {
+          type: 'object',
+          properties: { stage: { type: 'integer', minimum: 1 }, boot: CREDENTIAL_SCHEMA },
+        },
+      },
+    },
+    async (req, reply) => {
+      const named = normaliseMac(req.params.mac);
+      if (!named) return reply.code(404).send({ error: 'not a MAC address' });
+      const b = await ctx.binding.resolve(req.ip, named, req.query.boot);
+      if (!b.ok) return refuseBinding(req, reply, b).send({ error: b.reason });
+      const e = b.entry;
+      const config = e.artifacts!.config;
+      if (!config || (req.query.stage !== undefined && req.query.stage !== e.bootStage))
+        return reply.code(404).send({ error: 'no config for this host and stage now' });
+      await ctx.opts.recorder.record({
+        kind: 'config',
+        mac: e.mac,
+        detail: `${config.type} config, boot stage ${e.bootStage}`,
+      });
+      reply.type(config.contentType);
+      return withToken(config.text, checkpointTokenOf(ctx, e));
+    },
+  );
+}
