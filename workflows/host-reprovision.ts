@@ -54,10 +54,8 @@ import type {
   TimelineEntry,
 } from '../domain/host.ts';
 import type { HostStage, HostState } from '../domain/host-stages.ts';
-
-/** Timeline entries kept in the query and carried across continueAsNew. */
-const TIMELINE_LIMIT = 500;
-const SEEN_EVENT_LIMIT = 2000;
+import { appendBounded, SeenEvents } from './bounded-history.ts';
+import { cmdlineDifference, reportedCmdlineOf } from './cmdline-difference.ts';
 
 class StageFailure extends Error {
   constructor(
@@ -130,7 +128,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
 
   const resume = input.resume;
   const timeline: TimelineEntry[] = resume ? [...resume.timeline] : [];
-  const seen = new Set<string>(resume?.seenEventIds ?? []);
+  const seen = new SeenEvents(resume?.seenEventIds ?? []);
   let owner = input.owner;
   let stage: HostStage = 'planned';
   let state: HostState = 'running';
@@ -150,8 +148,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   let forcedFailure: string | undefined;
 
   const note = (kind: string, message: string): void => {
-    timeline.push({ at: Date.now(), bootStage, stage, kind, message });
-    if (timeline.length > TIMELINE_LIMIT) timeline.splice(0, timeline.length - TIMELINE_LIMIT);
+    appendBounded(timeline, { at: Date.now(), bootStage, stage, kind, message });
   };
   const enter = (next: HostStage, message?: string): void => {
     stage = next;
@@ -197,9 +194,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
 
   setHandler(hostStatusQuery, status);
   setHandler(bootEventSignal, (ev: BootEvent) => {
-    if (seen.has(ev.id)) return;
-    seen.add(ev.id);
-    if (seen.size > SEEN_EVENT_LIMIT) seen.delete(seen.values().next().value as string);
+    if (!seen.firstSighting(ev.id)) return;
     if (ev.mac.toLowerCase() !== plan.mac) {
       note('event-ignored', `${ev.kind} from ${ev.source} for ${ev.mac}: not this host's boot MAC`);
       return;
@@ -313,7 +308,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         nextBootStage: 1,
         timeline,
         powerCycles,
-        seenEventIds: [...seen],
+        seenEventIds: seen.toArray(),
         startedAt: resume?.startedAt ?? Date.now(),
       },
     });
@@ -507,7 +502,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
             nextBootStage: i + 1,
             timeline,
             powerCycles,
-            seenEventIds: [...seen],
+            seenEventIds: seen.toArray(),
             startedAt: resume?.startedAt ?? Date.now(),
           },
         });
@@ -583,42 +578,4 @@ function errorMessage(err: unknown): string {
     return cause instanceof Error ? cause.message : err.message;
   }
   return String(err);
-}
-
-/** The command line in a checkpoint event's detail (the agent appends `; cmdline=<value>` when the OS sent one). */
-function reportedCmdlineOf(detail: string | undefined): string | undefined {
-  const i = detail?.indexOf('; cmdline=') ?? -1;
-  return i < 0 ? undefined : detail!.slice(i + '; cmdline='.length);
-}
-
-/**
- * How a booted command line differs from the rendered one, as token multisets, or '' when they agree. The
- * bootloader and kernel add `initrd=<name>` (iPXE) and `BOOT_IMAGE=` tokens of their own, which are not the SoT's,
- * and iPXE on UEFI puts the kernel image's name first (the EFI stub's argv[0]).
- */
-export function cmdlineDifference(rendered: string, booted: string, kernelUrl = ''): string {
-  const own = (t: string) => t !== '' && !t.startsWith('initrd=') && !t.startsWith('BOOT_IMAGE=');
-  const count = (tokens: string[]) => {
-    const m = new Map<string, number>();
-    for (const t of tokens.filter(own)) m.set(t, (m.get(t) ?? 0) + 1);
-    return m;
-  };
-  const image =
-    kernelUrl
-      .replace(/[?#].*$/, '')
-      .split('/')
-      .pop() ?? '';
-  const bootedTokens = booted.trim().split(/\s+/);
-  if (image !== '' && bootedTokens[0] === image && !rendered.trim().startsWith(image)) bootedTokens.shift();
-  const want = count(rendered.trim().split(/\s+/));
-  const got = count(bootedTokens);
-  const missing: string[] = [];
-  const extra: string[] = [];
-  for (const [t, n] of want) for (let i = got.get(t) ?? 0; i < n; i++) missing.push(t);
-  for (const [t, n] of got) for (let i = want.get(t) ?? 0; i < n; i++) extra.push(t);
-  if (missing.length === 0 && extra.length === 0) return '';
-  const show = (ts: string[]) => ts.map((t) => (t.length > 80 ? `${t.slice(0, 77)}...` : t)).join(' ');
-  return [missing.length ? `missing ${show(missing)}` : '', extra.length ? `unexpected ${show(extra)}` : '']
-    .filter(Boolean)
-    .join('; ');
 }

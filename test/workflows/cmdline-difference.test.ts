@@ -1,7 +1,7 @@
 // The validate stage's comparison of a booted kernel command line with the SoT's rendered one.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { cmdlineDifference } from '../../workflows/host-reprovision.ts';
+import { cmdlineDifference } from '../../workflows/cmdline-difference.ts';
 
 const rendered = 'console=ttyS0 quiet callback=http://a/checkpoint/T';
 
