@@ -2,16 +2,11 @@
 // enriched by a query for the hosts that are still running.
 import type { Client } from '@temporalio/client';
 import { hostRunOf } from '../temporal/visibility-rows.ts';
+import type { HostRun } from '../temporal/visibility-rows.ts';
 import { HOST_WORKFLOW_TYPE, hostStatusQuery } from '../domain/workflow-api.ts';
 
-export interface HostRow {
-  site: string;
-  host: string;
-  stage: string;
-  state: string;
-  revision: string;
-  workflowId: string;
-  runId: string;
+/** A host as `vaquero status` lists it: visibility's row (with ISO times), and for running hosts what they say. */
+export interface HostRow extends Omit<HostRun, 'startedMs' | 'closedMs'> {
   startedAt: string;
   closedAt?: string;
   /** Running hosts only. */
