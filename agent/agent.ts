@@ -15,31 +15,17 @@ import { PowerOpLog } from '../activities/power/power-op-log.ts';
 import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
 import { createSiteWorker } from '../activities/site/site-worker.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
-import { BootEventRecorder } from './boot-event-recorder.ts';
-import { CheckpointTokens } from './checkpoint-token.ts';
 import type { AgentConfig } from './config.ts';
-import { EventOutbox } from './event-outbox.ts';
+import { startBootServing } from './boot-serving.ts';
+import type { AgentParts, BootService } from './boot-serving.ts';
+import type { BootEventRecorder } from './boot-event-recorder.ts';
+import type { CheckpointTokens } from './checkpoint-token.ts';
+import type { EventOutbox } from './event-outbox.ts';
 import { reconcileGates } from './gate-reconciler.ts';
-import { buildAgentHttp } from './http/app.ts';
-import { ModelCache } from './model-cache.ts';
+import type { ModelCache } from './model-cache.ts';
+import { bootEventSignal } from '../domain/workflow-api.ts';
 import { createSecretStore } from './secrets/create-secret-store.ts';
 import type { SecretStore } from '../domain/secret.ts';
-
-/** A boot service (DHCP, TFTP) run by the agent next to HTTP. */
-export interface BootService {
-  name: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  stats(): Record<string, unknown>;
-}
-
-export interface AgentParts {
-  config: AgentConfig;
-  log: Logger;
-  cache: ModelCache;
-  recorder: BootEventRecorder;
-  tokens: CheckpointTokens;
-}
 
 export interface AgentOptions {
   /** Extra boot services made from the agent's parts (DHCP, TFTP). */
@@ -71,62 +57,33 @@ export interface RunningAgent {
 export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): Promise<RunningAgent> {
   const log =
     opts.logger ?? pino({ level: config.log_level, base: { agent: config.agent_id, site: config.site } });
-  const cache = new ModelCache(path.join(config.data_dir, 'cache'));
-  const loaded = await cache.load();
-  log.info({ siteModel: loaded.siteModel, gates: loaded.gates }, 'model cache loaded');
-  for (const p of loaded.problems) log.warn({ problem: p }, 'model cache file unreadable');
-  const tokens = await CheckpointTokens.fromDataDir(config.data_dir);
-
   const address = config.temporal?.address ?? '127.0.0.1:7233';
   const namespace = config.temporal?.namespace ?? NAMESPACE_DEFAULT;
   // Lazy: the client connects on first use, so an agent starts (and serves) with Temporal down.
   const connection = Connection.lazy({ address, connectTimeout: '5 seconds' });
   const client = new Client({ connection, namespace });
-  const outbox = EventOutbox.forClient(
-    path.join(config.data_dir, 'outbox'),
-    client,
-    (m) => log.warn(m),
-    opts.outboxRetryPauses,
-  );
-  await outbox.start();
-  const recorder = new BootEventRecorder(config.agent_id, cache, outbox);
-  const parts: AgentParts = { config, log, cache, recorder, tokens };
   const secrets =
     opts.secrets ??
     createSecretStore({
       ...(config.secrets.file !== undefined ? { file: config.secrets.file } : {}),
       ...(config.secrets.dir !== undefined ? { dir: config.secrets.dir } : {}),
     });
-
-  const services = opts.services?.(parts) ?? [];
-  for (const s of services) {
-    await s.start();
-    log.info({ service: s.name }, 'boot service started');
-  }
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
   let stopping = false;
 
-  const http = await buildAgentHttp({
-    agentId: config.agent_id,
-    site: config.site,
-    cache,
-    tokens,
-    recorder,
-    outbox,
-    ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
-    ...(config.assets.upstream !== undefined ? { assetsUpstream: config.assets.upstream } : {}),
-    ...(config.assets.upstream ? { assetsCache: path.join(config.data_dir, 'asset-cache') } : {}),
-    bootRoot: config.tftp.root,
-    logger: log.child({ service: 'http' }),
-    health: () => ({
-      worker: worker?.getState() ?? 'connecting',
-      services: Object.fromEntries(services.map((s) => [s.name, s.stats()])),
-    }),
+  const serving = await startBootServing(config, {
+    log,
+    deliver: async (workflowId, event) => {
+      await client.workflow.getHandle(workflowId).signal(bootEventSignal, event);
+    },
+    ...(opts.services ? { services: opts.services } : {}),
+    health: () => ({ worker: worker?.getState() ?? 'connecting' }),
+    ...(opts.outboxRetryPauses ? { outboxRetryPauses: opts.outboxRetryPauses } : {}),
   });
-  await http.listen({ host: config.http.listen, port: config.http.port });
-  const httpUrl = `http://${config.http.listen === '0.0.0.0' ? '127.0.0.1' : config.http.listen}:${(http.server.address() as { port: number }).port}`;
-  log.info({ url: httpUrl }, 'HTTP boot service listening');
+  const { cache, outbox, recorder, tokens, services } = serving;
+  const http = serving.http!;
+  const httpUrl = serving.httpUrl!;
 
   // The site worker connects in the background and keeps trying: boot services do not depend on it.
   installQuietRuntime();
@@ -187,9 +144,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
       if (worker && worker.getState() === 'RUNNING') worker.shutdown();
       await workerRun?.catch(() => undefined);
       await workerLoop.catch(() => undefined);
-      await http.close();
-      for (const s of services) await s.stop();
-      await outbox.stop();
+      await serving.stop();
       await connection.close().catch(() => undefined);
     },
   };

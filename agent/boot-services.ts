@@ -3,7 +3,7 @@
 import type { DhcpDirectory, DhcpHostRecord } from './dhcp/directory.ts';
 import { createDhcpServer } from './dhcp/server.ts';
 import { createTftpServer } from './tftp/index.ts';
-import type { AgentParts, BootService } from './agent.ts';
+import type { AgentParts, BootService } from './boot-serving.ts';
 import type { ModelCache } from './model-cache.ts';
 
 /** Reservations come from the site model; a host mid-reprovision also carries its own with its gate. */

@@ -6,12 +6,10 @@
 // taken from the head in batches, each workflow's in order, different workflows' at once. A rack powering on
 // makes thousands of events a second, and one signal at a time (a round trip each) would fall behind.
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { Client } from '@temporalio/client';
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { bootEventSignal } from '../domain/workflow-api.ts';
 import type { BootEvent } from '../domain/boot-events.ts';
 
 interface OutboxRecord {
@@ -72,22 +70,6 @@ export class EventOutbox {
     private readonly log: (msg: string) => void = () => undefined,
     private readonly retryPauses: { firstMs: number; maxMs: number } = RETRY_PAUSES,
   ) {}
-
-  static forClient(
-    dir: string,
-    client: Client,
-    log?: (msg: string) => void,
-    retryPauses?: { firstMs: number; maxMs: number },
-  ): EventOutbox {
-    return new EventOutbox(
-      dir,
-      async (workflowId, event) => {
-        await client.workflow.getHandle(workflowId).signal(bootEventSignal, event);
-      },
-      log,
-      retryPauses,
-    );
-  }
 
   private get file(): string {
     return path.join(this.dir, 'outbox.jsonl');

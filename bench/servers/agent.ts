@@ -1,22 +1,15 @@
 // The agent's boot services as a benchmark target, run standalone inside the server namespace:
 //   ip netns exec NS node --import tsx bench/servers/agent.ts SPEC.json
-// Built the way `vaquero agent` builds them (agent/agent.ts): the same config schema and defaults, a model cache
-// loaded from disk (the runner fills it), the event recorder and the durable outbox, DHCP and TFTP from
-// agentBootServices and HTTP from buildAgentHttp with the agent's request logger. Only Temporal is left out:
-// the outbox "delivers" each event at once, so its disk appends and compaction still happen as in production.
+// Started by the function `vaquero agent` starts its boot services with (agent/boot-serving.ts): the same config
+// schema and defaults, the model cache loaded from disk (the runner fills it), the event recorder and the durable
+// outbox, DHCP and TFTP from agentBootServices and HTTP with the agent's request logger. Only Temporal is left out.
 // Driven over IPC: it sends {ready} once serving, and on {op: 'stop'} stops, sends {stats} and exits (which
 // also lets `node --cpu-prof` write its profile).
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import pino from 'pino';
-import type { AgentParts, BootService } from '../../agent/agent.ts';
 import { agentBootServices } from '../../agent/boot-services.ts';
-import { BootEventRecorder } from '../../agent/boot-event-recorder.ts';
-import { CheckpointTokens } from '../../agent/checkpoint-token.ts';
+import { startBootServing } from '../../agent/boot-serving.ts';
 import { agentConfigSchema } from '../../agent/config.ts';
-import { EventOutbox } from '../../agent/event-outbox.ts';
-import { buildAgentHttp } from '../../agent/http/app.ts';
-import { ModelCache } from '../../agent/model-cache.ts';
 
 export interface AgentServerSpec {
   services: ('dhcp' | 'tftp' | 'http')[];
@@ -49,33 +42,19 @@ const config = agentConfigSchema.parse({
   log_level: spec.logLevel ?? 'info',
 });
 const log = pino({ level: config.log_level, base: { agent: config.agent_id, site: config.site } });
-const cache = new ModelCache(path.join(config.data_dir, 'cache'));
-const loaded = await cache.load();
-if (loaded.problems.length > 0) throw new Error(`model cache: ${loaded.problems.join('; ')}`);
-const tokens = await CheckpointTokens.fromDataDir(config.data_dir);
 let delivered = 0;
-const outbox = new EventOutbox(path.join(config.data_dir, 'outbox'), async () => {
-  delivered++;
+// What `vaquero agent` serves with, minus Temporal: each event is "delivered" at once, so the outbox's disk appends
+// and compaction still happen as in production.
+const serving = await startBootServing(config, {
+  log,
+  deliver: async () => {
+    delivered++;
+  },
+  services: agentBootServices,
+  http: spec.services.includes('http'),
 });
-await outbox.start();
-const recorder = new BootEventRecorder(config.agent_id, cache, outbox);
-const parts: AgentParts = { config, log, cache, recorder, tokens };
-
-const services: BootService[] = agentBootServices(parts);
-for (const s of services) await s.start();
-const http = spec.services.includes('http')
-  ? await buildAgentHttp({
-      agentId: config.agent_id,
-      site: config.site,
-      cache,
-      tokens,
-      recorder,
-      outbox,
-      ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
-      logger: log.child({ service: 'http' }),
-    })
-  : undefined;
-if (http) await http.listen({ host: config.http.listen, port: config.http.port });
+const { services, recorder, outbox, loaded } = serving;
+if (loaded.problems.length > 0) throw new Error(`model cache: ${loaded.problems.join('; ')}`);
 
 let stopping = false;
 async function stop(): Promise<void> {
@@ -87,9 +66,7 @@ async function stop(): Promise<void> {
     outbox: { ...outbox.stats(), deliveredHere: delivered },
     resources: process.resourceUsage(),
   };
-  await http?.close();
-  for (const s of services) await s.stop();
-  await outbox.stop();
+  await serving.stop();
   send({ stats });
   process.exit(0);
 }

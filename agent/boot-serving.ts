@@ -1,0 +1,117 @@
+// The half of an agent that boots hosts: the model cache it serves from, the per-run tokens, the event recorder and
+// its durable outbox, the boot services (DHCP, TFTP) and the HTTP service. It needs no Temporal: where its events go
+// is the caller's `deliver`. startAgent (agent.ts) adds the site worker and Temporal around it; the benchmarks run
+// it as it is, so what they measure is what `vaquero agent` serves with.
+import type { FastifyInstance } from 'fastify';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { BootEvent } from '../domain/boot-events.ts';
+import { BootEventRecorder } from './boot-event-recorder.ts';
+import { CheckpointTokens } from './checkpoint-token.ts';
+import type { AgentConfig } from './config.ts';
+import { EventOutbox } from './event-outbox.ts';
+import { buildAgentHttp } from './http/app.ts';
+import { ModelCache } from './model-cache.ts';
+
+/** A boot service (DHCP, TFTP) run by the agent next to HTTP. */
+export interface BootService {
+  name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  stats(): Record<string, unknown>;
+}
+
+export interface AgentParts {
+  config: AgentConfig;
+  log: Logger;
+  cache: ModelCache;
+  recorder: BootEventRecorder;
+  tokens: CheckpointTokens;
+}
+
+export interface BootServingOptions {
+  log: Logger;
+  /** Where each boot event goes (Temporal for a real agent); a rejection keeps it in the outbox for a retry. */
+  deliver: (workflowId: string, event: BootEvent) => Promise<void>;
+  /** Boot services made from the agent's parts (DHCP, TFTP). */
+  services?: (parts: AgentParts) => BootService[];
+  /** Serve HTTP (default true). */
+  http?: boolean;
+  /** Extra health facts for /health. */
+  health?: () => Record<string, unknown>;
+  /** Pauses between the outbox's delivery attempts while deliveries fail (default 200 ms doubling to 10 s). */
+  outboxRetryPauses?: { firstMs: number; maxMs: number };
+}
+
+export interface BootServing extends AgentParts {
+  /** What the model cache held at start (problems: files it could not read, logged as warnings too). */
+  loaded: Awaited<ReturnType<ModelCache['load']>>;
+  outbox: EventOutbox;
+  services: BootService[];
+  http?: FastifyInstance;
+  /** How this machine reaches the HTTP service (loopback when it listens on every address). */
+  httpUrl?: string;
+  stop(): Promise<void>;
+}
+
+export async function startBootServing(config: AgentConfig, opts: BootServingOptions): Promise<BootServing> {
+  const { log } = opts;
+  const cache = new ModelCache(path.join(config.data_dir, 'cache'));
+  const loaded = await cache.load();
+  log.info({ siteModel: loaded.siteModel, gates: loaded.gates }, 'model cache loaded');
+  for (const p of loaded.problems) log.warn({ problem: p }, 'model cache file unreadable');
+  const tokens = await CheckpointTokens.fromDataDir(config.data_dir);
+  const outbox = new EventOutbox(
+    path.join(config.data_dir, 'outbox'),
+    opts.deliver,
+    (m) => log.warn(m),
+    opts.outboxRetryPauses,
+  );
+  await outbox.start();
+  const recorder = new BootEventRecorder(config.agent_id, cache, outbox);
+  const parts: AgentParts = { config, log, cache, recorder, tokens };
+
+  const services = opts.services?.(parts) ?? [];
+  for (const s of services) {
+    await s.start();
+    log.info({ service: s.name }, 'boot service started');
+  }
+  let http: FastifyInstance | undefined;
+  let httpUrl: string | undefined;
+  if (opts.http !== false) {
+    http = await buildAgentHttp({
+      agentId: config.agent_id,
+      site: config.site,
+      cache,
+      tokens,
+      recorder,
+      outbox,
+      ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
+      ...(config.assets.upstream !== undefined ? { assetsUpstream: config.assets.upstream } : {}),
+      ...(config.assets.upstream ? { assetsCache: path.join(config.data_dir, 'asset-cache') } : {}),
+      bootRoot: config.tftp.root,
+      logger: log.child({ service: 'http' }),
+      health: () => ({
+        ...opts.health?.(),
+        services: Object.fromEntries(services.map((s) => [s.name, s.stats()])),
+      }),
+    });
+    await http.listen({ host: config.http.listen, port: config.http.port });
+    const host = config.http.listen === '0.0.0.0' ? '127.0.0.1' : config.http.listen;
+    httpUrl = `http://${host}:${(http.server.address() as { port: number }).port}`;
+    log.info({ url: httpUrl }, 'HTTP boot service listening');
+  }
+  return {
+    ...parts,
+    loaded,
+    outbox,
+    services,
+    ...(http ? { http } : {}),
+    ...(httpUrl ? { httpUrl } : {}),
+    async stop() {
+      await http?.close();
+      for (const s of services) await s.stop();
+      await outbox.stop();
+    },
+  };
+}
