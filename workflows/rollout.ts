@@ -6,7 +6,6 @@
 // without signalling (a bug, a termination) never leaves the rollout waiting forever.
 import {
   ApplicationFailure,
-  ChildWorkflowFailure,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
@@ -34,6 +33,12 @@ import {
   supersedeUpdate,
 } from '../domain/workflow-api.ts';
 import { hostReprovision } from './host-reprovision.ts';
+import {
+  appendRolloutTimeline,
+  countByState,
+  failureMessage,
+  FINAL_HOST_STATES,
+} from './rollout-progress.ts';
 import { schedule } from './rollout-scheduler.ts';
 import { startRolloutReporter, summarizeRollout } from './rollout-reporter.ts';
 import {
@@ -54,15 +59,6 @@ import type {
   RolloutTimelineEntry,
 } from '../domain/rollout.ts';
 
-const TIMELINE_LIMIT = 5000;
-const FINAL: ReadonlySet<RolloutHostState> = new Set([
-  'provisioned',
-  'failed',
-  'cancelled',
-  'released',
-  'blocked',
-  'skipped',
-]);
 /** How long a restart waits for the host's previous run, which has reported its end, to close (seconds). */
 const CLOSING_RUN_WAIT_S = 60;
 /** Child starts per workflow task (each is a command of a few hundred bytes in the task's completion). */
@@ -105,8 +101,12 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
 
   const key = (site: string, host: string) => `${site}/${host}`;
   const note = (kind: string, message: string, host?: string) => {
-    timeline.push({ at: Date.now(), kind, ...(host !== undefined ? { host } : {}), message });
-    if (timeline.length > TIMELINE_LIMIT) timeline.splice(0, timeline.length - TIMELINE_LIMIT);
+    appendRolloutTimeline(timeline, {
+      at: Date.now(),
+      kind,
+      ...(host !== undefined ? { host } : {}),
+      message,
+    });
   };
   const setState = (s: RolloutState, why?: string) => {
     state = s;
@@ -115,20 +115,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     upsertSearchAttributes([{ key: VaqState, value: s }]);
     dirty = true;
   };
-  const counts = (): Record<RolloutHostState, number> => {
-    const c: Record<RolloutHostState, number> = {
-      pending: 0,
-      blocked: 0,
-      running: 0,
-      provisioned: 0,
-      failed: 0,
-      cancelled: 0,
-      released: 0,
-      skipped: 0,
-    };
-    for (const h of hosts) c[h.state]++;
-    return c;
-  };
+  const counts = () => countByState(hosts);
   const status = (): RolloutStatus => ({
     sot: input.sot,
     revision: input.revision,
@@ -156,7 +143,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
       })
     : undefined;
   const finishHost = (h: RolloutHostProgress, s: RolloutHostState, error?: string) => {
-    if (FINAL.has(h.state)) return;
+    if (FINAL_HOST_STATES.has(h.state)) return;
     h.state = s;
     h.finishedAt = Date.now();
     if (error) h.error = error;
@@ -408,7 +395,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
       }
       if (d.start.length > 0 || d.block.length > 0) dirty = true;
     }
-    const open = hosts.filter((h) => !FINAL.has(h.state));
+    const open = hosts.filter((h) => !FINAL_HOST_STATES.has(h.state));
     if (open.length === 0 && state === 'running') {
       setState(
         failures > 0 ? 'failed' : 'completed',
@@ -448,13 +435,4 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     ...(reason !== undefined ? { reason } : {}),
   };
   return result;
-}
-
-function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  if (e instanceof ChildWorkflowFailure && e.cause) e = e.cause;
-  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) {
-    e = (e as { cause?: unknown }).cause;
-  }
-  return e instanceof Error ? e.message : String(e);
 }
