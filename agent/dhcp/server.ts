@@ -18,6 +18,8 @@ import { BindingTable } from './bindings.ts';
 import type { DhcpBindings } from './bindings.ts';
 import type { BootConfig, BootFiles } from './boot.ts';
 import { DEFAULT_BOOT_FILES } from './boot.ts';
+import { unicastAllowed } from './egress.ts';
+import type { EgressRequest } from './egress.ts';
 import { describeClient } from './client-info.ts';
 import { BOOTREQUEST, macOf, parseDhcp, serializeDhcp } from './codec.ts';
 import type { DhcpPacket } from './codec.ts';
@@ -118,6 +120,8 @@ export interface DhcpStats {
   releases: number;
   proxyReplies: number;
   sendErrors: number;
+  /** Replies the request aimed outside the host's subnet or at a non-unicast relay: broadcast instead, or dropped. */
+  unsafeDestinations: number;
   /** Unexpected exceptions (directory, encoder, event callback); each is contained to its packet. */
   errors: number;
 }
@@ -158,6 +162,7 @@ function zeroStats(): DhcpStats {
     releases: 0,
     proxyReplies: 0,
     sendErrors: 0,
+    unsafeDestinations: 0,
     errors: 0,
   };
 }
@@ -226,12 +231,24 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     host: DhcpHostRecord,
     iface: ServedInterface,
     port: number,
+    request: EgressRequest,
   ): void {
     for (const c of result.counters) counters[c satisfies DhcpCounter]++;
     if (result.binding === 'remove') bindings.remove(mac);
     else if (result.binding)
       bindings.set(mac, result.binding.ip, result.binding.seconds, result.binding.source);
-    if (result.reply) send(result.reply.packet, result.reply.to.address, result.reply.to.port, iface, port);
+    if (result.reply) {
+      let to = result.reply.to;
+      if (to.address !== LIMITED_BROADCAST && !unicastAllowed(to.address, request, host.subnet.cidr)) {
+        counters.unsafeDestinations++;
+        // A client on the segment still gets its answer by broadcast; a reply for anyone else is not sent.
+        to =
+          to.port === ports.client
+            ? { address: LIMITED_BROADCAST, port: ports.client }
+            : { address: '', port: 0 };
+      }
+      if (to.address) send(result.reply.packet, to.address, to.port, iface, port);
+    }
     if (result.event && opts.onEvent) {
       const e = result.event;
       try {
@@ -336,7 +353,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       source: { address: rinfo.address, port: rinfo.port },
       ownAddresses,
     });
-    apply(result, mac, host, iface, arrival.port);
+    apply(result, mac, host, iface, arrival.port, { giaddr: p.giaddr, source: rinfo.address });
   }
 
   function bindSocket(port: number, address: string, arrival: Arrival): Promise<dgram.Socket> {

@@ -1,7 +1,7 @@
 // The rollout's host bookkeeping: counts per state, the bounded timeline, the message of a failed child run.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, RetryState } from '@temporalio/common';
 import { ChildWorkflowFailure } from '@temporalio/workflow';
 import type { RolloutHostProgress, RolloutTimelineEntry } from '../../domain/rollout.ts';
 import {
@@ -43,7 +43,13 @@ test('the timeline keeps its newest 5,000 entries', () => {
 
 test("a failed child's message is its own failure's, not the wrapper's", () => {
   const inner = ApplicationFailure.nonRetryable('failed at netboot/dhcp: no dhcp within 60s');
-  const child = new ChildWorkflowFailure('default', undefined, 'hostReprovision', 0, inner);
+  const child = new ChildWorkflowFailure(
+    'default',
+    { workflowId: 'host/s/h', runId: 'r' },
+    'hostReprovision',
+    RetryState.NON_RETRYABLE_FAILURE,
+    inner,
+  );
   assert.equal(failureMessage(child), 'failed at netboot/dhcp: no dhcp within 60s');
   assert.equal(failureMessage('plain'), 'plain');
 });
