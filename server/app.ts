@@ -120,14 +120,21 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     config.dataDir,
     github && config.github ? { access: github, config: config.github } : undefined,
   );
+  const plans = new PlanService(sources, opts.client);
   const ops = new FleetOps(opts.client, sources, index, {
     metrics,
     ...(config.github !== undefined ? { github: config.github } : {}),
     ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
     log,
     ...(opts.temporalDeadlineMs !== undefined ? { deadlineMs: opts.temporalDeadlineMs } : {}),
+    hostsAt: async (sot, revision) =>
+      new Map(
+        [...(await plans.check(sot, revision)).states.values()].map((h) => [
+          `${h.site}/${h.host}`,
+          { neverProvision: h.neverProvision },
+        ]),
+      ),
   });
-  const plans = new PlanService(sources, opts.client);
   const background = new Background((m) => app.log.warn(m));
   const webhooks =
     config.github && github

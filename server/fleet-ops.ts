@@ -72,6 +72,11 @@ export class FleetOps {
       publicUrl?: string;
       log?: (msg: string) => void;
       deadlineMs?: number;
+      /** The hosts (`site/host`) of a SoT at a revision, for checking what an operator names. */
+      hostsAt?: (
+        sot: SotConfig,
+        revision: string,
+      ) => Promise<ReadonlyMap<string, { neverProvision: boolean }>>;
     } = {},
   ) {}
 
@@ -285,16 +290,40 @@ export class FleetOps {
     return h.executeUpdate(overrideStageUpdate, { args: [o] });
   }
 
-  /** Starts a host workflow per host at the revision of its SoT's newest rollout. */
+  /**
+   * Starts a host workflow per host at the revision of its SoT's newest rollout. Every named host must be in the SoT
+   * at that revision (else 404 naming those that are not), and none may be `never_provision` unless `force` says so
+   * (else 409 naming them): nothing starts unless all of them can.
+   */
   private async reprovisionNow(
     hosts: readonly string[],
     sotName: string | undefined,
+    force = false,
   ): Promise<{ host: string; workflowId: string; started: boolean; revision?: string; error?: string }[]> {
     const sots = this.sources.list();
     const sot = sotName ? this.sources.get(sotName) : sots.length === 1 ? sots[0]! : undefined;
     if (!sot) throw new ApiError(400, 'sot_required', 'several SoTs are configured: name one in "sot"');
     const newest = await this.newestRollout(sot.name);
     if (!newest) throw new ApiError(409, 'no_rollout', `SoT ${sot.name} has no rollout yet: start one first`);
+    if (this.opts.hostsAt) {
+      const known = await this.opts.hostsAt(sot, newest.revision);
+      const unknown = hosts.filter((k) => !known.has(k));
+      if (unknown.length > 0)
+        throw new ApiError(
+          404,
+          'host_unknown',
+          `not in SoT ${sot.name} at ${newest.revision}: ${unknown.join(', ')}`,
+          { hosts: unknown },
+        );
+      const frozen = hosts.filter((k) => known.get(k)?.neverProvision);
+      if (frozen.length > 0 && !force)
+        throw new ApiError(
+          409,
+          'never_provision',
+          `never_provision is set for ${frozen.join(', ')}: send "force": true to reprovision them anyway`,
+          { hosts: frozen },
+        );
+    }
     const out = [];
     for (const key of hosts) {
       const [site, host] = key.split('/') as [string, string];

@@ -167,7 +167,7 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
     },
   );
 
-  app.post<{ Body: { hosts: string[]; sot?: string } }>(
+  app.post<{ Body: { hosts: string[]; sot?: string; force?: boolean } }>(
     '/hosts/reprovision',
     {
       config: { access: 'operate' },
@@ -194,6 +194,10 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
               type: 'string',
               pattern: SOT_PATTERN,
               description: 'Needed when several SoTs are configured',
+            },
+            force: {
+              type: 'boolean',
+              description: 'Reprovision hosts whose never_provision is set too (without it they are a 409)',
             },
           },
         },
@@ -222,6 +226,8 @@ export async function hostRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
         },
       },
     },
-    async (request) => ({ results: await ctx.ops.reprovision(request.body.hosts, request.body.sot) }),
+    async (request) => ({
+      results: await ctx.ops.reprovision(request.body.hosts, request.body.sot, request.body.force === true),
+    }),
   );
 }
