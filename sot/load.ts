@@ -1,6 +1,6 @@
 // Reads a SoT folder into the typed model. Every problem of syntax or shape becomes a diagnostic; a document
 // with problems is left out of the model, so later checks only ever see well-formed data.
-import { readdir, readFile, realpath, lstat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import type { Diagnostic } from './diagnostics.ts';
@@ -19,6 +19,15 @@ export interface LoadResult {
 }
 
 const YAML_EXT = /\.ya?ml$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(bytes: Buffer): string | undefined {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
 const ID_RE = /^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$/;
 /** Guards against a SoT that would make the loader read gigabytes. */
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
@@ -41,7 +50,17 @@ export async function loadSot(rootDir: string): Promise<LoadResult> {
   const texts = new Map<string, string>();
   await Promise.all(
     files.map(async (abs) => {
-      texts.set(rel(abs), await readFile(abs, 'utf8'));
+      const bytes = await readFile(abs);
+      // Every SoT file is text (YAML, templates): binary bytes are a mistake, never something to render.
+      const text = bytes.includes(0) ? undefined : decodeUtf8(bytes);
+      if (text === undefined)
+        diagnostics.push({
+          file: rel(abs),
+          line: 1,
+          col: 1,
+          message: 'not a text file (binary bytes or invalid UTF-8)',
+        });
+      else texts.set(rel(abs), text);
     }),
   );
   const sorted = [...texts.keys()].sort();
@@ -101,7 +120,6 @@ function loadSingle<T>(
   diagnostics: Diagnostic[],
   isSite = false,
 ): void {
-  if (!checkSize(file, text, diagnostics)) return;
   const { docs, diagnostics: syntax } = parseYamlFile(file, text);
   diagnostics.push(...syntax);
   if (!ID_RE.test(id)) {
@@ -160,7 +178,6 @@ function loadHosts(
   text: string,
   diagnostics: Diagnostic[],
 ): void {
-  if (!checkSize(file, text, diagnostics)) return;
   const { docs, diagnostics: syntax } = parseYamlFile(file, text);
   diagnostics.push(...syntax);
   for (const src of docs) {
@@ -230,46 +247,51 @@ function loadAsset(
     });
     return;
   }
-  if (!checkSize(file, text, diagnostics)) return;
   const snippet = parts[2] === 'snippets' && parts.length > 3;
   const name = parts.slice(snippet ? 3 : 2).join('/');
   const asset: Asset = { type, name, file, text, snippet };
   model.assets.set(assetKey(type, name, snippet), asset);
 }
 
-function checkSize(file: string, text: string, diagnostics: Diagnostic[]): boolean {
-  if (text.length <= MAX_FILE_BYTES) return true;
-  diagnostics.push({ file, line: 1, col: 1, message: `file is larger than ${MAX_FILE_BYTES} bytes` });
-  return false;
-}
-
-/** Regular files below `dir`, skipping dot-files; symlinks only when they stay inside the SoT. */
-async function listFiles(root: string, dir: string, diagnostics: Diagnostic[]): Promise<string[]> {
+/**
+ * Every file of the SoT, each once. Symbolic links are followed only inside the SoT, and a directory reached twice
+ * (a link back to a parent, or two links to one folder) is listed once: a loop ends instead of recursing forever.
+ * A file over MAX_FILE_BYTES is reported, not read.
+ */
+async function listFiles(
+  root: string,
+  dir: string,
+  diagnostics: Diagnostic[],
+  seenDirs = new Set<string>([root]),
+): Promise<string[]> {
   const out: string[] = [];
   const entries = await readdir(dir, { withFileTypes: true });
   for (const e of entries) {
     if (e.name.startsWith('.') || e.name === 'node_modules') continue;
     const abs = path.join(dir, e.name);
-    let isDir = e.isDirectory();
-    let isFile = e.isFile();
+    const relFile = path.relative(root, abs).split(path.sep).join('/');
+    const problem = (message: string) => diagnostics.push({ file: relFile, line: 1, col: 1, message });
+    let real = abs;
     if (e.isSymbolicLink()) {
       const target = await realpath(abs).catch(() => undefined);
-      const relFile = path.relative(root, abs).split(path.sep).join('/');
       if (!target || (target !== root && !target.startsWith(root + path.sep))) {
-        diagnostics.push({
-          file: relFile,
-          line: 1,
-          col: 1,
-          message: 'symbolic link points outside the SoT (or nowhere)',
-        });
+        problem('symbolic link points outside the SoT (or nowhere)');
         continue;
       }
-      const st = await lstat(target);
-      isDir = st.isDirectory();
-      isFile = st.isFile();
+      real = target;
     }
-    if (isDir) out.push(...(await listFiles(root, abs, diagnostics)));
-    else if (isFile) out.push(abs);
+    const st = await stat(real).catch(() => undefined);
+    if (st?.isDirectory()) {
+      if (seenDirs.has(real)) {
+        if (e.isSymbolicLink()) problem('symbolic link to a folder already read (a loop): not followed');
+        continue;
+      }
+      seenDirs.add(real);
+      out.push(...(await listFiles(root, abs, diagnostics, seenDirs)));
+    } else if (st?.isFile()) {
+      if (st.size > MAX_FILE_BYTES) problem(`file is larger than ${MAX_FILE_BYTES} bytes: not read`);
+      else out.push(abs);
+    }
   }
   return out;
 }

@@ -41,7 +41,13 @@ const hostName = z
   .regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'must be letters, digits, "." or "-"');
 const mac = z
   .string()
-  .regex(/^(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'not a MAC address (aa:bb:cc:dd:ee:ff)');
+  .regex(/^(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'not a MAC address (aa:bb:cc:dd:ee:ff)')
+  // A host's MAC names one NIC: the group bit (multicast, broadcast) or all zeros would match none or many.
+  .refine(
+    (m) => (parseInt(m.slice(0, 2), 16) & 1) === 0,
+    "a multicast or broadcast address is not a NIC's MAC",
+  )
+  .refine((m) => !/^(?:00:){5}00$/.test(m), "the all-zero MAC is not a NIC's MAC");
 const ipv4 = z.string().refine(isIPv4, 'not an IPv4 address');
 const ipv6 = z.string().refine((s) => ipaddr.IPv6.isValid(s), 'not an IPv6 address');
 const cidr4 = z.string().refine(isCidr4, 'not an IPv4 CIDR (a.b.c.d/n)');

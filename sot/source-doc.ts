@@ -1,5 +1,5 @@
 // One parsed YAML document together with what is needed to point at any of its nodes by line and column.
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, visit } from 'yaml';
 import type { Document, Node, Pair } from 'yaml';
 import type { Diagnostic } from './diagnostics.ts';
 
@@ -105,10 +105,37 @@ export function parseYamlFile(file: string, text: string): { docs: SourceDoc[]; 
     }
     // An empty document (e.g. a trailing ---) carries nothing: skip it silently.
     if (doc.contents === null) return;
+    // Plain data only: a tag that makes a value other than a string, number, boolean, null, map or list (binary,
+    // sets, timestamps, or a language's own objects) is refused, and so is its document.
+    const tagged: Diagnostic[] = [];
+    visit(doc, {
+      Node(_key, node) {
+        if (!node.tag || ALLOWED_TAGS.has(node.tag)) return;
+        // The position of the tag itself: the node's range starts at its value, after the tag.
+        let at = text.lastIndexOf('!', node.range?.[0] ?? 0);
+        if (at > 0 && text[at - 1] === '!') at--;
+        const p = lines.linePos(Math.max(at, 0));
+        const shown = node.tag.replace(/^tag:yaml\.org,2002:/, '!!');
+        tagged.push({
+          file,
+          line: p.line,
+          col: p.col,
+          message: `YAML tag ${shown} is not allowed: plain data only`,
+        });
+      },
+    });
+    if (tagged.length > 0) {
+      diagnostics.push(...tagged);
+      return;
+    }
     docs.push(new SourceDoc(file, doc, lines, index));
   });
   return { docs, diagnostics };
 }
+
+const ALLOWED_TAGS = new Set(
+  ['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`),
+);
 
 function firstLine(msg: string): string {
   return msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
