@@ -9,6 +9,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { startRolloutWorkflow } from '../client/start-rollout.ts';
+import { hostRunOf } from '../temporal/visibility-rows.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import {
   abortUpdate,
@@ -48,7 +49,9 @@ export interface RolloutDetail extends RolloutStatus {
   closedAt?: string;
 }
 
-export interface HostDetail extends Omit<HostStatus, 'stageSince'> {
+export interface HostDetail extends Omit<HostStatus, 'stageSince' | 'state'> {
+  /** The workflow's own state; for a run that ended without recording one, its end (failed, terminated, timed_out). */
+  state: HostStatus['state'] | 'terminated' | 'timed_out';
   workflowId: string;
   runId: string;
   stageSince: string;
@@ -243,8 +246,12 @@ export class FleetOps {
     if (queried.status === 'fulfilled') {
       const s = queried.value;
       const end = desc.closeTime?.getTime() ?? Date.now();
+      // A closed run still answers with its last state: "running" if it ended without recording one (terminated,
+      // timed out, failed by an exception). Its end then says how it ended, as the list does.
+      const closedState = desc.closeTime && s.state === 'running' ? hostRunOf(desc)?.state : undefined;
       return {
         ...s,
+        ...(closedState ? { state: closedState as HostDetail['state'] } : {}),
         ...meta,
         stageSince: new Date(s.stageSince).toISOString(),
         secondsInStage: Math.max(0, Math.round((end - s.stageSince) / 100) / 10),
@@ -264,7 +271,7 @@ export class FleetOps {
         site,
         host,
         revision: row.revision,
-        state: row.state as HostStatus['state'],
+        state: row.state as HostDetail['state'],
         stage: row.stage as HostStatus['stage'],
         bootStage: 0,
         bootStages: 0,
