@@ -62,6 +62,9 @@ export interface HostDetail extends Omit<HostStatus, 'stageSince' | 'state'> {
   source: 'workflow' | 'index';
 }
 
+/** The memo key of a rollout's run that holds the GitHub delivery which started it. */
+const DELIVERY_MEMO = 'githubDelivery';
+
 const ROLLOUT_ID = /^rollout\/([a-z0-9][a-z0-9._-]*)\/([A-Za-z0-9._-]+)$/;
 
 export class FleetOps {
@@ -124,6 +127,8 @@ export class FleetOps {
     force?: boolean;
     only?: string[];
     trigger: Trigger;
+    /** The GitHub delivery that asks for it: one delivery starts at most one rollout, ever. */
+    delivery?: string;
   }): Promise<StartResult> {
     const { sot, trigger } = opts;
     const auto = trigger !== 'api';
@@ -131,6 +136,18 @@ export class FleetOps {
     this.sources.checkRevision(sot, revision);
     const workflowId = rolloutWorkflowId(sot.name, revision);
     const base = { sot: sot.name, revision, workflowId };
+    if (opts.delivery) {
+      // Durable and shared by every replica: the delivery id is kept in the memo of the run it started, in Temporal.
+      // A re-sent delivery (same id) must not undo what an operator did since, e.g. a rollback to an older commit.
+      for await (const wf of this.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+        if (wf.memo?.[DELIVERY_MEMO] === opts.delivery)
+          return {
+            ...base,
+            started: false,
+            reason: `delivery ${opts.delivery} already started ${workflowId}`,
+          };
+      }
+    }
     if (auto) {
       const newest = await this.newestRollout(sot.name);
       if (newest?.revision === revision) {
@@ -150,7 +167,8 @@ export class FleetOps {
       ...(opts.only?.length ? { only: opts.only } : {}),
       ...(report ? { report } : {}),
     };
-    if (!(await startRolloutWorkflow(this.client, input)).started)
+    const memo = opts.delivery ? { [DELIVERY_MEMO]: opts.delivery } : undefined;
+    if (!(await startRolloutWorkflow(this.client, input, memo)).started)
       return { ...base, started: false, reason: `${workflowId} is already running` };
     this.opts.metrics?.rolloutsStarted.inc({ trigger });
     this.opts.log?.(`${trigger}: started ${workflowId}`);
