@@ -47,6 +47,8 @@ export async function startDirRollout(
 export async function startRolloutWorkflow(
   client: Client,
   input: RolloutInput,
+  /** Facts about what started it (e.g. the GitHub delivery), kept with the run in Temporal, never in its history's input. */
+  memo?: Record<string, string>,
 ): Promise<{ workflowId: string; started: boolean }> {
   const workflowId = rolloutWorkflowId(input.sot, input.revision);
   try {
@@ -54,6 +56,7 @@ export async function startRolloutWorkflow(
       taskQueue: CONTROL_TASK_QUEUE,
       workflowId,
       args: [input],
+      ...(memo ? { memo } : {}),
     });
     return { workflowId, started: true };
   } catch (err) {

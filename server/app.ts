@@ -174,7 +174,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) ctx.routes.push({ method, url: r.url });
   });
-  installErrorHandling(app);
+  installErrorHandling(app, () => ctx.routes);
   installAuth(app, config.auth);
   app.addHook('onResponse', async (request, reply) => {
     metrics.requestDuration.observe(

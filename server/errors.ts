@@ -107,17 +107,51 @@ export function toApiError(err: unknown): ApiError {
   return new ApiError(500, 'internal', 'internal error');
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+/** A route pattern (`/hosts/:site/:host`, `/docs/*`) as a regular expression over a request's path. */
+function patternOf(url: string): RegExp {
+  const body = url
+    .split('/')
+    .map((seg) =>
+      seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('/');
+  return new RegExp(`^${body}/?$`);
+}
+
+/**
+ * Errors in the one shape, and requests no route takes: a path the API has with another method is a 405 naming the
+ * methods it allows (RFC 9110 §15.5.6); anything else a 404.
+ */
+export function installErrorHandling(
+  app: FastifyInstance,
+  routes: () => readonly { method: string; url: string }[] = () => [],
+): void {
   app.setErrorHandler((err, request, reply) => {
     const e = toApiError(err);
     if (e.status >= 500) request.log.error({ err }, 'request failed');
     return sendError(reply, request, e);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(
-      reply,
-      request,
-      new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`),
-    ),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [
+      ...new Set(
+        routes()
+          .filter((r) => patternOf(r.url).test(path))
+          .map((r) => r.method.toUpperCase()),
+      ),
+    ].sort();
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.join(', '));
+      return sendError(
+        reply,
+        request,
+        new ApiError(
+          405,
+          'method_not_allowed',
+          `${request.method} is not allowed on ${path}: ${allowed.join(', ')}`,
+        ),
+      );
+    }
+    return sendError(reply, request, new ApiError(404, 'not_found', `no route ${request.method} ${path}`));
+  });
 }

@@ -9,6 +9,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { startRolloutWorkflow } from '../client/start-rollout.ts';
+import { hostRunOf } from '../temporal/visibility-rows.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import {
   abortUpdate,
@@ -48,7 +49,9 @@ export interface RolloutDetail extends RolloutStatus {
   closedAt?: string;
 }
 
-export interface HostDetail extends Omit<HostStatus, 'stageSince'> {
+export interface HostDetail extends Omit<HostStatus, 'stageSince' | 'state'> {
+  /** The workflow's own state; for a run that ended without recording one, its end (failed, terminated, timed_out). */
+  state: HostStatus['state'] | 'terminated' | 'timed_out';
   workflowId: string;
   runId: string;
   stageSince: string;
@@ -58,6 +61,9 @@ export interface HostDetail extends Omit<HostStatus, 'stageSince'> {
   /** `workflow`: answered by the host workflow; `index`: no worker could answer, visibility's row only. */
   source: 'workflow' | 'index';
 }
+
+/** The memo key of a rollout's run that holds the GitHub delivery which started it. */
+const DELIVERY_MEMO = 'githubDelivery';
 
 const ROLLOUT_ID = /^rollout\/([a-z0-9][a-z0-9._-]*)\/([A-Za-z0-9._-]+)$/;
 
@@ -121,6 +127,8 @@ export class FleetOps {
     force?: boolean;
     only?: string[];
     trigger: Trigger;
+    /** The GitHub delivery that asks for it: one delivery starts at most one rollout, ever. */
+    delivery?: string;
   }): Promise<StartResult> {
     const { sot, trigger } = opts;
     const auto = trigger !== 'api';
@@ -128,6 +136,18 @@ export class FleetOps {
     this.sources.checkRevision(sot, revision);
     const workflowId = rolloutWorkflowId(sot.name, revision);
     const base = { sot: sot.name, revision, workflowId };
+    if (opts.delivery) {
+      // Durable and shared by every replica: the delivery id is kept in the memo of the run it started, in Temporal.
+      // A re-sent delivery (same id) must not undo what an operator did since, e.g. a rollback to an older commit.
+      for await (const wf of this.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+        if (wf.memo?.[DELIVERY_MEMO] === opts.delivery)
+          return {
+            ...base,
+            started: false,
+            reason: `delivery ${opts.delivery} already started ${workflowId}`,
+          };
+      }
+    }
     if (auto) {
       const newest = await this.newestRollout(sot.name);
       if (newest?.revision === revision) {
@@ -147,7 +167,8 @@ export class FleetOps {
       ...(opts.only?.length ? { only: opts.only } : {}),
       ...(report ? { report } : {}),
     };
-    if (!(await startRolloutWorkflow(this.client, input)).started)
+    const memo = opts.delivery ? { [DELIVERY_MEMO]: opts.delivery } : undefined;
+    if (!(await startRolloutWorkflow(this.client, input, memo)).started)
       return { ...base, started: false, reason: `${workflowId} is already running` };
     this.opts.metrics?.rolloutsStarted.inc({ trigger });
     this.opts.log?.(`${trigger}: started ${workflowId}`);
@@ -243,8 +264,12 @@ export class FleetOps {
     if (queried.status === 'fulfilled') {
       const s = queried.value;
       const end = desc.closeTime?.getTime() ?? Date.now();
+      // A closed run still answers with its last state: "running" if it ended without recording one (terminated,
+      // timed out, failed by an exception). Its end then says how it ended, as the list does.
+      const closedState = desc.closeTime && s.state === 'running' ? hostRunOf(desc)?.state : undefined;
       return {
         ...s,
+        ...(closedState ? { state: closedState as HostDetail['state'] } : {}),
         ...meta,
         stageSince: new Date(s.stageSince).toISOString(),
         secondsInStage: Math.max(0, Math.round((end - s.stageSince) / 100) / 10),
@@ -264,7 +289,7 @@ export class FleetOps {
         site,
         host,
         revision: row.revision,
-        state: row.state as HostStatus['state'],
+        state: row.state as HostDetail['state'],
         stage: row.stage as HostStatus['stage'],
         bootStage: 0,
         bootStages: 0,

@@ -3,7 +3,8 @@
 // body, or with a secret no longer configured) is rejected and starts nothing.
 //   push          to a configured SoT's branch: the rollout of exactly that commit (`after`), if it is still the
 //                 branch head (a late or replayed delivery of an older push must not roll the fleet back) and
-//                 not already the SoT's newest rollout (a redelivery starts nothing; see fleet-ops.ts)
+//                 not already the SoT's newest rollout, and its delivery id never started a rollout before (a
+//                 redelivery starts nothing, even after an operator rolled back; see fleet-ops.ts)
 //   pull_request  opened/synchronize/reopened against a SoT's branch: the plan base..head as a check run and/or
 //                 PR comment, computed after the response (GitHub waits 10 s for an answer)
 //   ping          answered
@@ -96,7 +97,7 @@ export class GithubWebhookHandler {
       return { status: 200, body: { ...body, zen: typeof payload.zen === 'string' ? payload.zen : 'pong' } };
     }
     if (event === 'push') {
-      const r = await this.push(payload);
+      const r = await this.push(payload, delivery);
       body.results = r;
       const started = r.some((x) => x.action === 'started');
       count(started ? 'started' : 'ignored');
@@ -113,7 +114,7 @@ export class GithubWebhookHandler {
     return { status: 200, body };
   }
 
-  private async push(p: Record<string, unknown>): Promise<DeliveryResult[]> {
+  private async push(p: Record<string, unknown>, delivery: string): Promise<DeliveryResult[]> {
     const ref = typeof p.ref === 'string' ? p.ref : '';
     const after = typeof p.after === 'string' ? p.after : '';
     const sots = this.sotsFor(p.repository as RepoPayload | undefined);
@@ -136,7 +137,12 @@ export class GithubWebhookHandler {
             continue;
           }
         }
-        const r = await this.deps.ops.startRollout({ sot, revision: after, trigger: 'push' });
+        const r = await this.deps.ops.startRollout({
+          sot,
+          revision: after,
+          trigger: 'push',
+          ...(delivery ? { delivery } : {}),
+        });
         out.push(
           r.started
             ? { sot: sot.name, action: 'started', workflowId: r.workflowId, revision: after }

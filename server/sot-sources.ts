@@ -3,7 +3,7 @@
 import { stat } from 'node:fs/promises';
 import type { GithubAccess } from '../activities/control/github-access.ts';
 import { splitRepo } from '../activities/control/github-access.ts';
-import { isRemoteLocation, remoteBranchHead } from '../activities/control/git-remote.ts';
+import { isRemoteLocation, remoteBranchHead, RevisionNotFound } from '../activities/control/git-remote.ts';
 import { dirRevision } from '../activities/control/revision-store.ts';
 import type { RevisionStore } from '../activities/control/revision-store.ts';
 import { resolveCommit } from '../sot/git-revision.ts';
@@ -114,11 +114,14 @@ export class SotSources {
     try {
       return await this.store.snapshot(s.name, revision, this.sourceFor(s, revision));
     } catch (err) {
-      throw new ApiError(
-        502,
-        'sot_fetch_failed',
-        `cannot fetch ${s.name} at ${revision}: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      // A commit the repository does not have is the caller's mistake; GitHub says so with a 404.
+      if (err instanceof RevisionNotFound || (err as { status?: unknown }).status === 404)
+        throw new ApiError(404, 'revision_unknown', `revision ${revision} is not a commit of ${s.name}`);
+      // The server's paths and URLs stay in its log, not in the answer.
+      const why = err instanceof Error ? err.message : String(err);
+      throw new ApiError(502, 'sot_fetch_failed', `cannot fetch ${s.name} at ${revision}`, {
+        cause: why.replace(/(?:file:\/\/)?\/[^\s'"]+/g, '<path>'),
+      });
     }
   }
 }

@@ -9,8 +9,14 @@ export interface Diagnostic {
   message: string;
 }
 
+/** One line per diagnostic, whatever the file is called: control characters in a name are shown escaped. */
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.col}: ${d.message}`;
+  return `${escapeControls(d.file)}:${d.line}:${d.col}: ${escapeControls(d.message)}`;
+}
+
+function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** Stable order: by file, then position, then message; exact duplicates removed. */

@@ -18,11 +18,12 @@ export class SourceDoc {
     private readonly lines: LineCounter,
     /** Index of this document within its file (0-based). */
     readonly index: number,
+    private readonly value: unknown,
   ) {}
 
   /** Plain JS value of the document. */
   toJS(): unknown {
-    return this.doc.toJS({ maxAliasCount: 100 });
+    return this.value;
   }
 
   /**
@@ -128,10 +129,24 @@ export function parseYamlFile(file: string, text: string): { docs: SourceDoc[]; 
       diagnostics.push(...tagged);
       return;
     }
-    docs.push(new SourceDoc(file, doc, lines, index));
+    // Aliases are expanded once, here, under a bound: a document whose aliases multiply past it (an "alias bomb")
+    // is a diagnostic at its start, not an exception that ends the whole run.
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      const p = lines.linePos(doc.range[0]);
+      const why = err instanceof Error ? err.message : String(err);
+      diagnostics.push({ file, line: p.line, col: p.col, message: `YAML aliases: ${why}` });
+      return;
+    }
+    docs.push(new SourceDoc(file, doc, lines, index, value));
   });
   return { docs, diagnostics };
 }
+
+/** Alias uses a document may expand (the yaml library's guard against exponential expansion). */
+const MAX_ALIAS_COUNT = 100;
 
 const ALLOWED_TAGS = new Set(
   ['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`),

@@ -31,7 +31,13 @@ export function keyword(sa: Record<string, unknown> | undefined, name: string): 
   return Array.isArray(v) ? (v[0] as string | undefined) : (v as string | undefined);
 }
 
-export function hostRunOf(wf: WorkflowExecutionInfo): HostRun | undefined {
+/** What a host row is read from: a visibility listing's entry, or a run's description. */
+type RunFacts = Pick<
+  WorkflowExecutionInfo,
+  'workflowId' | 'runId' | 'status' | 'searchAttributes' | 'startTime' | 'closeTime'
+>;
+
+export function hostRunOf(wf: RunFacts): HostRun | undefined {
   const m = /^host\/([^/]+)\/([^/]+)$/.exec(wf.workflowId);
   if (!m) return undefined;
   const sa = wf.searchAttributes as Record<string, unknown> | undefined;

@@ -50,9 +50,11 @@ function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
   const prev = locks.get(key) ?? Promise.resolve();
   const next = prev.catch(() => undefined).then(fn);
   locks.set(key, next);
-  void next.finally(() => {
+  // Cleanup on either outcome; the caller handles the rejection (a bare `finally` would re-raise it unhandled).
+  const release = () => {
     if (locks.get(key) === next) locks.delete(key);
-  });
+  };
+  next.then(release, release);
   return next;
 }
 
@@ -61,6 +63,11 @@ async function hasCommit(mirror: string, commit: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The revision asked for does not exist where the SoT lives (a client's mistake, not a fetch failure). */
+export class RevisionNotFound extends Error {
+  override name = 'RevisionNotFound';
 }
 
 /**
@@ -113,7 +120,9 @@ export async function mirrorCommit(opts: {
       ]);
     }
     if (!(await hasCommit(mirror, commit))) {
-      throw new Error(`commit ${commit} is not in ${url}${opts.branch ? ` (branch ${opts.branch})` : ''}`);
+      throw new RevisionNotFound(
+        `commit ${commit} is not in the repository${opts.branch ? ` (branch ${opts.branch})` : ''}`,
+      );
     }
     return mirror;
   });

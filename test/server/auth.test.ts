@@ -209,6 +209,17 @@ test('other request errors keep the shape: bad JSON, wrong media type, unknown r
   const missing = await call(app, 'GET', '/no/such/route');
   assert.equal(missing.status, 404);
   assert.equal(errorCode(missing), 'not_found');
+  // A path the API has, with a method it does not take there: 405 and the methods it does (finding 5).
+  for (const [method, url, allow] of [
+    ['DELETE', '/rollouts', 'GET, HEAD, POST'],
+    ['PUT', '/hosts/lab/node-01', 'GET, HEAD'],
+    ['PATCH', '/rollouts/lab/dir-123/pause', 'POST'],
+  ] as const) {
+    const r = await call(app, method, url);
+    assert.equal(r.status, 405, `${method} ${url}: ${r.res.body}`);
+    assert.equal(errorCode(r), 'method_not_allowed');
+    assert.equal(r.res.headers.allow, allow, `${method} ${url}`);
+  }
   app.vaquero.index.refreshedAt = Date.now();
   const cursor = await call(app, 'GET', '/hosts?cursor=garbage', { token: READ_TOKEN });
   assert.equal(cursor.status, 400);

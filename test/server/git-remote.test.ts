@@ -16,7 +16,7 @@ import type { WrittenSot } from '../../testkit/sot.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
 import { rolloutResult, waitFor } from '../../testkit/workflows.ts';
-import { call, stackApp, testConfig } from './support/harness.ts';
+import { call, errorCode, stackApp, testConfig } from './support/harness.ts';
 import type { StackApp } from './support/harness.ts';
 
 let stack: TestStack;
@@ -125,6 +125,14 @@ test('the plan between two pushed commits, fetched from the remote', async () =>
   // The head is the default `to`.
   const head = await call(api.app, 'GET', `/plan?sot=gitsot&from=${from}`);
   assert.equal(head.json.to, to);
+  // A commit the repository does not have is the client's mistake: a 404 naming it, not a 502 with the server's
+  // paths in it (hardening finding 5).
+  const nowhere = 'e'.repeat(40);
+  const missing = await call(api.app, 'GET', `/plan?sot=gitsot&from=${nowhere}`);
+  assert.equal(missing.status, 404, missing.res.body);
+  assert.equal(errorCode(missing), 'revision_unknown');
+  assert.match(missing.res.body, new RegExp(nowhere));
+  assert.doesNotMatch(missing.res.body, /\/(tmp|root|home|var)\//, 'no server path in the answer');
 });
 
 test('a branch poll rolls out a newly pushed commit once, however often it polls', async () => {

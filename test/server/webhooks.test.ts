@@ -22,7 +22,7 @@ import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
 import { rolloutResult } from '../../testkit/workflows.ts';
 import { FakeGithub } from './support/fake-github.ts';
-import { testConfig } from './support/harness.ts';
+import { OPERATE_TOKEN, testConfig } from './support/harness.ts';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples') as WebhookDefinition[];
 const example = (name: string, pick: (p: Record<string, unknown>) => boolean) => {
@@ -157,7 +157,10 @@ test('a push to the branch starts one rollout of exactly its commit; the check r
   // ... and after it finished: still nothing new.
   const re2 = await deliver('push', body, { delivery });
   assert.equal(re2.status, 200);
-  assert.match(String((re2.json.results as { reason: string }[])[0]!.reason), /already the newest rollout/);
+  assert.match(
+    String((re2.json.results as { reason: string }[])[0]!.reason),
+    new RegExp(`delivery ${delivery} already started`),
+  );
   assert.deepEqual(await rolloutRuns(), [`rollout/hello/${PUSH_SHA}`]);
   let runs = 0;
   for await (const wf of stack.client.workflow.list({ query: `WorkflowId = 'rollout/hello/${PUSH_SHA}'` }))
@@ -340,4 +343,58 @@ test('commit statuses instead of check runs, and GitHub App authentication', asy
   assert.match(tokenRequests[0]!.authorization ?? '', /^bearer ey/i);
   const statusCalls = gh.requestsTo('POST', /\/statuses\//);
   assert.match(statusCalls.at(-1)!.authorization ?? '', /ghs_installation77/);
+});
+
+test("a re-sent push delivery after an operator's rollback starts nothing (finding 4)", async () => {
+  const SHA3 = '3333333333333333333333333333333333333333';
+  const dir = await mkdtemp(path.join(tmpdir(), 'vaq-hooks-rollback-'));
+  const d = await writeSot(
+    {
+      sot: 'hello',
+      site: 'ghsite',
+      workflows: { quick: { boots: ['quick'], policy: { max_concurrent: 4, max_fail: 4 } } },
+      hosts: HOSTS,
+    },
+    path.join(dir, 'd'),
+  );
+  await changeKernel(d.dir, 'tiny', 'd');
+  await gh.setArchiveFromDir(REPO, SHA3, d.dir);
+  gh.setBranch(REPO, 'master', SHA3);
+  const body = JSON.stringify({ ...PUSH, before: PUSH_SHA, after: SHA3 });
+  const delivery = crypto.randomUUID();
+  const first = await deliver('push', body, { delivery });
+  assert.equal(first.status, 202, JSON.stringify(first.json));
+  assert.equal((await rolloutResult(stack.client, `rollout/hello/${SHA3}`, 90_000)).state, 'completed');
+
+  // The operator rolls the fleet back to the older commit through the API.
+  const back = await server.app.inject({
+    method: 'POST',
+    url: '/rollouts',
+    headers: { authorization: `Bearer ${OPERATE_TOKEN}`, 'content-type': 'application/json' },
+    payload: JSON.stringify({ sot: 'hello', revision: PUSH_SHA }),
+  });
+  assert.ok(back.statusCode === 201 || back.statusCode === 200, back.body);
+  const rollbackId = (JSON.parse(back.body) as { workflowId: string }).workflowId;
+  assert.equal(rollbackId, `rollout/hello/${PUSH_SHA}`);
+  await rolloutResult(stack.client, rollbackId, 90_000);
+  const runsOf = async (id: string) => {
+    let n = 0;
+    for await (const wf of stack.client.workflow.list({ query: `WorkflowId = '${id}'` }))
+      if (wf.workflowId === id) n++;
+    return n;
+  };
+  const before = await runsOf(`rollout/hello/${SHA3}`);
+
+  // GitHub re-sends the push (same delivery id, body and signature): the branch head is still SHA3, and the newest
+  // rollout is the rollback, but this delivery already started its rollout once.
+  const again = await deliver('push', body, { delivery });
+  assert.equal(again.status, 200, JSON.stringify(again.json));
+  const [r] = again.json.results as { action: string; reason?: string }[];
+  assert.equal(r!.action, 'ignored');
+  assert.match(r!.reason ?? '', new RegExp(`delivery ${delivery} already started`));
+  assert.equal(await runsOf(`rollout/hello/${SHA3}`), before, 'no new run of the newer commit');
+  // A new push of the same commit (a new delivery) is an operator's or a developer's new word: it does start.
+  const fresh = await deliver('push', body);
+  assert.equal(fresh.status, 202, JSON.stringify(fresh.json));
+  await rolloutResult(stack.client, `rollout/hello/${SHA3}`, 90_000);
 });

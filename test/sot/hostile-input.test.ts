@@ -95,3 +95,39 @@ test('broadcast, multicast and all-zero MACs name no single NIC', async () => {
     );
   }
 });
+
+test("an alias bomb is a diagnostic at its document; the file's other documents still load", async () => {
+  const bomb = [
+    'name: node-01',
+    'workflow: two-stage',
+    'metadata:',
+    '  a: &a [x, x, x, x, x, x, x, x, x]',
+    '  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+    '  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+    '  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+    '  e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]',
+  ].join('\n');
+  const dir = await copyWithEdits(BASE, [
+    { file: RACK_A, replace: 'name: node-01\nworkflow: two-stage\nmetadata: { role: worker }', with: bomb },
+  ]);
+  const { model, diagnostics } = await validateSot(dir);
+  const d = diagnostics.map(formatDiagnostic);
+  assert.ok(
+    d.includes(`${RACK_A}:1:1: YAML aliases: Excessive alias count indicates a resource exhaustion attack`),
+    d.join('\n'),
+  );
+  assert.ok(
+    model.hosts.some((h) => h.id === 'node-02'),
+    'the next document of the file still loads',
+  );
+  assert.ok(!model.hosts.some((h) => h.id === 'node-01'));
+});
+
+test('a file name with a newline stays on its one diagnostic line', async () => {
+  const dir = await copyWithEdits(BASE);
+  await writeFile(path.join(dir, 'os', 'evil\nname.yml'), 'kernel: 1\n');
+  const d = await diagnosticsOf(dir);
+  const line = d.find((l) => l.startsWith('os/evil'));
+  assert.ok(line?.startsWith('os/evil\\x0aname.yml:'), d.join('\n'));
+  assert.ok(d.every((l) => !l.includes('\n')));
+});
