@@ -6,9 +6,9 @@ import { condition, proxyActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../domain/activity-contracts.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import { REPORT_FAILED_LIMIT } from '../domain/rollout.ts';
+import { countByState } from './rollout-progress.ts';
 import type {
   RolloutHostProgress,
-  RolloutHostState,
   RolloutReportSummary,
   RolloutReportTarget,
   RolloutState,
@@ -30,19 +30,9 @@ export function summarizeRollout(
   hosts: readonly RolloutHostProgress[],
   counts: { unchanged: number; skipped: number },
 ): RolloutReportSummary {
-  const c: Record<RolloutHostState, number> = {
-    pending: 0,
-    blocked: 0,
-    running: 0,
-    provisioned: 0,
-    failed: 0,
-    cancelled: 0,
-    released: 0,
-    skipped: 0,
-  };
+  const c = countByState(hosts);
   const failed: { host: string; error?: string }[] = [];
   for (const h of hosts) {
-    c[h.state]++;
     if (h.state === 'failed' && failed.length < REPORT_FAILED_LIMIT)
       failed.push({ host: `${h.site}/${h.host}`, ...(h.error !== undefined ? { error: h.error } : {}) });
   }
