@@ -7,7 +7,12 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
+/** Credentials remembered: more than the open gates of any site, bounded all the same. */
+const CREDENTIAL_CACHE = 20_000;
+
 export class CheckpointTokens {
+  private readonly credentials = new Map<string, string>();
+
   constructor(private readonly key: Buffer) {}
 
   /** Loads the agent's key from its data dir, creating it (mode 0600) on first start. */
@@ -43,7 +48,16 @@ export class CheckpointTokens {
   }
 
   verifyBootCredential(credential: string, g: RunGate): boolean {
-    return sameText(credential, this.bootCredential(g));
+    // Computed once per gate: a host's script and config fetches (and the DHCP answers before them) ask again.
+    const key = `${g.workflowId}\n${g.runId}\n${g.bootStage}\n${g.mac}`;
+    let want = this.credentials.get(key);
+    if (want === undefined) {
+      want = this.bootCredential(g);
+      if (this.credentials.size >= CREDENTIAL_CACHE)
+        this.credentials.delete(this.credentials.keys().next().value!);
+      this.credentials.set(key, want);
+    }
+    return sameText(credential, want);
   }
 }
 
