@@ -1,6 +1,8 @@
 // One agent process: the site's boot services (HTTP here; DHCP and TFTP plug in through `services`), the model
 // cache they serve from, the event outbox, and the site worker (netboot gate, site model, BMC power, tasks).
 // Boot services start first and never wait for Temporal: a site keeps booting hosts while the centre is down.
+// Everything comes from the config (`vaquero agent --config`): every BMC driver, the task-container engine,
+// Temporal's TLS and API key. Callers add only what the product cannot make from a file (the sim fleet's driver).
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Worker } from '@temporalio/worker';
@@ -12,12 +14,13 @@ import { createSiteActivities } from '../activities/site/create-site-activities.
 import type { SiteDeps } from '../activities/site/create-site-activities.ts';
 import type { PowerDriver } from '../activities/power/driver.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
-import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
 import { createSiteWorker } from '../activities/site/site-worker.ts';
+import { agentTaskQueue, siteTaskQueue } from '../domain/temporal-names.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
 import type { AgentConfig } from './config.ts';
 import { startBootServing } from './boot-serving.ts';
 import type { AgentParts, BootService } from './boot-serving.ts';
+import { agentBootServices } from './boot-services.ts';
 import type { BootEventRecorder } from './boot-event-recorder.ts';
 import type { CheckpointTokens } from './checkpoint-token.ts';
 import type { EventOutbox } from './event-outbox.ts';
@@ -26,13 +29,18 @@ import type { ModelCache } from './model-cache.ts';
 import { bootEventSignal } from '../domain/workflow-api.ts';
 import { createSecretStore } from './secrets/create-secret-store.ts';
 import type { SecretStore } from '../domain/secret.ts';
+import { siteCapabilities } from './site-capabilities.ts';
+import { agentTemporalEndpoint, describeEndpoint } from './temporal-endpoint.ts';
+import type { TemporalEndpoint } from './temporal-endpoint.ts';
 
 export interface AgentOptions {
-  /** Extra boot services made from the agent's parts (DHCP, TFTP). */
+  /** Boot services made from the agent's parts (default: DHCP and TFTP as the config says). */
   services?: (parts: AgentParts) => BootService[];
-  drivers?: Partial<Record<PowerDriver['name'], PowerDriver>>;
+  /** Drivers besides those the config gives (the sim fleet's `sim`); they win over a configured one of the same name. */
+  extraDrivers?: Partial<Record<PowerDriver['name'], PowerDriver>>;
   /** Resolves BMC credentials references; default: the config's `secrets` file/dir, then the environment. */
   secrets?: SecretStore;
+  /** Chooses a task runner before the configured engine's (the sim fleet's simulated tasks for sim hosts). */
   taskRunner?: SiteDeps['taskRunner'];
   logger?: Logger;
   /** Milliseconds between gate reconciliations with Temporal. */
@@ -49,81 +57,132 @@ export interface RunningAgent {
   recorder: BootEventRecorder;
   tokens: CheckpointTokens;
   services: BootService[];
+  endpoint: TemporalEndpoint;
+  /** The task queues the site worker polls: the site's (power, tasks) and this agent's own (gates, model). */
+  queues: string[];
+  /** The BMC drivers this agent offers, by name. */
+  drivers: string[];
   /** True once the site worker is polling Temporal. */
   workerRunning(): boolean;
   stop(): Promise<void>;
 }
 
+/** How long stop() waits for BMC calls and tasks in flight before it leaves them (they are retried elsewhere). */
+const STOP_GRACE_MS = 3_000;
+
 export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): Promise<RunningAgent> {
   const log =
     opts.logger ?? pino({ level: config.log_level, base: { agent: config.agent_id, site: config.site } });
-  const address = config.temporal?.address ?? '127.0.0.1:7233';
-  const namespace = config.temporal?.namespace ?? NAMESPACE_DEFAULT;
-  // Lazy: the client connects on first use, so an agent starts (and serves) with Temporal down.
-  const connection = Connection.lazy({ address, connectTimeout: '5 seconds' });
-  const client = new Client({ connection, namespace });
   const secrets =
     opts.secrets ??
     createSecretStore({
       ...(config.secrets.file !== undefined ? { file: config.secrets.file } : {}),
       ...(config.secrets.dir !== undefined ? { dir: config.secrets.dir } : {}),
     });
-  let worker: Worker | undefined;
-  let workerRun: Promise<void> | undefined;
+  const endpoint = await agentTemporalEndpoint(config, secrets);
+  const { address, namespace } = endpoint;
+  const tlsOptions = {
+    ...(endpoint.tls !== undefined ? { tls: endpoint.tls } : {}),
+    ...(endpoint.apiKey !== undefined ? { apiKey: endpoint.apiKey } : {}),
+  };
+  const capabilities = siteCapabilities(config, secrets);
+  const drivers = { ...capabilities.drivers, ...opts.extraDrivers };
+  const queues = [siteTaskQueue(config.site), agentTaskQueue(config.site, config.agent_id)];
+  // Lazy: the client connects on first use, so an agent starts (and serves) with Temporal down.
+  const connection = Connection.lazy({ address, connectTimeout: '5 seconds', ...tlsOptions });
+  const client = new Client({ connection, namespace });
+  const workers: Worker[] = [];
+  let workerRuns: Promise<unknown> | undefined;
   let stopping = false;
+  const stopped = new AbortController();
 
   const serving = await startBootServing(config, {
     log,
     deliver: async (workflowId, event) => {
       await client.workflow.getHandle(workflowId).signal(bootEventSignal, event);
     },
-    ...(opts.services ? { services: opts.services } : {}),
-    health: () => ({ worker: worker?.getState() ?? 'connecting' }),
+    services: opts.services ?? agentBootServices,
+    health: () => ({
+      worker: workers[0]?.getState() ?? 'connecting',
+      queues,
+    }),
     ...(opts.outboxRetryPauses ? { outboxRetryPauses: opts.outboxRetryPauses } : {}),
   });
   const { cache, outbox, recorder, tokens, services } = serving;
   const http = serving.http!;
   const httpUrl = serving.httpUrl!;
 
+  const activities = createSiteActivities({
+    site: config.site,
+    gate: cache,
+    onSiteModel: (m) => cache.setSiteModel(m),
+    heldEvents: outbox,
+    drivers,
+    secrets,
+    powerLog: new PowerOpLog(path.join(config.data_dir, 'power-ops.jsonl')),
+    taskRunner: (driver, input) =>
+      opts.taskRunner?.(driver, input) ?? (input.tasks.length > 0 ? capabilities.tasks : undefined),
+    log: (m) => log.info(m),
+  });
+
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      stopped.signal.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+
   // The site worker connects in the background and keeps trying: boot services do not depend on it.
   installQuietRuntime();
   const connectWorker = async (): Promise<void> => {
     let delay = 1000;
     while (!stopping) {
+      let native: NativeConnection | undefined;
       try {
-        const native = await NativeConnection.connect({ address });
-        const activities = createSiteActivities({
-          site: config.site,
-          gate: cache,
-          onSiteModel: (m) => cache.setSiteModel(m),
-          heldEvents: outbox,
-          drivers: opts.drivers ?? {},
-          secrets,
-          powerLog: new PowerOpLog(path.join(config.data_dir, 'power-ops.jsonl')),
-          taskRunner: opts.taskRunner ?? (() => undefined),
-          log: (m) => log.info(m),
-        });
-        worker = await createSiteWorker({ connection: native, namespace, site: config.site, activities });
-        log.info({ address, namespace, taskQueue: `site-${config.site}` }, 'site worker polling');
-        workerRun = worker.run().finally(() => native.close());
-        await workerRun;
-        if (stopping) return;
+        native = await NativeConnection.connect({ address, ...tlsOptions });
+        if (stopping) break;
+        for (const taskQueue of queues) {
+          workers.push(
+            await createSiteWorker({
+              connection: native,
+              namespace,
+              taskQueue,
+              activities,
+              shutdownGraceTime: `${STOP_GRACE_MS} ms`,
+            }),
+          );
+        }
+        log.info({ temporal: describeEndpoint(endpoint), queues }, 'site worker polling');
+        delay = 1000;
+        // Catch up on what was missed while away: gates opened, moved or closed for this site.
+        void reconcileGates(cache, client, log, config.site).catch((err: unknown) =>
+          log.warn({ err: String(err) }, 'gate reconciliation failed'),
+        );
+        workerRuns = Promise.allSettled(workers.map((w) => w.run()));
+        await workerRuns;
+        workers.length = 0;
+        if (stopping) break;
         log.warn('site worker stopped; reconnecting');
       } catch (err) {
-        if (stopping) return;
+        for (const w of workers.splice(0)) if (w.getState() === 'RUNNING') w.shutdown();
+        if (stopping) break;
         log.warn(
           { err: err instanceof Error ? err.message : String(err), retryInMs: delay },
           'Temporal unreachable',
         );
-        await new Promise((r) => setTimeout(r, delay));
+        await pause(delay);
         delay = Math.min(delay * 2, 30_000);
+      } finally {
+        await native?.close().catch(() => undefined);
       }
     }
   };
   const workerLoop = connectWorker();
 
   const reconcileTimer = setInterval(() => {
-    void reconcileGates(cache, client, log).catch((err: unknown) =>
+    void reconcileGates(cache, client, log, config.site).catch((err: unknown) =>
       log.debug({ err: String(err) }, 'gate reconciliation skipped'),
     );
   }, opts.reconcileEveryMs ?? 60_000);
@@ -137,13 +196,19 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
     recorder,
     tokens,
     services,
-    workerRunning: () => worker?.getState() === 'RUNNING',
+    endpoint,
+    queues,
+    drivers: Object.keys(drivers).sort(),
+    workerRunning: () => workers.length > 0 && workers.every((w) => w.getState() === 'RUNNING'),
     async stop() {
       stopping = true;
+      stopped.abort();
       clearInterval(reconcileTimer);
-      if (worker && worker.getState() === 'RUNNING') worker.shutdown();
-      await workerRun?.catch(() => undefined);
-      await workerLoop.catch(() => undefined);
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      // A connect to an unreachable Temporal cannot be cancelled; it is not waited for either (nothing is lost: the
+      // outbox is on disk, and a worker that connects after this closes at once).
+      const settled = Promise.allSettled([workerRuns, workerLoop]);
+      await Promise.race([settled, new Promise((r) => setTimeout(r, STOP_GRACE_MS + 2_000).unref())]);
       await serving.stop();
       await connection.close().catch(() => undefined);
     },

@@ -1,9 +1,13 @@
 // `vaquero agent --config FILE`: YAML, checked by a schema, with environment overrides for what differs per
-// deployment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, VAQUERO_AGENT_ID, VAQUERO_SITE, VAQUERO_DATA_DIR).
-import { readFile } from 'node:fs/promises';
+// deployment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, VAQUERO_AGENT_ID, VAQUERO_SITE, VAQUERO_DATA_DIR). Every
+// problem is reported at once, each with file:line; files the config names (TLS material) must be readable.
+import { access, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { SourceDoc } from '../sot/source-doc.ts';
+import type { YamlPath } from '../sot/source-doc.ts';
 import { DEFAULT_LIMITS } from './dhcp/server.ts';
 
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'not an IPv4 address');
@@ -17,8 +21,53 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       address: z.string().optional(),
       namespace: z.string().optional(),
+      /**
+       * `true`: TLS with the system's roots. An object: `ca` (the server's CA, PEM file), `cert` + `key` (client
+       * certificate for mTLS, PEM files), `server_name` (SNI / name checked in the server's certificate).
+       */
+      tls: z
+        .union([
+          z.boolean(),
+          z
+            .strictObject({
+              ca: z.string().min(1).optional(),
+              cert: z.string().min(1).optional(),
+              key: z.string().min(1).optional(),
+              server_name: z.string().min(1).optional(),
+            })
+            .refine((t) => (t.cert === undefined) === (t.key === undefined), {
+              message: 'cert and key are given together (the client certificate and its key)',
+            }),
+        ])
+        .optional(),
+      /** A secret reference (the agent's secret store; its `token`, or `password`): Temporal Cloud's API key. */
+      api_key: z.string().min(1).optional(),
     })
     .optional(),
+  /** Task containers (a boot's before_shutdown and validate tasks) and the `container` BMC driver. */
+  tasks: z
+    .strictObject({
+      /** A Docker-API endpoint: unix:///run/podman/podman.sock, unix:///var/run/docker.sock, tcp://host:2375. */
+      engine: z
+        .string()
+        .regex(
+          /^(unix:\/\/\/.+|tcp:\/\/[^/]+|https?:\/\/[^/]+)$/,
+          'a unix:///path or tcp://host:port endpoint',
+        )
+        .optional(),
+      pull: z.enum(['if-missing', 'always', 'never']).default('if-missing'),
+      /** Network of task containers: bridge, host, none or a named network. */
+      network: z.string().min(1).default('bridge'),
+      /** Secret reference with `username` and `password` for the registry task images are pulled from. */
+      registry_auth: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  bmc: z
+    .strictObject({
+      /** The ipmitool binary (default: `ipmitool` on PATH). */
+      ipmitool: z.string().min(1).optional(),
+    })
+    .prefault({}),
   /** Where DHCP and TFTP serve; each a local address with its subnet (explicit egress per interface). */
   interfaces: z
     .array(
@@ -85,12 +134,43 @@ export const agentConfigSchema = z.strictObject({
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 
+export class AgentConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid agent config ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'AgentConfigError';
+  }
+}
+
+/** Paths (in the config) of the files it names, checked readable so a typo shows at start, not at first connect. */
+const FILE_FIELDS: YamlPath[] = [
+  ['temporal', 'tls', 'ca'],
+  ['temporal', 'tls', 'cert'],
+  ['temporal', 'tls', 'key'],
+];
+
 export async function loadAgentConfig(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<AgentConfig> {
-  const raw = parse(await readFile(file, 'utf8')) as Record<string, unknown> | null;
-  const merged: Record<string, unknown> = { ...(raw ?? {}) };
+  const text = await readFile(file, 'utf8');
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const at = (p: { line: number; col: number }) => `${file}:${p.line}:${p.col}`;
+  if (doc.errors.length > 0) {
+    throw new AgentConfigError(
+      file,
+      doc.errors.map((e) => `${at(lines.linePos(e.pos[0]))}: ${e.message.split('\n')[0]}`),
+    );
+  }
+  const raw = doc.toJS() as unknown;
+  const src = new SourceDoc(file, doc, lines, 0, raw);
+  if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) {
+    throw new AgentConfigError(file, [`${at(src.pos([]))}: the config is a mapping of settings`]);
+  }
+  const merged: Record<string, unknown> = { ...((raw as Record<string, unknown> | null) ?? {}) };
   if (env.VAQUERO_AGENT_ID) merged.agent_id = env.VAQUERO_AGENT_ID;
   if (env.VAQUERO_SITE) merged.site = env.VAQUERO_SITE;
   if (env.VAQUERO_DATA_DIR) merged.data_dir = env.VAQUERO_DATA_DIR;
@@ -100,11 +180,39 @@ export async function loadAgentConfig(
   merged.temporal = temporal;
   const parsed = agentConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
-    throw new Error(`invalid agent config ${file}:\n${lines.join('\n')}`);
+    throw new AgentConfigError(
+      file,
+      parsed.error.issues.map((i) => {
+        const where = at(src.pos(i.path as YamlPath, { key: i.code === 'unrecognized_keys' }));
+        const field = i.path.join('.') || '(config)';
+        const extra = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
+        return `${where}: ${field}: ${i.message}${extra}`;
+      }),
+    );
   }
   const c = parsed.data;
-  c.data_dir = path.resolve(path.dirname(file), c.data_dir);
-  if (c.assets.root) c.assets.root = path.resolve(path.dirname(file), c.assets.root);
+  const dir = path.dirname(file);
+  c.data_dir = path.resolve(dir, c.data_dir);
+  if (c.assets.root) c.assets.root = path.resolve(dir, c.assets.root);
+  if (typeof c.temporal?.tls === 'object') {
+    const tls = c.temporal.tls;
+    for (const k of ['ca', 'cert', 'key'] as const)
+      if (tls[k] !== undefined) tls[k] = path.resolve(dir, tls[k]);
+  }
+  const unreadable: string[] = [];
+  for (const p of FILE_FIELDS) {
+    const value = p.reduce<unknown>(
+      (o, k) => (o && typeof o === 'object' ? (o as Record<string | number, unknown>)[k] : undefined),
+      c,
+    );
+    if (typeof value !== 'string') continue;
+    try {
+      await access(value, constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      unreadable.push(`${at(src.pos(p))}: ${p.join('.')}: cannot read ${value} (${code})`);
+    }
+  }
+  if (unreadable.length > 0) throw new AgentConfigError(file, unreadable);
   return c;
 }

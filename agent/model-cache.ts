@@ -4,7 +4,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { NetbootGateInput } from '../domain/activity-contracts.ts';
-import type { GateEntry, NetbootGate } from '../domain/netboot-gate.ts';
+import type { GateEntry, GateUpdateOutcome, NetbootGate } from '../domain/netboot-gate.ts';
 import type { NetbootEntry, Reservation, SiteModel } from '../domain/site-model.ts';
 
 interface GateFile {
@@ -62,13 +62,17 @@ export class ModelCache implements NetbootGate {
     for (const r of model.reservations) this.byMac.set(r.mac.toLowerCase(), r);
   }
 
-  async set(input: NetbootGateInput): Promise<void> {
+  async set(input: NetbootGateInput): Promise<GateUpdateOutcome> {
     const entry: GateEntry = { ...input, mac: input.mac.toLowerCase(), updatedAt: Date.now() };
     const prev = this.gates.get(entry.mac);
     // A late "close" from an older run (a cancelled or superseded one) must not shut the gate a newer run opened.
-    if (prev && prev.open && !entry.open && prev.runId !== entry.runId) return;
+    if (prev && prev.open && !entry.open && prev.runId !== entry.runId) return 'ignored-other-run';
+    // Updates reach an agent out of order when its queue held them while it was down: the newest decision wins.
+    if (prev?.issuedAt !== undefined && entry.issuedAt !== undefined && entry.issuedAt < prev.issuedAt)
+      return 'ignored-older';
     this.gates.set(entry.mac, entry);
     await this.persist('netboot.json', { entries: [...this.gates.values()] } satisfies GateFile);
+    return 'applied';
   }
 
   lookup(mac: string): GateEntry | undefined {

@@ -36,6 +36,11 @@ export interface NetbootGateInput {
   hostname?: string;
   /** What to serve for `bootStage` (open gates only). */
   artifacts?: BootArtifacts;
+  /**
+   * Workflow time the update was decided (epoch ms). An agent that gets updates late or out of order (it was down,
+   * its queue held them) keeps the newest; absent in updates from runs before it was sent.
+   */
+  issuedAt?: number;
 }
 
 export interface PowerInput {

@@ -75,6 +75,11 @@ export interface HostPlan {
   powerRetries: number;
   /** The site's limit on concurrent BMC operations (policy.bmc_concurrency); absent: the default, 20. */
   bmcConcurrency?: number;
+  /**
+   * The agents the SoT lists for the host's site (ids). With more than one, each gets the host's gate on its own
+   * queue, since each answers DHCP and HTTP from its own cache. Absent in plans made before this was planned.
+   */
+  agents?: string[];
 }
 
 export interface HostWorkflowInput {

@@ -6,8 +6,11 @@ export interface GateEntry extends NetbootGateInput {
   updatedAt: number;
 }
 
+/** What a gate update did: a late close of an older run, or an update older than the one held, changes nothing. */
+export type GateUpdateOutcome = 'applied' | 'ignored-other-run' | 'ignored-older';
+
 export interface NetbootGate {
-  set(input: NetbootGateInput): Promise<void>;
+  set(input: NetbootGateInput): Promise<GateUpdateOutcome>;
   /** The entry for a boot MAC (lowercase), open or closed; undefined if never set. */
   lookup(mac: string): GateEntry | undefined;
 }

@@ -30,13 +30,25 @@ export interface Reservation {
   subnet: string;
 }
 
+/** One agent of the site as the SoT lists it (sites/<site>/env.yml agents[]). */
+export interface SiteAgent {
+  id: string;
+  httpUrl: string;
+  dhcpMode: 'server' | 'proxy';
+  /** Subnet ids it serves; absent: all of the site's. */
+  subnets?: string[];
+}
+
 export interface SiteModel {
   sot: string;
   revision: string;
   site: string;
-  /** The agent's HTTP base URL as booting hosts reach it (site env.yml agents[].http_url). */
+  /** The first agent's HTTP base URL as booting hosts reach it (kept for agents that predate `agents`). */
   httpUrl: string;
+  /** The first agent's DHCP mode (likewise). */
   dhcpMode: 'server' | 'proxy';
+  /** Every agent of the site: each agent serves with its own entry. Absent in models cached before it was sent. */
+  agents?: SiteAgent[];
   subnets: AgentSubnet[];
   reservations: Reservation[];
 }

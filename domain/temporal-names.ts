@@ -11,6 +11,14 @@ export function siteTaskQueue(site: string): string {
   return 'site-' + site;
 }
 
+/**
+ * Task queue of one agent of a site: gate and site-model updates go to every agent of a site with several (each
+ * serves DHCP and HTTP from its own cache), while power and tasks go to the shared site queue (any agent can).
+ */
+export function agentTaskQueue(site: string, agentId: string): string {
+  return `site-${site}/agent-${agentId}`;
+}
+
 export const SA_SITE = defineSearchAttributeKey('VaqSite', 'KEYWORD');
 export const SA_HOST = defineSearchAttributeKey('VaqHost', 'KEYWORD');
 export const SA_STAGE = defineSearchAttributeKey('VaqStage', 'KEYWORD');

@@ -1,5 +1,6 @@
 // Signals, queries and updates of vaquero's workflows, defined once so clients and workflows agree.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { NetbootGateInput } from './activity-contracts.ts';
 import type { BootEvent } from './boot-events.ts';
 import type { DesiredRevision, HostFinished, HostStatus, StageOverride } from './host.ts';
 import type { RolloutStatus } from './rollout.ts';
@@ -15,6 +16,8 @@ export const bootEventSignal = defineSignal<[BootEvent]>('bootEvent');
 /** A newer revision for this host (see the rule in workflows/host-reprovision.ts). */
 export const desiredRevisionSignal = defineSignal<[DesiredRevision]>('desiredRevision');
 export const hostStatusQuery = defineQuery<HostStatus>('status');
+/** The netboot gate this run wants every agent of its site to have (null before the first); agents catch up with it. */
+export const netbootGateQuery = defineQuery<NetbootGateInput | null>('netbootGate');
 /** Complete or fail the stage the host waits in (netboot/*, installing); rejected in any other stage. */
 export const overrideStageUpdate = defineUpdate<HostStatus, [StageOverride]>('overrideStage');
 

@@ -6,10 +6,8 @@ import path from 'node:path';
 import pino from 'pino';
 import type { RunningAgent } from '../agent/agent.ts';
 import { startAgent } from '../agent/agent.ts';
-import { agentBootServices } from '../agent/boot-services.ts';
 import { agentConfigSchema } from '../agent/config.ts';
 import { FileSecretStore } from '../agent/secrets/file-secret-store.ts';
-import { IpmiDriver } from '../activities/power/ipmi-driver.ts';
 import { ZERO_DELAYS } from '../sim/sim-delays.ts';
 import { connectTemporal } from '../temporal/connection.ts';
 import type { TemporalConnection } from '../temporal/connection.ts';
@@ -137,8 +135,6 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
       pino.destination({ dest: path.join(o.dir, 'agent.log'), sync: false }),
     );
     const agent = await startAgent(config, {
-      services: agentBootServices,
-      drivers: { ipmi: new IpmiDriver() },
       secrets: new FileSecretStore(o.secretsFile),
       logger,
       reconcileEveryMs: 3_600_000,

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startAgent } from '../agent/agent.ts';
 import type { AgentOptions, RunningAgent } from '../agent/agent.ts';
-import { agentBootServices, cacheDirectory } from '../agent/boot-services.ts';
+import { cacheDirectory } from '../agent/boot-services.ts';
 import { agentConfigSchema } from '../agent/config.ts';
 import { formatIpv4, parseCidr } from '../agent/dhcp/ipv4.ts';
 import { SimDhcpRelay } from './sim-dhcp-relay.ts';
@@ -90,8 +90,7 @@ export async function startSimAgentSite(opts: {
   let agent: RunningAgent;
   try {
     agent = await startAgent(config, {
-      services: agentBootServices,
-      drivers: { sim: fleet.driver },
+      extraDrivers: { sim: fleet.driver },
       taskRunner: (driver) => (driver === 'sim' ? fleet.tasks : undefined),
       ...(opts.outboxRetryPauses !== undefined ? { outboxRetryPauses: opts.outboxRetryPauses } : {}),
     });

@@ -6,6 +6,7 @@ import { createControlWorker } from './control-worker.ts';
 import { createSimSite } from '../sim/sim-site.ts';
 import type { SimSite, SimSiteExtras } from '../sim/sim-site.ts';
 import { createSiteWorker } from '../activities/site/site-worker.ts';
+import { siteTaskQueue } from '../domain/temporal-names.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
 
 export interface WorkerStackOptions {
@@ -58,7 +59,7 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
       await createSiteWorker({
         connection: opts.connection,
         namespace: opts.namespace,
-        site,
+        taskQueue: siteTaskQueue(site),
         activities: sim.activities,
       }),
     );

@@ -22,14 +22,16 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ControlActivities, SiteActivities } from '../domain/activity-contracts.ts';
+import type { ControlActivities, NetbootGateInput, SiteActivities } from '../domain/activity-contracts.ts';
 import {
   bootEventSignal,
   desiredRevisionSignal,
   hostFinishedSignal,
   hostStatusQuery,
+  netbootGateQuery,
   overrideStageUpdate,
 } from '../domain/workflow-api.ts';
+import { toEveryAgent } from './agent-fanout.ts';
 import { withBmcPermit } from './bmc-permit.ts';
 import { CHECKPOINT_RANK, nextNetbootStep, rankOf } from './netboot-progress.ts';
 import {
@@ -39,6 +41,7 @@ import {
   SA_SITE as VaqSite,
   SA_STAGE as VaqStage,
   SA_STATE as VaqState,
+  agentTaskQueue,
   siteTaskQueue,
 } from '../domain/temporal-names.ts';
 import type { BootEvent, NetbootStep } from '../domain/boot-events.ts';
@@ -125,6 +128,30 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     scheduleToCloseTimeout: '90 seconds',
     retry: { maximumAttempts: 2, initialInterval: '2 seconds' },
   });
+
+  // A site with several agents: gates and the held-events question go to each agent's own queue (each serves
+  // from its own cache); with one, through the site's queue as before.
+  const agents = plan.agents ?? [];
+  const everyAgent = agents.length > 1 && patched('gate-to-every-agent');
+  const agentSide = (agent: string, base: 'gate' | 'held') =>
+    proxyActivities<SiteActivities>({
+      taskQueue: agentTaskQueue(plan.site, agent),
+      ...(base === 'gate'
+        ? {
+            // Waits in the agent's queue while it is down; the agent's reconciler catches up after that.
+            scheduleToCloseTimeout: '3 minutes',
+            startToCloseTimeout: '10 seconds',
+            retry: { initialInterval: '1 second', maximumInterval: '15 seconds' },
+          }
+        : {
+            startToCloseTimeout: '40 seconds',
+            scheduleToCloseTimeout: '90 seconds',
+            retry: { maximumAttempts: 2, initialInterval: '2 seconds' },
+          }),
+    });
+  /** The gate this run wants the site's agents to have, for agents that catch up (netbootGateQuery). */
+  let wantedGate: NetbootGateInput | null = null;
+  setHandler(netbootGateQuery, () => wantedGate);
 
   const resume = input.resume;
   const timeline: TimelineEntry[] = resume ? [...resume.timeline] : [];
@@ -273,8 +300,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     `planned: revision ${plan.revision}, ${plan.stages.length} boot stage(s), fingerprint ${plan.fingerprint.slice(0, 12)}`,
   );
 
-  const setGate = (open: boolean, s?: BootStagePlan) =>
-    gate.setNetbootGate({
+  const setGate = async (open: boolean, s?: BootStagePlan): Promise<void> => {
+    const update: NetbootGateInput = {
       site: plan.site,
       host: plan.host,
       mac: plan.mac,
@@ -290,7 +317,31 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       subnet: plan.subnet,
       ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}),
       ...(open && s ? { artifacts: s.artifacts } : {}),
-    });
+      ...(everyAgent ? { issuedAt: Date.now() } : {}),
+    };
+    wantedGate = update;
+    if (!everyAgent) {
+      await gate.setNetbootGate(update);
+      return;
+    }
+    const what = open ? 'open' : 'close';
+    const r = await toEveryAgent(
+      agents,
+      (a) => agentSide(a, 'gate').setNetbootGate(update),
+      (a, outcome) =>
+        note(
+          'gate',
+          outcome.ok
+            ? `agent ${a} has the gate (${what}) now`
+            : `agent ${a} did not get the gate (${what}): ${errorMessage(outcome.error)}; it catches up when it is back`,
+        ),
+    );
+    if (r.missing.length > 0)
+      note(
+        'gate',
+        `gate ${what}: agent(s) ${r.missing.join(', ')} not answering yet; going on with ${[...r.answered.keys()].join(', ')}`,
+      );
+  };
 
   const switchIfAsked = async (): Promise<void> => {
     if (!switchTo) return;
@@ -322,7 +373,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   const progressWasHeld = async (progressed: () => boolean): Promise<boolean> => {
     if (!patched('ask-agent-for-held-events')) return false;
     try {
-      const r = await heldEvents.deliverHeldEvents({ workflowId: info.workflowId });
+      const r = everyAgent
+        ? await askEveryAgentForHeldEvents()
+        : await heldEvents.deliverHeldEvents({ workflowId: info.workflowId });
       if (r.held > 0) {
         note(
           'events',
@@ -334,6 +387,22 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       note('events', `could not ask the site's agent for held events: ${errorMessage(err)}`);
     }
     return progressed();
+  };
+
+  const askEveryAgentForHeldEvents = async (): Promise<{ held: number; left: number }> => {
+    const r = await toEveryAgent(
+      agents,
+      (a) => agentSide(a, 'held').deliverHeldEvents({ workflowId: info.workflowId }),
+      () => undefined,
+      { waitForAll: true },
+    );
+    let held = 0;
+    let left = 0;
+    for (const x of r.answered.values()) {
+      held += x.held;
+      left += x.left;
+    }
+    return { held, left };
   };
 
   const waitNetboot = async (s: BootStagePlan): Promise<'done' | { stalledAt: HostStage; after: number }> => {

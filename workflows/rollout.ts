@@ -45,6 +45,7 @@ import {
   CONTROL_TASK_QUEUE,
   SA_REVISION as VaqRevision,
   SA_STATE as VaqState,
+  agentTaskQueue,
   siteTaskQueue,
 } from '../domain/temporal-names.ts';
 import type { HostFinished } from '../domain/host.ts';
@@ -237,13 +238,26 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     const results = await Promise.allSettled(
       Object.keys(p.sitePolicies).map(async (site) => {
         const model = await control.siteModel({ sot: input.sot, revision: input.revision, site });
-        const agentSide = proxyActivities<SiteActivities>({
-          taskQueue: siteTaskQueue(site),
-          scheduleToCloseTimeout: '2 minutes',
-          startToCloseTimeout: '1 minute',
-          retry: { maximumAttempts: 5, initialInterval: '2 seconds' },
-        });
-        await agentSide.publishSiteModel(model);
+        const agentSide = (taskQueue: string) =>
+          proxyActivities<SiteActivities>({
+            taskQueue,
+            scheduleToCloseTimeout: '2 minutes',
+            startToCloseTimeout: '1 minute',
+            retry: { maximumAttempts: 5, initialInterval: '2 seconds' },
+          });
+        // Several agents: each serves from its own cache, so each gets the model on its own queue.
+        const agents = model.agents ?? [];
+        if (agents.length > 1 && patched('site-model-to-every-agent')) {
+          const sent = await Promise.allSettled(
+            agents.map((a) => agentSide(agentTaskQueue(site, a.id)).publishSiteModel(model)),
+          );
+          const missed = agents.filter((_, i) => sent[i]!.status === 'rejected').map((a) => a.id);
+          if (missed.length === agents.length) throw (sent[0] as PromiseRejectedResult).reason;
+          if (missed.length > 0)
+            note('site-model', `site ${site}: agent(s) ${missed.join(', ')} did not take the model`);
+          return site;
+        }
+        await agentSide(siteTaskQueue(site)).publishSiteModel(model);
         return site;
       }),
     );

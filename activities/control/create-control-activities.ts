@@ -115,7 +115,8 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       const wf = rev.model.workflows.get(h.entity.spec.workflow)!;
       const boot = h.entity.spec.interfaces.find((i): i is PhysicalInterfaceSpec => i.type === 'physical')!;
       const bmc = h.entity.spec.interfaces.find((i): i is BmcInterfaceSpec => i.type === 'bmc');
-      const bmcConcurrency = rev.model.sites.get(site)?.spec.policy?.bmc_concurrency;
+      const siteSpec = rev.model.sites.get(site)!.spec;
+      const bmcConcurrency = siteSpec.policy?.bmc_concurrency;
       const timeouts = { ...DEFAULT_TIMEOUTS };
       for (const [k, v] of Object.entries(wf.spec.timeouts ?? {})) {
         if (typeof v === 'number') timeouts[k as TimeoutKey] = v;
@@ -161,6 +162,8 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
         timeouts,
         powerRetries: wf.spec.power_retries ?? DEFAULT_POWER_RETRIES,
         ...(bmcConcurrency !== undefined ? { bmcConcurrency } : {}),
+        // The agents that serve the host's subnet: each of them may answer its DHCP and HTTP.
+        agents: siteSpec.agents.filter((a) => !a.subnets || a.subnets.includes(boot.subnet)).map((a) => a.id),
       };
     },
 

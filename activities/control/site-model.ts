@@ -16,6 +16,12 @@ export function buildSiteModel(model: SotModel, sot: string, revision: string, s
     site,
     httpUrl: agent.http_url.replace(/\/+$/, ''),
     dhcpMode: agent.dhcp_mode,
+    agents: entity.spec.agents.map((a) => ({
+      id: a.id,
+      httpUrl: a.http_url.replace(/\/+$/, ''),
+      dhcpMode: a.dhcp_mode,
+      ...(a.subnets !== undefined ? { subnets: [...a.subnets] } : {}),
+    })),
     subnets: entity.spec.subnets.map((s) => ({
       id: s.id,
       cidr: s.cidr,

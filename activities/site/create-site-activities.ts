@@ -57,9 +57,14 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
     },
 
     async setNetbootGate(input: NetbootGateInput): Promise<void> {
-      await deps.gate.set(input);
+      const outcome = await deps.gate.set(input);
+      const what = input.open ? `open (stage ${input.bootStage})` : 'closed';
       log(
-        `gate ${input.open ? `open (stage ${input.bootStage})` : 'closed'} for ${input.site}/${input.host}`,
+        outcome === 'applied'
+          ? `gate ${what} for ${input.site}/${input.host}`
+          : outcome === 'ignored-other-run'
+            ? `gate update (${what}) for ${input.site}/${input.host} ignored: it is from run ${input.runId}, the gate belongs to a newer run`
+            : `gate update (${what}) for ${input.site}/${input.host} ignored: the agent already has a newer one`,
       );
     },
 

@@ -1,24 +1,28 @@
-// A site worker: the site's activities (netboot gate, BMC power, tasks) on task queue site-<site>.
+// A site worker: the site's activities (netboot gate, BMC power, tasks) on one task queue: site-<site>, or an
+// agent's own queue.
 import { Worker } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
 import type { SiteActivities } from '../../domain/activity-contracts.ts';
-import { siteTaskQueue } from '../../domain/temporal-names.ts';
 
 export interface SiteWorkerOptions {
   connection: NativeConnection;
   namespace: string;
-  site: string;
+  /** site-<site> (every agent and sim site), or an agent's own queue (agentTaskQueue). */
+  taskQueue: string;
   activities: SiteActivities;
   /** Concurrent activities, BMC calls included. */
   maxConcurrentActivities?: number;
+  /** How long shutdown waits for activities in flight before cancelling them (default: Temporal's, 0). */
+  shutdownGraceTime?: string;
 }
 
 export async function createSiteWorker(opts: SiteWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
-    taskQueue: siteTaskQueue(opts.site),
+    taskQueue: opts.taskQueue,
     activities: opts.activities,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
+    ...(opts.shutdownGraceTime !== undefined ? { shutdownGraceTime: opts.shutdownGraceTime } : {}),
   });
 }

@@ -14,13 +14,15 @@ import type { TaskRunInput, TaskRunResult } from '../../domain/activity-contract
 import type { TaskPlan } from '../../domain/host.ts';
 import { demuxLogs, truncateLog } from './container-logs.ts';
 import { ensureImage, ImagePullError } from './image-pull.ts';
-import type { PullPolicy } from './image-pull.ts';
+import type { PullPolicy, RegistryAuth } from './image-pull.ts';
 import type { TaskRunner } from './task-runner.ts';
 
 export interface ContainerTaskRunnerOptions {
   /** Network of task containers: `bridge` (default), `host`, `none`, or a named network. */
   networkMode?: string;
   pullPolicy?: PullPolicy;
+  /** Credentials for the registry images are pulled from, asked for at each pull. */
+  registryAuth?: () => Promise<RegistryAuth>;
   /** Characters of output kept per task (default 4000): it lands in workflow history. */
   logLimit?: number;
   /** Delay before the second attempt, doubled for each further one (default 2 s, at most 30 s). */
@@ -81,7 +83,13 @@ export class ContainerTaskRunner implements TaskRunner {
   ): Promise<Attempt> {
     signal?.throwIfAborted();
     try {
-      await ensureImage(this.docker, task.image, this.opts.pullPolicy ?? 'if-missing', progress);
+      await ensureImage(
+        this.docker,
+        task.image,
+        this.opts.pullPolicy ?? 'if-missing',
+        progress,
+        this.opts.registryAuth,
+      );
     } catch (err) {
       if (err instanceof ImagePullError) return { ok: false, log: '', error: err.message };
       throw err;

@@ -4,6 +4,13 @@ import type Docker from 'dockerode';
 
 export type PullPolicy = 'if-missing' | 'always' | 'never';
 
+/** Docker's `authconfig` for a pull (never logged, never in a result). */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+  serveraddress?: string;
+}
+
 export class ImagePullError extends Error {
   constructor(message: string) {
     super(message);
@@ -22,6 +29,7 @@ export async function ensureImage(
   image: string,
   policy: PullPolicy,
   progress: (msg: string) => void,
+  registryAuth?: () => Promise<RegistryAuth>,
 ): Promise<void> {
   if (policy !== 'always') {
     const present = await docker
@@ -41,7 +49,8 @@ export async function ensureImage(
   progress(`pulling ${image}`);
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await docker.pull(image);
+    const authconfig = registryAuth ? await registryAuth() : undefined;
+    stream = await docker.pull(image, authconfig ? { authconfig } : {});
   } catch (err) {
     throw new ImagePullError(
       `image pull failed: ${image}: ${err instanceof Error ? err.message : String(err)}`,
