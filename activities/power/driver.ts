@@ -38,6 +38,12 @@ export interface PowerDriver {
   powerStatus(t: BmcTarget): Promise<PowerState>;
   powerOn(t: BmcTarget): Promise<void>;
   powerOff(t: BmcTarget): Promise<void>;
+  /**
+   * Asks the host's OS to shut down, as a short press of the power button does (ACPI): IPMI `chassis power
+   * soft`, Redfish `GracefulShutdown`. Resolves once the BMC took the request; the host may go off in seconds,
+   * minutes or never, so cycle-to-network.ts polls the power status and forces it off after `soft_timeout_s`.
+   */
+  powerSoftOff?(t: BmcTarget): Promise<void>;
   /** Off, then on (a hard cycle). */
   powerCycle(t: BmcTarget): Promise<void>;
   /** A warm reset without passing through off. */

@@ -4,6 +4,7 @@
 //   privilege     ADMINISTRATOR (default) | OPERATOR | USER
 //   efi_boot      true: boot device overrides ask for an EFI boot (options=efiboot); default legacy BIOS
 //   timeout_s     per ipmitool call, default 20
+//   soft_reboot, soft_timeout_s: an ACPI shutdown (chassis power soft) first, see cycle-to-network.ts
 // The address is host[:port] (port 623 by default). The password reaches ipmitool through its environment
 // (`-E`), never its arguments, so it does not show in `ps`.
 import { execFile } from 'node:child_process';
@@ -41,6 +42,11 @@ export class IpmiDriver implements PowerDriver {
 
   async powerOff(t: BmcTarget): Promise<void> {
     await this.run(t, ['chassis', 'power', 'off']);
+  }
+
+  /** ACPI soft shutdown (ipmi_sim hands it to its chassis hook as `set shutdown 1`). */
+  async powerSoftOff(t: BmcTarget): Promise<void> {
+    await this.run(t, ['chassis', 'power', 'soft']);
   }
 
   async powerCycle(t: BmcTarget): Promise<void> {

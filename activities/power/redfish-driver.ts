@@ -8,9 +8,10 @@
 //   boot_mode     UEFI | Legacy: also sets BootSourceOverrideMode
 //   http_boot_uri for uefi-http: the HttpBootUri to boot
 //   timeout_s     per request, default 30
-// Writes: ComputerSystem.Reset with a ResetType the system allows (@Redfish.AllowableValues), and a PATCH of
-// Boot {BootSourceOverrideTarget, BootSourceOverrideEnabled} with If-Match when the system has an ETag.
-// Every write is read back by cycle-to-network.ts.
+//   soft_reboot, soft_timeout_s: a graceful shutdown (GracefulShutdown) first, see cycle-to-network.ts
+// Writes: ComputerSystem.Reset with a ResetType the system allows (@Redfish.AllowableValues; a soft off is
+// GracefulShutdown or nothing), and a PATCH of Boot {BootSourceOverrideTarget, BootSourceOverrideEnabled}
+// with If-Match when the system has an ETag. Every write is read back by cycle-to-network.ts.
 import { readFile } from 'node:fs/promises';
 import type { BmcTarget, BootDevice, BootDeviceReading, PowerDriver, PowerState } from './driver.ts';
 import { BmcError, throwIfAborted } from './driver.ts';
@@ -19,12 +20,14 @@ import type { HttpRequest, HttpResponse } from './redfish-http.ts';
 import { httpJson, redfishErrorMessage } from './redfish-http.ts';
 
 type Json = Record<string, unknown>;
-type ResetKind = 'on' | 'off' | 'cycle' | 'reset';
+type ResetKind = 'on' | 'off' | 'soft off' | 'cycle' | 'reset';
 
 /** ResetType preferences per operation, best first; the first the system allows is used. */
 const RESET_TYPES: Record<ResetKind, string[]> = {
   on: ['On', 'ForceOn'],
   off: ['ForceOff', 'GracefulShutdown'],
+  // Only a graceful shutdown is one: a BMC without it refuses, and cycle-to-network.ts forces the host off.
+  'soft off': ['GracefulShutdown'],
   cycle: ['PowerCycle', 'ForceRestart', 'GracefulRestart'],
   reset: ['ForceRestart', 'GracefulRestart', 'PowerCycle'],
 };
@@ -62,6 +65,10 @@ export class RedfishDriver implements PowerDriver {
 
   powerOff(t: BmcTarget): Promise<void> {
     return this.reset(t, 'off');
+  }
+
+  powerSoftOff(t: BmcTarget): Promise<void> {
+    return this.reset(t, 'soft off');
   }
 
   powerCycle(t: BmcTarget): Promise<void> {

@@ -93,3 +93,152 @@ test('cancellation during the backoff ends the operation with the abort reason',
   setImmediate(() => ac.abort(new Error('activity cancelled')));
   await assert.rejects(run, /activity cancelled/);
 });
+
+/** A host that is on, whose OS shuts down `downAfter` status reads after a soft off (never, with Infinity). */
+function softScripted(opts: { downAfter: number; offTakes?: boolean; refuse?: BmcError }) {
+  const base = scripted({ power: 'on' });
+  const { calls } = base;
+  let power: PowerState = 'on';
+  let countdown = Infinity;
+  const driver: PowerDriver = {
+    ...base.driver,
+    powerStatus: async () => {
+      calls.push('status');
+      if (--countdown <= 0) power = 'off';
+      return power;
+    },
+    powerSoftOff: async () => {
+      calls.push('soft');
+      if (opts.refuse) throw opts.refuse;
+      countdown = opts.downAfter;
+    },
+    powerOff: async () => {
+      calls.push('off');
+      if (opts.offTakes ?? true) power = 'off';
+    },
+    powerOn: async () => {
+      calls.push('on');
+      power = 'on';
+      countdown = Infinity;
+    },
+    powerCycle: async () => void calls.push('cycle'),
+  };
+  return { driver, calls };
+}
+
+const soft = (options: Record<string, unknown>): BmcTarget => ({
+  ...t,
+  bmc: { ...t.bmc, options: { soft_reboot: true, ...options } },
+});
+
+test('soft off honoured: the host goes off by itself, is never forced off, and is turned on', async () => {
+  const { driver, calls } = softScripted({ downAfter: 3 });
+  const steps: string[] = [];
+  const detail = await cycleToNetwork(driver, soft({ soft_timeout_s: 60 }), {
+    ...fast,
+    progress: (s) => steps.push(s),
+  });
+  assert.match(detail, /^next boot Pxe \(once\), soft off took [\d.]+s, power turned on, now on$/);
+  assert.deepEqual(calls, [
+    'set network',
+    'get',
+    'status',
+    'soft',
+    'status',
+    'status',
+    'status',
+    'on',
+    'status',
+  ]);
+  assert.ok(
+    steps.some((s) => /^waiting for soft off: [\d.]+s of 60s \(BMC reports on\)$/.test(s)),
+    steps.join(', '),
+  );
+});
+
+test('soft off ignored: after soft_timeout_s the host is forced off, read back off, then turned on', async () => {
+  const { driver, calls } = softScripted({ downAfter: Infinity });
+  const steps: string[] = [];
+  const detail = await cycleToNetwork(driver, soft({ soft_timeout_s: 0.2 }), {
+    ...fast,
+    progress: (s) => steps.push(s),
+  });
+  assert.equal(
+    detail,
+    'next boot Pxe (once), soft off timed out after 0.2s, forced off, power turned on, now on',
+  );
+  const tail = calls.slice(calls.indexOf('soft'));
+  assert.deepEqual(tail.slice(-5), ['status', 'off', 'status', 'on', 'status']);
+  assert.ok(!calls.includes('cycle'));
+  assert.ok(steps.includes('soft off timed out after 0.2s: forced power off (attempt 1)'), steps.join(', '));
+});
+
+test('a forced off that never shows: fails with what the BMC reports, never powered on', async () => {
+  const { driver, calls } = softScripted({ downAfter: Infinity, offTakes: false });
+  await assert.rejects(cycleToNetwork(driver, soft({ soft_timeout_s: 0 }), fast), (e: unknown) => {
+    assert.ok(e instanceof BmcError && !e.retryable, String(e));
+    assert.equal(
+      e.message,
+      'soft off timed out after 0s, and power off not applied: BMC reports on after 3 attempts',
+    );
+    return true;
+  });
+  assert.equal(calls.filter((c) => c === 'off').length, 3);
+  assert.ok(!calls.includes('on') && !calls.includes('cycle'));
+});
+
+test('a BMC that refuses the soft off: forced off at once, and the detail says why', async () => {
+  const { driver, calls } = softScripted({
+    downAfter: 1,
+    refuse: new BmcError('BMC allows no ResetType for power soft off', false),
+  });
+  const detail = await cycleToNetwork(driver, soft({}), fast);
+  assert.equal(
+    detail,
+    'next boot Pxe (once), soft off refused (BMC allows no ResetType for power soft off), forced off, power turned on, now on',
+  );
+  assert.deepEqual(calls.slice(2), ['status', 'soft', 'off', 'status', 'on', 'status']);
+});
+
+test('soft off asked of a driver without one: a hard cycle, and the detail says so', async () => {
+  const { driver, calls } = scripted({});
+  const detail = await cycleToNetwork(driver, soft({}), fast);
+  assert.equal(detail, 'next boot Pxe (once), no soft off in the sim driver, power cycled, now on');
+  assert.deepEqual(calls.slice(2), ['status', 'cycle', 'status']);
+});
+
+test('soft off asked for a host that is off: just turned on; a soft_reboot that is no boolean fails at once', async () => {
+  const { driver, calls } = softScripted({ downAfter: 1 });
+  await driver.powerOff(t);
+  calls.length = 0;
+  assert.equal(await cycleToNetwork(driver, soft({}), fast), 'next boot Pxe (once), power turned on, now on');
+  assert.ok(!calls.includes('soft'));
+
+  const on = softScripted({ downAfter: 1 });
+  await assert.rejects(cycleToNetwork(on.driver, soft({ soft_reboot: 'yes' }), fast), (e: unknown) => {
+    assert.ok(e instanceof BmcError && !e.retryable);
+    assert.equal(e.message, 'BMC option soft_reboot must be true or false, not "yes"');
+    return true;
+  });
+  assert.deepEqual(on.calls, [], 'no BMC call at all');
+});
+
+test('cancellation while waiting for the soft off ends the operation; the host is not forced off', async () => {
+  const { driver, calls } = softScripted({ downAfter: Infinity });
+  const ac = new AbortController();
+  const run = cycleToNetwork(
+    driver,
+    { ...soft({ soft_timeout_s: 600 }), signal: ac.signal },
+    {
+      ...fast,
+      pollMs: 60_000,
+      progress: (s) => {
+        if (s.startsWith('waiting for soft off'))
+          setImmediate(() => ac.abort(new Error('activity cancelled')));
+      },
+    },
+  );
+  await assert.rejects(run, /activity cancelled/);
+  assert.ok(calls.includes('soft'));
+  assert.ok(!calls.includes('off') && !calls.includes('on') && !calls.includes('cycle'));
+});

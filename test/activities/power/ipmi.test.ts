@@ -1,6 +1,6 @@
 // The ipmi driver against a real virtual BMC (ipmi_sim), cross-checked with ipmitool itself.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -8,6 +8,7 @@ import { cycleToNetwork } from '../../../activities/power/cycle-to-network.ts';
 import type { BmcTarget } from '../../../activities/power/driver.ts';
 import { BmcError } from '../../../activities/power/driver.ts';
 import { IpmiDriver } from '../../../activities/power/ipmi-driver.ts';
+import { hookScript } from '../../../lab/ipmi-bmc.ts';
 import { startIpmiSim } from '../../../testkit/ipmi-sim.ts';
 import type { IpmiSim } from '../../../testkit/ipmi-sim.ts';
 
@@ -182,6 +183,62 @@ test('with a VM command, power on starts it (BOOTDEV from the boot device) and p
     assert.equal((await readFile(path.join(vm.dir, 'vm.out'), 'utf8')).trim(), 'booting from pxe');
   } finally {
     await vm.stop();
+  }
+});
+
+/** The power-changing hook calls, consecutive repeats (ipmitool retransmissions) folded. */
+const powerSets = async (sim: IpmiSim) =>
+  (await sim.hookCalls())
+    .filter((c) => /^set (power|shutdown|reset) /.test(c))
+    .filter((c, i, all) => c !== all[i - 1]);
+
+test('soft off honoured: chassis power soft reaches the chassis as a shutdown, no forced off, on from PXE', async () => {
+  const sim = await startIpmiSim();
+  try {
+    const t = target(sim, sim.password, { soft_reboot: true, soft_timeout_s: 30 });
+    await driver.powerOn(t);
+    const steps: string[] = [];
+    const detail = await cycleToNetwork(driver, t, { pollMs: 200, progress: (s) => steps.push(s) });
+    assert.match(detail, /^next boot Force PXE \(once\), soft off took [\d.]+s, power turned on, now on$/);
+    // ipmi_sim hands `chassis power soft` to the chassis hook as `set shutdown 1` (the lab hook then powers off).
+    assert.deepEqual(await powerSets(sim), ['set power 1', 'set shutdown 1', 'set power 1']);
+    assert.ok(steps.includes('soft power off (ACPI shutdown)'), steps.join(', '));
+    assert.equal(await ipmitoolPower(sim), 'Chassis Power is on');
+    assert.deepEqual(await sim.powerOns(), ['default', 'pxe']);
+  } finally {
+    await sim.stop();
+  }
+});
+
+test('soft off ignored by the OS: after soft_timeout_s chassis power off, read back off, then on from PXE', async () => {
+  const sim = await startIpmiSim();
+  try {
+    // An OS that ignores the ACPI request: the hook records the shutdown and keeps the power on. A new file
+    // renamed over the hook, as ipmi_sim may run it at any moment.
+    const stock = hookScript({ dir: sim.dir });
+    const deaf = stock.replace('"set shutdown") stop ;;', '"set shutdown") : ;;');
+    assert.notEqual(deaf, stock, 'the lab hook still handles "set shutdown" as expected');
+    await writeFile(path.join(sim.dir, 'chassis.sh.new'), deaf, { mode: 0o755 });
+    await rename(path.join(sim.dir, 'chassis.sh.new'), path.join(sim.dir, 'chassis.sh'));
+
+    const t = target(sim, sim.password, { soft_reboot: true, soft_timeout_s: 2 });
+    await driver.powerOn(t);
+    const steps: string[] = [];
+    const detail = await cycleToNetwork(driver, t, { pollMs: 200, progress: (s) => steps.push(s) });
+    assert.equal(
+      detail,
+      'next boot Force PXE (once), soft off timed out after 2s, forced off, power turned on, now on',
+    );
+    assert.deepEqual(await powerSets(sim), ['set power 1', 'set shutdown 1', 'set power 0', 'set power 1']);
+    assert.ok(
+      steps.some((s) => /^waiting for soft off: [\d.]+s of 2s \(BMC reports on\)$/.test(s)),
+      steps.join(', '),
+    );
+    assert.ok(steps.includes('soft off timed out after 2s: forced power off (attempt 1)'), steps.join(', '));
+    assert.equal(await ipmitoolPower(sim), 'Chassis Power is on');
+    assert.deepEqual(await sim.powerOns(), ['default', 'pxe']);
+  } finally {
+    await sim.stop();
   }
 });
 

@@ -2,6 +2,8 @@
 // sessions, ETag/If-Match and TLS, or drops the boot override PATCH (a BMC that ignores it).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -172,5 +174,131 @@ test('sessions, ETag/If-Match and TLS: verified by default, trusted through ca_f
   } finally {
     await proxy.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * In front of sushy, for the soft off: records every request, and either acknowledges a GracefulShutdown with
+ * 204 without passing it on (an OS that ignores the ACPI request), or leaves GracefulShutdown out of the
+ * system's ResetType@Redfish.AllowableValues (a BMC without it).
+ */
+async function startResetFilter(upstream: Sushy, mode: 'ignore-graceful' | 'no-graceful') {
+  const requests: { method: string; path: string; body: string }[] = [];
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = Buffer.concat(chunks).toString('utf8');
+      const method = req.method ?? 'GET';
+      const p = req.url ?? '/';
+      requests.push({ method, path: p, body });
+      if (mode === 'ignore-graceful' && method === 'POST' && body.includes('GracefulShutdown')) {
+        res.writeHead(204).end();
+        return;
+      }
+      const r = await fetch(upstream.url + p, {
+        method,
+        headers: { 'Content-Type': 'application/json', Authorization: req.headers.authorization ?? '' },
+        ...(method === 'GET' || method === 'DELETE' ? {} : { body }),
+      });
+      let text = await r.text();
+      if (mode === 'no-graceful' && method === 'GET' && p.startsWith(upstream.systemPath)) {
+        text = text.replace(/"GracefulShutdown",?/g, '');
+      }
+      res.writeHead(r.status, text ? { 'Content-Type': 'application/json' } : {}).end(text || undefined);
+    })().catch((err: unknown) => res.writeHead(502).end(String(err)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    resets: () =>
+      requests
+        .filter((r) => r.method === 'POST' && r.path.endsWith('/Actions/ComputerSystem.Reset'))
+        .map((r) => (JSON.parse(r.body) as { ResetType: string }).ResetType),
+    stop: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('soft off honoured: GracefulShutdown, the power read back off with no ForceOff, then On', async () => {
+  const on = await startSushy({ powerState: 'On' });
+  const proxy = await startRedfishProxy(on);
+  const driver = new RedfishDriver();
+  // sushy's fake driver applies a GracefulShutdown 1-11 s later; 60 s leaves it all the room it needs.
+  const t = target(
+    proxy.url,
+    { username: on.username, password: on.password },
+    {
+      soft_reboot: true,
+      soft_timeout_s: 60,
+    },
+  );
+  try {
+    const steps: string[] = [];
+    const detail = await cycleToNetwork(driver, t, { pollMs: 250, progress: (s) => steps.push(s) });
+    assert.match(detail, /^next boot Pxe \(once\), soft off took [\d.]+s, power turned on, now on$/);
+    const resets = proxy.requests
+      .filter((r) => r.method === 'POST' && r.path.endsWith('/Actions/ComputerSystem.Reset'))
+      .map((r) => JSON.parse(r.body) as unknown);
+    assert.deepEqual(resets, [{ ResetType: 'GracefulShutdown' }, { ResetType: 'On' }]);
+    assert.ok(steps.includes('soft power off (ACPI shutdown)'), steps.join(', '));
+    assert.equal((await on.system()).PowerState, 'On');
+  } finally {
+    await driver.release(t);
+    await proxy.stop();
+    await on.stop();
+  }
+});
+
+test('soft off ignored: after soft_timeout_s a ForceOff, read back Off, then On', async () => {
+  const on = await startSushy({ powerState: 'On' });
+  const filter = await startResetFilter(on, 'ignore-graceful');
+  const driver = new RedfishDriver();
+  const t = target(
+    filter.url,
+    { username: on.username, password: on.password },
+    {
+      soft_reboot: true,
+      soft_timeout_s: 2,
+    },
+  );
+  try {
+    const steps: string[] = [];
+    const detail = await cycleToNetwork(driver, t, { pollMs: 250, progress: (s) => steps.push(s) });
+    assert.equal(
+      detail,
+      'next boot Pxe (once), soft off timed out after 2s, forced off, power turned on, now on',
+    );
+    assert.deepEqual(filter.resets(), ['GracefulShutdown', 'ForceOff', 'On']);
+    assert.ok(steps.includes('soft off timed out after 2s: forced power off (attempt 1)'), steps.join(', '));
+    const sys = await on.system();
+    assert.equal(sys.PowerState, 'On');
+    assert.equal(sys.Boot.BootSourceOverrideTarget, 'Pxe');
+  } finally {
+    await driver.release(t);
+    await filter.stop();
+    await on.stop();
+  }
+});
+
+test('a system whose ResetType@Redfish.AllowableValues lacks GracefulShutdown: no soft request, ForceOff, On', async () => {
+  const on = await startSushy({ powerState: 'On' });
+  const filter = await startResetFilter(on, 'no-graceful');
+  const driver = new RedfishDriver();
+  const t = target(filter.url, { username: on.username, password: on.password }, { soft_reboot: true });
+  try {
+    const detail = await cycleToNetwork(driver, t, { pollMs: 250 });
+    assert.match(
+      detail,
+      /^next boot Pxe \(once\), soft off refused \(Redfish BMC http:\/\/127\.0\.0\.1:\d+ allows no ResetType for power soft off \(it allows On, ForceOff, GracefulRestart, ForceRestart, Nmi, ForceOn\)\), forced off, power turned on, now on$/,
+    );
+    assert.deepEqual(filter.resets(), ['ForceOff', 'On']);
+    assert.equal((await on.system()).PowerState, 'On');
+  } finally {
+    await driver.release(t);
+    await filter.stop();
+    await on.stop();
   }
 });
