@@ -1,6 +1,10 @@
 // Turns what the boot services observe into events on the right host workflow: the MAC (from DHCP, or from the
 // client IP through the agent's own DHCP bindings and the neighbour table) selects the netboot entry, whose
 // workflow id the event goes to, through the durable outbox.
+//
+// record() never rejects: the boot services fire it for every packet and do not wait on it, and a failure here
+// (none is expected: the outbox holds what it cannot write) must not end the agent. A failure is counted
+// (stats().failed) and logged.
 import type { BootEventKind } from '../domain/boot-events.ts';
 import type { EventOutbox } from './event-outbox.ts';
 import type { ModelCache } from './model-cache.ts';
@@ -18,12 +22,14 @@ export interface RecorderStats {
   /** Observations of hosts with no open gate (a host booting on its own, or an unknown client). */
   ungated: number;
   unresolved: number;
+  /** Observations that could not be queued (an unexpected error, logged). */
+  failed: number;
 }
 
 export class BootEventRecorder {
   private n = 0;
   private readonly started = Date.now();
-  private readonly counts: RecorderStats = { recorded: 0, ungated: 0, unresolved: 0 };
+  private readonly counts: RecorderStats = { recorded: 0, ungated: 0, unresolved: 0, failed: 0 };
   /** IP → MAC learned by this agent's DHCP server. */
   private readonly bindings = new Map<string, string>();
   private readonly neighbours = new NeighbourTable();
@@ -32,6 +38,7 @@ export class BootEventRecorder {
     private readonly agentId: string,
     private readonly cache: ModelCache,
     private readonly outbox: EventOutbox,
+    private readonly log: (msg: string) => void = (msg) => console.error(msg),
   ) {}
 
   bind(ip: string, mac: string): void {
@@ -42,7 +49,19 @@ export class BootEventRecorder {
     return this.bindings.get(ip) ?? (await this.neighbours.macFor(ip));
   }
 
+  /** Resolves once the event is queued (on disk, or held by the outbox); never rejects. */
   async record(o: Observation): Promise<void> {
+    try {
+      await this.queue(o);
+    } catch (err) {
+      this.counts.failed++;
+      this.log(
+        `boot event ${o.kind} (${o.mac ?? o.ip ?? 'no address'}) not recorded: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  }
+
+  private async queue(o: Observation): Promise<void> {
     const mac = o.mac?.toLowerCase() ?? (o.ip ? await this.macFor(o.ip) : undefined);
     if (!mac) {
       this.counts.unresolved++;

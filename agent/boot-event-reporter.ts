@@ -10,6 +10,9 @@ export interface BootEventSink {
 }
 
 export class TemporalBootEventReporter implements BootEventSink {
+  /** Events whose host had no running workflow (logged, one line each): nobody was waiting for them. */
+  private droppedNoWorkflow = 0;
+
   constructor(
     private readonly client: Client,
     private readonly log: (msg: string) => void = () => undefined,
@@ -21,10 +24,15 @@ export class TemporalBootEventReporter implements BootEventSink {
     } catch (err) {
       // No running reprovision for this host: the event has nobody to tell (the host booted on its own).
       if (err instanceof WorkflowNotFoundError) {
-        this.log(`boot event ${event.kind} for ${site}/${host}: no running workflow`);
+        this.droppedNoWorkflow++;
+        this.log(`boot event ${event.kind} (${event.id}) for ${site}/${host} dropped: no running workflow`);
         return;
       }
       throw err;
     }
+  }
+
+  stats(): { droppedNoWorkflow: number } {
+    return { droppedNoWorkflow: this.droppedNoWorkflow };
   }
 }

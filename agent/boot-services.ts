@@ -32,6 +32,10 @@ export function cacheDirectory(cache: ModelCache): DhcpDirectory {
   };
 }
 
+function notRecorded(log: AgentParts['log'], service: string, err: unknown): void {
+  log.error({ service, err: err instanceof Error ? err.message : String(err) }, 'boot event not recorded');
+}
+
 export function tftpService(parts: AgentParts): BootService {
   const { config, recorder, log } = parts;
   const server = createTftpServer({
@@ -43,11 +47,15 @@ export function tftpService(parts: AgentParts): BootService {
         log.warn({ file: e.file, peer: e.peer.address, error: e.error }, 'TFTP transfer failed');
         return;
       }
-      void recorder.record({
-        kind: 'tftp',
-        ip: e.peer.address,
-        detail: e.kind === 'start' ? `TFTP ${e.file} started` : `TFTP ${e.file} sent (${e.bytes ?? 0} bytes)`,
-      });
+      // Not awaited (the transfer goes on), so its failure is handled here: it must not end the agent.
+      recorder
+        .record({
+          kind: 'tftp',
+          ip: e.peer.address,
+          detail:
+            e.kind === 'start' ? `TFTP ${e.file} started` : `TFTP ${e.file} sent (${e.bytes ?? 0} bytes)`,
+        })
+        .catch((err: unknown) => notRecorded(log, 'tftp', err));
     },
   });
   return {
@@ -95,7 +103,10 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
       // The address a host got (or was seen with, in proxy mode) lets later TFTP and HTTP requests, which name
       // no MAC, be attributed to it.
       if (e.ip) recorder.bind(e.ip, e.mac);
-      void recorder.record({ kind: 'dhcp', mac: e.mac, detail: e.detail });
+      // Not awaited (the reply is already sent), so its failure is handled here: it must not end the agent.
+      recorder
+        .record({ kind: 'dhcp', mac: e.mac, detail: e.detail })
+        .catch((err: unknown) => notRecorded(log, 'dhcp', err));
     },
     log: (m) => log.warn({ service: 'dhcp' }, m),
   });
