@@ -5,6 +5,7 @@ import { createDhcpServer } from './dhcp/server.ts';
 import { createTftpServer } from './tftp/index.ts';
 import type { AgentParts, BootService } from './boot-serving.ts';
 import type { ModelCache } from './model-cache.ts';
+import { ownAgentEntry } from './own-agent.ts';
 
 /** Reservations come from the site model; a host mid-reprovision also carries its own with its gate. */
 export function cacheDirectory(cache: ModelCache): DhcpDirectory {
@@ -72,9 +73,9 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
     log.warn('DHCP is enabled but no interfaces are configured: not serving DHCP');
     return undefined;
   }
-  const site = cache.siteModel();
+  const own = ownAgentEntry(cache.siteModel(), config.agent_id);
   const first = config.interfaces[0]!;
-  const mode = config.dhcp.mode ?? site?.dhcpMode ?? 'server';
+  const mode = config.dhcp.mode ?? own?.dhcpMode ?? 'server';
   const server = createDhcpServer({
     mode,
     interfaces: config.interfaces.map((i, n) => ({
@@ -86,7 +87,7 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
     boot: {
       httpUrl: (
         config.http.public_url ??
-        site?.httpUrl ??
+        own?.httpUrl ??
         `http://${first.address}:${config.http.port}`
       ).replace(/\/+$/, ''),
       ...(config.tftp.server_address !== undefined ? { tftpServer: config.tftp.server_address } : {}),

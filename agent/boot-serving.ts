@@ -64,11 +64,11 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
   const outbox = new EventOutbox(
     path.join(config.data_dir, 'outbox'),
     opts.deliver,
-    (m) => log.warn(m),
+    (m, level = 'warn') => log[level](m),
     opts.outboxRetryPauses,
   );
   await outbox.start();
-  const recorder = new BootEventRecorder(config.agent_id, cache, outbox);
+  const recorder = new BootEventRecorder(config.agent_id, cache, outbox, (m) => log.error(m));
   const parts: AgentParts = { config, log, cache, recorder, tokens };
 
   const services = opts.services?.(parts) ?? [];

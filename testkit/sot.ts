@@ -43,6 +43,8 @@ export interface SotFixture {
   /** Site id; unique per test so host workflow ids (host/<site>/<host>) never collide. */
   site: string;
   siteMaxConcurrent?: number;
+  /** Agent ids of the site (default: one, `<site>-agent`); all serve the one subnet at the same URL. */
+  agents?: string[];
   workflows: Record<string, WorkflowFixture>;
   hosts: HostFixture[];
 }
@@ -77,7 +79,11 @@ export async function writeSot(f: SotFixture, parent?: string): Promise<WrittenS
           domain: `${f.site}.test`,
         },
       ],
-      agents: [{ id: `${f.site}-agent`, http_url: 'http://10.20.0.2:8080', dhcp_mode: 'server' }],
+      agents: (f.agents ?? [`${f.site}-agent`]).map((id) => ({
+        id,
+        http_url: 'http://10.20.0.2:8080',
+        dhcp_mode: 'server',
+      })),
       ...(f.siteMaxConcurrent ? { policy: { max_concurrent: f.siteMaxConcurrent } } : {}),
     }),
   );

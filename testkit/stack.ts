@@ -40,7 +40,12 @@ export interface TestStack {
   /** The in-process control worker, if started. */
   control?: WorkerStack;
   /** Starts a sim site worker (site-<site>) in this process; stopped by close() or by the returned stop(). */
-  startSimSite(site: string, delays?: Partial<SimDelays>): Promise<SimSite & { stop(): Promise<void> }>;
+  /** `agents`: the site's agent ids when the SoT lists several (the sim site serves their queues too). */
+  startSimSite(
+    site: string,
+    delays?: Partial<SimDelays>,
+    agents?: string[],
+  ): Promise<SimSite & { stop(): Promise<void> }>;
   /** Stops every worker, the server, and removes the data dir. Idempotent. */
   close(): Promise<void>;
 }
@@ -115,7 +120,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
       namespace: t.namespace,
       dataDir,
       ...(control !== undefined ? { control } : {}),
-      async startSimSite(site, delays) {
+      async startSimSite(site, delays, agents) {
         const s = await startWorkerStack({
           connection: native,
           client: t.client,
@@ -124,6 +129,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
           control: false,
           simSites: [site],
           simDelays: { ...FAST_SIM_DELAYS, ...delays },
+          ...(agents ? { simSiteAgents: { [site]: agents } } : {}),
           log,
         });
         stacks.push(s);

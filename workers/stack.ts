@@ -6,7 +6,7 @@ import { createControlWorker } from './control-worker.ts';
 import { createSimSite } from '../sim/sim-site.ts';
 import type { SimSite, SimSiteExtras } from '../sim/sim-site.ts';
 import { createSiteWorker } from '../activities/site/site-worker.ts';
-import { siteTaskQueue } from '../domain/temporal-names.ts';
+import { agentTaskQueue, siteTaskQueue } from '../domain/temporal-names.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
 
 export interface WorkerStackOptions {
@@ -18,6 +18,11 @@ export interface WorkerStackOptions {
   /** Sites to simulate with sim hosts. */
   simSites: string[];
   simDelays: SimDelays;
+  /**
+   * Agent ids the SoT lists for a sim site with several agents: the sim site stands in for all of them and serves
+   * their own queues too (where gates and site models go), besides the site's.
+   */
+  simSiteAgents?: Record<string, string[]>;
   /** Real BMC drivers, secrets and task containers for the sim sites. */
   siteExtras?: SimSiteExtras;
   log?: (msg: string) => void;
@@ -55,14 +60,20 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
       ...opts.siteExtras,
     });
     sims.set(site, sim);
-    workers.push(
-      await createSiteWorker({
-        connection: opts.connection,
-        namespace: opts.namespace,
-        taskQueue: siteTaskQueue(site),
-        activities: sim.activities,
-      }),
-    );
+    const queues = [
+      siteTaskQueue(site),
+      ...(opts.simSiteAgents?.[site] ?? []).map((agent) => agentTaskQueue(site, agent)),
+    ];
+    for (const taskQueue of queues) {
+      workers.push(
+        await createSiteWorker({
+          connection: opts.connection,
+          namespace: opts.namespace,
+          taskQueue,
+          activities: sim.activities,
+        }),
+      );
+    }
   }
   const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
   let stopping: Promise<void> | undefined;

@@ -4,6 +4,7 @@
 // Hosts report back by signal (hostFinishedSignal), which also works for hosts this rollout adopted from an
 // older one; for children it started, the child's own completion is a second source, so a host that ends
 // without signalling (a bug, a termination) never leaves the rollout waiting forever.
+import { toEveryAgent } from './agent-fanout.ts';
 import {
   ApplicationFailure,
   condition,
@@ -248,13 +249,21 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
         // Several agents: each serves from its own cache, so each gets the model on its own queue.
         const agents = model.agents ?? [];
         if (agents.length > 1 && patched('site-model-to-every-agent')) {
-          const sent = await Promise.allSettled(
-            agents.map((a) => agentSide(agentTaskQueue(site, a.id)).publishSiteModel(model)),
+          // An agent that is down does not hold the rollout up: it gets the model when it is back, if its queue
+          // still holds it, and serves its cached one until then.
+          const r = await toEveryAgent(
+            agents.map((a) => a.id),
+            (a) => agentSide(agentTaskQueue(site, a)).publishSiteModel(model),
+            (a, outcome) =>
+              note(
+                'site-model',
+                outcome.ok
+                  ? `site ${site}: agent ${a} has the model now`
+                  : `site ${site}: agent ${a} did not take the model: ${failureMessage(outcome.error)}`,
+              ),
           );
-          const missed = agents.filter((_, i) => sent[i]!.status === 'rejected').map((a) => a.id);
-          if (missed.length === agents.length) throw (sent[0] as PromiseRejectedResult).reason;
-          if (missed.length > 0)
-            note('site-model', `site ${site}: agent(s) ${missed.join(', ')} did not take the model`);
+          if (r.missing.length > 0)
+            note('site-model', `site ${site}: agent(s) ${r.missing.join(', ')} not answering yet`);
           return site;
         }
         await agentSide(siteTaskQueue(site)).publishSiteModel(model);

@@ -105,6 +105,10 @@ async function runDev(opts: DevOptions): Promise<number> {
       dataDir,
       control: true,
       simSites: opts.agent ? [] : sites,
+      // A sim site stands in for every agent its SoT lists.
+      simSiteAgents: Object.fromEntries(
+        [...model.sites].map(([site, entity]) => [site, entity.spec.agents.map((a) => a.id)]),
+      ),
       simDelays: delays,
     });
     if (opts.agent) {

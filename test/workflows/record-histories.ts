@@ -209,6 +209,23 @@ async function pausedWhilePreparing(stack: TestStack): Promise<void> {
   await save(stack, 'rollout-paused-while-preparing', r.workflowId);
 }
 
+/** A site whose SoT lists two agents: gates and the site model go to each agent's own queue. */
+async function twoAgents(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-duo',
+    site: 'rec-duo',
+    agents: ['rec-duo-a', 'rec-duo-b'],
+    workflows: { one: { boots: ['install'] } },
+    hosts: [{ name: 'h1', workflow: 'one' }],
+  });
+  await stack.startSimSite(sot.site, {}, ['rec-duo-a', 'rec-duo-b']);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'rollout-two-agents', r.workflowId);
+  await save(stack, 'host-two-agents-provisioned', hostWorkflowId(sot.site, 'h1'));
+}
+
 const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
   completed,
   neverDhcp,
@@ -217,6 +234,7 @@ const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
   startedTogether,
   pausedWhilePreparing,
   stalledAfterAsking,
+  twoAgents,
 };
 
 /** The recorders named on the command line: never all of them by default, so no saved history is remade by accident. */
