@@ -39,6 +39,7 @@ export const LAB_PACKAGES = [
   'iptables',
   'openssh-server',
   'openssh-client',
+  'openssl',
   'python3-venv',
 ] as const;
 
