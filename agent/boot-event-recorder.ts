@@ -15,6 +15,12 @@ export interface Observation {
   mac?: string;
   ip?: string;
   detail?: string;
+  /**
+   * What identifies this observation whichever agent made it (a DHCP answer: its transaction id and message). Two
+   * agents of a broadcast domain both answer a DISCOVER: the workflow must count that answer once. Without it the
+   * event is this agent's own (a TFTP or HTTP request reaches one agent only).
+   */
+  identity?: string;
 }
 
 export interface RecorderStats {
@@ -74,7 +80,10 @@ export class BootEventRecorder {
     }
     this.counts.recorded++;
     await this.outbox.enqueue(entry.workflowId, {
-      id: `${this.agentId}-${this.started.toString(36)}-${(++this.n).toString(36)}`,
+      id:
+        o.identity !== undefined
+          ? `${o.kind}/${mac}/${entry.runId}/${o.identity}`
+          : `${this.agentId}-${this.started.toString(36)}-${(++this.n).toString(36)}`,
       kind: o.kind,
       mac,
       at: Date.now(),

@@ -106,7 +106,12 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
       if (e.ip) recorder.bind(e.ip, e.mac);
       // Not awaited (the reply is already sent), so its failure is handled here: it must not end the agent.
       recorder
-        .record({ kind: 'dhcp', mac: e.mac, detail: e.detail })
+        .record({
+          kind: 'dhcp',
+          mac: e.mac,
+          detail: e.detail,
+          ...(e.xid !== undefined ? { identity: `${e.xid.toString(16)}/${e.message}` } : {}),
+        })
         .catch((err: unknown) => notRecorded(log, 'dhcp', err));
     },
     log: (m) => log.warn({ service: 'dhcp' }, m),

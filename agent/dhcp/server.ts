@@ -43,6 +43,8 @@ export interface DhcpEvent {
   bootFile?: string;
   /** e.g. "DHCPACK 10.77.1.10 undionly.kpxe", "proxy offer ipxe.efi". */
   detail: string;
+  /** The exchange's transaction id: with the message, what identifies this answer whichever agent gave it. */
+  xid?: number;
   interface: string;
   /** Epoch ms. */
   at: number;
@@ -260,6 +262,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
           ...(e.ip !== undefined ? { ip: e.ip } : {}),
           ...(e.bootFile !== undefined ? { bootFile: e.bootFile } : {}),
           detail: e.detail,
+          ...(result.reply ? { xid: result.reply.packet.xid } : {}),
           interface: iface.name,
           at: Date.now(),
         });
