@@ -170,7 +170,10 @@ export async function loadAgentConfig(
   if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) {
     throw new AgentConfigError(file, [`${at(src.pos([]))}: the config is a mapping of settings`]);
   }
-  const merged: Record<string, unknown> = { ...((raw as Record<string, unknown> | null) ?? {}) };
+  // A section left with only comments under it (`bmc:`) is YAML null: it means "defaults", as if absent.
+  const merged: Record<string, unknown> = Object.fromEntries(
+    Object.entries((raw as Record<string, unknown> | null) ?? {}).filter(([, v]) => v !== null),
+  );
   if (env.VAQUERO_AGENT_ID) merged.agent_id = env.VAQUERO_AGENT_ID;
   if (env.VAQUERO_SITE) merged.site = env.VAQUERO_SITE;
   if (env.VAQUERO_DATA_DIR) merged.data_dir = env.VAQUERO_DATA_DIR;
