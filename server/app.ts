@@ -2,6 +2,8 @@
 // One file per route group under routes/; this file wires the shared pieces (errors, auth, metrics, OpenAPI)
 // and the services the routes use. Nothing here keeps state that another replica would need: Temporal holds
 // it all; the index is a per-replica cache of Temporal visibility.
+import AjvCompiler from '@fastify/ajv-compiler';
+import type { ValidatorFactory } from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Client } from '@temporalio/client';
@@ -99,12 +101,33 @@ async function probeReadiness(
   return r;
 }
 
+/** Fastify's own Ajv compiler, twice: coercing for the text parts of a request, strict for its body. */
+function bodiesUncoerced(): ValidatorFactory {
+  // The compiler's typings describe a schema argument; at run time (and in fastify's) it takes the route
+  // definition, which is what is passed on here.
+  type Compile = (route: { httpPart?: string }) => unknown;
+  type Build = (schemas: unknown, options?: { customOptions?: object }) => Compile;
+  const build = AjvCompiler() as unknown as Build;
+  const factory: Build = (schemas, options) => {
+    const coercing = build(schemas, options);
+    const strict = build(schemas, {
+      ...options,
+      customOptions: { ...options?.customOptions, coerceTypes: false },
+    });
+    return (route) => (route.httpPart === 'body' ? strict(route) : coercing(route));
+  };
+  return factory as unknown as ValidatorFactory;
+}
+
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts;
   const app = Fastify({
     logger: opts.logger ?? false,
-    // Unknown fields are errors, not silently dropped; defaults and query-string coercion as usual.
+    // Unknown fields are errors, not silently dropped, and defaults apply. Query strings, path parameters and
+    // headers are text, so they are coerced to their schema's types; a JSON body is typed already, so it is not:
+    // `{"reason": 229561}` where a string is required is a 400, not the string "229561".
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    schemaController: { compilersFactory: { buildValidator: bodiesUncoerced() } },
     bodyLimit: 1024 * 1024,
   });
   const log = (msg: string) => app.log.info(msg);
