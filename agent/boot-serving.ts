@@ -2,6 +2,7 @@
 // its durable outbox, the boot services (DHCP, TFTP) and the HTTP service. It needs no Temporal: where its events go
 // is the caller's `deliver`. startAgent (agent.ts) adds the site worker and Temporal around it; the benchmarks run
 // it as it is, so what they measure is what `vaquero agent` serves with.
+// HTTP listens before the boot services start, so /health can say truthfully that one is not listening yet.
 import type { FastifyInstance } from 'fastify';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -11,6 +12,7 @@ import { CheckpointTokens } from './checkpoint-token.ts';
 import type { AgentConfig } from './config.ts';
 import { EventOutbox } from './event-outbox.ts';
 import { buildAgentHttp } from './http/app.ts';
+import type { ServiceState } from './metrics.ts';
 import { ModelCache } from './model-cache.ts';
 
 /** A boot service (DHCP, TFTP) run by the agent next to HTTP. */
@@ -39,6 +41,8 @@ export interface BootServingOptions {
   http?: boolean;
   /** Extra health facts for /health. */
   health?: () => Record<string, unknown>;
+  /** Whether the site worker polls Temporal: the vaquero_agent_worker_connected gauge of /metrics (none without). */
+  workerConnected?: () => boolean;
   /** Pauses between the outbox's delivery attempts while deliveries fail (default 200 ms doubling to 10 s). */
   outboxRetryPauses?: { firstMs: number; maxMs: number };
 }
@@ -72,34 +76,51 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
   const parts: AgentParts = { config, log, cache, recorder, tokens };
 
   const services = opts.services?.(parts) ?? [];
-  for (const s of services) {
-    await s.start();
-    log.info({ service: s.name }, 'boot service started');
-  }
+  const states = new Map<BootService, ServiceState>(services.map((s) => [s, 'starting']));
   let http: FastifyInstance | undefined;
   let httpUrl: string | undefined;
-  if (opts.http !== false) {
-    http = await buildAgentHttp({
-      agentId: config.agent_id,
-      site: config.site,
-      cache,
-      tokens,
-      recorder,
-      outbox,
-      ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
-      ...(config.assets.upstream !== undefined ? { assetsUpstream: config.assets.upstream } : {}),
-      ...(config.assets.upstream ? { assetsCache: path.join(config.data_dir, 'asset-cache') } : {}),
-      bootRoot: config.tftp.root,
-      logger: log.child({ service: 'http' }),
-      health: () => ({
-        ...opts.health?.(),
-        services: Object.fromEntries(services.map((s) => [s.name, s.stats()])),
-      }),
-    });
-    await http.listen({ host: config.http.listen, port: config.http.port });
-    const host = config.http.listen === '0.0.0.0' ? '127.0.0.1' : config.http.listen;
-    httpUrl = `http://${host}:${(http.server.address() as { port: number }).port}`;
-    log.info({ url: httpUrl }, 'HTTP boot service listening');
+  const started: BootService[] = [];
+  try {
+    if (opts.http !== false) {
+      http = await buildAgentHttp({
+        agentId: config.agent_id,
+        site: config.site,
+        cache,
+        tokens,
+        recorder,
+        outbox,
+        ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
+        ...(config.assets.upstream !== undefined ? { assetsUpstream: config.assets.upstream } : {}),
+        ...(config.assets.upstream ? { assetsCache: path.join(config.data_dir, 'asset-cache') } : {}),
+        bootRoot: config.tftp.root,
+        logger: log.child({ service: 'http' }),
+        ...(opts.health ? { health: opts.health } : {}),
+        services: () =>
+          services.map((s) => ({ name: s.name, state: states.get(s) ?? 'starting', stats: () => s.stats() })),
+        ...(opts.workerConnected ? { workerConnected: opts.workerConnected } : {}),
+      });
+      await http.listen({ host: config.http.listen, port: config.http.port });
+      const host = config.http.listen === '0.0.0.0' ? '127.0.0.1' : config.http.listen;
+      httpUrl = `http://${host}:${(http.server.address() as { port: number }).port}`;
+      log.info({ url: httpUrl }, 'HTTP boot service listening');
+    }
+    for (const s of services) {
+      try {
+        await s.start();
+      } catch (err) {
+        states.set(s, 'failed');
+        throw err;
+      }
+      started.push(s);
+      states.set(s, 'listening');
+      log.info({ service: s.name }, 'boot service started');
+    }
+  } catch (err) {
+    // Nothing is left half-started: the caller gets the error and no agent.
+    await http?.close().catch(() => undefined);
+    for (const s of started) await s.stop().catch(() => undefined);
+    await outbox.stop().catch(() => undefined);
+    throw err;
   }
   return {
     ...parts,
@@ -110,7 +131,10 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
     ...(httpUrl ? { httpUrl } : {}),
     async stop() {
       await http?.close();
-      for (const s of services) await s.stop();
+      for (const s of services) {
+        states.set(s, 'stopped');
+        await s.stop();
+      }
       await outbox.stop();
     },
   };

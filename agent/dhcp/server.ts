@@ -120,7 +120,11 @@ export interface DhcpStats {
   naks: number;
   declines: number;
   releases: number;
+  /** ProxyDHCP answers, all (`proxyOffers` + `proxyAcks`). */
   proxyReplies: number;
+  /** Proxy offers (port 67) and proxy acks (port 4011, a PXE client asking the boot server). */
+  proxyOffers: number;
+  proxyAcks: number;
   sendErrors: number;
   /** Replies the request aimed outside the host's subnet or at a non-unicast relay: broadcast instead, or dropped. */
   unsafeDestinations: number;
@@ -163,6 +167,8 @@ function zeroStats(): DhcpStats {
     declines: 0,
     releases: 0,
     proxyReplies: 0,
+    proxyOffers: 0,
+    proxyAcks: 0,
     sendErrors: 0,
     unsafeDestinations: 0,
     errors: 0,
@@ -235,7 +241,11 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     port: number,
     request: EgressRequest,
   ): void {
-    for (const c of result.counters) counters[c satisfies DhcpCounter]++;
+    for (const c of result.counters) {
+      counters[c satisfies DhcpCounter]++;
+      if (c === 'proxyReplies')
+        counters[result.event?.message === 'proxy ack' ? 'proxyAcks' : 'proxyOffers']++;
+    }
     if (result.binding === 'remove') bindings.remove(mac);
     else if (result.binding)
       bindings.set(mac, result.binding.ip, result.binding.seconds, result.binding.source);

@@ -1,10 +1,13 @@
 // The agent's HTTP boot service: per-host iPXE scripts and unattended configs for the current boot stage,
 // assets (local files, or a caching proxy to a mirror), the iPXE binaries for UEFI HTTP boot, and the checkpoint
 // the installed OS calls. Every request that matters becomes a boot event on the host's workflow. One route a file
-// under routes/; this file makes the app, its access log and the context the routes share.
+// under routes/; this file makes the app, its access log, its metrics (GET /metrics) and the context the routes
+// share.
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
+import { createAgentMetrics } from '../metrics.ts';
 import { HostBinding } from './host-binding.ts';
+import { readiness, RefusalCounts, routeOf } from './http-context.ts';
 import type { AgentHttpContext, AgentHttpOptions } from './http-context.ts';
 import { assetsRoute } from './routes/assets.ts';
 import { bootFilesRoute } from './routes/boot-files.ts';
@@ -12,11 +15,19 @@ import { checkpointRoute } from './routes/checkpoint.ts';
 import { healthRoute } from './routes/health.ts';
 import { hostConfigRoute } from './routes/host-config.ts';
 import { ipxeScriptRoute } from './routes/ipxe-script.ts';
+import { metricsRoute } from './routes/metrics.ts';
 
 export type { AgentHttpOptions } from './http-context.ts';
 
 export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyInstance> {
-  // One log line per request, like a web server's access log (fastify's own request logging writes two).
+  const ctx: AgentHttpContext = {
+    opts,
+    binding: new HostBinding(opts.recorder, opts.cache, opts.tokens),
+    refusals: new RefusalCounts(),
+    logNotes: new WeakMap(),
+  };
+  // One log line per request, like a web server's access log (fastify's own request logging writes two); a refused
+  // script or config says why there (a closed gate with the host's MAC and the route).
   const app = opts.logger
     ? Fastify({ loggerInstance: opts.logger, trustProxy: false, disableRequestLogging: true })
     : Fastify({ logger: false, trustProxy: false });
@@ -29,12 +40,26 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
           ip: req.ip,
           status: reply.statusCode,
           ms: Math.round(reply.elapsedTime * 100) / 100,
+          ...ctx.logNotes.get(req),
         },
         'request',
       );
     });
-  const ctx: AgentHttpContext = { opts, binding: new HostBinding(opts.recorder, opts.cache, opts.tokens) };
+  // A registry per app: several agents in one process count apart.
+  const metrics = createAgentMetrics({
+    cache: opts.cache,
+    recorder: opts.recorder,
+    ...(opts.outbox ? { outbox: opts.outbox } : {}),
+    ...(opts.services ? { services: opts.services } : {}),
+    ...(opts.workerConnected ? { workerConnected: opts.workerConnected } : {}),
+    httpRefusals: () => ctx.refusals.list(),
+    ready: () => readiness(opts).ready,
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpRequest(req.method, routeOf(req), reply.statusCode);
+  });
   healthRoute(app, ctx);
+  metricsRoute(app, metrics);
   ipxeScriptRoute(app, ctx);
   hostConfigRoute(app, ctx);
   checkpointRoute(app, ctx);

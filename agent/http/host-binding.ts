@@ -4,7 +4,8 @@
 //   - a request that names a MAC is served when its source address is bound to that MAC, or when it carries the
 //     boot credential the agent's DHCP gave that MAC for its current run and stage (which then binds the address
 //     for the rest of the boot: kernel, initrds, config);
-//   - anything else is refused and counted, and never becomes a boot event.
+//   - anything else is refused (and counted and logged by the route that answers: refuseBinding), and never
+//     becomes a boot event.
 // An address is bound to a MAC by, in order: this agent's DHCP (the address it gave or saw), a boot credential
 // presented from it, the kernel's neighbour table (the MAC that answers for it on the segment), the host's
 // reservation in the site model (a routed host in proxy mode, whose address another DHCP server gave).
@@ -20,13 +21,14 @@ export interface AddressBook {
 
 export type Binding =
   | { ok: true; entry: NetbootEntry }
+  /** No host is known at the request's address, and it names none. */
+  | { ok: false; status: 404; kind: 'unknown_host'; reason: string }
   /** No open gate for the host the request is (or names): it boots from disk. */
-  | { ok: false; status: 404; reason: string }
+  | { ok: false; status: 404; kind: 'gate_closed'; reason: string; mac: string }
   /** The request names a host it is not. */
-  | { ok: false; status: 403; reason: string; named: string; boundTo?: string };
+  | { ok: false; status: 403; kind: 'not_this_host'; reason: string; named: string; boundTo?: string };
 
 export class HostBinding {
-  private refusals = 0;
   /** IPv4 → MAC of the reservations, rebuilt when a new site model arrives. */
   private reservedIndex?: { model: object; byIp: Map<string, string> };
 
@@ -40,7 +42,8 @@ export class HostBinding {
   async resolve(ip: string, named?: string, credential?: string): Promise<Binding> {
     const bound = (await this.book.macFor(ip)) ?? this.reservedMacOf(ip);
     const mac = named ?? bound;
-    if (!mac) return { ok: false, status: 404, reason: 'no host is known at this address' };
+    if (!mac)
+      return { ok: false, status: 404, kind: 'unknown_host', reason: 'no host is known at this address' };
     const entry = this.cache.netboot(mac);
     const open = entry?.open && entry.artifacts ? entry : undefined;
     if (named && bound !== named) {
@@ -49,21 +52,24 @@ export class HostBinding {
         this.book.bind(ip, named);
         return { ok: true, entry: open };
       }
-      this.refusals++;
       return {
         ok: false,
         status: 403,
+        kind: 'not_this_host',
         reason: `${ip} is not ${named}: only a host's own address or boot credential gets its script and config`,
         named,
         ...(bound ? { boundTo: bound } : {}),
       };
     }
-    if (!open) return { ok: false, status: 404, reason: 'no network boot for this host now' };
+    if (!open)
+      return {
+        ok: false,
+        status: 404,
+        kind: 'gate_closed',
+        reason: 'no network boot for this host now',
+        mac,
+      };
     return { ok: true, entry: open };
-  }
-
-  refused(): number {
-    return this.refusals;
   }
 
   private reservedMacOf(ip: string): string | undefined {

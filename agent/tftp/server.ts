@@ -31,6 +31,7 @@ import type { Limits, Negotiated } from './options.ts';
 import {
   ERR_ACCESS,
   ERR_ILLEGAL,
+  ERR_NOT_FOUND,
   ERR_UNDEFINED,
   OP_RRQ,
   OP_WRQ,
@@ -65,6 +66,37 @@ const CACHE_LIMITS = { maxFileBytes: 8 * 1024 * 1024, maxTotalBytes: 64 * 1024 *
 
 type Served = { data: Buffer } | { handle: FileHandle; size: number };
 
+/** Why a valid request was not served: by the ERROR code it was answered with, or `busy` (dropped: server full). */
+export type TftpRefusalKind = 'not_found' | 'access_denied' | 'illegal_request' | 'busy' | 'other';
+/** How a started transfer failed. */
+export type TftpFailureKind = 'timeout' | 'client_error' | 'network' | 'read_error' | 'aborted';
+
+/** TftpStats plus the breakdowns the agent's metrics read (each also counted in a TftpStats total). */
+export interface TftpServerStats extends TftpStats {
+  /** Transfers that ended with the client's last ACK. */
+  completed: number;
+  /** `refused`, by kind. */
+  refusals: Record<TftpRefusalKind, number>;
+  /** `errors`, by kind. */
+  failures: Record<TftpFailureKind, number>;
+}
+
+function refusalKind(code: number): TftpRefusalKind {
+  if (code === ERR_NOT_FOUND) return 'not_found';
+  if (code === ERR_ACCESS) return 'access_denied';
+  if (code === ERR_ILLEGAL) return 'illegal_request';
+  return 'other';
+}
+
+/** From the reasons Transfer ends with (transfer.ts); anything else ended it from here (superseded, shutdown). */
+function failureKind(error: string | undefined): TftpFailureKind {
+  if (error?.startsWith('timed out')) return 'timeout';
+  if (error?.startsWith('client sent error')) return 'client_error';
+  if (error?.startsWith('network error')) return 'network';
+  if (error?.startsWith('read failed')) return 'read_error';
+  return 'aborted';
+}
+
 interface Session {
   /** The request datagram, to recognise a client's retransmission of it. */
   request: Buffer;
@@ -72,12 +104,33 @@ interface Session {
   cancelled: boolean;
 }
 
-export function createTftpServer(opts: TftpServerOptions): TftpServer {
+export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(): TftpServerStats } {
   const cfg = { ...DEFAULTS, ...definedOnly(opts) };
   const family = isIPv6(opts.address) ? 'udp6' : 'udp4';
   const cache = new FileCache(CACHE_LIMITS);
   const sessions = new Map<string, Session>();
-  const counters: Omit<TftpStats, 'active'> = { transfers: 0, errors: 0, refused: 0, malformed: 0, bytes: 0 };
+  const counters: Omit<TftpStats, 'active'> & { completed: number } = {
+    transfers: 0,
+    completed: 0,
+    errors: 0,
+    refused: 0,
+    malformed: 0,
+    bytes: 0,
+  };
+  const refusals: Record<TftpRefusalKind, number> = {
+    not_found: 0,
+    access_denied: 0,
+    illegal_request: 0,
+    busy: 0,
+    other: 0,
+  };
+  const failures: Record<TftpFailureKind, number> = {
+    timeout: 0,
+    client_error: 0,
+    network: 0,
+    read_error: 0,
+    aborted: 0,
+  };
   let confinement: Confinement = { root: '', trusted: [] };
   let limits: Limits = {
     maxBlksize: cfg.maxBlksize,
@@ -121,6 +174,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
 
   const refuse = (peer: TftpPeer, file: string, code: number, reason: string): void => {
     counters.refused++;
+    refusals[refusalKind(code)]++;
     sendFromNewTid(peer, code, reason);
     emit({ kind: 'error', file, peer, error: reason });
   };
@@ -148,6 +202,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     }
     if (sessions.size >= cfg.maxTransfers) {
       counters.refused++;
+      refusals.busy++;
       return;
     }
     const req = parsed.request;
@@ -239,9 +294,11 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       onEnd: (result) => {
         drop();
         if (result.ok) {
+          counters.completed++;
           emit({ kind: 'complete', file, peer, bytes: result.bytes });
         } else {
           counters.errors++;
+          failures[failureKind(result.error)]++;
           emit({
             kind: 'error',
             file,
@@ -346,7 +403,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     stats() {
       let active = 0;
       for (const session of sessions.values()) if (session.transfer) active++;
-      return { ...counters, active };
+      return { ...counters, active, refusals: { ...refusals }, failures: { ...failures } };
     },
   };
 }

@@ -2,7 +2,7 @@
 // run's checkpoint token; to that host only (host-binding.ts).
 import type { FastifyInstance } from 'fastify';
 import { normaliseMac, withToken } from '../artifact-text.ts';
-import { checkpointTokenOf, CREDENTIAL_SCHEMA, refuseBinding } from '../http-context.ts';
+import { checkpointTokenOf, CREDENTIAL_SCHEMA, refuseBinding, refuseRequest } from '../http-context.ts';
 import type { AgentHttpContext } from '../http-context.ts';
 
 export function hostConfigRoute(app: FastifyInstance, ctx: AgentHttpContext): void {
@@ -19,13 +19,15 @@ export function hostConfigRoute(app: FastifyInstance, ctx: AgentHttpContext): vo
     },
     async (req, reply) => {
       const named = normaliseMac(req.params.mac);
-      if (!named) return reply.code(404).send({ error: 'not a MAC address' });
+      if (!named) return refuseRequest(ctx, req, reply, 'not_a_mac').send({ error: 'not a MAC address' });
       const b = await ctx.binding.resolve(req.ip, named, req.query.boot);
-      if (!b.ok) return refuseBinding(req, reply, b).send({ error: b.reason });
+      if (!b.ok) return refuseBinding(ctx, req, reply, b).send({ error: b.reason });
       const e = b.entry;
       const config = e.artifacts!.config;
       if (!config || (req.query.stage !== undefined && req.query.stage !== e.bootStage))
-        return reply.code(404).send({ error: 'no config for this host and stage now' });
+        return refuseRequest(ctx, req, reply, 'no_config').send({
+          error: 'no config for this host and stage now',
+        });
       await ctx.opts.recorder.record({
         kind: 'config',
         mac: e.mac,

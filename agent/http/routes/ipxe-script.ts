@@ -20,7 +20,7 @@ export function ipxeScriptRoute(app: FastifyInstance, ctx: AgentHttpContext): vo
       reply.type('text/plain; charset=utf-8');
       const b = await ctx.binding.resolve(req.ip, normaliseMac(req.query.mac), req.query.boot);
       if (!b.ok) {
-        refuseBinding(req, reply, b);
+        refuseBinding(ctx, req, reply, b);
         return b.status === 404 ? NO_NETBOOT_SCRIPT : `#!ipxe\necho vaquero: ${b.reason}\nexit 1\n`;
       }
       const e = b.entry;
