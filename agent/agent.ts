@@ -106,6 +106,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
       worker: workers[0]?.getState() ?? 'connecting',
       queues,
     }),
+    workerConnected: () => workers.length > 0 && workers.every((w) => w.getState() === 'RUNNING'),
     ...(opts.outboxRetryPauses ? { outboxRetryPauses: opts.outboxRetryPauses } : {}),
   });
   const { cache, outbox, recorder, tokens, services } = serving;
