@@ -31,7 +31,11 @@ export function parseEvent(e: TimelineEntry): { kind: string; detail: string } {
 }
 
 export function summarizeBoot(status: HostStatus, power: readonly PowerLogEntry[]): BootSummary {
-  const vmStart = power.find((p) => p.what.startsWith('vm start'))?.at;
+  // The VM start this boot came from: the last one before its first boot event (a host whose VM ran before
+  // the rollout, as an ssh host's does, was started again by its reboot).
+  const firstEvent = status.timeline.find((e) => e.kind === 'event')?.at ?? Infinity;
+  const starts = power.filter((p) => p.what.startsWith('vm start'));
+  const vmStart = (starts.filter((p) => p.at <= firstEvent).at(-1) ?? starts[0])?.at;
   const secs = (at: number) => (vmStart === undefined ? undefined : Math.round((at - vmStart) / 100) / 10);
   const events: BootEventLine[] = status.timeline
     .filter((e) => e.kind === 'event')

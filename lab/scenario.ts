@@ -2,13 +2,23 @@
 // worker, agent), one BMC-driven VM per host, router advertisements and, in proxy mode, kea as the site's
 // DHCP server; then a rollout of the lab SoT, and a JSON report of how every host booted.
 //
+// Each VM has an ipmi_sim standing for its machine's power; the host's BMC kind says how the agent reaches it:
+//   ipmi       the agent's ipmi driver talks to the ipmi_sim (the default);
+//   container  the agent's container driver runs the lab's BMC image (lab/podman.ts) once per call, on the lab's
+//              podman service, host network: the image's ipmitool talks to the ipmi_sim;
+//   ssh        the host's "running OS" is an sshd (lab/ssh-host.ts); the VM is powered on before the rollout
+//              (through its ipmi_sim, network first, while no gate is open for it), and the driver's reboot
+//              command resets it through the ipmi_sim and stops that sshd. The VM then netboots through the agent.
+// With a container host or a boot with tasks, the lab starts podman's Docker API and the agent's config names it
+// as `tasks.engine`: the agent builds its container driver and task runner from that alone.
+//
 //   ip netns exec <lab ns> node --import tsx lab/scenario.ts '<ScenarioSpec as JSON>'
 //
 // The report goes to stdout (nothing else does); every process started here is ended here, by pid, and its pid
 // file in <dir>/pids lets the caller end it should this process die first.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -36,6 +46,11 @@ import type { Firmware } from './qemu-vm.ts';
 import type { RouterAdverts } from './router-adverts.ts';
 import { startRouterAdverts } from './router-adverts.ts';
 import { TINY_MARKERS } from './tiny-initrd.ts';
+import type { LabPodman } from './podman.ts';
+import { labBmcImage, labTaskImage, startLabPodman } from './podman.ts';
+import type { LabSshd } from './ssh-host.ts';
+import { rebootLog, startLabSshd, writeRebootScript } from './ssh-host.ts';
+import type { LabBootTasks, LabOs, LabSotHost } from './sot.ts';
 import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
 import type { LabStack } from './stack.ts';
 import { startLabStack } from './stack.ts';
@@ -47,7 +62,14 @@ export interface ScenarioVm {
   mac: string;
   /** Reserved address in the SoT (handed out in server mode). */
   ipv4: string;
+  /**
+   * How the agent reaches the host's power (see the top of this file); default ipmi. An ssh host is reprovisioned
+   * once: its sshd does not come back after the reboot, so a later phase finds it unreachable.
+   */
+  bmc?: LabBmcKind;
 }
+
+export type LabBmcKind = 'ipmi' | 'container' | 'ssh';
 
 export interface ScenarioSpec {
   /** Work directory (exists; owned by the caller, who removes it). */
@@ -74,6 +96,16 @@ export interface ScenarioSpec {
   bmcFailure?: { host: string; maxFail: number };
   /** Serve the Temporal Web UI (inside the namespace). */
   temporalUi?: boolean;
+  /**
+   * Task containers of the OS profiles' boots (host i boots LAB_OSES[i % 2]); their images must exist locally
+   * (LAB_TASK_IMAGE is made for them).
+   */
+  bootTasks?: Partial<Record<LabOs, LabBootTasks>>;
+  /**
+   * vaquero's containers.conf (cli/setup/podman.ts ensurePodmanConf), required when a host has a container BMC
+   * or a boot has tasks: the lab's podman service runs with it.
+   */
+  containersConf?: string;
   /**
    * During the initial rollout: once the first VM's BMC has started it, the Temporal server is stopped until the
    * agent has recorded that VM's whole boot (the tiny OS's checkpoint included), then started again on the same
@@ -113,6 +145,17 @@ export interface ScenarioHost {
   openGate?: GateEntry;
   /** The gate after the run. */
   gate?: GateEntry;
+  bmcKind: LabBmcKind;
+  /** Container BMC: the calls the BMC image's script logged (`<epoch s> <host> <action> … -> <answer>`). */
+  bmcContainerCalls?: string[];
+  /** ssh host: the sshd standing for its OS, its reboot script's log, and how that sshd ended. */
+  ssh?: {
+    address: string;
+    rebootLog: { at?: number; what: string }[];
+    sshdExit?: { at: number; how: string };
+    /** Serial console of the VM before the rollout (its netboot with no gate open for it). */
+    serialBeforeRollout?: string;
+  };
 }
 
 /** What the agent did while Temporal was stopped (spec.temporalOutage). */
@@ -149,7 +192,13 @@ export interface ScenarioReport {
     url: string;
     services: Record<string, Record<string, unknown>>;
     recorder: Record<string, number>;
+    /** The BMC drivers the agent built from its config. */
+    drivers: string[];
+    /** Whether the agent's config named a container engine (tasks.engine). */
+    tasksEngine?: string;
   };
+  /** The lab's podman service and the images it made (when the run needed containers). */
+  podman?: { endpoint: string; bmcImage?: string; taskImage?: string };
   kea?: { leases: KeaLease[] };
   /** Every pid this run started (all gone when it returns). */
   pids: Record<string, number>;
@@ -176,6 +225,9 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   let watch: NodeJS.Timeout | undefined;
   let rolloutId: string | undefined;
   let stopApi: (() => Promise<void>) | undefined;
+  let podman: LabPodman | undefined;
+  /** Per host: its BMC kind and what the lab made for it besides the VM and its ipmi_sim. */
+  const extras = new Map<string, HostExtras>();
   // A signal during the set-up stops it at the next step; during the rollout it ends the wait at once.
   const checkAbort = () => {
     if (signal?.aborted) throw new Error('stopped by a signal');
@@ -276,16 +328,65 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       });
       machines.push(m);
       await notePid(`ipmi_sim-${vm.name}`, m.bmc.pid);
+      extras.set(vm.name, { kind: vm.bmc ?? 'ipmi', dir: path.join(spec.dir, 'machines', vm.name) });
+      if (vm.bmc === 'container')
+        await mkdir(path.join(spec.dir, 'machines', vm.name, 'bmc-container'), { recursive: true });
+    }
+    const kinds = spec.vms.map((vm) => vm.bmc ?? 'ipmi');
+    const withTasks = Object.values(spec.bootTasks ?? {}).some(
+      (t) => (t.before_shutdown?.length ?? 0) + (t.validate?.length ?? 0) > 0,
+    );
+    let bmcImage: string | undefined;
+    if (kinds.includes('container') || withTasks) {
+      if (!spec.containersConf)
+        throw new Error('a container BMC or a boot with tasks needs containersConf (cli/setup/podman.ts)');
+      podman = await startLabPodman({
+        dir: path.join(spec.dir, 'podman'),
+        containersConf: spec.containersConf,
+      });
+      await notePid('podman', podman.pid);
+      report.podman = { endpoint: podman.endpoint };
+      if (kinds.includes('container')) report.podman.bmcImage = bmcImage = await labBmcImage(podman.env);
+      if (withTasks) report.podman.taskImage = await labTaskImage(podman.env);
+      say(`podman service on ${podman.endpoint}; images ${JSON.stringify(report.podman)}`);
+    }
+    // ssh hosts: the sshd standing for the OS, the reboot script, and the VM powered on (network first) before
+    // anything serves it: its netboot finds no answer, as a host's does while its gate is closed.
+    for (const m of machines) {
+      const x = extras.get(m.name)!;
+      if (x.kind !== 'ssh') continue;
+      const sshd = await startLabSshd(path.join(x.dir, 'ssh'));
+      await notePid(`sshd-${m.name}`, sshd.pid);
+      x.sshd = sshd;
+      x.rebootScript = path.join(x.dir, 'ssh', 'reboot.sh');
+      x.rebootLog = path.join(x.dir, 'ssh', 'reboot.log');
+      await writeRebootScript(x.rebootScript, {
+        bmcPort: m.bmc.port,
+        username: m.bmc.username,
+        password: m.bmc.password,
+        sshdPid: sshd.pid,
+        log: x.rebootLog,
+      });
+      for (const args of [
+        ['chassis', 'bootdev', 'pxe', 'options=persistent'],
+        ['chassis', 'power', 'on'],
+      ]) {
+        const r = await m.bmc.ipmitool(args);
+        if (r.code !== 0) throw new Error(`${m.name}: ipmitool ${args.join(' ')} failed: ${r.stderr}`);
+      }
+      say(`${m.name}: sshd on ${sshd.address} stands for its OS; VM powered on before the rollout`);
     }
     const secretsFile = path.join(spec.dir, 'secrets.yaml');
     await writeFile(
       secretsFile,
       stringify(
         Object.fromEntries(
-          machines.map((m) => [
-            m.credentials.ref,
-            { username: m.credentials.username, password: m.credentials.password },
-          ]),
+          machines.map((m) => {
+            const sshd = extras.get(m.name)?.sshd;
+            return sshd
+              ? [`${m.name}-ssh`, { username: sshd.username, private_key: sshd.privateKey }]
+              : [m.credentials.ref, { username: m.credentials.username, password: m.credentials.password }];
+          }),
         ),
       ),
       { mode: 0o600 },
@@ -303,6 +404,8 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       dhcpMode: spec.dhcpMode,
       assetsDir: assets.dir,
       secretsFile,
+      // Task containers need no network here; images are made locally, so a missing one is an error, not a pull.
+      ...(podman ? { tasks: { engine: podman.endpoint, network: 'none', pull: 'never' as const } } : {}),
       ...(spec.temporalUi !== undefined ? { temporalUi: spec.temporalUi } : {}),
     });
     if (stack.temporal.uiUrl !== undefined) report.temporalUiUrl = stack.temporal.uiUrl;
@@ -330,19 +433,26 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       cidr: spec.network.cidr,
       gateway: spec.network.address,
       ...(spec.bmcFailure ? { maxFail: spec.bmcFailure.maxFail } : {}),
+      ...(spec.bootTasks ? { bootTasks: spec.bootTasks } : {}),
       hosts: spec.vms.map((vm, i) => ({
         name: vm.name,
         mac: vm.mac,
         ipv4: vm.ipv4,
-        // ipmi_sim answers in milliseconds: a short ipmitool timeout makes a lost BMC fail its host quickly.
-        bmc: {
-          address: machines[i]!.bmc.address,
-          credentials: machines[i]!.credentials.ref,
-          options: { timeout_s: 6 },
-        },
+        bmc: sotBmc(machines[i]!, extras.get(vm.name)!, bmcImage),
         metadata: { firmware: vm.firmware },
       })),
     });
+    // An ssh host's VM is up before the rollout, and its netboot found nothing to boot: only then is its
+    // reboot (and the netboot after it) the rollout's doing.
+    for (const m of machines) {
+      const x = extras.get(m.name)!;
+      if (x.kind !== 'ssh') continue;
+      await waitUntil(`${m.name}: the VM's netboot before the rollout ended`, 90_000, async () =>
+        NO_NETBOOT.test((await m.report()).serial),
+      );
+      x.serialBeforeRollout = (await m.report()).serial.slice(-1500);
+      say(`${m.name}: running with nothing netbooted; rolling out`);
+    }
     const client = stack.temporal.client;
     const uiUrl = stack.temporal.uiUrl;
     const limit = (spec.rolloutTimeoutS ?? 180) * 1000;
@@ -510,21 +620,79 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   } finally {
     clearInterval(watch);
     say(report.error ? `stopping after: ${report.error.split('\n')[0]}` : 'rollout done; stopping');
-    await collect(report, site, machines, stack, kea, openGates, rolloutId).catch((err: unknown) => {
+    await collect(report, site, machines, extras, stack, kea, openGates, rolloutId).catch((err: unknown) => {
       report.error = `${report.error ?? ''}\ncollecting the report failed: ${String(err)}`.trim();
     });
     say('report collected');
     for (const m of machines) await m.stop().catch(() => undefined);
+    for (const x of extras.values()) await x.sshd?.stop().catch(() => undefined);
     say('machines stopped');
     await stopApi?.().catch(() => undefined);
     await stack?.stop();
     say('stack stopped');
+    await podman
+      ?.stop(
+        site,
+        spec.vms.map((vm) => vm.name),
+      )
+      .catch(() => undefined);
     await kea?.stop();
     await ra?.stop();
     say('done');
     report.timings.totalS = secs(t0);
   }
   return report;
+}
+
+/** What the lab made for one host besides its VM and ipmi_sim. */
+interface HostExtras {
+  kind: LabBmcKind;
+  /** The machine's directory. */
+  dir: string;
+  sshd?: LabSshd;
+  rebootScript?: string;
+  rebootLog?: string;
+  serialBeforeRollout?: string;
+}
+
+/**
+ * A VM whose netboot found nothing to boot: iPXE gave up (SeaBIOS then waits to retry), or the UEFI firmware
+ * moved on past its network boot options.
+ */
+const NO_NETBOOT = /No bootable device|No more network devices|Nothing to boot|BdsDxe: failed to load Boot/;
+
+/** The host's BMC interface in the SoT, by kind. */
+function sotBmc(m: LabMachine, x: HostExtras, bmcImage: string | undefined): LabSotHost['bmc'] {
+  if (x.kind === 'container') {
+    if (!bmcImage) throw new Error(`${m.name}: no BMC image was made`);
+    return {
+      driver: 'container',
+      address: m.bmc.address,
+      credentials: m.credentials.ref,
+      // The image's script logs each call to /log; the network is the agent's (the namespace's loopback).
+      options: { image: bmcImage, binds: [`${path.join(x.dir, 'bmc-container')}:/log`], timeout_s: 30 },
+    };
+  }
+  if (x.kind === 'ssh') {
+    if (!x.sshd || !x.rebootScript) throw new Error(`${m.name}: no sshd was started`);
+    return {
+      driver: 'ssh',
+      address: x.sshd.address,
+      credentials: `${m.name}-ssh`,
+      options: {
+        reboot_command: x.rebootScript,
+        host_key_sha256: x.sshd.hostKeySha256,
+        soft_timeout_s: 30,
+        connect_timeout_s: 5,
+      },
+    };
+  }
+  // ipmi_sim answers in milliseconds: a short ipmitool timeout makes a lost BMC fail its host quickly.
+  return { address: m.bmc.address, credentials: m.credentials.ref, options: { timeout_s: 6 } };
+}
+
+async function readLines(file: string): Promise<string[]> {
+  return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
 }
 
 /** `vaquero server` on the namespace's loopback, on the lab's Temporal, with the lab SoT; no worker of its own. */
@@ -587,6 +755,7 @@ async function collect(
   report: ScenarioReport,
   site: string,
   machines: LabMachine[],
+  extras: Map<string, HostExtras>,
   stack: LabStack | undefined,
   kea: Kea | undefined,
   openGates: Map<string, GateEntry>,
@@ -605,12 +774,28 @@ async function collect(
       : undefined;
     const openGate = openGates.get(m.mac);
     const gate = stack?.agent.cache.lookup(m.mac);
+    const x = extras.get(m.name);
+    const calls =
+      x?.kind === 'container' ? await readLines(path.join(x.dir, 'bmc-container', 'calls.log')) : [];
+    const sshdExit = x?.sshd?.exit();
     report.hosts.push({
       name: m.name,
       machine,
       ...(status !== undefined ? { status, boot: summarizeBoot(status, machine.powerLog) } : {}),
       ...(openGate !== undefined ? { openGate } : {}),
       ...(gate !== undefined ? { gate } : {}),
+      bmcKind: x?.kind ?? 'ipmi',
+      ...(x?.kind === 'container' ? { bmcContainerCalls: calls } : {}),
+      ...(x?.sshd
+        ? {
+            ssh: {
+              address: x.sshd.address,
+              rebootLog: x.rebootLog ? await rebootLog(x.rebootLog) : [],
+              ...(sshdExit ? { sshdExit } : {}),
+              ...(x.serialBeforeRollout !== undefined ? { serialBeforeRollout: x.serialBeforeRollout } : {}),
+            },
+          }
+        : {}),
     });
   }
   if (stack) {
@@ -620,6 +805,8 @@ async function collect(
       url: stack.agentUrl,
       services: stack.serviceStats(),
       recorder: { ...stack.agent.recorder.stats() },
+      drivers: stack.agent.drivers,
+      ...(stack.tasksEngine !== undefined ? { tasksEngine: stack.tasksEngine } : {}),
     };
   }
   if (kea) report.kea = { leases: await kea.leases() };

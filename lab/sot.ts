@@ -1,5 +1,6 @@
 // The SoT of a lab: one site whose subnet is the lab bridge's /24, one agent (the lab's, at the bridge address),
-// and one host per VM with its MAC and its ipmi_sim BMC, each booting a tiny OS once (one boot stage). There are
+// and one host per VM with its MAC and its BMC (ipmi_sim through the ipmi driver by default; a BMC container or
+// an sshd through the container and ssh drivers), each booting a tiny OS once (one boot stage). There are
 // two OS profiles (hosts alternate between them), so a change to one profile reprovisions only some hosts. The
 // folder is a git repository: the demo's changes are commits, and `vaquero plan --repo` compares them.
 import { execFileSync } from 'node:child_process';
@@ -21,8 +22,30 @@ export interface LabSotHost {
   mac: string;
   /** Reserved address (server mode hands it out; in proxy mode the site's DHCP server decides). */
   ipv4: string;
-  bmc: { address: string; credentials: string; options?: Record<string, unknown> };
+  /** driver: default ipmi. */
+  bmc: {
+    driver?: 'ipmi' | 'container' | 'ssh';
+    address: string;
+    credentials: string;
+    options?: Record<string, unknown>;
+  };
   metadata?: Record<string, unknown>;
+}
+
+/** A boot's task containers (sot/FORMAT.md), as boot/<os>.yml lists them. */
+export interface LabTask {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: Record<string, string>;
+  timeout_s?: number;
+  retries?: number;
+}
+
+export interface LabBootTasks {
+  before_shutdown?: LabTask[];
+  validate?: LabTask[];
 }
 
 export interface LabSotSpec {
@@ -41,6 +64,8 @@ export interface LabSotSpec {
   powerRetries?: number;
   /** Failed hosts a rollout tolerates per workflow before it halts (SoT default when absent). */
   maxFail?: number;
+  /** Task containers of a boot: every host of that OS profile (host i has LAB_OSES[i % 2]) runs them. */
+  bootTasks?: Partial<Record<LabOs, LabBootTasks>>;
 }
 
 export const LAB_TIMEOUTS = {
@@ -90,7 +115,7 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
             { type: 'physical', mac: h.mac, subnet: LAB_SUBNET, ipv4: h.ipv4, hostname: h.name },
             {
               type: 'bmc',
-              driver: 'ipmi',
+              driver: h.bmc.driver ?? 'ipmi',
               address: h.bmc.address,
               credentials: h.bmc.credentials,
               ...(h.bmc.options ? { options: h.bmc.options } : {}),
@@ -105,7 +130,7 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
       path.join(dir, 'os', `${os}.yml`),
       `# A tiny OS of the lab (lab/tiny-initrd.ts): DHCP, checkpoint with /proc/cmdline, power off.\n${stringify(TINY_OS)}`,
     );
-    await writeFile(path.join(dir, 'boot', `${os}.yml`), stringify({ os }));
+    await writeFile(path.join(dir, 'boot', `${os}.yml`), stringify({ os, ...spec.bootTasks?.[os] }));
     await writeFile(
       path.join(dir, 'workflows', `${os}.yml`),
       stringify({

@@ -1,13 +1,16 @@
 // The whole vaquero stack of a lab, in one process inside the lab namespace: the embedded Temporal dev server
 // (on the namespace's own loopback), the control worker, and the agent serving DHCP and TFTP on the bridge and
-// HTTP on the bridge address, with the ipmi power driver and a secrets file for the BMC passwords.
+// HTTP on the bridge address. The agent is made by startAgent(config) alone, as `vaquero agent --config` makes it:
+// its BMC drivers (ipmi, redfish, ssh; container with a container engine) and its task runner come from the
+// config (`tasks.engine`, a podman API socket the lab starts), and the BMC secrets from its secrets file.
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
+import { stringify } from 'yaml';
 import type { RunningAgent } from '../agent/agent.ts';
 import { startAgent } from '../agent/agent.ts';
-import { agentConfigSchema } from '../agent/config.ts';
-import { FileSecretStore } from '../agent/secrets/file-secret-store.ts';
+import { loadAgentConfig } from '../agent/config.ts';
 import { ZERO_DELAYS } from '../sim/sim-delays.ts';
 import { connectTemporal } from '../temporal/connection.ts';
 import type { TemporalConnection } from '../temporal/connection.ts';
@@ -32,6 +35,11 @@ export interface LabStackOptions {
   assetsDir: string;
   /** YAML secrets file holding the BMC credentials references. */
   secretsFile: string;
+  /**
+   * The agent config's `tasks`: a Docker-API endpoint (the lab's podman service) for the container BMC driver and
+   * the task containers, their network and pull policy. Absent: the agent has neither.
+   */
+  tasks?: { engine: string; network?: string; pull?: 'if-missing' | 'always' | 'never' };
   tftpRoot?: string;
   httpPort?: number;
   /** Serve Temporal's Web UI (on a free port of the namespace's loopback); default false. */
@@ -45,6 +53,8 @@ export interface LabStack {
   agent: RunningAgent;
   /** The agent's base URL as VMs reach it. */
   agentUrl: string;
+  /** The container engine the agent's config names (tasks.engine), if any. */
+  tasksEngine?: string;
   /** Stats of the agent's boot services by name (dhcp, tftp). */
   serviceStats(): Record<string, Record<string, unknown>>;
   /** Stops the embedded Temporal server (an outage): the clients, the workers and the agent stay up. */
@@ -117,28 +127,34 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
       simDelays: ZERO_DELAYS,
     });
     stops.push(() => control.stop());
-    const config = agentConfigSchema.parse({
-      agent_id: o.agentId,
-      site: o.site,
-      data_dir: path.join(o.dir, 'agent'),
-      temporal: { address: temporal.address, namespace: temporal.namespace },
-      interfaces: [{ name: o.bridge, address: o.address, cidr: o.addressCidr }],
-      dhcp: { mode: o.dhcpMode },
-      tftp: { root: o.tftpRoot ?? '/usr/lib/ipxe' },
-      http: { listen: o.address, port: httpPort, public_url: agentUrl },
-      assets: { root: o.assetsDir },
-      secrets: { file: o.secretsFile },
-      log_level: o.logLevel ?? 'info',
-    });
+    // The agent's config as a file, loaded as `vaquero agent --config` loads it (no environment overrides: the
+    // lab's Temporal, whatever the caller's environment says).
+    const configFile = path.join(o.dir, 'agent.yaml');
+    await mkdir(o.dir, { recursive: true });
+    await writeFile(
+      configFile,
+      stringify({
+        agent_id: o.agentId,
+        site: o.site,
+        data_dir: path.join(o.dir, 'agent'),
+        temporal: { address: temporal.address, namespace: temporal.namespace },
+        interfaces: [{ name: o.bridge, address: o.address, cidr: o.addressCidr }],
+        dhcp: { mode: o.dhcpMode },
+        tftp: { root: o.tftpRoot ?? '/usr/lib/ipxe' },
+        http: { listen: o.address, port: httpPort, public_url: agentUrl },
+        assets: { root: o.assetsDir },
+        secrets: { file: o.secretsFile },
+        ...(o.tasks ? { tasks: o.tasks } : {}),
+        log_level: o.logLevel ?? 'info',
+      }),
+    );
+    const config = await loadAgentConfig(configFile, {});
     const logger = pino(
       { level: config.log_level, base: { agent: config.agent_id } },
       pino.destination({ dest: path.join(o.dir, 'agent.log'), sync: false }),
     );
-    const agent = await startAgent(config, {
-      secrets: new FileSecretStore(o.secretsFile),
-      logger,
-      reconcileEveryMs: 3_600_000,
-    });
+    // Only what a config file cannot say: where the log goes and how often gates are reconciled.
+    const agent = await startAgent(config, { logger, reconcileEveryMs: 3_600_000 });
     stops.push(async () => {
       await agent.stop();
       logger.flush();
@@ -155,6 +171,7 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
       control,
       agent,
       agentUrl,
+      ...(config.tasks.engine !== undefined ? { tasksEngine: config.tasks.engine } : {}),
       serviceStats: () => Object.fromEntries(agent.services.map((s) => [s.name, s.stats()])),
       async stopTemporal() {
         await (restarted ?? temporal.server)?.stop();
