@@ -12,6 +12,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  ContinueAsNew,
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
@@ -611,11 +612,16 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       });
       throw err;
     }
-    if (!(err instanceof StageFailure)) throw err;
-    const failedAt = err.stage;
-    lastError = err.message;
+    // Anything else that ends the run (an activity that failed for good: no task runner on the site's agents, a
+    // plan that cannot load) fails it at the stage it was in, like a stage failure: recorded, gate closed, owner
+    // told. Histories from before failed the run there and then (retire per workflows/PATCHES.md).
+    if (err instanceof ContinueAsNew) throw err;
+    if (!(err instanceof StageFailure) && !patched('any-failure-closes-gate')) throw err;
+    const failure = err instanceof StageFailure ? err : new StageFailure(stage, errorMessage(err));
+    const failedAt = failure.stage;
+    lastError = failure.message;
     state = 'failed';
-    note('error', `failed at ${failedAt}: ${err.message}`);
+    note('error', `failed at ${failedAt}: ${failure.message}`);
     stage = failedAt;
     // VaqStage keeps the stage it failed at, so "failed at netboot/dhcp" is one filter away in the UI.
     upsertSearchAttributes([
@@ -630,13 +636,13 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       fingerprint: plan.fingerprint,
       revision: plan.revision,
       stage: failedAt,
-      error: err.message,
+      error: failure.message,
     });
     throw ApplicationFailure.create({
       type: 'HostReprovisionFailed',
-      message: `${plan.site}/${plan.host} failed at ${failedAt}: ${err.message}`,
+      message: `${plan.site}/${plan.host} failed at ${failedAt}: ${failure.message}`,
       nonRetryable: true,
-      details: [finish('failed', failedAt, err.message)],
+      details: [finish('failed', failedAt, failure.message)],
     });
   }
 }

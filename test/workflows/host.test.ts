@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { hostWorkflowId } from '../../domain/workflow-api.ts';
 import type { TimelineEntry } from '../../domain/host.ts';
 import { writeSot } from '../../testkit/sot.ts';
+import { addBoot, setBmc } from '../activities/power/site-extras.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
 import {
@@ -215,4 +216,43 @@ test('a host that never answers DHCP: power retried power_retries times, then fa
   });
   assert.equal(keyword(wf!, 'VaqStage'), 'netboot/dhcp');
   assert.equal(keyword(wf!, 'VaqHost'), 'mute');
+});
+
+test('tasks no worker of the site can run: the host fails at pre-shutdown, says why, and its gate is closed', async () => {
+  const sot = await writeSot({
+    sot: 'no-runner',
+    site: 'no-runner',
+    workflows: { tasked: { boots: ['drained-real'] } },
+    hosts: [{ name: 'r1', workflow: 'tasked' }],
+  });
+  // A host with a real BMC: the sim site has simulated tasks for sim hosts only, and no container engine.
+  await setBmc(sot, 'r1', { driver: 'ipmi', address: '127.0.0.1:9', credentials: 'none' });
+  await addBoot(sot, 'drained-real', {
+    os: 'tiny',
+    before_shutdown: [{ name: 'drain', image: 'localhost/none:1', command: ['/bin/true'], timeout_s: 10 }],
+  });
+  const site = await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  assert.deepEqual(result.failedHosts, [`${sot.site}/r1`]);
+  const err = await withTimeout(
+    'host result',
+    stack.client.workflow
+      .getHandle(hostWorkflowId(sot.site, 'r1'))
+      .result()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    30_000,
+  );
+  assert.ok(err instanceof WorkflowFailedError);
+  assert.match(String((err.cause as ApplicationFailure).message), /failed at pre-shutdown: no task runner/);
+  const st = await hostStatus(stack.client, sot.site, 'r1');
+  assert.equal(st.state, 'failed');
+  assert.ok(
+    st.timeline.some((e) => e.kind === 'error' && /pre-shutdown: no task runner/.test(e.message)),
+    JSON.stringify(st.timeline),
+  );
+  assert.equal(site.gate.lookup(sot.macs.get('r1')!)?.open, false, 'the gate is closed');
 });

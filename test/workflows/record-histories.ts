@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { abortUpdate, hostWorkflowId, pauseUpdate, resumeUpdate } from '../../domain/workflow-api.ts';
 import { changeKernel, writeSot } from '../../testkit/sot.ts';
+import { addBoot, setBmc } from '../activities/power/site-extras.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
 import {
@@ -226,6 +227,26 @@ async function twoAgents(stack: TestStack): Promise<void> {
   await save(stack, 'host-two-agents-provisioned', hostWorkflowId(sot.site, 'h1'));
 }
 
+/** A host whose tasks no worker of its site can run: failed at pre-shutdown, gate closed (any-failure-closes-gate). */
+async function tasksWithoutRunner(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-norunner',
+    site: 'rec-norunner',
+    workflows: { tasked: { boots: ['drained-real'] } },
+    hosts: [{ name: 'r1', workflow: 'tasked' }],
+  });
+  await setBmc(sot, 'r1', { driver: 'ipmi', address: '127.0.0.1:9', credentials: 'none' });
+  await addBoot(sot, 'drained-real', {
+    os: 'tiny',
+    before_shutdown: [{ name: 'drain', image: 'localhost/none:1', command: ['/bin/true'], timeout_s: 10 }],
+  });
+  await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'failed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'host-failed-without-task-runner', hostWorkflowId(sot.site, 'r1'));
+}
+
 const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
   completed,
   neverDhcp,
@@ -235,6 +256,7 @@ const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
   pausedWhilePreparing,
   stalledAfterAsking,
   twoAgents,
+  tasksWithoutRunner,
 };
 
 /** The recorders named on the command line: never all of them by default, so no saved history is remade by accident. */
