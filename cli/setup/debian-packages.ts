@@ -41,6 +41,10 @@ export const LAB_PACKAGES = [
   'openssh-client',
   'openssl',
   'python3-venv',
+  // The image test (test/deploy/image.test.ts): its CI base is made with debootstrap, and the server container
+  // publishes its port through slirp4netns (no bridge, no iptables rules on the machine).
+  'debootstrap',
+  'slirp4netns',
 ] as const;
 
 export async function missingPackages(names: readonly string[]): Promise<string[]> {
