@@ -42,7 +42,7 @@ export interface VaqueroImage {
 /** Fails loudly when a tool the image build needs is missing (`npm run setup` installs them). */
 export async function requireImageTools(): Promise<void> {
   const missing: string[] = [];
-  for (const tool of ['podman', 'debootstrap', 'dpkg-query', 'tar']) {
+  for (const tool of ['podman', 'debootstrap', 'slirp4netns', 'dpkg-query', 'tar']) {
     const found = await run('sh', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool}`]).then(
       () => true,
       () => false,
