@@ -21,7 +21,7 @@ import { connectTemporal } from '../../temporal/connection.ts';
 import type { TemporalConnection } from '../../temporal/connection.ts';
 import { freePort } from '../../temporal/ports.ts';
 import { installQuietRuntime } from '../../temporal/runtime.ts';
-import { ensureVaqueroImage } from '../../testkit/image.ts';
+import { PROJECT_ROOT, ensureVaqueroImage } from '../../testkit/image.ts';
 import { freeServerPorts } from '../../testkit/stack.ts';
 import type { VaqueroImage } from '../../testkit/image.ts';
 import { createNamespace, deleteNamespace, requireRoot, runInNs } from '../../testkit/netns.ts';
@@ -140,40 +140,25 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
         env: { ...process.env, TEMPORAL_ADDRESS: '' },
       });
       const port = Number(temporal.address.split(':').pop());
-      const etc = path.join(scratch, 'server-etc');
-      mkdirSync(etc, { mode: 0o755 });
-      // The README's server.yml: the token by reference to a mounted file, Temporal by address.
-      writeFileSync(
-        path.join(etc, 'server.yml'),
-        [
-          'listen: 0.0.0.0:8080',
-          'data_dir: /var/lib/vaquero',
-          'temporal:',
-          // slirp4netns: the host's loopback is 10.0.2.2 inside the container.
-          `  address: 10.0.2.2:${port}`,
-          `  namespace: ${temporal.namespace}`,
-          'auth:',
-          '  tokens:',
-          '    - { name: operator, role: operate, file: /run/secrets/operate-token }',
-          '  open: [/live, /ready, /metrics]',
-          'index:',
-          '  refresh_ms: 500',
-          '',
-        ].join('\n'),
-        { mode: 0o644 },
-      );
-      writeFileSync(path.join(etc, 'operate-token'), `${token}\n`, { mode: 0o400 });
-      chownSync(path.join(etc, 'operate-token'), UID, UID);
+      // README.md's server: deploy/server.yml as it is, Temporal from the environment, the token a mounted file.
+      const tokenFile = path.join(scratch, 'operate-token');
+      writeFileSync(tokenFile, `${token}\n`, { mode: 0o400 });
+      chownSync(tokenFile, UID, UID);
       const hostPort = await freePort();
       server = await start('server', [
         '--network',
         'slirp4netns:allow_host_loopback=true',
         '-p',
         `127.0.0.1:${hostPort}:8080`,
+        // slirp4netns: the host's loopback, where this Temporal listens, is 10.0.2.2 inside the container.
+        '-e',
+        `TEMPORAL_ADDRESS=10.0.2.2:${port}`,
+        '-e',
+        `TEMPORAL_NAMESPACE=${temporal.namespace}`,
         '-v',
-        `${etc}/server.yml:/etc/vaquero/server.yml:ro`,
+        `${path.join(PROJECT_ROOT, 'deploy', 'server.yml')}:/etc/vaquero/server.yml:ro`,
         '-v',
-        `${etc}/operate-token:/run/secrets/operate-token:ro`,
+        `${tokenFile}:/run/secrets/operate-token:ro`,
         img.image,
         'server',
         '--config',
@@ -312,11 +297,13 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
       return dir;
     }
 
+    // README.md's agent line, with the namespace's network standing for the host's (`ip netns exec` cannot run
+    // podman: runc finds no cgroup mount under the namespace's own /sys).
     const agentArgs = (data: string): string[] => [
       '--network',
       `ns:/run/netns/${serverNs}`,
       '-v',
-      `${etc}:/etc/vaquero:ro`,
+      `${etc}/agent.yml:/etc/vaquero/agent.yml:ro`,
       '-v',
       `${data}:/var/lib/vaquero-agent`,
       img.image,
@@ -341,7 +328,7 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
         '--network',
         'none',
         '-v',
-        `${etc}:/etc/vaquero:ro`,
+        `${etc}/agent.yml:/etc/vaquero/agent.yml:ro`,
         img.image,
         'agent',
         '--config',
@@ -367,7 +354,14 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
 
     it('with host networking and CAP_NET_BIND_SERVICE alone, as root, answers a real DHCP client and serves TFTP', async () => {
       const data = dataDir('agent-root', 0);
-      const agent = await start('agent-root', ['--user', '0', ...AGENT_CAPS, ...agentArgs(data)]);
+      // --read-only as well: the Kubernetes DaemonSet runs it with a read-only root filesystem.
+      const agent = await start('agent-root', [
+        '--user',
+        '0',
+        ...AGENT_CAPS,
+        '--read-only',
+        ...agentArgs(data),
+      ]);
       await waitForLog(agent, /serving HTTP on/, 90_000);
       const caps = await podman(['exec', agent, 'grep', 'CapEff', '/proc/1/status']);
       assert.match(caps.stdout, /CapEff:\s+0000000000000400/); // CAP_NET_BIND_SERVICE (10) only
