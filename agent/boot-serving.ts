@@ -93,6 +93,7 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
         ...(config.assets.upstream !== undefined ? { assetsUpstream: config.assets.upstream } : {}),
         ...(config.assets.upstream ? { assetsCache: path.join(config.data_dir, 'asset-cache') } : {}),
         bootRoot: config.tftp.root,
+        ...(config.http.public_url !== undefined ? { publicUrl: config.http.public_url } : {}),
         logger: log.child({ service: 'http' }),
         ...(opts.health ? { health: opts.health } : {}),
         services: () =>

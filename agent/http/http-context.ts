@@ -8,6 +8,9 @@ import type { EventOutbox } from '../event-outbox.ts';
 import type { ServiceStatus } from '../metrics.ts';
 import type { ModelCache } from '../model-cache.ts';
 import type { NetbootEntry } from '../../domain/site-model.ts';
+import { rebase, servedBases } from '../served-base.ts';
+import type { ServedBases } from '../served-base.ts';
+import { withToken } from './artifact-text.ts';
 import type { Binding, HostBinding } from './host-binding.ts';
 
 export interface AgentHttpOptions {
@@ -32,6 +35,8 @@ export interface AgentHttpOptions {
   services?: () => readonly ServiceStatus[];
   /** Whether the site worker polls Temporal (the vaquero_agent_worker_connected gauge; left out without it). */
   workerConnected?: () => boolean;
+  /** How booting hosts reach this agent (config http.public_url); default: its SoT agents[] entry's http_url. */
+  publicUrl?: string;
 }
 
 export interface AgentHttpContext {
@@ -82,6 +87,26 @@ export function readiness(opts: AgentHttpOptions): { ready: boolean; reasons: st
   for (const s of opts.services?.() ?? [])
     if (s.state !== 'listening') reasons.push(`${s.name} is not listening (${s.state})`);
   return { ready: reasons.length === 0, reasons };
+}
+
+/**
+ * A rendered artifact as this agent serves it: the run's checkpoint token where the placeholder is, and this
+ * agent's URL where the SoT put another agent's of the site (served-base.ts).
+ */
+export function servedText(ctx: AgentHttpContext, e: NetbootEntry, text: string): string {
+  const bases = basesOf(ctx, e);
+  const withOwnBase = bases ? rebase(text, bases.rendered, bases.own) : text;
+  return withToken(withOwnBase, checkpointTokenOf(ctx, e));
+}
+
+/** The rendered and served bases for a host, when they differ. */
+export function basesOf(ctx: AgentHttpContext, e: NetbootEntry): ServedBases | undefined {
+  return servedBases(
+    ctx.opts.cache.siteModel(),
+    ctx.opts.agentId,
+    ctx.opts.cache.lookup(e.mac)?.subnet,
+    ctx.opts.publicUrl,
+  );
 }
 
 /** The run's checkpoint token, which the agent puts where the rendered artifacts hold its placeholder. */

@@ -2,11 +2,14 @@
 // HMAC (checkpoint-token.ts), so it names the host without any lookup table and is in no workflow history.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CHECKPOINT_TOKEN_PLACEHOLDER } from '../../../sot/render.ts';
+import { rebase } from '../../served-base.ts';
+import { basesOf } from '../http-context.ts';
 import type { AgentHttpContext } from '../http-context.ts';
 
 type CheckpointRequest = FastifyRequest<{ Params: { token: string }; Querystring: { cmdline?: string } }>;
 
-export function checkpointRoute(app: FastifyInstance, { opts }: AgentHttpContext): void {
+export function checkpointRoute(app: FastifyInstance, ctx: AgentHttpContext): void {
+  const { opts } = ctx;
   const checkpoint = async (req: CheckpointRequest) => {
     // The token names the run; compare against every open gate (few) in constant time each.
     const hit = opts.cache
@@ -15,7 +18,10 @@ export function checkpointRoute(app: FastifyInstance, { opts }: AgentHttpContext
     if (!hit) return undefined;
     // What the OS says it booted, for the validate stage to compare with the SoT. The run's token goes back to
     // the placeholder the rendered command line holds, so the comparison is exact.
-    const reported = req.query.cmdline?.split(req.params.token).join(CHECKPOINT_TOKEN_PLACEHOLDER);
+    // Likewise this agent's URL, where it served the artifacts under its own instead of the one rendered.
+    const bases = basesOf(ctx, hit);
+    const asBooted = req.query.cmdline?.split(req.params.token).join(CHECKPOINT_TOKEN_PLACEHOLDER);
+    const reported = bases && asBooted !== undefined ? rebase(asBooted, bases.own, bases.rendered) : asBooted;
     const detail = `checkpoint from ${req.ip}${reported !== undefined ? `; cmdline=${reported}` : ''}`;
     await opts.recorder.record({ kind: 'checkpoint', mac: hit.mac, detail });
     return hit;

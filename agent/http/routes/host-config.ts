@@ -1,8 +1,8 @@
 // GET /config/<mac>[?stage=N][&boot=…]: the host's rendered unattended config for its current boot stage, with the
 // run's checkpoint token; to that host only (host-binding.ts).
 import type { FastifyInstance } from 'fastify';
-import { normaliseMac, withToken } from '../artifact-text.ts';
-import { checkpointTokenOf, CREDENTIAL_SCHEMA, refuseBinding, refuseRequest } from '../http-context.ts';
+import { normaliseMac } from '../artifact-text.ts';
+import { CREDENTIAL_SCHEMA, refuseBinding, refuseRequest, servedText } from '../http-context.ts';
 import type { AgentHttpContext } from '../http-context.ts';
 
 export function hostConfigRoute(app: FastifyInstance, ctx: AgentHttpContext): void {
@@ -34,7 +34,7 @@ export function hostConfigRoute(app: FastifyInstance, ctx: AgentHttpContext): vo
         detail: `${config.type} config, boot stage ${e.bootStage}`,
       });
       reply.type(config.contentType);
-      return withToken(config.text, checkpointTokenOf(ctx, e));
+      return servedText(ctx, e, config.text);
     },
   );
 }

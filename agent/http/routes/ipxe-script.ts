@@ -1,8 +1,8 @@
 // GET /ipxe?mac=…[&boot=…]: the host's iPXE script for its current boot stage, with the run's checkpoint token; to
 // that host only (host-binding.ts). A host that must not network-boot now gets a script that gives up.
 import type { FastifyInstance } from 'fastify';
-import { normaliseMac, NO_NETBOOT_SCRIPT, withToken } from '../artifact-text.ts';
-import { checkpointTokenOf, CREDENTIAL_SCHEMA, refuseBinding } from '../http-context.ts';
+import { normaliseMac, NO_NETBOOT_SCRIPT } from '../artifact-text.ts';
+import { CREDENTIAL_SCHEMA, refuseBinding, servedText } from '../http-context.ts';
 import type { AgentHttpContext } from '../http-context.ts';
 
 export function ipxeScriptRoute(app: FastifyInstance, ctx: AgentHttpContext): void {
@@ -29,7 +29,7 @@ export function ipxeScriptRoute(app: FastifyInstance, ctx: AgentHttpContext): vo
         mac: e.mac,
         detail: `iPXE script, boot stage ${e.bootStage}`,
       });
-      return withToken(e.artifacts!.ipxe, checkpointTokenOf(ctx, e));
+      return servedText(ctx, e, e.artifacts!.ipxe);
     },
   );
 }
