@@ -45,6 +45,8 @@ export const LAB_PACKAGES = [
   // publishes its port through slirp4netns (no bridge, no iptables rules on the machine).
   'debootstrap',
   'slirp4netns',
+  // test/deploy/files.test.ts: systemd-analyze verify and systemd-sysusers for the agent's unit.
+  'systemd',
 ] as const;
 
 export async function missingPackages(names: readonly string[]): Promise<string[]> {

@@ -10,11 +10,21 @@
 //    capability at all it cannot bind port 67, so that one capability is needed, and it is enough.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, chownSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { parse } from 'yaml';
 import type { SiteModel } from '../../domain/site-model.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/temporal-names.ts';
 import { connectTemporal } from '../../temporal/connection.ts';
@@ -208,6 +218,14 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
       assert.equal(id.stdout.trim(), String(UID));
       const text = await logs(server);
       assert.match(text, /control worker in process/);
+      // deploy/compose.yaml's health check, run in this container as compose would.
+      const compose = parse(readFileSync(path.join(PROJECT_ROOT, 'deploy', 'compose.yaml'), 'utf8')) as {
+        services: Record<string, { healthcheck?: { test: string[] } }>;
+      };
+      const check = compose.services['vaquero-server']!.healthcheck!.test;
+      assert.equal(check[0], 'CMD');
+      const health = await podman(['exec', server, ...check.slice(1)]);
+      assert.equal(health.code, 0, health.stderr);
       const deadline = Date.now() + 30_000;
       for (;;) {
         const d = await temporal.client.workflowService.describeTaskQueue({
