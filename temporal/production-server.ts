@@ -503,7 +503,9 @@ async function startPostgres(o: {
     } catch {
       // already gone
     }
-    await Promise.race([proc.exited, delay(30_000)]);
+    const ac = new AbortController();
+    await Promise.race([proc.exited, delay(30_000, undefined, { signal: ac.signal }).catch(() => undefined)]);
+    ac.abort();
     await proc.stop();
   };
   try {
