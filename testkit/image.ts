@@ -18,6 +18,18 @@ const run = promisify(execFile);
 export const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const BASE_REPO = 'localhost/vaquero-base';
 export const IMAGE_REPO = 'localhost/vaquero';
+/**
+ * How the agent's container runs (README.md, "Deploy"), besides the host network: root in the container with every
+ * capability dropped but CAP_NET_BIND_SERVICE, for ports 67 and 69.
+ */
+export const AGENT_RUN_FLAGS: readonly string[] = [
+  '--user',
+  '0',
+  '--cap-drop',
+  'all',
+  '--cap-add',
+  'NET_BIND_SERVICE',
+];
 /** The label an image built here carries: the hash of its inputs. */
 export const INPUTS_LABEL = 'vaquero.inputs';
 /** Bumped when the base recipe below changes, so the hash does too. */
@@ -329,7 +341,44 @@ export function buildArgs(base: string, tag: string, inputs: string): string[] {
   ];
 }
 
-/** Builds (when its inputs changed) and returns localhost/vaquero:<hash>; older tags of it are removed. */
+/**
+ * What earlier builds left: older localhost/vaquero and localhost/vaquero-base tags, and the untagged images of
+ * earlier build stages on this base (the newest is kept: its layers are the `npm ci` cache of the next build).
+ */
+async function pruneOlder(env: NodeJS.ProcessEnv, base: string, image: string): Promise<void> {
+  const idOf = async (ref: string): Promise<string> =>
+    (await podman(['image', 'inspect', '--format', '{{.Id}}', ref], env)).stdout.trim();
+  const tags = (await podman(['images', '--format', '{{.Repository}}:{{.Tag}}'], env)).stdout
+    .split('\n')
+    .filter(Boolean);
+  const oldImages = tags.filter((t) => t.startsWith(`${IMAGE_REPO}:`) && t !== image);
+  const oldBases = tags.filter((t) => t.startsWith(`${BASE_REPO}:`) && t !== base);
+  const baseId = await idOf(base);
+  const oldBaseIds = new Set(await Promise.all(oldBases.map(idOf)));
+  for (const old of oldImages) await podman(['rmi', old], env).catch(() => undefined);
+  // Newest first (podman's order).
+  const dangling = (
+    await podman(['images', '--filter', 'dangling=true', '--no-trunc', '--format', '{{.ID}}'], env)
+  ).stdout
+    .split('\n')
+    .map((l) => l.trim().replace(/^sha256:/, ''))
+    .filter(Boolean);
+  let keptOne = false;
+  for (const id of dangling) {
+    const history = await podman(['history', '--no-trunc', '--format', '{{.ID}}', id], env).catch(
+      () => undefined,
+    );
+    const chain = history?.stdout.split('\n') ?? [];
+    if (chain.some((l) => oldBaseIds.has(l))) await podman(['rmi', id], env).catch(() => undefined);
+    else if (chain.includes(baseId)) {
+      if (keptOne) await podman(['rmi', id], env).catch(() => undefined);
+      keptOne = true;
+    }
+  }
+  for (const old of oldBases) await podman(['rmi', old], env).catch(() => undefined);
+}
+
+/** Builds (when its inputs changed) and returns localhost/vaquero:<hash>; older builds' images are removed. */
 export async function ensureVaqueroImage(say: (m: string) => void = () => undefined): Promise<VaqueroImage> {
   await requireImageTools();
   const env = { ...process.env, CONTAINERS_CONF: await ensurePodmanConf() };
@@ -347,15 +396,7 @@ export async function ensureVaqueroImage(say: (m: string) => void = () => undefi
       say,
     });
     imageSeconds = (Date.now() - t0) / 1000;
-    const others = (
-      await podman(
-        ['images', '--filter', `label=${INPUTS_LABEL}`, '--format', '{{.Repository}}:{{.Tag}}'],
-        env,
-      )
-    ).stdout
-      .split('\n')
-      .filter((r) => r.startsWith(`${IMAGE_REPO}:`) && r !== image);
-    for (const old of others) await podman(['rmi', old], env).catch(() => undefined);
+    await pruneOlder(env, base.ref, image);
   }
   const size = Number(
     (await podman(['image', 'inspect', '--format', '{{.Size}}', image], env)).stdout.trim(),

@@ -24,7 +24,7 @@ import { loadAgentConfig } from '../../agent/config.ts';
 import { describeAgentPlan } from '../../agent/agent-plan.ts';
 import { SEARCH_ATTRIBUTES } from '../../domain/temporal-names.ts';
 import { loadServerConfig } from '../../server/config.ts';
-import { PROJECT_ROOT } from '../../testkit/image.ts';
+import { AGENT_RUN_FLAGS, PROJECT_ROOT, buildArgs } from '../../testkit/image.ts';
 import { ensureKubernetesModels, validateManifest } from './support/kubernetes-schemas.ts';
 
 const run = promisify(execFile);
@@ -273,7 +273,14 @@ describe('deploy/kubernetes', () => {
     const config = await loadServerYaml(serverYml, 'k8s-server');
     assert.deepEqual(config.listen, { host: '0.0.0.0', port: 8080 });
     // The shipped placeholder cannot be used as a token: the server refuses to start with it.
-    assert.ok(String(obj(secret.stringData, 'stringData')['operate-token']).length < 16);
+    const placeholder = path.join(scratch, 'placeholder-token');
+    writeFileSync(placeholder, String(obj(secret.stringData, 'stringData')['operate-token']));
+    const withPlaceholder = path.join(scratch, 'k8s-placeholder.yml');
+    writeFileSync(
+      withPlaceholder,
+      serverYml.replace(/file: \/run\/secrets\/\S+ \}/g, `file: ${placeholder} }`),
+    );
+    await assert.rejects(loadServerConfig(withPlaceholder, {}), /shorter than 16 characters/);
     // The Service and the disruption budget select the Deployment's pods.
     const labels = obj(obj(obj(dep.spec, 'spec').template, 'template').metadata, 'md').labels;
     assert.deepEqual(obj(find('Service', 'vaquero-server').spec, 'spec').selector, labels);
@@ -380,5 +387,57 @@ describe('deploy/systemd', () => {
     });
     const passwd = readFileSync(path.join(root, 'etc', 'passwd'), 'utf8');
     assert.match(passwd, /^vaquero:x:\d+:\d+:vaquero agent:\/var\/lib\/vaquero-agent:\/usr\/sbin\/nologin$/m);
+  });
+});
+
+describe("README.md's Deploy section", () => {
+  const readme = read('README.md');
+  const start = readme.indexOf('\n## Deploy\n');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  /** Shell lines of its code blocks, continuation lines joined. */
+  const commands = [...section.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .flatMap((m) => m[1]!.replace(/\\\n\s*/g, '').split('\n'))
+    .map((l) => l.replace(/\s+#.*$/, '').trim())
+    .filter(Boolean);
+
+  it('exists', () => assert.ok(start >= 0, 'README.md has no "## Deploy" section'));
+
+  it('builds as the image test does', () => {
+    const ci = buildArgs('localhost/vaquero-base:HASH', 'vaquero', 'x').filter(
+      (a, i, all) => a !== '--label' && all[i - 1] !== '--label',
+    );
+    assert.ok(
+      commands.includes(`podman ${ci.join(' ')}`),
+      `no "podman ${ci.join(' ')}" in:\n${commands.join('\n')}`,
+    );
+  });
+
+  it('runs the server and the agent with the mounts and flags the image test uses', () => {
+    const server = commands.find((c) => c.includes(' server --config '));
+    assert.ok(server);
+    for (const part of [
+      '-v ./deploy/server.yml:/etc/vaquero/server.yml:ro',
+      '-v ./operate-token:/run/secrets/operate-token:ro',
+      'vaquero server --config /etc/vaquero/server.yml',
+    ])
+      assert.ok(server.includes(part), `server line without ${part}`);
+    assert.ok(
+      !server.includes('--user') && !server.includes('--cap-add'),
+      'the server runs as the image user',
+    );
+    const agent = commands.find((c) => c.includes(' agent --config ') && !c.includes('--check'));
+    assert.ok(agent, 'no agent line');
+    assert.ok(agent.includes(`--network host ${AGENT_RUN_FLAGS.join(' ')}`), `agent line: ${agent}`);
+    assert.ok(agent.includes('vaquero agent --config /etc/vaquero/agent.yml'));
+    assert.ok(commands.some((c) => c.endsWith('agent --config /etc/vaquero/agent.yml --check')));
+  });
+
+  it('names deployment files that exist', () => {
+    const named = new Set([...section.matchAll(/(?<![\w/])deploy\/[\w./-]*\w/g)].map((m) => m[0]));
+    assert.ok(named.size >= 6);
+    for (const f of named) {
+      if (f === 'deploy/secrets/operate-token') continue; // made by the command that names it
+      assert.ok(existsSync(path.join(PROJECT_ROOT, f)), `README names ${f}, which does not exist`);
+    }
   });
 });

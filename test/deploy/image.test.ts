@@ -31,7 +31,7 @@ import { connectTemporal } from '../../temporal/connection.ts';
 import type { TemporalConnection } from '../../temporal/connection.ts';
 import { freePort } from '../../temporal/ports.ts';
 import { installQuietRuntime } from '../../temporal/runtime.ts';
-import { PROJECT_ROOT, ensureVaqueroImage } from '../../testkit/image.ts';
+import { AGENT_RUN_FLAGS, PROJECT_ROOT, ensureVaqueroImage } from '../../testkit/image.ts';
 import { freeServerPorts } from '../../testkit/stack.ts';
 import type { VaqueroImage } from '../../testkit/image.ts';
 import { createNamespace, deleteNamespace, requireRoot, runInNs } from '../../testkit/netns.ts';
@@ -41,8 +41,6 @@ requireRoot();
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const say = (m: string): void => void process.stderr.write(`# image: ${m}\n`);
-/** The capabilities the agent gets: exactly what README.md's Deploy section gives it. */
-const AGENT_CAPS = ['--cap-drop', 'all', '--cap-add', 'NET_BIND_SERVICE'];
 const PREFIX = '10.77.62';
 const RESERVED_MAC = '52:54:00:62:00:07';
 const RESERVED_IP = `${PREFIX}.57`;
@@ -373,13 +371,7 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
     it('with host networking and CAP_NET_BIND_SERVICE alone, as root, answers a real DHCP client and serves TFTP', async () => {
       const data = dataDir('agent-root', 0);
       // --read-only as well: the Kubernetes DaemonSet runs it with a read-only root filesystem.
-      const agent = await start('agent-root', [
-        '--user',
-        '0',
-        ...AGENT_CAPS,
-        '--read-only',
-        ...agentArgs(data),
-      ]);
+      const agent = await start('agent-root', [...AGENT_RUN_FLAGS, '--read-only', ...agentArgs(data)]);
       await waitForLog(agent, /serving HTTP on/, 90_000);
       const caps = await podman(['exec', agent, 'grep', 'CapEff', '/proc/1/status']);
       assert.match(caps.stdout, /CapEff:\s+0000000000000400/); // CAP_NET_BIND_SERVICE (10) only
@@ -411,7 +403,8 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
 
     it('under podman the image user with the same one capability works too (podman makes it ambient)', async () => {
       const data = dataDir('agent-user', UID);
-      const agent = await start('agent-user', [...AGENT_CAPS, ...agentArgs(data)]);
+      // README's flags without `--user 0`.
+      const agent = await start('agent-user', [...AGENT_RUN_FLAGS.slice(2), ...agentArgs(data)]);
       await waitForLog(agent, /serving HTTP on/, 90_000);
       const id = await podman(['exec', agent, 'id', '-u']);
       assert.equal(id.stdout.trim(), String(UID));
