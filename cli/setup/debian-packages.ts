@@ -47,6 +47,9 @@ export const LAB_PACKAGES = [
   'slirp4netns',
   // test/deploy/files.test.ts: systemd-analyze verify and systemd-sysusers for the agent's unit.
   'systemd',
+  // A production Temporal's persistence and visibility (temporal/production-server.ts runs a private cluster; the
+  // package's own cluster is never started or used).
+  'postgresql',
 ] as const;
 
 export async function missingPackages(names: readonly string[]): Promise<string[]> {
