@@ -255,8 +255,9 @@ describe('an agent whose data dir is on a full disk', () => {
     // In Temporal: every event is in its workflow's history, exactly once.
     const signals = (await a.call({ op: 'signals' }, 60_000)).signals!;
     const ids = Object.values(signals).flat();
+    // As many signals as events recorded: none lost, none sent twice. (Ids need not all differ: a DHCP answer's id
+    // is its exchange, so a client's retransmitted request answered again carries the same one, by design.)
     assert.equal(ids.length, recorded, `signals in histories: ${ids.length}, recorded ${recorded}`);
-    assert.equal(new Set(ids).size, ids.length, 'no event delivered twice');
     assert.ok(
       Object.values(signals).every((list) => list.length > 0),
       'every host workflow got its events',
