@@ -1,7 +1,8 @@
 // `vaquero dev`: the whole stack on one machine — embedded Temporal with its UI, the control worker, a sim site
-// worker per site — then the rollout of a SoT (sot-examples/lab by default) with a live progress view.
+// worker per site, the REST API (as `vaquero server` serves it, with an operate token kept in the data directory)
+// — then the rollout of a SoT (sot-examples/lab by default) with a live progress view.
 import type { Command } from 'commander';
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
@@ -16,7 +17,12 @@ import { resolveDataDir } from '../../temporal/data-dir.ts';
 import { followRollout, summarize } from '../rollout-progress.ts';
 import { forgetEndpoint, recordEndpoint } from '../stack-client.ts';
 import { startDirRollout } from '../../client/start-rollout.ts';
+import { startServer } from '../../server/main.ts';
+import type { RunningServer } from '../../server/main.ts';
+import { devApiToken } from '../dev-api-token.ts';
 
+/** Where Debian's ipxe package puts its boot files, which the agents serve. */
+const IPXE_DIR = '/usr/lib/ipxe';
 const DEFAULT_SOT = fileURLToPath(new URL('../../sot-examples/lab', import.meta.url));
 
 interface DevOptions {
@@ -25,6 +31,7 @@ interface DevOptions {
   sotName?: string;
   simDelays?: string;
   port?: string;
+  apiPort?: string;
   force?: boolean;
   exitWhenDone?: boolean;
   agent?: boolean;
@@ -42,6 +49,7 @@ export function register(program: Command): void {
       'sim boot step delays in ms: one number, or step=ms,… (steps: bmc,dhcp,tftp,ipxe,kernel,initrd,config,checkpoint,task)',
     )
     .option('--port <port>', 'Temporal frontend port (UI on port+1000)', '7233')
+    .option('--api-port <port>', 'REST API port on 127.0.0.1', '7280')
     .option('--force', 'reprovision every host even if it already reached this revision')
     .option('--exit-when-done', 'stop the stack once the rollout has finished')
     .option(
@@ -65,6 +73,19 @@ async function runDev(opts: DevOptions): Promise<number> {
     return 1;
   }
   const sites = [...model.sites.keys()];
+  if (opts.agent) {
+    // The agents serve the boot files of Debian's ipxe package over TFTP: say what is missing before anything starts.
+    const missing = await access(path.join(IPXE_DIR, 'undionly.kpxe')).then(
+      () => false,
+      () => true,
+    );
+    if (missing) {
+      out(
+        `vaquero dev --agent: ${IPXE_DIR}/undionly.kpxe is missing: install Debian's ipxe package (\`sudo apt-get install ipxe\`, or \`npx vaquero setup --lab\`), or run without --agent`,
+      );
+      return 1;
+    }
+  }
   await mkdir(dataDir, { recursive: true });
   out(`vaquero dev: data in ${dataDir}`);
   const grpc = Number(opts.port ?? 7233);
@@ -77,10 +98,12 @@ async function runDev(opts: DevOptions): Promise<number> {
   });
   let stack: Awaited<ReturnType<typeof startWorkerStack>> | undefined;
   const agentSites: SimAgentSite[] = [];
+  let api: RunningServer | undefined;
   let stopping: Promise<void> | undefined;
   const shutdown = () => {
     stopping ??= (async () => {
       out('vaquero dev: stopping');
+      await api?.close().catch(() => undefined);
       for (const a of agentSites) await a.stop().catch(() => undefined);
       await stack?.stop();
       await forgetEndpoint(dataDir);
@@ -127,6 +150,34 @@ async function runDev(opts: DevOptions): Promise<number> {
         out(`agent ${a.id} (site ${site}): DHCP, TFTP and HTTP (${s.agent.httpUrl}) on loopback`);
       }
     }
+    // The REST API as `vaquero server` serves it, on this stack's Temporal; the control worker is the stack's.
+    const token = await devApiToken(dataDir);
+    api = await startServer(
+      {
+        listen: { host: '127.0.0.1', port: Number(opts.apiPort ?? 7280) },
+        dataDir,
+        temporal: { address: temporal.address, namespace: temporal.namespace },
+        controlWorker: false,
+        auth: {
+          tokens: [{ name: 'dev', role: 'operate', token: token.value }],
+          open: ['/live', '/ready', '/metrics', '/docs'],
+        },
+        sots: [
+          {
+            name: opts.sotName ?? path.basename(sotDir),
+            kind: 'dir',
+            path: sotDir,
+            watch: false,
+            autoRollout: false,
+          },
+        ],
+        indexRefreshMs: 1000,
+        watchDebounceMs: 500,
+        logLevel: 'warn',
+      },
+      { log: (m) => out(`api: ${m}`) },
+    );
+    out(`API ${api.url} (OpenAPI UI ${api.url}/docs; operate token in ${token.file})`);
     await recordEndpoint(dataDir, {
       address: temporal.address,
       namespace: temporal.namespace,
