@@ -116,7 +116,10 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   const activities = createSiteActivities({
     site: config.site,
     gate: cache,
-    onSiteModel: (m) => cache.setSiteModel(m),
+    onSiteModel: async (m) => {
+      await cache.setSiteModel(m);
+      for (const s of services) await s.reconfigure?.();
+    },
     heldEvents: outbox,
     drivers,
     secrets,

@@ -73,55 +73,73 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
     log.warn('DHCP is enabled but no interfaces are configured: not serving DHCP');
     return undefined;
   }
-  const own = ownAgentEntry(cache.siteModel(), config.agent_id);
   const first = config.interfaces[0]!;
-  const mode = config.dhcp.mode ?? own?.dhcpMode ?? 'server';
-  const server = createDhcpServer({
-    mode,
-    interfaces: config.interfaces.map((i, n) => ({
-      name: i.name ?? `if${n}`,
-      address: i.address,
-      cidr: i.cidr,
-    })),
-    directory: cacheDirectory(cache),
-    boot: {
-      httpUrl: (
-        config.http.public_url ??
-        own?.httpUrl ??
-        `http://${first.address}:${config.http.port}`
-      ).replace(/\/+$/, ''),
-      ...(config.tftp.server_address !== undefined ? { tftpServer: config.tftp.server_address } : {}),
-      credential: (host) => (host.netboot?.open ? tokens.bootCredential(host.netboot) : undefined),
-      files: {
-        bios: config.boot_files.bios,
-        uefiX64: config.boot_files.efi64,
-        arm64: config.boot_files.arm64,
+  /** The mode the config fixes, else this agent's own entry in the site model, else server. */
+  const wantedMode = (): 'server' | 'proxy' =>
+    config.dhcp.mode ?? ownAgentEntry(cache.siteModel(), config.agent_id)?.dhcpMode ?? 'server';
+  const create = (mode: 'server' | 'proxy') =>
+    createDhcpServer({
+      mode,
+      interfaces: config.interfaces.map((i, n) => ({
+        name: i.name ?? `if${n}`,
+        address: i.address,
+        cidr: i.cidr,
+      })),
+      directory: cacheDirectory(cache),
+      boot: {
+        // This agent's own entry of the SoT (the site model may arrive after start: asked at each answer).
+        httpUrl: () =>
+          (
+            config.http.public_url ??
+            ownAgentEntry(cache.siteModel(), config.agent_id)?.httpUrl ??
+            `http://${first.address}:${config.http.port}`
+          ).replace(/\/+$/, ''),
+        ...(config.tftp.server_address !== undefined ? { tftpServer: config.tftp.server_address } : {}),
+        credential: (host) => (host.netboot?.open ? tokens.bootCredential(host.netboot) : undefined),
+        files: {
+          bios: config.boot_files.bios,
+          uefiX64: config.boot_files.efi64,
+          arm64: config.boot_files.arm64,
+        },
       },
-    },
-    leaseSeconds: config.dhcp.lease_seconds,
-    ports: { server: config.dhcp.port, pxe: config.dhcp.proxy_port, relay: config.dhcp.relay_port },
-    onEvent: (e) => {
-      // The address a host got (or was seen with, in proxy mode) lets later TFTP and HTTP requests, which name
-      // no MAC, be attributed to it.
-      if (e.ip) recorder.bind(e.ip, e.mac);
-      // Not awaited (the reply is already sent), so its failure is handled here: it must not end the agent.
-      recorder
-        .record({
-          kind: 'dhcp',
-          mac: e.mac,
-          detail: e.detail,
-          ...(e.xid !== undefined ? { identity: `${e.xid.toString(16)}/${e.message}` } : {}),
-        })
-        .catch((err: unknown) => notRecorded(log, 'dhcp', err));
-    },
-    log: (m) => log.warn({ service: 'dhcp' }, m),
-  });
+      leaseSeconds: config.dhcp.lease_seconds,
+      ports: { server: config.dhcp.port, pxe: config.dhcp.proxy_port, relay: config.dhcp.relay_port },
+      onEvent: (e) => {
+        // The address a host got (or was seen with, in proxy mode) lets later TFTP and HTTP requests, which name
+        // no MAC, be attributed to it.
+        if (e.ip) recorder.bind(e.ip, e.mac);
+        // Not awaited (the reply is already sent), so its failure is handled here: it must not end the agent.
+        recorder
+          .record({
+            kind: 'dhcp',
+            mac: e.mac,
+            detail: e.detail,
+            ...(e.xid !== undefined ? { identity: `${e.xid.toString(16)}/${e.message}` } : {}),
+          })
+          .catch((err: unknown) => notRecorded(log, 'dhcp', err));
+      },
+      log: (m) => log.warn({ service: 'dhcp' }, m),
+    });
+  let mode = wantedMode();
+  let server = create(mode);
   log.info({ mode, interfaces: config.interfaces.map((i) => i.address) }, 'DHCP configured');
   return {
     name: 'dhcp',
     start: () => server.start(),
     stop: () => server.stop(),
     stats: () => ({ mode, ...server.stats() }),
+    // A site model that arrives after start (a fresh agent) or changes this agent's mode: a server-mode agent must
+    // not go on answering as the segment's DHCP server where the SoT says another one is (proxy), nor the reverse.
+    async reconfigure() {
+      const next = wantedMode();
+      if (next === mode) return;
+      await server.stop();
+      const was = mode;
+      mode = next;
+      server = create(mode);
+      await server.start();
+      log.info({ from: was, to: mode }, 'DHCP mode changed by the site model');
+    },
   };
 }
 

@@ -21,6 +21,8 @@ export interface BootService {
   start(): Promise<void>;
   stop(): Promise<void>;
   stats(): Record<string, unknown>;
+  /** Applies a new site model's settings for this agent (DHCP's mode); absent when nothing depends on it. */
+  reconfigure?(): Promise<void>;
 }
 
 export interface AgentParts {

@@ -75,7 +75,8 @@ export interface DhcpServerOptions {
   directory: DhcpDirectory;
   boot: {
     /** The agent's HTTP base URL as booting hosts reach it, e.g. http://10.77.1.1:8080 (no trailing slash). */
-    httpUrl: string;
+    /** The agent's HTTP base URL as booting hosts reach it; a function is asked at each answer. */
+    httpUrl: string | (() => string);
     /** Next server for TFTP; default: the address of the interface the reply leaves by. */
     tftpServer?: string;
     /** Where the binaries are served over HTTP for UEFI HTTP boot; default `${httpUrl}/boot`. */
@@ -186,11 +187,18 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   const limits: DhcpLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const leaseSeconds = opts.leaseSeconds ?? 3600;
   const log = opts.log ?? (() => undefined);
+  const httpUrlNow = (): string =>
+    typeof opts.boot.httpUrl === 'function' ? opts.boot.httpUrl() : opts.boot.httpUrl;
   const settings: ModeSettings = {
     boot: {
-      httpUrl: opts.boot.httpUrl,
+      // Read per answer: the agent's URL may come from a site model that arrives after the server started.
+      get httpUrl() {
+        return httpUrlNow();
+      },
       ...(opts.boot.tftpServer !== undefined ? { tftpServer: opts.boot.tftpServer } : {}),
-      httpBootUrl: opts.boot.httpBootUrl ?? `${opts.boot.httpUrl}/boot`,
+      get httpBootUrl() {
+        return opts.boot.httpBootUrl ?? `${httpUrlNow()}/boot`;
+      },
       files: { ...DEFAULT_BOOT_FILES, ...opts.boot.files },
       ...(opts.boot.credential ? { credential: opts.boot.credential } : {}),
     },
