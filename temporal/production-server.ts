@@ -598,7 +598,8 @@ async function writeServerConfig(
   const rpc = (grpcPort: number, membershipPort: number, extra: Record<string, unknown> = {}) => ({
     rpc: { grpcPort, membershipPort, bindOnIP: HOST, ...extra },
   });
-  const clientTls = { serverName: opts.tls.serverName, rootCaFiles: [opts.tls.serverCa] };
+  // A function, not one object: YAML would write a shared object as an anchor and an alias.
+  const clientTls = () => ({ serverName: opts.tls.serverName, rootCaFiles: [opts.tls.serverCa] });
   const config = {
     log: { stdout: true, level: opts.logLevel ?? 'warn' },
     persistence: {
@@ -621,10 +622,10 @@ async function writeServerConfig(
             clientCaFiles: [opts.tls.clientCa],
             requireClientAuth: true,
           },
-          client: clientTls,
+          client: clientTls(),
         },
         // The server's own system workers (and other internal callers) reach the frontend like any client.
-        systemWorker: { certFile: opts.tls.clientCert, keyFile: opts.tls.clientKey, client: clientTls },
+        systemWorker: { certFile: opts.tls.clientCert, keyFile: opts.tls.clientKey, client: clientTls() },
       },
     },
     services: {
