@@ -86,7 +86,8 @@ async function fuzz(token: string, name: string): Promise<Report> {
     '--report-dir',
     reportDir,
   ];
-  const r = await run(schemathesisPath(), args, { timeout: 400_000, maxBuffer: 64 * 2 ** 20 }).then(
+  // In the test's folder: schemathesis keeps a .schemathesis cache where it runs.
+  const r = await run(schemathesisPath(), args, { cwd: dir, timeout: 400_000, maxBuffer: 64 * 2 ** 20 }).then(
     (x) => ({ code: 0, out: x.stdout }),
     (e: { code?: number; stdout?: string; stderr?: string }) => ({
       code: e.code ?? -1,
