@@ -11,6 +11,8 @@
 //              command resets it through the ipmi_sim and stops that sshd. The VM then netboots through the agent.
 // With a container host or a boot with tasks, the lab starts podman's Docker API and the agent's config names it
 // as `tasks.engine`: the agent builds its container driver and task runner from that alone.
+// With spec.secondAgent, a second agent of the site (lab/second-agent.ts) runs as its own process,
+// `vaquero agent --config`, at another address of the same bridge; it can be SIGKILLed and started again.
 //
 //   ip netns exec <lab ns> node --import tsx lab/scenario.ts '<ScenarioSpec as JSON>'
 //
@@ -52,6 +54,8 @@ import type { LabSshd } from './ssh-host.ts';
 import { rebootLog, startLabSshd, writeRebootScript } from './ssh-host.ts';
 import type { LabBootTasks, LabOs, LabSotHost } from './sot.ts';
 import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
+import type { SecondAgent } from './second-agent.ts';
+import { parseMetrics, startSecondAgent } from './second-agent.ts';
 import type { LabStack } from './stack.ts';
 import { startLabStack } from './stack.ts';
 import type { LabNetwork } from './topology.ts';
@@ -117,6 +121,52 @@ export interface ScenarioSpec {
    * (`vaquero lab up`).
    */
   hold?: boolean;
+  /**
+   * A second agent of the site on the same bridge (lab/second-agent.ts), a process of its own
+   * (`vaquero agent --config`) at the /24's .3, listed in the SoT's agents[] beside the first. With it:
+   *   killDuringNetboot  SIGKILL it during the initial rollout while hosts are in netboot (killWhen), then
+   *                      start it again after that rollout and wait until its cache has every gate closed;
+   *   strayPowerOn       then power every VM on through its BMC (ipmitool to its ipmi_sim): nothing must boot;
+   *   secondRollout      then a commit changes every OS profile's command line (vaquero.rev=2), rolled out.
+   */
+  secondAgent?: {
+    dhcp?: boolean;
+    killDuringNetboot?: boolean;
+    /**
+     * When to kill it: once every host is in a netboot stage (default; usually before their firmware's first
+     * DHCP answer), or once a host is past its DHCP step (its iPXE may then hold the killed agent's URL).
+     */
+    killWhen?: 'netboot' | 'past-dhcp';
+    strayPowerOn?: boolean;
+    secondRollout?: boolean;
+  };
+}
+
+/** What the second agent went through (spec.secondAgent). */
+export interface SecondAgentReport {
+  id: string;
+  url: string;
+  pids: number[];
+  /** Seconds since the run's start when it was SIGKILLed, and each host's stage then. */
+  killedAtS?: number;
+  /** Epoch ms of the SIGKILL. */
+  killedAt?: number;
+  stagesAtKill?: Record<string, string>;
+  /** Its gates (its data_dir's cache/netboot.json) just before the restart and once caught up. */
+  gatesAtRestart?: GateEntry[];
+  gatesAfterCatchUp?: GateEntry[];
+  /** Seconds from its restart to every gate of its cache closed. */
+  catchUpS?: number;
+  /** Per VM: the BMC power-on after the rollout, its serial console, and whether anything booted. */
+  strayPowerOn?: Record<string, { serial: string; noNetboot: boolean; booted: boolean; powerLog: string[] }>;
+  /** Both agents' /metrics around the stray power-ons (name{labels} → value). */
+  metricsBeforeStray?: Record<string, Record<string, number>>;
+  metricsAfterStray?: Record<string, Record<string, number>>;
+  /** The second agent's /metrics and /health at the end. */
+  metrics?: Record<string, number>;
+  health?: Record<string, unknown>;
+  /** The tail of its log. */
+  logTail?: string;
 }
 
 /** One rollout of the lab SoT at one commit. */
@@ -133,7 +183,19 @@ export interface PhaseReport {
   /** Power-ons each BMC's hook saw during this phase (ipmi_sim's own log, not vaquero's view). */
   powerOns: Record<string, number>;
   /** Each host's end state in this phase, with the command line it reported booting (if it did). */
-  hosts: Record<string, { state?: string; error?: string; bootedCmdline?: string; validated?: boolean }>;
+  hosts: Record<
+    string,
+    {
+      state?: string;
+      error?: string;
+      bootedCmdline?: string;
+      validated?: boolean;
+      powerCycles?: number;
+      bootStages?: number;
+      /** The boot events of this phase's run, as its timeline holds them (`dhcp from <agent>: …`; epoch ms). */
+      events?: { at: number; message: string }[];
+    }
+  >;
 }
 
 export interface ScenarioHost {
@@ -206,6 +268,7 @@ export interface ScenarioReport {
   phases: PhaseReport[];
   temporalUiUrl?: string;
   outage?: OutageReport;
+  secondAgent?: SecondAgentReport;
 }
 
 const secs = (from: number) => Math.round((Date.now() - from) / 100) / 10;
@@ -226,6 +289,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   let rolloutId: string | undefined;
   let stopApi: (() => Promise<void>) | undefined;
   let podman: LabPodman | undefined;
+  let agent2: SecondAgent | undefined;
   /** Per host: its BMC kind and what the lab made for it besides the VM and its ipmi_sim. */
   const extras = new Map<string, HostExtras>();
   // A signal during the set-up stops it at the next step; during the rollout it ends the wait at once.
@@ -285,6 +349,88 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       if (Date.now() > deadline) throw new Error(`${what}: not within ${ms / 1000} s`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  };
+
+  /** spec.secondAgent.killDuringNetboot: SIGKILL the second agent once a host is past its first DHCP answer. */
+  const killInNetboot = async (a2: SecondAgent): Promise<void> => {
+    const stages: Record<string, string> = {};
+    const client = stack!.temporal.client;
+    const pastDhcp = spec.secondAgent?.killWhen === 'past-dhcp';
+    await waitUntil(pastDhcp ? 'a host in netboot past DHCP' : 'every host in netboot', 150_000, async () => {
+      for (const m of machines) {
+        const hs = await bounded(
+          client.workflow.getHandle(hostWorkflowId(site, m.name)).query(hostStatusQuery),
+          3_000,
+        );
+        if (hs) stages[m.name] = hs.stage;
+      }
+      const inNetboot = Object.values(stages).filter((s) => s.startsWith('netboot/'));
+      return pastDhcp ? inNetboot.some((s) => s !== 'netboot/dhcp') : inNetboot.length === machines.length;
+    });
+    await a2.kill();
+    report.secondAgent!.killedAt = Date.now();
+    report.secondAgent!.killedAtS = secs(t0);
+    report.secondAgent!.stagesAtKill = { ...stages };
+    say(`${a2.id} SIGKILLed; host stages ${JSON.stringify(stages)}`);
+  };
+  /** spec.secondAgent.strayPowerOn: every VM powered on by its BMC while no gate is open; then powered off. */
+  const strayPowerOn = async (a2: SecondAgent, r2: SecondAgentReport): Promise<void> => {
+    const agents = { [agentId]: `${stack!.agentUrl}/metrics`, [a2.id]: `${a2.url}/metrics` };
+    const snapshot = async () => {
+      const out: Record<string, Record<string, number>> = {};
+      for (const [id, url] of Object.entries(agents)) out[id] = parseMetrics(await (await fetch(url)).text());
+      return out;
+    };
+    r2.metricsBeforeStray = await snapshot();
+    const before = await Promise.all(machines.map(async (m) => (await m.report()).powerLog.length));
+    for (const m of machines) {
+      for (const args of [
+        ['chassis', 'bootdev', 'pxe'],
+        ['chassis', 'power', 'on'],
+      ]) {
+        const r = await m.bmc.ipmitool(args);
+        if (r.code !== 0) throw new Error(`${m.name}: ipmitool ${args.join(' ')} failed: ${r.stderr}`);
+      }
+    }
+    say('stray power-on of every VM through its BMC; waiting for each netboot to find nothing');
+    r2.strayPowerOn = {};
+    const deadline = Date.now() + 150_000;
+    for (const [i, m] of machines.entries()) {
+      let rep = await m.report();
+      while (
+        !NO_NETBOOT.test(rep.serial) &&
+        !rep.serial.includes(TINY_MARKERS.callbackOk) &&
+        Date.now() < deadline
+      ) {
+        await new Promise((r) => setTimeout(r, 500));
+        checkAbort();
+        rep = await m.report();
+      }
+      // A few seconds more: anything that would still boot (a late answer) shows on the console.
+      await new Promise((r) => setTimeout(r, 3_000));
+      rep = await m.report();
+      r2.strayPowerOn[m.name] = {
+        serial: rep.serial.slice(-3000),
+        noNetboot: NO_NETBOOT.test(rep.serial),
+        booted: /Linux version/.test(rep.serial) || rep.serial.includes(TINY_MARKERS.callbackOk),
+        powerLog: rep.powerLog.slice(before[i]).map((p) => p.what),
+      };
+    }
+    r2.metricsAfterStray = await snapshot();
+    for (const m of machines) {
+      const r = await m.bmc.ipmitool(['chassis', 'power', 'off']);
+      if (r.code !== 0) throw new Error(`${m.name}: ipmitool chassis power off failed: ${r.stderr}`);
+    }
+    await waitUntil('every VM off after the stray power-on', 30_000, async () => {
+      for (const m of machines) {
+        const log = (await m.report()).powerLog;
+        if (!log.at(-1)?.what.startsWith('vm stop')) return false;
+      }
+      return true;
+    });
+    say(
+      `stray power-on: ${JSON.stringify(Object.fromEntries(Object.entries(r2.strayPowerOn).map(([k, v]) => [k, { noNetboot: v.noNetboot, booted: v.booted }])))}`,
+    );
   };
 
   try {
@@ -415,6 +561,24 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       await notePid('temporal', stack.temporal.server.pid);
       await notePid('temporal-supervisor', stack.temporal.server.supervisorPid);
     }
+    if (spec.secondAgent) {
+      agent2 = await startSecondAgent({
+        dir: path.join(spec.dir, 'agent-2'),
+        pidDir,
+        site,
+        agentId: `${site}-agent-2`,
+        bridge: spec.network.bridge,
+        address: spec.network.address.replace(/\.\d+$/, '.3'),
+        prefixLength: Number(spec.network.cidr.split('/')[1]),
+        temporal: { address: stack.temporal.address, namespace: stack.temporal.namespace },
+        assetsDir: assets.dir,
+        secretsFile,
+        ...(spec.secondAgent.dhcp !== undefined ? { dhcp: spec.secondAgent.dhcp } : {}),
+      });
+      report.pids[agent2.id] = agent2.pid()!;
+      report.secondAgent = { id: agent2.id, url: agent2.url, pids: agent2.pids };
+      say(`second agent ${agent2.id} (pid ${agent2.pid()}) at ${agent2.url}`);
+    }
     const agent = stack.agent;
     // Snapshot each host's gate while it is open: the reservation it carries is what DHCP answers from.
     watch = setInterval(() => {
@@ -429,6 +593,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       site,
       agentId,
       agentUrl: stack.agentUrl,
+      ...(agent2 ? { moreAgents: [{ id: agent2.id, httpUrl: agent2.url }] } : {}),
       dhcpMode: spec.dhcpMode,
       cidr: spec.network.cidr,
       gateway: spec.network.address,
@@ -516,6 +681,11 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
               ...(st.lastError !== undefined ? { error: st.lastError } : {}),
               ...(booted !== undefined ? { bootedCmdline: booted } : {}),
               validated: st.timeline.some((e) => e.message === 'booted kernel command line matches the SoT'),
+              powerCycles: st.powerCycles,
+              bootStages: st.bootStages,
+              events: st.timeline
+                .filter((e) => e.kind === 'event')
+                .map((e) => ({ at: e.at, message: e.message })),
             }
           : {};
       }
@@ -530,7 +700,11 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     const initial = await phase(
       'initial',
       undefined,
-      spec.temporalOutage ? () => outage(stack!, machines[0]) : undefined,
+      spec.temporalOutage
+        ? () => outage(stack!, machines[0])
+        : agent2 && spec.secondAgent?.killDuringNetboot
+          ? () => killInNetboot(agent2!)
+          : undefined,
     );
     if (initial.rollout !== undefined) report.rollout = initial.rollout;
     report.timings.rolloutS = secs(t2);
@@ -568,6 +742,39 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         process.kill(victim.bmc.pid, 'SIGKILL');
         say(`bmc-failure: killed ${victim.name}'s BMC (ipmi_sim pid ${victim.bmc.pid})`);
       });
+    }
+    if (report.ok && agent2 && spec.secondAgent) {
+      const a2 = agent2;
+      const r2 = report.secondAgent!;
+      if (!a2.pid()) {
+        r2.gatesAtRestart = await a2.gates();
+        const t = Date.now();
+        await a2.start();
+        report.pids[`${a2.id}-restarted`] = a2.pid()!;
+        say(`${a2.id} restarted (pid ${a2.pid()}); waiting for its cache to close every gate`);
+        const macs = new Set(machines.map((m) => m.mac));
+        await waitUntil(`${a2.id}: every gate of its cache closed`, 60_000, async () => {
+          const gates = (await a2.gates()).filter((g) => macs.has(g.mac));
+          return gates.length > 0 && gates.every((g) => !g.open);
+        });
+        r2.catchUpS = secs(t);
+        r2.gatesAfterCatchUp = await a2.gates();
+        say(`${a2.id} caught up in ${r2.catchUpS}s`);
+      }
+      if (spec.secondAgent.strayPowerOn) await strayPowerOn(a2, r2);
+      if (spec.secondAgent.secondRollout) {
+        const from = commit;
+        for (const os of LAB_OSES) await appendOsCmdline(sotDir, os, ['vaquero.rev=2']);
+        commit = commitAll(sotDir, 'every profile: vaquero.rev=2');
+        const planned = await planCommits(sotDir, from, commit);
+        const p = await phase('revision-2', planned);
+        if (p.rollout?.state !== 'completed') {
+          report.ok = false;
+          report.error = `revision-2 rollout ${p.rollout?.state}`;
+        }
+      }
+      r2.metrics = await a2.metrics();
+      r2.health = await a2.health();
     }
     if (spec.hold) {
       // The REST API beside the lab (its own process would need its own Temporal client: same thing in-process).
@@ -628,6 +835,10 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     for (const x of extras.values()) await x.sshd?.stop().catch(() => undefined);
     say('machines stopped');
     await stopApi?.().catch(() => undefined);
+    if (agent2 && report.secondAgent) {
+      report.secondAgent.logTail = (await readFile(agent2.log, 'utf8').catch(() => '')).slice(-4000);
+    }
+    await agent2?.stop().catch(() => undefined);
     await stack?.stop();
     say('stack stopped');
     await podman

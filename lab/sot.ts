@@ -1,4 +1,5 @@
-// The SoT of a lab: one site whose subnet is the lab bridge's /24, one agent (the lab's, at the bridge address),
+// The SoT of a lab: one site whose subnet is the lab bridge's /24, its agents (the lab's at the bridge address, and
+// a second one at another address of the bridge when the scenario runs one),
 // and one host per VM with its MAC and its BMC (ipmi_sim through the ipmi driver by default; a BMC container or
 // an sshd through the container and ssh drivers), each booting a tiny OS once (one boot stage). There are
 // two OS profiles (hosts alternate between them), so a change to one profile reprovisions only some hosts. The
@@ -54,6 +55,8 @@ export interface LabSotSpec {
   agentId: string;
   /** How VMs reach the agent, e.g. http://10.77.9.1:8080. */
   agentUrl: string;
+  /** More agents of the site on the same bridge (each with its own URL). */
+  moreAgents?: { id: string; httpUrl: string }[];
   dhcpMode: 'server' | 'proxy';
   /** The bridge's subnet and address (gateway and DNS of the hosts). */
   cidr: string;
@@ -99,7 +102,10 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
       subnets: [
         { id: LAB_SUBNET, cidr: spec.cidr, gateway: spec.gateway, dns: [spec.gateway], domain: 'lab.test' },
       ],
-      agents: [{ id: spec.agentId, http_url: spec.agentUrl, dhcp_mode: spec.dhcpMode }],
+      agents: [
+        { id: spec.agentId, http_url: spec.agentUrl, dhcp_mode: spec.dhcpMode },
+        ...(spec.moreAgents ?? []).map((a) => ({ id: a.id, http_url: a.httpUrl, dhcp_mode: spec.dhcpMode })),
+      ],
       policy: { max_concurrent: Math.max(1, n), bmc_concurrency: Math.max(1, n) },
     }),
   );
