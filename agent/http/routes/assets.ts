@@ -1,7 +1,7 @@
 // GET|HEAD /assets/<path>: kernels, initrds and other files, from a local folder (ranges, ETags) or a caching proxy
 // to a mirror. One route, and it serves only what resolveServed returns for the name the router parsed — never a
 // path re-read from the raw URL (which once let `/assets/link#x` past a guard that cut at `?` only). A fetch of the
-// kernel or an initrd the client's boot stage names is a boot event.
+// kernel or an initrd the client's boot stage names is a boot event: once it has been sent whole, for a local file.
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mkdir, realpath, stat } from 'node:fs/promises';
@@ -72,7 +72,14 @@ export async function assetsRoute(app: FastifyInstance, { opts, binding }: Agent
       if (assetRoot) {
         const found = await resolveServed({ root: assetRoot, trusted: [] }, name.name);
         if (found.ok) {
-          await recordFetch(req, found.name);
+          // The event once the whole file has gone out: a download cut short (this agent killed mid-transfer,
+          // the host reset) is not a kernel the host has, and its step then times out and is retried.
+          reply.raw.once('finish', () => {
+            if (reply.statusCode < 300)
+              recordFetch(req, found.name).catch((err: unknown) =>
+                req.log.error({ err: String(err) }, 'boot event not recorded'),
+              );
+          });
           return sendResolved(reply, assetRoot, found.path);
         }
         if (found.code !== ERR_NOT_FOUND) return refuse(found);
