@@ -104,6 +104,12 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
       },
       leaseSeconds: config.dhcp.lease_seconds,
       ports: { server: config.dhcp.port, pxe: config.dhcp.proxy_port, relay: config.dhcp.relay_port },
+      // The flood limits the config sets (before, they were parsed and never passed: the server always ran with
+      // DEFAULT_LIMITS, whatever the file said).
+      limits: {
+        maxPacketsPerSecond: config.dhcp.max_packets_per_second,
+        maxPerClientPerSecond: config.dhcp.max_packets_per_client_per_second,
+      },
       onEvent: (e) => {
         // The address a host got (or was seen with, in proxy mode) lets later TFTP and HTTP requests, which name
         // no MAC, be attributed to it.
