@@ -2,10 +2,24 @@
 // them with their dependencies injected; workflows import only these types.
 import type { BootArtifacts, SiteModel } from './site-model.ts';
 import type { BmcRef, HostPlan, TaskPlan } from './host.ts';
-import type { PreparedRollout, RolloutInput, RolloutReportInput } from './rollout.ts';
+import type {
+  PreparedRollout,
+  RolloutInput,
+  RolloutPlanPage,
+  RolloutPlanPageInput,
+  RolloutPlanSummary,
+  RolloutReportInput,
+} from './rollout.ts';
 
 export interface ControlActivities {
-  /** Fetch and validate the revision, render it, and plan it against what each host last reached. */
+  /**
+   * Fetch and validate the revision, render it, and count per group (workflow × site) the hosts that need work
+   * against what each host last reached.
+   */
+  planRollout(input: RolloutInput & { rolloutId: string }): Promise<RolloutPlanSummary>;
+  /** The next hosts of one group that need work now, after a given host (bounded page). */
+  rolloutPlanPage(input: RolloutPlanPageInput): Promise<RolloutPlanPage>;
+  /** Legacy rollouts only: the whole plan in one payload (grows with the fleet). */
   prepareRollout(input: RolloutInput & { rolloutId: string }): Promise<PreparedRollout>;
   /** The host's boot plan at a revision (from the revision store; re-fetched if missing). */
   loadHostPlan(input: { sot: string; revision: string; site: string; host: string }): Promise<HostPlan>;

@@ -60,8 +60,10 @@ export interface RolloutInput {
   force?: boolean;
   /** Report progress to GitHub (push-started rollouts). */
   report?: RolloutReportTarget;
-  /** Carried over by continueAsNew. */
+  /** Carried over by continueAsNew (a legacy rollout's state). */
   resume?: RolloutResumeState;
+  /** Carried over by continueAsNew (a paged rollout's state). */
+  pagedResume?: PagedRolloutResume;
 }
 
 export interface WorkflowPolicy {
@@ -82,6 +84,49 @@ export interface RolloutHostPlan {
   reasons: string[];
 }
 
+/**
+ * What a rollout plans: which hosts need work, counted per group (the hosts of one SoT workflow at one site), not
+ * listed. The hosts themselves are fetched a page at a time as the rollout reaches them (RolloutPlanPage), so no
+ * payload and no history grows with the fleet.
+ */
+export interface RolloutPlanSummary {
+  sot: string;
+  revision: string;
+  groups: RolloutGroupPlan[];
+  /** Hosts to reprovision, all groups together. */
+  total: number;
+  policies: Record<string, WorkflowPolicy>;
+  sitePolicies: Record<string, { max_concurrent: number }>;
+  counts: { unchanged: number; skipped: number; removed: number };
+}
+
+export interface RolloutGroupPlan {
+  workflow: string;
+  site: string;
+  /** Hosts of the group that needed work when the rollout was planned. */
+  planned: number;
+}
+
+export interface RolloutPlanPageInput {
+  sot: string;
+  revision: string;
+  workflow: string;
+  site: string;
+  /** The page starts after this host (id within the site); absent: at the group's first host. */
+  after?: string;
+  limit: number;
+  only?: string[];
+  force?: boolean;
+}
+
+export interface RolloutPlanPage {
+  /** Hosts after `after` that need work now, in host order, at most `limit`. */
+  hosts: RolloutHostPlan[];
+  /** The scan reached the group's last host: no host after the last one returned needs work. */
+  done: boolean;
+}
+
+/** The legacy rollout's plan: every host in one payload (kept for rollouts started before paged plans). */
 export interface PreparedRollout {
   sot: string;
   revision: string;
@@ -127,7 +172,15 @@ export interface RolloutStatus {
   revision: string;
   state: RolloutState;
   reason?: string;
+  /**
+   * Hosts running now and the most recently finished ones (bounded: a fleet's rollout does not list every host;
+   * `counts` covers them all). Rollouts started before paged plans list every host.
+   */
   hosts: RolloutHostProgress[];
+  /** Hosts the rollout planned to reprovision (absent from rollouts started before paged plans). */
+  total?: number;
+  /** Failed hosts with their error, at most ROLLOUT_FAILED_KEPT (paged rollouts). */
+  failedHosts?: { host: string; error?: string }[];
   counts: Record<RolloutHostState, number>;
   unchanged: number;
   skipped: number;
@@ -135,6 +188,43 @@ export interface RolloutStatus {
   supersededBy?: string;
   timeline: RolloutTimelineEntry[];
 }
+
+/** What a paged rollout carries across continueAsNew: bounded by running hosts and the SoT's groups, never the fleet. */
+export interface PagedRolloutResume {
+  plan: RolloutPlanSummary;
+  groups: RolloutGroupProgress[];
+  running: RolloutRunningHost[];
+  finished: Record<RolloutHostState, number>;
+  failedByWorkflow: Record<string, number>;
+  failedHosts: { host: string; error?: string }[];
+  recent: RolloutHostProgress[];
+  state: RolloutState;
+  reason?: string;
+  timeline: RolloutTimelineEntry[];
+  checkRunId?: number;
+}
+
+export interface RolloutGroupProgress {
+  workflow: string;
+  site: string;
+  planned: number;
+  started: number;
+  blocked: number;
+  /** The last host started or blocked; the next page starts after it. */
+  cursor?: string;
+  /** No host after `cursor` needs work. */
+  exhausted: boolean;
+}
+
+export interface RolloutRunningHost extends RolloutHostProgress {
+  fingerprint: string;
+  /** Its adopted run finished at another fingerprint: start it again at ours (once). */
+  restart?: boolean;
+  restarted?: boolean;
+}
+
+/** Failed hosts a paged rollout names (status, result); `counts.failed` has them all. */
+export const ROLLOUT_FAILED_KEPT = 200;
 
 export interface RolloutResumeState {
   prepared: PreparedRollout;

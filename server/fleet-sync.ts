@@ -96,7 +96,7 @@ export class FleetSync {
             const s = await this.opts.client.workflow.getHandle(row.id).query(rolloutStatusQuery);
             row.state = s.state;
             row.counts = s.counts;
-            row.total = s.hosts.length;
+            row.total = s.total ?? s.hosts.length;
           } catch {
             // No worker to answer right now: visibility's state is the best there is.
           }

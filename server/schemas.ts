@@ -142,8 +142,20 @@ export const rolloutDetailSchema = {
     skipped: { type: 'integer' },
     removed: { type: 'integer' },
     supersededBy: { type: 'string' },
+    total: { type: 'integer', description: 'Hosts the rollout planned to reprovision' },
+    failedHosts: {
+      type: 'array',
+      description: 'Failed hosts with their error (at most 200; counts.failed has them all)',
+      items: {
+        type: 'object',
+        required: ['host'],
+        properties: { host: { type: 'string' }, error: { type: 'string' } },
+      },
+    },
     hosts: {
       type: 'array',
+      description:
+        'Hosts running now and the most recently finished (bounded at fleet scale: counts covers every host)',
       items: {
         type: 'object',
         required: ['site', 'host', 'state'],

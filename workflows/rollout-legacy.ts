@@ -1,3 +1,7 @@
+// The legacy rollout, kept for rollouts started before paged plans (patch rollout-paged-plan) and their
+// continuations: its plan lists every host in one payload and its state carries every host's progress, so it does
+// not scale past a few thousand hosts (issue 20). Do not change it; retire it with the patch (PATCHES.md).
+//
 // The rollout of one SoT revision: prepare (fetch, validate, plan against what hosts last reached), then start
 // host workflows under each workflow's policy and each site's limit, with pause, resume, abort and supersede.
 //
@@ -68,7 +72,7 @@ const START_BATCH = 200;
 /** Below Temporal's default limit of 2,000 pending child workflows per workflow (limit.numPendingChildExecutions). */
 const MAX_RUNNING_HOSTS = 1500;
 
-export async function rollout(input: RolloutInput): Promise<RolloutResult> {
+export async function legacyRollout(input: RolloutInput): Promise<RolloutResult> {
   const info = workflowInfo();
   const selfId = info.workflowId;
   const control = proxyActivities<ControlActivities>({
@@ -432,7 +436,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     }
     if (workflowInfo().continueAsNewSuggested && !dirty) {
       const checkRunId = reporter?.checkRunId();
-      await continueAsNew<typeof rollout>({
+      await continueAsNew<typeof legacyRollout>({
         ...input,
         resume: {
           prepared: plan,

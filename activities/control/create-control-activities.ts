@@ -5,12 +5,19 @@ import { SELF_VALIDATING_DRIVERS } from '../../sot/schema.ts';
 import type { BmcInterfaceSpec, PhysicalInterfaceSpec, TimeoutKey } from '../../sot/schema.ts';
 import { ROLLOUT_WORKFLOW_TYPE, supersedeUpdate } from '../../domain/workflow-api.ts';
 import type { HostPlan, StageTimeouts } from '../../domain/host.ts';
-import type { PreparedRollout, RolloutHostPlan, RolloutInput, WorkflowPolicy } from '../../domain/rollout.ts';
+import type {
+  PreparedRollout,
+  RolloutHostPlan,
+  RolloutInput,
+  RolloutPlanPage,
+  RolloutPlanPageInput,
+  RolloutPlanSummary,
+} from '../../domain/rollout.ts';
 import type { ControlActivities } from '../../domain/activity-contracts.ts';
 import type { SiteModel } from '../../domain/site-model.ts';
 import { buildSiteModel } from './site-model.ts';
 import { lastReached } from './last-reached.ts';
-import type { Reached } from './last-reached.ts';
+import { planHost, planRollout, policiesOf, rolloutPlanPage, sitePoliciesOf } from './rollout-plan.ts';
 import { PreparedRevisions } from './prepared-revisions.ts';
 import { RevisionStore } from './revision-store.ts';
 import { createGithubAccess, githubAuthFromEnv } from './github-access.ts';
@@ -39,7 +46,6 @@ export const DEFAULT_TIMEOUTS: StageTimeouts = {
   validate: 1800,
 };
 export const DEFAULT_POWER_RETRIES = 2;
-export const DEFAULT_SITE_MAX_CONCURRENT = 20;
 
 export function createControlActivities(deps: ControlDeps): ControlActivities {
   const github = deps.github ?? createGithubAccess(() => githubAuthFromEnv());
@@ -50,6 +56,24 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
   const log = deps.log ?? (() => undefined);
 
   return {
+    async planRollout(input: RolloutInput & { rolloutId: string }): Promise<RolloutPlanSummary> {
+      log(`planning ${input.rolloutId}`);
+      await store.snapshot(input.sot, input.revision, input.source);
+      heartbeat('snapshot');
+      const rev = await revisions.get(input.sot, input.revision);
+      heartbeat('rendered');
+      const plan = await planRollout(deps.client, rev, input);
+      log(
+        `${input.rolloutId}: ${plan.total} to reprovision in ${plan.groups.length} group(s), ${plan.counts.unchanged} unchanged, ${plan.counts.skipped} skipped`,
+      );
+      return plan;
+    },
+
+    async rolloutPlanPage(input: RolloutPlanPageInput): Promise<RolloutPlanPage> {
+      const rev = await revisions.get(input.sot, input.revision);
+      return rolloutPlanPage(deps.client, rev, input);
+    },
+
     async prepareRollout(input: RolloutInput & { rolloutId: string }): Promise<PreparedRollout> {
       log(`preparing ${input.rolloutId}`);
       await store.snapshot(input.sot, input.revision, input.source);
@@ -60,48 +84,21 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       const only = input.only ? new Set(input.only) : undefined;
       const hosts: RolloutHostPlan[] = [];
       const counts = { unchanged: 0, skipped: 0, removed: 0 };
-      const totals = new Map<string, number>();
       for (const [key, h] of [...rev.hosts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         if (h.entity.spec.never_provision) {
           counts.skipped++;
           continue;
         }
-        totals.set(h.entity.spec.workflow, (totals.get(h.entity.spec.workflow) ?? 0) + 1);
         if (only && !only.has(key)) continue;
-        const last = reached.get(key);
-        if (!input.force && last?.fingerprint === h.fingerprint) {
-          counts.unchanged++;
-          continue;
-        }
-        hosts.push({
-          site: h.entity.site,
-          host: h.entity.id,
-          workflow: h.entity.spec.workflow,
-          fingerprint: h.fingerprint,
-          action: last ? 'reprovision' : 'added',
-          reasons: reasonsFor(last, input.force === true),
-        });
+        const p = planHost(h, reached.get(key), input.force === true);
+        if (p) hosts.push(p);
+        else counts.unchanged++;
       }
       for (const [key, r] of reached) {
         if (r.sot === input.sot && r.fingerprint && !rev.hosts.has(key)) counts.removed++;
       }
-      const policies: Record<string, WorkflowPolicy> = {};
-      for (const [id, wf] of rev.model.workflows) {
-        const p = wf.spec.policy ?? {};
-        policies[id] = {
-          max_concurrent: p.max_concurrent ?? 1,
-          min_standing: p.min_standing ?? 0,
-          max_fail: p.max_fail ?? 0,
-          block_deps: p.block_deps ?? [],
-          total_hosts: totals.get(id) ?? 0,
-        };
-      }
-      const sitePolicies: Record<string, { max_concurrent: number }> = {};
-      for (const [id, site] of rev.model.sites) {
-        sitePolicies[id] = {
-          max_concurrent: site.spec.policy?.max_concurrent ?? DEFAULT_SITE_MAX_CONCURRENT,
-        };
-      }
+      const policies = policiesOf(rev);
+      const sitePolicies = sitePoliciesOf(rev);
       log(
         `${input.rolloutId}: ${hosts.length} to reprovision, ${counts.unchanged} unchanged, ${counts.skipped} skipped`,
       );
@@ -191,12 +188,4 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       return older;
     },
   };
-}
-
-function reasonsFor(last: Reached | undefined, force: boolean): string[] {
-  if (force) return ['forced by operator'];
-  if (!last) return ['never provisioned by vaquero'];
-  if (last.running) return ['a reprovision is running at another revision'];
-  if (!last.fingerprint) return [`last run ended ${last.status.toLowerCase()}`];
-  return [`boot changed since revision ${last.revision ?? '?'}`];
 }

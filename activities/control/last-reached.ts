@@ -1,6 +1,6 @@
 // What each host last reached, read from Temporal itself (there is no database of our own): the newest run of
 // each host workflow; a completed run carries the fingerprint it provisioned in its memo.
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { HOST_WORKFLOW_TYPE } from '../../domain/workflow-api.ts';
 
 export interface Reached {
@@ -13,8 +13,12 @@ export interface Reached {
 
 /** Keyed by `site/host`. */
 export async function lastReached(client: Client): Promise<Map<string, Reached>> {
+  return newestRuns(client.workflow.list({ query: `WorkflowType = '${HOST_WORKFLOW_TYPE}'` }));
+}
+
+async function newestRuns(runs: AsyncIterable<WorkflowExecutionInfo>): Promise<Map<string, Reached>> {
   const newest = new Map<string, { at: number; r: Reached }>();
-  for await (const wf of client.workflow.list({ query: `WorkflowType = '${HOST_WORKFLOW_TYPE}'` })) {
+  for await (const wf of runs) {
     const m = /^host\/([^/]+)\/([^/]+)$/.exec(wf.workflowId);
     if (!m) continue;
     const key = `${m[1]}/${m[2]}`;
@@ -35,4 +39,14 @@ export async function lastReached(client: Client): Promise<Map<string, Reached>>
     });
   }
   return new Map([...newest].map(([k, v]) => [k, v.r]));
+}
+
+/** What the given host workflows last reached (one visibility query), keyed by `site/host`. */
+export async function reachedOf(
+  client: Client,
+  workflowIds: readonly string[],
+): Promise<Map<string, Reached>> {
+  if (workflowIds.length === 0) return new Map();
+  const list = workflowIds.map((id) => `'${id.replace(/'/g, "\\'")}'`).join(', ');
+  return newestRuns(client.workflow.list({ query: `WorkflowId IN (${list})` }));
 }

@@ -134,6 +134,15 @@ export function register(program: Command): void {
           process.stdout.write(
             `  ${`${h.site}/${h.host}`.padEnd(30)} ${h.state}${h.error ? `: ${h.error}` : ''}\n`,
           );
+        // A fleet's rollout lists its running and newest finished hosts; the counts above cover every host.
+        if (s.total !== undefined && s.total > s.hosts.length)
+          process.stdout.write(
+            `  (${s.hosts.length} of ${s.total} shown: running and most recently finished)\n`,
+          );
+        const listed = new Set(s.hosts.filter((h) => h.state === 'failed').map((h) => `${h.site}/${h.host}`));
+        for (const f of s.failedHosts ?? [])
+          if (!listed.has(f.host))
+            process.stdout.write(`  ${f.host.padEnd(30)} failed${f.error ? `: ${f.error}` : ''}\n`);
       }),
     );
   rollout

@@ -186,10 +186,8 @@ test('abort: running hosts are cancelled with their gate closed; the rollout end
     WorkflowNotFoundError,
   );
   const status = await rolloutStatus(stack.client, r.workflowId);
-  assert.deepEqual(
-    status.hosts.map((h) => `${h.host}:${h.state}`),
-    ['x1:cancelled', 'x2:cancelled', 'x3:pending'],
-  );
+  assert.deepEqual(status.hosts.map((h) => `${h.host}:${h.state}`).sort(), ['x1:cancelled', 'x2:cancelled']);
+  assert.equal(status.counts.pending, 1, 'x3 never started');
   const listed = await waitFor('cancelled hosts in visibility', async () => {
     const all = await hostExecutions(stack.client, sot.site);
     return all.length === 2 &&
@@ -240,10 +238,8 @@ test('a newer revision mid-rollout supersedes it; every host ends provisioned at
   const statusA = await rolloutStatus(stack.client, a.workflowId);
   assert.equal(statusA.supersededBy, b.workflowId);
   // A started f1 and s1 only; both were handed over to B.
-  assert.deepEqual(
-    statusA.hosts.map((h) => `${h.host}:${h.state}`),
-    ['f1:released', 'f2:pending', 's1:released', 's2:pending'],
-  );
+  assert.deepEqual(statusA.hosts.map((h) => `${h.host}:${h.state}`).sort(), ['f1:released', 's1:released']);
+  assert.equal(statusA.counts.pending, 2, 'f2 and s2 never started');
 
   const resultB = await rolloutResult(stack.client, b.workflowId).catch((e: unknown) => {
     throw new Error(`rollout B: ${String(e)} ${String((e as Error).cause)}`);

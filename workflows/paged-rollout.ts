@@ -1,0 +1,538 @@
+// The rollout of one SoT revision at fleet scale: plan (fetch, validate, count per group what needs work), then
+// start host workflows under each workflow's policy and each site's limit, with pause, resume, abort and
+// supersede, fetching each group's hosts a page at a time as it reaches them (issue 20). Nothing it holds or
+// sends grows with the fleet: its state is per group (the hosts of one SoT workflow at one site) plus the hosts
+// running now, bounded lists of failed and recent hosts, and a bounded timeline; it continues as new whenever
+// Temporal suggests it, so its history stays small too.
+//
+// Hosts report back by signal (hostFinishedSignal), which also works for hosts this rollout adopted from an
+// older one and across continueAsNew; for children this run started, the child's own completion is a second
+// source, so a host that ends without signalling never leaves this run waiting.
+import {
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { ControlActivities } from '../domain/activity-contracts.ts';
+import {
+  abortUpdate,
+  desiredRevisionSignal,
+  hostFinishedSignal,
+  hostWorkflowId,
+  pauseUpdate,
+  resumeUpdate,
+  rolloutStatusQuery,
+  supersedeUpdate,
+} from '../domain/workflow-api.ts';
+import {
+  CONTROL_TASK_QUEUE,
+  SA_REVISION as VaqRevision,
+  SA_STATE as VaqState,
+} from '../domain/temporal-names.ts';
+import type { HostFinished } from '../domain/host.ts';
+import { ROLLOUT_FAILED_KEPT } from '../domain/rollout.ts';
+import type {
+  PagedRolloutResume,
+  RolloutGroupProgress,
+  RolloutHostPlan,
+  RolloutHostProgress,
+  RolloutHostState,
+  RolloutInput,
+  RolloutPlanSummary,
+  RolloutResult,
+  RolloutRunningHost,
+  RolloutState,
+  RolloutStatus,
+  RolloutTimelineEntry,
+} from '../domain/rollout.ts';
+import { hostReprovision } from './host-reprovision.ts';
+import { groupDone, scheduleGroups } from './group-scheduler.ts';
+import { appendRolloutTimeline, failureMessage } from './rollout-progress.ts';
+import { startRolloutReporter } from './rollout-reporter.ts';
+import { publishSiteModels } from './site-model-publisher.ts';
+
+/** How long a restart waits for the host's previous run, which has reported its end, to close (seconds). */
+const CLOSING_RUN_WAIT_S = 60;
+/** Child starts per workflow task (each is a command of a few hundred bytes in the task's completion). */
+const START_BATCH = 200;
+/** Below Temporal's default limit of 2,000 pending child workflows per workflow (limit.numPendingChildExecutions). */
+const MAX_RUNNING_HOSTS = 1500;
+/** Hosts per plan page: a page is an activity result in this workflow's history (a few hundred bytes a host). */
+const PAGE_SIZE = 100;
+/** Finished hosts the status lists (the newest); `counts` covers them all. */
+const RECENT_KEPT = 100;
+/** Timeline entries kept: the status answer and the continueAsNew input stay well under 512 KB. */
+const TIMELINE_KEPT = 500;
+
+const FINAL_ROLLOUT: ReadonlySet<RolloutState> = new Set(['completed', 'failed', 'aborted', 'superseded']);
+
+function zeroCounts(): Record<RolloutHostState, number> {
+  return {
+    pending: 0,
+    blocked: 0,
+    running: 0,
+    provisioned: 0,
+    failed: 0,
+    cancelled: 0,
+    released: 0,
+    skipped: 0,
+  };
+}
+
+export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> {
+  const info = workflowInfo();
+  const selfId = info.workflowId;
+  const control = proxyActivities<ControlActivities>({
+    taskQueue: CONTROL_TASK_QUEUE,
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '1 minute',
+    retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: ['InvalidSot'] },
+  });
+  const pages = proxyActivities<ControlActivities>({
+    taskQueue: CONTROL_TASK_QUEUE,
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
+  });
+
+  const r = input.pagedResume;
+  let state: RolloutState = r?.state ?? 'preparing';
+  let reason: string | undefined = r?.reason;
+  let supersededBy: string | undefined;
+  let plan: RolloutPlanSummary | undefined = r?.plan;
+  let groups: RolloutGroupProgress[] = r ? r.groups.map((g) => ({ ...g })) : [];
+  /** Fetched hosts not started yet, per group (not carried across continueAsNew: refetched after the cursor). */
+  let queues: RolloutHostPlan[][] = groups.map(() => []);
+  const running = new Map<string, RolloutRunningHost>(
+    (r?.running ?? []).map((h) => [key(h.site, h.host), h]),
+  );
+  const finished = r ? { ...r.finished } : zeroCounts();
+  const failedByWorkflow = new Map<string, number>(Object.entries(r?.failedByWorkflow ?? {}));
+  const failedHosts = r ? [...r.failedHosts] : [];
+  const recent: RolloutHostProgress[] = r ? [...r.recent] : [];
+  /** Planned hosts whose pages no longer found them: they reached this revision some other way meanwhile. */
+  const noLongerNeeded = () =>
+    groups.reduce(
+      (n, g, i) =>
+        n + (groupDone(g, queues[i]?.length ?? 0) ? Math.max(0, g.planned - g.started - g.blocked) : 0),
+      0,
+    );
+  const timeline: RolloutTimelineEntry[] = r ? [...r.timeline] : [];
+  /** Hosts whose run this run started as a child and that has not closed yet (see hostFinishedSignal). */
+  const openChildren = new Set<string>();
+  const heldReports = new Map<string, HostFinished>();
+  let dirty = true;
+
+  const note = (kind: string, message: string, host?: string) => {
+    appendRolloutTimeline(timeline, {
+      at: Date.now(),
+      kind,
+      ...(host !== undefined ? { host } : {}),
+      message,
+    });
+    if (timeline.length > TIMELINE_KEPT) timeline.splice(0, timeline.length - TIMELINE_KEPT);
+  };
+  const setState = (s: RolloutState, why?: string) => {
+    state = s;
+    if (why) reason = why;
+    note('state', why ? `${s}: ${why}` : s);
+    upsertSearchAttributes([{ key: VaqState, value: s }]);
+    dirty = true;
+  };
+  const counts = (): Record<RolloutHostState, number> => {
+    const c = { ...finished, running: running.size, pending: 0, blocked: 0 };
+    groups.forEach((g, i) => {
+      c.blocked += g.blocked;
+      const queued = queues[i]?.length ?? 0;
+      if (groupDone(g, queued)) return;
+      c.pending += Math.max(queued, g.planned - g.started - g.blocked, g.exhausted ? 0 : 1);
+    });
+    return c;
+  };
+  const status = (): RolloutStatus => ({
+    sot: input.sot,
+    revision: input.revision,
+    state,
+    ...(reason !== undefined ? { reason } : {}),
+    hosts: [...[...running.values()].map(progressOf), ...recent],
+    ...(plan ? { total: plan.total } : {}),
+    failedHosts: [...failedHosts],
+    counts: counts(),
+    unchanged: (plan?.counts.unchanged ?? 0) + noLongerNeeded(),
+    skipped: plan?.counts.skipped ?? 0,
+    removed: plan?.counts.removed ?? 0,
+    ...(supersededBy !== undefined ? { supersededBy } : {}),
+    timeline: [...timeline],
+  });
+  const reporter = input.report
+    ? startRolloutReporter({
+        rolloutId: selfId,
+        target: input.report,
+        ...(r?.checkRunId !== undefined ? { checkRunId: r.checkRunId } : {}),
+        summary: () => {
+          const c = counts();
+          return {
+            state,
+            ...(reason !== undefined ? { reason } : {}),
+            counts: c,
+            unchanged: (plan?.counts.unchanged ?? 0) + noLongerNeeded(),
+            skipped: plan?.counts.skipped ?? 0,
+            failed: failedHosts.slice(0, 50),
+            failedTotal: c.failed,
+          };
+        },
+      })
+    : undefined;
+
+  const finishHost = (h: RolloutRunningHost, s: RolloutHostState, error?: string) => {
+    const k = key(h.site, h.host);
+    if (running.get(k) !== h) return;
+    running.delete(k);
+    finished[s]++;
+    const done: RolloutHostProgress = {
+      site: h.site,
+      host: h.host,
+      workflow: h.workflow,
+      state: s,
+      ...(h.startedAt !== undefined ? { startedAt: h.startedAt } : {}),
+      finishedAt: Date.now(),
+      ...(error ? { error } : {}),
+    };
+    recent.unshift(done);
+    if (recent.length > RECENT_KEPT) recent.length = RECENT_KEPT;
+    note('host-finished', `${s}${error ? `: ${error}` : ''}`, k);
+    if (s === 'failed') {
+      const n = (failedByWorkflow.get(h.workflow) ?? 0) + 1;
+      failedByWorkflow.set(h.workflow, n);
+      if (failedHosts.length < ROLLOUT_FAILED_KEPT)
+        failedHosts.push({ host: k, ...(error ? { error } : {}) });
+      const p = plan?.policies[h.workflow];
+      if (p && n > p.max_fail && (state === 'running' || state === 'paused')) {
+        setState(
+          'halted',
+          `max_fail exceeded for workflow ${h.workflow}: ${n} failed > max_fail ${p.max_fail}`,
+        );
+      }
+    }
+    dirty = true;
+  };
+
+  const onHostFinished = (h: RolloutRunningHost, m: HostFinished) => {
+    if (m.state === 'provisioned' && m.fingerprint !== h.fingerprint) {
+      // An adopted run finished the revision it had started: reprovision it at ours (once).
+      if (!h.restarted) {
+        h.restarted = true;
+        h.restart = true;
+        note(
+          'host-restart',
+          `reached revision ${m.revision}, not ours: reprovisioning again`,
+          key(m.site, m.host),
+        );
+        dirty = true;
+        return;
+      }
+      finishHost(
+        h,
+        'failed',
+        `finished at fingerprint ${m.fingerprint.slice(0, 12)}, expected ${h.fingerprint.slice(0, 12)}`,
+      );
+      return;
+    }
+    finishHost(h, m.state === 'released' ? 'released' : m.state === 'running' ? 'failed' : m.state, m.error);
+  };
+
+  setHandler(rolloutStatusQuery, status);
+  setHandler(hostFinishedSignal, (m: HostFinished) => {
+    const k = key(m.site, m.host);
+    const h = running.get(k);
+    if (!h || h.restart) return;
+    // A released host is no longer ours, whatever its run does next; any other report waits for the close.
+    if (m.state !== 'released' && openChildren.has(k)) {
+      heldReports.set(k, m);
+      return;
+    }
+    onHostFinished(h, m);
+  });
+  setHandler(pauseUpdate, (why: string) => {
+    if (state === 'running' || state === 'preparing') setState('paused', why || 'paused by operator');
+    return state;
+  });
+  setHandler(resumeUpdate, () => {
+    if (state === 'paused') setState(plan ? 'running' : 'preparing', 'resumed by operator');
+    return state;
+  });
+  setHandler(abortUpdate, (why: string) => {
+    if (!['completed', 'failed', 'aborted', 'superseded', 'aborting'].includes(state)) {
+      setState('aborting', why || 'aborted by operator');
+    }
+    return state;
+  });
+  setHandler(supersedeUpdate, (by: string) => {
+    if (FINAL_ROLLOUT.has(state)) return state;
+    supersededBy = by;
+    note('superseded', `superseded by ${by}: starting no more hosts; running hosts are handed over`);
+    setState('superseded', `superseded by ${by}`);
+    return state;
+  });
+
+  upsertSearchAttributes([
+    { key: VaqRevision, value: input.revision },
+    { key: VaqState, value: state },
+  ]);
+
+  if (!plan) {
+    note('state', 'preparing: fetch, validate, plan');
+    try {
+      plan = await control.planRollout({ ...input, rolloutId: selfId });
+    } catch (err) {
+      setState('failed', `prepare failed: ${failureMessage(err)}`);
+      await reporter?.flush();
+      throw ApplicationFailure.create({
+        type: 'RolloutPrepareFailed',
+        message: reason ?? 'prepare failed',
+        nonRetryable: true,
+      });
+    }
+    groups = plan.groups.map((g) => ({ ...g, started: 0, blocked: 0, exhausted: false }));
+    queues = groups.map(() => []);
+    note(
+      'plan',
+      `${plan.total} host(s) to reprovision in ${plan.groups.length} group(s), ${plan.counts.unchanged} unchanged, ${plan.counts.skipped} skipped, ${plan.counts.removed} removed`,
+    );
+    const older = await control.supersedeOlderRollouts({ sot: input.sot, rolloutId: selfId });
+    for (const o of older) note('supersede', `superseded ${o}`);
+    await publishSiteModels(control, input.sot, input.revision, Object.keys(plan.sitePolicies), note);
+    if (state === 'preparing') setState('running');
+  }
+  const thePlan = plan;
+
+  const startHost = async (h: RolloutRunningHost): Promise<void> => {
+    h.state = 'running';
+    h.startedAt = Date.now();
+    delete h.error;
+    delete h.restart;
+    const id = hostWorkflowId(h.site, h.host);
+    const k = key(h.site, h.host);
+    for (let waited = 0; ;) {
+      try {
+        const child = await startChild(hostReprovision, {
+          workflowId: id,
+          taskQueue: CONTROL_TASK_QUEUE,
+          args: [{ sot: input.sot, revision: input.revision, site: h.site, host: h.host, owner: selfId }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        });
+        openChildren.add(k);
+        const closed = (fallback: () => void) => {
+          openChildren.delete(k);
+          const m = heldReports.get(k);
+          heldReports.delete(k);
+          if (running.get(k) !== h || h.restart) return;
+          if (m) onHostFinished(h, m);
+          // The host could not send its report (a bug, a termination): its run's own outcome is all there is.
+          else fallback();
+        };
+        child.result().then(
+          () => closed(() => finishHost(h, 'provisioned')),
+          (err: unknown) => closed(() => finishHost(h, 'failed', failureMessage(err))),
+        );
+        return;
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+      // A restarted host's previous run has reported its end and is closing: wait for it rather than adopt it.
+      if (h.restarted && waited < CLOSING_RUN_WAIT_S) {
+        await sleep('1 second');
+        waited++;
+        continue;
+      }
+      // A run of this host is already going (an older rollout's, or an operator's): adopt it.
+      note('host-adopted', 'already running: adopting it with our revision', k);
+      try {
+        await getExternalWorkflowHandle(id).signal(desiredRevisionSignal, {
+          revision: input.revision,
+          fingerprint: h.fingerprint,
+          owner: selfId,
+        });
+        return;
+      } catch (err) {
+        note(
+          'host-adopt-missed',
+          `the run closed before it could be adopted (${failureMessage(err)}): starting a new one`,
+          k,
+        );
+      }
+    }
+  };
+
+  const fetchPage = async (i: number): Promise<void> => {
+    const g = groups[i]!;
+    const page = await pages.rolloutPlanPage({
+      sot: input.sot,
+      revision: input.revision,
+      workflow: g.workflow,
+      site: g.site,
+      ...(g.cursor !== undefined ? { after: g.cursor } : {}),
+      limit: PAGE_SIZE,
+      ...(input.only ? { only: input.only } : {}),
+      ...(input.force ? { force: true } : {}),
+    });
+    queues[i] = page.hosts;
+    if (page.done) g.exhausted = true;
+  };
+
+  const tally = () => {
+    const byWorkflow = new Map<string, number>();
+    const bySite = new Map<string, number>();
+    for (const h of running.values()) {
+      byWorkflow.set(h.workflow, (byWorkflow.get(h.workflow) ?? 0) + 1);
+      bySite.set(h.site, (bySite.get(h.site) ?? 0) + 1);
+    }
+    const bad = new Map(failedByWorkflow);
+    // Cancelled hosts are not counted per workflow; any cancellation means the rollout is being aborted.
+    for (const g of groups) if (g.blocked > 0) bad.set(g.workflow, (bad.get(g.workflow) ?? 0) + g.blocked);
+    return { byWorkflow, bySite, bad };
+  };
+
+  for (;;) {
+    await condition(() => dirty);
+    dirty = false;
+    if (state === 'aborting') {
+      for (const h of running.values()) {
+        if (h.error === 'cancel requested') continue;
+        h.error = 'cancel requested';
+        await getExternalWorkflowHandle(hostWorkflowId(h.site, h.host))
+          .cancel()
+          .catch(() => finishHost(h, 'cancelled', 'cancel requested; host workflow already closed'));
+      }
+      if (running.size === 0) {
+        setState('aborted', reason);
+        break;
+      }
+      continue;
+    }
+    if (state === 'superseded') {
+      // Running hosts finish or are released when the newer rollout adopts them.
+      if (running.size === 0) break;
+      continue;
+    }
+    if (state === 'running') {
+      const again = [...running.values()].filter((h) => h.restart);
+      for (let b = 0; b < again.length; b += START_BATCH)
+        await Promise.all(again.slice(b, b + START_BATCH).map((h) => startHost(h)));
+      const t = tally();
+      const d = scheduleGroups({
+        groups,
+        queued: queues.map((q) => q.length),
+        policies: thePlan.policies,
+        sitePolicies: thePlan.sitePolicies,
+        runningByWorkflow: t.byWorkflow,
+        runningBySite: t.bySite,
+        failedByWorkflow,
+        badByWorkflow: t.bad,
+        maxRunning: MAX_RUNNING_HOSTS,
+      });
+      for (const b of d.block) {
+        const g = groups[b.group]!;
+        const n = Math.max(queues[b.group]!.length, g.planned - g.started - g.blocked);
+        g.blocked += n;
+        g.exhausted = true;
+        queues[b.group] = [];
+        note('host-blocked', `${n} host(s) of workflow ${g.workflow} at site ${g.site}: ${b.reason}`);
+      }
+      const starting: RolloutRunningHost[] = [];
+      for (const s of d.start) {
+        const g = groups[s.group]!;
+        for (const p of queues[s.group]!.splice(0, s.count)) {
+          const h: RolloutRunningHost = {
+            site: p.site,
+            host: p.host,
+            workflow: p.workflow,
+            state: 'running',
+            fingerprint: p.fingerprint,
+          };
+          running.set(key(p.site, p.host), h);
+          g.started++;
+          g.cursor = p.host;
+          note(
+            'host-started',
+            `starting (${p.action}: ${p.reasons.join('; ') || 'new'})`,
+            key(p.site, p.host),
+          );
+          starting.push(h);
+        }
+      }
+      for (let b = 0; b < starting.length; b += START_BATCH)
+        await Promise.all(starting.slice(b, b + START_BATCH).map((h) => startHost(h)));
+      if (d.fetch.length > 0) await Promise.all(d.fetch.map((i) => fetchPage(i)));
+      if (d.start.length > 0 || d.block.length > 0 || d.fetch.length > 0) dirty = true;
+    }
+    const allDone = groups.every((g, i) => groupDone(g, queues[i]!.length));
+    if (allDone && running.size === 0 && state === 'running') {
+      const failures = finished.failed + finished.cancelled;
+      setState(
+        failures > 0 ? 'failed' : 'completed',
+        failures > 0 ? `${failures} host(s) failed` : undefined,
+      );
+      break;
+    }
+    if (state === 'halted' && running.size === 0) {
+      setState('failed', reason);
+      break;
+    }
+    if (workflowInfo().continueAsNewSuggested) {
+      const checkRunId = reporter?.checkRunId();
+      const resume: PagedRolloutResume = {
+        plan: thePlan,
+        // A fetched page is not carried: the next run fetches it again after the group's cursor.
+        groups: groups.map((g, i) => (queues[i]!.length > 0 ? { ...g, exhausted: false } : g)),
+        running: [...running.values()],
+        finished,
+        failedByWorkflow: Object.fromEntries(failedByWorkflow),
+        failedHosts,
+        recent,
+        state,
+        ...(reason !== undefined ? { reason } : {}),
+        timeline,
+        ...(checkRunId !== undefined ? { checkRunId } : {}),
+      };
+      await continueAsNew<typeof pagedRollout>({ ...input, pagedResume: resume });
+    }
+  }
+
+  await reporter?.flush();
+  const c = counts();
+  return {
+    state,
+    provisioned: c.provisioned,
+    failed: c.failed,
+    cancelled: c.cancelled,
+    notStarted: c.pending + c.blocked,
+    failedHosts: failedHosts.map((f) => f.host),
+    ...(reason !== undefined ? { reason } : {}),
+  };
+}
+
+function key(site: string, host: string): string {
+  return `${site}/${host}`;
+}
+
+function progressOf(h: RolloutRunningHost): RolloutHostProgress {
+  return {
+    site: h.site,
+    host: h.host,
+    workflow: h.workflow,
+    state: h.state,
+    ...(h.startedAt !== undefined ? { startedAt: h.startedAt } : {}),
+    ...(h.error !== undefined ? { error: h.error } : {}),
+  };
+}
