@@ -1,7 +1,8 @@
-// DHCP: perfdhcp (kea-admin) as a relay (giaddr, LAB.md §3) against the agent's DHCP server and against
-// dnsmasq (no-ping, quiet-dhcp), one after the other in the same run, with the same reservations on the same
-// /16: perfdhcp's clients are `-b mac=BASE -R N`, whose MACs are computed (perfdhcpMac) and reserved on both.
-// Every client is a PXE client (option 60 PXEClient, option 93 BIOS), so both answer with a boot file.
+// DHCP: perfdhcp (kea-admin) as a relay (giaddr, LAB.md §3) against the agent's DHCP server, dnsmasq (no-ping,
+// quiet-dhcp) and ISC Kea (kea-dhcp4, memfile with its lease file; single-threaded, and multi-threaded as a
+// labelled extra: bench/dhcp-kea.ts), one after the other in the same run, with the same reservations on the
+// same /16: perfdhcp's clients are `-b mac=BASE -R N`, whose MACs are computed (perfdhcpMac) and reserved on
+// every server. Every client is a PXE client (option 60 PXEClient, option 93 BIOS), so all answer with a boot file.
 //
 // Per server and run, on a freshly started server warmed up by a short run of other clients (a running
 // server is warm: JIT, caches):
@@ -9,10 +10,11 @@
 //     back-off until it has its lease: the time until every client has one;
 //  2. the highest rate with no drops: doubling from startRate, then bisecting, each step `-p stepSeconds`;
 //  3. latency percentiles of DISCOVER→OFFER and REQUEST→ACK at one fixed rate, the same for both servers.
-// Servers alternate which goes first from run to run, so drift on the machine does not favour one.
+// The servers' order rotates from run to run, so drift on the machine does not favour one.
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AgentSubnet } from '../domain/site-model.ts';
+import { startKeaBench } from './dhcp-kea.ts';
 import { startAgentServer } from './lib/agent-server.ts';
 import type { BenchContext } from './lib/context.ts';
 import { secondsSince } from './lib/context.ts';
@@ -39,8 +41,10 @@ export interface DhcpOptions {
   /** Clients of the rack power-on burst. */
   burstClients: number;
   burstTimeoutS: number;
-  /** Unmeasured exchanges first, from MACs of their own (also reserved on both): a running server is warm. */
+  /** Unmeasured exchanges first, from MACs of their own (also reserved on all): a running server is warm. */
   warmupClients: number;
+  /** Packet threads of the multi-threaded Kea (`kea-mt`); 0 leaves it out. */
+  keaThreads: number;
 }
 
 export const DHCP_FULL: DhcpOptions = {
@@ -55,6 +59,7 @@ export const DHCP_FULL: DhcpOptions = {
   burstClients: 1000,
   burstTimeoutS: 60,
   warmupClients: 200,
+  keaThreads: 2,
 };
 
 export const DHCP_SMOKE: DhcpOptions = {
@@ -69,6 +74,7 @@ export const DHCP_SMOKE: DhcpOptions = {
   burstClients: 10,
   burstTimeoutS: 20,
   warmupClients: 5,
+  keaThreads: 2,
 };
 
 /** The agent's flood limits here (dhcp.max_packets_per_second and …_per_client_…): far above any rate asked for. */
@@ -83,8 +89,12 @@ const PXE_OPTIONS = [
   '-o',
   '93,0000',
 ];
-const SERVERS = ['vaquero', 'dnsmasq'] as const;
-type ServerName = (typeof SERVERS)[number];
+const BOOT_FILE = 'undionly.kpxe';
+const LEASE_SECONDS = 3600;
+const ALL_SERVERS = ['vaquero', 'dnsmasq', 'kea', 'kea-mt'] as const;
+type ServerName = (typeof ALL_SERVERS)[number];
+const serversOf = (opts: DhcpOptions): ServerName[] =>
+  ALL_SERVERS.filter((s) => s !== 'kea-mt' || opts.keaThreads > 1);
 
 const ipFor = (r: number): string => `${BASE}.${1 + Math.floor(r / 250)}.${1 + (r % 250)}`;
 
@@ -110,6 +120,7 @@ interface ServerRun {
   steps: Step[];
   latency: { d2o: number[]; r2a: number[]; ok: boolean };
   cpuSeconds: number | null;
+  /** The agent's counters (services, recorder, outbox), Kea's pkt4-* counters. */
   serverStats?: Record<string, unknown>;
 }
 
@@ -125,6 +136,7 @@ export async function runDhcp(opts: DhcpOptions, ctx: BenchContext): Promise<Ben
       ...Array.from({ length: opts.warmupClients }, (_, r) => perfdhcpMac(WARMUP_MAC_BASE, r)),
     ];
     writeDnsmasqFiles(ctx.dir, net, macs);
+    const servers = serversOf(opts);
     const subnet: AgentSubnet = {
       id: 'bench',
       cidr: `${BASE}.0.0/16`,
@@ -135,9 +147,11 @@ export async function runDhcp(opts: DhcpOptions, ctx: BenchContext): Promise<Ben
       domain: 'bench.example',
       dhcpOptions: [],
     };
-    const runs: Record<ServerName, ServerRun[]> = { vaquero: [], dnsmasq: [] };
+    const runs = Object.fromEntries(servers.map((s) => [s, [] as ServerRun[]])) as Partial<
+      Record<ServerName, ServerRun[]>
+    >;
     for (let run = 0; run < opts.runs; run++) {
-      const order = run % 2 === 0 ? SERVERS : [...SERVERS].reverse();
+      const order = servers.map((_, i) => servers[(i + run) % servers.length]!);
       for (const server of order) {
         ctx.log(`dhcp run ${run + 1}/${opts.runs}: ${server}`);
         const dataDir = path.join(ctx.dir, `agent-${run}`);
@@ -147,10 +161,10 @@ export async function runDhcp(opts: DhcpOptions, ctx: BenchContext): Promise<Ben
             subnet,
             hosts: macs.map((mac, r) => ({ host: `h${r}`, mac, ipv4: ipFor(r) })),
           });
-        runs[server].push(await measureServer(server, run, dataDir, net, opts, ctx));
+        runs[server]!.push(await measureServer(server, run, dataDir, net, macs, opts, ctx));
       }
     }
-    return summarize(runs, opts, secondsSince(t0));
+    return summarize(servers, runs as Record<ServerName, ServerRun[]>, opts, secondsSince(t0));
   } finally {
     net.cleanup();
   }
@@ -169,13 +183,13 @@ function writeDnsmasqFiles(dir: string, net: BenchNet, macs: string[]): void {
       'dhcp-authoritative',
       // Its default (1000) would refuse leases to reservations beyond it: every reserved client must fit.
       `dhcp-lease-max=${macs.length}`,
-      `dhcp-range=${BASE}.0.0,static,255.255.0.0,1h`,
+      `dhcp-range=${BASE}.0.0,static,255.255.0.0,${LEASE_SECONDS}`,
       `dhcp-hostsfile=${path.join(dir, 'dnsmasq-hosts')}`,
       `dhcp-leasefile=${path.join(dir, 'dnsmasq.leases')}`,
       `dhcp-option=option:router,${net.serverIp}`,
       `dhcp-option=option:dns-server,${net.serverIp}`,
       'dhcp-option=option:domain-name,bench.example',
-      `dhcp-boot=undionly.kpxe,,${net.serverIp}`,
+      `dhcp-boot=${BOOT_FILE},,${net.serverIp}`,
       'keep-in-foreground',
       `log-facility=${path.join(dir, 'dnsmasq-dhcp.log')}`,
       '',
@@ -188,6 +202,8 @@ async function startServer(
   run: number,
   dataDir: string,
   net: BenchNet,
+  macs: string[],
+  opts: DhcpOptions,
   ctx: BenchContext,
 ): Promise<{ pid: number; stop(): Promise<Record<string, unknown> | undefined> }> {
   if (server === 'vaquero') {
@@ -212,6 +228,20 @@ async function startServer(
       },
     );
     return { pid: a.pid, stop: () => a.stop() };
+  }
+  if (server === 'kea' || server === 'kea-mt') {
+    const k = await startKeaBench({
+      dir: ctx.dir,
+      name: `${server}-${run}`,
+      net,
+      subnet: `${BASE}.0.0/16`,
+      reservations: macs.map((mac, r) => ({ mac, ip: ipFor(r) })),
+      bootFile: BOOT_FILE,
+      domain: 'bench.example',
+      leaseSeconds: LEASE_SECONDS,
+      threads: server === 'kea-mt' ? opts.keaThreads : 1,
+    });
+    return { pid: k.pid, stop: () => k.stop() };
   }
   const d = startDaemon(net.server, 'dnsmasq', [`--conf-file=${path.join(ctx.dir, 'dnsmasq-dhcp.conf')}`]);
   try {
@@ -238,7 +268,9 @@ async function perfdhcp(
   const r = await runTool(
     net.client,
     'perfdhcp',
-    ['-4', ...PXE_OPTIONS, '-l', net.clientIf, '-b', `mac=${base}`, ...args],
+    // To the server's address, as a relay sends (LAB.md §9.1): Kea's UDP sockets, bound to that address, see
+    // no broadcast.
+    ['-4', ...PXE_OPTIONS, '-l', net.clientIf, '-b', `mac=${base}`, ...args, net.serverIp],
     timeoutS * 1000,
   );
   if (r.timedOut) return parsePerfdhcp('', null);
@@ -252,10 +284,11 @@ async function measureServer(
   run: number,
   dataDir: string,
   net: BenchNet,
+  macs: string[],
   opts: DhcpOptions,
   ctx: BenchContext,
 ): Promise<ServerRun> {
-  const s = await startServer(server, run, dataDir, net, ctx);
+  const s = await startServer(server, run, dataDir, net, macs, opts, ctx);
   const cpu0 = cpuSeconds(s.pid);
   const out: ServerRun = {
     burstSeconds: null,
@@ -350,13 +383,15 @@ async function measureServer(
 }
 
 function summarize(
+  servers: ServerName[],
   runs: Record<ServerName, ServerRun[]>,
   opts: DhcpOptions,
   durationS: number,
 ): BenchmarkResult {
+  const refs = servers.filter((s) => s !== 'vaquero');
   const pick = (f: (r: ServerRun) => number | null) => ({
     vaquero: runs.vaquero.map(f),
-    refs: { dnsmasq: runs.dnsmasq.map(f) },
+    refs: Object.fromEntries(refs.map((s) => [s, runs[s].map(f)])),
   });
   const row = (spec: Parameters<typeof makeRow>[1], f: (r: ServerRun) => number | null) => {
     const p = pick(f);
@@ -425,7 +460,19 @@ function summarize(
     notes.push(
       `vaquero: ${limited} packets refused by the agent's flood limits (both set to ${AGENT_FLOOD_LIMIT} packets/s here): those clients lost an exchange to them, not to the CPU`,
     );
-  for (const s of SERVERS) {
+  if (servers.includes('kea-mt'))
+    notes.push(
+      `kea-mt: kea-dhcp4 with multi-threading on (${opts.keaThreads} packet threads), an extra beside the single-threaded kea (Kea 2.2's default)`,
+    );
+  for (const s of refs.filter((r) => r.startsWith('kea'))) {
+    // Kea counts what its sockets or queue dropped: such drops are the server's, not perfdhcp's.
+    const dropped = runs[s].reduce(
+      (n, r) => n + Number((r.serverStats as Record<string, number> | undefined)?.['pkt4-receive-drop'] ?? 0),
+      0,
+    );
+    if (dropped > 0) notes.push(`${s}: ${dropped} packets dropped by Kea itself (pkt4-receive-drop)`);
+  }
+  for (const s of servers) {
     if (runs[s].some((r) => r.capped))
       notes.push(
         `${s}: no drops up to maxRate ${opts.maxRate}/s in some run: the search cap, not the server, ended it`,
@@ -447,7 +494,7 @@ function summarize(
     rows,
     details: {
       runs: Object.fromEntries(
-        SERVERS.map((s) => [
+        servers.map((s) => [
           s,
           runs[s].map((r) => ({
             ...r,

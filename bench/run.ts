@@ -33,6 +33,7 @@ export const BENCH_PACKAGES = [
   'iproute2',
   'dnsmasq-base',
   'kea-admin', // perfdhcp
+  'kea-dhcp4-server', // the DHCP benchmark's Kea
   'tftpd-hpa',
   'curl',
   'wrk',

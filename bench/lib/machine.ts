@@ -13,6 +13,7 @@ const VERSIONED = [
   'tftpd-hpa',
   'nginx-light',
   'kea-admin',
+  'kea-dhcp4-server',
   'curl',
   'wrk',
   'ipxe',

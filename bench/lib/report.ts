@@ -9,7 +9,7 @@ export const DOC_START = '<!-- bench:results:start -->';
 export const DOC_END = '<!-- bench:results:end -->';
 
 const TITLES: Record<string, string> = {
-  dhcp: 'DHCP (perfdhcp as a relay; vaquero vs dnsmasq)',
+  dhcp: 'DHCP (perfdhcp as a relay; vaquero vs dnsmasq and ISC Kea)',
   tftp: 'TFTP (curl clients; vaquero vs dnsmasq and tftpd-hpa)',
   http: 'HTTP (wrk; vaquero vs nginx) and rendering',
   orchestration: 'Orchestration (sim hosts, delays 0; vaquero vs minimal Temporal workflows)',
