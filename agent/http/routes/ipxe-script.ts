@@ -1,6 +1,9 @@
 // GET /ipxe?mac=…[&boot=…]: the host's iPXE script for its current boot stage, with the run's checkpoint token; to
-// that host only (host-binding.ts). A host that must not network-boot now gets a script that gives up.
+// that host only (host-binding.ts). A host that must not network-boot now gets a script that gives up. The script
+// goes back to DHCP when a fetch or the boot fails (withBootRetry), so a host whose serving agent died mid-boot
+// boots through another agent of its broadcast domain.
 import type { FastifyInstance } from 'fastify';
+import { withBootRetry } from '../../../sot/ipxe-script.ts';
 import { normaliseMac, NO_NETBOOT_SCRIPT } from '../artifact-text.ts';
 import { CREDENTIAL_SCHEMA, refuseBinding, servedText } from '../http-context.ts';
 import type { AgentHttpContext } from '../http-context.ts';
@@ -29,7 +32,7 @@ export function ipxeScriptRoute(app: FastifyInstance, ctx: AgentHttpContext): vo
         mac: e.mac,
         detail: `iPXE script, boot stage ${e.bootStage}`,
       });
-      return servedText(ctx, e, e.artifacts!.ipxe);
+      return servedText(ctx, e, withBootRetry(e.artifacts!.ipxe));
     },
   );
 }

@@ -14,6 +14,27 @@ test('an open gate gets its iPXE script and config with the run token; each fetc
   assert.equal(script.statusCode, 200);
   assert.ok(script.body.includes(`/checkpoint/${token} `) || script.body.includes(`/checkpoint/${token}\n`));
   assert.ok(!script.body.includes(CHECKPOINT_TOKEN_PLACEHOLDER));
+  // As rendered, with the token, and back to DHCP when a fetch or the boot fails (sot/ipxe-script.ts).
+  assert.equal(
+    script.body,
+    [
+      '#!ipxe',
+      `kernel http://10.77.1.1:8080/assets/debian/linux initrd=initrd.gz callback=http://10.77.1.1:8080/checkpoint/${token} || goto vaquero_retry`,
+      'boot || goto vaquero_retry',
+      ':vaquero_retry',
+      'imgfree',
+      'inc vaquero_retries',
+      'iseq ${vaquero_retries} 4 && goto vaquero_give_up ||',
+      'echo vaquero: boot failed: DHCP again and chain the answer (retry ${vaquero_retries} of 3)',
+      'sleep 2',
+      'dhcp || goto vaquero_retry',
+      'chain --replace --autofree ${filename} || goto vaquero_retry',
+      ':vaquero_give_up',
+      'echo vaquero: boot failed after 3 retries: giving up',
+      'exit 1',
+      '',
+    ].join('\n'),
+  );
   const config = await s.app.inject({ url: `/config/${MAC}?stage=1` });
   assert.equal(config.statusCode, 200);
   assert.equal(config.headers['content-type'], 'text/cloud-config');

@@ -94,8 +94,18 @@ test('the second agent serves a host under its own URL and reports its command l
   const config = await (await fetch(`${own}/config/${MAC}?stage=1&boot=${credential}`)).text();
   assert.equal(config, `phone_home: ${own}/checkpoint/${token}\n`);
 
+  // A failed fetch sends iPXE back to DHCP (sot/ipxe-script.ts withBootRetry): after the command line, which
+  // iPXE hands the kernel without it.
+  assert.match(script, / \|\| goto vaquero_retry\n/);
+  assert.match(script, /^chain --replace --autofree \$\{filename\} \|\| goto vaquero_retry$/m);
+
   // The installed OS reports what it booted with: as served, under this agent's URL and with the real token.
-  const booted = script.split('\n')[1]!.replace(/^kernel \S+ /, '');
+  const kernelLine = script.split('\n').find((l) => l.startsWith('kernel '))!;
+  const booted = kernelLine.split(' || ')[0]!.replace(/^kernel \S+ /, '');
+  assert.equal(
+    booted,
+    `console=ttyS0 url=${own}/config/${MAC}?stage=1 done=${own}/checkpoint/${token} mirror=http://10.20.0.2:80801/x`,
+  );
   const r = await fetch(`${own}/checkpoint/${token}?cmdline=${encodeURIComponent(booted)}`);
   assert.equal(r.status, 200);
   // The event the workflow gets (queued in the outbox: Temporal is not there) carries the command line as rendered.
