@@ -11,9 +11,10 @@
 // Every process it starts is ended on `stop`; their pids are reported so that the test can end them should this
 // process die first.
 import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveTcpToUnix } from '../lab/forward.ts';
+import { serveTcpToUnix, serveUnixToTcp } from '../lab/forward.ts';
 import type { LabMachine, LabMachineReport, LabMachineSpec } from '../lab/machine.ts';
 import { startLabMachine } from '../lab/machine.ts';
 import type { RouterAdverts } from '../lab/router-adverts.ts';
@@ -60,6 +61,7 @@ type Request =
   | { op: 'machine'; spec: LabMachineSpec }
   | { op: 'machine-report'; name: string }
   | { op: 'router-adverts'; bridge: string; dir: string }
+  | { op: 'expose'; port: number; socket: string }
   | { op: 'stop' };
 
 interface Reply {
@@ -78,6 +80,11 @@ export interface NetnsHelper {
   machine(spec: LabMachineSpec): Promise<MachineStarted>;
   machineReport(name: string): Promise<LabMachineReport>;
   routerAdverts(bridge: string, dir: string): Promise<{ pid: number }>;
+  /**
+   * The namespace's 127.0.0.1:`port` on the host's loopback: returns the host port (lab/forward.ts, both ways
+   * through the unix socket `socket`).
+   */
+  expose(port: number, socket: string): Promise<number>;
   /** Its output so far (stderr and stdout), for a failure's message. */
   output(): string;
   /** Ends everything it started, then itself (SIGKILL after 20 s). */
@@ -132,6 +139,7 @@ export async function startNetnsHelper(
     child.once('exit', () => reject(new Error(`netns helper exited at start:\n${out}`)));
   });
   let stopping: Promise<void> | undefined;
+  const exposed: net.Server[] = [];
   return {
     pid: child.pid!,
     ...(opts.temporal ? { temporalAddress: `127.0.0.1:${opts.temporal.port}` } : {}),
@@ -140,9 +148,34 @@ export async function startNetnsHelper(
     machine: (spec) => call({ op: 'machine', spec }),
     machineReport: (name) => call({ op: 'machine-report', name }),
     routerAdverts: (bridge, dir) => call({ op: 'router-adverts', bridge, dir }),
+    async expose(port, socket) {
+      await call({ op: 'expose', port, socket });
+      const server = net.createServer((c) => {
+        const u = net.connect(socket);
+        c.pipe(u);
+        u.pipe(c);
+        for (const [a, b] of [
+          [c, u],
+          [u, c],
+        ] as const) {
+          a.once('error', () => b.destroy());
+          a.once('close', () => b.destroy());
+        }
+      });
+      exposed.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+      });
+      return (server.address() as net.AddressInfo).port;
+    },
     output: () => out,
     stop() {
       stopping ??= (async () => {
+        for (const server of exposed.splice(0)) {
+          server.close();
+          server.unref();
+        }
         if (child.exitCode === null && child.signalCode === null) {
           const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
           await call({ op: 'stop' }).catch(() => undefined);
@@ -233,6 +266,11 @@ async function main(): Promise<void> {
         const ra: RouterAdverts = await startRouterAdverts({ bridge: req.bridge, dir: req.dir });
         stops.push(() => ra.stop());
         return { pid: ra.daemon.pid };
+      }
+      case 'expose': {
+        const server = await serveUnixToTcp(req.socket, req.port);
+        stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+        return {};
       }
       case 'stop': {
         for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);

@@ -8,8 +8,11 @@
 // with HTTP basic authentication. A power-on into a network boot makes the sim host boot through the agent's real
 // DHCP (through the fleet's relay), TFTP and HTTP (sim/sim-network-boot.ts), so the agent observes and reports it.
 import { timingSafeEqual } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
 import type { BmcTarget, BootDevice, PowerDriver } from '../activities/power/driver.ts';
 
 export interface SimRedfishHost {
@@ -169,4 +172,35 @@ export async function startSimRedfishBmcs(opts: {
     throw err;
   }
   return { urls, requests, close };
+}
+
+/**
+ * Gives every host of `site` in a SoT written by testkit/sot.ts a Redfish BMC of this file instead of the `sim`
+ * driver: host i (in file order) at http://127.0.0.1:<basePort + i>, its system named, basic auth, credentials
+ * `credentials`.
+ */
+export async function useSimRedfishBmcs(
+  sotDir: string,
+  site: string,
+  basePort: number,
+  credentials = 'test-bmc',
+): Promise<void> {
+  const file = path.join(sotDir, 'sites', site, 'hosts.yml');
+  const docs = parseAllDocuments(await readFile(file, 'utf8')).map(
+    (d) => d.toJS() as { name: string; interfaces: Record<string, unknown>[] },
+  );
+  for (const [i, h] of docs.entries()) {
+    h.interfaces = h.interfaces.map((x) =>
+      x.type === 'bmc'
+        ? {
+            type: 'bmc',
+            driver: 'redfish',
+            address: `http://127.0.0.1:${basePort + i}`,
+            credentials,
+            options: { system: simSystemPath(h.name), auth: 'basic', timeout_s: 10, power_settle_s: 10 },
+          }
+        : x,
+    );
+  }
+  await writeFile(file, docs.map((d) => stringify(d)).join('---\n'));
 }

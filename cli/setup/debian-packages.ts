@@ -47,6 +47,11 @@ export const LAB_PACKAGES = [
   'slirp4netns',
   // test/deploy/files.test.ts: systemd-analyze verify and systemd-sysusers for the agent's unit.
   'systemd',
+  // deploy/compose.yaml brought up in CI (test/deploy/compose.test.ts): Debian's docker-compose against podman's
+  // Docker API, with the netavark backend and aardvark-dns so that compose's service names resolve.
+  'docker-compose',
+  'netavark',
+  'aardvark-dns',
   // A production Temporal's persistence and visibility (temporal/production-server.ts runs a private cluster; the
   // package's own cluster is never started or used).
   'postgresql',

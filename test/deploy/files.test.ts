@@ -24,6 +24,7 @@ import { loadAgentConfig } from '../../agent/config.ts';
 import { describeAgentPlan } from '../../agent/agent-plan.ts';
 import { SEARCH_ATTRIBUTES } from '../../domain/temporal-names.ts';
 import { loadServerConfig } from '../../server/config.ts';
+import { COMPOSE_COMMANDS } from '../../testkit/compose.ts';
 import { AGENT_RUN_FLAGS, PROJECT_ROOT, buildArgs } from '../../testkit/image.ts';
 import { ensureKubernetesModels, validateManifest } from './support/kubernetes-schemas.ts';
 
@@ -120,8 +121,24 @@ describe('deploy/compose.yaml', () => {
     assert.equal(obj(build.args, 'build.args').BASE, '${BASE:-node:20-bookworm-slim}');
   });
 
-  it('declares every volume, config and secret its services use, and uses every one it declares', () => {
-    for (const kind of ['volumes', 'configs', 'secrets'] as const) {
+  /** A service's bind mount of a file of deploy/ (`./file:/target[:ro]`): its target. */
+  const bindTarget = (s: Obj, file: string): string | undefined => {
+    for (const v of (s.volumes as unknown[] | undefined) ?? []) {
+      const [source, target, mode] = String(v).split(':');
+      if (source === `./${file}`) {
+        assert.equal(mode, 'ro', `${file} is mounted read-only`);
+        return target;
+      }
+    }
+    return undefined;
+  };
+
+  it('declares every volume and secret its services use, uses every one it declares, and binds files that exist', () => {
+    // What every compose honours (docker compose, podman compose, docker-compose 1.x, podman-compose 1.0): the
+    // project is named by -p, and config files are bind mounts (docker-compose 1.x mounts no `configs:`).
+    assert.equal(compose.name, undefined, 'docker-compose 1.x refuses a top-level name');
+    assert.equal(compose.configs, undefined, 'config files are bind mounts, not configs');
+    for (const kind of ['volumes', 'secrets'] as const) {
       const declared = Object.keys(obj(compose[kind], kind));
       const used = new Set<string>();
       for (const [name, s] of Object.entries(services)) {
@@ -130,20 +147,23 @@ describe('deploy/compose.yaml', () => {
             typeof entry === 'string'
               ? entry.split(':')[0]!
               : String(obj(entry, `${name}.${kind}[]`).source ?? obj(entry, `${name}.${kind}[]`).target);
-          if (kind === 'volumes' && (source.startsWith('/') || source.startsWith('.'))) continue;
+          if (kind === 'volumes' && (source.startsWith('/') || source.startsWith('.'))) {
+            assert.ok(existsSync(path.join(DEPLOY, source)), `${name} binds ${source}, which does not exist`);
+            continue;
+          }
           used.add(source);
           assert.ok(declared.includes(source), `${name} uses ${kind} ${source}, which is not declared`);
         }
       }
       assert.deepEqual([...used].sort(), [...declared].sort(), `${kind}: declared but unused`);
     }
-    for (const [name, c] of Object.entries(obj(compose.configs, 'configs')))
-      assert.ok(existsSync(path.join(DEPLOY, String(obj(c, name).file))), `config ${name}: no file`);
     for (const [name, c] of Object.entries(obj(compose.secrets, 'secrets'))) {
       // Made on the machine (openssl rand), kept out of git by deploy/secrets/.gitignore.
       assert.match(String(obj(c, name).file), /^\.\/secrets\//);
     }
     assert.ok(existsSync(path.join(DEPLOY, 'secrets', '.gitignore')));
+    // The PostgreSQL password the README's commands keep in deploy/.env stays out of git too.
+    assert.match(read('deploy/.gitignore'), /^\.env$/m);
     for (const [name, s] of Object.entries(services))
       for (const dep of Object.keys(obj(obj(s, name).depends_on ?? {}, `${name}.depends_on`)))
         assert.ok(dep in services, `${name} depends on ${dep}, which is not a service`);
@@ -158,8 +178,7 @@ describe('deploy/compose.yaml', () => {
     assert.equal(agent.ports, undefined);
     assert.equal(agent.privileged, undefined);
     const command = list(agent.command, 'agent.command');
-    const target = obj(list(agent.configs, 'agent.configs')[0], 'agent config').target;
-    assert.deepEqual(command, ['agent', '--config', target]);
+    assert.deepEqual(command, ['agent', '--config', bindTarget(agent, 'agent.yml')]);
   });
 
   it('runs the server as the image user, its token a secret file its config names, its port on loopback', () => {
@@ -167,11 +186,15 @@ describe('deploy/compose.yaml', () => {
     assert.equal(server.user, undefined);
     assert.equal(server.cap_add, undefined);
     assert.deepEqual(server.ports, ['127.0.0.1:8080:8080']);
-    const target = obj(list(server.configs, 'server.configs')[0], 'server config').target;
-    assert.deepEqual(server.command, ['server', '--config', target]);
+    assert.deepEqual(server.command, ['server', '--config', bindTarget(server, 'server.yml')]);
     const secret = obj(list(server.secrets, 'server.secrets')[0], 'server secret').target;
     assert.match(read('deploy/server.yml'), new RegExp(`file: /run/secrets/${String(secret)} \\}`));
-    assert.match(String(list(obj(server.healthcheck, 'healthcheck').test, 'test').at(-1)), /\/live'/);
+    const check = list(obj(server.healthcheck, 'healthcheck').test, 'test');
+    assert.match(String(check.at(-1)), /\/live'/);
+    // podman 4.3's Docker API splits every word of a CMD health check at its spaces (test/deploy/compose.test.ts
+    // found it): the words must have none.
+    assert.equal(check[0], 'CMD');
+    for (const word of check) assert.doesNotMatch(String(word), /\s/, `health check word "${String(word)}"`);
     assert.equal(obj(server.environment, 'environment').TEMPORAL_ADDRESS, 'temporal:7233');
   });
 
@@ -432,11 +455,17 @@ describe("README.md's Deploy section", () => {
     assert.ok(commands.some((c) => c.endsWith('agent --config /etc/vaquero/agent.yml --check')));
   });
 
+  it('brings compose up and down with the commands test/deploy/compose.test.ts runs', () => {
+    for (const line of Object.values(COMPOSE_COMMANDS))
+      assert.ok(commands.includes(line), `no "${line}" in:\n${commands.join('\n')}`);
+  });
+
   it('names deployment files that exist', () => {
     const named = new Set([...section.matchAll(/(?<![\w/])deploy\/[\w./-]*\w/g)].map((m) => m[0]));
     assert.ok(named.size >= 6);
     for (const f of named) {
-      if (f === 'deploy/secrets/operate-token') continue; // made by the command that names it
+      // Made by the commands that name them.
+      if (f === 'deploy/secrets/operate-token' || f === 'deploy/.env') continue;
       assert.ok(existsSync(path.join(PROJECT_ROOT, f)), `README names ${f}, which does not exist`);
     }
   });

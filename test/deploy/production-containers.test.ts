@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { prepareLabAssets } from '../../lab/assets.ts';
 import { serveUnixToTcp } from '../../lab/forward.ts';
 import { writeLabSot } from '../../lab/sot.ts';
@@ -50,7 +50,7 @@ import { requireRoot } from '../../testkit/netns.ts';
 import { startNetnsHelper } from '../../testkit/netns-helper.ts';
 import type { NetnsHelper, SimCounts } from '../../testkit/netns-helper.ts';
 import { startTestProductionTemporal } from '../../testkit/production-temporal.ts';
-import { simSystemPath } from '../../testkit/sim-redfish.ts';
+import { useSimRedfishBmcs } from '../../testkit/sim-redfish.ts';
 import { changeKernel, writeSot } from '../../testkit/sot.ts';
 import { FAST_SIM_DELAYS } from '../../testkit/stack.ts';
 import type { TestPki } from '../../testkit/tls-proxy.ts';
@@ -251,24 +251,7 @@ describe('server and agent containers on a production Temporal over mTLS', { tim
       },
       parent,
     );
-    const file = path.join(sot.dir, 'sites', SIM_SITE, 'hosts.yml');
-    const docs = parseAllDocuments(await readFile(file, 'utf8')).map(
-      (d) => d.toJS() as { name: string; interfaces: Record<string, unknown>[] },
-    );
-    for (const [i, h] of docs.entries()) {
-      h.interfaces = h.interfaces.map((x) =>
-        x.type === 'bmc'
-          ? {
-              type: 'bmc',
-              driver: 'redfish',
-              address: `http://127.0.0.1:${SIM_BMC_BASE_PORT + i}`,
-              credentials: 'test-bmc',
-              options: { system: simSystemPath(h.name), auth: 'basic', timeout_s: 10, power_settle_s: 10 },
-            }
-          : x,
-      );
-    }
-    await writeFile(file, docs.map((d) => stringify(d)).join('---\n'));
+    await useSimRedfishBmcs(sot.dir, SIM_SITE, SIM_BMC_BASE_PORT);
   }
 
   /** README.md's server variables: the frontend (the host's loopback is 10.0.2.2 under slirp4netns) and mTLS. */
