@@ -76,10 +76,11 @@ function textAt(buf: Buffer, offset: number, length: number): string {
 }
 
 /**
- * Collects the options of one area into `parts`. A missing End option is tolerated when the area ends exactly
- * after an option (several real clients do this); an option whose length runs past the area is not.
+ * Collects the options of one area into `options`, a repeated code's instances concatenated in order (RFC 3396).
+ * A missing End option is tolerated when the area ends exactly after an option (several real clients do this);
+ * an option whose length runs past the area is not. Values are views of the datagram, not copies.
  */
-function scanOptions(area: Buffer, where: string, parts: Map<number, Buffer[]>): DhcpParseError | undefined {
+function scanOptions(area: Buffer, where: string, options: DhcpOptions): DhcpParseError | undefined {
   let i = 0;
   while (i < area.length) {
     const code = area[i]!;
@@ -98,10 +99,9 @@ function scanOptions(area: Buffer, where: string, parts: Map<number, Buffer[]>):
         message: `option ${code} in ${where} claims ${len} bytes but ${area.length - i - 2} remain`,
       };
     }
-    const list = parts.get(code);
-    const value = Buffer.from(area.subarray(i + 2, i + 2 + len));
-    if (list) list.push(value);
-    else parts.set(code, [value]);
+    const value = area.subarray(i + 2, i + 2 + len);
+    const earlier = options.get(code);
+    options.set(code, earlier ? Buffer.concat([earlier, value]) : value);
     i += 2 + len;
   }
   return undefined;
@@ -120,31 +120,27 @@ function parseUnsafe(buf: Buffer): DhcpParseResult {
   if (cookie !== MAGIC_COOKIE)
     return fail('bad-cookie', `magic cookie 0x${cookie.toString(16)} is not 0x63825363`);
 
-  const parts = new Map<number, Buffer[]>();
-  const main = scanOptions(buf.subarray(OPTIONS_OFFSET), 'options', parts);
+  const options: DhcpOptions = new Map();
+  const main = scanOptions(buf.subarray(OPTIONS_OFFSET), 'options', options);
   if (main) return { ok: false, error: main };
 
   // Overload (RFC 2132 §9.3) is only valid in the options field; it moves more options into file, then sname.
   let overload = 0;
-  const ov = parts.get(OPT_OVERLOAD);
-  if (ov) {
-    const v = Buffer.concat(ov);
+  const v = options.get(OPT_OVERLOAD);
+  if (v) {
     if (v.length !== 1 || v[0]! < 1 || v[0]! > 3)
       return fail('bad-overload', 'option 52 must be one byte 1, 2 or 3');
     overload = v[0]!;
-    parts.delete(OPT_OVERLOAD);
+    options.delete(OPT_OVERLOAD);
   }
   if (overload & 1) {
-    const e = scanOptions(buf.subarray(FILE_OFFSET, FILE_OFFSET + FILE_LENGTH), 'file', parts);
+    const e = scanOptions(buf.subarray(FILE_OFFSET, FILE_OFFSET + FILE_LENGTH), 'file', options);
     if (e) return { ok: false, error: e };
   }
   if (overload & 2) {
-    const e = scanOptions(buf.subarray(SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH), 'sname', parts);
+    const e = scanOptions(buf.subarray(SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH), 'sname', options);
     if (e) return { ok: false, error: e };
   }
-
-  const options: DhcpOptions = new Map();
-  for (const [code, list] of parts) options.set(code, list.length === 1 ? list[0]! : Buffer.concat(list));
 
   return {
     ok: true,
@@ -168,7 +164,7 @@ function parseUnsafe(buf: Buffer): DhcpParseResult {
   };
 }
 
-/** Decodes one UDP payload. Never throws. */
+/** Decodes one UDP payload. Never throws. Option values are views of `data`: it must not be reused meanwhile. */
 export function parseDhcp(data: Uint8Array): DhcpParseResult {
   try {
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -200,6 +196,12 @@ function encodedOptionLength(value: Buffer): number {
 }
 
 function writeOption(out: Buffer, at: number, code: number, value: Buffer): number {
+  if (value.length <= 255) {
+    out[at] = code;
+    out[at + 1] = value.length;
+    value.copy(out, at + 2);
+    return at + 2 + value.length;
+  }
   let pos = at;
   let rest = value;
   do {
@@ -231,7 +233,8 @@ export function serializeDhcp(p: DhcpPacket, opts: { minLength?: number } = {}):
       throw new DhcpEncodeError(`option code ${code} cannot be sent`);
   }
   const length = Math.max(encodedLength(p), opts.minLength ?? MIN_BOOTP_LENGTH);
-  const out = Buffer.alloc(length);
+  // From Node's pool, zeroed (padding and unused fields are zero): cheaper than a buffer of its own per reply.
+  const out = Buffer.allocUnsafe(length).fill(0);
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;
@@ -257,10 +260,14 @@ export function serializeDhcp(p: DhcpPacket, opts: { minLength?: number } = {}):
   return out;
 }
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 /** The Ethernet address as lowercase aa:bb:cc:dd:ee:ff, or undefined when the packet is not Ethernet. */
 export function macOf(p: Pick<DhcpPacket, 'htype' | 'hlen' | 'chaddr'>): string | undefined {
   if (p.htype !== 1 || p.hlen !== 6) return undefined;
-  return [...p.chaddr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  const c = p.chaddr;
+  // Read per packet, before anything else: six table lookups, not an array and six number formats.
+  return `${HEX_BYTE[c[0]!]}:${HEX_BYTE[c[1]!]}:${HEX_BYTE[c[2]!]}:${HEX_BYTE[c[3]!]}:${HEX_BYTE[c[4]!]}:${HEX_BYTE[c[5]!]}`;
 }
 
 /** A 16-byte chaddr field holding a MAC given as aa:bb:cc:dd:ee:ff (or with dashes). */

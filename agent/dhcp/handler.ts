@@ -83,10 +83,35 @@ export interface ModeSettings {
   ports: DhcpPorts;
 }
 
+/** An answer's boot configuration, reading the URLs through to the settings (see bootConfigFor). */
+class AnswerBootConfig implements BootConfig {
+  declare readonly credential?: NonNullable<BootConfig['credential']>;
+  constructor(
+    private readonly boot: ModeSettings['boot'],
+    readonly mode: BootConfig['mode'],
+    readonly tftpServer: string,
+  ) {
+    if (boot.credential) this.credential = boot.credential;
+  }
+  get httpUrl(): string {
+    return this.boot.httpUrl;
+  }
+  get httpBootUrl(): string {
+    return this.boot.httpBootUrl;
+  }
+  get files(): BootConfig['files'] {
+    return this.boot.files;
+  }
+}
+
+/**
+ * The boot configuration of one answer. The URLs are read through, not copied: the server computes them from the
+ * site model at each read, and most answers (a BIOS or UEFI client getting a TFTP file name) need none.
+ */
 export function bootConfigFor(
   settings: ModeSettings,
   mode: BootConfig['mode'],
   iface: ServedInterface,
 ): BootConfig {
-  return { ...settings.boot, mode, tftpServer: settings.boot.tftpServer ?? iface.address };
+  return new AnswerBootConfig(settings.boot, mode, settings.boot.tftpServer ?? iface.address);
 }

@@ -70,7 +70,8 @@ export const PXE_USE_BOOTFILE = 0x08;
 export function encodeIp(ip: string): Buffer {
   const n = parseIpv4(ip);
   if (n === undefined) throw new TypeError(`${JSON.stringify(ip)} is not an IPv4 address`);
-  const b = Buffer.alloc(4);
+  // allocUnsafe (from Node's pool) where every byte is written: these run several times per answer.
+  const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(n);
   return b;
 }
@@ -84,13 +85,13 @@ export function encodeU8(n: number): Buffer {
 }
 
 export function encodeU16(n: number): Buffer {
-  const b = Buffer.alloc(2);
+  const b = Buffer.allocUnsafe(2);
   b.writeUInt16BE(n & 0xffff);
   return b;
 }
 
 export function encodeU32(n: number): Buffer {
-  const b = Buffer.alloc(4);
+  const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(n >>> 0);
   return b;
 }

@@ -96,12 +96,13 @@ export function addBoot(
   decision: Extract<BootDecision, { boot: true }>,
   pxe: { vendorClass?: string; discoveryControl: boolean; client: ClientInfo },
 ): void {
-  const asked = new Set(getParameterList(req));
+  const asked = req.options.get(Opt.ParameterList);
   reply.siaddr = decision.siaddr;
   const fits = Buffer.byteLength(decision.file, 'latin1') <= 127;
   if (fits) reply.file = decision.file;
-  if (!fits || asked.has(Opt.BootfileName)) reply.options.set(Opt.BootfileName, encodeText(decision.file));
-  if (asked.has(Opt.TftpServerName)) reply.options.set(Opt.TftpServerName, encodeText(decision.siaddr));
+  if (!fits || asked?.includes(Opt.BootfileName))
+    reply.options.set(Opt.BootfileName, encodeText(decision.file));
+  if (asked?.includes(Opt.TftpServerName)) reply.options.set(Opt.TftpServerName, encodeText(decision.siaddr));
   const vendorClass = decision.vendorClass ?? pxe.vendorClass;
   if (vendorClass) reply.options.set(Opt.VendorClass, encodeText(vendorClass));
   if (pxe.discoveryControl && vendorClass === 'PXEClient') {

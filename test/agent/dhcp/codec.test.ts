@@ -11,6 +11,7 @@ import {
   parseDhcp,
   serializeDhcp,
 } from '../../../agent/dhcp/codec.ts';
+import { formatIpv4, parseCidr, parseIpv4 } from '../../../agent/dhcp/ipv4.ts';
 import { MessageType, Opt } from '../../../agent/dhcp/options.ts';
 import { prng, request } from './support/fixtures.ts';
 
@@ -152,5 +153,44 @@ describe('DHCP codec', () => {
     const p = request({ type: MessageType.Discover });
     assert.equal(macOf({ ...p, htype: 6 }), undefined);
     assert.equal(macOf({ ...p, hlen: 8 }), undefined);
+  });
+
+  it('formats every MAC byte as two lowercase hex digits', () => {
+    const p = request({ type: MessageType.Discover, mac: '00:0a:f0:ff:10:01' });
+    assert.equal(macOf(p), '00:0a:f0:ff:10:01');
+  });
+
+  it('reads dotted-quad IPv4 strictly (four parts of 1-3 digits, at most 255), and nothing else', () => {
+    assert.equal(parseIpv4('10.79.0.1'), 0x0a4f0001);
+    assert.equal(parseIpv4('255.255.255.255'), 0xffffffff);
+    assert.equal(parseIpv4('0.0.0.0'), 0);
+    assert.equal(parseIpv4('010.001.0.1'), 0x0a010001);
+    for (const bad of [
+      '',
+      '1.2.3',
+      '1.2.3.4.',
+      '.1.2.3',
+      '1..2.3',
+      '256.1.1.1',
+      '1.2.3.1000',
+      '1.2.3.4 ',
+      ' 1.2.3.4',
+      '1.2.3.-4',
+      '1.2.3.a',
+      '1.2.3.4/24',
+      '１.2.3.4',
+    ])
+      assert.equal(parseIpv4(bad), undefined, JSON.stringify(bad));
+    for (const n of [0, 1, 0x0a4f0001, 0x7fffffff, 0x80000000, 0xffffffff])
+      assert.equal(parseIpv4(formatIpv4(n)), n);
+  });
+
+  it('parses a CIDR once and shares the frozen result', () => {
+    const a = parseCidr('10.79.3.4/16');
+    assert.deepEqual({ ...a }, { network: 0x0a4f0000, prefix: 16, mask: 0xffff0000, broadcast: 0x0a4fffff });
+    assert.equal(parseCidr('10.79.3.4/16'), a);
+    assert.ok(Object.isFrozen(a));
+    assert.equal(parseCidr('10.79.3.4/33'), undefined);
+    assert.equal(parseCidr('10.79.3/16'), undefined);
   });
 });
