@@ -134,7 +134,7 @@ describe('deploy/compose.yaml', () => {
   };
 
   it('declares every volume and secret its services use, uses every one it declares, and binds files that exist', () => {
-    // What every compose honours (docker compose, podman compose, docker-compose 1.x, podman-compose 1.0): the
+    // What docker compose, podman compose and docker-compose 1.x (CI's, test/deploy/compose.test.ts) all honour: the
     // project is named by -p, and config files are bind mounts (docker-compose 1.x mounts no `configs:`).
     assert.equal(compose.name, undefined, 'docker-compose 1.x refuses a top-level name');
     assert.equal(compose.configs, undefined, 'config files are bind mounts, not configs');
