@@ -54,8 +54,8 @@ import type { LabSshd } from './ssh-host.ts';
 import { rebootLog, startLabSshd, writeRebootScript } from './ssh-host.ts';
 import type { LabBootTasks, LabOs, LabSotHost } from './sot.ts';
 import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
-import type { SecondAgent } from './second-agent.ts';
-import { parseMetrics, startSecondAgent } from './second-agent.ts';
+import type { AgentRequest, SecondAgent } from './second-agent.ts';
+import { metricSum, parseMetrics, startSecondAgent } from './second-agent.ts';
 import type { LabStack } from './stack.ts';
 import { startLabStack } from './stack.ts';
 import type { LabNetwork } from './topology.ts';
@@ -134,7 +134,9 @@ export interface ScenarioSpec {
     killDuringNetboot?: boolean;
     /**
      * When to kill it: once every host is in a netboot stage (default; usually before their firmware's first
-     * DHCP answer), or once a host is past its DHCP step (its iPXE may then hold the killed agent's URL).
+     * DHCP answer), or once it has served a host its iPXE script (past-dhcp: by its /metrics, polled every
+     * 100 ms; that host's iPXE then holds its URLs and is fetching, or about to fetch, its kernel and initrd
+     * from it, so the kill lands in or just before that transfer).
      */
     killWhen?: 'netboot' | 'past-dhcp';
     strayPowerOn?: boolean;
@@ -152,6 +154,10 @@ export interface SecondAgentReport {
   /** Epoch ms of the SIGKILL. */
   killedAt?: number;
   stagesAtKill?: Record<string, string>;
+  /** Its /metrics just before the SIGKILL (name{labels} → value). */
+  metricsAtKill?: Record<string, number>;
+  /** The scripts and assets it served before the SIGKILL, by its access log (a transfer cut short is not in it). */
+  servedBeforeKill?: AgentRequest[];
   /** Its gates (its data_dir's cache/netboot.json) just before the restart and once caught up. */
   gatesAtRestart?: GateEntry[];
   gatesAfterCatchUp?: GateEntry[];
@@ -162,6 +168,10 @@ export interface SecondAgentReport {
   /** Both agents' /metrics around the stray power-ons (name{labels} → value). */
   metricsBeforeStray?: Record<string, Record<string, number>>;
   metricsAfterStray?: Record<string, Record<string, number>>;
+  /** The power activities it ran (its log's `power <site>/<host>: …` lines), every process it ran as. */
+  powerCalls?: string[];
+  /** Its outbox's log lines (`outbox: …`) since its restart: the process `metrics` is of. */
+  outboxLog?: string[];
   /** The second agent's /metrics and /health at the end. */
   metrics?: Record<string, number>;
   health?: Record<string, unknown>;
@@ -351,12 +361,14 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     }
   };
 
-  /** spec.secondAgent.killDuringNetboot: SIGKILL the second agent once a host is past its first DHCP answer. */
+  /**
+   * spec.secondAgent.killDuringNetboot: SIGKILL the second agent once every host is in netboot, or (past-dhcp)
+   * once it has served a host its iPXE script.
+   */
   const killInNetboot = async (a2: SecondAgent): Promise<void> => {
     const stages: Record<string, string> = {};
     const client = stack!.temporal.client;
-    const pastDhcp = spec.secondAgent?.killWhen === 'past-dhcp';
-    await waitUntil(pastDhcp ? 'a host in netboot past DHCP' : 'every host in netboot', 150_000, async () => {
+    const queryStages = async () => {
       for (const m of machines) {
         const hs = await bounded(
           client.workflow.getHandle(hostWorkflowId(site, m.name)).query(hostStatusQuery),
@@ -364,14 +376,45 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         );
         if (hs) stages[m.name] = hs.stage;
       }
-      const inNetboot = Object.values(stages).filter((s) => s.startsWith('netboot/'));
-      return pastDhcp ? inNetboot.some((s) => s !== 'netboot/dhcp') : inNetboot.length === machines.length;
-    });
-    await a2.kill();
-    report.secondAgent!.killedAt = Date.now();
-    report.secondAgent!.killedAtS = secs(t0);
-    report.secondAgent!.stagesAtKill = { ...stages };
-    say(`${a2.id} SIGKILLed; host stages ${JSON.stringify(stages)}`);
+    };
+    const r2 = report.secondAgent!;
+    if (spec.secondAgent?.killWhen === 'past-dhcp') {
+      // Its own count of the scripts it served (HTTP 200 on /ipxe): nothing else tells this soon enough.
+      const SCRIPTS = 'vaquero_agent_http_requests_total';
+      const deadline = Date.now() + 150_000;
+      for (;;) {
+        const m = await a2.metrics().catch(() => undefined);
+        if (m && metricSum(m, SCRIPTS, { route: '/ipxe', status: '200' }) > 0) {
+          r2.metricsAtKill = m;
+          break;
+        }
+        checkAbort();
+        if (Date.now() > deadline) throw new Error(`${a2.id} served no iPXE script within 150 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await a2.kill();
+      r2.killedAt = Date.now();
+      r2.killedAtS = secs(t0);
+      // Just after the SIGKILL (the queries take a moment): the host it served is in netboot.
+      await queryStages();
+    } else {
+      await waitUntil('every host in netboot', 150_000, async () => {
+        await queryStages();
+        return Object.values(stages).filter((s) => s.startsWith('netboot/')).length === machines.length;
+      });
+      r2.metricsAtKill = await a2.metrics().catch(() => ({}));
+      await a2.kill();
+      r2.killedAt = Date.now();
+      r2.killedAtS = secs(t0);
+    }
+    r2.stagesAtKill = { ...stages };
+    // The boot credential stays out of the report.
+    r2.servedBeforeKill = (await a2.requests())
+      .filter((q) => /^\/(ipxe|assets\/)/.test(q.url))
+      .map((q) => ({ ...q, url: q.url.replace(/([?&]boot=)[^&]*/, '$1-') }));
+    say(
+      `${a2.id} SIGKILLed; host stages ${JSON.stringify(stages)}; it had served ${JSON.stringify(r2.servedBeforeKill.map((q) => `${q.url} ${q.status}`))}`,
+    );
   };
   /** spec.secondAgent.strayPowerOn: every VM powered on by its BMC while no gate is open; then powered off. */
   const strayPowerOn = async (a2: SecondAgent, r2: SecondAgentReport): Promise<void> => {
@@ -775,6 +818,8 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       }
       r2.metrics = await a2.metrics();
       r2.health = await a2.health();
+      r2.powerCalls = (await a2.messages()).filter((m) => m.startsWith(`power ${site}/`));
+      r2.outboxLog = (await a2.messages(true)).filter((m) => m.startsWith('outbox:'));
     }
     if (spec.hold) {
       // The REST API beside the lab (its own process would need its own Temporal client: same thing in-process).

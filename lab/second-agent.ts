@@ -4,7 +4,7 @@
 // run's directory, so lab/run.ts ends it too should the scenario die first); it can be SIGKILLed and started
 // again on the same data_dir, as a crashed agent is.
 import { execFileSync, spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, fstatSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,20 @@ export interface SecondAgent {
   /** GET /metrics, parsed: `name{labels}` → value. */
   metrics(): Promise<Record<string, number>>;
   health(): Promise<Record<string, unknown>>;
+  /** The HTTP requests it answered, from its access log (every process it ran as), in order. */
+  requests(): Promise<AgentRequest[]>;
+  /** The messages of its log, in order: of every process it ran as, or of the last one only. */
+  messages(last?: boolean): Promise<string[]>;
+}
+
+/** One line of an agent's access log (agent/http/app.ts). */
+export interface AgentRequest {
+  /** Epoch ms of the answer. */
+  at: number;
+  method: string;
+  url: string;
+  ip: string;
+  status: number;
 }
 
 export async function startSecondAgent(o: SecondAgentOptions): Promise<SecondAgent> {
@@ -81,6 +95,8 @@ export async function startSecondAgent(o: SecondAgentOptions): Promise<SecondAge
   );
   const pidFile = path.join(o.pidDir, `${o.agentId}.pid`);
   let child: ReturnType<typeof spawn> | undefined;
+  /** Where the current process's lines start in its log (each start appends). */
+  let logStart = 0;
   let exited: Promise<void> = Promise.resolve();
   const pids: number[] = [];
 
@@ -104,6 +120,7 @@ export async function startSecondAgent(o: SecondAgentOptions): Promise<SecondAge
     async start() {
       if (child) throw new Error(`${o.agentId} is already running`);
       const fd = openSync(log, 'a');
+      logStart = fstatSync(fd).size;
       const c = spawn(process.execPath, [VAQUERO, 'agent', '--config', configFile], {
         cwd: path.dirname(path.dirname(VAQUERO)),
         stdio: ['ignore', fd, fd],
@@ -157,6 +174,13 @@ export async function startSecondAgent(o: SecondAgentOptions): Promise<SecondAge
     async health() {
       return (await (await get('/health')).json()) as Record<string, unknown>;
     },
+    async requests() {
+      return parseAccessLog(await readFile(log, 'utf8').catch(() => ''));
+    },
+    async messages(last = false) {
+      const text = await readFile(log).catch(() => Buffer.alloc(0));
+      return logMessages(text.subarray(last ? logStart : 0).toString('utf8'));
+    },
   };
   await agent.start();
   return agent;
@@ -185,4 +209,41 @@ export function metricSum(
     if (Object.entries(labels).every(([l, x]) => k.includes(`${l}="${x}"`))) sum += v;
   }
   return sum;
+}
+
+/** The access log lines (pino JSON, msg "request") of an agent's log; anything else is skipped. */
+export function parseAccessLog(text: string): AgentRequest[] {
+  const out: AgentRequest[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const l = JSON.parse(line) as Partial<AgentRequest> & { msg?: string; time?: number };
+      if (l.msg !== 'request' || typeof l.url !== 'string') continue;
+      out.push({
+        at: l.time ?? 0,
+        method: l.method ?? '',
+        url: l.url,
+        ip: l.ip ?? '',
+        status: l.status ?? 0,
+      });
+    } catch {
+      // A line cut short by the SIGKILL.
+    }
+  }
+  return out;
+}
+
+/** The `msg` of every pino JSON line of an agent's log. */
+export function logMessages(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const msg = (JSON.parse(line) as { msg?: unknown }).msg;
+      if (typeof msg === 'string') out.push(msg);
+    } catch {
+      // A line cut short by the SIGKILL.
+    }
+  }
+  return out;
 }
