@@ -214,7 +214,11 @@ describe('server and agent containers on a production Temporal over mTLS', { tim
       '/etc/vaquero/server.yml',
     ]);
     api = `http://127.0.0.1:${hostPort}`;
-    await c.waitForLog(server, /listening on/, 120_000);
+    const serverLog = await c.waitForLog(server, /listening on/, 120_000);
+    assert.match(
+      serverLog,
+      new RegExp(`using Temporal at 10\\.0\\.2\\.2:${frontendPort}, namespace vaquero \\(TLS\\)`),
+    );
     await waitFor(
       'the server /ready',
       async () => (await fetch(`${api}/ready`).then((r) => r.status)) === 200 || undefined,
@@ -325,6 +329,14 @@ describe('server and agent containers on a production Temporal over mTLS', { tim
 
   async function waitForAgentPolling(site: string, container: string): Promise<void> {
     await c.waitForLog(container, /serving HTTP on/, 120_000);
+    // What it says of its endpoint: the namespace's forwarder, the private CA, its client certificate.
+    await c.waitForLog(
+      container,
+      new RegExp(
+        `127\\.0\\.0\\.1:${NS_TEMPORAL_PORT} namespace vaquero, TLS, private CA, client certificate \\(mTLS\\), server name ${pki.serverName.replace(/\./g, '\\.')}`,
+      ),
+      60_000,
+    );
     await waitFor(
       `the agent of ${site} polling its site queue over mTLS`,
       async () => {
