@@ -19,6 +19,13 @@ export interface ControlActivities {
   planRollout(input: RolloutInput & { rolloutId: string }): Promise<RolloutPlanSummary>;
   /** The next hosts of one group that need work now, after a given host (bounded page). */
   rolloutPlanPage(input: RolloutPlanPageInput): Promise<RolloutPlanPage>;
+  /**
+   * Of the given hosts, those whose newest run started at or after `after` (epoch ms) and has closed, with how it
+   * closed: a rollout's check for runs that ended without reporting to it.
+   */
+  closedHostRuns(input: {
+    hosts: { site: string; host: string; after: number }[];
+  }): Promise<{ site: string; host: string; status: string }[]>;
   /** Legacy rollouts only: the whole plan in one payload (grows with the fleet). */
   prepareRollout(input: RolloutInput & { rolloutId: string }): Promise<PreparedRollout>;
   /** The host's boot plan at a revision (from the revision store; re-fetched if missing). */

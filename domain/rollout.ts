@@ -221,10 +221,12 @@ export interface RolloutRunningHost extends RolloutHostProgress {
   /** Its adopted run finished at another fingerprint: start it again at ours (once). */
   restart?: boolean;
   restarted?: boolean;
+  /** Its run was already going when the rollout took it over (an older rollout's or an operator's). */
+  adopted?: boolean;
 }
 
 /** Failed hosts a paged rollout names (status, result); `counts.failed` has them all. */
-export const ROLLOUT_FAILED_KEPT = 200;
+export const ROLLOUT_FAILED_KEPT = 100;
 
 export interface RolloutResumeState {
   prepared: PreparedRollout;

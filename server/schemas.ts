@@ -145,7 +145,7 @@ export const rolloutDetailSchema = {
     total: { type: 'integer', description: 'Hosts the rollout planned to reprovision' },
     failedHosts: {
       type: 'array',
-      description: 'Failed hosts with their error (at most 200; counts.failed has them all)',
+      description: 'Failed hosts with their error (at most 100; counts.failed has them all)',
       items: {
         type: 'object',
         required: ['host'],

@@ -19,6 +19,8 @@ export interface ConnectOptions {
   /** Defaults to process.env. */
   env?: NodeJS.ProcessEnv;
   startTimeoutMs?: number;
+  /** Embedded server only: extra dynamic config (tests make it suggest continue-as-new early, for one). */
+  dynamicConfig?: Readonly<Record<string, unknown>>;
 }
 
 export interface TemporalConnection {
@@ -63,6 +65,7 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
       ...(opts.ports !== undefined ? { ports: opts.ports } : {}),
       log,
       ...(opts.startTimeoutMs !== undefined ? { startTimeoutMs: opts.startTimeoutMs } : {}),
+      ...(opts.dynamicConfig !== undefined ? { dynamicConfig: opts.dynamicConfig } : {}),
     });
     endpoint = { address: server.address };
   }

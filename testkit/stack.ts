@@ -56,6 +56,8 @@ export interface TestStackOptions {
   /** Data dir prefix, for debugging. */
   name?: string;
   log?: (msg: string) => void;
+  /** Extra dynamic config of the embedded Temporal server. */
+  dynamicConfig?: Readonly<Record<string, unknown>>;
 }
 
 export async function freeServerPorts(): Promise<Required<Omit<DevServerPorts, 'ui'>> & { ui: number }> {
@@ -96,6 +98,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
       // Always our own server, even when the caller's environment points at another one.
       env: { ...process.env, TEMPORAL_ADDRESS: '' },
       log,
+      ...(opts.dynamicConfig !== undefined ? { dynamicConfig: opts.dynamicConfig } : {}),
     });
     const t = temporal;
     const native = await t.nativeConnection();

@@ -59,7 +59,7 @@ import { hostReprovision } from './host-reprovision.ts';
 import { groupDone, scheduleGroups } from './group-scheduler.ts';
 import { appendRolloutTimeline, failureMessage } from './rollout-progress.ts';
 import { startRolloutReporter } from './rollout-reporter.ts';
-import { publishSiteModels } from './site-model-publisher.ts';
+import { publishSiteModelsByChild } from './site-model-publisher.ts';
 
 /** How long a restart waits for the host's previous run, which has reported its end, to close (seconds). */
 const CLOSING_RUN_WAIT_S = 60;
@@ -72,7 +72,12 @@ const PAGE_SIZE = 100;
 /** Finished hosts the status lists (the newest); `counts` covers them all. */
 const RECENT_KEPT = 100;
 /** Timeline entries kept: the status answer and the continueAsNew input stay well under 512 KB. */
-const TIMELINE_KEPT = 500;
+const TIMELINE_KEPT = 200;
+/** Characters of a host's error kept in the failed and recent lists (the host's own status has it whole). */
+const ERROR_KEPT = 300;
+/** How often running hosts that are not this run's children are checked for a run that closed unreported. */
+const SWEEP_EVERY = '5 minutes';
+const SWEEP_BATCH = 200;
 
 const FINAL_ROLLOUT: ReadonlySet<RolloutState> = new Set(['completed', 'failed', 'aborted', 'superseded']);
 
@@ -205,7 +210,7 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
       state: s,
       ...(h.startedAt !== undefined ? { startedAt: h.startedAt } : {}),
       finishedAt: Date.now(),
-      ...(error ? { error } : {}),
+      ...(error ? { error: clip(error) } : {}),
     };
     recent.unshift(done);
     if (recent.length > RECENT_KEPT) recent.length = RECENT_KEPT;
@@ -310,7 +315,7 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
     );
     const older = await control.supersedeOlderRollouts({ sot: input.sot, rolloutId: selfId });
     for (const o of older) note('supersede', `superseded ${o}`);
-    await publishSiteModels(control, input.sot, input.revision, Object.keys(plan.sitePolicies), note);
+    await publishSiteModelsByChild(selfId, input.sot, input.revision, Object.keys(plan.sitePolicies), note);
     if (state === 'preparing') setState('running');
   }
   const thePlan = plan;
@@ -320,6 +325,7 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
     h.startedAt = Date.now();
     delete h.error;
     delete h.restart;
+    delete h.adopted;
     const id = hostWorkflowId(h.site, h.host);
     const k = key(h.site, h.host);
     for (let waited = 0; ;) {
@@ -357,6 +363,7 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
       }
       // A run of this host is already going (an older rollout's, or an operator's): adopt it.
       note('host-adopted', 'already running: adopting it with our revision', k);
+      h.adopted = true;
       try {
         await getExternalWorkflowHandle(id).signal(desiredRevisionSignal, {
           revision: input.revision,
@@ -403,9 +410,46 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
     return { byWorkflow, bySite, bad };
   };
 
+  // A host whose run closed without its report (terminated, or a report lost) would hold its slot forever once it
+  // is no longer this run's child (after continueAsNew): every SWEEP_EVERY, ask Temporal how the runs of such hosts
+  // stand, and finish those that closed.
+  let sweepDue = false;
+  const sweeper = async (): Promise<void> => {
+    for (;;) {
+      await sleep(SWEEP_EVERY);
+      sweepDue = true;
+      dirty = true;
+    }
+  };
+  void sweeper();
+  const sweep = async (): Promise<void> => {
+    const orphans = [...running.values()].filter((h) => !openChildren.has(key(h.site, h.host)) && !h.restart);
+    for (let b = 0; b < orphans.length; b += SWEEP_BATCH) {
+      const batch = orphans.slice(b, b + SWEEP_BATCH);
+      const closed = await pages.closedHostRuns({
+        // An adopted host's run began before we took it over.
+        hosts: batch.map((h) => ({ site: h.site, host: h.host, after: h.adopted ? 0 : (h.startedAt ?? 0) })),
+      });
+      for (const c of closed) {
+        const h = running.get(key(c.site, c.host));
+        if (!h || h.restart) continue;
+        note('host-swept', `its run ended ${c.status} without a report`, key(c.site, c.host));
+        finishHost(
+          h,
+          c.status === 'COMPLETED' ? 'provisioned' : c.status === 'CANCELED' ? 'cancelled' : 'failed',
+          c.status === 'COMPLETED' ? undefined : `run ended ${c.status.toLowerCase()} without a report`,
+        );
+      }
+    }
+  };
+
   for (;;) {
     await condition(() => dirty);
     dirty = false;
+    if (sweepDue) {
+      sweepDue = false;
+      await sweep();
+    }
     if (state === 'aborting') {
       for (const h of running.values()) {
         if (h.error === 'cancel requested') continue;
@@ -490,6 +534,13 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
       break;
     }
     if (workflowInfo().continueAsNewSuggested) {
+      // Reports held for a child's close would be lost with this run (the host does not report twice): take them
+      // now. The next run's starts wait for a closing run anyway (startHost).
+      for (const [k, m] of heldReports) {
+        const h = running.get(k);
+        if (h && !h.restart) onHostFinished(h, m);
+      }
+      heldReports.clear();
       const checkRunId = reporter?.checkRunId();
       const resume: PagedRolloutResume = {
         plan: thePlan,
@@ -520,6 +571,10 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
     failedHosts: failedHosts.map((f) => f.host),
     ...(reason !== undefined ? { reason } : {}),
   };
+}
+
+function clip(error: string): string {
+  return error.length > ERROR_KEPT ? `${error.slice(0, ERROR_KEPT)}…` : error;
 }
 
 function key(site: string, host: string): string {

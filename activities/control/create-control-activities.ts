@@ -16,7 +16,7 @@ import type {
 import type { ControlActivities } from '../../domain/activity-contracts.ts';
 import type { SiteModel } from '../../domain/site-model.ts';
 import { buildSiteModel } from './site-model.ts';
-import { lastReached } from './last-reached.ts';
+import { closedRuns, lastReached } from './last-reached.ts';
 import { planHost, planRollout, policiesOf, rolloutPlanPage, sitePoliciesOf } from './rollout-plan.ts';
 import { PreparedRevisions } from './prepared-revisions.ts';
 import { RevisionStore } from './revision-store.ts';
@@ -72,6 +72,10 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
     async rolloutPlanPage(input: RolloutPlanPageInput): Promise<RolloutPlanPage> {
       const rev = await revisions.get(input.sot, input.revision);
       return rolloutPlanPage(deps.client, rev, input);
+    },
+
+    closedHostRuns({ hosts }) {
+      return closedRuns(deps.client, hosts);
     },
 
     async prepareRollout(input: RolloutInput & { rolloutId: string }): Promise<PreparedRollout> {

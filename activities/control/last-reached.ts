@@ -50,3 +50,24 @@ export async function reachedOf(
   const list = workflowIds.map((id) => `'${id.replace(/'/g, "\\'")}'`).join(', ');
   return newestRuns(client.workflow.list({ query: `WorkflowId IN (${list})` }));
 }
+
+/** Of the given hosts, those whose newest run started at or after `after` (epoch ms) and has closed, with its status. */
+export async function closedRuns(
+  client: Client,
+  hosts: readonly { site: string; host: string; after: number }[],
+): Promise<{ site: string; host: string; status: string }[]> {
+  if (hosts.length === 0) return [];
+  const ids = hosts.map((h) => `'${`host/${h.site}/${h.host}`.replace(/'/g, "\\'")}'`).join(', ');
+  const newest = new Map<string, WorkflowExecutionInfo>();
+  for await (const wf of client.workflow.list({ query: `WorkflowId IN (${ids})` })) {
+    const prev = newest.get(wf.workflowId);
+    if (!prev || prev.startTime.getTime() < wf.startTime.getTime()) newest.set(wf.workflowId, wf);
+  }
+  const out: { site: string; host: string; status: string }[] = [];
+  for (const h of hosts) {
+    const wf = newest.get(`host/${h.site}/${h.host}`);
+    if (!wf || wf.status.name === 'RUNNING' || wf.startTime.getTime() < h.after) continue;
+    out.push({ site: h.site, host: h.host, status: wf.status.name });
+  }
+  return out;
+}

@@ -14,6 +14,8 @@ export interface BenchSotOptions {
   hostsPerSite?: number;
   /** The agent URL of site number i (booting hosts fetch scripts, configs and assets from it). */
   agentUrl?: (site: number) => string;
+  /** The workflow's max_concurrent (default: every host at once). */
+  maxConcurrent?: number;
 }
 
 export interface BenchSot {
@@ -97,7 +99,7 @@ export function writeBenchSot(dir: string, opts: BenchSotOptions): BenchSot {
     [
       'boots: [configure]',
       'policy:',
-      `  max_concurrent: ${opts.hosts}`,
+      `  max_concurrent: ${opts.maxConcurrent ?? opts.hosts}`,
       '  min_standing: 0',
       `  max_fail: ${opts.hosts}`,
       'timeouts:',

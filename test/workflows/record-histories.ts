@@ -247,7 +247,40 @@ async function tasksWithoutRunner(stack: TestStack): Promise<void> {
   await save(stack, 'host-failed-without-task-runner', hostWorkflowId(sot.site, 'r1'));
 }
 
+/**
+ * A paged rollout that continued as new (its own stack: the server is told to suggest continue-as-new early): its
+ * first run, and one that began from a carried state with hosts running.
+ */
+async function pagedContinued(): Promise<void> {
+  const own = await startTestStack({
+    name: 'record-paged',
+    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 },
+  });
+  try {
+    const sot = await writeSot({
+      sot: 'rec-paged',
+      site: 'rec-paged',
+      workflows: { 'one-stage': { boots: ['install'], policy: { max_concurrent: 3 } } },
+      hosts: Array.from({ length: 12 }, (_, i) => ({ name: `p${i + 1}`, workflow: 'one-stage' })),
+    });
+    await own.startSimSite(sot.site);
+    const r = await startRollout(own.client, sot);
+    const result = await rolloutResult(own.client, r.workflowId);
+    if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+    const runs: { runId: string; start: number }[] = [];
+    for await (const wf of own.client.workflow.list({ query: `WorkflowId = '${r.workflowId}'` }))
+      runs.push({ runId: wf.runId, start: wf.startTime.getTime() });
+    runs.sort((a, b) => a.start - b.start);
+    if (runs.length < 3) throw new Error(`only ${runs.length} run(s): it should have continued as new`);
+    await save(own, 'rollout-paged-first-run', r.workflowId, runs[0]!.runId);
+    await save(own, 'rollout-paged-continued', r.workflowId, runs[1]!.runId);
+  } finally {
+    await own.close();
+  }
+}
+
 const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
+  pagedContinued,
   completed,
   neverDhcp,
   aborted,
