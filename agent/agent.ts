@@ -99,7 +99,8 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   const serving = await startBootServing(config, {
     log,
     deliver: async (workflowId, event) => {
-      await client.workflow.getHandle(workflowId).signal(bootEventSignal, event);
+      // The gate's run only: a later run of the host must not count an older boot's events.
+      await client.workflow.getHandle(workflowId, event.runId).signal(bootEventSignal, event);
     },
     services: opts.services ?? agentBootServices,
     health: () => ({

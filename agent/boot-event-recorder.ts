@@ -32,10 +32,14 @@ export interface RecorderStats {
   failed: number;
 }
 
+const UNRECORDED_LOG_EVERY_MS = 60_000;
+
 export class BootEventRecorder {
   private n = 0;
   private readonly started = Date.now();
   private readonly counts: RecorderStats = { recorded: 0, ungated: 0, unresolved: 0, failed: 0 };
+  private lastUnrecordedLog = 0;
+  private loggedCounts = { ungated: 0, unresolved: 0 };
   /** IP → MAC learned by this agent's DHCP server. */
   private readonly bindings = new Map<string, string>();
   private readonly neighbours = new NeighbourTable();
@@ -45,6 +49,7 @@ export class BootEventRecorder {
     private readonly cache: ModelCache,
     private readonly outbox: EventOutbox,
     private readonly log: (msg: string) => void = (msg) => console.error(msg),
+    private readonly info: (msg: string) => void = log,
   ) {}
 
   bind(ip: string, mac: string): void {
@@ -71,11 +76,13 @@ export class BootEventRecorder {
     const mac = o.mac?.toLowerCase() ?? (o.ip ? await this.macFor(o.ip) : undefined);
     if (!mac) {
       this.counts.unresolved++;
+      this.logUnrecorded();
       return;
     }
     const entry = this.cache.netboot(mac);
     if (!entry?.open) {
       this.counts.ungated++;
+      this.logUnrecorded();
       return;
     }
     this.counts.recorded++;
@@ -89,7 +96,24 @@ export class BootEventRecorder {
       at: Date.now(),
       source: this.agentId,
       ...(o.detail !== undefined ? { detail: o.detail } : {}),
+      runId: entry.runId,
     });
+  }
+
+  /**
+   * Observations that are no host's boot event (no open gate, or no MAC for the address) are counted always and
+   * logged as a count at most once a minute: a host booting on its own would otherwise log every packet.
+   */
+  private logUnrecorded(): void {
+    const now = Date.now();
+    if (now - this.lastUnrecordedLog < UNRECORDED_LOG_EVERY_MS) return;
+    const { ungated, unresolved } = this.counts;
+    const since = this.loggedCounts;
+    this.info(
+      `observations not recorded as boot events since the last report: ${ungated - since.ungated} of hosts with no open gate, ${unresolved - since.unresolved} with no MAC for the address`,
+    );
+    this.lastUnrecordedLog = now;
+    this.loggedCounts = { ungated, unresolved };
   }
 
   stats(): RecorderStats {

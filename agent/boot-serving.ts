@@ -74,7 +74,13 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
     opts.outboxRetryPauses,
   );
   await outbox.start();
-  const recorder = new BootEventRecorder(config.agent_id, cache, outbox, (m) => log.error(m));
+  const recorder = new BootEventRecorder(
+    config.agent_id,
+    cache,
+    outbox,
+    (m) => log.error(m),
+    (m) => log.info(m),
+  );
   const parts: AgentParts = { config, log, cache, recorder, tokens };
 
   const services = opts.services?.(parts) ?? [];

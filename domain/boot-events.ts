@@ -19,4 +19,9 @@ export interface BootEvent {
   /** Who observed it: agent id or `sim`. */
   source: string;
   detail?: string;
+  /**
+   * The host workflow run the boot belongs to (its netboot gate's). Agents signal that run only: an event held in
+   * an outbox while its run ended is dropped (logged and counted), never counted by a later run of the host.
+   */
+  runId?: string;
 }
