@@ -12,6 +12,8 @@ export interface HistoryWeight {
   bytes: number;
   /** The largest payload set in any event (an input, a result, a signal's argument…), in bytes, and where. */
   largestPayload: { bytes: number; event: number; eventType: string };
+  /** Encoded bytes per event type, heaviest first. */
+  byType: { eventType: string; events: number; bytes: number }[];
 }
 
 /** Every run of a workflow id (a chain of continueAsNew runs, or restarts), each weighed. */
@@ -31,7 +33,13 @@ export async function weighHistory(
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   const bytes = temporal.api.history.v1.History.encode(history).finish().length;
   let largest = { bytes: 0, event: 0, eventType: '' };
+  const byType = new Map<string, { events: number; bytes: number }>();
   for (const e of history.events ?? []) {
+    const type = temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
+    const t = byType.get(type) ?? { events: 0, bytes: 0 };
+    t.events++;
+    t.bytes += temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
+    byType.set(type, t);
     const size = largestPayloads(e);
     if (size > largest.bytes)
       largest = {
@@ -46,6 +54,7 @@ export async function weighHistory(
     events: history.events?.length ?? 0,
     bytes,
     largestPayload: largest,
+    byType: [...byType].map(([eventType, t]) => ({ eventType, ...t })).sort((a, b) => b.bytes - a.bytes),
   };
 }
 

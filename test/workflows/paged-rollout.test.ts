@@ -69,6 +69,17 @@ describe('paged rollout', () => {
     const runs = await weighRuns(stack.client, r.workflowId);
     assert.ok(runs.length >= 3, `the rollout ran as ${runs.length} run(s); it should have continued as new`);
     for (const run of runs) assert.ok(run.largestPayload.bytes < 128 * 1024, JSON.stringify(run));
+    console.log(
+      `260 hosts: ${runs.length} rollout runs: ${runs
+        .map(
+          (x) =>
+            `${x.events} events/${x.bytes} B [${x.byType
+              .slice(0, 3)
+              .map((t) => `${t.eventType} ${t.events}×=${t.bytes} B`)
+              .join(', ')}]`,
+        )
+        .join('; ')}`,
+    );
 
     // Every host ran once, and never more than max_concurrent were being reprovisioned at a time: from its run's
     // start to the moment it became provisioned (it reports its end then; its run closes just after, and a run
