@@ -120,6 +120,11 @@ interface ServerRun {
   steps: Step[];
   latency: { d2o: number[]; r2a: number[]; ok: boolean };
   cpuSeconds: number | null;
+  /**
+   * Datagrams the server namespace's kernel dropped while this server ran because a socket's receive buffer was
+   * full (/proc/net/snmp Udp RcvbufErrors): the server was behind, or descheduled longer than its buffer lasts.
+   */
+  rcvbufDrops: number | null;
   /** The agent's counters (services, recorder, outbox), Kea's pkt4-* counters. */
   serverStats?: Record<string, unknown>;
 }
@@ -279,6 +284,20 @@ async function perfdhcp(
   return parsePerfdhcp(r.stdout + r.stderr, r.code);
 }
 
+/** The namespace's UDP counters (/proc/net/snmp is per network namespace); undefined if unreadable. */
+async function udpCounters(ns: string): Promise<Record<string, number> | undefined> {
+  const r = await runTool(ns, 'cat', ['/proc/net/snmp'], 5000);
+  const [names, values] = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  if (!names || !values) return undefined;
+  const v = values.split(/\s+/).slice(1).map(Number);
+  return Object.fromEntries(
+    names
+      .split(/\s+/)
+      .slice(1)
+      .map((k, i) => [k, v[i] ?? NaN]),
+  );
+}
+
 async function measureServer(
   server: ServerName,
   run: number,
@@ -290,6 +309,7 @@ async function measureServer(
 ): Promise<ServerRun> {
   const s = await startServer(server, run, dataDir, net, macs, opts, ctx);
   const cpu0 = cpuSeconds(s.pid);
+  const udp0 = await udpCounters(net.server);
   const out: ServerRun = {
     burstSeconds: null,
     burstResent: null,
@@ -301,6 +321,7 @@ async function measureServer(
     steps: [],
     latency: { d2o: [], r2a: [], ok: false },
     cpuSeconds: null,
+    rcvbufDrops: null,
   };
   try {
     if (opts.warmupClients > 0) {
@@ -376,6 +397,9 @@ async function measureServer(
   } finally {
     const cpu1 = cpuSeconds(s.pid);
     out.cpuSeconds = cpu0 !== null && cpu1 !== null ? Math.round((cpu1 - cpu0) * 100) / 100 : null;
+    const udp1 = await udpCounters(net.server);
+    const [r0, r1] = [udp0?.RcvbufErrors, udp1?.RcvbufErrors];
+    out.rcvbufDrops = r0 !== undefined && r1 !== undefined ? r1 - r0 : null;
     const serverStats = await s.stop();
     if (serverStats !== undefined) out.serverStats = serverStats;
   }
@@ -473,6 +497,11 @@ function summarize(
     if (dropped > 0) notes.push(`${s}: ${dropped} packets dropped by Kea itself (pkt4-receive-drop)`);
   }
   for (const s of servers) {
+    const full = runs[s].reduce((n, r) => n + (r.rcvbufDrops ?? 0), 0);
+    if (full > 0)
+      notes.push(
+        `${s}: ${full} datagrams dropped by the kernel because its socket receive buffer was full (behind, or not scheduled)`,
+      );
     if (runs[s].some((r) => r.capped))
       notes.push(
         `${s}: no drops up to maxRate ${opts.maxRate}/s in some run: the search cap, not the server, ended it`,
