@@ -67,6 +67,9 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** Temporal run ids are UUIDs. */
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** How long stop() waits for BMC calls and tasks in flight before it leaves them (they are retried elsewhere). */
 const STOP_GRACE_MS = 3_000;
 
@@ -99,8 +102,11 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   const serving = await startBootServing(config, {
     log,
     deliver: async (workflowId, event) => {
-      // The gate's run only: a later run of the host must not count an older boot's events.
-      await client.workflow.getHandle(workflowId, event.runId).signal(bootEventSignal, event);
+      // The gate's run only: a later run of the host must not count an older boot's events. A run id that is no
+      // Temporal run id (a gate written by hand) would be refused forever and block the lane: such an event goes
+      // to the workflow's current run, as events did before they carried their run.
+      const runId = event.runId !== undefined && RUN_ID.test(event.runId) ? event.runId : undefined;
+      await client.workflow.getHandle(workflowId, runId).signal(bootEventSignal, event);
     },
     services: opts.services ?? agentBootServices,
     health: () => ({
