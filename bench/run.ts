@@ -1,8 +1,8 @@
 // The benchmark runner (`npm run bench`; see BENCHMARKS.md):
-//   node --import tsx bench/run.ts [--only dhcp,tftp,http,orchestration] [--smoke] [--runs N] [--profile]
+//   node --import tsx bench/run.ts [--only dhcp,tftp,http,orchestration,fleet] [--smoke] [--runs N] [--profile]
 //                                  [--out DIR] [--no-doc] [--no-install]
 // Installs the reference servers and load tools from Debian's packages when missing, runs each benchmark in
-// network namespaces it makes (all but orchestration, which stays on loopback), and writes
+// network namespaces it makes (all but orchestration and fleet, which stay on loopback), and writes
 // <out>/<timestamp>.json and .md; a full run of every benchmark also rewrites BENCHMARKS.md's results section.
 //   --smoke      tiny parameters (seconds per benchmark): checks that everything works, measures nothing
 //   --runs N     override the number of runs of every benchmark
@@ -17,6 +17,7 @@ import { ensureDebianPackages } from '../cli/setup/debian-packages.ts';
 import { ensureTemporalCli, temporalCliVersion } from '../temporal/cli-binary.ts';
 import { DHCP_FULL, DHCP_SMOKE, runDhcp } from './dhcp.ts';
 import { HTTP_FULL, HTTP_SMOKE, runHttp } from './http.ts';
+import { FLEET_FULL, FLEET_SMOKE, runFleet } from './fleet.ts';
 import type { BenchContext } from './lib/context.ts';
 import { describeMachine } from './lib/machine.ts';
 import { summarizeProfiles } from './lib/profile.ts';
@@ -25,7 +26,7 @@ import type { BenchmarkResult, Report } from './lib/results.ts';
 import { ORCHESTRATION_FULL, ORCHESTRATION_SMOKE, runOrchestration } from './orchestration.ts';
 import { runTftp, TFTP_FULL, TFTP_SMOKE } from './tftp.ts';
 
-export const BENCHMARKS = ['dhcp', 'tftp', 'http', 'orchestration'] as const;
+export const BENCHMARKS = ['dhcp', 'tftp', 'http', 'orchestration', 'fleet'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 /** What the benchmarks run besides Node: the references, the load tools and the files they serve. */
@@ -66,18 +67,22 @@ async function runBenchmark(name: BenchmarkName, o: RunOptions, ctx: BenchContex
       return runHttp({ ...(o.smoke ? HTTP_SMOKE : HTTP_FULL), ...runs }, ctx);
     case 'orchestration':
       return runOrchestration({ ...(o.smoke ? ORCHESTRATION_SMOKE : ORCHESTRATION_FULL), ...runs }, ctx);
+    case 'fleet':
+      // One run per backend whatever --runs says: a run is one rollout of the whole fleet.
+      return runFleet(o.smoke ? FLEET_SMOKE : FLEET_FULL, ctx);
   }
 }
 
 export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; files: string[] }> {
   const started = new Date();
   const t0 = performance.now();
-  const inNamespaces = o.only.some((b) => b !== 'orchestration');
+  const onLoopback: readonly BenchmarkName[] = ['orchestration', 'fleet'];
+  const inNamespaces = o.only.some((b) => !onLoopback.includes(b));
   if (inNamespaces && process.getuid?.() !== 0)
     throw new Error('the DHCP, TFTP and HTTP benchmarks need root (network namespaces)');
   if (o.install && inNamespaces) await ensureDebianPackages(BENCH_PACKAGES, o.log);
   const extra: Record<string, string> = {};
-  if (o.only.includes('orchestration')) {
+  if (o.only.includes('orchestration') || o.only.includes('fleet')) {
     // Found or built now (a first build takes minutes), so no measurement waits for it.
     extra['temporal CLI'] = (await temporalCliVersion(await ensureTemporalCli({ log: o.log }))).replace(
       /^temporal version /,
@@ -91,13 +96,15 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
     .replace(/-\d{3}Z$/, 'Z');
   // Profiles are large: under tmp/ (git-ignored); their summaries go into the JSON.
   const profileRoot = o.profile ? path.join(o.out, 'tmp', `${stamp}-profiles`) : undefined;
+  mkdirSync(o.out, { recursive: true });
+  const kept: string[] = [];
   const benchmarks: BenchmarkResult[] = [];
   const failed: Report['failed'] = [];
   for (const name of o.only) {
     const dir = mkdtempSync(path.join(os.tmpdir(), `vq-bench-${name}-`));
     const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
     process.once('exit', removeDir); // also when interrupted
-    const profileDir = profileRoot && name !== 'orchestration' ? path.join(profileRoot, name) : undefined;
+    const profileDir = profileRoot && !onLoopback.includes(name) ? path.join(profileRoot, name) : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     o.log(`== ${name}`);
     try {
@@ -105,7 +112,9 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
         dir,
         log: o.log,
         ...(profileDir !== undefined ? { profileDir } : {}),
+        artifactPrefix: path.join(o.out, stamp),
       });
+      if (Array.isArray(r.details.files)) kept.push(...(r.details.files as string[]));
       if (profileDir) r.details.profiles = summarizeProfiles(profileDir);
       benchmarks.push(r);
       o.log(`== ${name} done in ${r.durationS} s`);
@@ -135,7 +144,7 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
   const md = path.join(o.out, `${stamp}.md`);
   writeFileSync(json, await formatJson(JSON.stringify(report, null, 2) + '\n', json));
   writeFileSync(md, renderReportMarkdown(report));
-  const files = [json, md];
+  const files = [json, md, ...kept];
   // Only a full run of everything speaks for the project in BENCHMARKS.md.
   if (o.doc && report.mode === 'full' && o.only.length === BENCHMARKS.length) {
     updateBenchmarksDoc(path.join(ROOT, 'BENCHMARKS.md'), report);

@@ -13,6 +13,7 @@ const TITLES: Record<string, string> = {
   tftp: 'TFTP (curl clients; vaquero vs dnsmasq and tftpd-hpa)',
   http: 'HTTP (wrk; vaquero vs nginx) and rendering',
   orchestration: 'Orchestration (sim hosts, delays 0; vaquero vs minimal Temporal workflows)',
+  fleet: 'Fleet scale (one rollout of sim hosts to completion, GET /hosts while it runs)',
 };
 
 function fmt(v: number | null): string {
@@ -74,6 +75,9 @@ export function renderResults(report: Report): string {
   for (const b of report.benchmarks) {
     out.push('', `### ${TITLES[b.name] ?? b.name}`, '', ...table(b.rows));
     if (b.notes.length > 0) out.push('', ...b.notes.map((n) => `- ${n}`));
+    // Charts a benchmark drew as text (details.charts), each in a code block.
+    const charts = Array.isArray(b.details.charts) ? (b.details.charts as unknown[]) : [];
+    for (const c of charts) if (typeof c === 'string') out.push('', '```', c.trimEnd(), '```');
     out.push('', `<sub>${b.durationS} s; parameters: \`${JSON.stringify(b.params)}\`</sub>`);
   }
   for (const f of report.failed) out.push('', `**${f.name} failed:** ${f.error.split('\n')[0]}`);
