@@ -13,6 +13,8 @@ export interface ControlWorkerOptions {
   client: Client;
   dataDir: string;
   log?: (msg: string) => void;
+  /** How long shutdown waits for work in flight before the worker gives up on it (default: Temporal's, no limit). */
+  shutdownForceTime?: string;
 }
 
 export async function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
@@ -30,5 +32,6 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     maxCachedWorkflows: 2000,
     maxConcurrentWorkflowTaskExecutions: 100,
     maxConcurrentActivityTaskExecutions: 20,
+    ...(opts.shutdownForceTime !== undefined ? { shutdownForceTime: opts.shutdownForceTime } : {}),
   });
 }

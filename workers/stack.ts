@@ -26,6 +26,11 @@ export interface WorkerStackOptions {
   /** Real BMC drivers, secrets and task containers for the sim sites. */
   siteExtras?: SimSiteExtras;
   log?: (msg: string) => void;
+  /**
+   * Bounds stop(): after this long, workers give up on work in flight (Temporal retries it on its timeouts)
+   * instead of waiting for it. Default: wait as long as it takes.
+   */
+  stopForceMs?: number;
 }
 
 export interface WorkerStack {
@@ -39,6 +44,7 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
   installQuietRuntime();
   const workers: Worker[] = [];
   const sims = new Map<string, SimSite>();
+  const force = opts.stopForceMs !== undefined ? { shutdownForceTime: `${opts.stopForceMs} ms` } : {};
   if (opts.control) {
     workers.push(
       await createControlWorker({
@@ -47,6 +53,7 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
         client: opts.client,
         dataDir: opts.dataDir,
         ...(opts.log !== undefined ? { log: opts.log } : {}),
+        ...force,
       }),
     );
   }
@@ -71,6 +78,7 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
           namespace: opts.namespace,
           taskQueue,
           activities: sim.activities,
+          ...force,
         }),
       );
     }

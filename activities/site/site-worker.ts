@@ -14,6 +14,8 @@ export interface SiteWorkerOptions {
   maxConcurrentActivities?: number;
   /** How long shutdown waits for activities in flight before cancelling them (default: Temporal's, 0). */
   shutdownGraceTime?: string;
+  /** How long shutdown waits for activities that ignore cancellation before giving up on them (default: no limit). */
+  shutdownForceTime?: string;
 }
 
 export async function createSiteWorker(opts: SiteWorkerOptions): Promise<Worker> {
@@ -24,5 +26,6 @@ export async function createSiteWorker(opts: SiteWorkerOptions): Promise<Worker>
     activities: opts.activities,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
     ...(opts.shutdownGraceTime !== undefined ? { shutdownGraceTime: opts.shutdownGraceTime } : {}),
+    ...(opts.shutdownForceTime !== undefined ? { shutdownForceTime: opts.shutdownForceTime } : {}),
   });
 }

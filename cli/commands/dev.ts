@@ -23,6 +23,8 @@ import { devApiToken } from '../dev-api-token.ts';
 
 /** Where Debian's ipxe package puts its boot files, which the agents serve. */
 const IPXE_DIR = '/usr/lib/ipxe';
+/** How long stopping waits for activities in flight before the workers give up on them. */
+const WORKER_STOP_FORCE_MS = 15_000;
 const DEFAULT_SOT = fileURLToPath(new URL('../../sot-examples/lab', import.meta.url));
 
 interface DevOptions {
@@ -100,22 +102,48 @@ async function runDev(opts: DevOptions): Promise<number> {
   const agentSites: SimAgentSite[] = [];
   let api: RunningServer | undefined;
   let stopping: Promise<void> | undefined;
+  // Each part stops in turn; one that is slow or fails says so, so a stop that hangs shows where.
+  const stopPart = async (what: string, stop: () => Promise<unknown>) => {
+    const t = Date.now();
+    const slow = setInterval(
+      () => out(`vaquero dev: still stopping ${what} (${((Date.now() - t) / 1000).toFixed(0)} s)`),
+      10_000,
+    );
+    try {
+      await stop();
+    } catch (err) {
+      out(`vaquero dev: stopping ${what}: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      clearInterval(slow);
+    }
+    const s = (Date.now() - t) / 1000;
+    if (s >= 2) out(`vaquero dev: stopped ${what} in ${s.toFixed(1)} s`);
+  };
   const shutdown = () => {
     stopping ??= (async () => {
-      out('vaquero dev: stopping');
-      await api?.close().catch(() => undefined);
-      for (const a of agentSites) await a.stop().catch(() => undefined);
-      await stack?.stop();
+      out('vaquero dev: stopping (Ctrl-C again to stop at once)');
+      await stopPart('the API', async () => api?.close());
+      if (agentSites.length > 0)
+        await stopPart('the agents', async () => {
+          for (const a of agentSites) await a.stop();
+        });
+      await stopPart('the workers', async () => stack?.stop());
       await forgetEndpoint(dataDir);
-      await temporal.close();
+      await stopPart('Temporal', () => temporal.close());
     })();
     return stopping;
   };
+  let signals = 0;
   const onSignal = () => {
+    // The SDK's runtime listens to these signals too, so Node's default (end at once) never applies: say it here.
+    if (++signals > 1) {
+      out('vaquero dev: stopped at once');
+      process.exit(130);
+    }
     void shutdown().then(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     out(
       `Temporal ${temporal.address} (namespace ${temporal.namespace})${temporal.uiUrl ? `, UI ${temporal.uiUrl}` : ''}`,
@@ -133,6 +161,8 @@ async function runDev(opts: DevOptions): Promise<number> {
         [...model.sites].map(([site, entity]) => [site, entity.spec.agents.map((a) => a.id)]),
       ),
       simDelays: delays,
+      // Ctrl-C on a demo should not wait out a boot in flight: its workflow retries it on the next start.
+      stopForceMs: WORKER_STOP_FORCE_MS,
     });
     if (opts.agent) {
       for (const [site, entity] of model.sites) {

@@ -74,7 +74,8 @@ test('vaquero dev serves the REST API beside Temporal, with an operate token in 
   };
   assert.ok(hosts.total > 0, JSON.stringify(hosts));
   assert.equal((await fetch(`${api[1]}/hosts`)).status, 401);
-  // A mutating call with the token: the example SoT's rollout is already there (200), not refused.
+  // A mutating call with the token: the example SoT's rollout has completed, so this starts its next run (201), or
+  // finds one running (200); either way, not refused. The stop below then meets a rollout in flight.
   const r = await fetch(`${api[1]}/rollouts`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
@@ -84,5 +85,10 @@ test('vaquero dev serves the REST API beside Temporal, with an operate token in 
   assert.equal((await fetch(`${api[1]}/docs/json`)).status, 200);
 
   child.kill('SIGINT');
-  await withTimeout('vaquero dev to stop', exited, 60_000);
+  await withTimeout('vaquero dev to stop', exited, 60_000).catch((err: unknown) => {
+    throw new Error(
+      `${err instanceof Error ? err.message : String(err)}; its output ends:\n${out.slice(-4000)}`,
+    );
+  });
+  assert.match(out, /vaquero dev: stopping/);
 });
