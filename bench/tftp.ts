@@ -26,6 +26,8 @@ export interface TftpOptions {
   transfers: Record<string, number>;
   /** Unmeasured transfers of each file first: a long-running server is warm (file caches, JIT). */
   warmup: number;
+  /** Only these servers (default all), e.g. to profile the agent alone. */
+  servers?: ServerName[];
 }
 
 export const TFTP_FILES = ['undionly.kpxe', 'ipxe.efi'];
@@ -46,7 +48,7 @@ export const TFTP_SMOKE: TftpOptions = {
 };
 
 const SERVERS = ['vaquero', 'dnsmasq', 'tftpd-hpa'] as const;
-type ServerName = (typeof SERVERS)[number];
+export type ServerName = (typeof SERVERS)[number];
 
 interface Measured {
   burstMs: number | null;
@@ -82,7 +84,7 @@ export async function runTftp(opts: TftpOptions, ctx: BenchContext): Promise<Ben
     const runs: Record<ServerName, ServerRun[]> = { vaquero: [], dnsmasq: [], 'tftpd-hpa': [] };
     for (let run = 0; run < opts.runs; run++) {
       const order = [...SERVERS.slice(run % SERVERS.length), ...SERVERS.slice(0, run % SERVERS.length)];
-      for (const server of order) {
+      for (const server of order.filter((s) => !opts.servers || opts.servers.includes(s))) {
         ctx.log(`tftp run ${run + 1}/${opts.runs}: ${server}`);
         const s = await startServer(server, run, net, root, clientMac, ctx);
         const cpu0 = cpuSeconds(s.pid);

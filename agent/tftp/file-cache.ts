@@ -40,6 +40,15 @@ export class FileCache {
     return e.data;
   }
 
+  /** The contents held for `realPath` without an identity check: for a caller that knows the file is unchanged. */
+  peek(realPath: string): Buffer | undefined {
+    const e = this.entries.get(realPath);
+    if (!e) return undefined;
+    this.entries.delete(realPath);
+    this.entries.set(realPath, e);
+    return e.data;
+  }
+
   put(realPath: string, st: Stats, data: Buffer): void {
     if (!this.cacheable(data.length)) return;
     const old = this.entries.get(realPath);

@@ -2,14 +2,17 @@
 // (cached) contents or an open handle. realpath is checked before open so a symlink out of the root is never
 // even opened (opening some device files has side effects); after open, the descriptor's own path in
 // /proc/self/fd is checked again, which closes the race where a directory is swapped for a symlink in between.
+// A name served from memory this way is remembered (resolved-cache.ts), so the next request for it costs none of
+// this until something changes on disk.
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { open, readlink, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { FileCache } from './file-cache.ts';
 import { ERR_ACCESS, ERR_NOT_FOUND } from './packets.ts';
-import { confines, realPathInside } from './path-safety.ts';
+import { confines, lexicalPath, realPathInside } from './path-safety.ts';
 import type { Confinement, Refusal } from './path-safety.ts';
+import type { ResolvedCache } from './resolved-cache.ts';
 
 export type Opened = { ok: true; data: Buffer } | { ok: true; handle: FileHandle; size: number } | Refusal;
 
@@ -35,9 +38,20 @@ async function descriptorInside(c: Confinement, handle: FileHandle): Promise<boo
   return confines(c, actual);
 }
 
-export async function openInsideRoot(c: Confinement, candidate: string, cache: FileCache): Promise<Opened> {
+export async function openInsideRoot(
+  c: Confinement,
+  candidate: string,
+  cache: FileCache,
+  resolved?: ResolvedCache,
+): Promise<Opened> {
+  const full = lexicalPath(c, candidate);
+  const known = resolved?.get(full);
+  if (known) return { ok: true, data: known };
   const where = await realPathInside(c, candidate);
   if (!where.ok) return where;
+  const remember = (st: Stats): void => {
+    resolved?.admit(c.root, full, where.path, st).catch(() => undefined);
+  };
   let st: Stats;
   try {
     st = await stat(where.path);
@@ -46,7 +60,10 @@ export async function openInsideRoot(c: Confinement, candidate: string, cache: F
   }
   if (!st.isFile()) return { ok: false, code: ERR_ACCESS, reason: 'not a regular file' };
   const hot = cache.get(where.path, st);
-  if (hot) return { ok: true, data: hot };
+  if (hot) {
+    remember(st);
+    return { ok: true, data: hot };
+  }
 
   let handle: FileHandle;
   try {
@@ -66,6 +83,7 @@ export async function openInsideRoot(c: Confinement, candidate: string, cache: F
     if (data.length !== fst.size)
       return { ok: false, code: ERR_ACCESS, reason: 'file changed while it was read' };
     cache.put(where.path, fst, data);
+    remember(fst);
     return { ok: true, data };
   } catch (err) {
     await handle.close().catch(() => undefined);

@@ -73,12 +73,17 @@ export function confines(c: Confinement, real: string): boolean {
   return isInside(c.root, real) || c.trusted.some((t) => real === t || isInside(t, real));
 }
 
+/** The absolute path `candidate` names before any symlink is followed (relative names are under the root). */
+export function lexicalPath(c: Confinement, candidate: string): string {
+  return isAbsolute(candidate) ? resolve(candidate) : resolve(c.root, candidate);
+}
+
 /** The real path of `candidate` (relative to the root, or absolute) if the confinement allows it. */
 export async function realPathInside(
   c: Confinement,
   candidate: string,
 ): Promise<{ ok: true; path: string } | Refusal> {
-  const full = isAbsolute(candidate) ? resolve(candidate) : resolve(c.root, candidate);
+  const full = lexicalPath(c, candidate);
   if (!confines(c, full)) return { ok: false, code: ERR_ACCESS, reason: 'path leaves the root' };
   let real: string;
   try {

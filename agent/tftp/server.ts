@@ -43,6 +43,7 @@ import {
 import type { TftpRequest } from './packets.ts';
 import { normaliseName } from './path-safety.ts';
 import type { Confinement } from './path-safety.ts';
+import { ResolvedCache } from './resolved-cache.ts';
 import { FileSource, MemorySource } from './source.ts';
 import type { BlockSource } from './source.ts';
 import { Transfer } from './transfer.ts';
@@ -63,6 +64,7 @@ const DEFAULTS = {
 };
 const MAX_REFUSAL_SOCKETS = 64;
 const CACHE_LIMITS = { maxFileBytes: 8 * 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 };
+const RESOLVED_LIMITS = { maxAgeMs: 2000, maxWatches: 64, maxEntries: 256 };
 
 type Served = { data: Buffer } | { handle: FileHandle; size: number };
 
@@ -108,6 +110,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
   const cfg = { ...DEFAULTS, ...definedOnly(opts) };
   const family = isIPv6(opts.address) ? 'udp6' : 'udp4';
   const cache = new FileCache(CACHE_LIMITS);
+  let resolved: ResolvedCache | undefined;
   const sessions = new Map<string, Session>();
   const counters: Omit<TftpStats, 'active'> & { completed: number } = {
     transfers: 0,
@@ -236,7 +239,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
     const opened: Opened =
       hooked && 'data' in hooked
         ? { ok: true, data: hooked.data }
-        : await openInsideRoot(confinement, hooked ? hooked.path : file, cache);
+        : await openInsideRoot(confinement, hooked ? hooked.path : file, cache, resolved);
     const drop = (): void => {
       if (sessions.get(key) === session) sessions.delete(key);
     };
@@ -363,6 +366,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
       if (trusted.includes('/'))
         throw new Error('trustedLinkTargets must not contain /: that would serve the whole filesystem');
       confinement = { root: realRoot, trusted: trusted.filter((t) => t !== '') };
+      resolved = new ResolvedCache(cache, RESOLVED_LIMITS);
       const maxBlksize = Math.min(cfg.maxBlksize, blksizeCapFor(opts.address), MAX_BLKSIZE);
       limits = {
         maxBlksize,
@@ -398,6 +402,8 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
       }
       sessions.clear();
       await Promise.all(closing);
+      resolved?.close();
+      resolved = undefined;
       cache.clear();
     },
     stats() {
