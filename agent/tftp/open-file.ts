@@ -38,6 +38,34 @@ async function descriptorInside(c: Confinement, handle: FileHandle): Promise<boo
   return confines(c, actual);
 }
 
+function sameIdentity(a: Stats, b: Stats): boolean {
+  return sameFile(a, b) && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/**
+ * The whole contents of `real`, a real path already found inside `c`, if it is still the regular file `st`
+ * describes before and after the read: opened without following a last symlink, the descriptor's own path checked
+ * inside `c` again. Undefined when anything moved.
+ */
+export async function readInsideRoot(c: Confinement, real: string, st: Stats): Promise<Buffer | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(real, OPEN_FLAGS);
+  } catch {
+    return undefined;
+  }
+  try {
+    const before = await handle.stat();
+    if (!before.isFile() || !sameIdentity(st, before) || !(await descriptorInside(c, handle)))
+      return undefined;
+    const data = await handle.readFile();
+    const afterRead = await handle.stat();
+    return data.length === st.size && sameIdentity(st, afterRead) ? data : undefined;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
 export async function openInsideRoot(
   c: Confinement,
   candidate: string,

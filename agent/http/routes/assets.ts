@@ -8,6 +8,7 @@ import { mkdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ERR_NOT_FOUND } from '../../tftp/packets.ts';
 import { normaliseText, resolveServed } from '../../tftp/path-safety.ts';
+import { AssetMemory } from '../asset-memory.ts';
 import { AssetProxy } from '../asset-proxy.ts';
 import type { AgentHttpContext } from '../http-context.ts';
 
@@ -16,6 +17,8 @@ import type { AgentHttpContext } from '../http-context.ts';
  * time although the plugin's SendOptions type leaves it out, hence a variable rather than a literal.
  */
 const ASSET_SEND_OPTIONS = { dotfiles: 'deny' as const, highWaterMark: 1 << 20 };
+/** Assets held in memory (asset-memory.ts): the netboot kernels and initrds of a few OS versions. */
+const ASSET_MEMORY = { maxFileBytes: 128 * 1024 * 1024, maxTotalBytes: 256 * 1024 * 1024 };
 
 /** The path of an artifact URL (a SoT may also name a bare path). */
 function pathOf(u: string): string {
@@ -51,9 +54,19 @@ export async function assetsRoute(app: FastifyInstance, { opts, binding }: Agent
     else if (a.initrds.some((i) => pathOf(i) === reqPath))
       await opts.recorder.record({ kind: 'initrd', mac: b.entry.mac, detail: reqPath });
   };
-  const sendResolved = async (reply: FastifyReply, root: string, real: string) => {
+  const memory = new AssetMemory(ASSET_MEMORY);
+  const sendResolved = async (req: FastifyRequest, reply: FastifyReply, root: string, real: string) => {
     const st = await stat(real);
     if (!st.isFile()) return reply.code(404).send({ error: 'not a file' });
+    const whole = AssetMemory.wholeFileGet(req.method, req.headers);
+    if (whole) {
+      const held = memory.get(real, st);
+      if (held) return reply.code(200).headers(held.headers).send(held.data);
+      // Held from the next request on, with the headers the disk path sends now.
+      reply.raw.once('finish', () => {
+        if (reply.statusCode === 200) memory.remember({ root, trusted: [] }, real, st, reply.getHeaders());
+      });
+    }
     return reply.sendFile(path.relative(root, real), root, ASSET_SEND_OPTIONS);
   };
 
@@ -80,7 +93,7 @@ export async function assetsRoute(app: FastifyInstance, { opts, binding }: Agent
                 req.log.error({ err: String(err) }, 'boot event not recorded'),
               );
           });
-          return sendResolved(reply, assetRoot, found.path);
+          return sendResolved(req, reply, assetRoot, found.path);
         }
         if (found.code !== ERR_NOT_FOUND) return refuse(found);
         missing = found;
@@ -89,7 +102,7 @@ export async function assetsRoute(app: FastifyInstance, { opts, binding }: Agent
       await recordFetch(req, name.name);
       if (!proxy || !cacheRoot) return refuse(missing);
       const cached = await resolveServed({ root: cacheRoot, trusted: [] }, name.name);
-      if (cached.ok) return sendResolved(reply, cacheRoot, cached.path);
+      if (cached.ok) return sendResolved(req, reply, cacheRoot, cached.path);
       if (cached.code !== ERR_NOT_FOUND) return refuse(cached);
       await proxy.fetchInto(name.name, req.headers.range, reply);
       return reply;
