@@ -63,6 +63,12 @@ const DEFAULTS = {
   maxTransfers: 512,
 };
 const MAX_REFUSAL_SOCKETS = 64;
+/**
+ * Transfer sockets kept after a clean transfer, so the next one skips creating and closing one (~12 % of a 1-block
+ * transfer's CPU). Disconnecting gives up the kernel-chosen port (Linux unbinds it) and connecting again picks a
+ * fresh one, so each transfer still has a TID of its own and a stray for the old port never reaches the new one.
+ */
+const MAX_IDLE_SOCKETS = 32;
 const CACHE_LIMITS = { maxFileBytes: 8 * 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 };
 const RESOLVED_LIMITS = { maxAgeMs: 2000, maxWatches: 64, maxEntries: 256 };
 
@@ -142,6 +148,8 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
   };
   let main: Socket | undefined;
   let stopping = false;
+  /** Bound, disconnected transfer sockets, with the client each one served last. */
+  const idle: { socket: Socket; last: string }[] = [];
 
   const emit = (e: TftpEvent): void => {
     try {
@@ -269,7 +277,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
     }
     let socket: Socket;
     try {
-      socket = await transferSocket(peer);
+      socket = await transferSocket(peer, key);
     } catch (err) {
       await source.close();
       throw err;
@@ -282,6 +290,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
     }
     const transfer = new Transfer({
       socket,
+      peer,
       source,
       blksize: negotiated.blksize,
       windowsize: negotiated.windowsize,
@@ -294,6 +303,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
       onMalformed: () => {
         counters.malformed++;
       },
+      release: (s, clean) => releaseSocket(s, clean, key),
       onEnd: (result) => {
         drop();
         if (result.ok) {
@@ -335,23 +345,46 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
     return { data: toNetascii(data) };
   };
 
-  const transferSocket = async (peer: TftpPeer): Promise<Socket> => {
-    const s = createSocket(family);
+  /**
+   * A socket connected to the client: a kept one when there is one that did not just serve this same client port
+   * (in case the kernel kept its port: a late duplicate of that transfer's datagrams must not reach the new one),
+   * else a fresh one.
+   */
+  const transferSocket = async (peer: TftpPeer, key: string): Promise<Socket> => {
+    let i = idle.length - 1;
+    while (i >= 0 && idle[i]!.last === key) i--;
+    const reused = i >= 0 ? idle.splice(i, 1)[0]!.socket : undefined;
+    const s = reused ?? createSocket(family);
     try {
       await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.bind({ address: opts.address, port: 0 }, () => {
+        const connect = (): void => {
           s.connect(peer.port, peer.address, () => {
             s.off('error', reject);
             resolve();
           });
-        });
+        };
+        s.once('error', reject);
+        if (reused) connect();
+        else s.bind({ address: opts.address, port: 0 }, connect);
       });
     } catch (err) {
-      s.close();
+      closeQuietly(s);
       throw err;
     }
+    // Between transfers nobody listens: errors then concern no transfer.
+    if (!reused) s.on('error', () => undefined);
     return s;
+  };
+
+  const releaseSocket = (s: Socket, clean: boolean, key: string): void => {
+    // Only after a clean end: a transfer that failed may leave an ICMP error pending on its socket.
+    if (!clean || stopping || idle.length >= MAX_IDLE_SOCKETS) return closeQuietly(s);
+    try {
+      s.disconnect();
+    } catch {
+      return closeQuietly(s);
+    }
+    idle.push({ socket: s, last: key });
   };
 
   return {
@@ -402,6 +435,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
       }
       sessions.clear();
       await Promise.all(closing);
+      for (const { socket } of idle.splice(0)) closeQuietly(socket);
       resolved?.close();
       resolved = undefined;
       cache.clear();
@@ -412,6 +446,14 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
       return { ...counters, active, refusals: { ...refusals }, failures: { ...failures } };
     },
   };
+}
+
+function closeQuietly(s: Socket): void {
+  try {
+    s.close();
+  } catch {
+    // Already closed.
+  }
 }
 
 function netasciiTooBig(): string {

@@ -1,5 +1,7 @@
 // One read transfer on its own socket (the server's TID), connected to the client's TID so that the kernel
-// drops datagrams from anyone else and reports ICMP "port unreachable" when the client has gone away.
+// drops datagrams from anyone else and reports ICMP "port unreachable" when the client has gone away. The socket
+// may have served an earlier transfer (server.ts keeps a few): a datagram queued before it was connected to this
+// client is recognised by its source and ignored. At the end the socket is handed back, not closed.
 //
 // Blocks are numbered here as absolute integers (1, 2, ... past 65535); the wire carries the low 16 bits, so
 // the counter rolls over from 65535 to 0. A window (RFC 7440; windowsize 1 is plain RFC 1350 lock-step) is
@@ -8,12 +10,14 @@
 // with a resend, which avoids the sorcerer's apprentice storm; our own timeout resends instead, a bounded
 // number of times. The DATA packets of the current window are kept (one reused buffer per window slot, the
 // final short block in its own buffer) so a resend costs no reads and the steady state allocates nothing.
-import type { Socket } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
 import type { BlockSource } from './source.ts';
 import { ERR_UNDEFINED, OP_ACK, OP_ERROR, dataPacket, errorPacket, opcodeOf, parseError } from './packets.ts';
 
 export interface TransferParams {
+  /** Connected to `peer`. */
   socket: Socket;
+  peer: { address: string; port: number };
   source: BlockSource;
   blksize: number;
   windowsize: number;
@@ -25,6 +29,8 @@ export interface TransferParams {
   onProgress(delta: number): void;
   onMalformed(): void;
   onEnd(result: { ok: boolean; bytes: number; error?: string }): void;
+  /** Takes the socket back once the transfer is done with it; `clean` after a transfer that ended well. */
+  release(socket: Socket, clean: boolean): void;
 }
 
 export class Transfer {
@@ -39,16 +45,21 @@ export class Transfer {
   private retriesLeft: number;
   private loading = false;
   private readonly timer: NodeJS.Timeout;
-  /** Resolves once the socket is closed. */
+  /** Resolves once the socket has been handed back. */
   readonly closed: Promise<void>;
+  private released!: () => void;
+  private readonly onDatagram = (msg: Buffer, from: RemoteInfo): void => {
+    if (from.port === this.p.peer.port && from.address === this.p.peer.address) this.onMessage(msg);
+  };
+  private readonly onError = (err: Error): void => this.finish(`network error: ${err.message}`, false);
 
   constructor(private readonly p: TransferParams) {
     // A file of exactly n blocks ends with an empty block n+1, so the last block is always short.
     this.last = Math.floor(p.source.size / p.blksize) + 1;
     this.retriesLeft = p.retries;
-    this.closed = new Promise((resolve) => p.socket.once('close', resolve));
-    p.socket.on('message', (msg: Buffer) => this.onMessage(msg));
-    p.socket.on('error', (err) => this.finish(`network error: ${err.message}`, false));
+    this.closed = new Promise((resolve) => (this.released = resolve));
+    p.socket.on('message', this.onDatagram);
+    p.socket.on('error', this.onError);
     this.timer = setTimeout(() => this.onTimeout(), p.timeoutMs);
   }
 
@@ -191,15 +202,14 @@ export class Transfer {
     this.phase = 'done';
     clearTimeout(this.timer);
     const socket = this.p.socket;
-    const close = (): void => {
-      try {
-        socket.close();
-      } catch {
-        // Already closed.
-      }
+    socket.off('message', this.onDatagram);
+    socket.off('error', this.onError);
+    const release = (): void => {
+      this.p.release(socket, error === undefined);
+      this.released();
     };
-    if (tell && error) socket.send(errorPacket(ERR_UNDEFINED, error), close);
-    else close();
+    if (tell && error) socket.send(errorPacket(ERR_UNDEFINED, error), release);
+    else release();
     this.p.source.close().catch(() => undefined);
     this.p.onEnd({
       ok: error === undefined,

@@ -61,6 +61,37 @@ describe('TFTP under loss and abuse', { timeout: 90_000 }, () => {
     assert.equal(sha256(Buffer.concat(got)), sha256(small));
   });
 
+  it('transfer sockets kept between transfers: a new TID each time, strays to old ones ignored', async () => {
+    /** Fetches small.bin from `sock` (lock-step, no options); returns the server's transfer port. */
+    const fetchSmall = async (sock: number): Promise<number> => {
+      await udp.send(sock, rrq('small.bin'));
+      const got: Buffer[] = [];
+      let port = 0;
+      for (let b = 1; b <= 3; b++) {
+        const d = await next(sock);
+        assert.equal(d.block, b);
+        port ||= d.port;
+        got.push(d.payload as Buffer);
+        await udp.send(sock, ack(b), port);
+      }
+      assert.equal(sha256(Buffer.concat(got)), sha256(small));
+      return port;
+    };
+    const a = await udp.open();
+    const first = await fetchSmall(a);
+    const second = await fetchSmall(a);
+    assert.notEqual(second, first);
+    // Strays to the ports of finished transfers, then other clients, served by the kept sockets.
+    await udp.send(a, ack(3), first);
+    await udp.send(a, ack(3), second);
+    const b = await udp.open();
+    const third = await fetchSmall(b);
+    const fourth = await fetchSmall(await udp.open());
+    assert.equal(new Set([first, second, third, fourth]).size, 4, 'every transfer has its own TID');
+    const stats = await lab.stats();
+    assert.equal(stats.active, 0);
+  });
+
   it("duplicate ACKs do not trigger resends (sorcerer's apprentice)", async () => {
     const sock = await udp.open();
     await udp.send(sock, rrq('small.bin'));
