@@ -93,7 +93,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   const queues = [siteTaskQueue(config.site), agentTaskQueue(config.site, config.agent_id)];
   // Lazy: the client connects on first use, so an agent starts (and serves) with Temporal down.
   const connection = Connection.lazy({ address, connectTimeout: '5 seconds', ...tlsOptions });
-  const client = new Client({ connection, namespace });
+  const client = new Client({ connection, namespace, dataConverter: endpoint.codec.dataConverter });
   const workers: Worker[] = [];
   let workerRuns: Promise<unknown> | undefined;
   let stopping = false;
@@ -161,6 +161,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
               namespace,
               taskQueue,
               activities,
+              dataConverter: endpoint.codec.dataConverter,
               shutdownGraceTime: `${STOP_GRACE_MS} ms`,
             }),
           );

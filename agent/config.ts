@@ -1,5 +1,5 @@
 // `vaquero agent --config FILE`: YAML, checked by a schema, with environment overrides for what differs per
-// deployment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, VAQUERO_AGENT_ID, VAQUERO_SITE, VAQUERO_DATA_DIR). Every
+// deployment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, VAQUERO_CODEC_KEYS / VAQUERO_CODEC, VAQUERO_AGENT_ID, VAQUERO_SITE, VAQUERO_DATA_DIR). Every
 // problem is reported at once, each with file:line; files the config names (TLS material) must be readable.
 import { access, readFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { SourceDoc } from '../sot/source-doc.ts';
 import type { YamlPath } from '../sot/source-doc.ts';
 import { DEFAULT_LIMITS } from './dhcp/server.ts';
+import { codecSettingsFromEnv } from '../temporal/codec/codec-settings.ts';
 
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'not an IPv4 address');
 const port = z.int().min(1).max(65535);
@@ -42,6 +43,30 @@ export const agentConfigSchema = z.strictObject({
         .optional(),
       /** A secret reference (the agent's secret store; its `token`, or `password`): Temporal Cloud's API key. */
       api_key: z.string().min(1).optional(),
+      /**
+       * The payload codec, the same keys as the server's and workers': `{ keys: [{ id, file | env }, …] }` (the
+       * first encrypts, all decrypt), or `{ off: true }`. Required: an agent never sends payloads in clear by omission.
+       */
+      codec: z
+        .union([
+          z.strictObject({ off: z.literal(true) }),
+          z.strictObject({
+            keys: z
+              .array(
+                z
+                  .strictObject({
+                    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+                    file: z.string().min(1).optional(),
+                    env: z.string().min(1).optional(),
+                  })
+                  .refine((k) => (k.file === undefined) !== (k.env === undefined), {
+                    message: 'a key is given as file or env (a reference), exactly one',
+                  }),
+              )
+              .min(1, 'at least one key (or codec: { off: true })'),
+          }),
+        ])
+        .optional(),
     })
     .optional(),
   /** Task containers (a boot's before_shutdown and validate tasks) and the `container` BMC driver. */
@@ -180,6 +205,8 @@ export async function loadAgentConfig(
   const temporal = { ...((merged.temporal as Record<string, unknown> | undefined) ?? {}) };
   if (env.TEMPORAL_ADDRESS) temporal.address = env.TEMPORAL_ADDRESS;
   if (env.TEMPORAL_NAMESPACE) temporal.namespace = env.TEMPORAL_NAMESPACE;
+  const codec = codecSettingsFromEnv(env);
+  if (codec) temporal.codec = codec;
   merged.temporal = temporal;
   const parsed = agentConfigSchema.safeParse(merged);
   if (!parsed.success) {
@@ -202,6 +229,9 @@ export async function loadAgentConfig(
     for (const k of ['ca', 'cert', 'key'] as const)
       if (tls[k] !== undefined) tls[k] = path.resolve(dir, tls[k]);
   }
+  const codecConf = c.temporal?.codec;
+  if (codecConf && 'keys' in codecConf)
+    for (const k of codecConf.keys) if (k.file !== undefined) k.file = path.resolve(dir, k.file);
   const unreadable: string[] = [];
   for (const p of FILE_FIELDS) {
     const value = p.reduce<unknown>(

@@ -1,16 +1,20 @@
 // How this agent reaches Temporal, from its config: address and namespace, TLS (system roots, a private CA,
-// mTLS with a client certificate) and an API key (Temporal Cloud) resolved from the agent's secret store.
+// mTLS with a client certificate), an API key (Temporal Cloud) resolved from the agent's secret store, and the
+// payload codec (required: explicitly off, or keys).
 import type { TLSConfig } from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
 import type { SecretStore } from '../domain/secret.ts';
 import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
 import type { AgentConfig } from './config.ts';
+import { describeCodec, loadCodec } from '../temporal/codec/codec-settings.ts';
+import type { LoadedCodec } from '../temporal/codec/codec-settings.ts';
 
 export interface TemporalEndpoint {
   address: string;
   namespace: string;
   tls?: TLSConfig | boolean;
   apiKey?: string;
+  codec: LoadedCodec;
 }
 
 export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
@@ -18,11 +22,18 @@ export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
 export async function agentTemporalEndpoint(
   config: AgentConfig,
   secrets: SecretStore,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<TemporalEndpoint> {
   const t = config.temporal ?? {};
+  if (t.codec === undefined) {
+    throw new Error(
+      'temporal.codec: not configured: give the keys the server and workers use ({ keys: [{ id, file }] }), or { off: true } to send payloads in clear',
+    );
+  }
   const endpoint: TemporalEndpoint = {
     address: t.address ?? DEFAULT_TEMPORAL_ADDRESS,
     namespace: t.namespace ?? NAMESPACE_DEFAULT,
+    codec: await loadCodec(t.codec, env),
   };
   if (typeof t.tls === 'object') {
     endpoint.tls = {
@@ -65,5 +76,5 @@ export function describeEndpoint(e: TemporalEndpoint): string {
           ]
             .filter(Boolean)
             .join(', ');
-  return `${e.address} namespace ${e.namespace}, ${tls}${e.apiKey ? ', API key' : ''}`;
+  return `${e.address} namespace ${e.namespace}, ${tls}${e.apiKey ? ', API key' : ''}, ${describeCodec(e.codec)}`;
 }

@@ -1,16 +1,20 @@
 // How CLI commands find a running stack: TEMPORAL_ADDRESS, or the endpoint `vaquero dev` recorded in the data
-// directory.
+// directory; and the payload codec's keys: VAQUERO_CODEC_KEYS / VAQUERO_CODEC, or those `vaquero dev` recorded.
 import { Client, Connection } from '@temporalio/client';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
 import { tlsFromEnv } from '../temporal/connection.ts';
+import { CODEC_ENV_HINT, codecSettingsFromEnv, loadCodec } from '../temporal/codec/codec-settings.ts';
+import type { CodecSettings, LoadedCodec } from '../temporal/codec/codec-settings.ts';
 
 export interface StackEndpoint {
   address: string;
   namespace: string;
   uiUrl?: string;
   pid?: number;
+  /** The dev stack's codec: key references (its key file), never a key. */
+  codec?: CodecSettings;
 }
 
 const FILE = 'dev-stack.json';
@@ -39,15 +43,32 @@ export async function findEndpoint(
   }
 }
 
+/** The codec a CLI command uses with this endpoint: the environment's, else the dev stack's. */
+export async function stackCodec(
+  endpoint: StackEndpoint,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedCodec> {
+  const settings = codecSettingsFromEnv(env) ?? endpoint.codec;
+  if (!settings)
+    throw new Error(`Temporal at ${endpoint.address} but no payload codec configured: ${CODEC_ENV_HINT}`);
+  return loadCodec(settings, env);
+}
+
 export async function connectClient(
   dataDir: string,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ client: Client; connection: Connection; endpoint: StackEndpoint }> {
+): Promise<{ client: Client; connection: Connection; endpoint: StackEndpoint; codec: LoadedCodec }> {
   const endpoint = await findEndpoint(dataDir, env);
+  const codec = await stackCodec(endpoint, env);
   const connection = await Connection.connect({
     address: endpoint.address,
     ...(env.TEMPORAL_ADDRESS ? await tlsFromEnv(env) : {}),
     connectTimeout: '5 seconds',
   });
-  return { client: new Client({ connection, namespace: endpoint.namespace }), connection, endpoint };
+  return {
+    client: new Client({ connection, namespace: endpoint.namespace, dataConverter: codec.dataConverter }),
+    connection,
+    endpoint,
+    codec,
+  };
 }

@@ -3,6 +3,7 @@
 // namespace, with a second address on the bridge. Its pid is in the lab's pid files (the config's path names the
 // run's directory, so lab/run.ts ends it too should the scenario die first); it can be SIGKILLed and started
 // again on the same data_dir, as a crashed agent is.
+import type { CodecSettings } from '../temporal/codec/codec-settings.ts';
 import { execFileSync, spawn } from 'node:child_process';
 import { openSync, closeSync, fstatSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,7 +23,8 @@ export interface SecondAgentOptions {
   /** Its own address on the bridge (added here), e.g. 10.77.56.3, and the bridge's prefix length. */
   address: string;
   prefixLength: number;
-  temporal: { address: string; namespace: string };
+  /** The lab stack's Temporal and payload codec (key references). */
+  temporal: { address: string; namespace: string; codec: CodecSettings };
   assetsDir: string;
   secretsFile: string;
   /** Serve DHCP (server mode) too; default true. */

@@ -120,6 +120,7 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
     const control = await startWorkerStack({
       connection: await temporal.nativeConnection(),
       client: temporal.client,
+      dataConverter: temporal.dataConverter,
       namespace: temporal.namespace,
       dataDir: path.join(o.dir, 'control'),
       control: true,
@@ -137,7 +138,11 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
         agent_id: o.agentId,
         site: o.site,
         data_dir: path.join(o.dir, 'agent'),
-        temporal: { address: temporal.address, namespace: temporal.namespace },
+        temporal: {
+          address: temporal.address,
+          namespace: temporal.namespace,
+          codec: temporal.codec.settings,
+        },
         interfaces: [{ name: o.bridge, address: o.address, cidr: o.addressCidr }],
         dhcp: { mode: o.dhcpMode },
         tftp: { root: o.tftpRoot ?? '/usr/lib/ipxe' },

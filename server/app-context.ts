@@ -1,6 +1,7 @@
 // What every route of the REST API is handed: the app's services and settings (one per app, on `app.vaquero`), and
 // the small helpers routes share. Its own file so that app.ts can import the routes without the routes importing it.
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { GithubAccess } from '../activities/control/github-access.ts';
 import type { ServerConfig } from './config.ts';
 import type { EventFeed } from './event-feed.ts';
@@ -49,6 +50,8 @@ export interface AppContext {
   webhooks?: GithubWebhookHandler;
   github?: GithubAccess;
   background: Background;
+  /** The payload codec the /codec routes apply (none: the codec is off, payloads pass unchanged). */
+  codec?: PayloadCodec;
   /** Every route the app serves (method, URL), as registered. */
   routes: { method: string; url: string }[];
   readiness(): Promise<Readiness>;

@@ -7,6 +7,7 @@ import type { ValidatorFactory } from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import path from 'node:path';
@@ -24,6 +25,7 @@ import { GithubWebhookHandler } from './github-webhooks.ts';
 import { createMetrics } from './metrics.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { PlanService } from './plan-service.ts';
+import { codecRoutes } from './routes/codec.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { hostRoutes } from './routes/hosts.ts';
@@ -52,6 +54,8 @@ export interface AppOptions {
   readiness?: () => Promise<Readiness>;
   /** Bound on the Temporal calls of one request (default 15 s). */
   temporalDeadlineMs?: number;
+  /** The payload codec of this server's Temporal connection, for the UI's codec endpoint (none when off). */
+  codec?: PayloadCodec;
 }
 
 /** Pollers that asked for work within this long count as alive. */
@@ -185,6 +189,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...(webhooks !== undefined ? { webhooks } : {}),
     ...(github !== undefined ? { github } : {}),
     background,
+    ...(opts.codec !== undefined ? { codec: opts.codec } : {}),
     routes: [],
     readiness:
       opts.readiness ??
@@ -262,6 +267,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(planRoutes, routeOpts);
   await app.register(eventRoutes, routeOpts);
   await app.register(webhookRoutes, routeOpts);
+  await app.register(codecRoutes, routeOpts);
   await app.ready();
   return app;
 }

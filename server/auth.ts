@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiToken, OpenableRoute, Role } from './config.ts';
 import { ApiError } from '../domain/api-error.ts';
 
-export type Access = Role | 'signature';
+/** `preflight`: a CORS preflight (OPTIONS), which browsers send without credentials; it answers headers only. */
+export type Access = Role | 'signature' | 'preflight';
 
 export interface Principal {
   name: string;
@@ -75,7 +76,7 @@ export function installAuth(
   app.decorateRequest('principal', undefined);
   app.addHook('onRequest', async (request, reply) => {
     const need = requirement(request);
-    if (need.access === 'signature') return;
+    if (need.access === 'signature' || need.access === 'preflight') return;
     if (need.openable && open.has(need.openable)) {
       request.principal = { name: 'anonymous', role: 'anonymous' };
       return;

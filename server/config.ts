@@ -9,6 +9,8 @@ import { z } from 'zod';
 import type { GithubAuth } from '../activities/control/github-access.ts';
 import { GITHUB_API_URL, checkApiUrl, splitRepo } from '../activities/control/github-access.ts';
 import { resolveDataDir } from '../temporal/data-dir.ts';
+import { codecSettingsFromEnv } from '../temporal/codec/codec-settings.ts';
+import type { CodecSettings } from '../temporal/codec/codec-settings.ts';
 
 export type Role = 'read' | 'operate';
 
@@ -17,6 +19,9 @@ export interface ApiToken {
   role: Role;
   token: string;
 }
+
+/** The Temporal UI where `temporal server start-dev` serves it. */
+export const DEFAULT_CODEC_CORS_ORIGINS = ['http://127.0.0.1:8233', 'http://localhost:8233'];
 
 /** Routes that may be opened to anonymous callers. */
 export const OPENABLE_ROUTES = ['/live', '/ready', '/metrics', '/docs'] as const;
@@ -46,7 +51,10 @@ export interface ServerConfig {
   dataDir: string;
   /** Where people reach this API (links in check runs). */
   publicUrl?: string;
-  temporal: { address?: string; namespace?: string };
+  /** codec: the payload codec's keys (references) or off; unset: VAQUERO_CODEC_KEYS, or the embedded server's key. */
+  temporal: { address?: string; namespace?: string; codec?: CodecSettings };
+  /** The Temporal UI's codec server (`POST /codec/decode|encode`): browser origins allowed to call it (default: DEFAULT_CODEC_CORS_ORIGINS). */
+  codecEndpoint?: { corsOrigins: string[] };
   /** Run the control-plane worker in the server process. */
   controlWorker: boolean;
   auth: { tokens: ApiToken[]; open: OpenableRoute[] };
@@ -75,7 +83,36 @@ const rawSchema = z
     public_url: z.string().url().optional(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
     temporal: z
-      .object({ address: z.string().optional(), namespace: z.string().optional() })
+      .object({
+        address: z.string().optional(),
+        namespace: z.string().optional(),
+        // Keys by reference only, like every secret here; the first encrypts, all decrypt.
+        codec: z
+          .union([
+            z.object({ off: z.literal(true) }).strict(),
+            z
+              .object({
+                keys: z
+                  .array(
+                    z
+                      .object({ id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), ...secretFields })
+                      .strict()
+                      .refine(oneSource, SECRET_HINT),
+                  )
+                  .min(1, 'at least one key (or codec: { off: true })'),
+              })
+              .strict(),
+          ])
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    codec_endpoint: z
+      .object({
+        cors_origins: z
+          .array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin: http(s)://host[:port]'))
+          .optional(),
+      })
       .strict()
       .optional(),
     worker: z.object({ control: z.boolean().optional() }).strict().optional(),
@@ -292,6 +329,23 @@ async function resolveConfig(r: Raw, env: NodeJS.ProcessEnv, baseDir: string): P
   const publicUrl = env.VAQUERO_PUBLIC_URL ?? r.public_url;
   const temporalAddress = env.TEMPORAL_ADDRESS || r.temporal?.address;
   const temporalNamespace = env.TEMPORAL_NAMESPACE || r.temporal?.namespace;
+  const fileCodec = r.temporal?.codec;
+  const codec: CodecSettings | undefined =
+    codecSettingsFromEnv(env) ??
+    (fileCodec && 'keys' in fileCodec
+      ? {
+          keys: fileCodec.keys.map((k) =>
+            k.file !== undefined
+              ? { id: k.id, file: path.resolve(baseDir, k.file) }
+              : { id: k.id, env: k.env! },
+          ),
+        }
+      : fileCodec);
+  const corsOrigins = env.VAQUERO_CODEC_CORS_ORIGINS
+    ? env.VAQUERO_CODEC_CORS_ORIGINS.split(',')
+        .map((o) => o.trim())
+        .filter(Boolean)
+    : (r.codec_endpoint?.cors_origins ?? DEFAULT_CODEC_CORS_ORIGINS);
   return {
     listen,
     dataDir: resolveDataDir(
@@ -302,7 +356,9 @@ async function resolveConfig(r: Raw, env: NodeJS.ProcessEnv, baseDir: string): P
     temporal: {
       ...(temporalAddress !== undefined ? { address: temporalAddress } : {}),
       ...(temporalNamespace !== undefined ? { namespace: temporalNamespace } : {}),
+      ...(codec !== undefined ? { codec } : {}),
     },
+    codecEndpoint: { corsOrigins },
     controlWorker: r.worker?.control ?? true,
     auth: { tokens, open: r.auth?.open ?? ['/live', '/ready', '/metrics', '/docs'] },
     sots,

@@ -40,6 +40,7 @@ export async function startServer(
   const temporal = await connectTemporal({
     dataDir: path.join(config.dataDir, 'temporal'),
     ...(config.temporal.namespace !== undefined ? { namespace: config.temporal.namespace } : {}),
+    ...(config.temporal.codec !== undefined ? { codec: config.temporal.codec } : {}),
     env: {
       ...env,
       TEMPORAL_ADDRESS: config.temporal.address ?? '',
@@ -57,6 +58,7 @@ export async function startServer(
         connection: await temporal.nativeConnection(),
         namespace: temporal.namespace,
         taskQueue: CONTROL_TASK_QUEUE,
+        dataConverter: temporal.dataConverter,
         workflowBundle: await workflowBundle(),
         activities: createControlActivities({
           dataDir: config.dataDir,
@@ -89,6 +91,7 @@ export async function startServer(
       index,
       metrics,
       github,
+      ...(temporal.codec.codec !== undefined ? { codec: temporal.codec.codec } : {}),
       logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     });
     cleanups.push(() => app.close());

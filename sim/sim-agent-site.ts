@@ -16,6 +16,7 @@ import { SimDhcpRelay } from './sim-dhcp-relay.ts';
 import { SimFleet } from './sim-fleet.ts';
 import type { SimDelays } from './sim-delays.ts';
 import { freePort } from '../temporal/ports.ts';
+import type { CodecSettings } from '../temporal/codec/codec-settings.ts';
 
 export interface SimAgentSite {
   site: string;
@@ -32,6 +33,8 @@ export async function startSimAgentSite(opts: {
   dataDir: string;
   temporalAddress: string;
   namespace: string;
+  /** The payload codec of the stack it joins (TemporalConnection.codec.settings). */
+  codec: CodecSettings;
   delays: SimDelays;
   tftpRoot?: string;
   log?: (msg: string) => void;
@@ -78,7 +81,7 @@ export async function startSimAgentSite(opts: {
     agent_id: opts.agentId,
     site: opts.site,
     data_dir: dataDir,
-    temporal: { address: opts.temporalAddress, namespace: opts.namespace },
+    temporal: { address: opts.temporalAddress, namespace: opts.namespace, codec: opts.codec },
     http: { listen: '127.0.0.1', port: httpPort },
     tftp: { root: opts.tftpRoot ?? '/usr/lib/ipxe', port: tftpPort },
     // Server mode whatever the site model says: on loopback there is no other DHCP server for proxy mode to

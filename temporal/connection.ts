@@ -2,11 +2,15 @@
 // (a cluster or Temporal Cloud), or else an embedded dev server that we start and own.
 import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { readFile } from 'node:fs/promises';
 import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
 import { startDevServer } from './dev-server.ts';
 import type { DevServer, DevServerPorts } from './dev-server.ts';
+import { CODEC_ENV_HINT, codecSettingsFromEnv, describeCodec, loadCodec } from './codec/codec-settings.ts';
+import type { CodecSettings, LoadedCodec } from './codec/codec-settings.ts';
+import { devCodecSettings } from './codec/dev-key.ts';
 
 export interface ConnectOptions {
   /** Data directory of the embedded server (unused with TEMPORAL_ADDRESS). */
@@ -21,6 +25,13 @@ export interface ConnectOptions {
   startTimeoutMs?: number;
   /** Embedded server only: extra dynamic config (tests make it suggest continue-as-new early, for one). */
   dynamicConfig?: Readonly<Record<string, unknown>>;
+  /**
+   * The payload codec (a program's config section). Default: VAQUERO_CODEC_KEYS / VAQUERO_CODEC from env; else,
+   * for an embedded server only, a key made in its data directory. A server we did not start with none is an error.
+   */
+  codec?: CodecSettings;
+  /** Embedded server only: the Web UI's codec endpoint (`vaquero server`'s /codec). */
+  uiCodecEndpoint?: string;
 }
 
 export interface TemporalConnection {
@@ -33,6 +44,10 @@ export interface TemporalConnection {
   server?: DevServer;
   client: Client;
   connection: Connection;
+  /** The payload codec: give it to every Worker.create and every other Client made on this connection. */
+  dataConverter: DataConverter;
+  /** The codec's settings (key references, never keys) and key ids, to hand to agents and child processes. */
+  codec: LoadedCodec;
   /** For workers; made on first call and shared. Shut the workers down before close(). */
   nativeConnection(): Promise<NativeConnection>;
   /** Idempotent. Closes both connections, then stops the embedded server if we started it. */
@@ -66,9 +81,23 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
       log,
       ...(opts.startTimeoutMs !== undefined ? { startTimeoutMs: opts.startTimeoutMs } : {}),
       ...(opts.dynamicConfig !== undefined ? { dynamicConfig: opts.dynamicConfig } : {}),
+      ...(opts.uiCodecEndpoint !== undefined ? { uiCodecEndpoint: opts.uiCodecEndpoint } : {}),
     });
     endpoint = { address: server.address };
   }
+
+  let codec: LoadedCodec;
+  try {
+    const settings =
+      opts.codec ?? codecSettingsFromEnv(env) ?? (server ? await devCodecSettings(opts.dataDir) : undefined);
+    if (!settings)
+      throw new Error(`Temporal at ${endpoint.address} but no payload codec configured: ${CODEC_ENV_HINT}`);
+    codec = await loadCodec(settings, env);
+  } catch (err) {
+    await server?.stop();
+    throw err;
+  }
+  log(describeCodec(codec));
 
   let connection: Connection;
   try {
@@ -82,7 +111,7 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
       },
     );
   }
-  const client = new Client({ connection, namespace });
+  const client = new Client({ connection, namespace, dataConverter: codec.dataConverter });
 
   let native: Promise<NativeConnection> | undefined;
   let closing: Promise<void> | undefined;
@@ -94,6 +123,8 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
     ...(server !== undefined ? { server } : {}),
     client,
     connection,
+    dataConverter: codec.dataConverter,
+    codec,
     nativeConnection() {
       if (closing) return Promise.reject(new Error('Temporal connection is closed'));
       // Loaded on demand: the worker package brings the native bridge, which client-only users skip.

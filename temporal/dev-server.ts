@@ -48,6 +48,8 @@ export interface DevServerOptions {
   sqlitePragmas?: Readonly<Record<string, string>>;
   /** Extra `--dynamic-config-value` entries, e.g. { 'frontend.enableExecuteMultiOperation': true }. */
   dynamicConfig?: Readonly<Record<string, unknown>>;
+  /** The Web UI's remote codec endpoint (`vaquero server`'s /codec): the UI posts payloads there to show them decoded. */
+  uiCodecEndpoint?: string;
   /** How long to wait for the server to answer (default 60 s; a new SQLite file takes a few). */
   startTimeoutMs?: number;
   /** Between SIGTERM and SIGKILL on stop (default 10 s). */
@@ -127,6 +129,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     '--metrics-port',
     String(ports.metrics),
     ...(withUi ? ['--ui-port', String(ports.ui)] : ['--headless']),
+    ...(withUi && opts.uiCodecEndpoint !== undefined ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
     '--db-filename',
     dbFile,
     ...Object.entries(opts.sqlitePragmas ?? DEFAULT_SQLITE_PRAGMAS).flatMap(([k, v]) => [

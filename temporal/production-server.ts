@@ -39,6 +39,8 @@ import { assertPortFree, freePort } from './ports.ts';
 import { ensureTemporalServer } from './server-build.ts';
 import type { TemporalServerBuild } from './server-build.ts';
 import { spawnSupervised } from './supervisor.ts';
+import { codecSettingsToEnv } from './codec/codec-settings.ts';
+import { devCodecSettings } from './codec/dev-key.ts';
 import type { SupervisedProcess } from './supervisor.ts';
 
 const execFileP = promisify(execFile);
@@ -125,7 +127,7 @@ export interface ProductionTemporal {
   ports: ProductionPorts;
   /**
    * The environment connectTemporal() (and `vaquero server|worker`) take to reach this server over mTLS with the
-   * client certificate of `tls`.
+   * client certificate of `tls`, and the payload codec's key (made in the data directory) as VAQUERO_CODEC_KEYS.
    */
   clientEnv: NodeJS.ProcessEnv;
   /** Pid of the running temporal-server process (undefined while it is stopped). */
@@ -276,6 +278,7 @@ export async function startProductionTemporal(opts: ProductionTemporalOptions): 
       log(`Temporal ${build.version} ready: ${address} (mTLS), namespace ${namespace}`);
     };
     await startServer();
+    const codecEnv = codecSettingsToEnv(await devCodecSettings(dataDir));
 
     return {
       address,
@@ -293,6 +296,7 @@ export async function startProductionTemporal(opts: ProductionTemporalOptions): 
         TEMPORAL_TLS_KEY: opts.tls.clientKey,
         TEMPORAL_TLS_CA: opts.tls.serverCa,
         TEMPORAL_TLS_SERVER_NAME: opts.tls.serverName,
+        ...codecEnv,
       },
       serverPid: () => server?.pid,
       cli,

@@ -1,5 +1,7 @@
 // Runs vaquero's CLI as a separate process against a test stack (TEMPORAL_ADDRESS), and kills only what it
 // started.
+import { codecSettingsToEnv } from '../temporal/codec/codec-settings.ts';
+import type { CodecSettings } from '../temporal/codec/codec-settings.ts';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +13,17 @@ const execFileP = promisify(execFile);
 export interface StackAddress {
   address: string;
   namespace: string;
+  /** The stack's payload codec (key references), given to the CLI as VAQUERO_CODEC_KEYS / VAQUERO_CODEC. */
+  codec?: CodecSettings;
 }
 
 export function cliEnv(stack: StackAddress): NodeJS.ProcessEnv {
-  return { ...process.env, TEMPORAL_ADDRESS: stack.address, TEMPORAL_NAMESPACE: stack.namespace };
+  return {
+    ...process.env,
+    TEMPORAL_ADDRESS: stack.address,
+    TEMPORAL_NAMESPACE: stack.namespace,
+    ...(stack.codec !== undefined ? codecSettingsToEnv(stack.codec) : {}),
+  };
 }
 
 export interface WorkerProcess {

@@ -5,6 +5,7 @@
 // sim/sim-agent-site.ts builds its agent's config in code with no TLS settings; this is the same assembly (sim
 // fleet, DHCP relay on loopback, agent with the fleet's `sim` driver) with the agent's config read by
 // loadAgentConfig from a file with `temporal.tls`.
+import type { CodecSettings } from '../temporal/codec/codec-settings.ts';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -84,6 +85,8 @@ export async function startConfiguredSimAgentSite(opts: {
   dataDir: string;
   temporalAddress: string;
   namespace: string;
+  /** The payload codec of the stack it joins. */
+  codec: CodecSettings;
   tls?: AgentTls;
   delays: SimDelays;
   log?: (msg: string) => void;
@@ -101,6 +104,7 @@ export async function startConfiguredSimAgentSite(opts: {
       temporal: {
         address: opts.temporalAddress,
         namespace: opts.namespace,
+        codec: opts.codec,
         ...(opts.tls ? { tls: opts.tls } : {}),
       },
       http: { listen: '127.0.0.1', port: httpPort },

@@ -1,5 +1,6 @@
 // A real stack for workflow tests: an embedded Temporal dev server (headless, free ports, its own temp data
 // dir), the control worker, and sim site workers started per test with small sim delays.
+import type { CodecSettings } from '../temporal/codec/codec-settings.ts';
 import type { Client } from '@temporalio/client';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,8 @@ export interface TestStack {
   /** host:port of the dev server's frontend. */
   address: string;
   namespace: string;
+  /** The payload codec every client and worker of the stack uses (key references; the key is in the data dir). */
+  codec: CodecSettings;
   /** Data dir shared by the control worker (revision store) and sim sites (power log); the server's is below it. */
   dataDir: string;
   /** The in-process control worker, if started. */
@@ -56,6 +59,8 @@ export interface TestStackOptions {
   /** Data dir prefix, for debugging. */
   name?: string;
   log?: (msg: string) => void;
+  /** The payload codec (default: a key made in the stack's data dir, as `vaquero dev` does; `{ off: true }` to compare). */
+  codec?: CodecSettings;
   /** Extra dynamic config of the embedded Temporal server. */
   dynamicConfig?: Readonly<Record<string, unknown>>;
 }
@@ -98,6 +103,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
       // Always our own server, even when the caller's environment points at another one.
       env: { ...process.env, TEMPORAL_ADDRESS: '' },
       log,
+      ...(opts.codec !== undefined ? { codec: opts.codec } : {}),
       ...(opts.dynamicConfig !== undefined ? { dynamicConfig: opts.dynamicConfig } : {}),
     });
     const t = temporal;
@@ -107,6 +113,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
       control = await startWorkerStack({
         connection: native,
         client: t.client,
+        dataConverter: t.dataConverter,
         namespace: t.namespace,
         dataDir,
         control: true,
@@ -121,12 +128,14 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
       client: t.client,
       address: t.address,
       namespace: t.namespace,
+      codec: t.codec.settings,
       dataDir,
       ...(control !== undefined ? { control } : {}),
       async startSimSite(site, delays, agents) {
         const s = await startWorkerStack({
           connection: native,
           client: t.client,
+          dataConverter: t.dataConverter,
           namespace: t.namespace,
           dataDir,
           control: false,

@@ -1,6 +1,7 @@
 // The control-plane worker: runs the rollout and host workflows and the control activities (fetch, validate,
 // render, plan) on the vaquero-control task queue.
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
 import { createControlActivities } from '../activities/control/create-control-activities.ts';
@@ -11,6 +12,8 @@ export interface ControlWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   client: Client;
+  /** The payload codec (TemporalConnection.dataConverter): required, so no worker is made without it. */
+  dataConverter: DataConverter;
   dataDir: string;
   log?: (msg: string) => void;
   /** How long shutdown waits for work in flight before the worker gives up on it (default: Temporal's, no limit). */
@@ -22,6 +25,7 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: CONTROL_TASK_QUEUE,
+    dataConverter: opts.dataConverter,
     workflowBundle: await workflowBundle(),
     activities: createControlActivities({
       dataDir: opts.dataDir,

@@ -1,5 +1,6 @@
 // Runs the workers of one process: the control worker and/or one sim site worker per site.
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { SimDelays } from '../sim/sim-delays.ts';
 import { createControlWorker } from './control-worker.ts';
@@ -12,6 +13,8 @@ import { installQuietRuntime } from '../temporal/runtime.ts';
 export interface WorkerStackOptions {
   connection: NativeConnection;
   client: Client;
+  /** The payload codec every worker of the stack uses (TemporalConnection.dataConverter). */
+  dataConverter: DataConverter;
   namespace: string;
   dataDir: string;
   control: boolean;
@@ -51,6 +54,7 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
         connection: opts.connection,
         namespace: opts.namespace,
         client: opts.client,
+        dataConverter: opts.dataConverter,
         dataDir: opts.dataDir,
         ...(opts.log !== undefined ? { log: opts.log } : {}),
         ...force,
@@ -78,6 +82,7 @@ export async function startWorkerStack(opts: WorkerStackOptions): Promise<Worker
           namespace: opts.namespace,
           taskQueue,
           activities: sim.activities,
+          dataConverter: opts.dataConverter,
           ...force,
         }),
       );

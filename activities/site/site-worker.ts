@@ -2,6 +2,7 @@
 // agent's own queue.
 import { Worker } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import type { SiteActivities } from '../../domain/activity-contracts.ts';
 
 export interface SiteWorkerOptions {
@@ -10,6 +11,8 @@ export interface SiteWorkerOptions {
   /** site-<site> (every agent and sim site), or an agent's own queue (agentTaskQueue). */
   taskQueue: string;
   activities: SiteActivities;
+  /** The payload codec: required, so no worker is made without it. */
+  dataConverter: DataConverter;
   /** Concurrent activities, BMC calls included. */
   maxConcurrentActivities?: number;
   /** How long shutdown waits for activities in flight before cancelling them (default: Temporal's, 0). */
@@ -23,6 +26,7 @@ export async function createSiteWorker(opts: SiteWorkerOptions): Promise<Worker>
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
+    dataConverter: opts.dataConverter,
     activities: opts.activities,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
     ...(opts.shutdownGraceTime !== undefined ? { shutdownGraceTime: opts.shutdownGraceTime } : {}),

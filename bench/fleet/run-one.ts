@@ -10,6 +10,8 @@
 // time), peak memory and CPU of each process, the weight of the run's histories (testkit/history-size.ts), and
 // GET /hosts latency per load window with the number of hosts the index held.
 // Prints one line `RESULT {json}`.
+import { codecSettingsFromEnv, codecSettingsToEnv } from '../../temporal/codec/codec-settings.ts';
+import { devCodecSettings } from '../../temporal/codec/dev-key.ts';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -204,7 +206,11 @@ async function startBackend(dir: string): Promise<Backend> {
       ui: false,
       ports: { grpc: await freePort(), http: await freePort(), metrics: await freePort() },
     });
-    const env = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace };
+    // Encrypted as production runs, unless the caller's environment says otherwise (VAQUERO_CODEC=off).
+    const codecEnv = codecSettingsFromEnv(process.env)
+      ? {}
+      : codecSettingsToEnv(await devCodecSettings(path.join(dir, 'temporal')));
+    const env = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, ...codecEnv };
     const temporal = await connectTemporal({ dataDir: dir, env: { ...process.env, ...env } });
     return {
       temporal,
@@ -453,6 +459,7 @@ async function main(): Promise<void> {
     const stack = await startWorkerStack({
       connection: await temporal.nativeConnection(),
       client: temporal.client,
+      dataConverter: temporal.dataConverter,
       namespace: temporal.namespace,
       dataDir: dir,
       control: true,

@@ -5,6 +5,8 @@
 // worker and sim site workers (workers/stack.ts), started the way `vaquero apply` starts it.
 // `minimal`: N minimal workflows (minimal-workflow.ts) with workers of the same shape.
 // Prints one line `RESULT {json}`.
+import { codecSettingsFromEnv } from '../../temporal/codec/codec-settings.ts';
+import { devCodecSettings } from '../../temporal/codec/dev-key.ts';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -77,6 +79,7 @@ async function runVaquero(temporal: TemporalConnection, dir: string, mark: Mark)
   const stack = await startWorkerStack({
     connection: await temporal.nativeConnection(),
     client: temporal.client,
+    dataConverter: temporal.dataConverter,
     namespace: temporal.namespace,
     dataDir: dir,
     control: true,
@@ -127,6 +130,7 @@ async function runMinimal(temporal: TemporalConnection, mark: Mark): Promise<Out
       connection,
       namespace: temporal.namespace,
       taskQueue: MINIMAL_CONTROL_QUEUE,
+      dataConverter: temporal.dataConverter,
       workflowBundle,
       maxCachedWorkflows: 2000,
       maxConcurrentWorkflowTaskExecutions: 100,
@@ -139,6 +143,7 @@ async function runMinimal(temporal: TemporalConnection, mark: Mark): Promise<Out
         connection,
         namespace: temporal.namespace,
         taskQueue: minimalSiteQueue(s),
+        dataConverter: temporal.dataConverter,
         activities: createMinimalActivities(client, () => mark.firstPower()),
         maxConcurrentActivityTaskExecutions: 100,
       }),
@@ -215,7 +220,9 @@ async function main(): Promise<void> {
     ports: { grpc: await freePort(), http: await freePort(), metrics: await freePort() },
   });
   const env = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace };
-  const temporal = await connectTemporal({ dataDir: dir, env });
+  // Encrypted as production runs, unless the caller's environment says otherwise (VAQUERO_CODEC=off).
+  const codec = codecSettingsFromEnv(env) ?? (await devCodecSettings(path.join(dir, 'temporal')));
+  const temporal = await connectTemporal({ dataDir: dir, env, codec });
   try {
     const mark = marks();
     const cpu0 = process.cpuUsage();

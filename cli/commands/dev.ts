@@ -96,6 +96,8 @@ async function runDev(opts: DevOptions): Promise<number> {
     dataDir: path.join(dataDir, 'temporal'),
     ui: true,
     ports: { grpc },
+    // The UI decodes payloads through the API's codec endpoint (started below, on this port).
+    uiCodecEndpoint: `http://127.0.0.1:${Number(opts.apiPort ?? 7280)}/codec`,
     log: (m) => out(`temporal: ${m}`),
   });
   let stack: Awaited<ReturnType<typeof startWorkerStack>> | undefined;
@@ -152,6 +154,7 @@ async function runDev(opts: DevOptions): Promise<number> {
     stack = await startWorkerStack({
       connection: await temporal.nativeConnection(),
       client: temporal.client,
+      dataConverter: temporal.dataConverter,
       namespace: temporal.namespace,
       dataDir,
       control: true,
@@ -174,6 +177,7 @@ async function runDev(opts: DevOptions): Promise<number> {
           dataDir,
           temporalAddress: temporal.address,
           namespace: temporal.namespace,
+          codec: temporal.codec.settings,
           delays,
         });
         agentSites.push(s);
@@ -186,7 +190,13 @@ async function runDev(opts: DevOptions): Promise<number> {
       {
         listen: { host: '127.0.0.1', port: Number(opts.apiPort ?? 7280) },
         dataDir,
-        temporal: { address: temporal.address, namespace: temporal.namespace },
+        temporal: {
+          address: temporal.address,
+          namespace: temporal.namespace,
+          codec: temporal.codec.settings,
+        },
+        // The embedded UI decodes payloads through this API's codec endpoint.
+        ...(temporal.uiUrl !== undefined ? { codecEndpoint: { corsOrigins: [temporal.uiUrl] } } : {}),
         controlWorker: false,
         auth: {
           tokens: [{ name: 'dev', role: 'operate', token: token.value }],
@@ -213,6 +223,7 @@ async function runDev(opts: DevOptions): Promise<number> {
       namespace: temporal.namespace,
       ...(temporal.uiUrl !== undefined ? { uiUrl: temporal.uiUrl } : {}),
       pid: process.pid,
+      codec: temporal.codec.settings,
     });
     out(
       `workers: control (vaquero-control), ${opts.agent ? 'agents' : 'sim sites'} ${sites.map((s) => `site-${s}`).join(', ')}`,

@@ -8,7 +8,7 @@ import { tlsFromEnv } from '../../temporal/connection.ts';
 import { installQuietRuntime } from '../../temporal/runtime.ts';
 import { startWorkerStack } from '../../workers/stack.ts';
 import { resolveDataDir } from '../../temporal/data-dir.ts';
-import { findEndpoint } from '../stack-client.ts';
+import { findEndpoint, stackCodec } from '../stack-client.ts';
 
 interface WorkerOpts {
   dataDir?: string;
@@ -33,12 +33,14 @@ export function register(program: Command): void {
       installQuietRuntime();
       const ep = await findEndpoint(dataDir);
       const tls = process.env.TEMPORAL_ADDRESS ? await tlsFromEnv(process.env) : {};
+      const codec = await stackCodec(ep);
       const native = await NativeConnection.connect({ address: ep.address, ...tls });
       const connection = await Connection.connect({ address: ep.address, ...tls });
-      const client = new Client({ connection, namespace: ep.namespace });
+      const client = new Client({ connection, namespace: ep.namespace, dataConverter: codec.dataConverter });
       const stack = await startWorkerStack({
         connection: native,
         client,
+        dataConverter: codec.dataConverter,
         namespace: ep.namespace,
         dataDir,
         control: opts.control === true,

@@ -11,6 +11,8 @@ import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { loadAgentConfig } from '../../agent/config.ts';
+import { createSecretStore } from '../../agent/secrets/create-secret-store.ts';
+import { agentTemporalEndpoint } from '../../agent/temporal-endpoint.ts';
 import { freePort } from '../../temporal/ports.ts';
 import { withTimeout } from '../../testkit/workflows.ts';
 
@@ -120,7 +122,9 @@ test('vaquero agent --check: what would run, and a problem that would stop it (e
       'agent_id: a1',
       'site: lab',
       'data_dir: d',
-      'temporal: { address: "cloud.example:7233", namespace: ns1, api_key: temporal-key }',
+      'temporal:',
+      '  { address: "cloud.example:7233", namespace: ns1, api_key: temporal-key,',
+      '    codec: { keys: [{ id: k1, env: VQ_TEST_CODEC_K1 }] } }',
       `tasks: { engine: "unix://${path.join(dir, 'podman.sock')}" }`,
       `secrets: { file: ${path.join(dir, 'secrets.env')} }`,
       'interfaces: [{ name: br0, address: 10.1.0.1, cidr: 10.1.0.0/24 }]',
@@ -130,7 +134,7 @@ test('vaquero agent --check: what would run, and a problem that would stop it (e
   const check = () =>
     run(process.execPath, [VAQUERO, 'agent', '--config', file, '--check'], {
       timeout: 60_000,
-      env: { ...process.env, TEMPORAL_ADDRESS: '' },
+      env: { ...process.env, TEMPORAL_ADDRESS: '', VQ_TEST_CODEC_K1: 'ab'.repeat(32) },
     }).then(
       (r) => ({ code: 0, out: r.stdout }),
       (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
@@ -148,7 +152,10 @@ test('vaquero agent --check: what would run, and a problem that would stop it (e
   t.after(() => sock.close());
   r = await check();
   assert.equal(r.code, 0, r.out);
-  assert.match(r.out, /Temporal: cloud\.example:7233 namespace ns1, TLS \(system roots\), API key/);
+  assert.match(
+    r.out,
+    /Temporal: cloud\.example:7233 namespace ns1, TLS \(system roots\), API key, payloads encrypted \(AES-256-GCM, keys k1; current k1\)/,
+  );
   assert.doesNotMatch(r.out, /sekrit/);
   assert.match(r.out, /configuration OK/);
 });
@@ -167,7 +174,7 @@ test('SIGTERM ends `vaquero agent` within seconds while Temporal does not answer
       'agent_id: a1',
       'site: lab',
       `data_dir: ${path.join(dir, 'data')}`,
-      `temporal: { address: "127.0.0.1:${(silent.address() as { port: number }).port}" }`,
+      `temporal: { address: "127.0.0.1:${(silent.address() as { port: number }).port}", codec: { off: true } }`, // never answers
       'dhcp: { enabled: false }',
       'tftp: { enabled: false }',
       `http: { listen: 127.0.0.1, port: ${await freePort()} }`,
@@ -196,4 +203,28 @@ test('SIGTERM ends `vaquero agent` within seconds while Temporal does not answer
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
   assert.equal(await withTimeout('the agent to exit after SIGTERM', exited, 15_000), 0);
+});
+
+test('temporal.codec: required (keys or off); keys are references, resolved beside the file', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vq-agentcodec-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const write = async (temporal: string) => {
+    const file = path.join(dir, 'agent.yml');
+    await writeFile(file, ['agent_id: a1', 'site: lab', 'data_dir: d', `temporal: ${temporal}`].join('\n'));
+    return loadAgentConfig(file, {});
+  };
+  const secrets = createSecretStore({});
+  await assert.rejects(
+    agentTemporalEndpoint(await write('{ address: "x:7233" }'), secrets, {}),
+    /temporal\.codec: not configured/,
+  );
+  await assert.rejects(write('{ codec: { keys: [{ id: k1, value: abc }] } }'), /temporal\.codec/);
+  await assert.rejects(write('{ codec: { keys: [] } }'), /at least one key/);
+  const c = await write('{ codec: { keys: [{ id: k1, file: k1.key }] } }');
+  assert.deepEqual(c.temporal?.codec, { keys: [{ id: 'k1', file: path.join(dir, 'k1.key') }] });
+  await assert.rejects(agentTemporalEndpoint(c, secrets, {}), /cannot read key k1 from/);
+  await writeFile(path.join(dir, 'k1.key'), 'cd'.repeat(32));
+  assert.deepEqual((await agentTemporalEndpoint(c, secrets, {})).codec.keyIds, ['k1']);
+  const off = await agentTemporalEndpoint(await write('{ codec: { off: true } }'), secrets, {});
+  assert.deepEqual(off.codec.keyIds, []);
 });

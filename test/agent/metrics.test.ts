@@ -225,7 +225,7 @@ test('/metrics counts real DHCP, TFTP and HTTP exchanges exactly; /health is rea
       'agent_id: metrics-agent',
       'site: lab',
       `data_dir: ${path.join(tmp.dir, 'data')}`,
-      'temporal: { address: 127.0.0.1:1 }',
+      'temporal: { address: 127.0.0.1:1, codec: { off: true } }', // never reached
       `interfaces: [{ name: ${pair.serverIf}, address: ${pair.serverIp}, cidr: ${pair.serverIp}/24 }]`,
       'dhcp: { enabled: true, mode: server, lease_seconds: 600 }',
       `tftp: { enabled: true, root: ${tftpRoot} }`,
@@ -441,7 +441,7 @@ async function agentFile(dir: string, port: number): Promise<string> {
       'agent_id: held-agent',
       'site: lab',
       `data_dir: ${path.join(dir, 'data')}`,
-      'temporal: { address: 127.0.0.1:1 }',
+      'temporal: { address: 127.0.0.1:1, codec: { off: true } }', // never reached
       'dhcp: { enabled: false }',
       'tftp: { enabled: false, root: /usr/lib/ipxe }',
       `http: { listen: 127.0.0.1, port: ${port} }`,

@@ -34,7 +34,7 @@ before(async () => {
       'agent_id: stale-agent',
       'site: stale',
       `data_dir: ${path.join(dir, 'data')}`,
-      `temporal: { address: ${stack.address}, namespace: ${stack.namespace} }`,
+      `temporal: { address: ${stack.address}, namespace: ${stack.namespace}, codec: ${JSON.stringify(stack.temporal.codec.settings)} }`,
       'dhcp: { enabled: false }',
       'tftp: { enabled: false, root: /usr/lib/ipxe }',
       `http: { listen: 127.0.0.1, port: ${await freePort()} }`,

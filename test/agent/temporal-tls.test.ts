@@ -1,6 +1,7 @@
 // The agent reaches Temporal through a real TLS endpoint (nginx terminating mTLS in front of the dev server), with
 // the CA, client certificate and server name its config file names; a wrong CA and a missing client certificate
 // are refused, and say so in its log. `vaquero agent --check` shows the endpoint as the agent would use it.
+import { devCodecSettings } from '../../temporal/codec/dev-key.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -57,6 +58,7 @@ async function agentFile(name: string, tls: string): Promise<string> {
       'temporal:',
       `  address: "${proxy.address}"`,
       '  namespace: default',
+      `  codec: ${JSON.stringify(await devCodecSettings(dir))}`,
       tls,
       'dhcp: { enabled: false }',
       'tftp: { enabled: false }',

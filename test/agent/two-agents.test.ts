@@ -42,6 +42,7 @@ test('two agents of a site: both get every gate; a host goes on while one is dow
   const control = await startWorkerStack({
     connection: await temporal.nativeConnection(),
     client: temporal.client,
+    dataConverter: temporal.dataConverter,
     namespace: temporal.namespace,
     dataDir,
     control: true,
@@ -57,6 +58,7 @@ test('two agents of a site: both get every gate; a host goes on while one is dow
     dataDir,
     temporalAddress: temporal.address,
     namespace: temporal.namespace,
+    codec: temporal.codec.settings,
     delays: { ...FAST_SIM_DELAYS, checkpoint: 3000 },
   });
   cleanup.push(() => a.stop());
@@ -68,7 +70,7 @@ test('two agents of a site: both get every gate; a host goes on while one is dow
       'agent_id: duo-b',
       `site: ${SITE}`,
       `data_dir: ${path.join(dataDir, 'agent-b')}`,
-      `temporal: { address: "${temporal.address}", namespace: ${temporal.namespace} }`,
+      `temporal: { address: "${temporal.address}", namespace: ${temporal.namespace}, codec: ${JSON.stringify(temporal.codec.settings)} }`,
       'dhcp: { enabled: false }',
       'tftp: { enabled: false }',
       `http: { listen: 127.0.0.1, port: ${await freePort()} }`,

@@ -59,7 +59,7 @@ before(async () => {
   config = async (name: string) =>
     testConfig({
       dataDir: path.join(stack.dataDir, name),
-      temporal: { address: stack.address, namespace: stack.namespace },
+      temporal: { address: stack.address, namespace: stack.namespace, codec: stack.temporal.codec.settings },
       controlWorker: true,
       watchDebounceMs: 200,
       indexRefreshMs: 300,

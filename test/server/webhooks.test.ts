@@ -80,7 +80,7 @@ before(async () => {
   gh.setBranch(REPO, 'master', PUSH_SHA);
   await stack.startSimSite('ghsite');
   const config = await testConfig({
-    temporal: { address: stack.address, namespace: stack.namespace },
+    temporal: { address: stack.address, namespace: stack.namespace, codec: stack.temporal.codec.settings },
     controlWorker: true,
     publicUrl: 'https://vaquero.test',
     sots: [{ name: 'hello', kind: 'github', repo: REPO, branch: 'master', autoRollout: true }],

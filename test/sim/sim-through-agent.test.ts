@@ -4,6 +4,8 @@
 // Then the centre goes away mid-boot for longer than the host's step timeouts: the agent keeps serving from its
 // cache and queues the events; when Temporal is back the workflow asks the agent for them before calling its
 // step stalled, and the host finishes with a single power cycle.
+import type { CodecSettings } from '../../temporal/codec/codec-settings.ts';
+import { devCodecSettings } from '../../temporal/codec/dev-key.ts';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -30,6 +32,7 @@ async function startSimAgent(opts: {
   site: string;
   dataDir: string;
   address: string;
+  codec: CodecSettings;
   delays?: Partial<typeof FAST_SIM_DELAYS>;
   outboxRetryPauses?: { firstMs: number; maxMs: number };
 }): Promise<SimAgentSite> {
@@ -40,6 +43,7 @@ async function startSimAgent(opts: {
     dataDir: opts.dataDir,
     temporalAddress: opts.address,
     namespace: 'vaquero',
+    codec: opts.codec,
     delays: { ...FAST_SIM_DELAYS, ...opts.delays },
     outboxRetryPauses: opts.outboxRetryPauses,
   });
@@ -54,6 +58,7 @@ async function startControlWorker(temporal: TemporalConnection, dataDir: string)
   return startWorkerStack({
     connection: await temporal.nativeConnection(),
     client: temporal.client,
+    dataConverter: temporal.dataConverter,
     namespace: temporal.namespace,
     dataDir,
     control: true,
@@ -80,7 +85,12 @@ test('sim hosts boot through the agent, whose observations alone drive their wor
   });
   const control = await startControlWorker(temporal, dataDir);
   cleanup.push(() => control.stop());
-  const h = await startSimAgent({ site: 'agsite', dataDir, address: temporal.address });
+  const h = await startSimAgent({
+    site: 'agsite',
+    dataDir,
+    address: temporal.address,
+    codec: temporal.codec.settings,
+  });
   cleanup.push(() => h.stop());
 
   const sot = await writeSot({
@@ -135,7 +145,8 @@ test('with Temporal down the agent serves the boot from its cache; its held even
   const serverDir = path.join(dataDir, 'temporal');
   let server: DevServer = await startDevServer({ dataDir: serverDir, ui: false, ports });
   const env = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'vaquero' };
-  const temporal = await connectTemporal({ dataDir, env });
+  // A server we did not start: the codec's keys are given, as in production.
+  const temporal = await connectTemporal({ dataDir, env, codec: await devCodecSettings(dataDir) });
   const cleanup: (() => Promise<unknown>)[] = [];
   t.after(async () => {
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
@@ -149,6 +160,7 @@ test('with Temporal down the agent serves the boot from its cache; its held even
     site: 'outsite',
     dataDir,
     address: server.address,
+    codec: temporal.codec.settings,
     delays: { tftp: 1500, ipxe: 400, kernel: 400, config: 400, checkpoint: 400 },
     // After its first refused delivery the outbox waits longer than the test: the events reach the workflow
     // only because it asks for them (on its own, the outbox retries within 10 s, racing the step's timer).

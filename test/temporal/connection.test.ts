@@ -1,5 +1,6 @@
 // connectTemporal with TEMPORAL_ADDRESS uses that server and starts nothing; TLS settings from
 // the environment are read the way the `temporal` CLI names them.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,10 +34,19 @@ test('TEMPORAL_ADDRESS: connects to that server and starts no process', async (t
   };
   const before = ourTemporalProcesses();
   assert.deepEqual(before, [server.supervisorPid, server.pid].sort());
+  const env = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'vaquero' };
+  // A server we did not start needs the codec said: keys, or off.
+  await assert.rejects(
+    connectTemporal({ dataDir: unusedDir, env: { ...env, VAQUERO_CODEC_KEYS: '', VAQUERO_CODEC: '' } }),
+    /Temporal at .* but no payload codec configured: set VAQUERO_CODEC_KEYS/,
+  );
+  const keyFile = join(serverDir, 'codec-k1');
+  await writeFile(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
   const temporal = await connectTemporal({
     dataDir: unusedDir,
-    env: { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'vaquero' },
+    env: { ...env, VAQUERO_CODEC_KEYS: `k1=file:${keyFile}` },
   });
+  assert.deepEqual(temporal.codec.keyIds, ['k1']);
   t.after(() => temporal.close());
 
   assert.equal(temporal.embedded, false);

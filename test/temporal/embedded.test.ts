@@ -66,6 +66,7 @@ test('embedded server runs a workflow, carries our search attributes, and leaves
     namespace: temporal.namespace,
     taskQueue,
     workflowsPath,
+    dataConverter: temporal.dataConverter,
   });
   const result = await worker.runUntil(
     temporal.client.workflow.execute(greet, {

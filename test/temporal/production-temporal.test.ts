@@ -4,6 +4,8 @@
 // started from a config file with `temporal.tls`; a rollout completes, then another with the Temporal server
 // SIGKILLed and restarted mid-rollout on the same PostgreSQL completes with every host provisioned, no boot event
 // lost and no extra power cycle. The same SoT runs on the dev server for the timings (printed, not asserted).
+import { codecSettingsFromEnv } from '../../temporal/codec/codec-settings.ts';
+import { devCodecSettings } from '../../temporal/codec/dev-key.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { Connection } from '@temporalio/client';
@@ -210,7 +212,9 @@ async function startStack(
   tls?: AgentTls,
 ): Promise<Stack> {
   const dataDir = path.join(dir, name);
-  const temporal = await connectTemporal({ dataDir, env: { ...process.env, ...env } });
+  // The production server's env names its codec key; the dev server's stack gets one of its own.
+  const codec = codecSettingsFromEnv(env) ?? (await devCodecSettings(dataDir));
+  const temporal = await connectTemporal({ dataDir, env: { ...process.env, ...env }, codec });
   const cleanup: (() => Promise<unknown>)[] = [];
   const close = async () => {
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
@@ -220,6 +224,7 @@ async function startStack(
   const control = await startWorkerStack({
     connection: await temporal.nativeConnection(),
     client: temporal.client,
+    dataConverter: temporal.dataConverter,
     namespace: temporal.namespace,
     dataDir,
     control: true,
@@ -234,6 +239,7 @@ async function startStack(
     dataDir,
     temporalAddress: address,
     namespace: 'vaquero',
+    codec: temporal.codec.settings,
     ...(tls ? { tls } : {}),
     delays: FAST_SIM_DELAYS,
   });

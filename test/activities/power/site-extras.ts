@@ -19,6 +19,7 @@ export async function startSiteWithExtras(
   const s = await startWorkerStack({
     connection: await stack.temporal.nativeConnection(),
     client: stack.client,
+    dataConverter: stack.temporal.dataConverter,
     namespace: stack.namespace,
     dataDir: stack.dataDir,
     control: false,

@@ -56,7 +56,7 @@ async function startHostileAgent(t: { after: (fn: () => Promise<void>) => void }
       'agent_id: hostile-agent',
       'site: lab',
       `data_dir: ${path.join(dir, 'data')}`,
-      'temporal: { address: 127.0.0.1:1 }',
+      'temporal: { address: 127.0.0.1:1, codec: { off: true } }', // never reached
       'dhcp: { enabled: false }',
       'tftp: { enabled: false, root: /usr/lib/ipxe }',
       `http: { listen: 127.0.0.1, port: ${port} }`,

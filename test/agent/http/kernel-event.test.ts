@@ -38,7 +38,7 @@ test('a kernel download cut short is no boot event; a whole one is one', async (
       'agent_id: a1',
       'site: lab',
       `data_dir: ${path.join(dir, 'data')}`,
-      'temporal: { address: "127.0.0.1:1" }',
+      'temporal: { address: "127.0.0.1:1", codec: { off: true } }', // never reached
       'dhcp: { enabled: false }',
       'tftp: { enabled: false }',
       `http: { listen: 127.0.0.1, port: ${port} }`,
