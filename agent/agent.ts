@@ -109,6 +109,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
       await client.workflow.getHandle(workflowId, runId).signal(bootEventSignal, event);
     },
     services: opts.services ?? agentBootServices,
+    secrets,
     health: () => ({
       worker: workers[0]?.getState() ?? 'connecting',
       queues,

@@ -3,6 +3,7 @@
 // is the caller's `deliver`. startAgent (agent.ts) adds the site worker and Temporal around it; the benchmarks run
 // it as it is, so what they measure is what `vaquero agent` serves with.
 // HTTP listens before the boot services start, so /health can say truthfully that one is not listening yet.
+import type { SecretStore } from '../domain/secret.ts';
 import type { FastifyInstance } from 'fastify';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -41,6 +42,8 @@ export interface BootServingOptions {
   services?: (parts: AgentParts) => BootService[];
   /** Serve HTTP (default true). */
   http?: boolean;
+  /** Resolves the secret references of served configs (`{{ "ref" | secret }}`). */
+  secrets?: SecretStore;
   /** Extra health facts for /health. */
   health?: () => Record<string, unknown>;
   /** Whether the site worker polls Temporal: the vaquero_agent_worker_connected gauge of /metrics (none without). */
@@ -101,6 +104,7 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
         ...(config.assets.upstream !== undefined ? { assetsUpstream: config.assets.upstream } : {}),
         ...(config.assets.upstream ? { assetsCache: path.join(config.data_dir, 'asset-cache') } : {}),
         bootRoot: config.tftp.root,
+        ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
         ...(config.http.public_url !== undefined ? { publicUrl: config.http.public_url } : {}),
         logger: log.child({ service: 'http' }),
         ...(opts.health ? { health: opts.health } : {}),

@@ -3,6 +3,8 @@
 // Every template is parsed once per engine, so rendering thousands of hosts costs one parse per file.
 import { Liquid } from 'liquidjs';
 import type { FS, Template } from 'liquidjs';
+import { SECRET_FIELDS, SECRET_REF, secretPlaceholder } from '../domain/secret.ts';
+import type { SecretField } from '../domain/secret.ts';
 import type { SotModel } from './model.ts';
 import type { AssetType } from './schema.ts';
 
@@ -58,8 +60,34 @@ function snippetFs(snippets: ReadonlyMap<string, string>, type: AssetType | unde
   };
 }
 
+/**
+ * `{{ "join-token" | secret }}` (or `| secret: "password"`): a reference to a secret of the serving agent's store,
+ * rendered as a placeholder that the agent resolves when it serves the config. The value never enters the SoT,
+ * the plan, or workflow history.
+ */
+function secretFilter(ref: unknown, field: unknown = 'token'): string {
+  if (typeof ref !== 'string' || !SECRET_REF.test(ref) || ref.includes('..')) {
+    throw new Error(
+      `secret: the reference must be a plain name (letters, digits, . _ -), got ${JSON.stringify(ref)}`,
+    );
+  }
+  // A long run of hex or base64 is a token pasted where its name belongs: it would sit in git and in history.
+  if (
+    /^[A-Fa-f0-9]{24,}$/.test(ref) ||
+    (/^[A-Za-z0-9_-]{32,}$/.test(ref) && /\d/.test(ref) && /[A-Z]/.test(ref))
+  ) {
+    throw new Error(
+      `secret: ${JSON.stringify(ref.slice(0, 6) + '…')} looks like a secret value, not a reference name; put the value in the agent's secret store and name it here`,
+    );
+  }
+  if (!SECRET_FIELDS.includes(field as SecretField)) {
+    throw new Error(`secret: the field is one of ${SECRET_FIELDS.join(', ')}, got ${JSON.stringify(field)}`);
+  }
+  return secretPlaceholder(ref, field as SecretField);
+}
+
 function newLiquid(fs: FS): Liquid {
-  return new Liquid({
+  const liquid = new Liquid({
     fs,
     root: ['.'],
     partials: ['.'],
@@ -73,6 +101,8 @@ function newLiquid(fs: FS): Liquid {
     lenientIf: true,
     ...LIMITS,
   });
+  liquid.registerFilter('secret', secretFilter);
+  return liquid;
 }
 
 const TEMPLATE_MARKUP = /\{\{|\{%/;

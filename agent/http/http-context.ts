@@ -1,6 +1,7 @@
 // What every route of the agent's HTTP service is handed: the agent's parts, the one place requests are bound to
 // hosts, the count of refused requests, and the small helpers the routes share. Its own file so that app.ts
 // imports the routes, never the reverse.
+import type { SecretStore } from '../../domain/secret.ts';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { BootEventRecorder } from '../boot-event-recorder.ts';
 import type { CheckpointTokens } from '../checkpoint-token.ts';
@@ -37,6 +38,8 @@ export interface AgentHttpOptions {
   workerConnected?: () => boolean;
   /** How booting hosts reach this agent (config http.public_url); default: its SoT agents[] entry's http_url. */
   publicUrl?: string;
+  /** The agent's secret store: the secret references of a config are resolved from it as it is served. */
+  secrets?: SecretStore;
 }
 
 export interface AgentHttpContext {

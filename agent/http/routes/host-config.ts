@@ -1,9 +1,11 @@
 // GET /config/<mac>[?stage=N][&boot=…]: the host's rendered unattended config for its current boot stage, with the
-// run's checkpoint token; to that host only (host-binding.ts).
+// run's checkpoint token and its secret references resolved from the agent's store; to that host only
+// (host-binding.ts).
 import type { FastifyInstance } from 'fastify';
 import { normaliseMac } from '../artifact-text.ts';
 import { CREDENTIAL_SCHEMA, refuseBinding, refuseRequest, servedText } from '../http-context.ts';
 import type { AgentHttpContext } from '../http-context.ts';
+import { MissingSecretError, resolveSecretPlaceholders } from '../../secrets/resolve-placeholders.ts';
 
 export function hostConfigRoute(app: FastifyInstance, ctx: AgentHttpContext): void {
   app.get<{ Params: { mac: string }; Querystring: { stage?: number; boot?: string } }>(
@@ -33,8 +35,17 @@ export function hostConfigRoute(app: FastifyInstance, ctx: AgentHttpContext): vo
         mac: e.mac,
         detail: `${config.type} config, boot stage ${e.bootStage}`,
       });
+      let text: string;
+      try {
+        // Secrets go into this answer only: the gate (and workflow history) holds their references.
+        text = await resolveSecretPlaceholders(config.text, ctx.opts.secrets);
+      } catch (err) {
+        if (!(err instanceof MissingSecretError)) throw err;
+        req.log.warn({ mac: e.mac, secret: err.ref }, err.message);
+        return reply.code(503).send({ error: err.message });
+      }
       reply.type(config.contentType);
-      return servedText(ctx, e, config.text);
+      return servedText(ctx, e, text);
     },
   );
 }
