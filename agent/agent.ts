@@ -28,6 +28,7 @@ import { reconcileGates } from './gate-reconciler.ts';
 import type { ModelCache } from './model-cache.ts';
 import { bootEventSignal } from '../domain/workflow-api.ts';
 import { createSecretStore } from './secrets/create-secret-store.ts';
+import { withTaskSecrets } from './secrets/task-env-secrets.ts';
 import type { SecretStore } from '../domain/secret.ts';
 import { siteCapabilities } from './site-capabilities.ts';
 import { agentTemporalEndpoint, describeEndpoint } from './temporal-endpoint.ts';
@@ -132,8 +133,11 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
     drivers,
     secrets,
     powerLog: new PowerOpLog(path.join(config.data_dir, 'power-ops.jsonl')),
-    taskRunner: (driver, input) =>
-      opts.taskRunner?.(driver, input) ?? (input.tasks.length > 0 ? capabilities.tasks : undefined),
+    taskRunner: (driver, input) => {
+      const runner =
+        opts.taskRunner?.(driver, input) ?? (input.tasks.length > 0 ? capabilities.tasks : undefined);
+      return runner && withTaskSecrets(runner, secrets);
+    },
     log: (m) => log.info(m),
   });
 

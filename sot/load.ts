@@ -198,6 +198,9 @@ function parseDoc<T>(src: SourceDoc, schema: z.ZodType<T>, diagnostics: Diagnost
   return undefined;
 }
 
+/** Environment variable names that carry secrets by convention. */
+const SECRET_ENV_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)/i;
+
 /**
  * Secrets hidden where the schema allows free-form maps (a BMC's `options`) are still secrets: look for them
  * explicitly. Unknown secret-looking fields elsewhere are reported by the schema mapper with the same message.
@@ -205,6 +208,25 @@ function parseDoc<T>(src: SourceDoc, schema: z.ZodType<T>, diagnostics: Diagnost
 function findSecretFields(src: SourceDoc, data: unknown): Diagnostic[] {
   const out: Diagnostic[] = [];
   if (!data || typeof data !== 'object') return out;
+  // A boot's task env: a literal under a secret's name is a secret in git, and would be in workflow history.
+  for (const phase of ['before_shutdown', 'validate'] as const) {
+    const tasks = (data as Record<string, unknown>)[phase];
+    if (!Array.isArray(tasks)) continue;
+    tasks.forEach((task, j) => {
+      const env = (task as { env?: unknown } | null)?.env;
+      if (!env || typeof env !== 'object') return;
+      for (const [name, v] of Object.entries(env)) {
+        if (SECRET_ENV_NAME.test(name) && typeof v === 'string' && v !== '' && !v.includes('{{')) {
+          out.push(
+            src.diag(
+              [phase, j, 'env', name],
+              `${phase}[${j}].env.${name} holds a literal that looks like a secret: give a reference, { secret: NAME }, resolved by the agent from its secret store`,
+            ),
+          );
+        }
+      }
+    });
+  }
   const ifaces = (data as { interfaces?: unknown }).interfaces;
   if (!Array.isArray(ifaces)) return out;
   ifaces.forEach((iface, i) => {

@@ -1,6 +1,7 @@
 // Renders what a host boots, stage by stage: kernel and initrd URLs, kernel command line, the iPXE script and the
 // unattended config, plus the task containers of each boot. Bad SoT content never throws: it becomes
 // diagnostics, and a host with any diagnostic gets no rendering at all (half a boot plan is worse than none).
+import { secretPlaceholder } from '../domain/secret.ts';
 import { cmdlineEntryProblem, joinCmdline, mapEntryText } from './cmdline.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { buildIpxeScript, ipxeImageName, ipxeUrlProblem } from './ipxe-script.ts';
@@ -298,7 +299,10 @@ function renderStage(input: StageInput): RenderedStage | undefined {
         env: Object.fromEntries(
           Object.entries(t.env ?? {}).map(([name, v]) => [
             name,
-            field(boot.src, at('env', name), v, scope) ?? '',
+            // A reference stays one: the agent swaps in the value as it starts the container.
+            typeof v === 'string'
+              ? (field(boot.src, at('env', name), v, scope) ?? '')
+              : secretPlaceholder(v.secret, v.field),
           ]),
         ),
         timeout_s: t.timeout_s ?? DEFAULT_TASK_TIMEOUT_S,

@@ -1,5 +1,7 @@
 // Schemas of the SoT files (see FORMAT.md). Strict objects everywhere: an unknown field is a typo until proven
 // otherwise. Cross-file rules (references, duplicates, subnets) live in validate.ts, not here.
+import { SECRET_FIELDS, SECRET_REF } from '../domain/secret.ts';
+import type { SecretField } from '../domain/secret.ts';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
@@ -142,7 +144,19 @@ export const taskSchema = z.strictObject({
   image: z.string().min(1),
   command: z.array(z.string()).optional(),
   args: z.array(z.string()).optional(),
-  env: z.record(z.string(), z.string()).optional(),
+  /** A value, or `{ secret: REF, field? }`: resolved by the agent from its secret store as it starts the container. */
+  env: z
+    .record(
+      z.string(),
+      z.union([
+        z.string(),
+        z.strictObject({
+          secret: z.string().regex(SECRET_REF, 'a secret reference is a plain name (letters, digits, . _ -)'),
+          field: z.enum(SECRET_FIELDS as [SecretField, ...SecretField[]]).optional(),
+        }),
+      ]),
+    )
+    .optional(),
   timeout_s: posInt.optional(),
   retries: nonNegInt.optional(),
 });

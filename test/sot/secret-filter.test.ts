@@ -64,3 +64,41 @@ test('a value where a reference belongs, a bad name or field: refused at the tem
     assert.ok(!JSON.stringify(diagnostics).includes('9f86d081884c7d659a2f'), 'the value is not repeated');
   }
 });
+
+async function sotWithTaskEnv(name: string, env: string) {
+  const sot = await sotWith(name, '# no secret here');
+  await writeFile(
+    path.join(sot.dir, 'boot', 'install.yml'),
+    [
+      'os: installer',
+      'cmdline: ["cloud-config-url={{ urls.config }}"]',
+      'unattended: { type: cloud-config, template: install.yml }',
+      'validate:',
+      '  - name: check',
+      '    image: busybox',
+      `    env: ${env}`,
+    ].join('\n') + '\n',
+  );
+  return sot;
+}
+
+test('task env: { secret: REF } renders a placeholder; a literal under a secret name is refused at its line', async () => {
+  const ok = await sotWithTaskEnv(
+    'tenv',
+    '{ API_TOKEN: { secret: join-token }, PASS: { secret: bmc, field: password }, MODE: fast }',
+  );
+  const { model, diagnostics } = await validateSot(ok.dir);
+  assert.deepEqual(diagnostics, []);
+  const env = createRenderer(model).renderHost(model.hosts[0]!).rendered!.stages[0]!.validate[0]!.env;
+  assert.deepEqual(env, {
+    API_TOKEN: secretPlaceholder('join-token'),
+    PASS: secretPlaceholder('bmc', 'password'),
+    MODE: 'fast',
+  });
+  const bad = await sotWithTaskEnv('tenvbad', '{ API_TOKEN: "s3cr3t-literal-value" }');
+  const d = (await validateSot(bad.dir)).diagnostics.find((x) => /looks like a secret/.test(x.message));
+  assert.ok(d);
+  assert.equal(d.file, 'boot/install.yml');
+  assert.equal(d.line, 7);
+  assert.match(d.message, /validate\[0\]\.env\.API_TOKEN .*\{ secret: NAME \}/);
+});
