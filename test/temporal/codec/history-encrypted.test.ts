@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { secretPlaceholder } from '../../../domain/secret.ts';
 import { connectTemporal } from '../../../temporal/connection.ts';
 import { installQuietRuntime } from '../../../temporal/runtime.ts';
 import { startWorkerStack } from '../../../workers/stack.ts';
@@ -64,6 +65,26 @@ test('with the codec off, the same search finds the secret (the check can fail)'
     assert.ok(
       hits.some((h) => h.startsWith('host/encoff/')),
       `hits: ${hits.join(', ')}`,
+    );
+    // A template that names its secret (`| secret`) puts only the reference in history, even in clear.
+    const ref = await writeSecretSot('encoffref', dir);
+    await writeFile(
+      path.join(ref.dir, 'assets', 'cloud-config', 'install.yml'),
+      '#cloud-config\ntoken: "{{ "join-token" | secret }}"\nruncmd:\n  - curl -fsS {{ urls.checkpoint }}\n',
+    );
+    const site = await stack.startSimSite(ref.site);
+    try {
+      const r = await startRollout(stack.client, ref);
+      assert.equal((await rolloutResult(stack.client, r.workflowId)).state, 'completed');
+    } finally {
+      await site.stop();
+    }
+    const withRef = historiesContaining(await dumpHistories(stack.client, stack), [
+      secretPlaceholder('join-token'),
+    ]);
+    assert.ok(
+      withRef.some((h) => h.startsWith('host/encoffref/')),
+      `hits: ${withRef.join(', ')}`,
     );
   });
 });
