@@ -1,7 +1,8 @@
 // The activity interfaces the workflows call. Factories in activities/control and activities/site implement
 // them with their dependencies injected; workflows import only these types.
 import type { BootArtifacts, SiteModel } from './site-model.ts';
-import type { BmcRef, HostPlan, TaskPlan } from './host.ts';
+import type { BmcRef, HostFinished, HostPlan, TaskPlan } from './host.ts';
+import type { BmcPermitRelease, BmcPermitRequest } from './bmc-semaphore-api.ts';
 import type {
   PreparedRollout,
   RolloutInput,
@@ -34,6 +35,12 @@ export interface ControlActivities {
   siteModel(input: { sot: string; revision: string; site: string }): Promise<SiteModel>;
   /** Tell running rollouts of the same SoT that `rolloutId` supersedes them; returns their ids. */
   supersedeOlderRollouts(input: { sot: string; rolloutId: string }): Promise<string[]>;
+  /** Ask the site's BMC semaphore for a permit: granted now, or queued (a grant signal follows). */
+  acquireBmcPermit(input: { site: string; request: BmcPermitRequest }): Promise<{ granted: boolean }>;
+  /** Tell a rollout (by workflow id) how one of its hosts ended; a rollout that has closed is not an error. */
+  reportHostFinished(input: { to: string; finished: HostFinished }): Promise<void>;
+  /** Give a permit (or a place in the queue) back. */
+  releaseBmcPermit(input: { site: string; release: BmcPermitRelease }): Promise<void>;
   /** Show the rollout's progress on its commit (GitHub check run or status); returns the check run's id. */
   reportRollout(input: RolloutReportInput): Promise<{ checkRunId?: number }>;
 }

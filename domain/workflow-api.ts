@@ -13,6 +13,8 @@ export const rolloutWorkflowId = (sot: string, revision: string): string => `rol
 
 // Host workflow
 export const bootEventSignal = defineSignal<[BootEvent]>('bootEvent');
+/** Several boot events of one run at once (an agent's held events, a sim host's quick steps): one workflow task. */
+export const bootEventsSignal = defineSignal<[BootEvent[]]>('bootEvents');
 /** A newer revision for this host (see the rule in workflows/host-reprovision.ts). */
 export const desiredRevisionSignal = defineSignal<[DesiredRevision]>('desiredRevision');
 export const hostStatusQuery = defineQuery<HostStatus>('status');

@@ -16,15 +16,15 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
-import type { BmcPermitRequest } from './bmc-semaphore.ts';
+import { bmcSemaphore } from './bmc-semaphore.ts';
+import type { BmcPermitRelease, BmcPermitRequest } from '../domain/bmc-semaphore-api.ts';
 import {
   bmcAcquireSignal,
   bmcGrantSignal,
   bmcReleaseSignal,
-  bmcSemaphore,
   bmcSemaphoreWorkflowId,
   DEFAULT_BMC_CONCURRENCY,
-} from './bmc-semaphore.ts';
+} from '../domain/bmc-semaphore-api.ts';
 
 export const BMC_SEMAPHORE_PATCH = 'bmc-site-semaphore';
 export const BMC_RELEASE_NO_WAIT_PATCH = 'bmc-release-no-wait';
@@ -39,9 +39,18 @@ export interface BmcPermitOptions {
   requestId: string;
   /** Longer than the BMC work can take, retries included. */
   leaseMs: number;
+  /**
+   * Since `lean-host-history`: ask and release through these (local activities), so a free permit costs one
+   * marker each way instead of signals, a child start and a timer in the host's history.
+   */
+  direct?: {
+    acquire(input: { site: string; request: BmcPermitRequest }): Promise<{ granted: boolean }>;
+    release(input: { site: string; release: BmcPermitRelease }): Promise<void>;
+  };
 }
 
 export async function withBmcPermit<T>(opts: BmcPermitOptions, work: () => Promise<T>): Promise<T> {
+  if (opts.direct) return withDirectPermit(opts, opts.direct, work);
   deprecatePatch(BMC_SEMAPHORE_PATCH);
   const granted = new Set<string>();
   setHandler(bmcGrantSignal, (g) => {
@@ -96,5 +105,40 @@ async function request(site: string, semaphoreId: string, req: BmcPermitRequest)
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     // Another host started it a moment ago.
     await getExternalWorkflowHandle(semaphoreId).signal(bmcAcquireSignal, req);
+  }
+}
+
+/** The lean way: a free permit is granted in the asking activity's answer; a busy site grants by signal later. */
+async function withDirectPermit<T>(
+  opts: BmcPermitOptions,
+  direct: NonNullable<BmcPermitOptions['direct']>,
+  work: () => Promise<T>,
+): Promise<T> {
+  const granted = new Set<string>();
+  setHandler(bmcGrantSignal, (g) => {
+    granted.add(g.requestId);
+  });
+  const request: BmcPermitRequest = {
+    holder: workflowInfo().workflowId,
+    requestId: opts.requestId,
+    limit: opts.limit ?? DEFAULT_BMC_CONCURRENCY,
+    leaseMs: opts.leaseMs,
+  };
+  try {
+    const r = await direct.acquire({ site: opts.site, request });
+    if (!r.granted) {
+      // Asked again now and then, in case the semaphore ended or was terminated while this host waited.
+      while (!(await condition(() => granted.has(request.requestId), RE_REQUEST_MS))) {
+        if ((await direct.acquire({ site: opts.site, request })).granted) break;
+      }
+    }
+    return await work();
+  } finally {
+    // Also when cancelled: a permit (or a place in the queue) must never outlive the work it was for.
+    await CancellationScope.nonCancellable(() =>
+      direct
+        .release({ site: opts.site, release: { holder: request.holder, requestId: request.requestId } })
+        .catch(() => undefined),
+    );
   }
 }

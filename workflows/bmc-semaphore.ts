@@ -1,7 +1,8 @@
 // Per-site BMC concurrency: one long-lived workflow per site, `bmc-semaphore/<site>`, holds the permits for BMC
-// operations. Host workflows (workflows/bmc-permit.ts) ask for a permit by signal before their power activity,
-// wait (durably, with no timeout of their own) for a grant signal, and release it by signal afterwards, so the
-// limit holds across every agent and worker of the site: permits are counted here, not on any agent.
+// operations. Host workflows (workflows/bmc-permit.ts) ask for a permit before their power activity — by signal,
+// or since `lean-host-history` through a control activity's update that grants a free permit at once — wait
+// (durably) for a grant signal when none was free, and release it afterwards, so the limit holds across every
+// agent and worker of the site: permits are counted here, not on any agent.
 //
 // * Limit: the site's `policy.bmc_concurrency` (default 20), carried by each request; the newest request's
 //   limit applies, so a changed SoT takes effect with the next request. Lowering it revokes nothing.
@@ -14,74 +15,26 @@
 import {
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   getExternalWorkflowHandle,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-
-export const DEFAULT_BMC_CONCURRENCY = 20;
-export const BMC_SEMAPHORE_WORKFLOW_TYPE = 'bmcSemaphore';
-export const bmcSemaphoreWorkflowId = (site: string): string => `bmc-semaphore/${site}`;
+import {
+  bmcAcquireSignal,
+  bmcAcquireUpdate,
+  bmcGrantSignal,
+  bmcReleaseSignal,
+  bmcSemaphoreStatusQuery,
+  DEFAULT_BMC_CONCURRENCY,
+} from '../domain/bmc-semaphore-api.ts';
+import type { BmcPermitRequest, BmcSemaphoreInput, BmcSemaphoreStatus } from '../domain/bmc-semaphore-api.ts';
 
 const IDLE_MS = 60 * 60_000;
 /** Grants per run before continuing as new (each grant costs a handful of history events). */
 const GRANTS_PER_RUN = 1000;
 
-export interface BmcPermitRequest {
-  /** Workflow id of the requester (grants are signalled to it). */
-  holder: string;
-  /** Unique per BMC operation; repeats of a request are idempotent. */
-  requestId: string;
-  limit: number;
-  /** How long the permit may be held before it is taken back. */
-  leaseMs: number;
-}
-
-export interface BmcPermitRelease {
-  holder: string;
-  requestId: string;
-}
-
-export interface BmcPermitGrant {
-  requestId: string;
-}
-
-interface Held {
-  holder: string;
-  requestId: string;
-  since: number;
-  expiresAt: number;
-}
-
-interface Waiting extends BmcPermitRequest {
-  since: number;
-}
-
-export interface BmcSemaphoreStatus {
-  site: string;
-  limit: number;
-  held: Held[];
-  waiting: Waiting[];
-  /** Most permits ever held at once (this run and the runs it continues). */
-  maxHeld: number;
-  granted: number;
-  expired: number;
-}
-
-export interface BmcSemaphoreInput {
-  site: string;
-  /** The request that started the semaphore. */
-  initial?: BmcPermitRequest;
-  resume?: Omit<BmcSemaphoreStatus, 'site'>;
-}
-
-export const bmcAcquireSignal = defineSignal<[BmcPermitRequest]>('bmcAcquire');
-export const bmcReleaseSignal = defineSignal<[BmcPermitRelease]>('bmcRelease');
-/** Sent by the semaphore to a holder. */
-export const bmcGrantSignal = defineSignal<[BmcPermitGrant]>('bmcGranted');
-export const bmcSemaphoreStatusQuery = defineQuery<BmcSemaphoreStatus>('bmcSemaphoreStatus');
+type Held = BmcSemaphoreStatus['held'][number];
+type Waiting = BmcSemaphoreStatus['waiting'][number];
 
 export async function bmcSemaphore(input: BmcSemaphoreInput): Promise<void> {
   const r = input.resume;
@@ -105,6 +58,33 @@ export async function bmcSemaphore(input: BmcSemaphoreInput): Promise<void> {
   if (input.initial) enqueue(input.initial);
 
   setHandler(bmcAcquireSignal, enqueue);
+  // Host workflows' control activity asks this way: a free permit costs the host no signal and no wait.
+  setHandler(bmcAcquireUpdate, (req) => {
+    if (held.has(req.requestId)) return { granted: true };
+    if (req.limit > 0) limit = req.limit;
+    const now = Date.now();
+    for (const h of [...held.values()]) {
+      if (h.expiresAt <= now) {
+        held.delete(h.requestId);
+        expired++;
+      }
+    }
+    if (held.size >= limit || waiting.length > 0) {
+      enqueue(req);
+      return { granted: false };
+    }
+    held.set(req.requestId, {
+      holder: req.holder,
+      requestId: req.requestId,
+      since: now,
+      expiresAt: now + req.leaseMs,
+    });
+    granted++;
+    grantedThisRun++;
+    maxHeld = Math.max(maxHeld, held.size);
+    changed = true;
+    return { granted: true };
+  });
   setHandler(bmcReleaseSignal, (rel) => {
     held.delete(rel.requestId);
     const i = waiting.findIndex((w) => w.requestId === rel.requestId);

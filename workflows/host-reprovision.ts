@@ -18,6 +18,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -26,6 +27,7 @@ import {
 import type { ControlActivities, NetbootGateInput, SiteActivities } from '../domain/activity-contracts.ts';
 import {
   bootEventSignal,
+  bootEventsSignal,
   desiredRevisionSignal,
   hostFinishedSignal,
   hostStatusQuery,
@@ -61,6 +63,14 @@ import type { HostStage, HostState } from '../domain/host-stages.ts';
 import { appendBounded, SeenEvents } from './bounded-history.ts';
 import { cmdlineDifference, reportedCmdlineOf } from './cmdline-difference.ts';
 
+/**
+ * Since this patch a host's history is lean (issue 20): the plan and BMC permits come from local activities, a
+ * free permit is granted in its answer, the stage search attribute is written once per workflow task, the other
+ * patches of this file are implied (their markers are not written), and the last report to the owner goes out
+ * with the run's completion instead of waiting for its acknowledgement.
+ */
+export const LEAN_HOST_HISTORY_PATCH = 'lean-host-history';
+
 class StageFailure extends Error {
   constructor(
     readonly stage: HostStage,
@@ -72,9 +82,18 @@ class StageFailure extends Error {
 
 export async function hostReprovision(input: HostWorkflowInput): Promise<HostResult> {
   const info = workflowInfo();
+  const lean = patched(LEAN_HOST_HISTORY_PATCH);
+  /** The other patches of this file: implied by the lean one, so a lean history carries one marker. */
+  const since = (patch: string): boolean => lean || patched(patch);
   const control = proxyActivities<ControlActivities>({
     taskQueue: CONTROL_TASK_QUEUE,
     // Rendering one revision takes about a second for hundreds of hosts; a lost worker is noticed within two minutes.
+    startToCloseTimeout: '2 minutes',
+    retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+  // The same calls run by the worker that runs this workflow (always a control worker): a marker in history
+  // instead of three events and a workflow task.
+  const controlHere = proxyLocalActivities<ControlActivities>({
     startToCloseTimeout: '2 minutes',
     retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
@@ -95,7 +114,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     ...(input.owner !== undefined ? { owner: input.owner } : {}),
     timeline: input.resume ? [...input.resume.timeline] : [],
   }));
-  const plan: HostPlan = await control.loadHostPlan({
+  const plan: HostPlan = await (lean ? controlHere : control).loadHostPlan({
     sot: input.sot,
     revision: input.revision,
     site: input.site,
@@ -133,7 +152,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   // A site with several agents: gates and the held-events question go to each agent's own queue (each serves
   // from its own cache); with one, through the site's queue as before.
   const agents = plan.agents ?? [];
-  const everyAgent = agents.length > 1 && patched('gate-to-every-agent');
+  const everyAgent = agents.length > 1 && since('gate-to-every-agent');
   const agentSide = (agent: string, base: 'gate' | 'held') =>
     proxyActivities<SiteActivities>({
       taskQueue: agentTaskQueue(plan.site, agent),
@@ -178,11 +197,19 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   const note = (kind: string, message: string): void => {
     appendBounded(timeline, { at: Date.now(), bootStage, stage, kind, message });
   };
+  /** The stage value in the search attributes (lean: written before the run waits, once per workflow task). */
+  let stageWritten: HostStage = 'planned';
   const enter = (next: HostStage, message?: string): void => {
     stage = next;
     stageSince = Date.now();
     note('stage', message ?? next);
-    upsertSearchAttributes([{ key: VaqStage, value: next }]);
+    if (!lean) upsertSearchAttributes([{ key: VaqStage, value: next }]);
+  };
+  /** Lean: the stage the run waits in reaches the search attributes; the stages it passed through meanwhile don't. */
+  const writeStage = (): void => {
+    if (!lean || stage === stageWritten) return;
+    stageWritten = stage;
+    upsertSearchAttributes([{ key: VaqStage, value: stage }]);
   };
   const status = (): HostStatus => ({
     site: plan.site,
@@ -214,6 +241,12 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
    * owner and is told too: the run closes right after, and nobody else would tell that rollout how it ended.
    */
   const tellOwnerFinally = async (msg: HostFinished): Promise<void> => {
+    // Lean: sent by the worker within the run's last workflow task. A newer rollout adopting the run meanwhile makes
+    // that task's completion fail (a signal arrived during it), and the task runs again with the new owner.
+    if (lean) {
+      if (owner) await controlHere.reportHostFinished({ to: owner, finished: msg });
+      return;
+    }
     for (let told: string | undefined; told !== owner;) {
       told = owner;
       await tellOwner(msg, told);
@@ -221,7 +254,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   };
 
   setHandler(hostStatusQuery, status);
-  setHandler(bootEventSignal, (ev: BootEvent) => {
+  const onBootEvent = (ev: BootEvent): void => {
     if (!seen.firstSighting(ev.id)) return;
     if (ev.mac.toLowerCase() !== plan.mac) {
       note('event-ignored', `${ev.kind} from ${ev.source} for ${ev.mac}: not this host's boot MAC`);
@@ -234,6 +267,11 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     note('event', `${ev.kind} from ${ev.source}${ev.detail ? `: ${ev.detail}` : ''}`);
     if (ev.kind === 'checkpoint') reportedCmdline = reportedCmdlineOf(ev.detail);
     reached = Math.max(reached, rankOf(ev.kind));
+  };
+  setHandler(bootEventSignal, onBootEvent);
+  // Agents send the events they hold for a run together: one signal, one workflow task, each event in it.
+  setHandler(bootEventsSignal, (events: BootEvent[]) => {
+    for (const ev of events) onBootEvent(ev);
   });
   setHandler(desiredRevisionSignal, (d: DesiredRevision) => {
     const previousOwner = owner;
@@ -321,6 +359,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       ...(everyAgent ? { issuedAt: Date.now() } : {}),
     };
     wantedGate = update;
+    writeStage();
     if (!everyAgent) {
       await gate.setNetbootGate(update);
       return;
@@ -372,7 +411,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
    * drained: without asking, a host that booted would be power-cycled again (or failed).
    */
   const progressWasHeld = async (progressed: () => boolean): Promise<boolean> => {
-    if (!patched('ask-agent-for-held-events')) return false;
+    if (!since('ask-agent-for-held-events')) return false;
     try {
       const r = everyAgent
         ? await askEveryAgentForHeldEvents()
@@ -414,6 +453,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       const next: HostStage = `netboot/${step}`;
       if (stage !== next) enter(next);
       const timeout = plan.timeouts[step];
+      writeStage();
       let moved = await condition(() => reached > from || forcedFailure !== undefined, `${timeout} seconds`);
       if (!moved) moved = await progressWasHeld(() => reached > from);
       if (forcedFailure !== undefined) throw new StageFailure(next, forcedFailure);
@@ -427,7 +467,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     // from before the plan said so decided by the driver's name (retire per workflows/PATCHES.md).
     if (tasks.length === 0) {
       if (phase !== 'validate') return;
-      const selfValidating = patched('validate-without-tasks-from-plan')
+      const selfValidating = since('validate-without-tasks-from-plan')
         ? s.validateWithoutTasks === true
         : plan.bmc?.driver === 'sim';
       if (!selfValidating) return;
@@ -440,6 +480,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       // Task retries are the task's own (`retries`), counted inside the activity; this only covers a lost worker.
       retry: { maximumAttempts: 3 },
     });
+    writeStage();
     const res = await act.runTasks({
       site: plan.site,
       host: plan.host,
@@ -480,7 +521,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     for (attempt = 1; ; attempt++) {
       // The site's workers may have lost the gate since it was opened (a sim site or an agent without its cache
       // restarted): open it again before any power cycle that does not follow its opening at once.
-      if ((attempt > 1 || s.beforeShutdown.length > 0) && patched('reopen-gate-before-power'))
+      if ((attempt > 1 || s.beforeShutdown.length > 0) && since('reopen-gate-before-power'))
         await setGate(true, s);
       enter('power', `power: set next boot to network and cycle (attempt ${attempt}/${attempts})`);
       reached = 0;
@@ -492,12 +533,21 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         const bmc = plan.bmc;
         // One of the site's BMC permits (policy.bmc_concurrency), held for the activity and all its retries.
         const leaseMs = (Math.min(plan.timeouts.power, 300) * 4 + 60) * 1000;
+        writeStage();
         const r = await withBmcPermit(
           {
             site: plan.site,
             ...(plan.bmcConcurrency !== undefined ? { limit: plan.bmcConcurrency } : {}),
             requestId: opId,
             leaseMs,
+            ...(lean
+              ? {
+                  direct: {
+                    acquire: (x) => controlHere.acquireBmcPermit(x),
+                    release: (x) => controlHere.releaseBmcPermit(x),
+                  },
+                }
+              : {}),
           },
           () => power.powerCycleToNetwork({ site: plan.site, host: plan.host, mac: plan.mac, bmc, opId }),
         );
@@ -521,6 +571,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
     if (reached < CHECKPOINT_RANK) {
       enter('installing');
+      writeStage();
       let done = await condition(
         () => reached >= CHECKPOINT_RANK || forcedFailure !== undefined,
         `${plan.timeouts.checkpoint} seconds`,
@@ -536,7 +587,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       note('stage', 'installing: checkpoint already received');
     }
     enter('validate');
-    if (reportedCmdline !== undefined && patched('validate-reported-cmdline')) {
+    if (reportedCmdline !== undefined && since('validate-reported-cmdline')) {
       const diff = cmdlineDifference(s.artifacts.cmdline, reportedCmdline, s.artifacts.kernel);
       if (diff)
         throw new StageFailure('validate', `booted kernel command line differs from the SoT: ${diff}`);
@@ -544,6 +595,19 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
     await runTasks(s, 'validate');
     attemptStartedAt = 0;
+  };
+
+  /** The run's end in the search attributes: one upsert when lean (the stage went with enter() before). */
+  const stateAndStage = (final: 'provisioned' | 'cancelled'): void => {
+    if (!lean) {
+      upsertSearchAttributes([{ key: VaqState, value: final }]);
+      return;
+    }
+    stageWritten = stage;
+    upsertSearchAttributes([
+      { key: VaqState, value: final },
+      { key: VaqStage, value: stage },
+    ]);
   };
 
   const finish = (final: HostState, finalStage: HostStage, error?: string): HostResult => ({
@@ -581,7 +645,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     await setGate(false);
     state = 'provisioned';
     enter('provisioned', `provisioned at revision ${plan.revision} after ${powerCycles} power cycle(s)`);
-    upsertSearchAttributes([{ key: VaqState, value: 'provisioned' }]);
+    stateAndStage('provisioned');
     upsertMemo({ reached: plan.fingerprint, revision: plan.revision, sot: plan.sot });
     await tellOwnerFinally({
       site: plan.site,
@@ -598,7 +662,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         state = 'cancelled';
         lastError = 'cancelled';
         enter('cancelled', `cancelled during ${stage}`);
-        upsertSearchAttributes([{ key: VaqState, value: 'cancelled' }]);
+        stateAndStage('cancelled');
         await setGate(false);
         await tellOwnerFinally({
           site: plan.site,
@@ -616,7 +680,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     // plan that cannot load) fails it at the stage it was in, like a stage failure: recorded, gate closed, owner
     // told. Histories from before failed the run there and then (retire per workflows/PATCHES.md).
     if (err instanceof ContinueAsNew) throw err;
-    if (!(err instanceof StageFailure) && !patched('any-failure-closes-gate')) throw err;
+    if (!(err instanceof StageFailure) && !since('any-failure-closes-gate')) throw err;
     const failure = err instanceof StageFailure ? err : new StageFailure(stage, errorMessage(err));
     const failedAt = failure.stage;
     lastError = failure.message;
@@ -624,6 +688,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     note('error', `failed at ${failedAt}: ${failure.message}`);
     stage = failedAt;
     // VaqStage keeps the stage it failed at, so "failed at netboot/dhcp" is one filter away in the UI.
+    stageWritten = failedAt;
     upsertSearchAttributes([
       { key: VaqState, value: 'failed' },
       { key: VaqStage, value: failedAt },

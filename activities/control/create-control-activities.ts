@@ -23,6 +23,8 @@ import { RevisionStore } from './revision-store.ts';
 import { createGithubAccess, githubAuthFromEnv } from './github-access.ts';
 import type { GithubAccess } from './github-access.ts';
 import { reportRollout } from './rollout-report.ts';
+import { acquireBmcPermit, releaseBmcPermit } from './bmc-permits.ts';
+import { reportHostFinished } from './host-finished-report.ts';
 import { rolloutSource } from './rollout-source.ts';
 
 export interface ControlDeps {
@@ -108,6 +110,10 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       );
       return { sot: input.sot, revision: input.revision, hosts, policies, sitePolicies, counts };
     },
+
+    acquireBmcPermit: (input) => acquireBmcPermit(deps.client, input),
+    releaseBmcPermit: (input) => releaseBmcPermit(deps.client, input),
+    reportHostFinished: (input) => reportHostFinished(deps.client, input),
 
     async loadHostPlan({ sot, revision, site, host }): Promise<HostPlan> {
       const rev = await revisions.get(sot, revision);

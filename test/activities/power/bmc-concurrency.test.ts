@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { bmcSemaphoreStatusQuery, bmcSemaphoreWorkflowId } from '../../../workflows/bmc-semaphore.ts';
+import { bmcSemaphoreStatusQuery, bmcSemaphoreWorkflowId } from '../../../domain/bmc-semaphore-api.ts';
 import { writeSot } from '../../../testkit/sot.ts';
 import { startTestStack } from '../../../testkit/stack.ts';
 import type { TestStack } from '../../../testkit/stack.ts';
