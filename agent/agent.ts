@@ -26,7 +26,8 @@ import type { CheckpointTokens } from './checkpoint-token.ts';
 import type { EventOutbox } from './event-outbox.ts';
 import { reconcileGates } from './gate-reconciler.ts';
 import type { ModelCache } from './model-cache.ts';
-import { bootEventSignal } from '../domain/workflow-api.ts';
+import { bootEventSignal, bootEventsSignal } from '../domain/workflow-api.ts';
+import type { BootEvent } from '../domain/boot-events.ts';
 import { createSecretStore } from './secrets/create-secret-store.ts';
 import { withTaskSecrets } from './secrets/task-env-secrets.ts';
 import type { SecretStore } from '../domain/secret.ts';
@@ -70,6 +71,8 @@ export interface RunningAgent {
 
 /** Temporal run ids are UUIDs. */
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const runOf = (event: BootEvent): string | undefined =>
+  event.runId !== undefined && RUN_ID.test(event.runId) ? event.runId : undefined;
 
 /** How long stop() waits for BMC calls and tasks in flight before it leaves them (they are retried elsewhere). */
 const STOP_GRACE_MS = 3_000;
@@ -106,8 +109,11 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
       // The gate's run only: a later run of the host must not count an older boot's events. A run id that is no
       // Temporal run id (a gate written by hand) would be refused forever and block the lane: such an event goes
       // to the workflow's current run, as events did before they carried their run.
-      const runId = event.runId !== undefined && RUN_ID.test(event.runId) ? event.runId : undefined;
-      await client.workflow.getHandle(workflowId, runId).signal(bootEventSignal, event);
+      await client.workflow.getHandle(workflowId, runOf(event)).signal(bootEventSignal, event);
+    },
+    // The outbox groups only events of one run.
+    deliverMany: async (workflowId, events) => {
+      await client.workflow.getHandle(workflowId, runOf(events[0]!)).signal(bootEventsSignal, events);
     },
     services: opts.services ?? agentBootServices,
     secrets,

@@ -86,18 +86,22 @@ export class BootEventRecorder {
       return;
     }
     this.counts.recorded++;
-    await this.outbox.enqueue(entry.workflowId, {
-      id:
-        o.identity !== undefined
-          ? `${o.kind}/${mac}/${entry.runId}/${o.identity}`
-          : `${this.agentId}-${this.started.toString(36)}-${(++this.n).toString(36)}`,
-      kind: o.kind,
-      mac,
-      at: Date.now(),
-      source: this.agentId,
-      ...(o.detail !== undefined ? { detail: o.detail } : {}),
-      runId: entry.runId,
-    });
+    await this.outbox.enqueue(
+      entry.workflowId,
+      {
+        id:
+          o.identity !== undefined
+            ? `${o.kind}/${mac}/${entry.runId}/${o.identity}`
+            : `${this.agentId}-${this.started.toString(36)}-${(++this.n).toString(36)}`,
+        kind: o.kind,
+        mac,
+        at: Date.now(),
+        source: this.agentId,
+        ...(o.detail !== undefined ? { detail: o.detail } : {}),
+        runId: entry.runId,
+      },
+      { batch: entry.eventBatches === true },
+    );
   }
 
   /**

@@ -38,6 +38,8 @@ export interface BootServingOptions {
   log: Logger;
   /** Where each boot event goes (Temporal for a real agent); a rejection keeps it in the outbox for a retry. */
   deliver: (workflowId: string, event: BootEvent) => Promise<void>;
+  /** Several events of one run at once (runs whose gate says they take them so); without it, one by one. */
+  deliverMany?: (workflowId: string, events: BootEvent[]) => Promise<void>;
   /** Boot services made from the agent's parts (DHCP, TFTP). */
   services?: (parts: AgentParts) => BootService[];
   /** Serve HTTP (default true). */
@@ -75,6 +77,8 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
     opts.deliver,
     (m, level = 'warn') => log[level](m),
     opts.outboxRetryPauses,
+    {},
+    opts.deliverMany,
   );
   await outbox.start();
   const recorder = new BootEventRecorder(

@@ -23,6 +23,8 @@ interface OutboxRecord {
   seq: number;
   workflowId: string;
   event: BootEvent;
+  /** Its run takes events together (the gate said so): sent with the lane's next records in one signal. */
+  batch?: true;
   /** When it was queued (epoch ms; for an event reloaded from disk, its observation time). Never written. */
   since: number;
   /** Delivered (or dropped) in this process; never written to disk. */
@@ -80,6 +82,8 @@ const CURSOR_WIDTH = 16;
 const BATCH = 64;
 /** Workflows signalled at once within a round. */
 const LANES = 16;
+/** Events in one signal: a host's whole netboot is about ten; this bounds a payload after a long outage. */
+const MAX_EVENTS_PER_SIGNAL = 32;
 /** Events per append: held events go out in pieces, so a disk with a little room takes what fits. */
 const WRITE_CHUNK = 512;
 
@@ -140,6 +144,8 @@ export class EventOutbox {
     private readonly log: OutboxLog = () => undefined,
     private readonly retryPauses: { firstMs: number; maxMs: number } = RETRY_PAUSES,
     limits: Partial<OutboxLimits> = {},
+    /** Sends several events of one run at once (one signal); without it every event goes alone. */
+    private readonly sendMany?: (workflowId: string, events: BootEvent[]) => Promise<void>,
   ) {
     this.limits = { ...LIMITS, ...limits };
   }
@@ -197,8 +203,14 @@ export class EventOutbox {
    * Queues an event for the workflow `workflowId`. Resolves once it is on disk, or held in memory because the
    * disk refused it (then written as soon as it can be); never rejects, so a boot service never fails on it.
    */
-  enqueue(workflowId: string, event: BootEvent): Promise<void> {
-    const rec: OutboxRecord = { seq: ++this.seq, workflowId, event, since: Date.now() };
+  enqueue(workflowId: string, event: BootEvent, opts: { batch?: boolean } = {}): Promise<void> {
+    const rec: OutboxRecord = {
+      seq: ++this.seq,
+      workflowId,
+      event,
+      ...(opts.batch ? { batch: true as const } : {}),
+      since: Date.now(),
+    };
     if (this.closed) {
       this.counts.droppedAtStop++;
       this.log(`outbox: stopped; event ${event.id} (${event.kind}) for ${workflowId} dropped`, 'error');
@@ -315,7 +327,14 @@ export class EventOutbox {
   }
 
   private line(r: OutboxRecord): string {
-    return JSON.stringify({ seq: r.seq, workflowId: r.workflowId, event: r.event }) + '\n';
+    return (
+      JSON.stringify({
+        seq: r.seq,
+        workflowId: r.workflowId,
+        event: r.event,
+        ...(r.batch ? { batch: true } : {}),
+      }) + '\n'
+    );
   }
 
   /** A write failed: count it, say so (at once the first time, then at most once per interval), retry later. */
@@ -531,29 +550,57 @@ export class EventOutbox {
     let failure: { workflowId: string; message: string } | undefined;
     const runLanes = async (): Promise<void> => {
       for (let lane = queue.shift(); lane; lane = queue.shift()) {
-        for (const r of lane) {
+        for (const group of this.signals(lane)) {
+          const r = group[0]!;
           try {
-            await this.send(r.workflowId, r.event);
-            this.counts.delivered++;
+            if (group.length === 1) await this.send(r.workflowId, r.event);
+            else
+              await this.sendMany!(
+                r.workflowId,
+                group.map((g) => g.event),
+              );
+            this.counts.delivered += group.length;
           } catch (err) {
             if (!(err instanceof WorkflowNotFoundError)) {
               failure ??= { workflowId: r.workflowId, message: message(err) };
               break;
             }
-            // The run ended (or never existed): nobody is waiting for this event.
-            this.counts.droppedNoWorkflow++;
-            this.log(
-              `outbox: event ${r.event.id} (${r.event.kind}) for ${r.workflowId} dropped: ` +
-                `no running workflow (${err.message})`,
-              'info',
-            );
+            // The run ended (or never existed): nobody is waiting for these events.
+            this.counts.droppedNoWorkflow += group.length;
+            for (const g of group)
+              this.log(
+                `outbox: event ${g.event.id} (${g.event.kind}) for ${g.workflowId} dropped: ` +
+                  `no running workflow (${err.message})`,
+                'info',
+              );
           }
-          this.release(r);
+          for (const g of group) this.release(g);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(LANES, queue.length) }, runLanes));
     return failure;
+  }
+
+  /**
+   * A lane's records as signals, in order: consecutive records of one run that takes events together make one
+   * (at most MAX_EVENTS_PER_SIGNAL), every other record goes alone.
+   */
+  private signals(lane: OutboxRecord[]): OutboxRecord[][] {
+    const out: OutboxRecord[][] = [];
+    for (const r of lane) {
+      const last = out.at(-1);
+      const joins =
+        this.sendMany !== undefined &&
+        r.batch === true &&
+        last !== undefined &&
+        last[0]!.batch === true &&
+        last[0]!.event.runId === r.event.runId &&
+        last.length < MAX_EVENTS_PER_SIGNAL;
+      if (joins) last.push(r);
+      else out.push([r]);
+    }
+    return out;
   }
 
   /** Drops the delivered prefix once it is most of the array (shift() on a long queue costs a copy each time). */

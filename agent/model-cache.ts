@@ -98,6 +98,7 @@ export class ModelCache implements NetbootGate {
       workflowId: g.workflowId,
       runId: g.runId,
       ...(g.artifacts !== undefined ? { artifacts: g.artifacts } : {}),
+      ...(g.eventBatches === true ? { eventBatches: true } : {}),
       updatedAt: g.updatedAt,
     };
   }

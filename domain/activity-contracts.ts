@@ -69,6 +69,8 @@ export interface NetbootGateInput {
    * its queue held them) keeps the newest; absent in updates from runs before it was sent.
    */
   issuedAt?: number;
+  /** The run takes several boot events in one `bootEvents` signal; without it agents send them one by one. */
+  eventBatches?: boolean;
 }
 
 export interface PowerInput {
@@ -78,6 +80,8 @@ export interface PowerInput {
   bmc: BmcRef;
   /** Idempotency key: a retried activity with the same key must not power-cycle twice. */
   opId: string;
+  /** The host's netboot gate, applied on this worker first (a single-agent site: gate and power in one call). */
+  gate?: NetbootGateInput;
 }
 
 export interface PowerResult {
@@ -92,6 +96,8 @@ export interface TaskRunInput {
   phase: 'before_shutdown' | 'validate';
   bootStage: number;
   tasks: TaskPlan[];
+  /** The gate's closing, applied on this worker before the tasks run (a single-agent site, its last boot stage). */
+  closeGate?: NetbootGateInput;
 }
 
 export interface TaskRunResult {

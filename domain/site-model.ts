@@ -75,5 +75,7 @@ export interface NetbootEntry {
   workflowId: string;
   runId: string;
   artifacts?: BootArtifacts;
+  /** The run takes several boot events in one signal (NetbootGateInput.eventBatches). */
+  eventBatches?: boolean;
   updatedAt: number;
 }

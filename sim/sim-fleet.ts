@@ -202,11 +202,13 @@ export class SimFleet {
           source: 'sim',
           detail: detailFor(kind, gate.bootStage),
         };
-        this.opts.events.report(t.site, t.host, event).catch((err: unknown) => {
-          this.log(
-            `sim ${t.host}: could not report ${kind}: ${err instanceof Error ? err.message : String(err)}`,
-          );
-        });
+        this.opts.events
+          .report(t.site, t.host, event, { batch: gate.eventBatches === true })
+          .catch((err: unknown) => {
+            this.log(
+              `sim ${t.host}: could not report ${kind}: ${err instanceof Error ? err.message : String(err)}`,
+            );
+          });
       }, at);
       s.timers.push(timer);
     }

@@ -339,7 +339,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     `planned: revision ${plan.revision}, ${plan.stages.length} boot stage(s), fingerprint ${plan.fingerprint.slice(0, 12)}`,
   );
 
-  const setGate = async (open: boolean, s?: BootStagePlan): Promise<void> => {
+  /** The gate this run wants now; also what the agents' reconcilers catch up with (netbootGateQuery). */
+  const gateUpdate = (open: boolean, s?: BootStagePlan): NetbootGateInput => {
     const update: NetbootGateInput = {
       site: plan.site,
       host: plan.host,
@@ -357,8 +358,20 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}),
       ...(open && s ? { artifacts: s.artifacts } : {}),
       ...(everyAgent ? { issuedAt: Date.now() } : {}),
+      ...(lean ? { eventBatches: true } : {}),
     };
     wantedGate = update;
+    return update;
+  };
+  /**
+   * Lean, one agent: the gate travels with the site activity that needs it (opened by the power activity, closed
+   * by the last validation's), not in an activity of its own.
+   */
+  const gateWithActivities = lean && !everyAgent;
+  let gateClosed = false;
+  const setGate = async (open: boolean, s?: BootStagePlan): Promise<void> => {
+    const update = gateUpdate(open, s);
+    gateClosed = !open;
     writeStage();
     if (!everyAgent) {
       await gate.setNetbootGate(update);
@@ -461,7 +474,11 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
   };
 
-  const runTasks = async (s: BootStagePlan, phase: 'before_shutdown' | 'validate'): Promise<void> => {
+  const runTasks = async (
+    s: BootStagePlan,
+    phase: 'before_shutdown' | 'validate',
+    closeGate = false,
+  ): Promise<void> => {
     const tasks = phase === 'validate' ? s.validate : s.beforeShutdown;
     // Some hosts validate themselves, so their validate step runs even without tasks: the plan says which. Histories
     // from before the plan said so decided by the driver's name (retire per workflows/PATCHES.md).
@@ -481,6 +498,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       retry: { maximumAttempts: 3 },
     });
     writeStage();
+    const close = closeGate ? gateUpdate(false) : undefined;
     const res = await act.runTasks({
       site: plan.site,
       host: plan.host,
@@ -488,7 +506,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       phase,
       bootStage: s.index,
       tasks,
+      ...(close ? { closeGate: close } : {}),
     });
+    if (close) gateClosed = true;
     for (const r of res.results) {
       note(
         'task',
@@ -510,7 +530,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     reached = 0;
     attemptStartedAt = 0;
     enter('planned', `boot stage ${s.index}/${plan.stages.length}: boot ${s.boot} (os ${s.os})`);
-    await setGate(true, s);
+    if (!gateWithActivities || s.beforeShutdown.length > 0) await setGate(true, s);
     if (s.beforeShutdown.length > 0) {
       enter('pre-shutdown');
       await runTasks(s, 'before_shutdown');
@@ -521,7 +541,11 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     for (attempt = 1; ; attempt++) {
       // The site's workers may have lost the gate since it was opened (a sim site or an agent without its cache
       // restarted): open it again before any power cycle that does not follow its opening at once.
-      if ((attempt > 1 || s.beforeShutdown.length > 0) && since('reopen-gate-before-power'))
+      if (
+        !gateWithActivities &&
+        (attempt > 1 || s.beforeShutdown.length > 0) &&
+        since('reopen-gate-before-power')
+      )
         await setGate(true, s);
       enter('power', `power: set next boot to network and cycle (attempt ${attempt}/${attempts})`);
       reached = 0;
@@ -549,7 +573,15 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
                 }
               : {}),
           },
-          () => power.powerCycleToNetwork({ site: plan.site, host: plan.host, mac: plan.mac, bmc, opId }),
+          () =>
+            power.powerCycleToNetwork({
+              site: plan.site,
+              host: plan.host,
+              mac: plan.mac,
+              bmc,
+              opId,
+              ...(gateWithActivities ? { gate: gateUpdate(true, s) } : {}),
+            }),
         );
         powerCycles++;
         note('power', `power cycled: ${r.detail}`);
@@ -593,7 +625,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         throw new StageFailure('validate', `booted kernel command line differs from the SoT: ${diff}`);
       note('validate', 'booted kernel command line matches the SoT');
     }
-    await runTasks(s, 'validate');
+    // The last stage's validation closes the gate first: the netboot is over, and a reboot while validating
+    // must boot the installed system.
+    await runTasks(s, 'validate', gateWithActivities && s.index === plan.stages.length);
     attemptStartedAt = 0;
   };
 
@@ -642,7 +676,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         });
       }
     }
-    await setGate(false);
+    if (!gateClosed) await setGate(false);
     state = 'provisioned';
     enter('provisioned', `provisioned at revision ${plan.revision} after ${powerCycles} power cycle(s)`);
     stateAndStage('provisioned');

@@ -56,70 +56,17 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
       log(`site model ${model.sot}@${model.revision}: ${model.reservations.length} reservations`);
     },
 
-    async setNetbootGate(input: NetbootGateInput): Promise<void> {
-      const outcome = await deps.gate.set(input);
-      const what = input.open ? `open (stage ${input.bootStage})` : 'closed';
-      log(
-        outcome === 'applied'
-          ? `gate ${what} for ${input.site}/${input.host}`
-          : outcome === 'ignored-other-run'
-            ? `gate update (${what}) for ${input.site}/${input.host} ignored: it is from run ${input.runId}, the gate belongs to a newer run`
-            : `gate update (${what}) for ${input.site}/${input.host} ignored: the agent already has a newer one`,
-      );
-    },
+    setNetbootGate,
 
     async powerCycleToNetwork(input: PowerInput): Promise<PowerResult> {
-      const done = await deps.powerLog.get(input.opId);
-      if (done) return { detail: `${done.detail} (already done for ${input.opId})` };
-      const driver = deps.drivers[input.bmc.driver];
-      if (!driver) {
-        throw ApplicationFailure.nonRetryable(
-          `no ${input.bmc.driver} power driver on the workers of site ${deps.site}`,
-          'DriverUnavailable',
-        );
-      }
-      const ctx = Context.current();
-      const o = input.bmc.options;
-      const detail = await runBmcOperation(
-        {
-          driver,
-          target: { site: input.site, host: input.host, mac: input.mac, bmc: input.bmc },
-          ...(deps.secrets !== undefined ? { secrets: deps.secrets } : {}),
-          cancelled: ctx.cancellationSignal,
-          heartbeat: (d) => ctx.heartbeat(d),
-        },
-        (target, progress) => {
-          const device = optString(o, 'boot_device', 'network');
-          if (device !== 'network' && device !== 'uefi-http')
-            throw new BmcError(`BMC option boot_device must be network or uefi-http, not ${device}`, false);
-          return cycleToNetwork(driver, target, {
-            device,
-            attempts: optNumber(o, 'verify_attempts', 3),
-            settleMs: optNumber(o, 'power_settle_s', 30) * 1000,
-            progress,
-          });
-        },
-      );
-      await deps.powerLog.record({
-        opId: input.opId,
-        host: `${input.site}/${input.host}`,
-        at: Date.now(),
-        detail,
-      });
-      log(`power ${input.site}/${input.host}: ${detail}`);
-      return { detail };
+      if (input.gate) await setNetbootGate(input.gate);
+      return powerCycleToNetwork(input);
     },
 
     async runTasks(input: TaskRunInput): Promise<TaskRunResult> {
-      const runner = deps.taskRunner(input.bmc?.driver, input);
-      if (!runner) {
-        throw ApplicationFailure.nonRetryable(
-          `no task runner for ${input.phase} tasks on the workers of site ${deps.site} (configure a container engine)`,
-          'TaskRunnerUnavailable',
-        );
-      }
-      const ctx = Context.current();
-      return runner.run(input, (msg) => ctx.heartbeat(msg), ctx.cancellationSignal);
+      const { closeGate, ...tasks } = input;
+      if (closeGate) await setNetbootGate(closeGate);
+      return runTasks(tasks);
     },
 
     async deliverHeldEvents(input: HeldEventsInput): Promise<HeldEventsResult> {
@@ -130,4 +77,70 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
       return r;
     },
   };
+
+  async function setNetbootGate(input: NetbootGateInput): Promise<void> {
+    const outcome = await deps.gate.set(input);
+    const what = input.open ? `open (stage ${input.bootStage})` : 'closed';
+    log(
+      outcome === 'applied'
+        ? `gate ${what} for ${input.site}/${input.host}`
+        : outcome === 'ignored-other-run'
+          ? `gate update (${what}) for ${input.site}/${input.host} ignored: it is from run ${input.runId}, the gate belongs to a newer run`
+          : `gate update (${what}) for ${input.site}/${input.host} ignored: the agent already has a newer one`,
+    );
+  }
+
+  async function powerCycleToNetwork(input: PowerInput): Promise<PowerResult> {
+    const done = await deps.powerLog.get(input.opId);
+    if (done) return { detail: `${done.detail} (already done for ${input.opId})` };
+    const driver = deps.drivers[input.bmc.driver];
+    if (!driver) {
+      throw ApplicationFailure.nonRetryable(
+        `no ${input.bmc.driver} power driver on the workers of site ${deps.site}`,
+        'DriverUnavailable',
+      );
+    }
+    const ctx = Context.current();
+    const o = input.bmc.options;
+    const detail = await runBmcOperation(
+      {
+        driver,
+        target: { site: input.site, host: input.host, mac: input.mac, bmc: input.bmc },
+        ...(deps.secrets !== undefined ? { secrets: deps.secrets } : {}),
+        cancelled: ctx.cancellationSignal,
+        heartbeat: (d) => ctx.heartbeat(d),
+      },
+      (target, progress) => {
+        const device = optString(o, 'boot_device', 'network');
+        if (device !== 'network' && device !== 'uefi-http')
+          throw new BmcError(`BMC option boot_device must be network or uefi-http, not ${device}`, false);
+        return cycleToNetwork(driver, target, {
+          device,
+          attempts: optNumber(o, 'verify_attempts', 3),
+          settleMs: optNumber(o, 'power_settle_s', 30) * 1000,
+          progress,
+        });
+      },
+    );
+    await deps.powerLog.record({
+      opId: input.opId,
+      host: `${input.site}/${input.host}`,
+      at: Date.now(),
+      detail,
+    });
+    log(`power ${input.site}/${input.host}: ${detail}`);
+    return { detail };
+  }
+
+  async function runTasks(input: TaskRunInput): Promise<TaskRunResult> {
+    const runner = deps.taskRunner(input.bmc?.driver, input);
+    if (!runner) {
+      throw ApplicationFailure.nonRetryable(
+        `no task runner for ${input.phase} tasks on the workers of site ${deps.site} (configure a container engine)`,
+        'TaskRunnerUnavailable',
+      );
+    }
+    const ctx = Context.current();
+    return runner.run(input, (msg) => ctx.heartbeat(msg), ctx.cancellationSignal);
+  }
 }

@@ -265,3 +265,45 @@ async function waitUntil(ok: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(ok(), 'condition not reached in 5 s');
 }
+
+test('events of a run that takes them together go out in one signal; others one by one; a restart keeps the mark', async (t) => {
+  const dir = await tmp(t);
+  let up = false;
+  const sent: string[][] = [];
+  const make = () =>
+    new EventOutbox(
+      dir,
+      async (_wf, e) => {
+        if (!up) throw new Error('14 UNAVAILABLE');
+        sent.push([e.id]);
+      },
+      () => undefined,
+      { firstMs: 50, maxMs: 100 },
+      {},
+      async (_wf, events) => {
+        if (!up) throw new Error('14 UNAVAILABLE');
+        sent.push(events.map((e) => e.id));
+      },
+    );
+  const a = make();
+  await a.start();
+  const run = (n: number, runId: string): BootEvent => ({ ...ev(n), runId });
+  // Held while the centre is away: three of run r1 (batchable), one of r2 (batchable), two of a run that is not.
+  await a.enqueue('host/a/h', run(1, 'r1'), { batch: true });
+  await a.enqueue('host/a/h', run(2, 'r1'), { batch: true });
+  await a.enqueue('host/a/h', run(3, 'r1'), { batch: true });
+  await a.enqueue('host/a/h', run(4, 'r2'), { batch: true });
+  await a.enqueue('host/b/h', ev(5));
+  await a.enqueue('host/b/h', ev(6));
+  await a.stop();
+  const b = make();
+  await b.start();
+  t.after(() => b.stop());
+  up = true;
+  assert.equal(await b.drain(15_000), true);
+  assert.deepEqual(
+    sent.sort((x, y) => x[0]!.localeCompare(y[0]!)),
+    [['e1', 'e2', 'e3'], ['e4'], ['e5'], ['e6']],
+  );
+  assert.equal(b.stats().delivered, 6);
+});

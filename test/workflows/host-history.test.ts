@@ -1,0 +1,73 @@
+// What one reprovision writes to its host's history (issue 20, item 1): a one-stage host of a sim site with no
+// delays — the benchmark's case — stays within 40 events (83 before the lean path), with one patch marker,
+// its plan, BMC permit and last report as local-activity markers, no signal sent, child started or gate
+// activity of its own; and every boot event it counted is readable in the history's signals.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import proto from '@temporalio/proto';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { hostWorkflowId } from '../../domain/workflow-api.ts';
+import type { BootEvent } from '../../domain/boot-events.ts';
+import { ZERO_DELAYS } from '../../sim/sim-delays.ts';
+import { writeSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
+import { rolloutResult, startRollout } from '../../testkit/workflows.ts';
+
+const { temporal } = proto;
+const T = temporal.api.enums.v1.EventType;
+
+let stack: TestStack;
+before(async () => {
+  stack = await startTestStack({ name: 'host-history' });
+});
+after(() => stack?.close());
+
+test('a one-stage sim host: at most 40 history events, every boot event readable in them', async () => {
+  const sot = await writeSot({
+    sot: 'lean',
+    site: 'lean',
+    workflows: { one: { boots: ['quick'], policy: { max_concurrent: 4 } } },
+    hosts: ['l1', 'l2', 'l3', 'l4'].map((name) => ({ name, workflow: 'one' })),
+  });
+  await stack.startSimSite(sot.site, ZERO_DELAYS);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  assert.equal(result.state, 'completed', JSON.stringify(result));
+  assert.equal(result.provisioned, 4);
+
+  for (const host of ['l1', 'l2', 'l3', 'l4']) {
+    const history = await stack.client.workflow.getHandle(hostWorkflowId(sot.site, host)).fetchHistory();
+    const events = history.events ?? [];
+    const types = events.map((e) => T[e.eventType ?? 0]);
+    const where = `${host}: ${types.join(' ')}`;
+    assert.ok(events.length <= 40, `${events.length} events; ${where}`);
+    const markers = events.flatMap((e) =>
+      e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes] : [],
+    );
+    assert.equal(markers.filter((m) => m.markerName === 'core_patch').length, 1, where);
+    assert.ok(markers.filter((m) => m.markerName === 'core_local_activity').length >= 3, where);
+    for (const absent of [
+      'EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED',
+      'EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED',
+    ])
+      assert.ok(!types.includes(absent), `${absent}; ${where}`);
+    const scheduled = events.flatMap((e) =>
+      e.activityTaskScheduledEventAttributes
+        ? [e.activityTaskScheduledEventAttributes.activityType?.name]
+        : [],
+    );
+    assert.ok(!scheduled.includes('setNetbootGate'), `a gate activity of its own; ${where}`);
+    assert.ok(!scheduled.includes('loadHostPlan'), where);
+
+    // The boot events, from the signals' payloads: each kind of the sim's boot, once (`quick` has no config).
+    const kinds: string[] = [];
+    for (const e of events) {
+      const s = e.workflowExecutionSignaledEventAttributes;
+      if (!s || !s.signalName?.startsWith('bootEvent')) continue;
+      const arg = defaultPayloadConverter.fromPayload<BootEvent | BootEvent[]>(s.input!.payloads![0]!);
+      for (const ev of Array.isArray(arg) ? arg : [arg]) kinds.push(ev.kind);
+    }
+    assert.deepEqual(kinds.sort(), ['checkpoint', 'dhcp', 'initrd', 'ipxe', 'kernel', 'tftp'], where);
+  }
+});
