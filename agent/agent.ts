@@ -14,6 +14,7 @@ import { createSiteActivities } from '../activities/site/create-site-activities.
 import type { SiteDeps } from '../activities/site/create-site-activities.ts';
 import type { PowerDriver } from '../activities/power/driver.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
+import { releaseBmcPermit } from '../activities/control/bmc-permits.ts';
 import { createSiteWorker } from '../activities/site/site-worker.ts';
 import { agentTaskQueue, siteTaskQueue } from '../domain/temporal-names.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
@@ -139,6 +140,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
     drivers,
     secrets,
     powerLog: new PowerOpLog(path.join(config.data_dir, 'power-ops.jsonl')),
+    releaseBmcPermit: (site, release) => releaseBmcPermit(client, { site, release }),
     taskRunner: (driver, input) => {
       const runner =
         opts.taskRunner?.(driver, input) ?? (input.tasks.length > 0 ? capabilities.tasks : undefined);

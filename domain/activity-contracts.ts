@@ -1,7 +1,7 @@
 // The activity interfaces the workflows call. Factories in activities/control and activities/site implement
 // them with their dependencies injected; workflows import only these types.
 import type { BootArtifacts, SiteModel } from './site-model.ts';
-import type { BmcRef, HostFinished, HostPlan, TaskPlan } from './host.ts';
+import type { BmcRef, HostPlan, TaskPlan } from './host.ts';
 import type { BmcPermitRelease, BmcPermitRequest } from './bmc-semaphore-api.ts';
 import type {
   PreparedRollout,
@@ -29,16 +29,24 @@ export interface ControlActivities {
   }): Promise<{ site: string; host: string; status: string }[]>;
   /** Legacy rollouts only: the whole plan in one payload (grows with the fleet). */
   prepareRollout(input: RolloutInput & { rolloutId: string }): Promise<PreparedRollout>;
-  /** The host's boot plan at a revision (from the revision store; re-fetched if missing). */
-  loadHostPlan(input: { sot: string; revision: string; site: string; host: string }): Promise<HostPlan>;
+  /**
+   * The host's boot plan at a revision (from the revision store; re-fetched if missing). With `firstPermit`, also
+   * asks the site's BMC semaphore for the permit of the given boot stage's first power cycle (unless that stage
+   * runs tasks before shutdown), so a free permit costs the host no call of its own.
+   */
+  loadHostPlan(input: {
+    sot: string;
+    revision: string;
+    site: string;
+    host: string;
+    firstPermit?: { holder: string; requestId: string; bootStage: number };
+  }): Promise<HostPlan>;
   /** The slice of a revision an agent of `site` serves from (subnets, reservations of every known host). */
   siteModel(input: { sot: string; revision: string; site: string }): Promise<SiteModel>;
   /** Tell running rollouts of the same SoT that `rolloutId` supersedes them; returns their ids. */
   supersedeOlderRollouts(input: { sot: string; rolloutId: string }): Promise<string[]>;
   /** Ask the site's BMC semaphore for a permit: granted now, or queued (a grant signal follows). */
   acquireBmcPermit(input: { site: string; request: BmcPermitRequest }): Promise<{ granted: boolean }>;
-  /** Tell a rollout (by workflow id) how one of its hosts ended; a rollout that has closed is not an error. */
-  reportHostFinished(input: { to: string; finished: HostFinished }): Promise<void>;
   /** Give a permit (or a place in the queue) back. */
   releaseBmcPermit(input: { site: string; release: BmcPermitRelease }): Promise<void>;
   /** Show the rollout's progress on its commit (GitHub check run or status); returns the check run's id. */
@@ -82,11 +90,15 @@ export interface PowerInput {
   opId: string;
   /** The host's netboot gate, applied on this worker first (a single-agent site: gate and power in one call). */
   gate?: NetbootGateInput;
+  /** The BMC permit this cycle holds: given back by the activity once the cycle is done (PowerResult says so). */
+  permit?: { site: string; release: BmcPermitRelease };
 }
 
 export interface PowerResult {
   /** What the BMC reported after the operation (read back). */
   detail: string;
+  /** The input's permit was given back (else the workflow gives it back). */
+  permitReleased?: boolean;
 }
 
 export interface TaskRunInput {

@@ -6,6 +6,10 @@ export const DEFAULT_BMC_CONCURRENCY = 20;
 export const BMC_SEMAPHORE_WORKFLOW_TYPE = 'bmcSemaphore';
 export const bmcSemaphoreWorkflowId = (site: string): string => `bmc-semaphore/${site}`;
 
+/** A permit's lease for a power cycle whose activity may run `powerTimeoutS` (capped at 300 s), retries included. */
+export const bmcPermitLeaseMs = (powerTimeoutS: number): number =>
+  (Math.min(powerTimeoutS, 300) * 4 + 60) * 1000;
+
 export interface BmcPermitRequest {
   /** Workflow id of the requester (grants are signalled to it). */
   holder: string;

@@ -80,6 +80,11 @@ export interface HostPlan {
    * queue, since each answers DHCP and HTTP from its own cache. Absent in plans made before this was planned.
    */
   agents?: string[];
+  /**
+   * The BMC permit asked for with the plan (its first power cycle's), when the run asked: granted, or queued (a
+   * grant signal follows). Absent when not asked, or when the stage runs tasks before shutdown.
+   */
+  firstPermit?: { requestId: string; granted: boolean };
 }
 
 export interface HostWorkflowInput {

@@ -2,6 +2,7 @@
 // netboot gate, with boot events reported to Temporal exactly as an agent reports them.
 import type { Client } from '@temporalio/client';
 import path from 'node:path';
+import { releaseBmcPermit } from '../activities/control/bmc-permits.ts';
 import { TemporalBootEventReporter } from '../agent/boot-event-reporter.ts';
 import { MemoryNetbootGate } from './memory-netboot-gate.ts';
 import type { NetbootGate } from '../domain/netboot-gate.ts';
@@ -58,6 +59,7 @@ export function createSimSite(
     gate,
     drivers: { ...(opts.drivers ?? createPowerDrivers()), sim: fleet.driver },
     powerLog,
+    releaseBmcPermit: (site, release) => releaseBmcPermit(opts.client, { site, release }),
     secrets: opts.secrets ?? createSecretStore(),
     taskRunner: (driver, input) =>
       opts.containers && input.tasks.length > 0

@@ -39,18 +39,9 @@ export interface BmcPermitOptions {
   requestId: string;
   /** Longer than the BMC work can take, retries included. */
   leaseMs: number;
-  /**
-   * Since `lean-host-history`: ask and release through these (local activities), so a free permit costs one
-   * marker each way instead of signals, a child start and a timer in the host's history.
-   */
-  direct?: {
-    acquire(input: { site: string; request: BmcPermitRequest }): Promise<{ granted: boolean }>;
-    release(input: { site: string; release: BmcPermitRelease }): Promise<void>;
-  };
 }
 
 export async function withBmcPermit<T>(opts: BmcPermitOptions, work: () => Promise<T>): Promise<T> {
-  if (opts.direct) return withDirectPermit(opts, opts.direct, work);
   deprecatePatch(BMC_SEMAPHORE_PATCH);
   const granted = new Set<string>();
   setHandler(bmcGrantSignal, (g) => {
@@ -108,37 +99,41 @@ async function request(site: string, semaphoreId: string, req: BmcPermitRequest)
   }
 }
 
-/** The lean way: a free permit is granted in the asking activity's answer; a busy site grants by signal later. */
-async function withDirectPermit<T>(
-  opts: BmcPermitOptions,
-  direct: NonNullable<BmcPermitOptions['direct']>,
-  work: () => Promise<T>,
-): Promise<T> {
+/**
+ * Since `lean-host-history`: waits for the permit the host asked for with its plan (`asked`), or asks now
+ * through a control activity; the semaphore grants a free one in its answer, a busy site by signal later. The
+ * power activity gives it back (see giveBackBmcPermit for when it cannot). A wait that is cancelled gives back its
+ * place in the queue.
+ */
+export async function waitForBmcPermit(opts: {
+  site: string;
+  request: BmcPermitRequest;
+  asked?: { granted: boolean };
+  ask(input: { site: string; request: BmcPermitRequest }): Promise<{ granted: boolean }>;
+}): Promise<void> {
   const granted = new Set<string>();
   setHandler(bmcGrantSignal, (g) => {
     granted.add(g.requestId);
   });
-  const request: BmcPermitRequest = {
-    holder: workflowInfo().workflowId,
-    requestId: opts.requestId,
-    limit: opts.limit ?? DEFAULT_BMC_CONCURRENCY,
-    leaseMs: opts.leaseMs,
-  };
+  const id = opts.request.requestId;
   try {
-    const r = await direct.acquire({ site: opts.site, request });
-    if (!r.granted) {
-      // Asked again now and then, in case the semaphore ended or was terminated while this host waited.
-      while (!(await condition(() => granted.has(request.requestId), RE_REQUEST_MS))) {
-        if ((await direct.acquire({ site: opts.site, request })).granted) break;
-      }
+    const first = opts.asked ?? (await opts.ask({ site: opts.site, request: opts.request }));
+    if (first.granted) return;
+    // Asked again now and then, in case the semaphore ended or was terminated while this host waited.
+    while (!(await condition(() => granted.has(id), RE_REQUEST_MS))) {
+      if ((await opts.ask({ site: opts.site, request: opts.request })).granted) return;
     }
-    return await work();
-  } finally {
-    // Also when cancelled: a permit (or a place in the queue) must never outlive the work it was for.
-    await CancellationScope.nonCancellable(() =>
-      direct
-        .release({ site: opts.site, release: { holder: request.holder, requestId: request.requestId } })
-        .catch(() => undefined),
-    );
+  } catch (err) {
+    giveBackBmcPermit(opts.site, { holder: opts.request.holder, requestId: id });
+    throw err;
   }
+}
+
+/** Gives a permit (or a place in the queue) back by signal, sent with this workflow task's commands. */
+export function giveBackBmcPermit(site: string, release: BmcPermitRelease): void {
+  void CancellationScope.nonCancellable(() =>
+    getExternalWorkflowHandle(bmcSemaphoreWorkflowId(site))
+      .signal(bmcReleaseSignal, release)
+      .catch(() => undefined),
+  );
 }

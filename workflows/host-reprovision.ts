@@ -18,13 +18,19 @@ import {
   isCancellation,
   patched,
   proxyActivities,
-  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ControlActivities, NetbootGateInput, SiteActivities } from '../domain/activity-contracts.ts';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import type {
+  ControlActivities,
+  NetbootGateInput,
+  PowerInput,
+  PowerResult,
+  SiteActivities,
+} from '../domain/activity-contracts.ts';
 import {
   bootEventSignal,
   bootEventsSignal,
@@ -35,7 +41,8 @@ import {
   overrideStageUpdate,
 } from '../domain/workflow-api.ts';
 import { toEveryAgent } from './agent-fanout.ts';
-import { withBmcPermit } from './bmc-permit.ts';
+import { giveBackBmcPermit, waitForBmcPermit, withBmcPermit } from './bmc-permit.ts';
+import { bmcPermitLeaseMs, DEFAULT_BMC_CONCURRENCY } from '../domain/bmc-semaphore-api.ts';
 import { CHECKPOINT_RANK, nextNetbootStep, rankOf } from './netboot-progress.ts';
 import {
   CONTROL_TASK_QUEUE,
@@ -64,10 +71,12 @@ import { appendBounded, SeenEvents } from './bounded-history.ts';
 import { cmdlineDifference, reportedCmdlineOf } from './cmdline-difference.ts';
 
 /**
- * Since this patch a host's history is lean (issue 20): the plan and BMC permits come from local activities, a
- * free permit is granted in its answer, the stage search attribute is written once per workflow task, the other
- * patches of this file are implied (their markers are not written), and the last report to the owner goes out
- * with the run's completion instead of waiting for its acknowledgement.
+ * Since this patch a host's history is lean (issue 20): the first BMC permit is asked for with the plan and a free
+ * one granted in the answer, the power activity gives it back; on a single-agent site the gate travels with the
+ * power and validation activities; boot events may come several to a signal; the stage search attribute is
+ * written once per workflow task; the other patches of this file are implied (their markers are not written); the
+ * last report to the owner goes out with the run's completion. No local activities: with signals arriving while
+ * one ran, a live run and its replay were seen to resolve it in different workflow tasks (a nondeterminism).
  */
 export const LEAN_HOST_HISTORY_PATCH = 'lean-host-history';
 
@@ -91,12 +100,16 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     startToCloseTimeout: '2 minutes',
     retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
-  // The same calls run by the worker that runs this workflow (always a control worker): a marker in history
-  // instead of three events and a workflow task.
-  const controlHere = proxyLocalActivities<ControlActivities>({
-    startToCloseTimeout: '2 minutes',
-    retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
+  // Asking for a BMC permit later than with the plan (a retry, a later stage): quick, and the semaphore may be starting.
+  const permits = proxyActivities<ControlActivities>({
+    taskQueue: CONTROL_TASK_QUEUE,
+    startToCloseTimeout: '30 seconds',
+    retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '15 seconds' },
   });
+  const firstStage = Math.max(1, input.resume?.nextBootStage || 1);
+  /** A power cycle's idempotency key, also its BMC permit's request id. */
+  const opIdOf = (bootStage: number, attempt: number) =>
+    `${info.workflowId}/${info.runId}/${bootStage}/${attempt}`;
   // Answer status queries from the first moment, also while the plan loads (an operator, the API or a test may
   // ask at any time); the full handler below replaces this one. Queries write nothing to history.
   const startedAt = Date.now();
@@ -114,11 +127,14 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     ...(input.owner !== undefined ? { owner: input.owner } : {}),
     timeline: input.resume ? [...input.resume.timeline] : [],
   }));
-  const plan: HostPlan = await (lean ? controlHere : control).loadHostPlan({
+  const plan: HostPlan = await control.loadHostPlan({
     sot: input.sot,
     revision: input.revision,
     site: input.site,
     host: input.host,
+    ...(lean
+      ? { firstPermit: { holder: info.workflowId, requestId: opIdOf(firstStage, 1), bootStage: firstStage } }
+      : {}),
   });
   const siteQueue = siteTaskQueue(plan.site);
   const gate = proxyActivities<SiteActivities>({
@@ -197,8 +213,12 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   const note = (kind: string, message: string): void => {
     appendBounded(timeline, { at: Date.now(), bootStage, stage, kind, message });
   };
+  /** Site, host, revision and state: written once, with the first stage written (lean) or at once. */
+  let firstAttributes: SearchAttributeUpdatePair[] = [];
+  /** Lean: the first attributes when no upsert has carried them yet. */
+  const unwritten = (): SearchAttributeUpdatePair[] => (stageWritten === undefined ? firstAttributes : []);
   /** The stage value in the search attributes (lean: written before the run waits, once per workflow task). */
-  let stageWritten: HostStage = 'planned';
+  let stageWritten: HostStage | undefined = lean ? undefined : 'planned';
   const enter = (next: HostStage, message?: string): void => {
     stage = next;
     stageSince = Date.now();
@@ -208,8 +228,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   /** Lean: the stage the run waits in reaches the search attributes; the stages it passed through meanwhile don't. */
   const writeStage = (): void => {
     if (!lean || stage === stageWritten) return;
+    const first = unwritten();
     stageWritten = stage;
-    upsertSearchAttributes([{ key: VaqStage, value: stage }]);
+    upsertSearchAttributes([...first, { key: VaqStage, value: stage }]);
   };
   const status = (): HostStatus => ({
     site: plan.site,
@@ -241,12 +262,6 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
    * owner and is told too: the run closes right after, and nobody else would tell that rollout how it ended.
    */
   const tellOwnerFinally = async (msg: HostFinished): Promise<void> => {
-    // Lean: sent by the worker within the run's last workflow task. A newer rollout adopting the run meanwhile makes
-    // that task's completion fail (a signal arrived during it), and the task runs again with the new owner.
-    if (lean) {
-      if (owner) await controlHere.reportHostFinished({ to: owner, finished: msg });
-      return;
-    }
     for (let told: string | undefined; told !== owner;) {
       told = owner;
       await tellOwner(msg, told);
@@ -327,13 +342,14 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     },
   );
 
-  upsertSearchAttributes([
+  // Lean: written with the first stage the run waits in (writeStage), one upsert instead of two.
+  firstAttributes = [
     { key: VaqSite, value: plan.site },
     { key: VaqHost, value: plan.host },
     { key: VaqRevision, value: plan.revision },
     { key: VaqState, value: 'running' },
-    { key: VaqStage, value: 'planned' },
-  ]);
+  ];
+  if (!lean) upsertSearchAttributes([...firstAttributes, { key: VaqStage, value: 'planned' }]);
   note(
     'stage',
     `planned: revision ${plan.revision}, ${plan.stages.length} boot stage(s), fingerprint ${plan.fingerprint.slice(0, 12)}`,
@@ -553,36 +569,46 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       attemptStartedAt = Date.now();
       poweredThisRun = true;
       try {
-        const opId = `${info.workflowId}/${info.runId}/${s.index}/${attempt}`;
+        const opId = opIdOf(s.index, attempt);
         const bmc = plan.bmc;
         // One of the site's BMC permits (policy.bmc_concurrency), held for the activity and all its retries.
-        const leaseMs = (Math.min(plan.timeouts.power, 300) * 4 + 60) * 1000;
+        const leaseMs = bmcPermitLeaseMs(plan.timeouts.power);
+        const request = {
+          site: plan.site,
+          ...(plan.bmcConcurrency !== undefined ? { limit: plan.bmcConcurrency } : {}),
+          requestId: opId,
+          leaseMs,
+        };
         writeStage();
-        const r = await withBmcPermit(
-          {
+        const cycle = (permit?: PowerInput['permit']) =>
+          power.powerCycleToNetwork({
             site: plan.site,
-            ...(plan.bmcConcurrency !== undefined ? { limit: plan.bmcConcurrency } : {}),
-            requestId: opId,
-            leaseMs,
-            ...(lean
-              ? {
-                  direct: {
-                    acquire: (x) => controlHere.acquireBmcPermit(x),
-                    release: (x) => controlHere.releaseBmcPermit(x),
-                  },
-                }
-              : {}),
-          },
-          () =>
-            power.powerCycleToNetwork({
-              site: plan.site,
-              host: plan.host,
-              mac: plan.mac,
-              bmc,
-              opId,
-              ...(gateWithActivities ? { gate: gateUpdate(true, s) } : {}),
-            }),
-        );
+            host: plan.host,
+            mac: plan.mac,
+            bmc,
+            opId,
+            ...(gateWithActivities ? { gate: gateUpdate(true, s) } : {}),
+            ...(permit ? { permit } : {}),
+          });
+        let r: PowerResult;
+        if (lean) {
+          const release = { holder: info.workflowId, requestId: opId };
+          await waitForBmcPermit({
+            site: plan.site,
+            request: { ...release, limit: request.limit ?? DEFAULT_BMC_CONCURRENCY, leaseMs },
+            ...(plan.firstPermit?.requestId === opId ? { asked: plan.firstPermit } : {}),
+            ask: (x) => permits.acquireBmcPermit(x),
+          });
+          try {
+            r = await cycle({ site: plan.site, release });
+          } catch (err) {
+            giveBackBmcPermit(plan.site, release);
+            throw err;
+          }
+          if (!r.permitReleased) giveBackBmcPermit(plan.site, release);
+        } else {
+          r = await withBmcPermit(request, () => cycle());
+        }
         powerCycles++;
         note('power', `power cycled: ${r.detail}`);
       } catch (err) {
@@ -637,11 +663,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       upsertSearchAttributes([{ key: VaqState, value: final }]);
       return;
     }
+    const first = unwritten();
     stageWritten = stage;
-    upsertSearchAttributes([
-      { key: VaqState, value: final },
-      { key: VaqStage, value: stage },
-    ]);
+    upsertSearchAttributes([...first, { key: VaqState, value: final }, { key: VaqStage, value: stage }]);
   };
 
   const finish = (final: HostState, finalStage: HostStage, error?: string): HostResult => ({
@@ -722,8 +746,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     note('error', `failed at ${failedAt}: ${failure.message}`);
     stage = failedAt;
     // VaqStage keeps the stage it failed at, so "failed at netboot/dhcp" is one filter away in the UI.
+    const first = unwritten();
     stageWritten = failedAt;
     upsertSearchAttributes([
+      ...first,
       { key: VaqState, value: 'failed' },
       { key: VaqStage, value: failedAt },
     ]);

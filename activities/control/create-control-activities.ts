@@ -24,7 +24,7 @@ import { createGithubAccess, githubAuthFromEnv } from './github-access.ts';
 import type { GithubAccess } from './github-access.ts';
 import { reportRollout } from './rollout-report.ts';
 import { acquireBmcPermit, releaseBmcPermit } from './bmc-permits.ts';
-import { reportHostFinished } from './host-finished-report.ts';
+import { bmcPermitLeaseMs, DEFAULT_BMC_CONCURRENCY } from '../../domain/bmc-semaphore-api.ts';
 import { rolloutSource } from './rollout-source.ts';
 
 export interface ControlDeps {
@@ -113,9 +113,8 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
 
     acquireBmcPermit: (input) => acquireBmcPermit(deps.client, input),
     releaseBmcPermit: (input) => releaseBmcPermit(deps.client, input),
-    reportHostFinished: (input) => reportHostFinished(deps.client, input),
 
-    async loadHostPlan({ sot, revision, site, host }): Promise<HostPlan> {
+    async loadHostPlan({ sot, revision, site, host, firstPermit }): Promise<HostPlan> {
       const rev = await revisions.get(sot, revision);
       const h = rev.hosts.get(`${site}/${host}`);
       if (!h) throw new Error(`host ${site}/${host} is not in SoT ${sot} at ${revision}`);
@@ -128,7 +127,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       for (const [k, v] of Object.entries(wf.spec.timeouts ?? {})) {
         if (typeof v === 'number') timeouts[k as TimeoutKey] = v;
       }
-      return {
+      const plan: HostPlan = {
         sot,
         revision,
         site,
@@ -172,6 +171,22 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
         // The agents that serve the host's subnet: each of them may answer its DHCP and HTTP.
         agents: siteSpec.agents.filter((a) => !a.subnets || a.subnets.includes(boot.subnet)).map((a) => a.id),
       };
+      // The first power cycle's permit, asked for now: nothing comes between the plan and that cycle unless the
+      // stage runs tasks before shutdown (then it is asked for after them, not held while they run).
+      const stage = plan.stages.find((x) => x.index === firstPermit?.bootStage);
+      if (firstPermit && plan.bmc && stage && stage.beforeShutdown.length === 0) {
+        const r = await acquireBmcPermit(deps.client, {
+          site,
+          request: {
+            holder: firstPermit.holder,
+            requestId: firstPermit.requestId,
+            limit: bmcConcurrency ?? DEFAULT_BMC_CONCURRENCY,
+            leaseMs: bmcPermitLeaseMs(timeouts.power),
+          },
+        });
+        plan.firstPermit = { requestId: firstPermit.requestId, granted: r.granted };
+      }
+      return plan;
     },
 
     async siteModel({ sot, revision, site }): Promise<SiteModel> {

@@ -18,6 +18,7 @@ import type {
   TaskRunInput,
   TaskRunResult,
 } from '../../domain/activity-contracts.ts';
+import type { BmcPermitRelease } from '../../domain/bmc-semaphore-api.ts';
 import { optNumber, optString } from '../power/bmc-options.ts';
 import { cycleToNetwork } from '../power/cycle-to-network.ts';
 import type { PowerDriver } from '../power/driver.ts';
@@ -42,6 +43,8 @@ export interface SiteDeps {
   heldEvents?: { deliverFor(workflowId: string, timeoutMs: number): Promise<HeldEventsResult> };
   /** Where a published site model goes (the agent's model cache); sim sites keep none. */
   onSiteModel?: (model: SiteModel) => Promise<void>;
+  /** Gives a BMC permit back to the site's semaphore (through Temporal) once a power cycle holding it is done. */
+  releaseBmcPermit?: (site: string, release: BmcPermitRelease) => Promise<void>;
   log?: (msg: string) => void;
 }
 
@@ -59,8 +62,20 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
     setNetbootGate,
 
     async powerCycleToNetwork(input: PowerInput): Promise<PowerResult> {
-      if (input.gate) await setNetbootGate(input.gate);
-      return powerCycleToNetwork(input);
+      const { gate, permit, ...power } = input;
+      if (gate) await setNetbootGate(gate);
+      const r = await powerCycleToNetwork(power);
+      if (!permit || !deps.releaseBmcPermit) return r;
+      // Given back here, so the host's history needs no call for it; if it cannot be, the workflow does it.
+      try {
+        await deps.releaseBmcPermit(permit.site, permit.release);
+        return { ...r, permitReleased: true };
+      } catch (err) {
+        log(
+          `BMC permit ${permit.release.requestId}: not given back here (${err instanceof Error ? err.message : String(err)})`,
+        );
+        return r;
+      }
     },
 
     async runTasks(input: TaskRunInput): Promise<TaskRunResult> {
