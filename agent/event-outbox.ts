@@ -70,11 +70,23 @@ export interface OutboxLimits {
   writeRetryMs: number;
   /** At most one log line about an unwritable outbox per this interval while it lasts (default 30 s). */
   reportEveryMs: number;
+  /**
+   * How long the events of a run that takes them together wait for the next ones of its boot before going out in
+   * one signal (default 1 s): a netboot's DHCP, TFTP and script fetch, or kernel and initrd, come within it, and the
+   * host's workflow then runs one task for them instead of one each. Asked for (deliverFor), draining or stopping,
+   * they go at once.
+   */
+  batchWindowMs: number;
 }
 
 /** Pauses between delivery rounds while Temporal refuses them: from the first, doubling up to the last. */
 const RETRY_PAUSES = { firstMs: 200, maxMs: 10_000 };
-const LIMITS: OutboxLimits = { maxUnwritten: 10_000, writeRetryMs: 1000, reportEveryMs: 30_000 };
+const LIMITS: OutboxLimits = {
+  maxUnwritten: 10_000,
+  writeRetryMs: 1000,
+  reportEveryMs: 30_000,
+  batchWindowMs: 1000,
+};
 const COMPACT_AFTER = 1000;
 /** Digits of the cursor file (padded with spaces). */
 const CURSOR_WIDTH = 16;
@@ -110,6 +122,8 @@ export class EventOutbox {
   private lastWriteError: string | undefined;
   private running = false;
   private wake: (() => void) | undefined;
+  /** Set by kick() while the loop is not sleeping. */
+  private kicked = false;
   private stopped = false;
   /** Set once stop() has closed the files: later events are dropped (and counted). */
   private closed = false;
@@ -136,6 +150,10 @@ export class EventOutbox {
   private cursorHandle: FileHandle | undefined;
   /** Undelivered events by workflow, so a host's workflow can ask for its own without a scan of the queue. */
   private readonly pendingByWorkflow = new Map<string, number>();
+  /** Workflows that asked for their events (deliverFor): no batch window for them. */
+  private readonly asked = new Map<string, number>();
+  /** drain() calls in progress: no batch window while one waits. */
+  private draining = 0;
   private readonly limits: OutboxLimits;
 
   constructor(
@@ -268,12 +286,19 @@ export class EventOutbox {
     const held = this.pendingByWorkflow.get(workflowId) ?? 0;
     if (held === 0) return { held, left: 0 };
     if (this.blocked) void this.flush();
-    this.wake?.();
-    const until = Date.now() + timeoutMs;
-    while (this.pendingByWorkflow.has(workflowId) && Date.now() < until && !this.stopped) {
-      await new Promise((r) => setTimeout(r, 20));
+    this.asked.set(workflowId, (this.asked.get(workflowId) ?? 0) + 1);
+    this.kick();
+    try {
+      const until = Date.now() + timeoutMs;
+      while (this.pendingByWorkflow.has(workflowId) && Date.now() < until && !this.stopped) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return { held, left: this.pendingByWorkflow.get(workflowId) ?? 0 };
+    } finally {
+      const n = (this.asked.get(workflowId) ?? 1) - 1;
+      if (n > 0) this.asked.set(workflowId, n);
+      else this.asked.delete(workflowId);
     }
-    return { held, left: this.pendingByWorkflow.get(workflowId) ?? 0 };
   }
 
   /**
@@ -307,7 +332,7 @@ export class EventOutbox {
       this.writing = [];
       written += chunk.length;
       for (const r of chunk) this.queue.push(r);
-      this.wake?.();
+      this.kick();
     }
     if (this.blocked && written > 0 && this.unwritten.length === 0) {
       const b = this.blocked;
@@ -413,9 +438,15 @@ export class EventOutbox {
 
   /** Resolves once everything queued so far is delivered (or dropped), or after `timeoutMs`. */
   async drain(timeoutMs = 10_000): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    while (this.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    return this.pending === 0;
+    this.draining++;
+    this.kick();
+    try {
+      const until = Date.now() + timeoutMs;
+      while (this.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      return this.pending === 0;
+    } finally {
+      this.draining--;
+    }
   }
 
   /** Stops delivering; a last write is tried for held events, and those it cannot write are dropped (logged). */
@@ -424,7 +455,7 @@ export class EventOutbox {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.wake?.();
+    this.kick();
     await this.loop;
     if (this.unwritten.length > 0) await this.flush();
     await this.appends;
@@ -488,12 +519,11 @@ export class EventOutbox {
     let backoff = this.retryPauses.firstMs;
     while (!this.stopped) {
       if (this.deliverable === 0) {
-        await new Promise<void>((r) => (this.wake = r));
-        this.wake = undefined;
+        await this.pause(Infinity);
         continue;
       }
       const batch = this.queue.slice(this.head, this.head + BATCH);
-      const failure = await this.deliverBatch(batch);
+      const { failure, waitUntil } = await this.deliverBatch(batch);
       let done = 0;
       while (done < batch.length && batch[done]!.done) done++;
       if (done > 0) {
@@ -512,6 +542,9 @@ export class EventOutbox {
       if (failure === undefined) {
         this.lastError = undefined;
         backoff = this.retryPauses.firstMs;
+        // Only events inside their batch window are left in this round: wait for the first to ripen (or for a new
+        // event, a question or a drain, which wake the loop).
+        if (waitUntil !== undefined) await this.pause(Math.max(1, waitUntil - Date.now()));
         continue;
       }
       // Temporal unreachable (or refusing): what went out stays done, the rest is retried after a pause.
@@ -519,26 +552,48 @@ export class EventOutbox {
       this.log(
         `outbox: delivery to ${failure.workflowId} failed (${failure.message}); retrying in ${backoff} ms`,
       );
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, backoff);
-        this.wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
-      this.wake = undefined;
+      await this.pause(backoff);
       backoff = Math.min(backoff * 2, this.retryPauses.maxMs);
     }
     this.running = false;
   }
 
+  /** Wakes the delivery loop, or makes its next pause return at once. */
+  private kick(): void {
+    if (this.wake) this.wake();
+    else this.kicked = true;
+  }
+
+  /** Sleeps `ms`, or until woken (a new event, a question, a drain, stop). */
+  private async pause(ms: number): Promise<void> {
+    // A kick while the loop was busy (not sleeping) is not lost: the next pause returns at once.
+    if (this.kicked) {
+      this.kicked = false;
+      return;
+    }
+    await new Promise<void>((r) => {
+      const t = Number.isFinite(ms)
+        ? setTimeout(() => {
+            this.wake = undefined;
+            r();
+          }, ms)
+        : undefined;
+      this.wake = () => {
+        this.wake = undefined;
+        clearTimeout(t);
+        r();
+      };
+    });
+  }
+
   /**
    * Sends the batch's undelivered records: one lane per workflow, in order within it, up to LANES lanes at once.
-   * A lane stops at its first failure so that workflow's later events wait; the first failure is returned.
+   * A lane stops at its first failure so that workflow's later events wait; the first failure is returned. A lane
+   * whose first record is still in its batch window waits for a later round (`waitUntil`: the earliest ripens).
    */
   private async deliverBatch(
     batch: OutboxRecord[],
-  ): Promise<{ workflowId: string; message: string } | undefined> {
+  ): Promise<{ failure?: { workflowId: string; message: string }; waitUntil?: number }> {
     const lanes = new Map<string, OutboxRecord[]>();
     for (const r of batch) {
       if (r.done) continue;
@@ -546,7 +601,16 @@ export class EventOutbox {
       if (lane) lane.push(r);
       else lanes.set(r.workflowId, [r]);
     }
-    const queue = [...lanes.values()];
+    const now = Date.now();
+    let waitUntil: number | undefined;
+    const queue: OutboxRecord[][] = [];
+    for (const lane of lanes.values()) {
+      const first = lane[0]!;
+      const ripeAt = first.batch ? first.since + this.limits.batchWindowMs : 0;
+      if (ripeAt <= now || this.stopped || this.draining > 0 || this.asked.has(first.workflowId))
+        queue.push(lane);
+      else waitUntil = Math.min(waitUntil ?? ripeAt, ripeAt);
+    }
     let failure: { workflowId: string; message: string } | undefined;
     const runLanes = async (): Promise<void> => {
       for (let lane = queue.shift(); lane; lane = queue.shift()) {
@@ -579,7 +643,7 @@ export class EventOutbox {
       }
     };
     await Promise.all(Array.from({ length: Math.min(LANES, queue.length) }, runLanes));
-    return failure;
+    return { ...(failure ? { failure } : {}), ...(waitUntil !== undefined ? { waitUntil } : {}) };
   }
 
   /**

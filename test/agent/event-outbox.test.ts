@@ -307,3 +307,51 @@ test('events of a run that takes them together go out in one signal; others one 
   );
   assert.equal(b.stats().delivered, 6);
 });
+
+test('a run that takes events together: its events wait out the batch window and go in one signal; asked for, at once', async (t) => {
+  const dir = await tmp(t);
+  const sent: string[][] = [];
+  const box = new EventOutbox(
+    dir,
+    async (_wf, e) => {
+      sent.push([e.id]);
+    },
+    () => undefined,
+    { firstMs: 50, maxMs: 100 },
+    { batchWindowMs: 400 },
+    async (_wf, events) => {
+      sent.push(events.map((e) => e.id));
+    },
+  );
+  await box.start();
+  t.after(() => box.stop());
+  const run = (n: number): BootEvent => ({ ...ev(n), runId: 'r1' });
+  await box.enqueue('host/a/h', run(1), { batch: true });
+  await new Promise((r) => setTimeout(r, 50));
+  await box.enqueue('host/a/h', run(2), { batch: true });
+  // An event of a run that does not take them together is not held back by the window.
+  await box.enqueue('host/b/h', ev(3));
+  const deadline = Date.now() + 10_000;
+  while (sent.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(sent, [['e3'], ['e1', 'e2']]);
+
+  // A long window: the workflow asking for its events gets them at once.
+  const slow = new EventOutbox(
+    await tmp(t),
+    async (_wf, e) => {
+      sent.push([e.id]);
+    },
+    () => undefined,
+    { firstMs: 50, maxMs: 100 },
+    { batchWindowMs: 600_000 },
+    async (_wf, events) => {
+      sent.push(events.map((e) => e.id));
+    },
+  );
+  await slow.start();
+  t.after(() => slow.stop());
+  await slow.enqueue('host/c/h', { ...ev(4), runId: 'r2' }, { batch: true });
+  await slow.enqueue('host/c/h', { ...ev(5), runId: 'r2' }, { batch: true });
+  assert.deepEqual(await slow.deliverFor('host/c/h', 5000), { held: 2, left: 0 });
+  assert.deepEqual(sent.at(-1), ['e4', 'e5']);
+});
