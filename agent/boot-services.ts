@@ -48,14 +48,14 @@ export function tftpService(parts: AgentParts): BootService {
         log.warn({ file: e.file, peer: e.peer.address, error: e.error }, 'TFTP transfer failed');
         return;
       }
+      // A boot event is a whole transfer, as for HTTP downloads: one cut short moves no workflow past its TFTP step.
+      if (e.kind === 'start') {
+        log.debug({ file: e.file, peer: e.peer.address }, 'TFTP transfer started');
+        return;
+      }
       // Not awaited (the transfer goes on), so its failure is handled here: it must not end the agent.
       recorder
-        .record({
-          kind: 'tftp',
-          ip: e.peer.address,
-          detail:
-            e.kind === 'start' ? `TFTP ${e.file} started` : `TFTP ${e.file} sent (${e.bytes ?? 0} bytes)`,
-        })
+        .record({ kind: 'tftp', ip: e.peer.address, detail: `TFTP ${e.file} sent (${e.bytes ?? 0} bytes)` })
         .catch((err: unknown) => notRecorded(log, 'tftp', err));
     },
   });
