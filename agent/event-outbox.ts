@@ -121,9 +121,10 @@ export class EventOutbox {
   private lastError: string | undefined;
   private lastWriteError: string | undefined;
   private running = false;
-  private wake: (() => void) | undefined;
-  /** Set by kick() while the loop is not sleeping. */
-  private kicked = false;
+  /** The delivery loop's current sleep: a retry pause (after a failure) or a wait for work. */
+  private sleeping: { retry: boolean; wake: () => void } | undefined;
+  /** Kicks that came while the loop was not sleeping: `urgent` ends its next sleep, `work` its next wait for work. */
+  private kicked = { work: false, urgent: false };
   private stopped = false;
   /** Set once stop() has closed the files: later events are dropped (and counted). */
   private closed = false;
@@ -287,7 +288,7 @@ export class EventOutbox {
     if (held === 0) return { held, left: 0 };
     if (this.blocked) void this.flush();
     this.asked.set(workflowId, (this.asked.get(workflowId) ?? 0) + 1);
-    this.kick();
+    this.kick(true);
     try {
       const until = Date.now() + timeoutMs;
       while (this.pendingByWorkflow.has(workflowId) && Date.now() < until && !this.stopped) {
@@ -439,7 +440,7 @@ export class EventOutbox {
   /** Resolves once everything queued so far is delivered (or dropped), or after `timeoutMs`. */
   async drain(timeoutMs = 10_000): Promise<boolean> {
     this.draining++;
-    this.kick();
+    this.kick(true);
     try {
       const until = Date.now() + timeoutMs;
       while (this.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
@@ -455,7 +456,7 @@ export class EventOutbox {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.kick();
+    this.kick(true);
     await this.loop;
     if (this.unwritten.length > 0) await this.flush();
     await this.appends;
@@ -552,36 +553,46 @@ export class EventOutbox {
       this.log(
         `outbox: delivery to ${failure.workflowId} failed (${failure.message}); retrying in ${backoff} ms`,
       );
-      await this.pause(backoff);
+      await this.pause(backoff, true);
       backoff = Math.min(backoff * 2, this.retryPauses.maxMs);
     }
     this.running = false;
   }
 
-  /** Wakes the delivery loop, or makes its next pause return at once. */
-  private kick(): void {
-    if (this.wake) this.wake();
-    else this.kicked = true;
+  /**
+   * Wakes the delivery loop, or makes its next sleep return at once. New work (an event written) does not cut a retry
+   * pause short, so an outage is not hammered once per event; a question, a drain or stop (`urgent`) does.
+   */
+  private kick(urgent = false): void {
+    if (this.sleeping) {
+      if (urgent || !this.sleeping.retry) this.sleeping.wake();
+      return;
+    }
+    if (urgent) this.kicked.urgent = true;
+    else this.kicked.work = true;
   }
 
   /** Sleeps `ms`, or until woken (a new event, a question, a drain, stop). */
-  private async pause(ms: number): Promise<void> {
-    // A kick while the loop was busy (not sleeping) is not lost: the next pause returns at once.
-    if (this.kicked) {
-      this.kicked = false;
-      return;
-    }
+  private async pause(ms: number, retry = false): Promise<void> {
+    // A kick while the loop was busy (not sleeping) is not lost: the next sleep it applies to returns at once.
+    const kicked = this.kicked.urgent || (!retry && this.kicked.work);
+    // After a retry pause the loop tries everything anyway: new work noted meanwhile needs no wake-up of its own.
+    this.kicked = { work: false, urgent: false };
+    if (kicked) return;
     await new Promise<void>((r) => {
       const t = Number.isFinite(ms)
         ? setTimeout(() => {
-            this.wake = undefined;
+            this.sleeping = undefined;
             r();
           }, ms)
         : undefined;
-      this.wake = () => {
-        this.wake = undefined;
-        clearTimeout(t);
-        r();
+      this.sleeping = {
+        retry,
+        wake: () => {
+          this.sleeping = undefined;
+          clearTimeout(t);
+          r();
+        },
       };
     });
   }
