@@ -276,6 +276,7 @@ export function healthChecks(engine: ComposeEngine, project: string, everyMs = 2
  */
 export const COMPOSE_COMMANDS = {
   token: 'mkdir -p deploy/secrets && openssl rand -hex 24 > deploy/secrets/operate-token',
+  codecKey: 'openssl rand -hex 32 > deploy/secrets/codec-key',
   env: 'echo "POSTGRES_PASSWORD=$(openssl rand -hex 16)" > deploy/.env',
   up: 'docker-compose -p vaquero -f deploy/compose.yaml up -d',
   down: 'docker-compose -p vaquero -f deploy/compose.yaml down -v',

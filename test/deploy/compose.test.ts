@@ -51,7 +51,13 @@ const tag = `${process.pid % 100000}`;
 /** deploy/agent.yml's provisioning interface: made in the namespace so the agent serves it as shipped. */
 const PROV = { name: 'br-prov', cidr: '10.77.1.1/24' };
 /** README.md's commands (testkit/compose.ts), run in the project folder (a copy of deploy/ the test owns). */
-const { token: README_TOKEN, env: README_ENV, up: README_UP, down: README_DOWN } = COMPOSE_COMMANDS;
+const {
+  token: README_TOKEN,
+  codecKey: README_CODEC_KEY,
+  env: README_ENV,
+  up: README_UP,
+  down: README_DOWN,
+} = COMPOSE_COMMANDS;
 assert.ok(README_UP.includes(` -p ${PROJECT} `));
 const SIM = { httpPort: 8081, dhcpPort: 1067, relayPort: 1068, tftpPort: 1069, proxyPort: 14011 };
 const SIM_BMC_BASE_PORT = 8101;
@@ -230,7 +236,7 @@ describe('deploy/compose.yaml with docker-compose on podman', { timeout: 900_000
   });
 
   it("comes up with README.md's commands: PostgreSQL, schemas, Temporal, namespace, then server and agent", async () => {
-    for (const line of [README_TOKEN, README_ENV]) {
+    for (const line of [README_TOKEN, README_CODEC_KEY, README_ENV]) {
       const r = await sh(line);
       assert.equal(r.code, 0, r.out);
     }

@@ -57,10 +57,14 @@ async function loadServerYaml(text: string, label: string) {
   return loadServerConfig(file, { PATH: process.env.PATH });
 }
 
-/** An agent config loaded by the agent's loader, and its --check plan. */
+/** A payload key where the deployment files mount theirs (the agent's --check reads it). */
+const codecKey = path.join(scratch, 'codec-key');
+writeFileSync(codecKey, `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+
+/** An agent config loaded by the agent's loader, and its --check plan, its payload key pointed at a scratch file. */
 async function loadAgentYaml(text: string, label: string) {
   const file = path.join(scratch, `${label}.yml`);
-  writeFileSync(file, text);
+  writeFileSync(file, text.replace(/file: \/run\/secrets\/\S*codec-key\b/g, `file: ${codecKey}`));
   const config = await loadAgentConfig(file, { PATH: process.env.PATH });
   return { config, plan: await describeAgentPlan(config) };
 }
@@ -394,7 +398,12 @@ describe('deploy/systemd', () => {
     assert.deepEqual(directive('CapabilityBoundingSet'), [`CAP_${AGENT_CAP}`]);
     assert.deepEqual(directive('NoNewPrivileges'), ['yes']);
     assert.deepEqual(directive('StateDirectory'), ['vaquero-agent']);
-    assert.deepEqual(directive('Environment'), ['VAQUERO_DATA_DIR=/var/lib/vaquero-agent']);
+    assert.deepEqual(directive('Environment'), [
+      'VAQUERO_DATA_DIR=/var/lib/vaquero-agent',
+      'VAQUERO_CODEC_KEYS=k1=file:%d/codec-key',
+    ]);
+    // The payload key reaches the service alone, as a credential (README.md, "Payload encryption").
+    assert.deepEqual(directive('LoadCredential'), ['codec-key:/etc/vaquero/codec-key']);
     assert.deepEqual(directive('ExecStart'), [
       '/usr/bin/node /opt/vaquero/bin/vaquero.js agent --config /etc/vaquero/agent.yml',
     ]);
@@ -441,6 +450,7 @@ describe("README.md's Deploy section", () => {
     for (const part of [
       '-v ./deploy/server.yml:/etc/vaquero/server.yml:ro',
       '-v ./operate-token:/run/secrets/operate-token:ro',
+      '-v ./codec-key:/run/secrets/codec-key:ro',
       'vaquero server --config /etc/vaquero/server.yml',
     ])
       assert.ok(server.includes(part), `server line without ${part}`);
@@ -465,7 +475,7 @@ describe("README.md's Deploy section", () => {
     assert.ok(named.size >= 6);
     for (const f of named) {
       // Made by the commands that name them.
-      if (f === 'deploy/secrets/operate-token' || f === 'deploy/.env') continue;
+      if (['deploy/secrets/operate-token', 'deploy/secrets/codec-key', 'deploy/.env'].includes(f)) continue;
       assert.ok(existsSync(path.join(PROJECT_ROOT, f)), `README names ${f}, which does not exist`);
     }
   });

@@ -8,6 +8,7 @@
 //  - `vaquero agent` with the host network of a namespace this test makes and only CAP_NET_BIND_SERVICE answers
 //    a real DHCP client (udhcpc) in the peer namespace for a reserved MAC and serves iPXE over TFTP; with no
 //    capability at all it cannot bind port 67, so that one capability is needed, and it is enough.
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import {
@@ -152,6 +153,10 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
       const tokenFile = path.join(scratch, 'operate-token');
       writeFileSync(tokenFile, `${token}\n`, { mode: 0o400 });
       chownSync(tokenFile, UID, UID);
+      // The payload key deploy/server.yml names, the image's user's (README.md, "Payload encryption").
+      const codecKey = path.join(scratch, 'codec-key');
+      writeFileSync(codecKey, `${randomBytes(32).toString('hex')}\n`, { mode: 0o400 });
+      chownSync(codecKey, UID, UID);
       const hostPort = await freePort();
       server = await start('server', [
         '--network',
@@ -167,6 +172,8 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
         `${path.join(PROJECT_ROOT, 'deploy', 'server.yml')}:/etc/vaquero/server.yml:ro`,
         '-v',
         `${tokenFile}:/run/secrets/operate-token:ro`,
+        '-v',
+        `${codecKey}:/run/secrets/codec-key:ro`,
         img.image,
         'server',
         '--config',
@@ -266,6 +273,8 @@ describe('the vaquero image, built from Debian packages and run with podman', ()
           // Nothing listens there: the agent serves from its cached model while Temporal is away.
           '  address: 127.0.0.1:7233',
           '  namespace: vaquero',
+          // Never reached, so nothing to encrypt: said explicitly, as the agent requires.
+          '  codec: { off: true }',
           'interfaces:',
           `  - { name: ${serverIf}, address: ${PREFIX}.1, cidr: ${PREFIX}.0/24 }`,
           'dhcp: { enabled: true, mode: server }',

@@ -21,6 +21,7 @@
 // lab bridge on ports 67/69.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -101,6 +102,8 @@ describe('server and agent containers on a production Temporal over mTLS', { tim
   let simAgent = '';
   const bmc = { username: 'admin', password: 'sim-bmc-password-0123' };
   const dirs = { agentTls: '', serverTls: '', sots: '', assets: '' };
+  /** The payload key: this test's file and the server's and agents' copies of it. */
+  const codecKeys = { test: '', server: '', agent: '' };
   const t0 = Date.now();
 
   before(async () => {
@@ -118,9 +121,22 @@ describe('server and agent containers on a production Temporal over mTLS', { tim
       log: (m) => say(m),
     }));
     times['production Temporal first start'] = Date.now() - t;
+    // The payload key the server, the agents and this test share (README.md, "Payload encryption"): the server's
+    // copy is its user's, the agents' root's (no CAP_DAC_OVERRIDE in their containers).
+    codecKeys.test = path.join(dir, 'codec-key');
+    await writeFile(codecKeys.test, `${randomBytes(32).toString('hex')}\n`, { mode: 0o400 });
+    for (const [name, uid] of [
+      ['server', UID],
+      ['agent', 0],
+    ] as const) {
+      codecKeys[name] = path.join(dir, `codec-key-${name}`);
+      await copyFile(codecKeys.test, codecKeys[name]);
+      await chown(codecKeys[name], uid, uid);
+    }
     temporal = await connectTemporal({
       dataDir: path.join(dir, 'client'),
       env: { ...process.env, ...production.clientEnv },
+      codec: { keys: [{ id: 'k1', file: codecKeys.test }] },
     });
     assert.equal(temporal.embedded, false);
 
@@ -205,6 +221,8 @@ describe('server and agent containers on a production Temporal over mTLS', { tim
       '-v',
       `${tokenFile}:/run/secrets/operate-token:ro`,
       '-v',
+      `${codecKeys.server}:/run/secrets/codec-key:ro`,
+      '-v',
       `${dirs.serverTls}:/etc/vaquero/tls:ro`,
       '-v',
       `${dirs.sots}:/srv/sot:ro`,
@@ -288,6 +306,7 @@ describe('server and agent containers on a production Temporal over mTLS', { tim
             key: '/etc/vaquero/tls/client.key',
             server_name: pki.serverName,
           },
+          codec: { keys: [{ id: 'k1', file: '/etc/vaquero/codec-key' }] },
         },
         secrets: { file: '/etc/vaquero/secrets.yml' },
         log_level: 'info',
@@ -315,6 +334,8 @@ describe('server and agent containers on a production Temporal over mTLS', { tim
       `${etc}/agent.yml:/etc/vaquero/agent.yml:ro`,
       '-v',
       `${etc}/secrets.yml:/etc/vaquero/secrets.yml:ro`,
+      '-v',
+      `${codecKeys.agent}:/etc/vaquero/codec-key:ro`,
       '-v',
       `${dirs.agentTls}:/etc/vaquero/tls:ro`,
       '-v',
