@@ -14,6 +14,10 @@ export { hostRunOf, rolloutRowOf };
 const FULL_SYNC_MS = 10 * 60_000;
 /** Visibility stores are eventually consistent (Elasticsearch: about a second); look back further than that. */
 const LAG_MARGIN_MS = 15_000;
+/** A rollout's status query: a worker that has not answered by then is busy or gone. */
+const CALL_DEADLINE_MS = 5_000;
+/** A listing of every host run, page after page (10,000 hosts take a few seconds). */
+const LIST_DEADLINE_MS = 60_000;
 
 export interface FleetSyncOptions {
   client: Client;
@@ -30,6 +34,8 @@ export class FleetSync {
   private lastStart = 0;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Ends the calls of a refresh in flight when stop() is called: a stop never waits on Temporal. */
+  private readonly aborted = new AbortController();
   lastError: string | undefined;
 
   constructor(private readonly opts: FleetSyncOptions) {}
@@ -53,12 +59,23 @@ export class FleetSync {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.aborted.abort();
     await this.running?.catch(() => undefined);
+  }
+
+  /** A Temporal call of a refresh: abandoned on stop(), and given up after `deadlineMs`. */
+  private call<R>(fn: () => Promise<R>, deadlineMs = CALL_DEADLINE_MS): Promise<R> {
+    const { client } = this.opts;
+    return client.withAbortSignal(this.aborted.signal, () =>
+      client.withDeadline(Date.now() + deadlineMs, fn),
+    );
   }
 
   private async list(query: string): Promise<WorkflowExecutionInfo[]> {
     const out: WorkflowExecutionInfo[] = [];
-    for await (const wf of this.opts.client.workflow.list({ query, pageSize: 1000 })) out.push(wf);
+    await this.call(async () => {
+      for await (const wf of this.opts.client.workflow.list({ query, pageSize: 1000 })) out.push(wf);
+    }, LIST_DEADLINE_MS);
     return out;
   }
 
@@ -93,7 +110,10 @@ export class FleetSync {
       await Promise.all(
         running.map(async (row) => {
           try {
-            const s = await this.opts.client.workflow.getHandle(row.id).query(rolloutStatusQuery);
+            // A busy or absent worker answers late or never: the row keeps visibility's state for now.
+            const s = await this.call(() =>
+              this.opts.client.workflow.getHandle(row.id).query(rolloutStatusQuery),
+            );
             row.state = s.state;
             row.counts = s.counts;
             row.total = s.total ?? s.hosts.length;
@@ -114,7 +134,8 @@ export class FleetSync {
       this.opts.onRefresh?.((Date.now() - t0) / 1000, true);
     } catch (err) {
       this.lastError = err instanceof Error ? err.message : String(err);
-      this.opts.log?.(`index refresh failed: ${this.lastError}`);
+      // Cut short by stop(): nothing failed.
+      if (!this.stopped) this.opts.log?.(`index refresh failed: ${this.lastError}`);
       this.opts.onRefresh?.((Date.now() - t0) / 1000, false);
       throw err;
     }
