@@ -338,7 +338,11 @@ describe('deploy/compose.yaml with docker-compose on podman', { timeout: 900_000
         agent_id: 'agent-1',
         site: SITE,
         data_dir: '/var/lib/vaquero-agent',
-        temporal: { address: '127.0.0.1:7233', namespace: 'vaquero' },
+        temporal: {
+          address: '127.0.0.1:7233',
+          namespace: 'vaquero',
+          codec: { keys: [{ id: 'k1', file: '/run/secrets/codec-key' }] },
+        },
         interfaces: [{ name: 'lo', address: '127.0.0.1', cidr: '127.0.0.0/8' }],
         dhcp: {
           enabled: true,
@@ -362,7 +366,11 @@ describe('deploy/compose.yaml with docker-compose on podman', { timeout: 900_000
           },
           'vaquero-agent': {
             volumes: ['./agent.ci.yml:/etc/vaquero/agent.yml:ro'],
-            secrets: [{ source: 'bmc', target: 'bmc.yml' }],
+            // The list as a whole: the payload key of compose.yaml's, and the BMC credentials.
+            secrets: [
+              { source: 'codec-key', target: 'codec-key' },
+              { source: 'bmc', target: 'bmc.yml' },
+            ],
           },
         },
         secrets: { bmc: { file: './secrets/bmc.yml' } },
@@ -408,6 +416,8 @@ describe('deploy/compose.yaml with docker-compose on podman', { timeout: 900_000
     temporal = await connectTemporal({
       dataDir: path.join(dir, 'client'),
       env: { ...process.env, TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_NAMESPACE: 'vaquero' },
+      // The key README.md's commands made, which the server and the agent read.
+      codec: { keys: [{ id: 'k1', file: path.join(dir, 'deploy', 'secrets', 'codec-key') }] },
     });
     await waitFor(
       'the recreated agent polling site-lab',
