@@ -1,6 +1,7 @@
 // Real BMCs in real host workflows (dev server and workers): a host whose IPMI BMC (ipmi_sim) is reached with a
 // credentials reference is provisioned, and its whole history holds no trace of the secret; a host whose Redfish
 // BMC (sushy behind a proxy) ignores the boot override fails at power with that reason, after the retries.
+import type { Payload } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -36,15 +37,27 @@ after(async () => {
 /** Every byte of a workflow's history as text: payload data decoded, everything else as JSON. */
 async function historyText(workflowId: string): Promise<string> {
   const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
-  // Buffers serialise themselves (toJSON) before a replacer sees them, so decode them on a walk first.
-  const decode = (v: unknown): unknown => {
+  const codecs = [...(stack.temporal.dataConverter.payloadCodecs ?? [])].reverse();
+  // Payloads are encrypted by the stack's codec: opened as the UI's codec endpoint would, so the search below sees
+  // what an operator with a token sees. Buffers serialise themselves (toJSON) before a replacer sees them, so they
+  // are turned into text on the same walk.
+  const open = async (v: unknown): Promise<unknown> => {
     if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
-    if (Array.isArray(v)) return v.map(decode);
-    if (v && typeof v === 'object')
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
+    if (Array.isArray(v)) return Promise.all(v.map(open));
+    if (v && typeof v === 'object') {
+      const o = { ...(v as Record<string, unknown>) };
+      if (Array.isArray(o.payloads)) {
+        let payloads = o.payloads as Payload[];
+        for (const codec of codecs) payloads = await codec.decode(payloads);
+        o.payloads = payloads;
+      }
+      return Object.fromEntries(
+        await Promise.all(Object.entries(o).map(async ([k, x]) => [k, await open(x)])),
+      );
+    }
     return v;
   };
-  return JSON.stringify(decode(history));
+  return JSON.stringify(await open(history));
 }
 
 /** The secret and what is commonly derived from it. */
