@@ -124,14 +124,17 @@ export async function waitForBmcPermit(opts: {
       if ((await opts.ask({ site: opts.site, request: opts.request })).granted) return;
     }
   } catch (err) {
-    giveBackBmcPermit(opts.site, { holder: opts.request.holder, requestId: id });
+    void giveBackBmcPermit(opts.site, { holder: opts.request.holder, requestId: id });
     throw err;
   }
 }
 
-/** Gives a permit (or a place in the queue) back by signal, sent with this workflow task's commands. */
-export function giveBackBmcPermit(site: string, release: BmcPermitRelease): void {
-  void CancellationScope.nonCancellable(() =>
+/**
+ * Gives a permit (or a place in the queue) back by signal, sent with this workflow task's commands; await it when
+ * the run ends or continues as new in the same task (a signal not awaited then may never go out).
+ */
+export function giveBackBmcPermit(site: string, release: BmcPermitRelease): Promise<void> {
+  return CancellationScope.nonCancellable(() =>
     getExternalWorkflowHandle(bmcSemaphoreWorkflowId(site))
       .signal(bmcReleaseSignal, release)
       .catch(() => undefined),

@@ -137,6 +137,14 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       : {}),
   });
   const siteQueue = siteTaskQueue(plan.site);
+  /** The permit asked for with the plan, until its power cycle takes it over: given back if the run ends first. */
+  let firstPermit = plan.firstPermit?.requestId;
+  const giveBackFirstPermit = async (): Promise<void> => {
+    if (firstPermit === undefined) return;
+    const requestId = firstPermit;
+    firstPermit = undefined;
+    await giveBackBmcPermit(plan.site, { holder: info.workflowId, requestId });
+  };
   const gate = proxyActivities<SiteActivities>({
     taskQueue: siteQueue,
     // A gate update takes milliseconds: a short limit means a worker that died holding one costs seconds, not a
@@ -414,6 +422,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
 
   const switchIfAsked = async (): Promise<void> => {
     if (!switchTo) return;
+    await giveBackFirstPermit();
     await setGate(false);
     await continueAsNew<typeof hostReprovision>({
       sot: input.sot,
@@ -593,19 +602,22 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         let r: PowerResult;
         if (lean) {
           const release = { holder: info.workflowId, requestId: opId };
+          const asked = firstPermit === opId;
+          // From here the wait and the power cycle give it back.
+          if (asked) firstPermit = undefined;
           await waitForBmcPermit({
             site: plan.site,
             request: { ...release, limit: request.limit ?? DEFAULT_BMC_CONCURRENCY, leaseMs },
-            ...(plan.firstPermit?.requestId === opId ? { asked: plan.firstPermit } : {}),
+            ...(asked && plan.firstPermit ? { asked: plan.firstPermit } : {}),
             ask: (x) => permits.acquireBmcPermit(x),
           });
           try {
             r = await cycle({ site: plan.site, release });
           } catch (err) {
-            giveBackBmcPermit(plan.site, release);
+            void giveBackBmcPermit(plan.site, release);
             throw err;
           }
-          if (!r.permitReleased) giveBackBmcPermit(plan.site, release);
+          if (!r.permitReleased) void giveBackBmcPermit(plan.site, release);
         } else {
           r = await withBmcPermit(request, () => cycle());
         }
@@ -717,6 +729,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => {
+        await giveBackFirstPermit();
         state = 'cancelled';
         lastError = 'cancelled';
         enter('cancelled', `cancelled during ${stage}`);
@@ -739,6 +752,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     // told. Histories from before failed the run there and then (retire per workflows/PATCHES.md).
     if (err instanceof ContinueAsNew) throw err;
     if (!(err instanceof StageFailure) && !since('any-failure-closes-gate')) throw err;
+    await giveBackFirstPermit();
     const failure = err instanceof StageFailure ? err : new StageFailure(stage, errorMessage(err));
     const failedAt = failure.stage;
     lastError = failure.message;
