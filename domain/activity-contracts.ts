@@ -47,8 +47,6 @@ export interface ControlActivities {
   supersedeOlderRollouts(input: { sot: string; rolloutId: string }): Promise<string[]>;
   /** Ask the site's BMC semaphore for a permit: granted now, or queued (a grant signal follows). */
   acquireBmcPermit(input: { site: string; request: BmcPermitRequest }): Promise<{ granted: boolean }>;
-  /** Give a permit (or a place in the queue) back. */
-  releaseBmcPermit(input: { site: string; release: BmcPermitRelease }): Promise<void>;
   /** Show the rollout's progress on its commit (GitHub check run or status); returns the check run's id. */
   reportRollout(input: RolloutReportInput): Promise<{ checkRunId?: number }>;
 }

@@ -23,7 +23,7 @@ import { RevisionStore } from './revision-store.ts';
 import { createGithubAccess, githubAuthFromEnv } from './github-access.ts';
 import type { GithubAccess } from './github-access.ts';
 import { reportRollout } from './rollout-report.ts';
-import { acquireBmcPermit, releaseBmcPermit } from './bmc-permits.ts';
+import { acquireBmcPermit } from './bmc-permits.ts';
 import { bmcPermitLeaseMs, DEFAULT_BMC_CONCURRENCY } from '../../domain/bmc-semaphore-api.ts';
 import { rolloutSource } from './rollout-source.ts';
 
@@ -112,7 +112,6 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
     },
 
     acquireBmcPermit: (input) => acquireBmcPermit(deps.client, input),
-    releaseBmcPermit: (input) => releaseBmcPermit(deps.client, input),
 
     async loadHostPlan({ sot, revision, site, host, firstPermit }): Promise<HostPlan> {
       const rev = await revisions.get(sot, revision);
