@@ -25,7 +25,7 @@ import type { PhaseReport, ScenarioReport } from '../../lab/scenario.ts';
 import { metricSum } from '../../lab/second-agent.ts';
 import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
-import { explainRun } from './explain-run.ts';
+import { explainHost, explainRun } from './explain-run.ts';
 import {
   assertDhcpOnce,
   assertDropsLogged,
@@ -73,7 +73,7 @@ function assertNoExtraCycle(
       `${vm.name}: power cycles ${h.powerCycles}/${h.bootStages} boot stage(s), booting through the killed agent: ${viaKilled}; ${ev.map((e) => `${e.kind}@${e.agent === A1 ? 'a1' : e.agent === A2 ? 'a2' : e.agent}${e.at > killedAt ? '+' : ''}`).join(' ')}`,
     );
     assert.equal(h.state, 'provisioned', explainRun(run));
-    assert.equal(h.powerCycles, h.bootStages, `${vm.name}: an extra power cycle: ${explainRun(run)}`);
+    assert.equal(h.powerCycles, h.bootStages, `an extra power cycle: ${explainHost(run, vm.name)}`);
     assert.equal(h.error, undefined, `${vm.name}: ${h.error}`);
     assert.equal(p.powerOns[vm.name], h.powerCycles, `${vm.name}: the BMC saw as many power-ons`);
     assertOneBoot(ev, vm.name);
