@@ -2,10 +2,9 @@
 //  - 150 sim hosts in two groups, at most 20 running: the rollout fetches each group's hosts a page at a time,
 //    continues as new several times (the dev server is told to suggest it early), and provisions every host
 //    exactly once, never more than 20 at a time;
-//  - a generated SoT of 15,000 hosts (10 sites): planned and its first hosts started; no payload in the rollout's
-//    history (every run) or a host's history reaches the SDK's 512 KB warning, nor does the status answer. The
-//    unpaged rollout's plan of 10,000 hosts was 2,070,619 bytes in one payload, so 15,000 is past Temporal's 2 MiB
-//    refusal for any plan that grows with the fleet (a larger fleet, tried once at 50,000, only costs CI time).
+//  - a generated SoT of 50,000 hosts (34 sites; the issue's size): planned and its first hosts started; no payload
+//    in the rollout's history (every run) or a host's history reaches the SDK's 512 KB warning, nor does the status
+//    answer.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -106,17 +105,17 @@ describe('paged rollout', () => {
     assert.ok(peak <= 20 && peak >= 2, `peak ${peak} hosts at once`);
   });
 
-  it('plans 15,000 hosts and starts the first with no payload near 512 KB', async () => {
+  it('plans 50,000 hosts and starts the first with no payload near 512 KB', async () => {
     // A fresh server: the first test's hosts have the same names.
     await stack.close();
     simSites.clear();
     stack = await startTestStack({ name: 'paged-fleet' });
     const sot = writeBenchSot(path.join(dir, 'fleet'), {
-      hosts: 15_000,
+      hosts: 50_000,
       hostsPerSite: 1500,
       maxConcurrent: 20,
     });
-    assert.equal(sot.sites.length, 10);
+    assert.equal(sot.sites.length, 34);
     await startSims(sot.sites);
     const r = await startDirRollout(stack.client, { dir: sot.dir, sot: 'fleet' });
     const status = await waitFor(
@@ -127,11 +126,11 @@ describe('paged rollout', () => {
       },
       { timeoutMs: 600_000, intervalMs: 2000 },
     );
-    assert.equal(status.total, 15_000);
+    assert.equal(status.total, 50_000);
     const c = status.counts;
     assert.equal(
       c.pending + c.running + c.provisioned + c.failed,
-      15_000,
+      50_000,
       JSON.stringify({ ...status, timeline: status.timeline.slice(-20), hosts: [] }),
     );
     assert.ok(c.running <= 20, `${c.running} running`);
@@ -147,7 +146,7 @@ describe('paged rollout', () => {
     const host = await weighHistory(stack.client, hostWorkflowId(sot.sites[0]!, 's001-h0001'));
     assert.ok(host.largestPayload.bytes < PAYLOAD_WARN, JSON.stringify(host));
     console.log(
-      `15,000 hosts: rollout runs ${runs.map((x) => `${x.events} events/${x.bytes} B, largest payload ${x.largestPayload.bytes} B (${x.largestPayload.eventType})`).join('; ')}; status answer ${answer} B; host s001-h0001 ${host.events} events, largest payload ${host.largestPayload.bytes} B`,
+      `50,000 hosts: rollout runs ${runs.map((x) => `${x.events} events/${x.bytes} B, largest payload ${x.largestPayload.bytes} B (${x.largestPayload.eventType})`).join('; ')}; status answer ${answer} B; host s001-h0001 ${host.events} events, largest payload ${host.largestPayload.bytes} B`,
     );
   });
 });
