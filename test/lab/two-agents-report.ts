@@ -114,3 +114,38 @@ export function assertDropsLogged(a2: SecondAgentReport): number {
   assert.equal(metricSum(m, 'vaquero_agent_boot_events_total', { outcome: 'failed' }), 0);
   return lines.length;
 }
+
+/**
+ * Hosts the killed agent had given a DHCPACK but, by its access log, no iPXE script when it was SIGKILLed. Their
+ * firmware was left holding the killed agent's script URL (or boot file), and its own fetch failed before any
+ * script of ours ran, so nothing on the host could retry: the workflow's step timeout and one more power cycle are
+ * the designed recovery (the case two-agents.test.ts's header calls not coverable). The ACK is read from the
+ * host's history or, when it had not left the killed agent's outbox, from the drops logged after its restart.
+ */
+export function strandedByKill(
+  p: PhaseReport,
+  a2: SecondAgentReport,
+  killed: string,
+  killedAt: number,
+  vms: readonly { name: string; mac: string }[],
+): Set<string> {
+  const scripts = new Set(
+    (a2.servedBeforeKill ?? [])
+      .filter((q) => q.url.startsWith('/ipxe?') && q.status === 200)
+      .map((q) => /mac=([^&]+)/.exec(decodeURIComponent(q.url))?.[1]),
+  );
+  const out = new Set<string>();
+  for (const vm of vms) {
+    const acked =
+      events(p, vm.name).some(
+        (e) => e.kind === 'dhcp' && e.agent === killed && e.detail.startsWith('DHCPACK') && e.at < killedAt,
+      ) ||
+      (a2.outboxLog ?? []).some((l) =>
+        new RegExp(
+          `^outbox: event dhcp/${vm.mac}/\\S+/DHCPACK \\(dhcp\\) for host/\\S+/${vm.name} dropped`,
+        ).test(l),
+      );
+    if (acked && !scripts.has(vm.mac)) out.add(vm.name);
+  }
+  return out;
+}

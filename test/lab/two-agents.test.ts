@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { LabRun } from '../../lab/run.ts';
 import { runLab } from '../../lab/run.ts';
-import type { PhaseReport, ScenarioReport } from '../../lab/scenario.ts';
+import type { PhaseReport, ScenarioReport, SecondAgentReport } from '../../lab/scenario.ts';
 import { metricSum } from '../../lab/second-agent.ts';
 import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
@@ -35,6 +35,7 @@ import {
   events,
   host,
   phase,
+  strandedByKill,
 } from './two-agents-report.ts';
 
 requireLabRoot();
@@ -55,26 +56,35 @@ const VMS = [
  * The cost of the kill in one phase: every host provisioned with one power cycle per boot stage (the BMC saw as
  * many power-ons), no error, one boot in its history; a host that was booting through the killed agent got its
  * script again from the other after the kill (the served script's retry), and nothing of the killed agent's
- * reached a host after the SIGKILL.
+ * reached a host after the SIGKILL. The one exception is a host the kill stranded between the killed agent's DHCP
+ * answer and its firmware's fetch of the script (strandedByKill, seen in one lab run in five under load): it may
+ * take one more power cycle, after the netboot step's timeout, and must then be provisioned like the others.
  */
 function assertNoExtraCycle(
   t: { diagnostic: (m: string) => void },
   run: LabRun,
   p: PhaseReport,
-  killedAt: number,
+  a2: SecondAgentReport,
+  vms: readonly { name: string; mac: string }[],
 ): string[] {
+  const killedAt = a2.killedAt!;
   const through: string[] = [];
-  for (const vm of VMS) {
+  const stranded = strandedByKill(p, a2, A2, killedAt, vms);
+  for (const vm of vms) {
     const h = p.hosts[vm.name]!;
     const ev = events(p, vm.name);
     const viaKilled = bootedThroughKilled(p, vm.name, A2, killedAt);
     if (viaKilled) through.push(vm.name);
     t.diagnostic(
-      `${vm.name}: power cycles ${h.powerCycles}/${h.bootStages} boot stage(s), booting through the killed agent: ${viaKilled}; ${ev.map((e) => `${e.kind}@${e.agent === A1 ? 'a1' : e.agent === A2 ? 'a2' : e.agent}${e.at > killedAt ? '+' : ''}`).join(' ')}`,
+      `${vm.name}: power cycles ${h.powerCycles}/${h.bootStages} boot stage(s), booting through the killed agent: ${viaKilled}${stranded.has(vm.name) ? ', stranded by the kill (answered, no script)' : ''}; ${ev.map((e) => `${e.kind}@${e.agent === A1 ? 'a1' : e.agent === A2 ? 'a2' : e.agent}${e.at > killedAt ? '+' : ''}`).join(' ')}`,
     );
     assert.equal(h.state, 'provisioned', explainRun(run));
-    assert.equal(h.powerCycles, h.bootStages, `an extra power cycle: ${explainHost(run, vm.name)}`);
-    assert.equal(h.error, undefined, `${vm.name}: ${h.error}`);
+    if (stranded.has(vm.name) && h.powerCycles === h.bootStages! + 1) {
+      assert.match(h.error ?? '', /^no (dhcp|tftp|ipxe|kernel) within \d+s/, explainHost(run, vm.name));
+    } else {
+      assert.equal(h.powerCycles, h.bootStages, `an extra power cycle: ${explainHost(run, vm.name)}`);
+      assert.equal(h.error, undefined, `${vm.name}: ${h.error}`);
+    }
     assert.equal(p.powerOns[vm.name], h.powerCycles, `${vm.name}: the BMC saw as many power-ons`);
     assertOneBoot(ev, vm.name);
     if (viaKilled) {
@@ -153,7 +163,7 @@ describe(
       t.diagnostic(
         `initial: power cycles ${JSON.stringify(Object.fromEntries(VMS.map((v) => [v.name, initial.hosts[v.name]?.powerCycles])))}, BMC power-ons ${JSON.stringify(initial.powerOns)}`,
       );
-      assertNoExtraCycle(t, run, initial, a2.killedAt!);
+      assertNoExtraCycle(t, run, initial, r.secondAgent!, VMS);
     });
 
     it('each DHCP answer is in a host history once, whichever agent gave it', (t) => {
@@ -336,7 +346,13 @@ describe(
       );
       assert.ok(hosts.length > 0, `no script it served names a lab host: ${JSON.stringify(scripts)}`);
       const initial = phase(r, 'initial');
-      const through = assertNoExtraCycle(t, run, initial, a2.killedAt!);
+      const through = assertNoExtraCycle(
+        t,
+        run,
+        initial,
+        a2,
+        VMS.map((v) => ({ ...v, mac: v.mac.replace(':56:', ':57:') })),
+      );
       for (const vm of hosts) {
         const ev = events(initial, vm.name);
         // Its next script, kernel and initrd came from the first agent after the kill: the served script's retry
