@@ -12,6 +12,8 @@ export interface FanOutResult<T> {
   answered: Map<string, T>;
   /** Agents that failed (or had not answered in the grace) when the call returned. */
   missing: string[];
+  /** The failures of those that failed by then, by agent id. */
+  failed: Map<string, unknown>;
 }
 
 /**
@@ -44,5 +46,5 @@ export async function toEveryAgent<T>(
   if (!settled()) await condition(settled, GRACE);
   returned = true;
   if (answered.size === 0) throw [...failed.values()].pop();
-  return { answered, missing: agents.filter((a) => !answered.has(a)) };
+  return { answered, missing: agents.filter((a) => !answered.has(a)), failed: new Map(failed) };
 }

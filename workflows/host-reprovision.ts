@@ -79,6 +79,8 @@ import { cmdlineDifference, reportedCmdlineOf } from './cmdline-difference.ts';
  * one ran, a live run and its replay were seen to resolve it in different workflow tasks (a nondeterminism).
  */
 export const LEAN_HOST_HISTORY_PATCH = 'lean-host-history';
+/** A site with several agents: a silent agent is given 10 s, not 90, to pick up the held-events question. */
+export const HELD_QUESTION_SKIPS_SILENT_AGENT_PATCH = 'held-question-skips-silent-agent';
 
 class StageFailure extends Error {
   constructor(
@@ -468,12 +470,25 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   };
 
   const askEveryAgentForHeldEvents = async (): Promise<{ held: number; left: number }> => {
+    // An agent that is down (no worker polls its queue) holds nothing it could send now, and waiting out the
+    // question's 90 s cost that much on every stalled step of every host of the site before its retry. Since
+    // this patch, an agent that has not picked the question up within 10 s is taken as down; one that is up but
+    // busy delivering still gets the whole 40 s (the deadline counts from the pick-up).
+    const skipSilent = patched(HELD_QUESTION_SKIPS_SILENT_AGENT_PATCH);
     const r = await toEveryAgent(
       agents,
-      (a) => agentSide(a, 'held').deliverHeldEvents({ workflowId: info.workflowId }),
+      (a) =>
+        (skipSilent ? heldQuestionTo(a) : agentSide(a, 'held')).deliverHeldEvents({
+          workflowId: info.workflowId,
+        }),
       () => undefined,
       { waitForAll: true },
     );
+    if (skipSilent && r.missing.length > 0)
+      note(
+        'events',
+        `agent(s) ${r.missing.join(', ')} did not answer the held-events question (${r.missing.map((a) => errorMessage(r.failed.get(a))).join('; ')}); going on with ${[...r.answered.keys()].join(', ')}`,
+      );
     let held = 0;
     let left = 0;
     for (const x of r.answered.values()) {
@@ -482,6 +497,14 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
     return { held, left };
   };
+  const heldQuestionTo = (agent: string) =>
+    proxyActivities<SiteActivities>({
+      taskQueue: agentTaskQueue(plan.site, agent),
+      scheduleToStartTimeout: '10 seconds',
+      startToCloseTimeout: '40 seconds',
+      scheduleToCloseTimeout: '90 seconds',
+      retry: { maximumAttempts: 2, initialInterval: '2 seconds' },
+    });
 
   const waitNetboot = async (s: BootStagePlan): Promise<'done' | { stalledAt: HostStage; after: number }> => {
     for (;;) {

@@ -227,6 +227,26 @@ async function twoAgents(stack: TestStack): Promise<void> {
   await save(stack, 'host-two-agents-provisioned', hostWorkflowId(sot.site, 'h1'));
 }
 
+/**
+ * A site whose SoT lists two agents, one of them never running, and a host that never answers DHCP: each stalled
+ * step asks both agents for held events, and the silent one is given up on at its queue (held-question-skips-
+ * silent-agent); power retried, then failed at netboot/dhcp.
+ */
+async function twoAgentsOneSilent(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-half',
+    site: 'rec-half',
+    agents: ['rec-half-a', 'rec-half-b'],
+    workflows: { one: { boots: ['quick'], power_retries: 1, timeouts: { dhcp: 1 } } },
+    hosts: [{ name: 'mute', workflow: 'one', options: { never_dhcp: true } }],
+  });
+  await stack.startSimSite(sot.site, {}, ['rec-half-a']);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'failed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'host-two-agents-one-silent-failed', hostWorkflowId(sot.site, 'mute'));
+}
+
 /** A host whose tasks no worker of its site can run: failed at pre-shutdown, gate closed (any-failure-closes-gate). */
 async function tasksWithoutRunner(stack: TestStack): Promise<void> {
   const sot = await writeSot({
@@ -289,6 +309,7 @@ const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
   pausedWhilePreparing,
   stalledAfterAsking,
   twoAgents,
+  twoAgentsOneSilent,
   tasksWithoutRunner,
 };
 
