@@ -256,3 +256,31 @@ test('tasks no worker of the site can run: the host fails at pre-shutdown, says 
   );
   assert.equal(site.gate.lookup(sot.macs.get('r1')!)?.open, false, 'the gate is closed');
 });
+
+test('two agents listed, one never running: a stalled step asks both for held events and names the silent one', async () => {
+  const sot = await writeSot({
+    sot: 'halfsite',
+    site: 'halfsite',
+    agents: ['halfsite-a', 'halfsite-b'],
+    workflows: {
+      one: { boots: ['quick'], timeouts: { dhcp: 1 }, power_retries: 0, policy: { max_fail: 0 } },
+    },
+    hosts: [{ name: 'mute', workflow: 'one', options: { never_dhcp: true } }],
+  });
+  await stack.startSimSite(sot.site, {}, ['halfsite-a']);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  assert.equal(result.state, 'failed');
+
+  const s = await hostStatus(stack.client, sot.site, 'mute');
+  const notes = s.timeline.filter((e) => e.kind === 'events').map((e) => e.message);
+  // Given up on at its queue (nothing polls it), not after the question's whole 90 s: a schedule-to-start timeout.
+  assert.deepEqual(
+    notes,
+    [
+      'agent(s) halfsite-b did not answer the held-events question (activity ScheduleToStart timeout); going on with halfsite-a',
+    ],
+    JSON.stringify(s.timeline),
+  );
+  assert.match(s.lastError ?? '', /no dhcp within 1s/);
+});
