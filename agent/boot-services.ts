@@ -10,6 +10,7 @@ import { ownAgentEntry } from './own-agent.ts';
 /** Reservations come from the site model; a host mid-reprovision also carries its own with its gate. */
 export function cacheDirectory(cache: ModelCache): DhcpDirectory {
   return {
+    ignored: (mac: string): boolean => cache.ignoresDhcp(mac),
     lookup(mac: string): DhcpHostRecord | undefined {
       const model = cache.siteModel();
       const gate = cache.lookup(mac);

@@ -51,6 +51,7 @@ const DHCP_REPLIES: readonly [keyof DhcpStats, string][] = [
 ];
 const DHCP_REFUSALS: readonly [keyof DhcpStats, string][] = [
   ['unknownMacs', 'unknown_mac'],
+  ['ignoredInterfaces', 'ignore_dhcp'],
   ['gated', 'gate_closed'],
   ['malformed', 'malformed'],
   ['oversized', 'oversized'],
@@ -159,7 +160,7 @@ export function createAgentMetrics(src: AgentMetricSources): AgentMetrics {
   );
   dhcpCounter(
     'vaquero_agent_dhcp_refusals_total',
-    'DHCP packets not answered as asked, by reason: unknown_mac, malformed, oversized, rate_limited, ignored ' +
+    'DHCP packets not answered as asked, by reason: unknown_mac, ignore_dhcp (an interface the SoT marks so), malformed, oversized, rate_limited, ignored ' +
       '(not a client request, relay loop), unroutable, no_address, other_server: no answer; gate_closed: a known ' +
       'host asking to netboot while its gate is closed (an address without a boot file in server mode, no ' +
       'answer in proxy mode); unsafe_destination: a reply aimed outside the host subnet (broadcast or dropped)',

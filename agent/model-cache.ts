@@ -15,6 +15,7 @@ export class ModelCache implements NetbootGate {
   private site?: SiteModel;
   private readonly gates = new Map<string, GateEntry>();
   private readonly byMac = new Map<string, Reservation>();
+  private ignored = new Set<string>();
   private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly dir: string) {}
@@ -60,6 +61,12 @@ export class ModelCache implements NetbootGate {
     this.site = model;
     this.byMac.clear();
     for (const r of model.reservations) this.byMac.set(r.mac.toLowerCase(), r);
+    this.ignored = new Set((model.ignoredMacs ?? []).map((m) => m.toLowerCase()));
+  }
+
+  /** The SoT marks this interface `ignore_dhcp`: the agent never answers it. */
+  ignoresDhcp(mac: string): boolean {
+    return this.ignored.has(mac.toLowerCase());
   }
 
   async set(input: NetbootGateInput): Promise<GateUpdateOutcome> {

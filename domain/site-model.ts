@@ -51,6 +51,11 @@ export interface SiteModel {
   agents?: SiteAgent[];
   subnets: AgentSubnet[];
   reservations: Reservation[];
+  /**
+   * Lowercase MACs of the interfaces marked `ignore_dhcp` in the SoT: no agent answers DHCP for them, whatever
+   * else it knows (a reservation, an open gate). Absent when the site has none.
+   */
+  ignoredMacs?: string[];
 }
 
 export interface BootArtifacts {

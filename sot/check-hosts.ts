@@ -1,5 +1,6 @@
 // Can each host actually be reprovisioned? It needs a boot interface on a subnet some agent serves, at most one
 // BMC to power-cycle it, and (for simulated hosts) options the simulator understands.
+import { bootInterface, bootInterfaceIndex } from './boot-interface.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { HostEntity, SotModel } from './model.ts';
 import { SECRET_MESSAGE } from './schema-errors.ts';
@@ -28,12 +29,22 @@ export function checkHosts(model: SotModel): HostCheck {
 /** False when the host has no boot interface. */
 function checkInterfaces(host: HostEntity, out: Diagnostic[]): boolean {
   const { interfaces } = host.spec;
-  const bootable = interfaces.some((i) => i.type === 'physical');
-  if (!bootable) {
+  const physical = interfaces.flatMap((iface, i) => (iface.type === 'physical' ? [i] : []));
+  const bootable = bootInterfaceIndex(host.spec) >= 0;
+  if (physical.length === 0) {
     out.push(
       host.src.diag(
         ['interfaces'],
         `host ${host.id} has no physical interface (the first one is the boot interface)`,
+      ),
+    );
+  } else if (!bootable && !host.spec.never_provision) {
+    // A host that is never provisioned never netboots: ignoring all its NICs is how it stays out of DHCP.
+    out.push(
+      host.src.diag(
+        ['interfaces', physical[physical.length - 1]!, 'ignore_dhcp'],
+        `host ${host.id} has ignore_dhcp on every physical interface, so no agent answers it and it cannot netboot ` +
+          '(boot it from an interface without ignore_dhcp, or set never_provision: true)',
       ),
     );
   }
@@ -112,7 +123,7 @@ function checkAgentCoverage(model: SotModel, out: Diagnostic[], unbootable: Set<
     const stranded = new Map<string, string[]>();
     for (const host of model.hosts) {
       if (host.site !== site.id) continue;
-      const boot = host.spec.interfaces.find((i) => i.type === 'physical');
+      const boot = bootInterface(host.spec);
       if (!boot || served.has(boot.subnet)) continue;
       unbootable.add(host);
       // A host that is never provisioned never netboots: its subnet needs no agent.

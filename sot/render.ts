@@ -2,6 +2,7 @@
 // unattended config, plus the task containers of each boot. Bad SoT content never throws: it becomes
 // diagnostics, and a host with any diagnostic gets no rendering at all (half a boot plan is worse than none).
 import { secretPlaceholder } from '../domain/secret.ts';
+import { bootInterfaceIndex } from './boot-interface.ts';
 import { cmdlineEntryProblem, joinCmdline, mapEntryText } from './cmdline.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { buildIpxeScript, ipxeImageName, ipxeUrlProblem } from './ipxe-script.ts';
@@ -80,8 +81,13 @@ export function createRenderer(model: SotModel): Renderer {
 
     const site = model.sites.get(host.site);
     if (!site) return stop(src.diag([], `site "${host.site}" has no env.yml`));
-    const ifaceIndex = host.spec.interfaces.findIndex((i) => i.type === 'physical');
-    if (ifaceIndex < 0) return stop(src.diag(['interfaces'], 'no physical interface to boot from'));
+    const ifaceIndex = bootInterfaceIndex(host.spec);
+    if (ifaceIndex < 0) {
+      const what = host.spec.interfaces.some((i) => i.type === 'physical')
+        ? 'every physical interface has ignore_dhcp: no interface to boot from'
+        : 'no physical interface to boot from';
+      return stop(src.diag(['interfaces'], what));
+    }
     const iface = host.spec.interfaces[ifaceIndex] as PhysicalInterfaceSpec;
     const subnet = site.spec.subnets.find((s) => s.id === iface.subnet);
     if (!subnet)

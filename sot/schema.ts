@@ -101,6 +101,8 @@ export const physicalInterfaceSchema = z.strictObject({
   ipv4: ipv4.optional(),
   ipv6: ipv6.optional(),
   hostname: hostName.optional(),
+  /** The agents never answer DHCP for this NIC, so it never netboots (the original Vaquero's name). */
+  ignore_dhcp: z.boolean().optional(),
 });
 
 export const bmcInterfaceSchema = z.strictObject({

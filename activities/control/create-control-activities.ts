@@ -2,7 +2,8 @@
 import { heartbeat } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { SELF_VALIDATING_DRIVERS } from '../../sot/schema.ts';
-import type { BmcInterfaceSpec, PhysicalInterfaceSpec, TimeoutKey } from '../../sot/schema.ts';
+import type { BmcInterfaceSpec, TimeoutKey } from '../../sot/schema.ts';
+import { bootInterface } from '../../sot/boot-interface.ts';
 import { ROLLOUT_WORKFLOW_TYPE, supersedeUpdate } from '../../domain/workflow-api.ts';
 import type { HostPlan, StageTimeouts } from '../../domain/host.ts';
 import type {
@@ -118,7 +119,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       const h = rev.hosts.get(`${site}/${host}`);
       if (!h) throw new Error(`host ${site}/${host} is not in SoT ${sot} at ${revision}`);
       const wf = rev.model.workflows.get(h.entity.spec.workflow)!;
-      const boot = h.entity.spec.interfaces.find((i): i is PhysicalInterfaceSpec => i.type === 'physical')!;
+      const boot = bootInterface(h.entity.spec)!;
       const bmc = h.entity.spec.interfaces.find((i): i is BmcInterfaceSpec => i.type === 'bmc');
       const siteSpec = rev.model.sites.get(site)!.spec;
       const bmcConcurrency = siteSpec.policy?.bmc_concurrency;

@@ -1,15 +1,16 @@
 // The slice of a revision that a site's agent serves from: subnets with their DHCP settings and a static
 // reservation for the boot interface of every host of the site (netboot or not: in server mode the agent is
-// the site's DHCP server for all of them).
+// the site's DHCP server for all of them), and the MACs of the interfaces marked ignore_dhcp, which no agent answers.
 import type { SiteModel } from '../../domain/site-model.ts';
 import type { SotModel } from '../../sot/model.ts';
 import { netmaskOf } from '../../sot/render-scope.ts';
-import type { PhysicalInterfaceSpec } from '../../sot/schema.ts';
+import { bootInterface, ignoredMacs } from '../../sot/boot-interface.ts';
 
 export function buildSiteModel(model: SotModel, sot: string, revision: string, site: string): SiteModel {
   const entity = model.sites.get(site);
   if (!entity) throw new Error(`site ${site} is not in SoT ${sot} at ${revision}`);
   const agent = entity.spec.agents[0]!;
+  const ignored = model.hosts.filter((h) => h.site === site).flatMap((h) => ignoredMacs(h.spec));
   return {
     sot,
     revision,
@@ -35,7 +36,7 @@ export function buildSiteModel(model: SotModel, sot: string, revision: string, s
     reservations: model.hosts
       .filter((h) => h.site === site)
       .flatMap((h) => {
-        const boot = h.spec.interfaces.find((i): i is PhysicalInterfaceSpec => i.type === 'physical');
+        const boot = bootInterface(h.spec);
         return boot
           ? [
               {
@@ -48,5 +49,7 @@ export function buildSiteModel(model: SotModel, sot: string, revision: string, s
             ]
           : [];
       }),
+    // Only when there are some: a site without ignore_dhcp sends the same model as before the field existed.
+    ...(ignored.length > 0 ? { ignoredMacs: ignored } : {}),
   };
 }

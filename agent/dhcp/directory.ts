@@ -13,6 +13,8 @@ export interface DhcpHostRecord {
 export interface DhcpDirectory {
   /** `mac` is lowercase aa:bb:cc:dd:ee:ff. Called per packet, so it must be cheap and must not throw. */
   lookup(mac: string): DhcpHostRecord | undefined;
+  /** True when the SoT marks the interface `ignore_dhcp`: asked before lookup, and never answered. Same rules. */
+  ignored?(mac: string): boolean;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface DhcpDirectory {
  * every lookup so that opening or closing it takes effect on the host's next packet.
  */
 export function createSiteDirectory(
-  model: Pick<SiteModel, 'subnets' | 'reservations'>,
+  model: Pick<SiteModel, 'subnets' | 'reservations' | 'ignoredMacs'>,
   netboot: (mac: string) => NetbootEntry | undefined,
 ): DhcpDirectory {
   const subnets = new Map(model.subnets.map((s) => [s.id, s]));
@@ -30,7 +32,9 @@ export function createSiteDirectory(
     // A reservation in a subnet the agent does not serve cannot be answered; validation reports it upstream.
     if (subnet) byMac.set(r.mac.toLowerCase(), { reservation: r, subnet });
   }
+  const ignored = new Set((model.ignoredMacs ?? []).map((m) => m.toLowerCase()));
   return {
+    ignored: (mac) => ignored.has(mac),
     lookup(mac) {
       const hit = byMac.get(mac);
       if (!hit) return undefined;

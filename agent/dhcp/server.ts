@@ -108,6 +108,8 @@ export interface DhcpStats {
   rateLimited: number;
   /** Packets from MACs the directory does not know; they get no answer. */
   unknownMacs: number;
+  /** Packets from interfaces the SoT marks `ignore_dhcp`; they get no answer, in either mode. */
+  ignoredInterfaces: number;
   /** Known host, but no interface or relay path to its subnet. */
   unroutable: number;
   /** Known host asking to netboot while its gate is closed: address only (server) or nothing (proxy). */
@@ -158,6 +160,7 @@ function zeroStats(): DhcpStats {
     ignored: 0,
     rateLimited: 0,
     unknownMacs: 0,
+    ignoredInterfaces: 0,
     unroutable: 0,
     gated: 0,
     noAddress: 0,
@@ -352,6 +355,11 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     }
     if (!rate.admitKey(mac)) {
       counters.rateLimited++;
+      return;
+    }
+    if (opts.directory.ignored?.(mac)) {
+      counters.ignoredInterfaces++;
+      warnOnce(`dhcp: ${mac} has ignore_dhcp in the SoT: not answered`);
       return;
     }
     const host = opts.directory.lookup(mac);

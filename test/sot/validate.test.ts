@@ -451,6 +451,37 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'ignore_dhcp on every physical interface of a host that is provisioned (fine on a never_provision one)',
+    edits: [
+      {
+        file: RACK_B,
+        replace: '    ipv4: 10.10.0.13\n',
+        with: '    ipv4: 10.10.0.13\n    ignore_dhcp: true\n',
+      },
+      {
+        file: RACK_B,
+        replace: '    ipv4: 10.10.0.14\n',
+        with: '    ipv4: 10.10.0.14\n    ignore_dhcp: true\n',
+      },
+    ],
+    expected: [
+      'sites/lab/rack-b.yml:9:18: host node-03 has ignore_dhcp on every physical interface, so no agent answers it and it cannot netboot (boot it from an interface without ignore_dhcp, or set never_provision: true)',
+    ],
+  },
+  {
+    name: 'ignore_dhcp is true or false',
+    edits: [
+      {
+        file: RACK_B,
+        replace: '    ipv4: 10.10.0.13\n',
+        with: '    ipv4: 10.10.0.13\n    ignore_dhcp: "yes"\n',
+      },
+    ],
+    expected: [
+      'sites/lab/rack-b.yml:9:18: "interfaces[0].ignore_dhcp" must be true or false, got string "yes"',
+    ],
+  },
+  {
     name: 'sim driver options the simulator does not know',
     edits: [
       {

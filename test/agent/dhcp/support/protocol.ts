@@ -9,6 +9,8 @@ export interface ServerSpec {
   interfaces: DhcpInterfaceConfig[];
   subnets: AgentSubnet[];
   reservations: Reservation[];
+  /** MACs the SoT marks ignore_dhcp (SiteModel.ignoredMacs). */
+  ignoredMacs?: string[];
   /** MACs whose netboot gate is open; other reservations are known hosts booting from disk. */
   open: string[];
   boot: { httpUrl: string; tftpServer?: string };
