@@ -4,6 +4,7 @@ import { fingerprintHost, NO_CONFIG_DIGEST, STAGE_PARTS } from './fingerprint.ts
 import type { HostFingerprint, StagePart } from './fingerprint.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { SotModel } from './model.ts';
+import type { HostSpec, SiteSpec } from './schema.ts';
 import { createRenderer } from './render.ts';
 
 export const PLAN_ACTIONS = ['reprovision', 'added', 'removed', 'skipped', 'unchanged'] as const;
@@ -25,6 +26,8 @@ export interface HostState {
   site: string;
   host: string;
   neverProvision: boolean;
+  /** Why the host is left alone while it is new to vaquero (see newHostHold); undefined: it is planned. */
+  newHostHold?: string;
   /** Undefined when the host does not render; then `diagnostics` says why. */
   fingerprint?: HostFingerprint;
   diagnostics: Diagnostic[];
@@ -39,6 +42,23 @@ const PART_CHANGED: Record<StagePart, string> = {
   tasks: 'before_shutdown/validate tasks changed',
 };
 
+/**
+ * `policy.force_provision` when the site's env.yml does not say. On, unlike the original Vaquero (off): vaquero
+ * has always planned new hosts, and the first rollout of a SoT finds every host new (see FORMAT.md).
+ */
+export const DEFAULT_FORCE_PROVISION = true;
+
+/**
+ * Why a host that vaquero never provisioned is not planned: it has a BMC (planning it would power-cycle a machine
+ * that may be running something) and its site's `policy.force_provision` is off. Undefined: planned as usual
+ * (hosts without a BMC are, since nothing power-cycles them: they reprovision when they netboot by themselves).
+ */
+export function newHostHold(site: SiteSpec | undefined, siteId: string, host: HostSpec): string | undefined {
+  if (!host.interfaces.some((i) => i.type === 'bmc')) return undefined;
+  if (site?.policy?.force_provision ?? DEFAULT_FORCE_PROVISION) return undefined;
+  return `new host with a BMC: policy.force_provision is off for site ${siteId}`;
+}
+
 /** Every host of a model, rendered and fingerprinted, by host name (unique in a valid SoT). */
 export function hostStates(model: SotModel): Map<string, HostState> {
   const renderer = createRenderer(model);
@@ -47,7 +67,14 @@ export function hostStates(model: SotModel): Map<string, HostState> {
     if (out.has(h.id)) continue;
     const neverProvision = h.spec.never_provision === true;
     const { rendered, diagnostics } = renderer.renderHost(h);
-    const state: HostState = { site: h.site, host: h.id, neverProvision, diagnostics };
+    const hold = newHostHold(model.sites.get(h.site)?.spec, h.site, h.spec);
+    const state: HostState = {
+      site: h.site,
+      host: h.id,
+      neverProvision,
+      ...(hold !== undefined ? { newHostHold: hold } : {}),
+      diagnostics,
+    };
     if (rendered) state.fingerprint = fingerprintHost(rendered);
     out.set(h.id, state);
   }
@@ -122,7 +149,8 @@ export function planStates(
     const f = before.get(t.host);
     const base = { site: t.site, host: t.host };
     if (!f) {
-      entries.push({ ...base, action: 'added', reasons: [from ? 'new host' : 'no previous revision'] });
+      if (t.newHostHold) entries.push({ ...base, action: 'skipped', reasons: [t.newHostHold] });
+      else entries.push({ ...base, action: 'added', reasons: [from ? 'new host' : 'no previous revision'] });
     } else if (!f.fingerprint) {
       const reason = f.neverProvision ? 'never_provision was set' : 'did not render in the previous revision';
       entries.push({ ...base, action: 'reprovision', reasons: [reason] });
@@ -162,7 +190,8 @@ export function planAgainst(to: SotModel, last: ReadonlyMap<string, string>): Pl
     const base = { site: t.site, host: t.host };
     const reached = last.get(key);
     if (reached === undefined) {
-      entries.push({ ...base, action: 'added', reasons: ['has not reached any revision yet'] });
+      if (t.newHostHold) entries.push({ ...base, action: 'skipped', reasons: [t.newHostHold] });
+      else entries.push({ ...base, action: 'added', reasons: ['has not reached any revision yet'] });
     } else if (reached === t.fingerprint!.digest) {
       entries.push({ ...base, action: 'unchanged', reasons: [] });
     } else {

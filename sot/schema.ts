@@ -90,6 +90,8 @@ export const siteSchema = z.strictObject({
     .strictObject({
       max_concurrent: posInt.optional(),
       bmc_concurrency: posInt.optional(),
+      /** Plan hosts new to vaquero that have a BMC (the original Vaquero's name; default true, see FORMAT.md). */
+      force_provision: z.boolean().optional(),
     })
     .optional(),
 });

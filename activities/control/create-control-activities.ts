@@ -18,7 +18,14 @@ import type { ControlActivities } from '../../domain/activity-contracts.ts';
 import type { SiteModel } from '../../domain/site-model.ts';
 import { buildSiteModel } from './site-model.ts';
 import { closedRuns, lastReached } from './last-reached.ts';
-import { planHost, planRollout, policiesOf, rolloutPlanPage, sitePoliciesOf } from './rollout-plan.ts';
+import {
+  heldNewHost,
+  planHost,
+  planRollout,
+  policiesOf,
+  rolloutPlanPage,
+  sitePoliciesOf,
+} from './rollout-plan.ts';
 import { PreparedRevisions } from './prepared-revisions.ts';
 import { RevisionStore } from './revision-store.ts';
 import { createGithubAccess, githubAuthFromEnv } from './github-access.ts';
@@ -97,6 +104,10 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
           continue;
         }
         if (only && !only.has(key)) continue;
+        if (heldNewHost(rev, h, reached.get(key), input.force === true)) {
+          counts.skipped++;
+          continue;
+        }
         const p = planHost(h, reached.get(key), input.force === true);
         if (p) hosts.push(p);
         else counts.unchanged++;

@@ -14,6 +14,7 @@ import type {
   WorkflowPolicy,
 } from '../../domain/rollout.ts';
 import { hostWorkflowId } from '../../domain/workflow-api.ts';
+import { newHostHold } from '../../sot/plan.ts';
 import { lastReached, reachedOf } from './last-reached.ts';
 import type { Reached } from './last-reached.ts';
 import type { PreparedHost, PreparedRevision } from './prepared-revisions.ts';
@@ -47,6 +48,20 @@ function groupsOf(rev: PreparedRevision): Map<string, PreparedHost[]> {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Why a host vaquero never ran is kept out of this rollout: it has a BMC and its site's `policy.force_provision` is
+ * off (sot/plan.ts newHostHold). An operator's force overrides it; a host with any run of its own is never held.
+ */
+export function heldNewHost(
+  rev: PreparedRevision,
+  h: PreparedHost,
+  last: Reached | undefined,
+  force: boolean,
+): string | undefined {
+  if (force || last) return undefined;
+  return newHostHold(rev.model.sites.get(h.entity.site)?.spec, h.entity.site, h.entity.spec);
 }
 
 /** Whether a host needs work, and why; undefined when it has reached the fingerprint already. */
@@ -123,7 +138,8 @@ export async function planRollout(
       }
       const key = `${h.entity.site}/${h.entity.id}`;
       if (only && !only.has(key)) continue;
-      if (planHost(h, reached.get(key), input.force === true)) planned++;
+      if (heldNewHost(rev, h, reached.get(key), input.force === true)) counts.skipped++;
+      else if (planHost(h, reached.get(key), input.force === true)) planned++;
       else counts.unchanged++;
     }
     const first = hosts[0]!;
@@ -181,7 +197,9 @@ export async function rolloutPlanPage(
     );
     for (let b = 0; b < batch.length; b++) {
       const h = batch[b]!;
-      const p = planHost(h, reached.get(`${h.entity.site}/${h.entity.id}`), input.force === true);
+      const last = reached.get(`${h.entity.site}/${h.entity.id}`);
+      if (heldNewHost(rev, h, last, input.force === true)) continue;
+      const p = planHost(h, last, input.force === true);
       if (!p) continue;
       out.push(p);
       // Hosts of this batch after the page's last one are looked at again by the next page (it starts after the
