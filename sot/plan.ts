@@ -28,6 +28,8 @@ export interface HostState {
   neverProvision: boolean;
   /** Why the host is left alone while it is new to vaquero (see newHostHold); undefined: it is planned. */
   newHostHold?: string;
+  /** The host has no BMC interface: nothing power-cycles it (NO_BMC_REASON). */
+  noBmc: boolean;
   /** Undefined when the host does not render; then `diagnostics` says why. */
   fingerprint?: HostFingerprint;
   diagnostics: Diagnostic[];
@@ -59,6 +61,19 @@ export function newHostHold(site: SiteSpec | undefined, siteId: string, host: Ho
   return `new host with a BMC: policy.force_provision is off for site ${siteId}`;
 }
 
+/** The last reason of a planned host without a BMC interface. */
+export const NO_BMC_REASON = 'no BMC: never power-cycled, reprovisioned when it netboots by itself';
+
+/** Planned hosts without a BMC say so: the plan is where an operator learns that they wait for their own netboot. */
+function notedNoBmc(entries: PlanEntry[], states: ReadonlyMap<string, HostState>): PlanEntry[] {
+  for (const e of entries) {
+    const s = states.get(e.host);
+    if (s?.noBmc && s.site === e.site && (e.action === 'added' || e.action === 'reprovision'))
+      e.reasons.push(NO_BMC_REASON);
+  }
+  return entries;
+}
+
 /** Every host of a model, rendered and fingerprinted, by host name (unique in a valid SoT). */
 export function hostStates(model: SotModel): Map<string, HostState> {
   const renderer = createRenderer(model);
@@ -72,6 +87,7 @@ export function hostStates(model: SotModel): Map<string, HostState> {
       site: h.site,
       host: h.id,
       neverProvision,
+      noBmc: !h.spec.interfaces.some((i) => i.type === 'bmc'),
       ...(hold !== undefined ? { newHostHold: hold } : {}),
       diagnostics,
     };
@@ -164,7 +180,7 @@ export function planStates(
       entries.push({ site: f.site, host: f.host, action: 'removed', reasons: ['no longer in the SoT'] });
     }
   }
-  return sortPlan(entries);
+  return sortPlan(notedNoBmc(entries, after));
 }
 
 /** Key of a host in the map of last-reached digests. */
@@ -179,7 +195,8 @@ export function hostKey(site: string, host: string): string {
 export function planAgainst(to: SotModel, last: ReadonlyMap<string, string>): Plan {
   const entries: PlanEntry[] = [];
   const seen = new Set<string>();
-  for (const t of hostStates(to).values()) {
+  const states = hostStates(to);
+  for (const t of states.values()) {
     const key = hostKey(t.site, t.host);
     seen.add(key);
     const skip = skipped(t);
@@ -208,7 +225,7 @@ export function planAgainst(to: SotModel, last: ReadonlyMap<string, string>): Pl
     const site = slash < 0 ? '' : key.slice(0, slash);
     entries.push({ site, host: key.slice(slash + 1), action: 'removed', reasons: ['no longer in the SoT'] });
   }
-  return sortPlan(entries);
+  return sortPlan(notedNoBmc(entries, states));
 }
 
 export function countActions(plan: Plan): Record<PlanAction, number> {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { validateSot } from '../../sot/validate.ts';
 import type { SotModel } from '../../sot/model.ts';
-import { planAgainst, planModels } from '../../sot/plan.ts';
+import { NO_BMC_REASON, planAgainst, planModels } from '../../sot/plan.ts';
 import type { Plan } from '../../sot/plan.ts';
 import { copyWithEdits } from '../../testkit/sot-copy.ts';
 import type { SotEdit } from '../../testkit/sot-copy.ts';
@@ -46,7 +46,7 @@ describe('policy.force_provision in plans', () => {
       of(plan, 'h7'),
       'skipped: new host with a BMC: policy.force_provision is off for site alpha',
     );
-    assert.equal(of(plan, 'h6'), 'added: new host');
+    assert.equal(of(plan, 'h6'), `added: new host; ${NO_BMC_REASON}`);
     assert.equal(of(plan, 'h1'), 'unchanged: ');
   });
 

@@ -9,7 +9,7 @@ import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { fingerprintHost } from '../../sot/fingerprint.ts';
 import { loadSot } from '../../sot/load.ts';
 import type { SotModel } from '../../sot/model.ts';
-import { hostKey, planAgainst, planModels } from '../../sot/plan.ts';
+import { hostKey, NO_BMC_REASON, planAgainst, planModels } from '../../sot/plan.ts';
 import type { Plan } from '../../sot/plan.ts';
 import { createRenderer } from '../../sot/render.ts';
 import { copyWithEdits } from '../../testkit/sot-copy.ts';
@@ -185,7 +185,7 @@ describe('planModels', () => {
       'alpha/h3 skipped: never_provision is set',
       SKIPPED_H4,
       'beta/h5 removed: no longer in the SoT',
-      'beta/h6 added: new host',
+      `beta/h6 added: new host; ${NO_BMC_REASON}`,
     ]);
   });
 
