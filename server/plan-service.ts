@@ -80,9 +80,14 @@ export class PlanService {
     } else {
       const reached = await lastReached(this.client);
       const last = new Map<string, string>();
-      for (const [k, r] of reached)
+      // Hosts with a run of their own (a failed or running one too), as the rollout's plan sees them:
+      // policy.force_provision holds only hosts that have none.
+      const ran = new Set<string>();
+      for (const [k, r] of reached) {
+        ran.add(k);
         if (r.fingerprint && (r.sot === undefined || r.sot === sot.name)) last.set(k, r.fingerprint);
-      plan = planAgainst(b.model, last);
+      }
+      plan = planAgainst(b.model, last, ran);
     }
     return { valid: true, sot: sot.name, from, to, counts: countActions(plan), hosts: plan.hosts };
   }

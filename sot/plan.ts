@@ -192,7 +192,12 @@ export function hostKey(site: string, host: string): string {
  * Plan `to` against what each host last reached: `last` maps `site/host` to the host digest
  * (HostFingerprint.digest) of the boot it last completed. Hosts with no entry have never been provisioned.
  */
-export function planAgainst(to: SotModel, last: ReadonlyMap<string, string>): Plan {
+export function planAgainst(
+  to: SotModel,
+  last: ReadonlyMap<string, string>,
+  /** Hosts (`site/host`) with any run of their own, reached or not: force_provision never holds them. */
+  ran: ReadonlySet<string> = new Set(last.keys()),
+): Plan {
   const entries: PlanEntry[] = [];
   const seen = new Set<string>();
   const states = hostStates(to);
@@ -207,7 +212,8 @@ export function planAgainst(to: SotModel, last: ReadonlyMap<string, string>): Pl
     const base = { site: t.site, host: t.host };
     const reached = last.get(key);
     if (reached === undefined) {
-      if (t.newHostHold) entries.push({ ...base, action: 'skipped', reasons: [t.newHostHold] });
+      if (t.newHostHold && !ran.has(key))
+        entries.push({ ...base, action: 'skipped', reasons: [t.newHostHold] });
       else entries.push({ ...base, action: 'added', reasons: ['has not reached any revision yet'] });
     } else if (reached === t.fingerprint!.digest) {
       entries.push({ ...base, action: 'unchanged', reasons: [] });

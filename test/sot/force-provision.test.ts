@@ -59,6 +59,11 @@ describe('policy.force_provision in plans', () => {
     );
     // Site beta does not set it: the default plans its hosts.
     assert.equal(of(plan, 'h5'), 'added: has not reached any revision yet');
+    // A host whose run failed reached nothing, but vaquero did run it: it is not new, so it is planned.
+    assert.equal(
+      of(planAgainst(to, new Map(), new Set(['alpha/h7'])), 'h7'),
+      'added: has not reached any revision yet',
+    );
   });
 
   test('on, and unset: a new host with a BMC is added', async () => {
