@@ -62,9 +62,10 @@ export function newHostHold(site: SiteSpec | undefined, siteId: string, host: Ho
 }
 
 /** The last reason of a planned host without a BMC interface. */
-export const NO_BMC_REASON = 'no BMC: never power-cycled, reprovisioned when it netboots by itself';
+export const NO_BMC_REASON =
+  'no BMC: it cannot be power-cycled, and its run fails at the power stage (waiting for its own netboot is not built yet)';
 
-/** Planned hosts without a BMC say so: the plan is where an operator learns that they wait for their own netboot. */
+/** Planned hosts without a BMC say so: the plan is where an operator learns, before applying, what such a run will do. */
 function notedNoBmc(entries: PlanEntry[], states: ReadonlyMap<string, HostState>): PlanEntry[] {
   for (const e of entries) {
     const s = states.get(e.host);

@@ -46,7 +46,9 @@ describe('hosts without a BMC in plans', () => {
     const plan = planModels(from, await variant([...NO_BMC, kernel]));
     assert.match(
       of(plan, 'h3'),
-      new RegExp(`^reprovision: stage 1 \\(\\w+\\): kernel URL changed; ${NO_BMC_REASON}$`),
+      new RegExp(
+        `^reprovision: stage 1 \\(\\w+\\): kernel URL changed; ${NO_BMC_REASON.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`,
+      ),
     );
     assert.equal(of(planModels(from, from), 'h3'), 'unchanged: ');
   });
