@@ -39,7 +39,8 @@ export interface LabTask {
   image: string;
   command?: string[];
   args?: string[];
-  env?: Record<string, string>;
+  /** Text, or a reference to a secret of the agent's store (`{ secret: REF }`), resolved as the task starts. */
+  env?: Record<string, string | { secret: string; field?: string }>;
   timeout_s?: number;
   retries?: number;
 }
@@ -47,7 +48,25 @@ export interface LabTask {
 export interface LabBootTasks {
   before_shutdown?: LabTask[];
   validate?: LabTask[];
+  /**
+   * The boot serves the lab's unattended config (LAB_CONFIG_TEMPLATE: its join token is the secret reference
+   * LAB_JOIN_TOKEN_REF, which the lab agent's store resolves) and its command line names it (`config=`): the tiny
+   * OS fetches it, as an installer fetches its preseed or kickstart, before it calls back.
+   */
+  unattended?: boolean;
 }
+
+/** The secret the lab's unattended config names; lab/stack.ts gives the lab agent a value for it. */
+export const LAB_JOIN_TOKEN_REF = 'lab-join-token';
+/** A line only the rendered lab config has (with the host's name after it). */
+export const LAB_CONFIG_MARK = 'vaquero lab unattended config for';
+/** assets/untyped/tiny.cfg: what a real unattended config carries, a cluster join token among it. */
+export const LAB_CONFIG_TEMPLATE = [
+  `# ${LAB_CONFIG_MARK} {{ host.name }}`,
+  'hostname={{ interface.hostname }}',
+  `join_token={{ "${LAB_JOIN_TOKEN_REF}" | secret }}`,
+  '',
+].join('\n');
 
 export interface LabSotSpec {
   sot: string;
@@ -91,8 +110,18 @@ export const TINY_OS = {
 export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<string> {
   const dir = path.join(parent, spec.sot);
   const siteDir = path.join(dir, 'sites', spec.site);
-  for (const d of [siteDir, path.join(dir, 'os'), path.join(dir, 'boot'), path.join(dir, 'workflows')]) {
+  const configDir = path.join(dir, 'assets', 'untyped');
+  for (const d of [
+    siteDir,
+    configDir,
+    path.join(dir, 'os'),
+    path.join(dir, 'boot'),
+    path.join(dir, 'workflows'),
+  ]) {
     await mkdir(d, { recursive: true });
+  }
+  if (Object.values(spec.bootTasks ?? {}).some((b) => b.unattended)) {
+    await writeFile(path.join(configDir, 'tiny.cfg'), LAB_CONFIG_TEMPLATE);
   }
   const n = spec.hosts.length;
   await writeFile(
@@ -136,7 +165,20 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
       path.join(dir, 'os', `${os}.yml`),
       `# A tiny OS of the lab (lab/tiny-initrd.ts): DHCP, checkpoint with /proc/cmdline, power off.\n${stringify(TINY_OS)}`,
     );
-    await writeFile(path.join(dir, 'boot', `${os}.yml`), stringify({ os, ...spec.bootTasks?.[os] }));
+    const { unattended, ...tasks } = spec.bootTasks?.[os] ?? {};
+    await writeFile(
+      path.join(dir, 'boot', `${os}.yml`),
+      stringify({
+        os,
+        ...(unattended
+          ? {
+              cmdline: ['config={{ urls.config }}'],
+              unattended: { type: 'untyped', template: 'tiny.cfg' },
+            }
+          : {}),
+        ...tasks,
+      }),
+    );
     await writeFile(
       path.join(dir, 'workflows', `${os}.yml`),
       stringify({

@@ -2,9 +2,12 @@
 // (on the namespace's own loopback), the control worker, and the agent serving DHCP and TFTP on the bridge and
 // HTTP on the bridge address. The agent is made by startAgent(config) alone, as `vaquero agent --config` makes it:
 // its BMC drivers (ipmi, redfish, ssh; container with a container engine) and its task runner come from the
-// config (`tasks.engine`, a podman API socket the lab starts), and the BMC secrets from its secrets file.
+// config (`tasks.engine`, a podman API socket the lab starts), and the BMC secrets from its secrets file. Its
+// secrets directory (<dir>/secrets) holds the site's join token the lab's unattended config names
+// (LAB_JOIN_TOKEN_REF), a random value per stack.
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { stringify } from 'yaml';
@@ -19,6 +22,7 @@ import type { DevServer } from '../temporal/dev-server.ts';
 import { freePort } from '../temporal/ports.ts';
 import { workflowBundle } from '../workers/workflow-bundle.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
+import { LAB_JOIN_TOKEN_REF } from './sot.ts';
 import { startWorkerStack } from '../workers/stack.ts';
 import type { WorkerStack } from '../workers/stack.ts';
 
@@ -84,6 +88,32 @@ export function installLabRuntime(): void {
   installQuietRuntime();
 }
 
+/** The lab agent's secrets directory (agent/secrets/README.md: a folder of field files per reference). */
+export function labSecretsDir(stackDir: string): string {
+  return path.join(stackDir, 'secrets');
+}
+
+/** The join token of the stack in `stackDir` (made on its first start): what the tiny OS must be served. */
+export async function labJoinToken(stackDir: string): Promise<string> {
+  return (await readFile(path.join(labSecretsDir(stackDir), LAB_JOIN_TOKEN_REF, 'token'), 'utf8')).trim();
+}
+
+async function ensureJoinToken(stackDir: string): Promise<void> {
+  const dir = path.join(labSecretsDir(stackDir), LAB_JOIN_TOKEN_REF);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    // 'wx': a restarted stack keeps the value its configs were served with.
+    const h = await open(path.join(dir, 'token'), 'wx', 0o600);
+    try {
+      await h.writeFile(`K10${randomBytes(16).toString('hex')}::server:${randomBytes(8).toString('hex')}\n`);
+    } finally {
+      await h.close();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
   installLabRuntime();
   const httpPort = o.httpPort ?? 8080;
@@ -132,6 +162,7 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
     // lab's Temporal, whatever the caller's environment says).
     const configFile = path.join(o.dir, 'agent.yaml');
     await mkdir(o.dir, { recursive: true });
+    await ensureJoinToken(o.dir);
     await writeFile(
       configFile,
       stringify({
@@ -148,7 +179,7 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
         tftp: { root: o.tftpRoot ?? '/usr/lib/ipxe' },
         http: { listen: o.address, port: httpPort, public_url: agentUrl },
         assets: { root: o.assetsDir },
-        secrets: { file: o.secretsFile },
+        secrets: { file: o.secretsFile, dir: labSecretsDir(o.dir) },
         ...(o.tasks ? { tasks: o.tasks } : {}),
         log_level: o.logLevel ?? 'info',
       }),

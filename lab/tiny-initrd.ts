@@ -1,7 +1,10 @@
 // The tiny OS of lab boots (LAB.md §4.5): the Debian installer's kernel with a 1-2 MB initrd made of
 // busybox-static and the NIC modules of the d-i initrd. Its init takes a DHCP lease, calls the URL given as
 // `callback=` on the kernel command line (the host's checkpoint) with its MAC and the whole command line,
-// and powers the machine off, so a lab boot takes seconds instead of the installer's minute.
+// and powers the machine off, so a lab boot takes seconds instead of the installer's minute. With `config=` on
+// the command line it first fetches that unattended config, as an installer fetches its preseed, and prints its
+// size and the sha256 of its join_token= value (a fingerprint on the console, as an installer logs what it was
+// given; never the value).
 // Built once per input into the cache dir (content-addressed file name), so every later call is a stat.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -40,6 +43,11 @@ export const TINY_MARKERS = {
   cmdline: 'TINY: cmdline',
   callbackOk: 'TINY: callback ok',
   callbackFailed: 'TINY: callback failed',
+  /** `TINY: config <bytes> bytes` once the config named by `config=` is fetched. */
+  config: 'TINY: config',
+  configFailed: 'TINY: config failed',
+  /** `TINY: join token sha256 <hex>`: the fingerprint of the config's join_token= value, never the value. */
+  joinToken: 'TINY: join token sha256',
 } as const;
 
 // The callback gets the command line percent-encoded byte by byte (od + sed: busybox has no urlencode), so
@@ -66,6 +74,20 @@ else
 fi
 CMDLINE=$(cat /proc/cmdline)
 echo "${TINY_MARKERS.cmdline} $CMDLINE"
+CFG=$(sed -n 's/.* config=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+if [ -n "$CFG" ]; then
+  n=0
+  until wget -q -O /tmp/config "$CFG"; do
+    n=$((n + 1))
+    if [ $n -ge 5 ]; then echo "${TINY_MARKERS.configFailed} $CFG"; break; fi
+    sleep 1
+  done
+  if [ $n -lt 5 ]; then
+    echo "${TINY_MARKERS.config} $(wc -c < /tmp/config) bytes"
+    TOKEN=$(sed -n 's/^join_token=//p' /tmp/config)
+    [ -n "$TOKEN" ] && echo "${TINY_MARKERS.joinToken} $(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)"
+  fi
+fi
 CB=$(sed -n 's/.*callback=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 enc() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \\n' | sed 's/../%&/g'; }
 if [ -n "$CB" ]; then

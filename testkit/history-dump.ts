@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { ensureTemporalCli } from '../temporal/cli-binary.ts';
 
 const run = promisify(execFile);
@@ -52,4 +53,39 @@ export function historiesContaining(dump: Map<string, string>, needles: readonly
     if (needles.some((n) => json.includes(n) || decoded.includes(n))) hits.push(id);
   }
   return hits;
+}
+
+/**
+ * The text of every payload in one dumped history, opened with `codec` (as the codec endpoint would for an
+ * operator): what the history says once decrypted, to show that a search of the dump in clear looks for
+ * something the history does carry. Nested payloads (a decoded payload holding encoded ones) are not opened.
+ */
+export async function decodedPayloadText(json: string, codec: PayloadCodec): Promise<string> {
+  const payloads: Payload[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x);
+      return;
+    }
+    if (v === null || typeof v !== 'object') return;
+    const o = v as Record<string, unknown>;
+    const meta = o.metadata;
+    if (
+      meta !== null &&
+      typeof meta === 'object' &&
+      typeof (meta as Record<string, unknown>).encoding === 'string'
+    ) {
+      payloads.push({
+        metadata: Object.fromEntries(
+          Object.entries(meta as Record<string, string>).map(([k, b64]) => [k, Buffer.from(b64, 'base64')]),
+        ),
+        data: Buffer.from(typeof o.data === 'string' ? o.data : '', 'base64'),
+      });
+      return;
+    }
+    for (const x of Object.values(o)) walk(x);
+  };
+  walk(JSON.parse(json));
+  const decoded = await codec.decode(payloads);
+  return decoded.map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8')).join('\n');
 }

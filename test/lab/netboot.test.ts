@@ -3,13 +3,24 @@
 // and power on; ipmi_sim's chassis hook starts the VM; the VM boots through the agent (DHCP, TFTP where the
 // firmware needs it, iPXE script, kernel, tiny initrd) and the tiny OS calls its checkpoint. Everything runs
 // inside namespaces the lab makes (lab/run.ts), and the test checks that no process and no namespace is left.
+// In server mode both boots serve the lab's unattended config, whose join token is a secret reference: the tiny
+// OS must be served the value from the agent's store, and afterwards every workflow history of the run, dumped
+// with the `temporal` CLI from the run's Temporal data, must hold neither that value nor the rendered config.
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { secretPlaceholder } from '../../domain/secret.ts';
 import type { LabRun } from '../../lab/run.ts';
 import { runLab } from '../../lab/run.ts';
 import type { ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
+import { LAB_CONFIG_MARK, LAB_JOIN_TOKEN_REF } from '../../lab/sot.ts';
+import { labJoinToken } from '../../lab/stack.ts';
 import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
+import { connectTemporal } from '../../temporal/connection.ts';
+import { decodedPayloadText, dumpHistories, historiesContaining } from '../../testkit/history-dump.ts';
 import { explainRun } from './explain-run.ts';
 
 requireLabRoot();
@@ -92,11 +103,15 @@ describe(
           { name: 'bios-1', firmware: 'bios', mac: '52:54:00:77:50:0a', ipv4: '10.77.50.10' },
           { name: 'uefi-1', firmware: 'uefi', mac: '52:54:00:77:50:0b', ipv4: '10.77.50.11' },
         ],
+        bootTasks: { 'tiny-a': { unattended: true }, 'tiny-b': { unattended: true } },
+        // Kept for the histories (the run's Temporal data) and the agent's join token; removed after.
+        keepDir: true,
         timeoutMs: 200_000,
       });
       assert.ok(run.report, `no report from the scenario: ${explain(run)}`);
       r = run.report;
     });
+    after(() => (run ? rm(run.dir, { recursive: true, force: true }) : undefined));
 
     it('finishes the rollout with both hosts provisioned, and leaves nothing behind', () => {
       assert.equal(r.ok, true, explain(run));
@@ -115,10 +130,10 @@ describe(
         assert.equal(h.status?.state, 'provisioned', explain(run));
         assertPoweredByWorkflow(h);
         // The iPXE ROM asks for its script over HTTP straight from the DHCP answer: no TFTP in this boot. Then the
-        // tiny OS takes its own lease before it calls back.
+        // tiny OS takes its own lease and fetches its config before it calls back.
         assert.deepEqual(
           sequence(h),
-          ['dhcp', 'ipxe', 'kernel', 'initrd', 'dhcp', 'checkpoint'],
+          ['dhcp', 'ipxe', 'kernel', 'initrd', 'dhcp', 'config', 'checkpoint'],
           explain(run),
         );
         const ip = name === 'bios-1' ? '10.77.50.10' : '10.77.50.11';
@@ -138,6 +153,75 @@ describe(
         assert.match(h.machine.serial, firmware === 'bios' ? /iPXE/ : /iPXE .*EFI|net0: .* using/);
       });
     }
+
+    it("each VM is served its config with the join token resolved from the agent's store", async () => {
+      const token = await labJoinToken(path.join(run.dir, 'stack'));
+      const fingerprint = createHash('sha256').update(token).digest('hex');
+      for (const name of ['bios-1', 'uefi-1']) {
+        const h = host(r, name);
+        assert.match(h.machine.serial, new RegExp(`${TINY_MARKERS.config} \\d+ bytes`), explain(run));
+        // The tiny OS prints the sha256 of the join_token= it was served: the value, not the reference.
+        assert.ok(
+          h.machine.serial.includes(`${TINY_MARKERS.joinToken} ${fingerprint}`),
+          `${name}: ${h.machine.serial
+            .split('\n')
+            .filter((l) => l.startsWith('TINY:'))
+            .join(' | ')}`,
+        );
+        assert.ok(h.boot!.events.some((e) => e.kind === 'config'));
+        // What the workflow handed the agent is the reference.
+        assert.ok(h.openGate?.artifacts?.config?.text.includes(secretPlaceholder(LAB_JOIN_TOKEN_REF)));
+        assert.ok(!JSON.stringify(h.openGate).includes(token));
+      }
+    });
+
+    it('no workflow history of the run holds the join token or the rendered config', async (t) => {
+      const token = await labJoinToken(path.join(run.dir, 'stack'));
+      // The run's Temporal data, served again (outside the lab's namespace) with the key the run wrote there.
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
+      const temporal = await connectTemporal({
+        dataDir: path.join(run.dir, 'stack', 'temporal'),
+        ui: false,
+        env,
+      });
+      try {
+        const dump = await dumpHistories(temporal.client, temporal);
+        const ids = [...dump.keys()].map((k) => k.split('@')[0]!);
+        t.diagnostic(`${dump.size} histories: ${[...new Set(ids)].join(', ')}`);
+        for (const prefix of ['host/lab/bios-1', 'host/lab/uefi-1', 'rollout/']) {
+          assert.ok(
+            ids.some((id) => id.startsWith(prefix)),
+            `${prefix}… dumped: ${ids.join(', ')}`,
+          );
+        }
+        assert.ok(
+          new Set(ids.map((id) => id.split('/')[0])).size >= 3,
+          `every kind of workflow: ${ids.join(', ')}`,
+        );
+        const needles = [token, LAB_CONFIG_MARK, secretPlaceholder(LAB_JOIN_TOKEN_REF)];
+        assert.deepEqual(historiesContaining(dump, needles), []);
+        // Opened with the run's key, the host histories do carry the rendered config (with the reference): the
+        // search above looks for what is there. The value itself is in no history, even decrypted.
+        const codec = temporal.codec.codec;
+        assert.ok(codec, 'the run encrypted its payloads');
+        for (const name of ['bios-1', 'uefi-1']) {
+          const [, json] = [...dump].find(([k]) => k.startsWith(`host/lab/${name}@`))!;
+          const text = await decodedPayloadText(json, codec);
+          assert.ok(
+            text.includes(`${LAB_CONFIG_MARK} ${name}`),
+            `${name}: the rendered config in its history`,
+          );
+          assert.ok(text.includes(secretPlaceholder(LAB_JOIN_TOKEN_REF)));
+          // Where it is (encrypted): the plan's result and the gate the power activity opens each carry the text.
+          t.diagnostic(
+            `${name}: the rendered config ${text.split(LAB_CONFIG_MARK).length - 1} times in its history`,
+          );
+        }
+        for (const json of dump.values()) assert.ok(!(await decodedPayloadText(json, codec)).includes(token));
+      } finally {
+        await temporal.close();
+      }
+    });
 
     it('the site model reached the agent before any host started, and the open gate carried the reservation', () => {
       const tl = r.rolloutTimeline ?? [];
