@@ -8,10 +8,16 @@
 //     secrets file). The VM runs before the rollout (no gate open for it, nothing to boot); the ssh driver's
 //     reboot command resets it through its ipmi_sim and stops the sshd, and the VM then netboots through the
 //     agent. Its boot has a before_shutdown and a validate task, run on the lab's podman.
+// Both boots serve the lab's unattended config (its join token a secret reference), and the validate task gets the
+// same token as a secret env (`JOIN_TOKEN: { secret: lab-join-token }`): the VMs and the task must see the value
+// from the agent's store, and no workflow history of the run the token, the rendered config or the task env's
+// reference in clear (issue 16).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ensurePodmanConf } from '../../cli/setup/podman.ts';
 import type { TimelineEntry } from '../../domain/host.ts';
 import { LAB_TASK_IMAGE } from '../../lab/podman.ts';
@@ -20,7 +26,10 @@ import { runLab } from '../../lab/run.ts';
 import type { ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
 import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
+import { LAB_JOIN_TOKEN_REF } from '../../lab/sot.ts';
+import { secretPlaceholder } from '../../domain/secret.ts';
 import { explainRun } from './explain-run.ts';
+import { assertNoSecretInHistories, runJoinToken } from './history-secrets.ts';
 
 requireLabRoot();
 
@@ -43,7 +52,7 @@ function assertBootedThroughAgent(h: ScenarioHost, run: LabRun): void {
   assert.equal(h.status?.state, 'provisioned', explainRun(run));
   assert.deepEqual(
     h.boot?.sequence,
-    ['dhcp', 'ipxe', 'kernel', 'initrd', 'dhcp', 'checkpoint'],
+    ['dhcp', 'ipxe', 'kernel', 'initrd', 'dhcp', 'config', 'checkpoint'],
     explainRun(run),
   );
   const dhcp = h.boot!.events.filter((e) => e.kind === 'dhcp').map((e) => e.detail);
@@ -84,7 +93,9 @@ describe(
         ],
         // ssh-1 is host 1: it boots tiny-b.
         bootTasks: {
+          'tiny-a': { unattended: true },
           'tiny-b': {
+            unattended: true,
             before_shutdown: [
               {
                 name: 'drain',
@@ -96,16 +107,23 @@ describe(
               {
                 name: 'smoke',
                 image: LAB_TASK_IMAGE,
-                ...shell('echo "validated $VAQUERO_HOST at boot stage $VAQUERO_BOOT_STAGE"'),
+                // A task that uses the join token says only its fingerprint: its output goes to the timeline.
+                env: { JOIN_TOKEN: { secret: LAB_JOIN_TOKEN_REF } },
+                ...shell(
+                  'echo "validated $VAQUERO_HOST at boot stage $VAQUERO_BOOT_STAGE, join token sha256 $(printf %s "$JOIN_TOKEN" | sha256sum | cut -d" " -f1)"',
+                ),
               },
             ],
           },
         },
+        // Kept for the histories (the run's Temporal data) and the agent's join token; removed after.
+        keepDir: true,
         timeoutMs: 220_000,
       });
       assert.ok(run.report, `no report from the scenario: ${explainRun(run)}`);
       r = run.report;
     });
+    after(() => (run ? rm(run.dir, { recursive: true, force: true }) : undefined));
 
     it('provisions both hosts and leaves no process, namespace or container behind', async (t) => {
       t.diagnostic(`run ${(Date.now() - started) / 1000}s; timings ${JSON.stringify(r.timings)}`);
@@ -217,14 +235,21 @@ describe(
       assertBootedThroughAgent(h, run);
     });
 
-    it("ssh-1's before_shutdown and validate tasks ran on the agent's task runner, their output in its timeline", () => {
+    it("ssh-1's before_shutdown and validate tasks ran on the agent's task runner, their output in its timeline", async () => {
       const h = host(r, 'ssh-1');
       const tasks = entries(h, 'task');
+      // The validate task's JOIN_TOKEN was the value from the agent's store, not the reference.
+      const fingerprint = createHash('sha256')
+        .update(await runJoinToken(run))
+        .digest('hex');
       assert.deepEqual(
         tasks.map((e) => [e.stage, e.message]),
         [
           ['pre-shutdown', 'before_shutdown drain: ok (exit 0)\ndraining ssh-1 (before_shutdown)\n'],
-          ['validate', 'validate smoke: ok (exit 0)\nvalidated ssh-1 at boot stage 1\n'],
+          [
+            'validate',
+            `validate smoke: ok (exit 0)\nvalidated ssh-1 at boot stage 1, join token sha256 ${fingerprint}\n`,
+          ],
         ],
         explainRun(run),
       );
@@ -239,5 +264,23 @@ describe(
       );
       assert.equal(entries(host(r, 'cbmc-1'), 'task').length, 0, "tiny-a's boot has no tasks");
     });
+
+    it("each VM is served its config with the join token from the agent's store", async () => {
+      const fingerprint = createHash('sha256')
+        .update(await runJoinToken(run))
+        .digest('hex');
+      for (const name of ['cbmc-1', 'ssh-1']) {
+        const serial = host(r, name).machine.serial;
+        assert.ok(serial.includes(`${TINY_MARKERS.joinToken} ${fingerprint}`), `${name}: ${explainRun(run)}`);
+      }
+    });
+
+    it('no workflow history of the run holds the join token, the rendered config or the task env', (t) =>
+      assertNoSecretInHistories(t, run, {
+        site: SITE,
+        configHosts: ['cbmc-1', 'ssh-1'],
+        // The validate task's input carries the env's reference (encrypted).
+        decodedAlso: { 'ssh-1': [`"JOIN_TOKEN":"${secretPlaceholder(LAB_JOIN_TOKEN_REF)}"`] },
+      }));
   },
 );

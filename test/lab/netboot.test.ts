@@ -9,19 +9,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { secretPlaceholder } from '../../domain/secret.ts';
 import type { LabRun } from '../../lab/run.ts';
 import { runLab } from '../../lab/run.ts';
 import type { ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
-import { LAB_CONFIG_MARK, LAB_JOIN_TOKEN_REF } from '../../lab/sot.ts';
-import { labJoinToken } from '../../lab/stack.ts';
+import { LAB_JOIN_TOKEN_REF } from '../../lab/sot.ts';
 import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
-import { connectTemporal } from '../../temporal/connection.ts';
-import { decodedPayloadText, dumpHistories, historiesContaining } from '../../testkit/history-dump.ts';
 import { explainRun } from './explain-run.ts';
+import { assertNoSecretInHistories, runJoinToken } from './history-secrets.ts';
 
 requireLabRoot();
 
@@ -155,7 +152,7 @@ describe(
     }
 
     it("each VM is served its config with the join token resolved from the agent's store", async () => {
-      const token = await labJoinToken(path.join(run.dir, 'stack'));
+      const token = await runJoinToken(run);
       const fingerprint = createHash('sha256').update(token).digest('hex');
       for (const name of ['bios-1', 'uefi-1']) {
         const h = host(r, name);
@@ -175,53 +172,8 @@ describe(
       }
     });
 
-    it('no workflow history of the run holds the join token or the rendered config', async (t) => {
-      const token = await labJoinToken(path.join(run.dir, 'stack'));
-      // The run's Temporal data, served again (outside the lab's namespace) with the key the run wrote there.
-      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
-      const temporal = await connectTemporal({
-        dataDir: path.join(run.dir, 'stack', 'temporal'),
-        ui: false,
-        env,
-      });
-      try {
-        const dump = await dumpHistories(temporal.client, temporal);
-        const ids = [...dump.keys()].map((k) => k.split('@')[0]!);
-        t.diagnostic(`${dump.size} histories: ${[...new Set(ids)].join(', ')}`);
-        for (const prefix of ['host/lab/bios-1', 'host/lab/uefi-1', 'rollout/']) {
-          assert.ok(
-            ids.some((id) => id.startsWith(prefix)),
-            `${prefix}… dumped: ${ids.join(', ')}`,
-          );
-        }
-        assert.ok(
-          new Set(ids.map((id) => id.split('/')[0])).size >= 3,
-          `every kind of workflow: ${ids.join(', ')}`,
-        );
-        const needles = [token, LAB_CONFIG_MARK, secretPlaceholder(LAB_JOIN_TOKEN_REF)];
-        assert.deepEqual(historiesContaining(dump, needles), []);
-        // Opened with the run's key, the host histories do carry the rendered config (with the reference): the
-        // search above looks for what is there. The value itself is in no history, even decrypted.
-        const codec = temporal.codec.codec;
-        assert.ok(codec, 'the run encrypted its payloads');
-        for (const name of ['bios-1', 'uefi-1']) {
-          const [, json] = [...dump].find(([k]) => k.startsWith(`host/lab/${name}@`))!;
-          const text = await decodedPayloadText(json, codec);
-          assert.ok(
-            text.includes(`${LAB_CONFIG_MARK} ${name}`),
-            `${name}: the rendered config in its history`,
-          );
-          assert.ok(text.includes(secretPlaceholder(LAB_JOIN_TOKEN_REF)));
-          // Where it is (encrypted): the plan's result and the gate the power activity opens each carry the text.
-          t.diagnostic(
-            `${name}: the rendered config ${text.split(LAB_CONFIG_MARK).length - 1} times in its history`,
-          );
-        }
-        for (const json of dump.values()) assert.ok(!(await decodedPayloadText(json, codec)).includes(token));
-      } finally {
-        await temporal.close();
-      }
-    });
+    it('no workflow history of the run holds the join token or the rendered config', (t) =>
+      assertNoSecretInHistories(t, run, { site: 'lab', configHosts: ['bios-1', 'uefi-1'] }));
 
     it('the site model reached the agent before any host started, and the open gate carried the reservation', () => {
       const tl = r.rolloutTimeline ?? [];
