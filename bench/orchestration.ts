@@ -1,7 +1,9 @@
 // Orchestration: rollouts of N sim hosts (sim delays 0) on the embedded Temporal, against N minimal workflows
 // (one activity, one signal each) with workers of the same shape on the same kind of fresh server: the ceiling
 // Temporal itself sets on this machine, so vaquero's overhead shows as a ratio. Each measurement runs in a
-// process of its own (bench/orchestration/run-one.ts) on a fresh server, the minimal one first.
+// process of its own (bench/orchestration/run-one.ts) on a fresh server, the minimal one first. Every run encrypts
+// its payloads (issue 16's codec, as production does); at the sizes in `codecOffSizes` vaquero also runs with the
+// codec off, a reference column of its own: what the encryption costs in hosts per second, CPU and history.
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import type { BenchContext } from './lib/context.ts';
@@ -20,6 +22,8 @@ export interface OrchestrationOptions {
    * ends a run, its rate is the hosts done per second within the cap (reported as such in the notes).
    */
   capSeconds: Record<number, number> | number;
+  /** Sizes at which vaquero also runs with its payload codec off (the codec's cost). */
+  codecOffSizes: number[];
 }
 
 export const ORCHESTRATION_FULL: OrchestrationOptions = {
@@ -27,6 +31,7 @@ export const ORCHESTRATION_FULL: OrchestrationOptions = {
   runs: { 100: 3, 300: 1, 1000: 1, 3000: 1 },
   hostsPerSite: 1000,
   capSeconds: { 100: 120, 300: 150, 1000: 180, 3000: 150 },
+  codecOffSizes: [100, 300],
 };
 
 export const ORCHESTRATION_SMOKE: OrchestrationOptions = {
@@ -34,6 +39,8 @@ export const ORCHESTRATION_SMOKE: OrchestrationOptions = {
   runs: 1,
   hostsPerSite: 1000,
   capSeconds: 120,
+  // The codec-off run is one more Temporal server and rollout: kept out of the test suite's smoke run.
+  codecOffSizes: [],
 };
 
 const SCRIPT = fileURLToPath(new URL('./orchestration/run-one.ts', import.meta.url));
@@ -68,15 +75,27 @@ export async function runOrchestration(
   ctx: BenchContext,
 ): Promise<BenchmarkResult> {
   const t0 = performance.now();
-  const results: Record<number, { vaquero: (RunOneResult | null)[]; minimal: (RunOneResult | null)[] }> = {};
+  type Workload = 'minimal' | 'vaquero' | 'vaquero-codec-off';
+  const results: Record<number, Record<Workload, (RunOneResult | null)[]>> = {};
   for (const hosts of opts.sizes) {
     const runs = typeof opts.runs === 'number' ? opts.runs : (opts.runs[hosts] ?? 1);
-    results[hosts] = { vaquero: [], minimal: [] };
+    results[hosts] = { vaquero: [], minimal: [], 'vaquero-codec-off': [] };
+    const workloads: Workload[] = ['minimal', 'vaquero'];
+    if (opts.codecOffSizes.includes(hosts)) workloads.push('vaquero-codec-off');
     for (let run = 0; run < runs; run++) {
-      for (const workload of ['minimal', 'vaquero'] as const) {
+      for (const workload of workloads) {
         ctx.log(`orchestration ${hosts} hosts, run ${run + 1}/${runs}: ${workload}`);
         const cap = typeof opts.capSeconds === 'number' ? opts.capSeconds : (opts.capSeconds[hosts] ?? 600);
-        const r = await runOne({ workload, hosts, hostsPerSite: opts.hostsPerSite, timeoutS: cap }, ctx.log);
+        const r = await runOne(
+          {
+            workload: workload === 'minimal' ? 'minimal' : 'vaquero',
+            ...(workload === 'vaquero-codec-off' ? { codec: 'off' as const } : {}),
+            hosts,
+            hostsPerSite: opts.hostsPerSite,
+            timeoutS: cap,
+          },
+          ctx.log,
+        );
         results[hosts]![workload].push(r);
         if (r)
           ctx.log(
@@ -88,7 +107,7 @@ export async function runOrchestration(
   const rows: Row[] = [];
   const notes: string[] = [];
   for (const hosts of opts.sizes) {
-    const { vaquero, minimal } = results[hosts]!;
+    const { vaquero, minimal, 'vaquero-codec-off': codecOff } = results[hosts]!;
     const ok = (r: RunOneResult | null): boolean =>
       r !== null && r.state === 'completed' && r.completed === hosts;
     // A run the cap cut short still has a rate, memory and CPU; only "all done" needs every host.
@@ -104,6 +123,7 @@ export async function runOrchestration(
     ) =>
       makeRow('orchestration', { case: label, metric, unit, better }, of(vaquero, f, whole), {
         'temporal-minimal': of(minimal, f, whole),
+        ...(codecOff.length > 0 ? { 'vaquero, codec off': of(codecOff, f, whole) } : {}),
       });
     rows.push(
       row('hosts', '/s', 'higher', (r) => r.hostsPerSecond),
@@ -114,10 +134,12 @@ export async function runOrchestration(
       row('CPU, worker process', 's', 'lower', (r) => r.workerCpuSeconds),
       row('CPU, Temporal server', 's', 'lower', (r) => r.temporalCpuSeconds),
       row('history events of one host', 'events', 'lower', (r) => r.historyEventsPerHost),
+      row('history bytes of one host', 'bytes', 'lower', (r) => r.historyBytesPerHost),
     );
     for (const [name, list] of [
       ['vaquero', vaquero],
       ['minimal', minimal],
+      ['vaquero with the codec off', codecOff],
     ] as const) {
       for (const r of list) {
         if (ok(r)) continue;
@@ -134,6 +156,7 @@ export async function runOrchestration(
     params: {
       ...opts,
       simDelays: 'all 0',
+      codec: 'vaquero and minimal encrypt payloads (AES-256-GCM); "vaquero, codec off" sends them in clear',
       policy: 'workflow and site max_concurrent = hosts, bmc_concurrency = hosts per site, max_fail = hosts',
       minimal:
         'one activity on a site task queue that signals its workflow; started from the client, 50 starts in flight',

@@ -1,11 +1,12 @@
 // The benchmark runner (`npm run bench`; see BENCHMARKS.md):
 //   node --import tsx bench/run.ts [--only dhcp,tftp,http,orchestration,fleet] [--smoke] [--runs N] [--profile]
-//                                  [--out DIR] [--no-doc] [--no-install]
+//                                  [--sizes N,N] [--out DIR] [--no-doc] [--no-install]
 // Installs the reference servers and load tools from Debian's packages when missing, runs each benchmark in
 // network namespaces it makes (all but orchestration and fleet, which stay on loopback), and writes
 // <out>/<timestamp>.json and .md; a full run of every benchmark also rewrites BENCHMARKS.md's results section.
 //   --smoke      tiny parameters (seconds per benchmark): checks that everything works, measures nothing
 //   --runs N     override the number of runs of every benchmark
+//   --sizes N,N  orchestration only: roll out these numbers of sim hosts, each with the payload codec on and off
 //   --profile    run the agent's bench servers under `node --cpu-prof` (profiles in <out>/tmp/); their top
 //                frames go into the results JSON (details.profiles)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,6 +50,8 @@ export interface RunOptions {
   only: BenchmarkName[];
   smoke: boolean;
   runs?: number;
+  /** Orchestration only: these sizes (host counts) instead of the full set, each also with the codec off. */
+  sizes?: number[];
   profile: boolean;
   out: string;
   doc: boolean;
@@ -66,7 +69,14 @@ async function runBenchmark(name: BenchmarkName, o: RunOptions, ctx: BenchContex
     case 'http':
       return runHttp({ ...(o.smoke ? HTTP_SMOKE : HTTP_FULL), ...runs }, ctx);
     case 'orchestration':
-      return runOrchestration({ ...(o.smoke ? ORCHESTRATION_SMOKE : ORCHESTRATION_FULL), ...runs }, ctx);
+      return runOrchestration(
+        {
+          ...(o.smoke ? ORCHESTRATION_SMOKE : ORCHESTRATION_FULL),
+          ...runs,
+          ...(o.sizes ? { sizes: o.sizes, codecOffSizes: o.sizes } : {}),
+        },
+        ctx,
+      );
     case 'fleet':
       // One run per backend whatever --runs says: a run is one rollout of the whole fleet.
       return runFleet(o.smoke ? FLEET_SMOKE : FLEET_FULL, ctx);
@@ -130,7 +140,7 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
     tool: 'vaquero-bench',
     version: 1,
     // Profiled servers run slower: such a run never stands as the project's full result.
-    mode: `${o.smoke ? 'smoke' : o.runs !== undefined ? `runs=${o.runs}` : 'full'}${o.profile ? ' (profiled)' : ''}`,
+    mode: `${o.smoke ? 'smoke' : o.runs !== undefined ? `runs=${o.runs}` : o.sizes ? `sizes=${o.sizes.join(',')}` : 'full'}${o.profile ? ' (profiled)' : ''}`,
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     durationS: Math.round((performance.now() - t0) / 1000),
@@ -174,6 +184,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
       out: { type: 'string' },
       'no-doc': { type: 'boolean', default: false },
       'no-install': { type: 'boolean', default: false },
+      sizes: { type: 'string' },
     },
     strict: true,
   });
@@ -186,10 +197,14 @@ export function parseRunArgs(argv: string[]): RunOptions {
   const runs = values.runs === undefined ? undefined : Number(values.runs);
   if (runs !== undefined && !(Number.isInteger(runs) && runs >= 1 && runs <= 20))
     throw new Error('--runs takes 1 to 20');
+  const sizes = values.sizes?.split(',').map((s) => Number(s.trim()));
+  if (sizes !== undefined && !sizes.every((n) => Number.isInteger(n) && n >= 1 && n <= 100_000))
+    throw new Error('--sizes takes host counts, e.g. 100,300');
   return {
     only: BENCHMARKS.filter((b) => only.includes(b)),
     smoke: values.smoke ?? false,
     ...(runs !== undefined ? { runs } : {}),
+    ...(sizes !== undefined ? { sizes } : {}),
     profile: values.profile ?? false,
     out: path.resolve(values.out ?? path.join(ROOT, 'bench', 'results')),
     doc: !values['no-doc'],

@@ -4,6 +4,7 @@
 // `vaquero`: a rollout of a generated SoT of N sim hosts with every sim delay at 0, through the real control
 // worker and sim site workers (workers/stack.ts), started the way `vaquero apply` starts it.
 // `minimal`: N minimal workflows (minimal-workflow.ts) with workers of the same shape.
+// Payloads are encrypted (a key made in the server's data dir) unless `codec: "off"` or VAQUERO_CODEC=off.
 // Prints one line `RESULT {json}`.
 import { codecSettingsFromEnv } from '../../temporal/codec/codec-settings.ts';
 import { devCodecSettings } from '../../temporal/codec/dev-key.ts';
@@ -22,6 +23,7 @@ import { installQuietRuntime } from '../../temporal/runtime.ts';
 import { startWorkerStack } from '../../workers/stack.ts';
 import { hostWorkflowId, rolloutStatusQuery } from '../../domain/workflow-api.ts';
 import type { RolloutResult } from '../../domain/rollout.ts';
+import { weighHistory } from '../../testkit/history-size.ts';
 import { writeBenchSot } from '../lib/bench-sot.ts';
 import { cpuSeconds, peakRssMiB } from '../lib/lab.ts';
 import { createMinimalActivities } from './minimal-activities.ts';
@@ -33,10 +35,13 @@ export interface RunOneInput {
   hostsPerSite: number;
   /** The cap: seconds from apply after which the measurement ends, done or not. */
   timeoutS: number;
+  /** 'off': payloads in clear, to measure what the payload codec costs (default: encrypted, as production). */
+  codec?: 'on' | 'off';
 }
 
 export interface RunOneResult {
   workload: RunOneInput['workload'];
+  codec: 'on' | 'off';
   hosts: number;
   sites: number;
   /** Hosts (workflows) that finished successfully. */
@@ -53,6 +58,8 @@ export interface RunOneResult {
   temporalCpuSeconds: number | null;
   /** History length of one host's workflow: what each host costs the server, in events. */
   historyEventsPerHost: number | null;
+  /** The same history's encoded size (what Temporal stores, payloads as the codec left them), in bytes. */
+  historyBytesPerHost: number | null;
 }
 
 const input = JSON.parse(process.argv[2]!) as RunOneInput;
@@ -221,7 +228,10 @@ async function main(): Promise<void> {
   });
   const env = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace };
   // Encrypted as production runs, unless the caller's environment says otherwise (VAQUERO_CODEC=off).
-  const codec = codecSettingsFromEnv(env) ?? (await devCodecSettings(path.join(dir, 'temporal')));
+  const codec =
+    input.codec === 'off'
+      ? { off: true as const }
+      : (codecSettingsFromEnv(env) ?? (await devCodecSettings(path.join(dir, 'temporal'))));
   const temporal = await connectTemporal({ dataDir: dir, env, codec });
   try {
     const mark = marks();
@@ -236,9 +246,13 @@ async function main(): Promise<void> {
       .describe()
       .then((d) => d.historyLength)
       .catch(() => null);
+    const bytes = await weighHistory(temporal.client, r.sampleWorkflowId)
+      .then((w) => w.bytes)
+      .catch(() => null);
     const seconds = mark.seconds();
     const result: RunOneResult = {
       workload: input.workload,
+      codec: temporal.codec.keyIds.length > 0 ? 'on' : 'off',
       hosts: input.hosts,
       sites: r.sites,
       completed: r.completed,
@@ -250,6 +264,7 @@ async function main(): Promise<void> {
       temporalPeakRssMiB: peakRssMiB(server.pid),
       workerCpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
       historyEventsPerHost: sample,
+      historyBytesPerHost: bytes,
       temporalCpuSeconds:
         serverCpu0 !== null && serverCpu1 !== null ? Math.round((serverCpu1 - serverCpu0) * 100) / 100 : null,
     };

@@ -18,6 +18,7 @@ test('the orchestration benchmark completes a rollout and the minimal workflows 
       'peak RSS, worker process',
       'peak RSS, Temporal server',
       'history events of one host',
+      'history bytes of one host',
     ])
       assertMeasured(r.rows, metric);
   } finally {
