@@ -42,6 +42,12 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's browser script: plain JavaScript served as is, in the browser's globals, outside tsconfig.
+    files: ['server/dashboard/assets/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { ...globals.browser }, parserOptions: { projectService: false } },
+  },
+  {
     files: ['workflows/**/*.ts'],
     languageOptions: { globals: {} },
     rules: {

@@ -4,8 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-export async function devApiToken(dataDir: string): Promise<{ value: string; file: string }> {
-  const file = path.join(dataDir, 'api-token');
+/** `name`: the file's name; `api-read-token` holds the read token (the dashboard without its buttons). */
+export async function devApiToken(
+  dataDir: string,
+  name = 'api-token',
+): Promise<{ value: string; file: string }> {
+  const file = path.join(dataDir, name);
   try {
     const value = (await readFile(file, 'utf8')).trim();
     if (value.length >= 32) return { value, file };

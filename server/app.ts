@@ -25,6 +25,7 @@ import { GithubWebhookHandler } from './github-webhooks.ts';
 import { createMetrics } from './metrics.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { PlanService } from './plan-service.ts';
+import { dashboard } from './dashboard/index.ts';
 import { codecRoutes } from './routes/codec.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -203,7 +204,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     for (const method of [r.method].flat()) ctx.routes.push({ method, url: r.url });
   });
   installErrorHandling(app, () => ctx.routes);
-  installAuth(app, config.auth);
+  const verifier = installAuth(app, config.auth);
   app.addHook('onResponse', async (request, reply) => {
     metrics.requestDuration.observe(
       {
@@ -268,6 +269,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(eventRoutes, routeOpts);
   await app.register(webhookRoutes, routeOpts);
   await app.register(codecRoutes, routeOpts);
+  await app.register(dashboard, { ctx, verifier });
   await app.ready();
   return app;
 }

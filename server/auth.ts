@@ -8,8 +8,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiToken, OpenableRoute, Role } from './config.ts';
 import { ApiError } from '../domain/api-error.ts';
 
-/** `preflight`: a CORS preflight (OPTIONS), which browsers send without credentials; it answers headers only. */
-export type Access = Role | 'signature' | 'preflight';
+/**
+ * `preflight`: a CORS preflight (OPTIONS), which browsers send without credentials; it answers headers only.
+ * `session`: a dashboard page (server/dashboard/), which checks the same tokens itself, from its session cookie.
+ */
+export type Access = Role | 'signature' | 'preflight' | 'session';
 
 export interface Principal {
   name: string;
@@ -76,7 +79,7 @@ export function installAuth(
   app.decorateRequest('principal', undefined);
   app.addHook('onRequest', async (request, reply) => {
     const need = requirement(request);
-    if (need.access === 'signature' || need.access === 'preflight') return;
+    if (need.access === 'signature' || need.access === 'preflight' || need.access === 'session') return;
     if (need.openable && open.has(need.openable)) {
       request.principal = { name: 'anonymous', role: 'anonymous' };
       return;

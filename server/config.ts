@@ -55,6 +55,8 @@ export interface ServerConfig {
   temporal: { address?: string; namespace?: string; codec?: CodecSettings };
   /** The Temporal UI's codec server (`POST /codec/decode|encode`): browser origins allowed to call it (default: DEFAULT_CODEC_CORS_ORIGINS). */
   codecEndpoint?: { corsOrigins: string[] };
+  /** The Temporal UI's base URL, for the dashboard's links to workflow runs (none: no links). */
+  temporalUiUrl?: string;
   /** Run the control-plane worker in the server process. */
   controlWorker: boolean;
   auth: { tokens: ApiToken[]; open: OpenableRoute[] };
@@ -86,6 +88,7 @@ const rawSchema = z
       .object({
         address: z.string().optional(),
         namespace: z.string().optional(),
+        ui_url: z.string().url().optional(),
         // Keys by reference only, like every secret here; the first encrypts, all decrypt.
         codec: z
           .union([
@@ -329,6 +332,7 @@ async function resolveConfig(r: Raw, env: NodeJS.ProcessEnv, baseDir: string): P
   const publicUrl = env.VAQUERO_PUBLIC_URL ?? r.public_url;
   const temporalAddress = env.TEMPORAL_ADDRESS || r.temporal?.address;
   const temporalNamespace = env.TEMPORAL_NAMESPACE || r.temporal?.namespace;
+  const temporalUiUrl = env.VAQUERO_TEMPORAL_UI_URL || r.temporal?.ui_url;
   const fileCodec = r.temporal?.codec;
   const codec: CodecSettings | undefined =
     codecSettingsFromEnv(env) ??
@@ -359,6 +363,7 @@ async function resolveConfig(r: Raw, env: NodeJS.ProcessEnv, baseDir: string): P
       ...(codec !== undefined ? { codec } : {}),
     },
     codecEndpoint: { corsOrigins },
+    ...(temporalUiUrl ? { temporalUiUrl } : {}),
     controlWorker: r.worker?.control ?? true,
     auth: { tokens, open: r.auth?.open ?? ['/live', '/ready', '/metrics', '/docs'] },
     sots,

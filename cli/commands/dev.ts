@@ -186,6 +186,7 @@ async function runDev(opts: DevOptions): Promise<number> {
     }
     // The REST API as `vaquero server` serves it, on this stack's Temporal; the control worker is the stack's.
     const token = await devApiToken(dataDir);
+    const readToken = await devApiToken(dataDir, 'api-read-token');
     api = await startServer(
       {
         listen: { host: '127.0.0.1', port: Number(opts.apiPort ?? 7280) },
@@ -197,9 +198,13 @@ async function runDev(opts: DevOptions): Promise<number> {
         },
         // The embedded UI decodes payloads through this API's codec endpoint.
         ...(temporal.uiUrl !== undefined ? { codecEndpoint: { corsOrigins: [temporal.uiUrl] } } : {}),
+        ...(temporal.uiUrl !== undefined ? { temporalUiUrl: temporal.uiUrl } : {}),
         controlWorker: false,
         auth: {
-          tokens: [{ name: 'dev', role: 'operate', token: token.value }],
+          tokens: [
+            { name: 'dev', role: 'operate', token: token.value },
+            { name: 'dev-read', role: 'read', token: readToken.value },
+          ],
           open: ['/live', '/ready', '/metrics', '/docs'],
         },
         sots: [
@@ -218,6 +223,7 @@ async function runDev(opts: DevOptions): Promise<number> {
       { log: (m) => out(`api: ${m}`) },
     );
     out(`API ${api.url} (OpenAPI UI ${api.url}/docs; operate token in ${token.file})`);
+    out(`dashboard ${api.url}/ (sign in with a token; read-only token in ${readToken.file})`);
     await recordEndpoint(dataDir, {
       address: temporal.address,
       namespace: temporal.namespace,

@@ -55,6 +55,8 @@ export const LAB_PACKAGES = [
   // A production Temporal's persistence and visibility (temporal/production-server.ts runs a private cluster; the
   // package's own cluster is never started or used).
   'postgresql',
+  // The dashboard's browser test (test/server/dashboard.test.ts) drives Debian's Chromium with playwright-core.
+  'chromium',
 ] as const;
 
 export async function missingPackages(names: readonly string[]): Promise<string[]> {
