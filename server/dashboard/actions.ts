@@ -30,12 +30,19 @@ export async function dashboardActions(
         const { sot, revision } = request.params;
         const id = ctx.ops.parseRolloutId(sot, revision);
         try {
-          await ctx.ops.rolloutAction(id, action, `${action} by ${session.principal.name} (dashboard)`);
+          const state = await ctx.ops.rolloutAction(
+            id,
+            action,
+            `${action} by ${session.principal.name} (dashboard)`,
+          );
+          // The update answered with the state the rollout is in now: the index (and so the page this redirects
+          // to, and every open dashboard through the feed) has it at once, not at its next refresh.
+          const row = ctx.index.getRollout(id);
+          if (row) ctx.index.upsertRollout({ ...row, state });
         } catch (err) {
           if (!(err instanceof ApiError)) throw err;
           return reply.code(err.status).type('text/plain').send(err.message);
         }
-        // The index learns the new state at its next refresh; nudge it so the fleet page shows it then.
         return reply.redirect(request.body?.back === 'rollout' ? rolloutLink({ sot, revision }) : '/', 303);
       },
     );

@@ -19,7 +19,8 @@ export async function dashboardEvents(
   opts: { feed: EventFeed; verifier: TokenVerifier },
 ): Promise<void> {
   const open = new Set<() => void>();
-  app.addHook('onClose', async () => {
+  // preClose: before the server waits for its connections to end, which a stream never does by itself.
+  app.addHook('preClose', async () => {
     for (const close of [...open]) close();
   });
   app.get('/ui/events', { config: { access: 'session' }, schema: { hide: true } }, async (request, reply) => {

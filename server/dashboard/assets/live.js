@@ -44,8 +44,13 @@ async function redraw() {
 if (main) {
   const scope = main.dataset.live;
   const source = new EventSource('/ui/events');
+  // Changes between drawing this page and the stream opening (or while it reconnected) came over no stream: one
+  // redraw on every opening catches up with them.
+  let opened = false;
   source.addEventListener('open', () => {
     if (state) state.textContent = 'live';
+    if (opened) void redraw();
+    else void redraw().then(() => (opened = true));
   });
   source.addEventListener('error', () => {
     if (state) state.textContent = 'reconnecting';
