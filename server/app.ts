@@ -15,6 +15,7 @@ import { createGithubAccess } from '../activities/control/github-access.ts';
 import type { GithubAccess } from '../activities/control/github-access.ts';
 import { RevisionStore } from '../activities/control/revision-store.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
+import { hostStatusQuery } from '../domain/workflow-api.ts';
 import { installAuth } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import { installErrorHandling } from './errors.ts';
@@ -140,6 +141,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const feed = opts.index?.feed ?? new EventFeed();
   const index = opts.index ?? new FleetIndex(feed, metrics.observer);
   metrics.attachIndex(index);
+  // A closed host run's own status, for the metrics (bounded like every Temporal call of this app).
+  metrics.attachReader((workflowId, runId) =>
+    opts.client.withDeadline(Date.now() + (opts.temporalDeadlineMs ?? 15_000), () =>
+      opts.client.workflow.getHandle(workflowId, runId).query(hostStatusQuery),
+    ),
+  );
   const github = opts.github ?? (config.github ? createGithubAccess(config.github.auth) : undefined);
   const store = new RevisionStore(path.join(config.dataDir, 'server'), github ? { github } : {});
   const sources = new SotSources(

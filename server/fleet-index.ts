@@ -2,7 +2,6 @@
 // visibility reports them. Listing 10,000 hosts from Temporal per request would take seconds; from here it takes
 // a filter over an array. The index is refreshed incrementally (see fleet-sync.ts) and is as stale as its last
 // refresh; per-host detail (attempts, last error, timeline) always comes from the workflow itself.
-import { STAGES_PAST_POWER } from '../domain/host-stages.ts';
 import { EventFeed } from './event-feed.ts';
 
 /** One host's newest run as visibility lists it; times in epoch ms. */
@@ -41,26 +40,12 @@ export interface HostPage {
   nextCursor?: string;
 }
 
-/** Boot events a stage implies have happened (visibility shows stages, not the events that moved them). */
-const IMPLIED_EVENTS: Record<string, readonly string[]> = {
-  'netboot/tftp': ['dhcp'],
-  'netboot/ipxe': ['dhcp', 'tftp'],
-  'netboot/kernel': ['dhcp', 'tftp', 'ipxe'],
-  'netboot/config': ['dhcp', 'tftp', 'ipxe', 'kernel'],
-  installing: ['dhcp', 'tftp', 'ipxe', 'kernel'],
-  validate: ['dhcp', 'tftp', 'ipxe', 'kernel', 'checkpoint'],
-  provisioned: ['dhcp', 'tftp', 'ipxe', 'kernel', 'checkpoint'],
-};
-
+/** Told of what this replica sees happen (not of what it finds at its first, full sync). */
 export interface IndexObserver {
-  bootEvents(site: string, kind: string, n: number): void;
-  bmcOperation(site: string): void;
-  bmcFailure(site: string): void;
-}
-
-interface Tracking {
-  events: Set<string>;
-  cycled: boolean;
+  /** A host run closed (not continued as new): its own record says what it did. */
+  hostRunClosed(row: HostRow): void;
+  /** A rollout closed, in this state. */
+  rolloutClosed(state: string): void;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -76,7 +61,6 @@ export function decodeCursor(cursor: string): string | undefined {
 
 export class FleetIndex {
   private readonly hosts = new Map<string, HostRow>();
-  private readonly tracking = new Map<string, Tracking>();
   private sorted: string[] = [];
   private sortedDirty = false;
   private readonly rollouts = new Map<string, RolloutRow>();
@@ -136,7 +120,8 @@ export class FleetIndex {
     this.hosts.set(key, row);
     this.hostVersion++;
     if (!opts.initial) {
-      this.infer(key, prev && sameRun ? prev : undefined, row);
+      const closedNow = row.closedMs !== undefined && !(prev && sameRun && prev.closedMs !== undefined);
+      if (closedNow && row.state !== 'continued_as_new') this.observer?.hostRunClosed(row);
       this.feed.publish('host', {
         site: row.site,
         host: row.host,
@@ -148,44 +133,8 @@ export class FleetIndex {
         ...(prev ? { previousStage: prev.stage, previousState: prev.state } : {}),
         at: new Date(now).toISOString(),
       });
-    } else {
-      this.tracking.set(key, {
-        events: new Set(IMPLIED_EVENTS[row.stage] ?? []),
-        cycled: STAGES_PAST_POWER.has(row.stage),
-      });
     }
     return true;
-  }
-
-  /** Counts what a stage change implies: boot events seen, a BMC power cycle, a BMC failure. */
-  private infer(key: string, prev: HostRow | undefined, row: HostRow): void {
-    const o = this.observer;
-    let t = this.tracking.get(key);
-    if (!t || !prev) {
-      t = { events: new Set(), cycled: false };
-      this.tracking.set(key, t);
-    }
-    // Back to the start of a boot stage, or a power retry: a new cycle with its own events.
-    if (
-      prev &&
-      (row.stage === 'planned' ||
-        row.stage === 'pre-shutdown' ||
-        (row.stage === 'power' && prev.stage !== 'power'))
-    ) {
-      t.events.clear();
-      t.cycled = false;
-    }
-    if (!o) return;
-    if (row.state === 'running' && STAGES_PAST_POWER.has(row.stage) && !t.cycled) {
-      t.cycled = true;
-      o.bmcOperation(row.site);
-    }
-    if (row.state === 'failed' && row.stage === 'power' && prev?.state !== 'failed') o.bmcFailure(row.site);
-    for (const kind of IMPLIED_EVENTS[row.stage] ?? []) {
-      if (t.events.has(kind)) continue;
-      t.events.add(kind);
-      o.bootEvents(row.site, kind, 1);
-    }
   }
 
   /** Drops hosts not in `keep` (a full sync found them gone: retention expired). */
@@ -193,7 +142,6 @@ export class FleetIndex {
     for (const key of this.hosts.keys()) {
       if (!keep.has(key)) {
         this.hosts.delete(key);
-        this.tracking.delete(key);
         this.sortedDirty = true;
         this.hostVersion++;
       }
@@ -301,6 +249,8 @@ export class FleetIndex {
     if (prev && JSON.stringify(prev) === JSON.stringify(next)) return false;
     this.rollouts.set(row.id, next);
     if (!opts.initial) {
+      if (next.status !== 'running' && (prev === undefined || prev.status === 'running'))
+        this.observer?.rolloutClosed(next.state);
       this.feed.publish('rollout', {
         id: next.id,
         sot: next.sot,

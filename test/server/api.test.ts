@@ -305,10 +305,11 @@ test('readiness and metrics reflect the stack', async () => {
   assert.equal(ready.json.ready, true);
   const w = ready.json.workers as { workflowPollers: number; activityPollers: number };
   assert.ok(w.workflowPollers > 0 && w.activityPollers > 0);
+  await api.app.vaquero.metrics.settled();
   const metrics = (await call(api.app, 'GET', '/metrics', { token: null })).res.body;
   assert.match(metrics, /vaquero_rollouts_started_total\{trigger="api"\} 2/);
   assert.match(metrics, /vaquero_rollouts\{state="aborted"\} 1/);
   assert.match(metrics, /vaquero_hosts\{site="apisite",stage="[^"]+",state="provisioned"\} \d+/);
   assert.match(metrics, /vaquero_boot_events_total\{site="apisite",kind="dhcp"\} [1-9]/);
-  assert.match(metrics, /vaquero_bmc_operations_total\{site="apisite"\} [1-9]/);
+  assert.match(metrics, /vaquero_power_operations_total\{site="apisite",result="ok"\} [1-9]/);
 });
