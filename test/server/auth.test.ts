@@ -24,8 +24,13 @@ const SAMPLE: Record<string, string> = {
 };
 const OPEN = new Set(['/live', '/ready', '/metrics']);
 
-/** The app's own routes (not the docs UI's static files, not HEAD twins), with sample path parameters. */
-function routes(): { method: string; url: string; path: string }[] {
+const isDashboard = (url: string) => url === '/' || url.startsWith('/ui/');
+
+/**
+ * The app's own routes (not the docs UI's static files, not HEAD twins), with sample path parameters; the
+ * dashboard's (`/`, `/ui/…`) separately, as they take a session cookie rather than a bearer token.
+ */
+function allRoutes(): { method: string; url: string; path: string }[] {
   return (
     app.vaquero.routes
       // CORS preflights (the codec endpoint's) are anonymous by the browser's rules: codec-endpoint.test.ts.
@@ -33,6 +38,32 @@ function routes(): { method: string; url: string; path: string }[] {
       .map((r) => ({ ...r, path: r.url.replace(/:(\w+)/g, (_m, name: string) => SAMPLE[name] ?? 'x') }))
   );
 }
+
+function routes(): { method: string; url: string; path: string }[] {
+  return allRoutes().filter((r) => !isDashboard(r.url));
+}
+
+test('without a session, no dashboard route shows data or acts; a bearer token is no session', async () => {
+  const dashboard = allRoutes().filter((r) => isDashboard(r.url));
+  assert.ok(dashboard.length >= 8);
+  for (const token of [null, OPERATE_TOKEN]) {
+    for (const r of dashboard) {
+      // The sign-in form and the two static files hold no data; signing in is dashboard-auth.test.ts's.
+      if (r.url === '/ui/login' || r.url.startsWith('/ui/assets/')) continue;
+      const res = await call(app, r.method as 'GET', r.path, {
+        token,
+        ...(r.method === 'POST'
+          ? { body: 'csrf=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }
+          : {}),
+      });
+      if (r.url === '/ui/events') assert.equal(res.status, 401, `${r.method} ${r.path}`);
+      else {
+        assert.equal(res.status, 303, `${r.method} ${r.path}`);
+        assert.equal(res.res.headers.location, '/ui/login', `${r.method} ${r.path}`);
+      }
+    }
+  }
+});
 
 test('the app serves every route group of the API', () => {
   const urls = new Set(routes().map((r) => `${r.method} ${r.url}`));
