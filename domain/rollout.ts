@@ -187,6 +187,17 @@ export interface RolloutStatus {
   removed: number;
   supersededBy?: string;
   timeline: RolloutTimelineEntry[];
+  /** Per SoT workflow (paged rollouts): hosts planned, started, running now and failed, and its policy. */
+  workflows?: RolloutWorkflowProgress[];
+}
+
+export interface RolloutWorkflowProgress {
+  workflow: string;
+  planned: number;
+  started: number;
+  running: number;
+  failed: number;
+  policy?: WorkflowPolicy;
 }
 
 /** What a paged rollout carries across continueAsNew: bounded by running hosts and the SoT's groups, never the fleet. */

@@ -152,6 +152,31 @@ export const rolloutDetailSchema = {
         properties: { host: { type: 'string' }, error: { type: 'string' } },
       },
     },
+    workflows: {
+      type: 'array',
+      description: 'Per SoT workflow: hosts planned, started, running now and failed, and its rollout policy',
+      items: {
+        type: 'object',
+        required: ['workflow', 'planned', 'started', 'running', 'failed'],
+        properties: {
+          workflow: { type: 'string' },
+          planned: { type: 'integer' },
+          started: { type: 'integer' },
+          running: { type: 'integer' },
+          failed: { type: 'integer' },
+          policy: {
+            type: 'object',
+            properties: {
+              max_concurrent: { type: 'integer' },
+              min_standing: { type: 'integer' },
+              max_fail: { type: 'integer' },
+              block_deps: { type: 'array', items: { type: 'string' } },
+              total_hosts: { type: 'integer' },
+            },
+          },
+        },
+      },
+    },
     hosts: {
       type: 'array',
       description:

@@ -53,6 +53,7 @@ import type {
   RolloutRunningHost,
   RolloutState,
   RolloutStatus,
+  RolloutWorkflowProgress,
   RolloutTimelineEntry,
 } from '../domain/rollout.ts';
 import { hostReprovision } from './host-reprovision.ts';
@@ -177,7 +178,38 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
     removed: plan?.counts.removed ?? 0,
     ...(supersededBy !== undefined ? { supersededBy } : {}),
     timeline: [...timeline],
+    workflows: workflowProgress(),
   });
+  // A query's answer only (no history): per SoT workflow, from the groups and the hosts running now.
+  const workflowProgress = (): RolloutWorkflowProgress[] => {
+    const by = new Map<string, RolloutWorkflowProgress>();
+    for (const g of groups) {
+      let w = by.get(g.workflow);
+      if (!w) {
+        const policy = plan?.policies[g.workflow];
+        w = {
+          workflow: g.workflow,
+          planned: 0,
+          started: 0,
+          running: 0,
+          failed: 0,
+          ...(policy ? { policy } : {}),
+        };
+        by.set(g.workflow, w);
+      }
+      w.planned += g.planned;
+      w.started += g.started;
+    }
+    for (const h of running.values()) {
+      const w = by.get(h.workflow);
+      if (w) w.running++;
+    }
+    for (const [workflow, n] of failedByWorkflow) {
+      const w = by.get(workflow);
+      if (w) w.failed = n;
+    }
+    return [...by.values()];
+  };
   const reporter = input.report
     ? startRolloutReporter({
         rolloutId: selfId,

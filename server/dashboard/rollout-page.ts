@@ -1,6 +1,7 @@
 // One rollout (`/ui/rollouts/:sot/:revision`): state and reason, progress, the buttons an operate session gets,
 // the hosts running now and the most recently finished, the failed hosts with their errors, and its timeline.
 // From the rollout workflow itself (ctx.ops.rollout), so it is current when drawn.
+import type { RolloutWorkflowProgress } from '../../domain/rollout.ts';
 import type { RolloutDetail } from '../fleet-ops.ts';
 import { hostLink } from './fleet-page.ts';
 import { html } from './html.ts';
@@ -13,6 +14,36 @@ const iso = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T',
 function hostLinkOf(key: string): Html {
   const [site, host] = key.split('/');
   return site && host ? html`<a href="${hostLink({ site, host })}">${key}</a>` : html`${key}`;
+}
+
+function workflowsSection(ws: RolloutWorkflowProgress[]): Html {
+  return html`<section id="workflows">
+    <h2>Workflows</h2>
+    <table class="workflows">
+      <thead>
+        <tr>
+          <th>Workflow</th>
+          <th>Progress</th>
+          <th>Policy</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${ws.map((w) => {
+          const p = w.policy;
+          const done = Math.max(0, w.started - w.running - w.failed);
+          return html`<tr data-workflow="${w.workflow}">
+            <td>${w.workflow}</td>
+            <td>
+              ${progressBar({ done, running: w.running, failed: w.failed, waiting: Math.max(0, w.planned - w.started), total: w.planned })}
+            </td>
+            <td class="policy">
+              ${p ? html`max_concurrent ${p.max_concurrent} · min_standing ${p.min_standing} · max_fail ${p.max_fail}${p.block_deps.length ? html` · after ${p.block_deps.join(', ')}` : ''}` : ''}
+            </td>
+          </tr>`;
+        })}
+      </tbody>
+    </table>
+  </section>`;
 }
 
 export function rolloutPage(r: RolloutDetail, session: Session): Html {
@@ -31,6 +62,7 @@ export function rolloutPage(r: RolloutDetail, session: Session): Html {
       </p>
       <div class="actions">${actionButtons(session, r, 'rollout')}</div>
     </section>
+    ${r.workflows && r.workflows.length > 0 ? workflowsSection(r.workflows) : ''}
     ${
       r.failedHosts && r.failedHosts.length > 0
         ? html`<section>

@@ -138,6 +138,20 @@ test('the dashboard shows a rollout live; a read token gets no buttons; an opera
   assert.equal(await detail(), 'running');
   await operator.screenshot({ path: path.join(ARTIFACTS, 'operate-token-resumed.png'), fullPage: true });
 
+  // The rollout's page: per SoT workflow, its progress and its policy (sot-examples/lab: provision and smoke).
+  await opRow.locator('td a').first().click();
+  await operator.locator('#rollout').waitFor({ timeout: WAIT });
+  assert.match(
+    await operator.locator('#workflows tr[data-workflow="provision"] .policy').innerText(),
+    /max_concurrent 2 · min_standing 1 · max_fail 1/,
+  );
+  assert.match(
+    await operator.locator('#workflows tr[data-workflow="smoke"] .policy').innerText(),
+    /max_concurrent 1/,
+  );
+  assert.equal(await operator.locator('#rollout button[data-action="pause"]').count(), 1);
+  await operator.screenshot({ path: path.join(ARTIFACTS, 'rollout-page.png'), fullPage: true });
+
   // A host page: its timeline has the boot events and the power cycle, and its run links to the Temporal UI.
   await operator.goto(`${base}/?state=running`);
   await operator.locator('#hosts tbody a').first().click();
