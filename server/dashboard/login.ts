@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TokenVerifier } from '../auth.ts';
 import { html } from './html.ts';
 import { page } from './layout.ts';
+import { CSP } from './pages.ts';
 import { clearSessionCookie, formAllowed, sessionOf, setSessionCookie } from './session.ts';
 
 function loginPage(error?: string) {
@@ -27,7 +28,11 @@ function loginPage(error?: string) {
 export async function dashboardLogin(app: FastifyInstance, opts: { verifier: TokenVerifier }): Promise<void> {
   const hide = { hide: true };
   app.get('/ui/login', { config: { access: 'session' }, schema: hide }, async (_request, reply) =>
-    reply.type('text/html; charset=utf-8').send(loginPage().text),
+    reply
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', CSP)
+      .header('x-content-type-options', 'nosniff')
+      .send(loginPage().text),
   );
   app.post<{ Body: { token?: string } }>(
     '/ui/login',

@@ -18,7 +18,7 @@ import type { Session } from './session.ts';
 const NAME = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 
 /** Security headers of every page: nothing but this server's own script, style and connections. */
-const CSP =
+export const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 export function sendPage(

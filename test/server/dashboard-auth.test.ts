@@ -56,6 +56,9 @@ test('no session: the sign-in form; a wrong or cross-origin sign-in is refused',
   assert.equal(r.headers.location, '/ui/login');
   assert.equal((await app.inject({ method: 'GET', url: '/ui/hosts/east/n00001' })).statusCode, 303);
   assert.equal((await app.inject({ method: 'GET', url: '/ui/events' })).statusCode, 401);
+  const form = await app.inject({ method: 'GET', url: '/ui/login' });
+  assert.match(form.body, /<input type="password" name="token"/);
+  assert.match(String(form.headers['content-security-policy']), /form-action 'self'/);
   const wrong = await app.inject({ method: 'POST', url: '/ui/login', headers: FORM, payload: 'token=nope' });
   assert.equal(wrong.statusCode, 401);
   assert.equal(wrong.headers['set-cookie'], undefined);
