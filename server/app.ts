@@ -275,7 +275,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(planRoutes, routeOpts);
   await app.register(eventRoutes, routeOpts);
   await app.register(webhookRoutes, routeOpts);
-  await app.register(codecRoutes, routeOpts);
+  await app.register(codecRoutes, { ...routeOpts, verifier });
   await app.register(dashboard, { ctx, verifier });
   await app.ready();
   return app;

@@ -11,8 +11,10 @@ import { ApiError } from '../domain/api-error.ts';
 /**
  * `preflight`: a CORS preflight (OPTIONS), which browsers send without credentials; it answers headers only.
  * `session`: a dashboard page (server/dashboard/), which checks the same tokens itself, from its session cookie.
+ * `codec`: the codec endpoint: `read` by bearer token, or, with no Authorization header, the route checks the
+ * dashboard's session cookie itself (the Temporal UI sends cookies, not tokens, when it includes credentials).
  */
-export type Access = Role | 'signature' | 'preflight' | 'session';
+export type Access = Role | 'signature' | 'preflight' | 'session' | 'codec';
 
 export interface Principal {
   name: string;
@@ -80,6 +82,7 @@ export function installAuth(
   app.addHook('onRequest', async (request, reply) => {
     const need = requirement(request);
     if (need.access === 'signature' || need.access === 'preflight' || need.access === 'session') return;
+    if (need.access === 'codec' && request.headers.authorization === undefined) return;
     if (need.openable && open.has(need.openable)) {
       request.principal = { name: 'anonymous', role: 'anonymous' };
       return;

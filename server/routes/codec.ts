@@ -1,7 +1,10 @@
 // The Temporal UI's (and CLI's `--codec-endpoint`) codec server: POST /codec/decode and /codec/encode, body and
-// answer `{ payloads: [...] }`. Only a holder of an API token (read is enough) gets payloads decoded: the UI
-// passes it as `Authorization: Bearer …`. The browser calls from the UI's origin, so the answers, and the
-// preflight, carry CORS headers for the configured origins only.
+// answer `{ payloads: [...] }`. Only a holder of an API token (read is enough) gets payloads decoded: the CLI, and
+// a UI signed in through OIDC, pass it as `Authorization: Bearer …`. A UI without its own sign-in (the dev
+// server's) passes nothing, but with "Include cross-origin credentials" set in its codec settings the browser
+// sends the dashboard's session cookie (SameSite=Strict still goes to the same site, whatever the port): it is
+// taken as that token, only from the configured UI origins or the server's own. The browser calls from the UI's
+// origin, so the answers, and the preflight, carry CORS headers for the configured origins only.
 import type { PayloadCodec } from '@temporalio/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteOptions } from '../app-context.ts';
@@ -10,6 +13,8 @@ import { DEFAULT_CODEC_CORS_ORIGINS } from '../config.ts';
 import { errorResponses } from '../errors.ts';
 import { payloadsFromJson, payloadsToJson } from '../codec-payloads.ts';
 import type { JsonPayload } from '../codec-payloads.ts';
+import type { TokenVerifier } from '../auth.ts';
+import { sessionOf } from '../dashboard/session.ts';
 
 /** A history's worth: Temporal keeps one under 50 MB. */
 const BODY_LIMIT = 64 * 1024 * 1024;
@@ -31,8 +36,33 @@ const bodySchema = {
   properties: { payloads: { type: 'array', maxItems: MAX_PAYLOADS, items: payloadSchema } },
 } as const;
 
-export async function codecRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
+export async function codecRoutes(
+  app: FastifyInstance,
+  { ctx, verifier }: RouteOptions & { verifier: TokenVerifier },
+): Promise<void> {
   const origins = new Set(ctx.config.codecEndpoint?.corsOrigins ?? DEFAULT_CODEC_CORS_ORIGINS);
+  /** No bearer token (server/auth.ts let it through): the dashboard session, from a UI origin or this server's. */
+  const bySession = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (request.headers.authorization !== undefined) return;
+    const origin = request.headers.origin;
+    const fromHere = (() => {
+      try {
+        return origin !== undefined && new URL(origin).host === request.headers.host;
+      } catch {
+        return false;
+      }
+    })();
+    const session = sessionOf(request, verifier);
+    if (!session || origin === undefined || !(origins.has(origin) || fromHere)) {
+      reply.header('www-authenticate', 'Bearer realm="vaquero"');
+      throw new ApiError(
+        401,
+        'unauthorized',
+        'a bearer token is required (Authorization: Bearer TOKEN), or the dashboard session from the Temporal UI with cross-origin credentials',
+      );
+    }
+    request.principal = session.principal;
+  };
   const cors = (request: FastifyRequest, reply: FastifyReply) => {
     const origin = request.headers.origin;
     if (origin === undefined || !origins.has(origin)) return;
@@ -66,7 +96,8 @@ export async function codecRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
     app.post<{ Body: { payloads: JsonPayload[] } }>(
       `/codec/${op}`,
       {
-        config: { access: 'read' },
+        config: { access: 'codec' },
+        preHandler: bySession,
         bodyLimit: BODY_LIMIT,
         schema: {
           tags: ['operations'],

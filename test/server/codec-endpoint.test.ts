@@ -159,3 +159,33 @@ test('encode then decode round-trips; bad base64 and foreign keys are refused wi
   assert.equal(refused.status, 400);
   assert.match(await refused.text(), /payload encrypted with key k9, not in keys \[dev\]/);
 });
+
+test('the Temporal UI with cross-origin credentials: the dashboard session decodes, from the UI origin only', async () => {
+  // Signed in as a browser signs in: the login form's POST sets the session cookie.
+  const login = await fetch(`${server.url}/ui/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: READ_TOKEN }).toString(),
+    redirect: 'manual',
+  });
+  const cookie = /^(vaquero_session=[^;]+)/.exec(login.headers.get('set-cookie') ?? '')?.[1];
+  assert.ok(cookie, `no session cookie from the login: ${login.status}`);
+
+  const r = await decode({ cookie });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('access-control-allow-origin'), UI);
+  assert.equal(r.headers.get('access-control-allow-credentials'), 'true');
+  const body = (await r.json()) as { payloads: { data: string }[] };
+  assert.ok(plainText(body.payloads).includes(sot.secret), 'decoded for the session');
+
+  // The cookie from another origin, a session the server does not know, or no origin at all: 401.
+  for (const headers of [
+    { cookie, origin: 'http://evil.example' },
+    { cookie: 'vaquero_session=not-a-token-0123456789' },
+    { cookie, origin: '' },
+  ]) {
+    const bad = await decode(headers);
+    assert.equal(bad.status, 401, JSON.stringify(headers));
+    assert.ok(!(await bad.text()).includes(sot.secret));
+  }
+});
