@@ -142,10 +142,7 @@ export async function labUp(
   const deadline = Date.now() + (o.timeoutS ?? 600) * 1000;
   for (;;) {
     await showProgress();
-    const ready = await readFile(path.join(runDir, 'ready.json'), 'utf8').then(
-      (t) => JSON.parse(t) as Ready,
-      () => undefined,
-    );
+    const ready = await readReady(runDir);
     if (ready) {
       const forwarded = await forwardPorts(dir, ready).catch((err: unknown) => {
         out(`no forwarding to the host's loopback: ${err instanceof Error ? err.message : String(err)}`);
@@ -196,14 +193,22 @@ async function forwardPorts(dir: string, ready: Ready): Promise<Record<string, s
   return Object.fromEntries(entries.map(([what], i) => [what, `http://127.0.0.1:${ports[i]}`]));
 }
 
+/** The scenario's ready.json, or undefined while it is not there (or, from a scenario of before the rename, half written). */
+async function readReady(runDir: string): Promise<Ready | undefined> {
+  const text = await readFile(path.join(runDir, 'ready.json'), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as Ready;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function labStatus(): Promise<{ up: boolean; text: string }> {
   const dir = labStateDir();
   const st = await readState(dir);
   if (!st) return { up: false, text: `no lab (no state in ${dir})` };
-  const ready = await readFile(path.join(st.runDir, 'ready.json'), 'utf8').then(
-    (t) => JSON.parse(t) as Ready,
-    () => undefined,
-  );
+  const ready = await readReady(st.runDir);
   const up = alive(st.pid);
   const lines = [
     `lab ${st.name}: ${up ? (ready ? 'up' : 'starting') : 'stopped (run `vaquero lab down` to clean up)'}`,

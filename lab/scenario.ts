@@ -20,7 +20,7 @@
 // file in <dir>/pids lets the caller end it should this process die first.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -845,8 +845,10 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
           await stopBefore?.();
         };
       }
+      // Written whole, then renamed: `vaquero lab up` polls for this file and must never read half of it.
+      const readyFile = path.join(spec.dir, 'ready.json');
       await writeFile(
-        path.join(spec.dir, 'ready.json'),
+        `${readyFile}.tmp`,
         JSON.stringify(
           {
             ok: report.ok,
@@ -865,6 +867,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
           2,
         ),
       );
+      await rename(`${readyFile}.tmp`, readyFile);
       say('lab is up; waiting for a signal');
       await new Promise<void>((resolve) => {
         if (signal?.aborted) resolve();
