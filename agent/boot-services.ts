@@ -134,7 +134,9 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
     name: 'dhcp',
     start: () => server.start(),
     stop: () => server.stop(),
-    stats: () => ({ mode, ...server.stats() }),
+    // `authority`: other DHCP servers seen (a conflict in server mode; in proxy mode, the one relied on), for
+    // /health and /metrics.
+    stats: () => ({ mode, ...server.stats(), authority: server.authority() }),
     // A site model that arrives after start (a fresh agent) or changes this agent's mode: a server-mode agent must
     // not go on answering as the segment's DHCP server where the SoT says another one is (proxy), nor the reverse.
     async reconfigure() {

@@ -179,6 +179,86 @@ export function createAgentMetrics(src: AgentMetricSources): AgentMetrics {
     'kind',
     DHCP_ERRORS,
   );
+  /** The DHCP service's authority report (authority.ts), when its server has one. */
+  const authority = (): { mode: string; report: Record<string, unknown> } | undefined => {
+    const d = dhcp();
+    const report = record(d?.stats, 'authority');
+    return d && report ? { mode: d.mode, report } : undefined;
+  };
+  const foreignServers = (): Record<string, unknown>[] => {
+    const list = authority()?.report.foreignServers;
+    return Array.isArray(list) ? (list as Record<string, unknown>[]) : [];
+  };
+  new Gauge({
+    name: 'vaquero_agent_dhcp_foreign_servers',
+    help:
+      'Other DHCP servers seen answering on the served segments within the last hour (a conflict in server mode; ' +
+      'in proxy mode the site server relied on, and any other ProxyDHCP server)',
+    labelNames: ['mode'],
+    registers,
+    collect() {
+      this.reset();
+      const a = authority();
+      if (a) this.set({ mode: a.mode }, foreignServers().length);
+    },
+  });
+  new Gauge({
+    name: 'vaquero_agent_dhcp_foreign_server_info',
+    help:
+      'One sample per other DHCP server seen (at most 64): its server identifier, source address, interface, and ' +
+      'role (conflict: server mode; authoritative: gives addresses, proxy mode; proxy: another ProxyDHCP server)',
+    labelNames: ['server_id', 'source', 'interface', 'role'],
+    registers,
+    collect() {
+      this.reset();
+      const mode = authority()?.mode;
+      for (const s of foreignServers()) {
+        const role =
+          mode === 'server'
+            ? 'conflict'
+            : s.givesAddresses === true || num(s, 'requestsNamingIt') > 0
+              ? 'authoritative'
+              : 'proxy';
+        this.set(
+          {
+            server_id: String(s.serverId ?? ''),
+            source: String(s.source ?? ''),
+            interface: String(s.interface ?? ''),
+            role,
+          },
+          1,
+        );
+      }
+    },
+  });
+  new Counter({
+    name: 'vaquero_agent_dhcp_foreign_replies_total',
+    help:
+      "Evidence of other DHCP servers, by kind: answer (another server's broadcast OFFER, ACK or NAK), " +
+      'client_request (a client REQUEST naming another server)',
+    labelNames: ['mode', 'kind'],
+    registers,
+    collect() {
+      this.reset();
+      const a = authority();
+      if (!a) return;
+      this.inc({ mode: a.mode, kind: 'answer' }, num(a.report, 'foreignReplies'));
+      this.inc({ mode: a.mode, kind: 'client_request' }, num(a.report, 'foreignRequests'));
+    },
+  });
+  new Gauge({
+    name: 'vaquero_agent_dhcp_authoritative_seen',
+    help:
+      'Proxy mode only: 0 while the DISCOVERs of served hosts get no answer from any DHCP server giving addresses ' +
+      '(the expected site server is missing), 1 otherwise; no sample in server mode',
+    labelNames: ['mode'],
+    registers,
+    collect() {
+      this.reset();
+      const a = authority();
+      if (a?.mode === 'proxy') this.set({ mode: 'proxy' }, a.report.authoritativeSeen === false ? 0 : 1);
+    },
+  });
 
   const tftpCounter = (name: string, help: string, key: keyof TftpServerStats): void => {
     new Counter({

@@ -14,6 +14,8 @@
 //  * Proxy mode also binds each interface address on 4011 and answers from there.
 import dgram from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
+import { createAuthorityWatch } from './authority.ts';
+import type { DhcpAuthorityReport } from './authority.ts';
 import { BindingTable } from './bindings.ts';
 import type { DhcpBindings } from './bindings.ts';
 import type { BootConfig, BootFiles } from './boot.ts';
@@ -21,7 +23,7 @@ import { DEFAULT_BOOT_FILES } from './boot.ts';
 import { unicastAllowed } from './egress.ts';
 import type { EgressRequest } from './egress.ts';
 import { describeClient } from './client-info.ts';
-import { BOOTREQUEST, macOf, parseDhcp, serializeDhcp } from './codec.ts';
+import { BOOTREPLY, BOOTREQUEST, macOf, parseDhcp, serializeDhcp } from './codec.ts';
 import type { DhcpPacket } from './codec.ts';
 import type { DhcpDirectory, DhcpHostRecord } from './directory.ts';
 import type { DhcpCounter, DhcpHandler, DhcpPorts, HandlerResult, ModeSettings } from './handler.ts';
@@ -96,6 +98,8 @@ export interface DhcpServerOptions {
    * broadcast (its `broadcast` address), which every lab client also accepts (LAB.md §7.3).
    */
   broadcastReplies?: 'limited' | 'subnet';
+  /** Proxy mode: how long after a DISCOVER another server must have answered (authority.ts). Default 10 s. */
+  authorityWindowMs?: number;
 }
 
 export interface DhcpStats {
@@ -139,6 +143,8 @@ export interface DhcpServer {
   start(): Promise<void>;
   stop(): Promise<void>;
   stats(): DhcpStats;
+  /** Other DHCP servers seen on the segments, and in proxy mode whether the expected one answers (authority.ts). */
+  authority(): DhcpAuthorityReport;
   readonly bindings: DhcpBindings;
 }
 
@@ -226,6 +232,16 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   let ifaces: ServedInterface[] = [];
   let ownAddresses = new Set<string>();
   let state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+  const watch = createAuthorityWatch({
+    mode: opts.mode,
+    log,
+    ...(opts.authorityWindowMs !== undefined ? { windowMs: opts.authorityWindowMs } : {}),
+  });
+  /** The served interface a packet is from, as far as addresses tell (Node reads no arrival interface). */
+  const ifaceNameOf = (address: string, arrival?: Arrival): string =>
+    arrival?.iface?.name ??
+    interfaceOnNetOf(ifaces, address)?.name ??
+    (ifaces.length === 1 ? ifaces[0]!.name : '');
 
   function selectInterface(
     p: DhcpPacket,
@@ -357,6 +373,9 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       counters.rateLimited++;
       return;
     }
+    // A REQUEST naming another server: whoever the client is, that server answered it.
+    if (type === MessageType.Request)
+      watch.request(p, type, ifaceNameOf(p.giaddr, arrival), false, ownAddresses);
     if (opts.directory.ignored?.(mac)) {
       counters.ignoredInterfaces++;
       warnOnce(`dhcp: ${mac} has ignore_dhcp in the SoT: not answered`);
@@ -367,6 +386,15 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       counters.unknownMacs++;
       return;
     }
+    // Proxy mode: a host the agent serves needs the site's server to answer this DISCOVER.
+    if (type === MessageType.Discover)
+      watch.request(
+        p,
+        type,
+        interfaceInside(ifaces, host.subnet.cidr)?.name ?? ifaceNameOf(p.giaddr, arrival),
+        true,
+        ownAddresses,
+      );
     const iface = selectInterface(p, host, arrival);
     if (!iface) {
       counters.unroutable++;
@@ -385,7 +413,31 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     apply(result, mac, host, iface, arrival.port, { giaddr: p.giaddr, source: rinfo.address });
   }
 
-  function bindSocket(port: number, address: string, arrival: Arrival): Promise<dgram.Socket> {
+  /** A datagram to the client port's broadcast addresses: another server's answer, or our own looped back. */
+  function onClientPort(msg: Buffer, rinfo: RemoteInfo): void {
+    if (msg.length > limits.maxPacketBytes) {
+      counters.oversized++;
+      return;
+    }
+    if (!rate.admit()) {
+      counters.rateLimited++;
+      return;
+    }
+    const parsed = parseDhcp(msg);
+    if (!parsed.ok) {
+      counters.malformed++;
+      return;
+    }
+    if (parsed.packet.op !== BOOTREPLY) return; // another client's packet: nothing to learn
+    watch.reply(parsed.packet, rinfo.address, ifaceNameOf(rinfo.address), ownAddresses);
+  }
+
+  function bindSocket(
+    port: number,
+    address: string,
+    arrival: Arrival,
+    onMessage: (msg: Buffer, rinfo: RemoteInfo) => void = (msg, rinfo) => onDatagram(msg, rinfo, arrival),
+  ): Promise<dgram.Socket> {
     return new Promise((resolve, reject) => {
       // A rack powering on sends a burst; a larger buffer (capped by net.core.rmem_max) drops less of it.
       const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: 1 << 20 });
@@ -395,7 +447,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       sock.once('error', early);
       sock.on('message', (msg, rinfo) => {
         try {
-          onDatagram(msg, rinfo, arrival);
+          onMessage(msg, rinfo);
         } catch (err) {
           // A bug for one packet must not take the boot service down for everyone.
           counters.errors++;
@@ -460,19 +512,34 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
             );
           }
         }
+        // Other servers' broadcast answers (authority.ts): the broadcast addresses only, never 0.0.0.0, so no
+        // unicast to a DHCP client of this host is taken from it. Not being able to watch is no reason not to serve.
+        for (const address of new Set([LIMITED_BROADCAST, ...ifaces.map((i) => i.broadcast)])) {
+          try {
+            await bindSocket(ports.client, address, { port: ports.client }, onClientPort);
+          } catch (err) {
+            log(
+              `dhcp: cannot watch for other DHCP servers on ${address}:${ports.client} (${err instanceof Error ? err.message : String(err)}): ` +
+                'only client REQUESTs naming another server reveal one',
+            );
+          }
+        }
         state = 'running';
       } catch (err) {
         await closeAll();
+        watch.stop();
         state = 'stopped';
         throw err;
       }
     },
     async stop() {
       state = 'stopped';
+      watch.stop();
       await closeAll();
     },
     stats() {
       return { ...counters };
     },
+    authority: () => watch.report(),
   };
 }

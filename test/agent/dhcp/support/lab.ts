@@ -280,7 +280,15 @@ export async function runUdhcpc(
   ns: string,
   ifname: string,
   dir: string,
-  opts: { vendorClass?: string; send?: string[]; request?: number[]; tries?: number; tag?: string } = {},
+  opts: {
+    vendorClass?: string;
+    send?: string[];
+    request?: number[];
+    tries?: number;
+    tag?: string;
+    /** Sets the broadcast flag (-B), as PXE ROMs do: servers then broadcast their answers. */
+    broadcast?: boolean;
+  } = {},
 ): Promise<UdhcpcResult> {
   const tag = opts.tag ?? 'udhcpc';
   const out = join(dir, `${tag}.env`);
@@ -315,6 +323,7 @@ export async function runUdhcpc(
   ];
   for (const code of opts.request ?? [224]) args.push('-O', String(code));
   if (opts.vendorClass) args.push('-V', opts.vendorClass);
+  if (opts.broadcast) args.push('-B');
   for (const x of opts.send ?? []) args.push('-x', x);
   const r = await runInNs(ns, 'udhcpc', args, { timeoutMs: 20_000, env: { PATH: process.env.PATH } });
   const env = existsSync(out) ? parseEnv(readFileSync(out, 'utf8')) : undefined;

@@ -1,0 +1,344 @@
+// The authoritative-DHCP detector (agent/dhcp/authority.ts) with real programs: agents started as
+// `vaquero agent --config FILE` starts them (metrics-agent-child.ts), Debian's dnsmasq as a second DHCP server on
+// the same bridge, and busybox udhcpc broadcasting with the broadcast flag (as PXE ROMs do). Three segments at
+// once, so the proxy-mode window (10 s) is waited for once:
+//  * server mode beside dnsmasq: dnsmasq's address is reported as a conflict in the log, /metrics and /health;
+//  * proxy mode beside dnsmasq: dnsmasq is the server relied on, never "missing";
+//  * proxy mode alone: the client's DISCOVERs get no address, and "expected DHCP server missing" is reported.
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import type { SiteModel } from '../../../domain/site-model.ts';
+import type { Lan } from '../../../testkit/netns.ts';
+import { addAddress, createLan, requireRoot, setLinkAddress, spawnNodeInNs } from '../../../testkit/netns.ts';
+import type { FromMetricsChild, ToMetricsChild } from '../support/metrics-agent-child.ts';
+import { labSubnet, runUdhcpc, scratch, sleep, startProgram } from './support/lab.ts';
+
+requireRoot();
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const MAC = '52:54:00:77:83:0a';
+const UEFI_PXE = { vendorClass: 'PXEClient:Arch:00007:UNDI:003000', send: ['0x5d:0007'] };
+
+// ---- an agent as the product starts it, in a namespace ----------------------------------------------------------
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+interface NsAgent {
+  logs: { level?: number; msg?: string }[];
+  get(p: string): Promise<{ status: number; body: string }>;
+  /** Puts a site model into the agent's model cache. */
+  siteModel(model: SiteModel): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startNsAgent(ns: string, configFile: string): Promise<NsAgent> {
+  const child = spawnNodeInNs(ns, path.join(here, '..', 'support', 'metrics-agent-child.ts'), [configFile]);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+  child.stdout?.resume();
+  const logs: NsAgent['logs'] = [];
+  const waiting = new Map<number, (m: Extract<FromMetricsChild, { id: number }>) => void>();
+  let nextId = 1;
+  const started = new Promise<void>((resolve, reject) => {
+    child.on('message', (raw) => {
+      const m = raw as FromMetricsChild;
+      if ('log' in m) logs.push(JSON.parse(m.log) as NsAgent['logs'][number]);
+      else if ('started' in m) resolve();
+      else if ('failed' in m) reject(new Error(`agent did not start: ${m.failed}`));
+      else {
+        waiting.get(m.id)?.(m);
+        waiting.delete(m.id);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  try {
+    await started;
+  } finally {
+    clearTimeout(timer);
+  }
+  type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+  const call = (req: WithoutId<ToMetricsChild>): Promise<Extract<FromMetricsChild, { id: number }>> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const t = setTimeout(() => reject(new Error(`no answer to ${req.op}: ${stderr}`)), 30_000);
+      waiting.set(id, (m) => {
+        clearTimeout(t);
+        if (m.ok) resolve(m);
+        else reject(new Error(m.error));
+      });
+      child.send({ ...req, id });
+    });
+  return {
+    logs,
+    async get(p) {
+      const r = (await call({ op: 'get', path: p })) as { status: number; body: string };
+      return { status: r.status, body: r.body };
+    },
+    async siteModel(model) {
+      await call({ op: 'siteModel', model });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      await call({ op: 'stop' }).catch(() => undefined);
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(kill);
+    },
+  };
+}
+
+// ---- one segment: an agent, maybe dnsmasq, a client --------------------------------------------------------------
+
+interface Segment {
+  prefix: string;
+  lan: Lan;
+  agent: NsAgent;
+  agentIf: string;
+  dnsmasq?: ReturnType<typeof startProgram>;
+  client: { ns: string; ifname: string };
+  cleanup(): Promise<void>;
+}
+
+async function startSegment(
+  mode: 'server' | 'proxy',
+  prefix: string,
+  withDnsmasq: boolean,
+  dir: string,
+): Promise<Segment> {
+  const lan = createLan(withDnsmasq ? ['agent', 'dnsmasq', 'client'] : ['agent', 'client']);
+  const a = lan.members.agent!;
+  const client = lan.members.client!;
+  const stops: (() => Promise<void>)[] = [async () => lan.cleanup()];
+  const cleanup = async (): Promise<void> => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    addAddress(a.ns, a.ifname, `${prefix}.1/24`);
+    setLinkAddress(client.ns, client.ifname, MAC);
+    let dnsmasq: ReturnType<typeof startProgram> | undefined;
+    if (withDnsmasq) {
+      const d = lan.members.dnsmasq!;
+      addAddress(d.ns, d.ifname, `${prefix}.2/24`);
+      const conf = path.join(dir, `dnsmasq-${prefix}.conf`);
+      writeFileSync(
+        conf,
+        [
+          'port=0',
+          `interface=${d.ifname}`,
+          'bind-interfaces',
+          'no-ping',
+          `dhcp-range=${prefix}.100,${prefix}.150,255.255.255.0,5m`,
+          `dhcp-leasefile=${path.join(dir, `dnsmasq-${prefix}.leases`)}`,
+          'dhcp-authoritative',
+          'log-dhcp',
+          '',
+        ].join('\n'),
+      );
+      dnsmasq = startProgram(d.ns, 'dnsmasq', [
+        '--keep-in-foreground',
+        '--log-facility=-',
+        `--conf-file=${conf}`,
+        '--user=root',
+      ]);
+      stops.push(() => dnsmasq!.stop());
+    }
+    const configFile = path.join(dir, `agent-${prefix}.yml`);
+    writeFileSync(
+      configFile,
+      [
+        `agent_id: authority-${mode}`,
+        'site: lab',
+        `data_dir: ${path.join(dir, `data-${prefix}`)}`,
+        'temporal: { address: 127.0.0.1:1, codec: { off: true } }', // never reached
+        `interfaces: [{ name: ${a.ifname}, address: ${prefix}.1, cidr: ${prefix}.1/24 }]`,
+        `dhcp: { enabled: true, mode: ${mode}, lease_seconds: 600 }`,
+        'tftp: { enabled: false }',
+        'http: { listen: 0.0.0.0, port: 8080 }',
+        'log_level: info',
+      ].join('\n'),
+    );
+    const agent = await startNsAgent(a.ns, configFile);
+    stops.push(() => agent.stop());
+    const model: SiteModel = {
+      sot: 'lab',
+      revision: 'r1',
+      site: 'lab',
+      httpUrl: `http://${prefix}.1:8080`,
+      dhcpMode: mode,
+      subnets: [labSubnet(prefix)],
+      reservations: [
+        {
+          host: 'node0',
+          mac: MAC,
+          ...(mode === 'server' ? { ipv4: `${prefix}.10` } : {}),
+          subnet: 'lab',
+          hostname: 'node0',
+        },
+      ],
+    };
+    await agent.siteModel(model);
+    return {
+      prefix,
+      lan,
+      agent,
+      agentIf: a.ifname,
+      ...(dnsmasq ? { dnsmasq } : {}),
+      client,
+      cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+// ---- reading what the agent reports ----------------------------------------------------------------------------
+
+/** The samples of `name` in a scrape, each as its label text and value. */
+function samples(text: string, name: string): { labels: string; value: number }[] {
+  const out: { labels: string; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/.exec(line);
+    if (m && m[1] === name) out.push({ labels: m[2] ?? '', value: Number(m[3]) });
+  }
+  return out;
+}
+
+async function metrics(agent: NsAgent): Promise<string> {
+  const r = await agent.get('/metrics');
+  assert.equal(r.status, 200, r.body);
+  return r.body;
+}
+
+interface AuthorityJson {
+  foreignServers: { serverId: string; source: string; interface: string }[];
+  foreignReplies: number;
+  authoritativeSeen: boolean | null;
+  missingEpisodes: number;
+  missingSince?: number;
+}
+
+async function healthAuthority(agent: NsAgent): Promise<AuthorityJson> {
+  const r = await agent.get('/health');
+  const body = JSON.parse(r.body) as { services: { dhcp: { authority: AuthorityJson } } };
+  return body.services.dhcp.authority;
+}
+
+const logged = (agent: NsAgent, pattern: RegExp): string[] =>
+  agent.logs.map((l) => l.msg ?? '').filter((m) => pattern.test(m));
+
+test('another DHCP server on the segment: a conflict in server mode, the server relied on in proxy mode, missing when absent', async (t) => {
+  const tmp = scratch();
+  chmodSync(tmp.dir, 0o755);
+  t.after(() => tmp.remove());
+  const [server, proxy, alone] = await Promise.all([
+    startSegment('server', '10.77.83', true, tmp.dir),
+    startSegment('proxy', '10.77.84', true, tmp.dir),
+    startSegment('proxy', '10.77.85', false, tmp.dir),
+  ]);
+  t.after(async () => {
+    await Promise.all([server.cleanup(), proxy.cleanup(), alone.cleanup()]);
+  });
+
+  const started = Date.now();
+  const [sv, px, al] = await Promise.all(
+    [server, proxy, alone].map((s) =>
+      runUdhcpc(s.client.ns, s.client.ifname, tmp.dir, {
+        ...UEFI_PXE,
+        broadcast: true,
+        tries: 2,
+        tag: `client-${s.prefix}`,
+      }),
+    ),
+  );
+  // Beside dnsmasq the client gets an address (from either server in server mode, from dnsmasq in proxy mode).
+  assert.equal(sv!.code, 0, sv!.output);
+  assert.equal(px!.code, 0, px!.output);
+  assert.match(px!.env?.ip ?? '', /^10\.77\.84\.1[0-5]\d$/, px!.output);
+  // Alone, the proxy-mode agent gives no address: the client's DISCOVERs go unanswered.
+  assert.equal(al!.env, undefined, al!.output);
+
+  // Server mode: dnsmasq (10.77.83.2) is a conflict, in the log, /metrics and /health.
+  const conflict = logged(server.agent, /another DHCP server answers on/);
+  assert.deepEqual(
+    conflict,
+    [
+      `dhcp: another DHCP server answers on ${server.agentIf}: 10.77.83.2 (server id 10.77.83.2): a conflict in server mode`,
+    ],
+    'logged once, at warn',
+  );
+  assert.ok(
+    server.agent.logs.some((l) => l.msg === conflict[0] && l.level === 40),
+    'the conflict is a warning',
+  );
+  const sm = await metrics(server.agent);
+  assert.deepEqual(samples(sm, 'vaquero_agent_dhcp_foreign_servers'), [
+    { labels: '{mode="server"}', value: 1 },
+  ]);
+  assert.deepEqual(samples(sm, 'vaquero_agent_dhcp_foreign_server_info'), [
+    {
+      labels: `{server_id="10.77.83.2",source="10.77.83.2",interface="${server.agentIf}",role="conflict"}`,
+      value: 1,
+    },
+  ]);
+  const answers = samples(sm, 'vaquero_agent_dhcp_foreign_replies_total').find((s) =>
+    s.labels.includes('kind="answer"'),
+  );
+  assert.ok(answers && answers.value >= 1, sm);
+  assert.deepEqual(samples(sm, 'vaquero_agent_dhcp_authoritative_seen'), [], 'server mode has no such gauge');
+  const sh = await healthAuthority(server.agent);
+  assert.deepEqual(
+    sh.foreignServers.map((s) => [s.serverId, s.source, s.interface]),
+    [['10.77.83.2', '10.77.83.2', server.agentIf]],
+  );
+
+  // Proxy mode: wait out the window after the clients' DISCOVERs.
+  await sleep(Math.max(0, started + 11_500 - Date.now()));
+
+  // Beside dnsmasq: the server relied on is seen, never missing.
+  assert.deepEqual(logged(proxy.agent, /expected DHCP server missing/), []);
+  const pm = await metrics(proxy.agent);
+  assert.deepEqual(samples(pm, 'vaquero_agent_dhcp_authoritative_seen'), [
+    { labels: '{mode="proxy"}', value: 1 },
+  ]);
+  assert.deepEqual(samples(pm, 'vaquero_agent_dhcp_foreign_server_info'), [
+    {
+      labels: `{server_id="10.77.84.2",source="10.77.84.2",interface="${proxy.agentIf}",role="authoritative"}`,
+      value: 1,
+    },
+  ]);
+  const ph = await healthAuthority(proxy.agent);
+  assert.equal(ph.authoritativeSeen, true);
+  assert.equal(ph.missingEpisodes, 0);
+
+  // Alone: missing, once, in the log, /metrics and /health.
+  const missing = logged(alone.agent, /expected DHCP server missing/);
+  assert.equal(missing.length, 1, alone.agent.logs.map((l) => l.msg).join('\n'));
+  assert.match(
+    missing[0]!,
+    new RegExp(`^dhcp: expected DHCP server missing on ${alone.agentIf}: \\d+ DISCOVER`),
+  );
+  const am = await metrics(alone.agent);
+  assert.deepEqual(samples(am, 'vaquero_agent_dhcp_authoritative_seen'), [
+    { labels: '{mode="proxy"}', value: 0 },
+  ]);
+  assert.deepEqual(samples(am, 'vaquero_agent_dhcp_foreign_servers'), [
+    { labels: '{mode="proxy"}', value: 0 },
+  ]);
+  const ah = await healthAuthority(alone.agent);
+  assert.equal(ah.authoritativeSeen, false);
+  assert.equal(ah.missingEpisodes, 1);
+  assert.ok(ah.missingSince !== undefined && ah.missingSince >= started - 1000);
+});
