@@ -68,6 +68,33 @@ export function tftpService(parts: AgentParts): BootService {
   };
 }
 
+/**
+ * The IPv4 addresses in the `http_url` of the site's other agents (SoT agents[]): a peer agent answering the same
+ * hosts is no conflict for the authoritative-DHCP detector. Worked out once per site model.
+ */
+export function peerAgentAddresses(cache: ModelCache, agentId: string): () => ReadonlySet<string> {
+  let seenModel: unknown;
+  let peers: ReadonlySet<string> = new Set();
+  return () => {
+    const model = cache.siteModel();
+    if (model !== seenModel) {
+      seenModel = model;
+      const out = new Set<string>();
+      for (const a of model?.agents ?? []) {
+        if (a.id === agentId) continue;
+        try {
+          const host = new URL(a.httpUrl).hostname;
+          if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host)) out.add(host);
+        } catch {
+          // not a URL: validation refuses it upstream; nothing to add
+        }
+      }
+      peers = out;
+    }
+    return peers;
+  };
+}
+
 export function dhcpService(parts: AgentParts): BootService | undefined {
   const { config, cache, recorder, log, tokens } = parts;
   if (config.interfaces.length === 0) {
@@ -125,6 +152,7 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
           })
           .catch((err: unknown) => notRecorded(log, 'dhcp', err));
       },
+      peerAddresses: peerAgentAddresses(cache, config.agent_id),
       log: (m) => log.warn({ service: 'dhcp' }, m),
     });
   let mode = wantedMode();

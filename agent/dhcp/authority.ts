@@ -66,10 +66,19 @@ export interface DhcpAuthorityOptions {
 }
 
 export interface DhcpAuthorityWatch {
-  /** A BOOTREPLY from the client-port listener; `iface` is the served interface its source lies in ('' if none). */
-  reply(p: DhcpPacket, source: string, iface: string, own: ReadonlySet<string>): void;
+  /**
+   * A BOOTREPLY from the client-port listener; `iface` is the served interface its source lies in ('' if none);
+   * `known` tells the agent's own addresses and its site's other agents' (not foreign).
+   */
+  reply(p: DhcpPacket, source: string, iface: string, known: (address: string) => boolean): void;
   /** A client message: a REQUEST naming another server is evidence of it; a DISCOVER opens a proxy-mode window. */
-  request(p: DhcpPacket, type: number, iface: string, watched: boolean, own: ReadonlySet<string>): void;
+  request(
+    p: DhcpPacket,
+    type: number,
+    iface: string,
+    watched: boolean,
+    known: (address: string) => boolean,
+  ): void;
   report(): DhcpAuthorityReport;
   stop(): void;
 }
@@ -188,20 +197,20 @@ export function createAuthorityWatch(opts: DhcpAuthorityOptions): DhcpAuthorityW
   }
 
   return {
-    reply(p, source, iface, own) {
+    reply(p, source, iface, known) {
       if (stopped || p.op !== BOOTREPLY) return;
       const type = getMessageType(p);
       if (type === undefined || !ANSWERS.has(type)) return;
       const serverId = getIp(p, Opt.ServerId) ?? source;
-      if (own.has(source) || own.has(serverId)) return; // our own broadcast, looped back
+      if (known(source) || known(serverId)) return; // our own broadcast looped back, or a peer agent's
       foreignReplies++;
       seen(serverId, source, iface, p.yiaddr !== '0.0.0.0' || type === MessageType.Nak, 'reply');
     },
-    request(p, type, iface, watched, own) {
+    request(p, type, iface, watched, known) {
       if (stopped) return;
       if (type === MessageType.Request) {
         const serverId = getIp(p, Opt.ServerId);
-        if (serverId !== undefined && !own.has(serverId)) {
+        if (serverId !== undefined && !known(serverId)) {
           foreignRequests++;
           seen(serverId, '', iface, false, 'request');
         }

@@ -98,6 +98,11 @@ export interface DhcpServerOptions {
    * broadcast (its `broadcast` address), which every lab client also accepts (LAB.md §7.3).
    */
   broadcastReplies?: 'limited' | 'subnet';
+  /**
+   * Addresses of the site's other agents: they answer the same hosts from the same reservations, so their answers
+   * are no conflict (authority.ts). Asked per packet: keep it cheap.
+   */
+  peerAddresses?: () => ReadonlySet<string>;
   /** Proxy mode: how long after a DISCOVER another server must have answered (authority.ts). Default 10 s. */
   authorityWindowMs?: number;
 }
@@ -237,6 +242,8 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     log,
     ...(opts.authorityWindowMs !== undefined ? { windowMs: opts.authorityWindowMs } : {}),
   });
+  const known = (address: string): boolean =>
+    ownAddresses.has(address) || (opts.peerAddresses?.().has(address) ?? false);
   /** The served interface a packet is from, as far as addresses tell (Node reads no arrival interface). */
   const ifaceNameOf = (address: string, arrival?: Arrival): string =>
     arrival?.iface?.name ??
@@ -374,8 +381,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       return;
     }
     // A REQUEST naming another server: whoever the client is, that server answered it.
-    if (type === MessageType.Request)
-      watch.request(p, type, ifaceNameOf(p.giaddr, arrival), false, ownAddresses);
+    if (type === MessageType.Request) watch.request(p, type, ifaceNameOf(p.giaddr, arrival), false, known);
     if (opts.directory.ignored?.(mac)) {
       counters.ignoredInterfaces++;
       warnOnce(`dhcp: ${mac} has ignore_dhcp in the SoT: not answered`);
@@ -393,7 +399,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
         type,
         interfaceInside(ifaces, host.subnet.cidr)?.name ?? ifaceNameOf(p.giaddr, arrival),
         true,
-        ownAddresses,
+        known,
       );
     const iface = selectInterface(p, host, arrival);
     if (!iface) {
@@ -429,7 +435,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       return;
     }
     if (parsed.packet.op !== BOOTREPLY) return; // another client's packet: nothing to learn
-    watch.reply(parsed.packet, rinfo.address, ifaceNameOf(rinfo.address), ownAddresses);
+    watch.reply(parsed.packet, rinfo.address, ifaceNameOf(rinfo.address), known);
   }
 
   function bindSocket(

@@ -13,9 +13,16 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import type { SiteModel } from '../../../domain/site-model.ts';
 import type { Lan } from '../../../testkit/netns.ts';
-import { addAddress, createLan, requireRoot, setLinkAddress, spawnNodeInNs } from '../../../testkit/netns.ts';
+import {
+  addAddress,
+  addBroadcastRoute,
+  createLan,
+  requireRoot,
+  setLinkAddress,
+  spawnNodeInNs,
+} from '../../../testkit/netns.ts';
 import type { FromMetricsChild, ToMetricsChild } from '../support/metrics-agent-child.ts';
-import { labSubnet, runUdhcpc, scratch, sleep, startProgram } from './support/lab.ts';
+import { labSubnet, runUdhcpc, scratch, sleep, startProgram, startUdpPeer } from './support/lab.ts';
 
 requireRoot();
 
@@ -303,6 +310,26 @@ test('another DHCP server on the segment: a conflict in server mode, the server 
     sh.foreignServers.map((s) => [s.serverId, s.source, s.interface]),
     [['10.77.83.2', '10.77.83.2', server.agentIf]],
   );
+
+  // Malformed datagrams to the client port's broadcast address are dropped and counted as malformed, as on 67.
+  const malformed = (text: string): number =>
+    samples(text, 'vaquero_agent_dhcp_refusals_total').find((x) => x.labels.includes('reason="malformed"'))
+      ?.value ?? -1;
+  const before = malformed(sm);
+  addBroadcastRoute(server.client.ns, server.client.ifname);
+  const peer = await startUdpPeer(server.client.ns);
+  t.after(() => peer.stop());
+  await peer.open('g', '0.0.0.0', 0);
+  const garbage = [Buffer.alloc(20, 0x02), Buffer.concat([Buffer.from([2]), Buffer.alloc(299, 0xff)])];
+  const s = await peer.send('g', '255.255.255.255', 68, garbage);
+  assert.deepEqual(s, { sent: 2, errors: [] });
+  let after = before;
+  for (let i = 0; i < 20 && after < before + 2; i++) {
+    await sleep(100);
+    after = malformed(await metrics(server.agent));
+  }
+  assert.equal(after, before + 2);
+  assert.equal((await healthAuthority(server.agent)).foreignServers.length, 1, 'still only dnsmasq');
 
   // Proxy mode: wait out the window after the clients' DISCOVERs.
   await sleep(Math.max(0, started + 11_500 - Date.now()));
