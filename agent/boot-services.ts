@@ -154,6 +154,7 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
       },
       peerAddresses: peerAgentAddresses(cache, config.agent_id),
       log: (m) => log.warn({ service: 'dhcp' }, m),
+      info: (m) => log.info({ service: 'dhcp' }, m),
     });
   let mode = wantedMode();
   let server = create(mode);

@@ -55,7 +55,10 @@ export interface DhcpAuthorityReport {
 
 export interface DhcpAuthorityOptions {
   mode: 'server' | 'proxy';
+  /** Warnings: a conflict, the expected server missing, a full table. */
   log: (msg: string) => void;
+  /** Notices: in proxy mode, the server relied on seen, or back. Default: `log`. */
+  info?: (msg: string) => void;
   /** How long after a DISCOVER another server must have answered (proxy mode). Default 10 s. */
   windowMs?: number;
   /** At most this many foreign servers are remembered. Default 64. */
@@ -90,6 +93,7 @@ export function createAuthorityWatch(opts: DhcpAuthorityOptions): DhcpAuthorityW
   const maxServers = opts.maxServers ?? 64;
   const memoryMs = opts.memoryMs ?? 3_600_000;
   const now = opts.now ?? Date.now;
+  const info = opts.info ?? opts.log;
   const servers = new Map<string, ForeignDhcpServer>();
   let foreignReplies = 0;
   let foreignRequests = 0;
@@ -144,13 +148,14 @@ export function createAuthorityWatch(opts: DhcpAuthorityOptions): DhcpAuthorityW
           lastSeen: t,
         };
         servers.set(serverId, s);
+        const relied = opts.mode === 'proxy' && (givesAddresses || how === 'request');
         const what =
           opts.mode === 'server'
             ? 'a conflict in server mode'
-            : givesAddresses || how === 'request'
+            : relied
               ? 'the site DHCP server this proxy-mode agent relies on'
               : 'another ProxyDHCP server: a conflict';
-        opts.log(
+        (relied ? info : opts.log)(
           `dhcp: ${describe(s, how === 'request' ? 'named by a client REQUEST' : 'an answer')}: ${what}`,
         );
       }
@@ -175,7 +180,7 @@ export function createAuthorityWatch(opts: DhcpAuthorityOptions): DhcpAuthorityW
     authoritativeSeen = true;
     if (missingSince !== undefined) {
       missingSince = undefined;
-      opts.log(`dhcp: a DHCP server answers again (${serverId}): the expected server is back`);
+      info(`dhcp: a DHCP server answers again (${serverId}): the expected server is back`);
     }
   }
 

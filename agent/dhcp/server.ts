@@ -91,6 +91,8 @@ export interface DhcpServerOptions {
   onEvent?: (event: DhcpEvent) => void;
   /** Configuration warnings (bad subnet options) and socket errors. */
   log?: (msg: string) => void;
+  /** Notices that are no warning (proxy mode: the site's DHCP server seen). Default: `log`. */
+  info?: (msg: string) => void;
   ports?: Partial<DhcpPorts>;
   limits?: Partial<DhcpLimits>;
   /**
@@ -240,6 +242,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   const watch = createAuthorityWatch({
     mode: opts.mode,
     log,
+    ...(opts.info ? { info: opts.info } : {}),
     ...(opts.authorityWindowMs !== undefined ? { windowMs: opts.authorityWindowMs } : {}),
   });
   const known = (address: string): boolean =>

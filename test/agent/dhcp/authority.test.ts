@@ -334,8 +334,19 @@ test('another DHCP server on the segment: a conflict in server mode, the server 
   // Proxy mode: wait out the window after the clients' DISCOVERs.
   await sleep(Math.max(0, started + 11_500 - Date.now()));
 
-  // Beside dnsmasq: the server relied on is seen, never missing.
+  // Beside dnsmasq: the server relied on is seen (an info line, not a warning), never missing.
   assert.deepEqual(logged(proxy.agent, /expected DHCP server missing/), []);
+  const relied = proxy.agent.logs.filter((l) => /another DHCP server answers on/.test(l.msg ?? ''));
+  assert.deepEqual(
+    relied.map((l) => [l.level, l.msg]),
+    [
+      [
+        30,
+        `dhcp: another DHCP server answers on ${proxy.agentIf}: 10.77.84.2 (server id 10.77.84.2): ` +
+          'the site DHCP server this proxy-mode agent relies on',
+      ],
+    ],
+  );
   const pm = await metrics(proxy.agent);
   assert.deepEqual(samples(pm, 'vaquero_agent_dhcp_authoritative_seen'), [
     { labels: '{mode="proxy"}', value: 1 },
