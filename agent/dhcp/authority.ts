@@ -40,7 +40,7 @@ export interface DhcpAuthorityReport {
   /** Every answer from another server seen, and every client REQUEST naming another server (counters). */
   foreignReplies: number;
   foreignRequests: number;
-  /** Foreign servers not tracked because the table was full. */
+  /** Answers and client REQUESTs from other servers left unlisted because the table was full. */
   untracked: number;
   /**
    * Proxy mode: whether a server giving addresses answered after the last DISCOVER the agent watched (true), none
