@@ -97,7 +97,7 @@ export async function codecRoutes(
       `/codec/${op}`,
       {
         config: { access: 'codec' },
-        preHandler: bySession,
+        onRequest: bySession,
         bodyLimit: BODY_LIMIT,
         schema: {
           tags: ['operations'],
