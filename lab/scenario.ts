@@ -382,6 +382,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       // Its own count of the scripts it served (HTTP 200 on /ipxe): nothing else tells this soon enough.
       const SCRIPTS = 'vaquero_agent_http_requests_total';
       const deadline = Date.now() + 150_000;
+      const started = Date.now();
       for (;;) {
         const m = await a2.metrics().catch(() => undefined);
         if (m && metricSum(m, SCRIPTS, { route: '/ipxe', status: '200' }) > 0) {
@@ -390,6 +391,15 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         }
         checkAbort();
         if (Date.now() > deadline) throw new Error(`${a2.id} served no iPXE script within 150 s`);
+        // Once the first agent has served every host its script, the second never will in this boot: said now,
+        // not after the deadline (the caller may run the scenario again, and the wait cost minutes of CI).
+        const m1 = await fetch(`${stack!.agentUrl}/metrics`)
+          .then(async (r) => parseMetrics(await r.text()))
+          .catch(() => undefined);
+        if (m1 && metricSum(m1, SCRIPTS, { route: '/ipxe', status: '200' }) >= machines.length)
+          throw new Error(
+            `${a2.id} served no iPXE script within ${Math.round((Date.now() - started) / 1000)} s: ${agentId} served every host its script`,
+          );
         await new Promise((r) => setTimeout(r, 100));
       }
       await a2.kill();
