@@ -5,6 +5,7 @@
 //   * workflows closed since the previous refresh (minus a margin for visibility lag).
 // So a host's row is at most one refresh interval (plus visibility lag) old. Running rollouts are also queried
 // for their per-host counts.
+import { setMaxListeners } from 'node:events';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { HOST_WORKFLOW_TYPE, ROLLOUT_WORKFLOW_TYPE, rolloutStatusQuery } from '../domain/workflow-api.ts';
 import type { FleetIndex, RolloutRow } from './fleet-index.ts';
@@ -34,8 +35,12 @@ export class FleetSync {
   private lastStart = 0;
   private running: Promise<void> | undefined;
   private stopped = false;
-  /** Ends the calls of a refresh in flight when stop() is called: a stop never waits on Temporal. */
-  private readonly aborted = new AbortController();
+  /**
+   * Ends the calls of the refresh in flight when stop() is called: a stop never waits on Temporal. One per refresh:
+   * the SDK adds an abort listener per call and never removes it, so a signal that lived as long as the server
+   * would keep every call it ever made.
+   */
+  private aborted = new AbortController();
   lastError: string | undefined;
 
   constructor(private readonly opts: FleetSyncOptions) {}
@@ -80,6 +85,10 @@ export class FleetSync {
   }
 
   private async doRefresh(): Promise<void> {
+    this.aborted = new AbortController();
+    // A refresh queries every running rollout at once: more than Node's default 10 listeners is expected here.
+    setMaxListeners(0, this.aborted.signal);
+    if (this.stopped) this.aborted.abort();
     const t0 = Date.now();
     const { index } = this.opts;
     try {
