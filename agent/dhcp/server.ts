@@ -351,22 +351,28 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     });
   }
 
-  function onDatagram(msg: Buffer, rinfo: RemoteInfo, arrival: Arrival): void {
-    counters.received++;
+  /** A datagram through the size limit, the flood limit and the parser (each refusal counted), or undefined. */
+  function admitted(msg: Buffer): DhcpPacket | undefined {
     if (msg.length > limits.maxPacketBytes) {
       counters.oversized++;
-      return;
+      return undefined;
     }
     if (!rate.admit()) {
       counters.rateLimited++;
-      return;
+      return undefined;
     }
     const parsed = parseDhcp(msg);
     if (!parsed.ok) {
       counters.malformed++;
-      return;
+      return undefined;
     }
-    const p = parsed.packet;
+    return parsed.packet;
+  }
+
+  function onDatagram(msg: Buffer, rinfo: RemoteInfo, arrival: Arrival): void {
+    counters.received++;
+    const p = admitted(msg);
+    if (!p) return;
     const mac = macOf(p);
     const type = getMessageType(p);
     if (
@@ -424,21 +430,9 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
 
   /** A datagram to the client port's broadcast addresses: another server's answer, or our own looped back. */
   function onClientPort(msg: Buffer, rinfo: RemoteInfo): void {
-    if (msg.length > limits.maxPacketBytes) {
-      counters.oversized++;
-      return;
-    }
-    if (!rate.admit()) {
-      counters.rateLimited++;
-      return;
-    }
-    const parsed = parseDhcp(msg);
-    if (!parsed.ok) {
-      counters.malformed++;
-      return;
-    }
-    if (parsed.packet.op !== BOOTREPLY) return; // another client's packet: nothing to learn
-    watch.reply(parsed.packet, rinfo.address, ifaceNameOf(rinfo.address), known);
+    const p = admitted(msg);
+    if (!p || p.op !== BOOTREPLY) return; // another client's packet: nothing to learn
+    watch.reply(p, rinfo.address, ifaceNameOf(rinfo.address), known);
   }
 
   function bindSocket(
