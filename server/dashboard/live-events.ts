@@ -6,8 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EventFeed, FeedEvent } from '../event-feed.ts';
 import type { TokenVerifier } from '../auth.ts';
 import { sessionOf } from './session.ts';
-
-const HEARTBEAT_MS = 15_000;
+import { SseStreams } from '../sse-streams.ts';
 
 export function changeKey(e: FeedEvent): string {
   const d = e.data;
@@ -18,36 +17,11 @@ export async function dashboardEvents(
   app: FastifyInstance,
   opts: { feed: EventFeed; verifier: TokenVerifier },
 ): Promise<void> {
-  const open = new Set<() => void>();
-  // preClose: before the server waits for its connections to end, which a stream never does by itself.
-  app.addHook('preClose', async () => {
-    for (const close of [...open]) close();
-  });
+  const streams = new SseStreams(app);
   app.get('/ui/events', { config: { access: 'session' }, schema: { hide: true } }, async (request, reply) => {
     if (!sessionOf(request, opts.verifier)) return reply.code(401).send('sign in first');
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    res.write('retry: 2000\n: vaquero dashboard\n\n');
-    const unsubscribe = opts.feed.subscribe((e) => {
-      res.write(`event: change\ndata: ${JSON.stringify(changeKey(e))}\n\n`);
-    });
-    const beat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-    const end = () => {
-      clearInterval(beat);
-      unsubscribe();
-      open.delete(close);
-    };
-    const close = () => {
-      end();
-      res.end();
-    };
-    open.add(close);
-    request.raw.on('close', end);
+    streams.start(request, reply, 'retry: 2000\n: vaquero dashboard\n\n', (write) =>
+      opts.feed.subscribe((e) => write(`event: change\ndata: ${JSON.stringify(changeKey(e))}\n\n`)),
+    );
   });
 }

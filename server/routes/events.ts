@@ -5,19 +5,14 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteOptions } from '../app-context.ts';
 import { errorResponses } from '../errors.ts';
 import type { FeedEvent, FeedEventType } from '../event-feed.ts';
-
-const HEARTBEAT_MS = 15_000;
+import { SseStreams } from '../sse-streams.ts';
 
 function frame(e: FeedEvent): string {
   return `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
 }
 
 export async function eventRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
-  const open = new Set<() => void>();
-  // The app closing ends every stream, so that close() never waits on a client.
-  app.addHook('onClose', async () => {
-    for (const close of [...open]) close();
-  });
+  const streams = new SseStreams(app);
   app.get<{ Querystring: { types?: string } }>(
     '/events',
     {
@@ -48,32 +43,14 @@ export async function eventRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
         (request.query.types ?? 'host,rollout').split(',') as FeedEventType[],
       );
       const lastId = request.headers['last-event-id'];
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write(`retry: 2000\n: vaquero events from ${ctx.feed.instance}\n\n`);
+      let first = `retry: 2000\n: vaquero events from ${ctx.feed.instance}\n\n`;
       for (const e of ctx.feed.since(typeof lastId === 'string' ? lastId : undefined))
-        if (types.has(e.type)) res.write(frame(e));
-      const unsubscribe = ctx.feed.subscribe((e) => {
-        if (types.has(e.type)) res.write(frame(e));
-      });
-      const beat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-      const end = () => {
-        clearInterval(beat);
-        unsubscribe();
-        open.delete(close);
-      };
-      const close = () => {
-        end();
-        res.end();
-      };
-      open.add(close);
-      request.raw.on('close', end);
+        if (types.has(e.type)) first += frame(e);
+      streams.start(request, reply, first, (write) =>
+        ctx.feed.subscribe((e) => {
+          if (types.has(e.type)) write(frame(e));
+        }),
+      );
     },
   );
 }
