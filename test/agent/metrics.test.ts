@@ -4,11 +4,9 @@
 // host's config and a route that does not exist. The scrape must count exactly those exchanges, and parse.
 // /health is 503 until the agent holds a site model and while a boot service is not listening yet, 200 after.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import pino from 'pino';
 import { startAgent } from '../../agent/agent.ts';
@@ -19,18 +17,10 @@ import type { NetbootGateInput } from '../../domain/activity-contracts.ts';
 import type { SiteModel } from '../../domain/site-model.ts';
 import { CHECKPOINT_TOKEN_PLACEHOLDER } from '../../sot/render.ts';
 import { freePort } from '../../temporal/ports.ts';
-import {
-  createVethPair,
-  flushAddresses,
-  requireRoot,
-  runInNs,
-  setLinkAddress,
-  spawnNodeInNs,
-} from '../../testkit/netns.ts';
+import { createVethPair, flushAddresses, requireRoot, runInNs, setLinkAddress } from '../../testkit/netns.ts';
 import { labSubnet, runUdhcpc, scratch } from './dhcp/support/lab.ts';
-import type { FromMetricsChild, ToMetricsChild } from './support/metrics-agent-child.ts';
+import { startNsAgent } from './support/ns-agent.ts';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
 const PREFIX = '10.77.71';
 const MAC = { open: '52:54:00:77:71:0a', gated: '52:54:00:77:71:0b', unknown: '52:54:00:77:71:ff' };
 const UEFI_PXE = { vendorClass: 'PXEClient:Arch:00007:UNDI:003000', send: ['0x5d:0007'] };
@@ -83,80 +73,6 @@ function assertHelp(text: string): void {
   const helped = new Set([...text.matchAll(/^# HELP (\S+) \S/gm)].map((m) => m[1]));
   for (const name of new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1])))
     assert.ok(helped.has(name), `${name} has no HELP`);
-}
-
-// ---- an agent in a namespace -----------------------------------------------------------------------------------
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
-
-interface NsAgent {
-  logs: Record<string, unknown>[];
-  call(req: WithoutId<ToMetricsChild>): Promise<Extract<FromMetricsChild, { id: number }>>;
-  get(p: string): Promise<{ status: number; body: string }>;
-  stop(): Promise<void>;
-}
-
-async function startNsAgent(ns: string, configFile: string): Promise<NsAgent> {
-  const child = spawnNodeInNs(ns, path.join(here, 'support', 'metrics-agent-child.ts'), [configFile]);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
-  child.stdout?.resume();
-  const logs: Record<string, unknown>[] = [];
-  const waiting = new Map<number, (m: Extract<FromMetricsChild, { id: number }>) => void>();
-  let nextId = 1;
-  const started = new Promise<void>((resolve, reject) => {
-    child.on('message', (raw) => {
-      const m = raw as FromMetricsChild;
-      if ('log' in m) logs.push(JSON.parse(m.log) as Record<string, unknown>);
-      else if ('started' in m) resolve();
-      else if ('failed' in m) reject(new Error(`agent did not start: ${m.failed}`));
-      else {
-        waiting.get(m.id)?.(m);
-        waiting.delete(m.id);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  try {
-    await started;
-  } finally {
-    clearTimeout(timer);
-  }
-  const call: NsAgent['call'] = (req) =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      const t = setTimeout(() => reject(new Error(`no answer to ${req.op}: ${stderr}`)), 30_000);
-      waiting.set(id, (m) => {
-        clearTimeout(t);
-        if (m.ok) resolve(m);
-        else reject(new Error(m.error));
-      });
-      child.send({ ...req, id });
-    });
-  return {
-    logs,
-    call,
-    async get(p) {
-      const r = await call({ op: 'get', path: p });
-      return { status: (r as { status: number }).status, body: (r as { body: string }).body };
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      await call({ op: 'stop' }).catch(() => undefined);
-      const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(kill);
-    },
-  };
 }
 
 function gate(mac: string, host: string): NetbootGateInput {

@@ -6,10 +6,8 @@
 //  * proxy mode beside dnsmasq: dnsmasq is the server relied on, never "missing";
 //  * proxy mode alone: the client's DISCOVERs get no address, and "expected DHCP server missing" is reported.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import type { SiteModel } from '../../../domain/site-model.ts';
 import type { Lan } from '../../../testkit/netns.ts';
@@ -19,92 +17,15 @@ import {
   createLan,
   requireRoot,
   setLinkAddress,
-  spawnNodeInNs,
 } from '../../../testkit/netns.ts';
-import type { FromMetricsChild, ToMetricsChild } from '../support/metrics-agent-child.ts';
+import { startNsAgent } from '../support/ns-agent.ts';
+import type { NsAgent } from '../support/ns-agent.ts';
 import { labSubnet, runUdhcpc, scratch, sleep, startProgram, startUdpPeer } from './support/lab.ts';
 
 requireRoot();
 
-const here = fileURLToPath(new URL('.', import.meta.url));
 const MAC = '52:54:00:77:83:0a';
 const UEFI_PXE = { vendorClass: 'PXEClient:Arch:00007:UNDI:003000', send: ['0x5d:0007'] };
-
-// ---- an agent as the product starts it, in a namespace ----------------------------------------------------------
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-interface NsAgent {
-  logs: { level?: number; msg?: string }[];
-  get(p: string): Promise<{ status: number; body: string }>;
-  /** Puts a site model into the agent's model cache. */
-  siteModel(model: SiteModel): Promise<void>;
-  stop(): Promise<void>;
-}
-
-async function startNsAgent(ns: string, configFile: string): Promise<NsAgent> {
-  const child = spawnNodeInNs(ns, path.join(here, '..', 'support', 'metrics-agent-child.ts'), [configFile]);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
-  child.stdout?.resume();
-  const logs: NsAgent['logs'] = [];
-  const waiting = new Map<number, (m: Extract<FromMetricsChild, { id: number }>) => void>();
-  let nextId = 1;
-  const started = new Promise<void>((resolve, reject) => {
-    child.on('message', (raw) => {
-      const m = raw as FromMetricsChild;
-      if ('log' in m) logs.push(JSON.parse(m.log) as NsAgent['logs'][number]);
-      else if ('started' in m) resolve();
-      else if ('failed' in m) reject(new Error(`agent did not start: ${m.failed}`));
-      else {
-        waiting.get(m.id)?.(m);
-        waiting.delete(m.id);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  try {
-    await started;
-  } finally {
-    clearTimeout(timer);
-  }
-  type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
-  const call = (req: WithoutId<ToMetricsChild>): Promise<Extract<FromMetricsChild, { id: number }>> =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      const t = setTimeout(() => reject(new Error(`no answer to ${req.op}: ${stderr}`)), 30_000);
-      waiting.set(id, (m) => {
-        clearTimeout(t);
-        if (m.ok) resolve(m);
-        else reject(new Error(m.error));
-      });
-      child.send({ ...req, id });
-    });
-  return {
-    logs,
-    async get(p) {
-      const r = (await call({ op: 'get', path: p })) as { status: number; body: string };
-      return { status: r.status, body: r.body };
-    },
-    async siteModel(model) {
-      await call({ op: 'siteModel', model });
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      await call({ op: 'stop' }).catch(() => undefined);
-      const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(kill);
-    },
-  };
-}
 
 // ---- one segment: an agent, maybe dnsmasq, a client --------------------------------------------------------------
 
@@ -195,7 +116,7 @@ async function startSegment(
         },
       ],
     };
-    await agent.siteModel(model);
+    await agent.call({ op: 'siteModel', model });
     return {
       prefix,
       lan,
@@ -244,7 +165,7 @@ async function healthAuthority(agent: NsAgent): Promise<AuthorityJson> {
 }
 
 const logged = (agent: NsAgent, pattern: RegExp): string[] =>
-  agent.logs.map((l) => l.msg ?? '').filter((m) => pattern.test(m));
+  agent.logs.map((l) => String(l.msg ?? '')).filter((m) => pattern.test(m));
 
 test('another DHCP server on the segment: a conflict in server mode, the server relied on in proxy mode, missing when absent', async (t) => {
   const tmp = scratch();
@@ -336,7 +257,7 @@ test('another DHCP server on the segment: a conflict in server mode, the server 
 
   // Beside dnsmasq: the server relied on is seen (an info line, not a warning), never missing.
   assert.deepEqual(logged(proxy.agent, /expected DHCP server missing/), []);
-  const relied = proxy.agent.logs.filter((l) => /another DHCP server answers on/.test(l.msg ?? ''));
+  const relied = proxy.agent.logs.filter((l) => /another DHCP server answers on/.test(String(l.msg ?? '')));
   assert.deepEqual(
     relied.map((l) => [l.level, l.msg]),
     [
