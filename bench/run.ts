@@ -1,11 +1,12 @@
 // The benchmark runner (`npm run bench`; see BENCHMARKS.md):
 //   node --import tsx bench/run.ts [--only dhcp,tftp,http,orchestration,fleet] [--smoke] [--runs N] [--profile]
-//                                  [--sizes N,N] [--out DIR] [--no-doc] [--no-install]
+//                                  [--sizes N,N] [--backends dev,postgres] [--out DIR] [--no-doc] [--no-install]
 // Installs the reference servers and load tools from Debian's packages when missing, runs each benchmark in
 // network namespaces it makes (all but orchestration and fleet, which stay on loopback), and writes
 // <out>/<timestamp>.json and .md; a full run of every benchmark also rewrites BENCHMARKS.md's results section.
 //   --smoke      tiny parameters (seconds per benchmark): checks that everything works, measures nothing
 //   --runs N     override the number of runs of every benchmark
+//   --backends dev,postgres  fleet only: the Temporal backends to roll out on (both by default)
 //   --sizes N,N  orchestration only: roll out these numbers of sim hosts, each with the payload codec on and off
 //   --profile    run the agent's bench servers under `node --cpu-prof` (profiles in <out>/tmp/); their top
 //                frames go into the results JSON (details.profiles)
@@ -19,6 +20,7 @@ import { ensureTemporalCli, temporalCliVersion } from '../temporal/cli-binary.ts
 import { DHCP_FULL, DHCP_SMOKE, runDhcp } from './dhcp.ts';
 import { HTTP_FULL, HTTP_SMOKE, runHttp } from './http.ts';
 import { FLEET_FULL, FLEET_SMOKE, runFleet } from './fleet.ts';
+import type { FleetBackend } from './fleet/run-one.ts';
 import type { BenchContext } from './lib/context.ts';
 import { describeMachine } from './lib/machine.ts';
 import { summarizeProfiles } from './lib/profile.ts';
@@ -52,6 +54,8 @@ export interface RunOptions {
   runs?: number;
   /** Orchestration only: these sizes (host counts) instead of the full set, each also with the codec off. */
   sizes?: number[];
+  /** Fleet only: these Temporal backends instead of both. */
+  backends?: FleetBackend[];
   profile: boolean;
   out: string;
   doc: boolean;
@@ -79,7 +83,10 @@ async function runBenchmark(name: BenchmarkName, o: RunOptions, ctx: BenchContex
       );
     case 'fleet':
       // One run per backend whatever --runs says: a run is one rollout of the whole fleet.
-      return runFleet(o.smoke ? FLEET_SMOKE : FLEET_FULL, ctx);
+      return runFleet(
+        { ...(o.smoke ? FLEET_SMOKE : FLEET_FULL), ...(o.backends ? { backends: o.backends } : {}) },
+        ctx,
+      );
   }
 }
 
@@ -185,6 +192,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
       'no-doc': { type: 'boolean', default: false },
       'no-install': { type: 'boolean', default: false },
       sizes: { type: 'string' },
+      backends: { type: 'string' },
     },
     strict: true,
   });
@@ -200,11 +208,15 @@ export function parseRunArgs(argv: string[]): RunOptions {
   const sizes = values.sizes?.split(',').map((s) => Number(s.trim()));
   if (sizes !== undefined && !sizes.every((n) => Number.isInteger(n) && n >= 1 && n <= 100_000))
     throw new Error('--sizes takes host counts, e.g. 100,300');
+  const backends = values.backends?.split(',').map((s) => s.trim()) as FleetBackend[] | undefined;
+  if (backends !== undefined && !backends.every((b) => b === 'dev' || b === 'postgres'))
+    throw new Error('--backends takes dev, postgres or both');
   return {
     only: BENCHMARKS.filter((b) => only.includes(b)),
     smoke: values.smoke ?? false,
     ...(runs !== undefined ? { runs } : {}),
     ...(sizes !== undefined ? { sizes } : {}),
+    ...(backends !== undefined ? { backends } : {}),
     profile: values.profile ?? false,
     out: path.resolve(values.out ?? path.join(ROOT, 'bench', 'results')),
     doc: !values['no-doc'],
