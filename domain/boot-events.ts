@@ -6,8 +6,13 @@
 export const NETBOOT_STEPS = ['dhcp', 'tftp', 'ipxe', 'kernel', 'config'] as const;
 export type NetbootStep = (typeof NETBOOT_STEPS)[number];
 
-/** What an agent (or a sim host) observes while a host boots. */
-export type BootEventKind = 'dhcp' | 'tftp' | 'ipxe' | 'kernel' | 'initrd' | 'config' | 'checkpoint';
+/**
+ * What an agent (or a sim host) observes while a host boots. The last two never move a boot forward; they put what
+ * the host said or was refused on its timeline: `log` is a summary of installer log lines the agent received (never
+ * every line), `refused` a boot file or answer the agent refused (not found, outside its root, gate closed).
+ */
+export type BootEventKind =
+  'dhcp' | 'tftp' | 'ipxe' | 'kernel' | 'initrd' | 'config' | 'checkpoint' | 'log' | 'refused';
 
 export interface BootEvent {
   /** Unique per observation: the workflow drops repeats, so a re-delivered outbox entry counts once. */

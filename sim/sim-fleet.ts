@@ -27,12 +27,13 @@ interface SimHostState {
 
 interface SimKnobs {
   never_dhcp: boolean;
-  stall_at?: BootEventKind;
+  stall_at?: SimEventKind;
   fail_validation: boolean;
   flaky_bmc: number;
 }
 
-const BOOT_SEQUENCE: BootEventKind[] = ['dhcp', 'tftp', 'ipxe', 'kernel', 'initrd', 'config', 'checkpoint'];
+type SimEventKind = Exclude<BootEventKind, 'log' | 'refused'>;
+const BOOT_SEQUENCE: SimEventKind[] = ['dhcp', 'tftp', 'ipxe', 'kernel', 'initrd', 'config', 'checkpoint'];
 
 export interface SimFleetOptions {
   delays: SimDelays;
@@ -261,7 +262,7 @@ function knobsOf(options: Record<string, unknown>): SimKnobs {
   const flaky = Number(options.flaky_bmc ?? 0);
   return {
     never_dhcp: options.never_dhcp === true,
-    ...(typeof stall === 'string' ? { stall_at: stall as BootEventKind } : {}),
+    ...(typeof stall === 'string' ? { stall_at: stall as SimEventKind } : {}),
     fail_validation: options.fail_validation === true,
     flaky_bmc: Number.isFinite(flaky) ? Math.min(Math.max(flaky, 0), 1) : 0,
   };

@@ -10,11 +10,14 @@ const RANK: Record<BootEventKind, number> = {
   initrd: 4,
   config: 5,
   checkpoint: 6,
+  log: 0,
+  refused: 0,
 };
 export const CHECKPOINT_RANK = RANK.checkpoint;
 
 export function rankOf(kind: BootEventKind): number {
-  return RANK[kind];
+  // A kind this code does not know (sent by a newer agent) moves nothing, rather than poisoning `reached` with NaN.
+  return RANK[kind] ?? 0;
 }
 
 /**
