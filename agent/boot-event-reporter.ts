@@ -42,6 +42,8 @@ export class TemporalBootEventReporter implements BootEventSink {
     if (l.queued.length === 1) {
       // The first event of the next batch: it goes once the signal in flight (if any) is done, with what joined it.
       l.batch = l.tail.then(async () => {
+        // One turn of the event loop first: the events of one step, observed together, go in one signal.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const events = l.queued.splice(0);
         try {
           await this.send(site, host, events);

@@ -22,11 +22,12 @@ export interface ControlActivities {
   rolloutPlanPage(input: RolloutPlanPageInput): Promise<RolloutPlanPage>;
   /**
    * Of the given hosts, those whose newest run started at or after `after` (epoch ms) and has closed, with how it
-   * closed: a rollout's check for runs that ended without reporting to it.
+   * closed: a rollout's check for runs that ended without reporting to it. A run that did not complete comes with
+   * its error (the host's own, as its report would have said it), when its result can be read.
    */
   closedHostRuns(input: {
     hosts: { site: string; host: string; after: number }[];
-  }): Promise<{ site: string; host: string; status: string }[]>;
+  }): Promise<{ site: string; host: string; status: string; error?: string }[]>;
   /** Legacy rollouts only: the whole plan in one payload (grows with the fleet). */
   prepareRollout(input: RolloutInput & { rolloutId: string }): Promise<PreparedRollout>;
   /**

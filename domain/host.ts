@@ -94,6 +94,11 @@ export interface HostWorkflowInput {
   host: string;
   /** Rollout workflow that waits for this host (told when it finishes), if any. */
   owner?: string;
+  /**
+   * The owner started this run as its child and reads how it ended from the child's completion: the run sends it no
+   * report while it is still the owner (a later, adopting owner is told by signal as before).
+   */
+  ownerReadsCompletion?: boolean;
   /** Carried over by continueAsNew. */
   resume?: HostResumeState;
   /** Continue as new after every boot stage (exercises that path; long histories do it anyway). */

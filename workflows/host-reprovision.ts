@@ -81,6 +81,14 @@ import { cmdlineDifference, reportedCmdlineOf } from './cmdline-difference.ts';
 export const LEAN_HOST_HISTORY_PATCH = 'lean-host-history';
 /** A site with several agents: a silent agent is given 10 s, not 90, to pick up the held-events question. */
 export const HELD_QUESTION_SKIPS_SILENT_AGENT_PATCH = 'held-question-skips-silent-agent';
+/**
+ * Since this patch a run whose owner is the rollout that started it as its child sends that rollout no report
+ * when it ends: the rollout learns the end from the child's completion (its result or failure), which Temporal
+ * records anyway. A signal, its acknowledgement and the workflow task it woke cost five of the host's history
+ * events. Adopted runs (owner not the parent) still report by signal. It implies `lean-host-history` and the
+ * held-question patch, so a new run's history carries this one marker.
+ */
+export const HOST_END_BY_COMPLETION_PATCH = 'host-end-by-completion';
 
 class StageFailure extends Error {
   constructor(
@@ -93,7 +101,8 @@ class StageFailure extends Error {
 
 export async function hostReprovision(input: HostWorkflowInput): Promise<HostResult> {
   const info = workflowInfo();
-  const lean = patched(LEAN_HOST_HISTORY_PATCH);
+  const byCompletion = patched(HOST_END_BY_COMPLETION_PATCH);
+  const lean = byCompletion || patched(LEAN_HOST_HISTORY_PATCH);
   /** The other patches of this file: implied by the lean one, so a lean history carries one marker. */
   const since = (patch: string): boolean => lean || patched(patch);
   const control = proxyActivities<ControlActivities>({
@@ -272,6 +281,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
    * owner and is told too: the run closes right after, and nobody else would tell that rollout how it ended.
    */
   const tellOwnerFinally = async (msg: HostFinished): Promise<void> => {
+    // The rollout that started this run as its child learns the end from the child's completion (byCompletion).
+    if (byCompletion && input.ownerReadsCompletion === true && owner === input.owner) return;
     for (let told: string | undefined; told !== owner;) {
       told = owner;
       await tellOwner(msg, told);
@@ -474,7 +485,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     // question's 90 s cost that much on every stalled step of every host of the site before its retry. Since
     // this patch, an agent that has not picked the question up within 10 s is taken as down; one that is up but
     // busy delivering still gets the whole 40 s (the deadline counts from the pick-up).
-    const skipSilent = patched(HELD_QUESTION_SKIPS_SILENT_AGENT_PATCH);
+    const skipSilent = byCompletion || patched(HELD_QUESTION_SKIPS_SILENT_AGENT_PATCH);
     const r = await toEveryAgent(
       agents,
       (a) =>
@@ -538,6 +549,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       if (!selfValidating) return;
     }
     const limit = phase === 'validate' ? plan.timeouts.validate : plan.timeouts.pre_shutdown;
+    // A driver's own check (no tasks) takes moments: since host-end-by-completion its stage is not worth an event of
+    // its own in the search attributes; tasks (which can run for minutes) are.
+    const worthWriting = !(byCompletion && tasks.length === 0);
     const act = proxyActivities<SiteActivities>({
       taskQueue: siteQueue,
       startToCloseTimeout: `${limit} seconds`,
@@ -545,7 +559,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       // Task retries are the task's own (`retries`), counted inside the activity; this only covers a lost worker.
       retry: { maximumAttempts: 3 },
     });
-    writeStage();
+    if (worthWriting) writeStage();
     const close = closeGate ? gateUpdate(false) : undefined;
     const res = await act.runTasks({
       site: plan.site,
@@ -725,6 +739,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         await continueAsNew<typeof hostReprovision>({
           ...input,
           ...(owner !== undefined ? { owner } : {}),
+          // An owner that adopted this run did not start it: it reads no completion of it.
+          ...(input.ownerReadsCompletion === true && owner !== input.owner
+            ? { ownerReadsCompletion: false }
+            : {}),
           resume: {
             nextBootStage: i + 1,
             timeline,
@@ -739,7 +757,16 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     state = 'provisioned';
     enter('provisioned', `provisioned at revision ${plan.revision} after ${powerCycles} power cycle(s)`);
     stateAndStage('provisioned');
-    upsertMemo({ reached: plan.fingerprint, revision: plan.revision, sot: plan.sot });
+    // Since host-end-by-completion the rollout puts what its child aims at in the memo when it starts it: a
+    // completed run reached that, and the memo needs no write (an event) at the end. Other starters' runs, and a run
+    // that switched revisions, still write it.
+    const aimed = (info.memo ?? {}) as { fingerprint?: unknown; revision?: unknown; sot?: unknown };
+    const memoSaysIt =
+      byCompletion &&
+      aimed.fingerprint === plan.fingerprint &&
+      aimed.revision === plan.revision &&
+      aimed.sot === plan.sot;
+    if (!memoSaysIt) upsertMemo({ reached: plan.fingerprint, revision: plan.revision, sot: plan.sot });
     await tellOwnerFinally({
       site: plan.site,
       host: plan.host,

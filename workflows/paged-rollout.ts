@@ -5,15 +5,20 @@
 // running now, bounded lists of failed and recent hosts, and a bounded timeline; it continues as new whenever
 // Temporal suggests it, so its history stays small too.
 //
-// Hosts report back by signal (hostFinishedSignal), which also works for hosts this rollout adopted from an
-// older one and across continueAsNew; for children this run started, the child's own completion is a second
-// source, so a host that ends without signalling never leaves this run waiting.
+// Hosts this rollout adopted from an older one report back by signal (hostFinishedSignal). Since patch
+// `host-end-by-completion` a host this rollout started as its child sends no report: its completion (result or
+// failure) says how it ended, and a child carried across continueAsNew (no longer this run's child) is found
+// closed by a sweep every CARRIED_SWEEP_EVERY. Before it, children reported by signal too, the completion being a
+// second source, so a host that ends without signalling never leaves this run waiting.
 import {
   ApplicationFailure,
+  CancelledFailure,
+  ChildWorkflowFailure,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -39,7 +44,7 @@ import {
   SA_REVISION as VaqRevision,
   SA_STATE as VaqState,
 } from '../domain/temporal-names.ts';
-import type { HostFinished } from '../domain/host.ts';
+import type { HostFinished, HostResult } from '../domain/host.ts';
 import { ROLLOUT_FAILED_KEPT } from '../domain/rollout.ts';
 import type {
   PagedRolloutResume,
@@ -56,7 +61,7 @@ import type {
   RolloutWorkflowProgress,
   RolloutTimelineEntry,
 } from '../domain/rollout.ts';
-import { hostReprovision } from './host-reprovision.ts';
+import { HOST_END_BY_COMPLETION_PATCH, hostReprovision } from './host-reprovision.ts';
 import { groupDone, scheduleGroups } from './group-scheduler.ts';
 import { appendRolloutTimeline, failureMessage } from './rollout-progress.ts';
 import { startRolloutReporter } from './rollout-reporter.ts';
@@ -78,6 +83,8 @@ const TIMELINE_KEPT = 200;
 const ERROR_KEPT = 300;
 /** How often running hosts that are not this run's children are checked for a run that closed unreported. */
 const SWEEP_EVERY = '5 minutes';
+/** How often children carried across continueAsNew, which end without a report, are checked (host-end-by-completion). */
+const CARRIED_SWEEP_EVERY = '15 seconds';
 const SWEEP_BATCH = 200;
 
 const FINAL_ROLLOUT: ReadonlySet<RolloutState> = new Set(['completed', 'failed', 'aborted', 'superseded']);
@@ -98,6 +105,7 @@ function zeroCounts(): Record<RolloutHostState, number> {
 export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> {
   const info = workflowInfo();
   const selfId = info.workflowId;
+  const endByCompletion = patched(HOST_END_BY_COMPLETION_PATCH);
   const control = proxyActivities<ControlActivities>({
     taskQueue: CONTROL_TASK_QUEUE,
     startToCloseTimeout: '10 minutes',
@@ -365,7 +373,20 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
         const child = await startChild(hostReprovision, {
           workflowId: id,
           taskQueue: CONTROL_TASK_QUEUE,
-          args: [{ sot: input.sot, revision: input.revision, site: h.site, host: h.host, owner: selfId }],
+          args: [
+            {
+              sot: input.sot,
+              revision: input.revision,
+              site: h.site,
+              host: h.host,
+              owner: selfId,
+              ...(endByCompletion ? { ownerReadsCompletion: true } : {}),
+            },
+          ],
+          // What the run aims at: once it completes, what it reached (read by the plan; the host writes no memo then).
+          ...(endByCompletion
+            ? { memo: { fingerprint: h.fingerprint, revision: input.revision, sot: input.sot } }
+            : {}),
           parentClosePolicy: ParentClosePolicy.ABANDON,
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
         });
@@ -380,8 +401,13 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
           else fallback();
         };
         child.result().then(
-          () => closed(() => finishHost(h, 'provisioned')),
-          (err: unknown) => closed(() => finishHost(h, 'failed', failureMessage(err))),
+          (res) =>
+            closed(() => (endByCompletion ? onHostFinished(h, endOf(res)) : finishHost(h, 'provisioned'))),
+          (err: unknown) =>
+            closed(() => {
+              if (endByCompletion && isCancelledChild(err)) finishHost(h, 'cancelled', 'cancelled');
+              else finishHost(h, 'failed', endByCompletion ? hostFailureOf(err) : failureMessage(err));
+            }),
         );
         return;
       } catch (err) {
@@ -446,9 +472,13 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
   // is no longer this run's child (after continueAsNew): every SWEEP_EVERY, ask Temporal how the runs of such hosts
   // stand, and finish those that closed.
   let sweepDue = false;
+  /** Running hosts started as children of an earlier run of this rollout: they end without a report. */
+  const carriedChildren = (): boolean =>
+    endByCompletion &&
+    [...running.values()].some((h) => !h.adopted && !h.restart && !openChildren.has(key(h.site, h.host)));
   const sweeper = async (): Promise<void> => {
     for (;;) {
-      await sleep(SWEEP_EVERY);
+      await sleep(carriedChildren() ? CARRIED_SWEEP_EVERY : SWEEP_EVERY);
       sweepDue = true;
       dirty = true;
     }
@@ -465,11 +495,17 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
       for (const c of closed) {
         const h = running.get(key(c.site, c.host));
         if (!h || h.restart) continue;
-        note('host-swept', `its run ended ${c.status} without a report`, key(c.site, c.host));
+        // A child carried across continueAsNew ends without a report by design (host-end-by-completion).
+        const byDesign = endByCompletion && !h.adopted;
+        if (!byDesign) note('host-swept', `its run ended ${c.status} without a report`, key(c.site, c.host));
         finishHost(
           h,
           c.status === 'COMPLETED' ? 'provisioned' : c.status === 'CANCELED' ? 'cancelled' : 'failed',
-          c.status === 'COMPLETED' ? undefined : `run ended ${c.status.toLowerCase()} without a report`,
+          c.status === 'COMPLETED'
+            ? undefined
+            : byDesign && c.error !== undefined
+              ? c.error
+              : `run ended ${c.status.toLowerCase()} without a report`,
         );
       }
     }
@@ -603,6 +639,33 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
     failedHosts: failedHosts.map((f) => f.host),
     ...(reason !== undefined ? { reason } : {}),
   };
+}
+
+/** A child's result as the report it no longer sends (host-end-by-completion). */
+function endOf(res: HostResult): HostFinished {
+  return {
+    site: res.site,
+    host: res.host,
+    state: res.state,
+    fingerprint: res.fingerprint,
+    revision: res.revision,
+    stage: res.stage,
+    ...(res.error !== undefined ? { error: res.error } : {}),
+  };
+}
+
+function isCancelledChild(err: unknown): boolean {
+  return err instanceof ChildWorkflowFailure && err.cause instanceof CancelledFailure;
+}
+
+/** A failed host's own error (its HostResult in the failure's details), as its report carried it. */
+function hostFailureOf(err: unknown): string {
+  const cause = err instanceof ChildWorkflowFailure ? err.cause : undefined;
+  if (cause instanceof ApplicationFailure && cause.type === 'HostReprovisionFailed') {
+    const r = cause.details?.[0] as Partial<HostResult> | undefined;
+    if (typeof r?.error === 'string') return r.error;
+  }
+  return failureMessage(err);
 }
 
 function clip(error: string): string {

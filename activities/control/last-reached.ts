@@ -26,13 +26,21 @@ async function newestRuns(runs: AsyncIterable<WorkflowExecutionInfo>): Promise<M
     const prev = newest.get(key);
     if (prev && prev.at >= at) continue;
     const status = wf.status.name;
-    const memo = (wf.memo ?? {}) as { reached?: string; revision?: string; sot?: string };
+    // `reached` is written by the run when it completes; `fingerprint` is what its rollout started it for, put in
+    // the memo at the start (host-end-by-completion): a completed run reached it.
+    const memo = (wf.memo ?? {}) as {
+      reached?: string;
+      fingerprint?: string;
+      revision?: string;
+      sot?: string;
+    };
+    const reached = memo.reached ?? memo.fingerprint;
     newest.set(key, {
       at,
       r: {
         status,
         running: status === 'RUNNING',
-        ...(status === 'COMPLETED' && memo.reached !== undefined ? { fingerprint: memo.reached } : {}),
+        ...(status === 'COMPLETED' && reached !== undefined ? { fingerprint: reached } : {}),
         ...(memo.revision !== undefined ? { revision: memo.revision } : {}),
         ...(memo.sot !== undefined ? { sot: memo.sot } : {}),
       },
@@ -55,7 +63,7 @@ export async function reachedOf(
 export async function closedRuns(
   client: Client,
   hosts: readonly { site: string; host: string; after: number }[],
-): Promise<{ site: string; host: string; status: string }[]> {
+): Promise<{ site: string; host: string; status: string; error?: string }[]> {
   if (hosts.length === 0) return [];
   const ids = hosts.map((h) => `'${`host/${h.site}/${h.host}`.replace(/'/g, "\\'")}'`).join(', ');
   const newest = new Map<string, WorkflowExecutionInfo>();
@@ -63,11 +71,33 @@ export async function closedRuns(
     const prev = newest.get(wf.workflowId);
     if (!prev || prev.startTime.getTime() < wf.startTime.getTime()) newest.set(wf.workflowId, wf);
   }
-  const out: { site: string; host: string; status: string }[] = [];
+  const out: { site: string; host: string; status: string; error?: string }[] = [];
   for (const h of hosts) {
     const wf = newest.get(`host/${h.site}/${h.host}`);
     if (!wf || wf.status.name === 'RUNNING' || wf.startTime.getTime() < h.after) continue;
-    out.push({ site: h.site, host: h.host, status: wf.status.name });
+    const error = wf.status.name === 'COMPLETED' ? undefined : await runError(client, wf);
+    out.push({
+      site: h.site,
+      host: h.host,
+      status: wf.status.name,
+      ...(error !== undefined ? { error } : {}),
+    });
   }
   return out;
+}
+
+/** The error a closed host run ended with: the host's own (its result in the failure's details), else the failure's. */
+async function runError(client: Client, wf: WorkflowExecutionInfo): Promise<string | undefined> {
+  try {
+    await client.workflow.getHandle(wf.workflowId, wf.runId, { followRuns: false }).result();
+    return undefined;
+  } catch (err) {
+    let last: unknown = err;
+    for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+      const own = ((e as { details?: unknown[] }).details?.[0] as { error?: unknown } | undefined)?.error;
+      if (typeof own === 'string') return own;
+      last = e;
+    }
+    return last instanceof Error ? last.message : undefined;
+  }
 }
