@@ -274,6 +274,8 @@ async function tasksWithoutRunner(stack: TestStack): Promise<void> {
 async function pagedContinued(): Promise<void> {
   const own = await startTestStack({
     name: 'record-paged',
+    // Saved in clear, like the main recording stack's.
+    codec: { off: true },
     dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 },
   });
   try {
