@@ -70,6 +70,16 @@ describe('paged rollout', () => {
     const runs = await weighRuns(stack.client, r.workflowId);
     assert.ok(runs.length >= 3, `the rollout ran as ${runs.length} run(s); it should have continued as new`);
     for (const run of runs) assert.ok(run.largestPayload.bytes < 128 * 1024, JSON.stringify(run));
+    // Children carried across continueAsNew end without a report (host-end-by-completion): a later run of the
+    // rollout found them closed. Without that sweep it would have waited for reports that never come.
+    let sweeps = 0;
+    for await (const wf of stack.client.workflow.list({ query: `WorkflowId = '${r.workflowId}'` })) {
+      const h = await stack.client.workflow.getHandle(r.workflowId, wf.runId).fetchHistory();
+      sweeps += (h.events ?? []).filter(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'closedHostRuns',
+      ).length;
+    }
+    assert.ok(sweeps > 0, 'no run of the rollout looked for its carried children');
     console.log(
       `150 hosts: ${runs.length} rollout runs: ${runs
         .map(
