@@ -133,6 +133,8 @@ export interface SiteActivities {
   publishSiteModel(model: SiteModel): Promise<void>;
   setNetbootGate(input: NetbootGateInput): Promise<void>;
   powerCycleToNetwork(input: PowerInput): Promise<PowerResult>;
+  /** Powers a failed host off (read back), closing its gate first when the input carries it (`on_failure`). */
+  powerOffHost(input: Omit<PowerInput, 'permit'>): Promise<PowerResult>;
   runTasks(input: TaskRunInput): Promise<TaskRunResult>;
   /**
    * Delivers the boot events this worker still holds for a host workflow (queued while Temporal was unreachable)

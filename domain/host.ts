@@ -73,6 +73,8 @@ export interface HostPlan {
   /** Seconds. */
   timeouts: StageTimeouts;
   powerRetries: number;
+  /** What a failed run leaves the host as (the workflow's on_failure); absent in plans from before it: leave. */
+  onFailure?: 'power_off' | 'leave';
   /** The site's limit on concurrent BMC operations (policy.bmc_concurrency); absent: the default, 20. */
   bmcConcurrency?: number;
   /**

@@ -65,6 +65,11 @@ export class SimFleet {
     this.log = opts.log ?? (() => undefined);
   }
 
+  /** A sim host's power as its BMC would read it; undefined for one no BMC call has touched yet. */
+  powerOf(site: string, host: string): PowerState | undefined {
+    return this.hosts.get(`${site}/${host}`)?.power;
+  }
+
   private state(t: BmcTarget): SimHostState {
     const key = `${t.site}/${t.host}`;
     let s = this.hosts.get(key);

@@ -191,6 +191,8 @@ export const workflowSchema = z.strictObject({
     .optional(),
   timeouts: z.strictObject(Object.fromEntries(TIMEOUT_KEYS.map((k) => [k, posInt.optional()]))).optional(),
   power_retries: nonNegInt.optional(),
+  /** What a host that failed is left as: powered off through its BMC (default), or as it is. */
+  on_failure: z.enum(['power_off', 'leave']).optional(),
 });
 
 export type SiteSpec = z.output<typeof siteSchema>;

@@ -89,6 +89,12 @@ export const HELD_QUESTION_SKIPS_SILENT_AGENT_PATCH = 'held-question-skips-silen
  * held-question patch, so a new run's history carries this one marker.
  */
 export const HOST_END_BY_COMPLETION_PATCH = 'host-end-by-completion';
+/**
+ * Since this patch a failed run powers its host off through the BMC when its plan says `on_failure: power_off`
+ * (the default), closing the gate in the same call where one agent serves the site; before, a failed host was left
+ * on, looping in its firmware.
+ */
+export const FAILED_HOST_POWERED_OFF_PATCH = 'failed-host-powered-off';
 
 class StageFailure extends Error {
   constructor(
@@ -175,6 +181,13 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       backoffCoefficient: 2,
       maximumInterval: '20 seconds',
     },
+  });
+  // A failed host's power off: one retry, as the BMC may be what failed, and the run's end waits for it.
+  const powerOff = proxyActivities<SiteActivities>({
+    taskQueue: siteQueue,
+    startToCloseTimeout: `${Math.min(plan.timeouts.power, 300)} seconds`,
+    heartbeatTimeout: '30 seconds',
+    retry: { maximumAttempts: 2, initialInterval: '1 second' },
   });
   // The agent waits up to 20 s for the events to go out; a site without a polling worker costs at most 90 s.
   const heldEvents = proxyActivities<SiteActivities>({
@@ -817,7 +830,25 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       { key: VaqState, value: 'failed' },
       { key: VaqStage, value: failedAt },
     ]);
-    await setGate(false);
+    if (plan.onFailure === 'power_off' && plan.bmc && patched(FAILED_HOST_POWERED_OFF_PATCH)) {
+      const off = !everyAgent ? gateUpdate(false) : undefined;
+      try {
+        const r = await powerOff.powerOffHost({
+          site: plan.site,
+          host: plan.host,
+          mac: plan.mac,
+          bmc: plan.bmc,
+          opId: `${info.workflowId}/${info.runId}/off`,
+          ...(off ? { gate: off } : {}),
+        });
+        if (off) gateClosed = true;
+        note('power', `on_failure power_off: ${r.detail}`);
+      } catch (offErr) {
+        if (isCancellation(offErr)) throw offErr;
+        note('power', `on_failure power_off: the host could not be powered off: ${errorMessage(offErr)}`);
+      }
+    }
+    if (!gateClosed || !patched(FAILED_HOST_POWERED_OFF_PATCH)) await setGate(false);
     await tellOwnerFinally({
       site: plan.site,
       host: plan.host,

@@ -178,6 +178,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
         })),
         timeouts,
         powerRetries: wf.spec.power_retries ?? DEFAULT_POWER_RETRIES,
+        onFailure: wf.spec.on_failure ?? 'power_off',
         ...(bmcConcurrency !== undefined ? { bmcConcurrency } : {}),
         // The agents that serve the host's subnet: each of them may answer its DHCP and HTTP.
         agents: siteSpec.agents.filter((a) => !a.subnets || a.subnets.includes(boot.subnet)).map((a) => a.id),

@@ -140,7 +140,7 @@ async function softThenHardOff(
 }
 
 /** Polls the power status until it reads `want` or `settleMs` passed; returns the last reading. */
-async function waitForPower(
+export async function waitForPower(
   driver: PowerDriver,
   t: BmcTarget,
   want: PowerState,

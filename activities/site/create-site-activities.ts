@@ -21,6 +21,7 @@ import type {
 import type { BmcPermitRelease } from '../../domain/bmc-semaphore-api.ts';
 import { optNumber, optString } from '../power/bmc-options.ts';
 import { cycleToNetwork } from '../power/cycle-to-network.ts';
+import { powerOffVerified } from '../power/power-off.ts';
 import type { PowerDriver } from '../power/driver.ts';
 import { BmcError } from '../power/driver.ts';
 import type { PowerOpLog } from '../power/power-op-log.ts';
@@ -78,6 +79,40 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
       }
     },
 
+    async powerOffHost(input: Omit<PowerInput, 'permit'>): Promise<PowerResult> {
+      const { gate, ...power } = input;
+      if (gate) await setNetbootGate(gate);
+      const done = await deps.powerLog.get(power.opId);
+      if (done) return { detail: `${done.detail} (already done for ${power.opId})` };
+      const driver = driverFor(power.bmc.driver);
+      const ctx = Context.current();
+      const o = power.bmc.options;
+      // No BMC permit: bmc_concurrency spreads the inrush of hosts powering on; an off draws none.
+      const detail = await runBmcOperation(
+        {
+          driver,
+          target: { site: power.site, host: power.host, mac: power.mac, bmc: power.bmc },
+          ...(deps.secrets !== undefined ? { secrets: deps.secrets } : {}),
+          cancelled: ctx.cancellationSignal,
+          heartbeat: (d) => ctx.heartbeat(d),
+        },
+        (target, progress) =>
+          powerOffVerified(driver, target, {
+            attempts: optNumber(o, 'verify_attempts', 3),
+            settleMs: optNumber(o, 'power_settle_s', 30) * 1000,
+            progress,
+          }),
+      );
+      await deps.powerLog.record({
+        opId: power.opId,
+        host: `${power.site}/${power.host}`,
+        at: Date.now(),
+        detail,
+      });
+      log(`power off ${power.site}/${power.host}: ${detail}`);
+      return { detail };
+    },
+
     async runTasks(input: TaskRunInput): Promise<TaskRunResult> {
       const { closeGate, ...tasks } = input;
       if (closeGate) await setNetbootGate(closeGate);
@@ -108,13 +143,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
   async function powerCycleToNetwork(input: PowerInput): Promise<PowerResult> {
     const done = await deps.powerLog.get(input.opId);
     if (done) return { detail: `${done.detail} (already done for ${input.opId})` };
-    const driver = deps.drivers[input.bmc.driver];
-    if (!driver) {
-      throw ApplicationFailure.nonRetryable(
-        `no ${input.bmc.driver} power driver on the workers of site ${deps.site}`,
-        'DriverUnavailable',
-      );
-    }
+    const driver = driverFor(input.bmc.driver);
     const ctx = Context.current();
     const o = input.bmc.options;
     const detail = await runBmcOperation(
@@ -145,6 +174,16 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
     });
     log(`power ${input.site}/${input.host}: ${detail}`);
     return { detail };
+  }
+
+  function driverFor(name: PowerDriver['name']): PowerDriver {
+    const driver = deps.drivers[name];
+    if (!driver)
+      throw ApplicationFailure.nonRetryable(
+        `no ${name} power driver on the workers of site ${deps.site}`,
+        'DriverUnavailable',
+      );
+    return driver;
   }
 
   async function runTasks(input: TaskRunInput): Promise<TaskRunResult> {

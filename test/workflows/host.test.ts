@@ -199,15 +199,24 @@ test('a host that never answers DHCP: power retried power_retries times, then fa
     [1, 2, 3].map((a) => `no dhcp within 2s (attempt ${a}/3)`),
   );
   assert.equal(kinds('event').length, 0);
-
-  // Power cycles, counted where they happened: the on-disk log of the site and the sim BMC itself.
-  const ops = (await powerOps(stack.dataDir, sot.site)).filter((o) => o.host === `${sot.site}/mute`);
-  assert.equal(ops.length, 3, JSON.stringify(ops));
+  // on_failure defaults to power_off: the failed host is not left looping in its firmware.
   assert.deepEqual(
-    ops.map((o) => o.opId.split('/').slice(-2).join('/')),
+    kinds('power')
+      .map((e) => e.message)
+      .filter((m) => m.startsWith('on_failure')),
+    ['on_failure power_off: powered off'],
+  );
+
+  // Power operations, counted where they happened: the on-disk log of the site and the sim BMC itself.
+  const ops = (await powerOps(stack.dataDir, sot.site)).filter((o) => o.host === `${sot.site}/mute`);
+  assert.equal(ops.length, 4, JSON.stringify(ops));
+  assert.deepEqual(
+    ops.slice(0, 3).map((o) => o.opId.split('/').slice(-2).join('/')),
     ['1/1', '1/2', '1/3'],
   );
+  assert.match(ops[3]!.opId, /\/off$/);
   assert.equal(sim.fleet.powerOns.get(`${sot.site}/mute`), 3);
+  assert.equal(sim.fleet.powerOf(sot.site, 'mute'), 'off');
   assert.equal(sim.fleet.netboots.get(`${sot.site}/mute`) ?? 0, 0);
   assert.equal(sim.gate.lookup(sot.macs.get('mute')!)?.open, false);
 
