@@ -18,6 +18,8 @@ import { releaseBmcPermit } from '../activities/control/bmc-permits.ts';
 import { createSiteWorker } from '../activities/site/site-worker.ts';
 import { agentTaskQueue, siteTaskQueue } from '../domain/temporal-names.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
+import { tracingClientOptions } from '../temporal/telemetry/temporal-tracing.ts';
+import { inBootTrace } from '../temporal/telemetry/boot-traces.ts';
 import type { AgentConfig } from './config.ts';
 import { startBootServing } from './boot-serving.ts';
 import type { AgentParts, BootService } from './boot-serving.ts';
@@ -98,7 +100,12 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   const queues = [siteTaskQueue(config.site), agentTaskQueue(config.site, config.agent_id)];
   // Lazy: the client connects on first use, so an agent starts (and serves) with Temporal down.
   const connection = Connection.lazy({ address, connectTimeout: '5 seconds', ...tlsOptions });
-  const client = new Client({ connection, namespace, dataConverter: endpoint.codec.dataConverter });
+  const client = new Client({
+    connection,
+    namespace,
+    dataConverter: endpoint.codec.dataConverter,
+    ...tracingClientOptions(),
+  });
   const workers: Worker[] = [];
   let workerRuns: Promise<unknown> | undefined;
   let stopping = false;
@@ -110,11 +117,16 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
       // The gate's run only: a later run of the host must not count an older boot's events. A run id that is no
       // Temporal run id (a gate written by hand) would be refused forever and block the lane: such an event goes
       // to the workflow's current run, as events did before they carried their run.
-      await client.workflow.getHandle(workflowId, runOf(event)).signal(bootEventSignal, event);
+      await inBootTrace(event.mac, event.runId, () =>
+        client.workflow.getHandle(workflowId, runOf(event)).signal(bootEventSignal, event),
+      );
     },
     // The outbox groups only events of one run.
     deliverMany: async (workflowId, events) => {
-      await client.workflow.getHandle(workflowId, runOf(events[0]!)).signal(bootEventsSignal, events);
+      const first = events[0]!;
+      await inBootTrace(first.mac, first.runId, () =>
+        client.workflow.getHandle(workflowId, runOf(first)).signal(bootEventsSignal, events),
+      );
     },
     services: opts.services ?? agentBootServices,
     secrets,

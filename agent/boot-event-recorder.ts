@@ -6,6 +6,7 @@
 // (none is expected: the outbox holds what it cannot write) must not end the agent. A failure is counted
 // (stats().failed) and logged.
 import type { BootEventKind } from '../domain/boot-events.ts';
+import { traceBootEvent } from '../temporal/telemetry/boot-traces.ts';
 import type { EventOutbox } from './event-outbox.ts';
 import type { ModelCache } from './model-cache.ts';
 import { NeighbourTable } from './neighbours.ts';
@@ -73,6 +74,7 @@ export class BootEventRecorder {
   }
 
   private async queue(o: Observation): Promise<void> {
+    const seen = Date.now();
     const mac = o.mac?.toLowerCase() ?? (o.ip ? await this.macFor(o.ip) : undefined);
     if (!mac) {
       this.counts.unresolved++;
@@ -101,6 +103,17 @@ export class BootEventRecorder {
         runId: entry.runId,
       },
       { batch: entry.eventBatches === true },
+    );
+    traceBootEvent(
+      mac,
+      entry.runId,
+      o.kind,
+      {
+        'vaquero.agent': this.agentId,
+        'vaquero.workflow_id': entry.workflowId,
+        ...(o.detail !== undefined ? { 'vaquero.boot_event.detail': o.detail } : {}),
+      },
+      seen,
     );
   }
 

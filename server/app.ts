@@ -37,6 +37,7 @@ import { siteRoutes } from './routes/sites.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { SotSources } from './sot-sources.ts';
+import { installRequestTracing } from './request-tracing.ts';
 import { Background } from './app-context.ts';
 import type { AppContext, Readiness } from './app-context.ts';
 
@@ -211,6 +212,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     for (const method of [r.method].flat()) ctx.routes.push({ method, url: r.url });
   });
   installErrorHandling(app, () => ctx.routes);
+  installRequestTracing(app);
   const verifier = installAuth(app, config.auth);
   app.addHook('onResponse', async (request, reply) => {
     metrics.requestDuration.observe(

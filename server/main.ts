@@ -11,6 +11,7 @@ import type { TemporalConnection } from '../temporal/connection.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
 import { workflowBundle } from '../workers/workflow-bundle.ts';
+import { tracingWorkerOptions } from '../temporal/telemetry/temporal-tracing.ts';
 import { buildApp } from './app.ts';
 import type { ServerConfig } from './config.ts';
 import { FleetIndex } from './fleet-index.ts';
@@ -69,6 +70,7 @@ export async function startServer(
         maxCachedWorkflows: 2000,
         maxConcurrentWorkflowTaskExecutions: 100,
         maxConcurrentActivityTaskExecutions: 20,
+        ...tracingWorkerOptions({ workflows: true }),
       });
       workerDone = worker.run();
       workerDone.catch((err: unknown) =>

@@ -11,6 +11,7 @@ import type { DevServer, DevServerPorts } from './dev-server.ts';
 import { CODEC_ENV_HINT, codecSettingsFromEnv, describeCodec, loadCodec } from './codec/codec-settings.ts';
 import type { CodecSettings, LoadedCodec } from './codec/codec-settings.ts';
 import { devCodecSettings } from './codec/dev-key.ts';
+import { tracingClientOptions } from './telemetry/temporal-tracing.ts';
 
 export interface ConnectOptions {
   /** Data directory of the embedded server (unused with TEMPORAL_ADDRESS). */
@@ -111,7 +112,12 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
       },
     );
   }
-  const client = new Client({ connection, namespace, dataConverter: codec.dataConverter });
+  const client = new Client({
+    connection,
+    namespace,
+    dataConverter: codec.dataConverter,
+    ...tracingClientOptions(),
+  });
 
   let native: Promise<NativeConnection> | undefined;
   let closing: Promise<void> | undefined;

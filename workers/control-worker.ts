@@ -7,6 +7,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import { createControlActivities } from '../activities/control/create-control-activities.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/temporal-names.ts';
 import { workflowBundle } from './workflow-bundle.ts';
+import { tracingWorkerOptions } from '../temporal/telemetry/temporal-tracing.ts';
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -37,5 +38,6 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     maxConcurrentWorkflowTaskExecutions: 100,
     maxConcurrentActivityTaskExecutions: 20,
     ...(opts.shutdownForceTime !== undefined ? { shutdownForceTime: opts.shutdownForceTime } : {}),
+    ...tracingWorkerOptions({ workflows: true }),
   });
 }

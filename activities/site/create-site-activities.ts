@@ -27,6 +27,7 @@ import { BmcError } from '../power/driver.ts';
 import type { PowerOpLog } from '../power/power-op-log.ts';
 import { runBmcOperation } from '../power/run-bmc-operation.ts';
 import type { TaskRunner } from '../tasks/task-runner.ts';
+import { noteGateTrace } from '../../temporal/telemetry/boot-traces.ts';
 
 export interface SiteDeps {
   site: string;
@@ -130,6 +131,8 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
 
   async function setNetbootGate(input: NetbootGateInput): Promise<void> {
     const outcome = await deps.gate.set(input);
+    // The host's trace goes with its gate, so the agent's boot events join it (nothing when not tracing).
+    if (outcome === 'applied') noteGateTrace(input);
     const what = input.open ? `open (stage ${input.bootStage})` : 'closed';
     log(
       outcome === 'applied'

@@ -4,6 +4,7 @@ import { Worker } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import type { SiteActivities } from '../../domain/activity-contracts.ts';
+import { tracingWorkerOptions } from '../../temporal/telemetry/temporal-tracing.ts';
 
 export interface SiteWorkerOptions {
   connection: NativeConnection;
@@ -31,5 +32,6 @@ export async function createSiteWorker(opts: SiteWorkerOptions): Promise<Worker>
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
     ...(opts.shutdownGraceTime !== undefined ? { shutdownGraceTime: opts.shutdownGraceTime } : {}),
     ...(opts.shutdownForceTime !== undefined ? { shutdownForceTime: opts.shutdownForceTime } : {}),
+    ...tracingWorkerOptions({ workflows: false }),
   });
 }

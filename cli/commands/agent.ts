@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { AgentConfigError, loadAgentConfig } from '../../agent/config.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { describeAgentPlan } from '../../agent/agent-plan.ts';
+import { startTracing } from '../../temporal/telemetry/tracing.ts';
 
 export function register(program: Command): void {
   program
@@ -27,12 +28,18 @@ export function register(program: Command): void {
         process.exitCode = plan.problems.length > 0 ? 2 : 0;
         return;
       }
+      const tracing = startTracing('agent', process.env, (m) =>
+        process.stderr.write(`vaquero agent: ${m}\n`),
+      );
       const agent = await startAgent(config);
       let stopping = false;
       const stop = () => {
         if (stopping) return;
         stopping = true;
-        void agent.stop().finally(() => process.exit(0));
+        void agent
+          .stop()
+          .then(() => tracing?.shutdown())
+          .finally(() => process.exit(0));
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);

@@ -20,6 +20,7 @@ import { startDirRollout } from '../../client/start-rollout.ts';
 import { startServer } from '../../server/main.ts';
 import type { RunningServer } from '../../server/main.ts';
 import { devApiToken } from '../dev-api-token.ts';
+import { startTracing } from '../../temporal/telemetry/tracing.ts';
 
 /** Where Debian's ipxe package puts its boot files, which the agents serve. */
 const IPXE_DIR = '/usr/lib/ipxe';
@@ -90,6 +91,8 @@ async function runDev(opts: DevOptions): Promise<number> {
   }
   await mkdir(dataDir, { recursive: true });
   out(`vaquero dev: data in ${dataDir}`);
+  // Before any client or worker exists: they take the interceptors only when tracing is on (OTEL_*).
+  const tracing = startTracing('dev', process.env, out);
   const grpc = Number(opts.port ?? 7233);
   installQuietRuntime();
   const temporal = await connectTemporal({
@@ -132,6 +135,7 @@ async function runDev(opts: DevOptions): Promise<number> {
       await stopPart('the workers', async () => stack?.stop());
       await forgetEndpoint(dataDir);
       await stopPart('Temporal', () => temporal.close());
+      if (tracing) await stopPart('traces', () => tracing.shutdown());
     })();
     return stopping;
   };

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { loadServerConfig, parseListen } from '../../server/config.ts';
 import { startServer } from '../../server/main.ts';
+import { startTracing } from '../../temporal/telemetry/tracing.ts';
 
 interface ServerOpts {
   config?: string;
@@ -25,11 +26,15 @@ export function register(program: Command): void {
       if (opts.listen) config.listen = parseListen(opts.listen);
       if (opts.dataDir) config.dataDir = opts.dataDir;
       if (opts.worker === false) config.controlWorker = false;
+      const tracing = startTracing('server', process.env, (m) =>
+        process.stderr.write(`vaquero server: ${m}\n`),
+      );
       const server = await startServer(config);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
       await server.close();
+      await tracing?.shutdown();
     });
 }

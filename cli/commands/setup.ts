@@ -1,10 +1,12 @@
 // `vaquero setup`: prepares this machine, idempotently. Always: a Temporal CLI (the embedded dev server).
 // With --lab (what the test suite and `vaquero lab` need, as root): the Debian packages of the lab, and the
-// Temporal server with its SQL tool built at the version the CLI embeds (the production-Temporal test).
+// Temporal server with its SQL tool built at the version the CLI embeds (the production-Temporal test), and the
+// OpenTelemetry Collector (the trace test).
 import { ensureTemporalCli, temporalCliVersion } from '../../temporal/cli-binary.ts';
 import { ensureTemporalServer } from '../../temporal/server-build.ts';
 import { ensureDebianPackages, LAB_PACKAGES } from '../setup/debian-packages.ts';
 import { ensurePythonTools } from '../setup/python-tools.ts';
+import { ensureOtelCollector } from '../setup/otel-collector.ts';
 
 export async function runSetup(opts: { lab?: boolean }): Promise<void> {
   const say = (msg: string) => process.stdout.write(`setup: ${msg}\n`);
@@ -17,5 +19,7 @@ export async function runSetup(opts: { lab?: boolean }): Promise<void> {
     say('looking for the Temporal server (temporal-server, temporal-sql-tool)');
     const server = await ensureTemporalServer({ log: say, cliPath: cli });
     say(`Temporal server ${server.version} ready: ${server.dir}`);
+    // The trace test's OTLP receiver.
+    await ensureOtelCollector(say);
   }
 }

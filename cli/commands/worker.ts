@@ -6,6 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { parseSimDelays } from '../../sim/sim-delays.ts';
 import { tlsFromEnv } from '../../temporal/connection.ts';
 import { installQuietRuntime } from '../../temporal/runtime.ts';
+import { tracingClientOptions } from '../../temporal/telemetry/temporal-tracing.ts';
+import { startTracing } from '../../temporal/telemetry/tracing.ts';
 import { startWorkerStack } from '../../workers/stack.ts';
 import { resolveDataDir } from '../../temporal/data-dir.ts';
 import { findEndpoint, stackCodec } from '../stack-client.ts';
@@ -31,12 +33,20 @@ export function register(program: Command): void {
       if (!opts.control && simSites.length === 0)
         throw new Error('nothing to run: pass --control and/or --sim-sites');
       installQuietRuntime();
+      const tracing = startTracing('worker', process.env, (m) =>
+        process.stderr.write(`vaquero worker: ${m}\n`),
+      );
       const ep = await findEndpoint(dataDir);
       const tls = process.env.TEMPORAL_ADDRESS ? await tlsFromEnv(process.env) : {};
       const codec = await stackCodec(ep);
       const native = await NativeConnection.connect({ address: ep.address, ...tls });
       const connection = await Connection.connect({ address: ep.address, ...tls });
-      const client = new Client({ connection, namespace: ep.namespace, dataConverter: codec.dataConverter });
+      const client = new Client({
+        connection,
+        namespace: ep.namespace,
+        dataConverter: codec.dataConverter,
+        ...tracingClientOptions(),
+      });
       const stack = await startWorkerStack({
         connection: native,
         client,
@@ -56,6 +66,7 @@ export function register(program: Command): void {
       } finally {
         await connection.close();
         await native.close();
+        await tracing?.shutdown();
       }
     });
 }
