@@ -3,7 +3,7 @@
 // cache: a pull request's plan and the API's plan of the same commits cost one render.
 import type { Client } from '@temporalio/client';
 import { lastReached } from '../activities/control/last-reached.ts';
-import { formatDiagnostic, sortDiagnostics } from '../sot/diagnostics.ts';
+import { formatDiagnostic, formatWarning, sortDiagnostics } from '../sot/diagnostics.ts';
 import { countActions, hostStates, planAgainst, planStates } from '../sot/plan.ts';
 import type { HostState, PlanAction, PlanEntry } from '../sot/plan.ts';
 import type { SotModel } from '../sot/model.ts';
@@ -16,6 +16,8 @@ export interface RevisionCheck {
   model: SotModel;
   states: Map<string, HostState>;
   problems: string[];
+  /** A release_tag not found, and the like: the revision is valid, but an operator should know. */
+  warnings: string[];
 }
 
 export type PlanResult =
@@ -26,6 +28,7 @@ export type PlanResult =
       to: string;
       counts: Record<PlanAction, number>;
       hosts: PlanEntry[];
+      warnings: { revision: string; messages: string[] }[];
     }
   | {
       valid: false;
@@ -51,11 +54,20 @@ export class PlanService {
     if (!p) {
       p = (async () => {
         const dir = await this.sources.snapshot(sot, revision);
-        const { model, diagnostics } = await validateSot(dir);
+        const { model, diagnostics, warnings } = await validateSot(dir, {
+          externals: await this.sources.externals(sot, revision),
+          sotName: sot.name,
+        });
         const states = hostStates(model);
         // Hosts that do not render are problems too: a plan must not silently leave them out.
         for (const s of states.values()) diagnostics.push(...s.diagnostics);
-        return { revision, model, states, problems: sortDiagnostics(diagnostics).map(formatDiagnostic) };
+        return {
+          revision,
+          model,
+          states,
+          problems: sortDiagnostics(diagnostics).map(formatDiagnostic),
+          warnings: warnings.map(formatWarning),
+        };
       })();
       this.cache.set(key, p);
       p.catch(() => this.cache.delete(key));
@@ -89,6 +101,9 @@ export class PlanService {
       }
       plan = planAgainst(b.model, last, ran);
     }
-    return { valid: true, sot: sot.name, from, to, counts: countActions(plan), hosts: plan.hosts };
+    const warnings = [a, b]
+      .filter((c): c is RevisionCheck => !!c && c.warnings.length > 0)
+      .map((c) => ({ revision: c.revision, messages: c.warnings }));
+    return { valid: true, sot: sot.name, from, to, counts: countActions(plan), hosts: plan.hosts, warnings };
   }
 }

@@ -259,6 +259,16 @@ export const planSchema = {
         properties: { revision: { type: 'string' }, messages: { type: 'array', items: { type: 'string' } } },
       },
     },
+    warnings: {
+      type: 'array',
+      description:
+        'Per revision, what does not make it invalid but an operator should know (a release_tag not found)',
+      items: {
+        type: 'object',
+        required: ['revision', 'messages'],
+        properties: { revision: { type: 'string' }, messages: { type: 'array', items: { type: 'string' } } },
+      },
+    },
   },
 } as const;
 

@@ -6,6 +6,8 @@ import { splitRepo } from '../activities/control/github-access.ts';
 import { isRemoteLocation, remoteBranchHead, RevisionNotFound } from '../activities/control/git-remote.ts';
 import { dirRevision } from '../activities/control/revision-store.ts';
 import type { RevisionStore } from '../activities/control/revision-store.ts';
+import { externalsForSource } from '../activities/control/sot-externals.ts';
+import type { SotExternals } from '../sot/externals.ts';
 import { resolveCommit } from '../sot/git-revision.ts';
 import type { SotSource } from '../domain/rollout.ts';
 import type { GithubConfig, SotConfig } from './config.ts';
@@ -50,6 +52,11 @@ export class SotSources {
           ...(this.github ? { apiUrl: this.github.config.apiUrl } : {}),
         };
     }
+  }
+
+  /** How revisions the SoT names outside its folder (release_tag, Advanced SoT configurations) are fetched. */
+  externals(s: SotConfig, revision: string): Promise<SotExternals> {
+    return externalsForSource(this.sourceFor(s, revision), this.store.cacheDir);
   }
 
   /** The revision the SoT is at now: the folder's content address, or the branch head's commit. */

@@ -5,8 +5,8 @@ import path from 'node:path';
 import type { Diagnostic } from './diagnostics.ts';
 import { findIncludes } from './liquid-includes.ts';
 import type { IncludeRef } from './liquid-includes.ts';
-import type { Asset, BootEntity, HostEntity, SotModel, WorkflowEntity } from './model.ts';
-import { assetKey } from './model.ts';
+import type { Asset, BootEntity, HostEntity, SotConfiguration, SotModel, WorkflowEntity } from './model.ts';
+import { assetKey, configOf, configurations } from './model.ts';
 import type { AssetType } from './schema.ts';
 import { didYouMean } from './suggest.ts';
 
@@ -18,14 +18,17 @@ export interface RefCheck {
 
 export function checkReferences(model: SotModel): RefCheck {
   const diagnostics: Diagnostic[] = [];
-  const brokenAssets = checkIncludes(model, diagnostics);
-  const brokenBoots = new Set<BootEntity>();
-  for (const boot of model.boots.values()) {
-    if (!checkBoot(model, boot, brokenAssets, diagnostics)) brokenBoots.add(boot);
-  }
   const brokenWorkflows = new Set<WorkflowEntity>();
-  for (const wf of model.workflows.values()) {
-    if (!checkWorkflow(model, wf, brokenBoots, diagnostics)) brokenWorkflows.add(wf);
+  // Each configuration (the SoT's own, a release tag's, an Advanced SoT cluster's) resolves within itself.
+  for (const config of configurations(model)) {
+    const brokenAssets = checkIncludes(config, diagnostics);
+    const brokenBoots = new Set<BootEntity>();
+    for (const boot of config.boots.values()) {
+      if (!checkBoot(config, boot, brokenAssets, diagnostics)) brokenBoots.add(boot);
+    }
+    for (const wf of config.workflows.values()) {
+      if (!checkWorkflow(config, wf, brokenBoots, diagnostics)) brokenWorkflows.add(wf);
+    }
   }
   checkAgentSubnets(model, diagnostics);
   const unresolved = new Set<HostEntity>();
@@ -39,11 +42,16 @@ export function checkReferences(model: SotModel): RefCheck {
  * The file for `id` exists but is not in the model: the loader has reported why, and "unknown" would be both
  * wrong and noise.
  */
-function failedToLoad(model: SotModel, dir: 'os' | 'boot' | 'workflows', id: string): boolean {
+function failedToLoad(model: SotConfiguration, dir: 'os' | 'boot' | 'workflows', id: string): boolean {
   return ['.yml', '.yaml'].some((ext) => existsSync(path.join(model.root, dir, id + ext)));
 }
 
-function checkBoot(model: SotModel, boot: BootEntity, brokenAssets: Set<Asset>, out: Diagnostic[]): boolean {
+function checkBoot(
+  model: SotConfiguration,
+  boot: BootEntity,
+  brokenAssets: Set<Asset>,
+  out: Diagnostic[],
+): boolean {
   let ok = true;
   const { os, unattended } = boot.spec;
   if (!model.os.has(os)) {
@@ -74,7 +82,7 @@ function checkBoot(model: SotModel, boot: BootEntity, brokenAssets: Set<Asset>, 
 }
 
 /** A close name of the same type, or the same file under another type (a wrong `type:` is a common slip). */
-function templateHint(model: SotModel, type: AssetType, template: string): string {
+function templateHint(model: SotConfiguration, type: AssetType, template: string): string {
   const sameType = [...model.assets.values()].filter((a) => a.type === type && !a.snippet).map((a) => a.name);
   const hint = didYouMean(template, sameType);
   if (hint) return hint;
@@ -83,7 +91,7 @@ function templateHint(model: SotModel, type: AssetType, template: string): strin
 }
 
 function checkWorkflow(
-  model: SotModel,
+  model: SotConfiguration,
   wf: WorkflowEntity,
   brokenBoots: Set<BootEntity>,
   out: Diagnostic[],
@@ -140,13 +148,15 @@ function checkHost(
 ): boolean {
   let ok = true;
   const { workflow } = host.spec;
-  const wf = model.workflows.get(workflow);
+  const config = configOf(model, host);
+  const wf = config.workflows.get(workflow);
   if (!wf) {
-    if (!failedToLoad(model, 'workflows', workflow)) {
+    if (!failedToLoad(config, 'workflows', workflow)) {
+      const where = config === model ? '' : ` in the configuration ${configLabel(config)}`;
       out.push(
         host.src.diag(
           ['workflow'],
-          `unknown workflow "${workflow}"${didYouMean(workflow, model.workflows.keys())}`,
+          `unknown workflow "${workflow}"${where}${didYouMean(workflow, config.workflows.keys())}`,
         ),
       );
     }
@@ -172,6 +182,13 @@ function checkHost(
   return ok;
 }
 
+/** How a configuration other than the SoT's own is named in messages. */
+export function configLabel(config: SotConfiguration): string {
+  const { type, url, ref } = config.origin;
+  if (type === 'release_tag') return `at release_tag ${ref}`;
+  return `${url ?? config.root}${ref !== null ? `@${ref}` : ''}`;
+}
+
 /**
  * What an include name finds among the snippets of one type, as the renderer resolves it: the snippet of that
  * exact path, else the single one whose path without its extension is the name; several such is ambiguous.
@@ -181,7 +198,7 @@ interface SnippetIndex {
   bare: Map<string, Asset[]>;
 }
 
-function snippetIndex(model: SotModel): Map<AssetType, SnippetIndex> {
+function snippetIndex(model: SotConfiguration): Map<AssetType, SnippetIndex> {
   const index = new Map<AssetType, SnippetIndex>();
   const snippets = [...model.assets.values()]
     .filter((a) => a.snippet)
@@ -213,7 +230,7 @@ function lookupSnippet(
  * Reports includes of unknown snippets and include cycles (which would recurse forever), at the include tag.
  * Returns the assets that cannot render because of either, directly or through a snippet they include.
  */
-function checkIncludes(model: SotModel, out: Diagnostic[]): Set<Asset> {
+function checkIncludes(model: SotConfiguration, out: Diagnostic[]): Set<Asset> {
   const index = snippetIndex(model);
   const edges = new Map<Asset, { ref: IncludeRef; to: Asset }[]>();
   const broken = new Set<Asset>();

@@ -14,6 +14,11 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${escapeControls(d.file)}:${d.line}:${d.col}: ${escapeControls(d.message)}`;
 }
 
+/** `FILE:LINE:COL: warning: message`, the form compilers use, so editors list it beside the errors. */
+export function formatWarning(d: Diagnostic): string {
+  return formatDiagnostic({ ...d, message: `warning: ${d.message}` });
+}
+
 function escapeControls(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);

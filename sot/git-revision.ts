@@ -54,6 +54,16 @@ export async function resolveCommit(repoDir: string, rev: string): Promise<strin
   return commit;
 }
 
+/** The top folder of the git work tree `dir` is in, or undefined when it is in none. */
+export async function workTreeTop(dir: string): Promise<string | undefined> {
+  try {
+    const top = (await git(dir, ['rev-parse', '--show-toplevel'])).trim();
+    return top === '' ? undefined : top;
+  } catch {
+    return undefined;
+  }
+}
+
 /** `git archive <commit> | tar -x -C <dir>`, with the two processes piped directly. */
 function extract(repoDir: string, commit: string, dir: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -4,10 +4,18 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import type { Diagnostic } from './diagnostics.ts';
-import type { Asset, Entity, HostEntity, SotModel } from './model.ts';
+import type { Asset, ConfigOrigin, Entity, HostEntity, SotModel } from './model.ts';
 import { assetKey } from './model.ts';
-import { ASSET_TYPES, bootSchema, hostSchema, osSchema, siteSchema, workflowSchema } from './schema.ts';
-import type { AssetType } from './schema.ts';
+import {
+  ASSET_TYPES,
+  bootSchema,
+  clusterConfigSchema,
+  hostSchema,
+  osSchema,
+  siteSchema,
+  workflowSchema,
+} from './schema.ts';
+import type { AssetType, ClusterConfigSpec } from './schema.ts';
 import { fieldName, issuesToDiagnostics, SECRET_FIELD, SECRET_MESSAGE } from './schema-errors.ts';
 import { parseYamlFile } from './source-doc.ts';
 import { closest } from './suggest.ts';
@@ -16,6 +24,22 @@ import type { SourceDoc } from './source-doc.ts';
 export interface LoadResult {
   model: SotModel;
   diagnostics: Diagnostic[];
+  /** Advanced SoT: cluster files whose first document is a `config:` section, by file. */
+  clusterConfigs: Map<string, ClusterConfigEntity>;
+}
+
+/** A cluster file's `config:` document (its hosts render against that configuration). */
+export interface ClusterConfigEntity {
+  file: string;
+  site: string;
+  src: SourceDoc;
+  spec: ClusterConfigSpec;
+}
+
+export interface LoadOptions {
+  /** Shown before every file name of this load (`v1.2:sites/a/env.yml`), for revisions other than the SoT's. */
+  label?: string;
+  origin?: ConfigOrigin;
 }
 
 const YAML_EXT = /\.ya?ml$/;
@@ -32,11 +56,13 @@ const ID_RE = /^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$/;
 /** Guards against a SoT that would make the loader read gigabytes. */
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
 
-export async function loadSot(rootDir: string): Promise<LoadResult> {
+export async function loadSot(rootDir: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const root = await realpath(path.resolve(rootDir));
   const diagnostics: Diagnostic[] = [];
+  const clusterConfigs = new Map<string, ClusterConfigEntity>();
   const model: SotModel = {
     root,
+    origin: opts.origin ?? { type: 'sot', url: null, ref: null, commit: null },
     sites: new Map(),
     hosts: [],
     os: new Map(),
@@ -45,7 +71,8 @@ export async function loadSot(rootDir: string): Promise<LoadResult> {
     assets: new Map(),
   };
   const files = await listFiles(root, root, diagnostics);
-  const rel = (abs: string) => path.relative(root, abs).split(path.sep).join('/');
+  const prefix = opts.label !== undefined ? `${opts.label}:` : '';
+  const rel = (abs: string) => prefix + path.relative(root, abs).split(path.sep).join('/');
 
   const texts = new Map<string, string>();
   await Promise.all(
@@ -67,7 +94,7 @@ export async function loadSot(rootDir: string): Promise<LoadResult> {
 
   for (const file of sorted) {
     const text = texts.get(file)!;
-    const parts = file.split('/');
+    const parts = file.slice(prefix.length).split('/');
     const top = parts[0];
     if (top === 'assets') {
       loadAsset(model, file, parts, text, diagnostics);
@@ -78,7 +105,7 @@ export async function loadSot(rootDir: string): Promise<LoadResult> {
       const site = parts[1]!;
       const base = parts[2]!.replace(YAML_EXT, '');
       if (base === 'env') loadSingle(model.sites, site, file, text, siteSchema, diagnostics, true);
-      else loadHosts(model, site, file, text, diagnostics);
+      else loadHosts(model, site, file, text, diagnostics, clusterConfigs);
     } else if (parts.length === 2 && (top === 'os' || top === 'boot' || top === 'workflows')) {
       const id = parts[1]!.replace(YAML_EXT, '');
       if (top === 'os') loadSingle(model.os, id, file, text, osSchema, diagnostics);
@@ -93,13 +120,13 @@ export async function loadSot(rootDir: string): Promise<LoadResult> {
   // A site folder with hosts but no env.yml cannot serve them: say so once, at its first file.
   const siteDirs = new Map<string, string>();
   for (const file of sorted) {
-    const parts = file.split('/');
+    const parts = file.slice(prefix.length).split('/');
     if (parts[0] === 'sites' && parts.length === 3 && YAML_EXT.test(file) && !siteDirs.has(parts[1]!)) {
       siteDirs.set(parts[1]!, file);
     }
   }
   for (const [site, firstFile] of siteDirs) {
-    if (!texts.has(`sites/${site}/env.yml`) && !texts.has(`sites/${site}/env.yaml`)) {
+    if (!texts.has(`${prefix}sites/${site}/env.yml`) && !texts.has(`${prefix}sites/${site}/env.yaml`)) {
       diagnostics.push({
         file: firstFile,
         line: 1,
@@ -108,7 +135,7 @@ export async function loadSot(rootDir: string): Promise<LoadResult> {
       });
     }
   }
-  return { model, diagnostics };
+  return { model, diagnostics, clusterConfigs };
 }
 
 function loadSingle<T>(
@@ -177,15 +204,44 @@ function loadHosts(
   file: string,
   text: string,
   diagnostics: Diagnostic[],
+  clusterConfigs: Map<string, ClusterConfigEntity>,
 ): void {
   const { docs, diagnostics: syntax } = parseYamlFile(file, text);
   diagnostics.push(...syntax);
-  for (const src of docs) {
+  for (const [i, src] of docs.entries()) {
+    if (isConfigDoc(src)) {
+      // Advanced SoT: the hosts of this file render against the configuration it names (resolve-externals.ts).
+      if (i > 0 || src.index > 0) {
+        diagnostics.push(
+          src.diag(['config'], 'a config: document must be the first document of its cluster file', {
+            key: true,
+          }),
+        );
+        continue;
+      }
+      const spec = parseDoc(src, clusterConfigSchema, diagnostics);
+      // Without a usable config the hosts would be judged against the wrong configuration: leave them out.
+      if (spec === undefined) return;
+      if (spec.config.type === 'git' && spec.config.ref === undefined) {
+        diagnostics.push(
+          src.diag(['config'], 'config: type git needs a ref (a tag, branch or commit)', { key: true }),
+        );
+        return;
+      }
+      clusterConfigs.set(file, { file, site, src, spec: spec.config });
+      continue;
+    }
     const spec = parseDoc(src, hostSchema, diagnostics);
     if (spec === undefined) continue;
     const host: HostEntity = { id: spec.name, site, file, src, spec };
     model.hosts.push(host);
   }
+}
+
+/** A document whose only business is `config:` (a host document has `name`). */
+function isConfigDoc(src: SourceDoc): boolean {
+  const data = src.toJS();
+  return !!data && typeof data === 'object' && !Array.isArray(data) && 'config' in data && !('name' in data);
 }
 
 function parseDoc<T>(src: SourceDoc, schema: z.ZodType<T>, diagnostics: Diagnostic[]): T | undefined {

@@ -1,22 +1,28 @@
 // Rollout policies that can never finish: a workflow that must keep all its hosts standing never starts one,
 // and workflows that wait on each other (block_deps in a cycle) never start at all.
 import type { Diagnostic } from './diagnostics.ts';
-import type { SotModel, WorkflowEntity } from './model.ts';
+import type { SotConfiguration, SotModel, WorkflowEntity } from './model.ts';
+import { configOf, configurations } from './model.ts';
 
 /**
  * `hostsComplete`: every host document loaded. When some did not, the host counts behind min_standing are
  * unknown and that check is left out rather than guessed.
  */
 export function checkPolicies(model: SotModel, hostsComplete: boolean): Diagnostic[] {
-  return [...(hostsComplete ? checkMinStanding(model) : []), ...checkBlockCycles(model)];
+  // Each configuration's workflows are policies of their own: count the hosts that use each one.
+  return configurations(model).flatMap((config) => [
+    ...(hostsComplete ? checkMinStanding(model, config) : []),
+    ...checkBlockCycles(config),
+  ]);
 }
 
-function checkMinStanding(model: SotModel): Diagnostic[] {
+function checkMinStanding(sot: SotModel, model: SotConfiguration): Diagnostic[] {
   const out: Diagnostic[] = [];
+  const hosts = sot.hosts.filter((h) => configOf(sot, h) === model);
   // A host whose workflow is misspelt is missing from the count of the one it meant: do not guess.
-  if (model.hosts.some((h) => !model.workflows.has(h.spec.workflow))) return out;
+  if (hosts.some((h) => !model.workflows.has(h.spec.workflow))) return out;
   const counts = new Map<string, number>();
-  for (const host of model.hosts) {
+  for (const host of hosts) {
     if (host.spec.never_provision) continue;
     counts.set(host.spec.workflow, (counts.get(host.spec.workflow) ?? 0) + 1);
   }
@@ -39,7 +45,7 @@ function checkMinStanding(model: SotModel): Diagnostic[] {
  * Depth-first over block_deps, workflows and their deps in a stable order; each edge back into the current
  * path closes a cycle, reported at the block_deps entry of that edge.
  */
-function checkBlockCycles(model: SotModel): Diagnostic[] {
+function checkBlockCycles(model: SotConfiguration): Diagnostic[] {
   const out: Diagnostic[] = [];
   const state = new Map<WorkflowEntity, 'active' | 'done'>();
   const stack: WorkflowEntity[] = [];

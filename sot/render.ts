@@ -6,7 +6,8 @@ import { bootInterfaceIndex } from './boot-interface.ts';
 import { cmdlineEntryProblem, joinCmdline, mapEntryText } from './cmdline.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { buildIpxeScript, ipxeImageName, ipxeUrlProblem } from './ipxe-script.ts';
-import type { BootEntity, HostEntity, OsEntity, SotModel } from './model.ts';
+import type { BootEntity, HostEntity, OsEntity, SotConfiguration, SotModel } from './model.ts';
+import { configOf } from './model.ts';
 import {
   agentFor,
   interfaceScope,
@@ -70,7 +71,13 @@ export interface Renderer {
 }
 
 export function createRenderer(model: SotModel): Renderer {
-  const engine = new TemplateEngine(model);
+  // One engine per configuration: templates and snippets resolve within the configuration a host uses.
+  const engines = new Map<SotConfiguration, TemplateEngine>();
+  const engineFor = (config: SotConfiguration): TemplateEngine => {
+    let e = engines.get(config);
+    if (!e) engines.set(config, (e = new TemplateEngine(config)));
+    return e;
+  };
   const siteScopes = new Map<string, object>();
   const subnetScopes = new Map<string, SubnetScope>();
 
@@ -101,8 +108,11 @@ export function createRenderer(model: SotModel): Renderer {
         ),
       );
     }
-    const workflow = model.workflows.get(host.spec.workflow);
+    const config = configOf(model, host);
+    const engine = engineFor(config);
+    const workflow = config.workflows.get(host.spec.workflow);
     if (!workflow) return stop(src.diag(['workflow'], `unknown workflow "${host.spec.workflow}"`));
+    const configVars = { type: config.origin.type, url: config.origin.url, ref: config.origin.ref };
 
     let siteVars = siteScopes.get(site.id);
     if (!siteVars) siteScopes.set(site.id, (siteVars = siteScope(site.id, site.spec)));
@@ -120,12 +130,12 @@ export function createRenderer(model: SotModel): Renderer {
     const boots = workflow.spec.boots;
     const stages: RenderedStage[] = [];
     boots.forEach((bootId, i) => {
-      const boot = model.boots.get(bootId);
+      const boot = config.boots.get(bootId);
       if (!boot) {
         diagnostics.push(workflow.src.diag(['boots', i], `unknown boot "${bootId}"`));
         return;
       }
-      const os = model.os.get(boot.spec.os);
+      const os = config.os.get(boot.spec.os);
       if (!os) {
         diagnostics.push(boot.src.diag(['os'], `unknown os "${boot.spec.os}"`));
         return;
@@ -137,7 +147,13 @@ export function createRenderer(model: SotModel): Renderer {
         count: boots.length,
         boot,
         os,
-        fixed: { site: siteVars, subnet: subnetVars, interface: ifaceVars, host: hostVars },
+        fixed: {
+          site: siteVars,
+          subnet: subnetVars,
+          interface: ifaceVars,
+          host: hostVars,
+          config: configVars,
+        },
         siteMetadata: site.spec.metadata,
         hostMetadata: hostVars.metadata,
         ifaceVars,
@@ -169,7 +185,7 @@ interface StageInput {
   boot: BootEntity;
   os: OsEntity;
   /** The scope entries that are the same for every stage of the host. */
-  fixed: { site: object; subnet: SubnetScope; interface: InterfaceScope; host: object };
+  fixed: { site: object; subnet: SubnetScope; interface: InterfaceScope; host: object; config: object };
   siteMetadata: Record<string, unknown> | undefined;
   hostMetadata: Record<string, unknown>;
   ifaceVars: InterfaceScope;

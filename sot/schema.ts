@@ -81,8 +81,19 @@ export const agentSchema = z.strictObject({
   subnets: z.array(id).optional(),
 });
 
+/** A git ref or commit as an operator writes it (checked again by git-revision.ts before git sees it). */
+const gitRef = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^-\s][^\s]*$/, 'a tag, branch or commit: no whitespace, not starting with "-"');
+
 export const siteSchema = z.strictObject({
   description: z.string().optional(),
+  /** Take this site (env, hosts, configuration) from that tag or commit of the SoT repository (the original's name). */
+  release_tag: gitRef.optional(),
+  /** The server SoT (`sots[].name`) this site belongs to (the original's name). */
+  sot_id: id.optional(),
   subnets: z.array(subnetSchema).min(1),
   agents: z.array(agentSchema).min(1),
   metadata: metadata.optional(),
@@ -126,6 +137,22 @@ export const hostSchema = z.strictObject({
   never_provision: z.boolean().optional(),
   metadata: metadata.optional(),
   interfaces: z.array(interfaceSchema).min(1),
+});
+
+export const CONFIG_TYPES = ['git', 'local'] as const;
+
+/**
+ * The first document of an Advanced SoT cluster file: where this cluster's configuration (os, boot, workflows,
+ * assets) comes from (the original Vaquero's `config` section).
+ */
+export const clusterConfigSchema = z.strictObject({
+  config: z.strictObject({
+    /** The original's webhook id: the server SoT a push to this repository belongs to. */
+    id: id.optional(),
+    type: z.enum(CONFIG_TYPES),
+    url: z.string().min(1),
+    ref: gitRef.optional(),
+  }),
 });
 
 /** `k`, `k=v`, or a one-key map `{k: v}` (null value: bare key). */
@@ -196,6 +223,7 @@ export const workflowSchema = z.strictObject({
 });
 
 export type SiteSpec = z.output<typeof siteSchema>;
+export type ClusterConfigSpec = z.output<typeof clusterConfigSchema>['config'];
 export type SubnetSpec = z.output<typeof subnetSchema>;
 export type AgentSpec = z.output<typeof agentSchema>;
 export type HostSpec = z.output<typeof hostSchema>;

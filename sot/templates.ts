@@ -5,7 +5,7 @@ import { Liquid } from 'liquidjs';
 import type { FS, Template } from 'liquidjs';
 import { SECRET_FIELDS, SECRET_REF, secretPlaceholder } from '../domain/secret.ts';
 import type { SecretField } from '../domain/secret.ts';
-import type { SotModel } from './model.ts';
+import type { SotConfiguration } from './model.ts';
 import type { AssetType } from './schema.ts';
 
 /** A template problem, located in the file where LiquidJS found it (a snippet's, when it is in a snippet). */
@@ -114,7 +114,7 @@ export class TemplateEngine {
   /** Source text -> file, to say in which file (template or snippet) an error token lies. */
   private readonly fileByText = new Map<string, string>();
 
-  constructor(private readonly model: SotModel) {
+  constructor(private readonly model: SotConfiguration) {
     for (const a of model.assets.values()) {
       if (!this.fileByText.has(a.text) || !a.snippet) this.fileByText.set(a.text, a.file);
     }

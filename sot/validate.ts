@@ -8,7 +8,10 @@ import { checkUniqueness } from './check-unique.ts';
 import { sortDiagnostics } from './diagnostics.ts';
 import { groupPerHostDiagnostics } from './group-diagnostics.ts';
 import type { Diagnostic } from './diagnostics.ts';
+import { NO_EXTERNALS } from './externals.ts';
+import type { SotExternals } from './externals.ts';
 import { loadSot } from './load.ts';
+import { resolveExternals } from './resolve-externals.ts';
 import type { HostEntity, SotModel } from './model.ts';
 import { checkPolicies } from './policy-graph.ts';
 import { createRenderer } from './render.ts';
@@ -18,10 +21,38 @@ export interface ValidateResult {
   model: SotModel;
   /** Sorted with sortDiagnostics; empty when the SoT is valid. */
   diagnostics: Diagnostic[];
+  /** What an operator should know but that does not make the SoT invalid (a release_tag not found). Sorted. */
+  warnings: Diagnostic[];
 }
 
-export async function validateSot(dir: string): Promise<ValidateResult> {
-  const { model, diagnostics } = await loadSot(dir);
+export interface ValidateOptions {
+  /** How revisions outside the folder are fetched (release_tag, Advanced SoT `config:`); default: none are. */
+  externals?: SotExternals;
+  /** The name the server serves this SoT as (`sots[].name`): a site whose `sot_id` names another is a warning. */
+  sotName?: string;
+}
+
+export async function validateSot(dir: string, opts: ValidateOptions = {}): Promise<ValidateResult> {
+  const load = await loadSot(dir);
+  const resolved = await resolveExternals(load, opts.externals ?? NO_EXTERNALS);
+  try {
+    const warnings = [...resolved.warnings];
+    for (const site of load.model.sites.values()) {
+      const id = site.spec.sot_id;
+      if (opts.sotName !== undefined && id !== undefined && id !== opts.sotName)
+        warnings.push(site.src.diag(['sot_id'], `sot_id "${id}": this SoT is served as "${opts.sotName}"`));
+    }
+    return { ...checkModel(load.model, load.diagnostics), warnings: sortDiagnostics(warnings) };
+  } finally {
+    // The model holds every text it needs; the checkouts were read for the reference checks only.
+    await resolved.cleanup();
+  }
+}
+
+function checkModel(
+  model: SotModel,
+  diagnostics: Diagnostic[],
+): { model: SotModel; diagnostics: Diagnostic[] } {
   const hostsComplete = !diagnostics.some(
     (d) => d.file.startsWith('sites/') && !/\/env\.ya?ml$/.test(d.file),
   );

@@ -1,4 +1,5 @@
 // Control-plane activities (task queue vaquero-control): fetch, validate, render and plan revisions.
+import { configOf } from '../../sot/model.ts';
 import { heartbeat } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { SELF_VALIDATING_DRIVERS } from '../../sot/schema.ts';
@@ -129,7 +130,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       const rev = await revisions.get(sot, revision);
       const h = rev.hosts.get(`${site}/${host}`);
       if (!h) throw new Error(`host ${site}/${host} is not in SoT ${sot} at ${revision}`);
-      const wf = rev.model.workflows.get(h.entity.spec.workflow)!;
+      const wf = configOf(rev.model, h.entity).workflows.get(h.entity.spec.workflow)!;
       const boot = bootInterface(h.entity.spec)!;
       const bmc = h.entity.spec.interfaces.find((i): i is BmcInterfaceSpec => i.type === 'bmc');
       const siteSpec = rev.model.sites.get(site)!.spec;

@@ -137,3 +137,23 @@ export async function remoteBranchHead(url: string, branch: string, cwd: string)
   if (!FULL_COMMIT.test(sha)) throw new Error(`branch ${branch} not found in ${url}`);
   return sha;
 }
+
+/**
+ * The commit a tag, branch or commit id names in a remote repository (`git ls-remote`; an annotated tag's commit),
+ * or undefined when the remote has no such ref. A full commit id is taken as it is (mirrorCommit checks it exists).
+ */
+export async function remoteRefCommit(url: string, ref: string, cwd: string): Promise<string | undefined> {
+  if (url.startsWith('-') || /\s/.test(url)) throw new Error(`"${url}" is not a git remote`);
+  if (FULL_COMMIT.test(ref)) return ref;
+  if (!/^[A-Za-z0-9._/-]+$/.test(ref) || ref.startsWith('-'))
+    throw new Error(`"${ref}" is not a tag or branch name`);
+  const wanted = [`refs/tags/${ref}^{}`, `refs/tags/${ref}`, `refs/heads/${ref}`];
+  const out = await git(cwd, ['ls-remote', '--', url, `refs/tags/${ref}`, `refs/heads/${ref}`], 60_000);
+  const refs = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const [sha, name] = line.split('\t');
+    if (sha && name && FULL_COMMIT.test(sha)) refs.set(name, sha);
+  }
+  for (const name of wanted) if (refs.has(name)) return refs.get(name);
+  return undefined;
+}

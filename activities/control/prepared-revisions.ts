@@ -9,6 +9,7 @@ import type { RenderedHost } from '../../sot/render.ts';
 import { validateSot } from '../../sot/validate.ts';
 import type { SotSource } from '../../domain/rollout.ts';
 import type { RevisionStore } from './revision-store.ts';
+import { externalsForSource } from './sot-externals.ts';
 
 export interface PreparedHost {
   entity: HostEntity;
@@ -60,7 +61,9 @@ export class PreparedRevisions {
         'RevisionMissing',
       );
     }
-    const { model, diagnostics } = await validateSot(this.store.dirFor(sot, revision));
+    // release_tag revisions and Advanced SoT configurations come from where this revision came from.
+    const externals = await externalsForSource(await this.store.sourceOf(sot, revision), this.store.cacheDir);
+    const { model, diagnostics } = await validateSot(this.store.dirFor(sot, revision), { externals });
     if (diagnostics.length > 0) throw invalidSot(sot, revision, diagnostics.map(formatDiagnostic));
     const renderer = createRenderer(model);
     const hosts = new Map<string, PreparedHost>();

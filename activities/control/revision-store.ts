@@ -69,6 +69,25 @@ export class RevisionStore {
     );
   }
 
+  /** The source a kept revision was snapshotted from (recorded in its `.complete` marker). */
+  async sourceOf(sot: string, revision: string): Promise<SotSource | undefined> {
+    try {
+      const marker = JSON.parse(
+        await readFile(path.join(this.dirFor(sot, revision), '.complete'), 'utf8'),
+      ) as {
+        source?: SotSource;
+      };
+      return marker.source;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Where remote repositories are mirrored (configuration repositories of Advanced SoTs too). */
+  get cacheDir(): string {
+    return this.dataDir;
+  }
+
   /** Snapshot `source` as `revision`, verifying that it really is that revision. Idempotent. */
   async snapshot(sot: string, revision: string, source: SotSource): Promise<string> {
     const dest = this.dirFor(sot, revision);

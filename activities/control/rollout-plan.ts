@@ -14,6 +14,7 @@ import type {
   WorkflowPolicy,
 } from '../../domain/rollout.ts';
 import { hostWorkflowId } from '../../domain/workflow-api.ts';
+import { configurations } from '../../sot/model.ts';
 import { newHostHold } from '../../sot/plan.ts';
 import { lastReached, reachedOf } from './last-reached.ts';
 import type { Reached } from './last-reached.ts';
@@ -97,7 +98,10 @@ export function policiesOf(rev: PreparedRevision): Record<string, WorkflowPolicy
     totals.set(h.entity.spec.workflow, (totals.get(h.entity.spec.workflow) ?? 0) + 1);
   }
   const policies: Record<string, WorkflowPolicy> = {};
-  for (const [id, wf] of rev.model.workflows) {
+  // A workflow only a release tag or a cluster's configuration defines takes its policy from there; the SoT's own
+  // definition wins when both have it (the rollout schedules by workflow id).
+  for (const [id, wf] of configurations(rev.model).flatMap((c) => [...c.workflows])) {
+    if (policies[id]) continue;
     const p = wf.spec.policy ?? {};
     policies[id] = {
       max_concurrent: p.max_concurrent ?? 1,

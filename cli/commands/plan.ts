@@ -5,16 +5,18 @@
 // plans against what each host last reached, `-` as TO is the SoT as it is now.
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { formatDiagnostic, sortDiagnostics } from '../../sot/diagnostics.ts';
+import { formatDiagnostic, formatWarning, sortDiagnostics } from '../../sot/diagnostics.ts';
 import { checkoutRevision, resolveCommit, revisionProblem } from '../../sot/git-revision.ts';
 import type { CheckedOutRevision } from '../../sot/git-revision.ts';
 import { countActions, hostStates, planStates } from '../../sot/plan.ts';
 import type { HostState, Plan, PlanAction } from '../../sot/plan.ts';
 import { validateSot } from '../../sot/validate.ts';
 import { ApiClient, serverTarget } from '../server-client.ts';
+import { cliExternals, externalsOptions } from '../sot-externals.ts';
+import type { ExternalsFlags } from '../sot-externals.ts';
 import type { ServerTarget } from '../server-client.ts';
 
-interface PlanOpts {
+interface PlanOpts extends ExternalsFlags {
   repo?: string;
   json?: boolean;
   server?: string;
@@ -22,7 +24,13 @@ interface PlanOpts {
 }
 
 type ServerPlan =
-  | { valid: true; from: string | null; to: string; hosts: Plan['hosts'] }
+  | {
+      valid: true;
+      from: string | null;
+      to: string;
+      hosts: Plan['hosts'];
+      warnings?: { revision: string; messages: string[] }[];
+    }
   | { valid: false; from: string | null; to: string; problems: { revision: string; messages: string[] }[] };
 
 async function planViaServer(
@@ -46,6 +54,10 @@ async function planViaServer(
     }
     return 1;
   }
+  for (const x of p.warnings ?? []) {
+    process.stderr.write(`vaquero plan: ${opts.sot} at ${x.revision}:\n`);
+    process.stderr.write(x.messages.map((m) => `  ${m}\n`).join(''));
+  }
   const plan: Plan = { hosts: p.hosts };
   if (opts.json) process.stdout.write(planJson(plan) + '\n');
   else process.stdout.write(planText(plan, p.from ?? 'what the hosts reached', p.to));
@@ -53,7 +65,7 @@ async function planViaServer(
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('plan')
     .description('what moving from one SoT revision to another would reprovision, and why')
     .argument('<from>', 'the current SoT folder (with --repo: a commit, branch or tag)')
@@ -64,19 +76,19 @@ export function register(program: Command): void {
       '--server <url>',
       'plan revisions of a server SoT (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)',
     )
-    .option('--sot <name>', 'with a server: the SoT whose revisions FROM and TO are')
-    .action(async (from: string, to: string, opts: PlanOpts) => {
-      // Local folders need no server: VAQUERO_SERVER alone does not redirect a plan, --sot or --server does.
-      const target =
-        opts.sot !== undefined || opts.server !== undefined ? await serverTarget(opts.server) : undefined;
-      if ((opts.sot !== undefined || opts.server !== undefined) && !target) {
-        process.exitCode = usage(
-          '--sot plans revisions of a server SoT: give --server URL or set VAQUERO_SERVER',
-        );
-        return;
-      }
-      process.exitCode = target ? await planViaServer(target, from, to, opts) : await runPlan(from, to, opts);
-    });
+    .option('--sot <name>', 'with a server: the SoT whose revisions FROM and TO are');
+  externalsOptions(cmd).action(async (from: string, to: string, opts: PlanOpts) => {
+    // Local folders need no server: VAQUERO_SERVER alone does not redirect a plan, --sot or --server does.
+    const target =
+      opts.sot !== undefined || opts.server !== undefined ? await serverTarget(opts.server) : undefined;
+    if ((opts.sot !== undefined || opts.server !== undefined) && !target) {
+      process.exitCode = usage(
+        '--sot plans revisions of a server SoT: give --server URL or set VAQUERO_SERVER',
+      );
+      return;
+    }
+    process.exitCode = target ? await planViaServer(target, from, to, opts) : await runPlan(from, to, opts);
+  });
 }
 
 function usage(message: string): number {
@@ -95,6 +107,8 @@ async function isDir(p: string): Promise<boolean> {
 interface Side {
   label: string;
   dir: string;
+  /** The git repository the side is a revision of (release_tag revisions come from it). */
+  repo?: string;
 }
 
 export async function runPlan(from: string, to: string, opts: PlanOpts): Promise<number> {
@@ -115,8 +129,8 @@ export async function runPlan(from: string, to: string, opts: PlanOpts): Promise
       for (const rev of [from, to]) checkouts.push(await checkoutRevision(opts.repo, rev));
       const label = (rev: string, c: CheckedOutRevision) => `${rev} (${c.commit.slice(0, 12)})`;
       sides = [
-        { label: label(from, checkouts[0]!), dir: checkouts[0]!.dir },
-        { label: label(to, checkouts[1]!), dir: checkouts[1]!.dir },
+        { label: label(from, checkouts[0]!), dir: checkouts[0]!.dir, repo: opts.repo },
+        { label: label(to, checkouts[1]!), dir: checkouts[1]!.dir, repo: opts.repo },
       ];
     } else {
       for (const d of [from, to]) if (!(await isDir(d))) return usage(`${d} is not a folder`);
@@ -129,7 +143,13 @@ export async function runPlan(from: string, to: string, opts: PlanOpts): Promise
     const states: Map<string, HostState>[] = [];
     let ok = true;
     for (const side of sides) {
-      const { model, diagnostics } = await validateSot(side.dir);
+      const { model, diagnostics, warnings } = await validateSot(side.dir, {
+        externals: await cliExternals(side.dir, opts, side.repo),
+      });
+      if (warnings.length > 0) {
+        process.stderr.write(`vaquero plan: ${side.label}:\n`);
+        process.stderr.write(warnings.map((d) => `  ${formatWarning(d)}\n`).join(''));
+      }
       const rendered = hostStates(model);
       // The validator renders too; rendering here as well guarantees no host drops out of the plan unseen.
       for (const s of rendered.values()) diagnostics.push(...s.diagnostics);

@@ -3,9 +3,12 @@
 import { stat } from 'node:fs/promises';
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { formatDiagnostic, sortDiagnostics } from '../../sot/diagnostics.ts';
+import { formatDiagnostic, formatWarning, sortDiagnostics } from '../../sot/diagnostics.ts';
 import type { Diagnostic } from '../../sot/diagnostics.ts';
 import { loadSot } from '../../sot/load.ts';
+import { resolveExternals } from '../../sot/resolve-externals.ts';
+import { cliExternals, externalsOptions } from '../sot-externals.ts';
+import type { ExternalsFlags } from '../sot-externals.ts';
 import { createRenderer } from '../../sot/render.ts';
 import type { RenderedHost, RenderedStage } from '../../sot/render.ts';
 import type { RenderedTask } from '../../domain/task-spec.ts';
@@ -14,7 +17,7 @@ import { closest } from '../../sot/suggest.ts';
 const PARTS = ['ipxe', 'cmdline', 'config', 'all'] as const;
 type Part = (typeof PARTS)[number];
 
-interface RenderOpts {
+interface RenderOpts extends ExternalsFlags {
   host: string;
   stage?: string;
   part: Part;
@@ -22,7 +25,7 @@ interface RenderOpts {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('render')
     .description(
       'print what a host boots: iPXE script, kernel command line, unattended config and tasks per stage',
@@ -31,10 +34,10 @@ export function register(program: Command): void {
     .requiredOption('--host <name>', 'the host to render')
     .option('--stage <n>', 'only this stage (1-based)')
     .addOption(new Option('--part <part>', 'only this artifact').choices(PARTS).default('all'))
-    .option('--json', 'print the rendering as JSON')
-    .action(async (dir: string, opts: RenderOpts) => {
-      process.exitCode = await runRender(dir, opts);
-    });
+    .option('--json', 'print the rendering as JSON');
+  externalsOptions(cmd).action(async (dir: string, opts: RenderOpts) => {
+    process.exitCode = await runRender(dir, opts);
+  });
 }
 
 function usage(message: string): number {
@@ -64,7 +67,12 @@ export async function runRender(dir: string, opts: RenderOpts): Promise<number> 
       return usage(`--stage wants a stage number (1, 2, ...), got "${opts.stage}"`);
   }
 
-  const { model, diagnostics } = await loadSot(dir);
+  // A release_tag site or an Advanced SoT cluster renders against its own configuration, as a rollout would.
+  const load = await loadSot(dir);
+  const { model, diagnostics } = load;
+  const externals = await resolveExternals(load, await cliExternals(dir, opts));
+  await externals.cleanup();
+  process.stderr.write(externals.warnings.map((d) => formatWarning(d) + '\n').join(''));
   const host = model.hosts.find((h) => h.id === opts.host);
   if (!host) {
     // A host whose document did not load is "unknown" only because the SoT is broken: say that instead.

@@ -2,23 +2,37 @@
 // (or, with --json, for tools). Exit 1 when there is any problem, 0 when the SoT is valid.
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { formatDiagnostic } from '../../sot/diagnostics.ts';
-import type { SotModel } from '../../sot/model.ts';
+import { formatDiagnostic, formatWarning } from '../../sot/diagnostics.ts';
+import type { Diagnostic } from '../../sot/diagnostics.ts';
+import { configurations } from '../../sot/model.ts';
+import type { SotConfiguration, SotModel } from '../../sot/model.ts';
 import { validateSot } from '../../sot/validate.ts';
+import { cliExternals, externalsOptions } from '../sot-externals.ts';
+import type { ExternalsFlags } from '../sot-externals.ts';
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('validate')
     .description('check a SoT folder: syntax, schema, references, addresses, policies and template rendering')
-    .argument('<dir>', 'the SoT folder')
-    .option('--json', 'print {"ok": bool, "diagnostics": [{file, line, col, message}]}')
-    .action(async (dir: string, opts: { json?: boolean }) => {
-      process.exitCode = await runValidate(dir, opts);
-    });
+    .argument(
+      '<dir>',
+      'the SoT folder (when it is a git work tree, release_tag revisions come from its repository)',
+    )
+    .option(
+      '--json',
+      'print {"ok": bool, "diagnostics": [{file, line, col, message}], "warnings": [{file, line, col, message}]}',
+    );
+  externalsOptions(cmd).action(async (dir: string, opts: ValidateOpts) => {
+    process.exitCode = await runValidate(dir, opts);
+  });
 }
 
-/** Prints the result and returns the exit code: 0 valid, 1 problems found, 2 not a SoT folder at all. */
-export async function runValidate(dir: string, opts: { json?: boolean }): Promise<number> {
+interface ValidateOpts extends ExternalsFlags {
+  json?: boolean;
+}
+
+/** Prints the result and returns the exit code: 0 valid (warnings or not), 1 problems found, 2 not a SoT folder at all. */
+export async function runValidate(dir: string, opts: ValidateOpts): Promise<number> {
   const isDir = await stat(dir).then(
     (s) => s.isDirectory(),
     () => false,
@@ -27,7 +41,9 @@ export async function runValidate(dir: string, opts: { json?: boolean }): Promis
     process.stderr.write(`vaquero validate: ${dir} is not a folder\n`);
     return 2;
   }
-  const { model, diagnostics } = await validateSot(dir);
+  const { model, diagnostics, warnings } = await validateSot(dir, {
+    externals: await cliExternals(dir, opts),
+  });
   if (diagnostics.length === 0 && isEmpty(model)) {
     // Most likely the wrong folder: saying "ok" would hide that.
     process.stderr.write(
@@ -37,13 +53,17 @@ export async function runValidate(dir: string, opts: { json?: boolean }): Promis
   }
   const ok = diagnostics.length === 0;
   if (opts.json) {
-    const list = diagnostics.map(({ file, line, col, message }) => ({ file, line, col, message }));
-    process.stdout.write(JSON.stringify({ ok, diagnostics: list }) + '\n');
-  } else if (ok) {
-    process.stdout.write(summary(model) + '\n');
-  } else {
-    process.stdout.write(diagnostics.map((d) => formatDiagnostic(d) + '\n').join(''));
+    const plain = (l: Diagnostic[]) =>
+      l.map(({ file, line, col, message }) => ({ file, line, col, message }));
+    process.stdout.write(
+      JSON.stringify({ ok, diagnostics: plain(diagnostics), warnings: plain(warnings) }) + '\n',
+    );
+    return ok ? 0 : 1;
   }
+  // Warnings first, on stderr: the output stays one FILE:LINE:COL problem a line for editors and scripts.
+  process.stderr.write(warnings.map((d) => formatWarning(d) + '\n').join(''));
+  if (ok) process.stdout.write(summary(model) + '\n');
+  else process.stdout.write(diagnostics.map((d) => formatDiagnostic(d) + '\n').join(''));
   return ok ? 0 : 1;
 }
 
@@ -56,11 +76,27 @@ function count(n: number, one: string, many = `${one}s`): string {
 }
 
 export function summary(m: SotModel): string {
-  const assets = [...m.assets.values()];
+  // A release tag's or an Advanced SoT cluster's configuration counts with the SoT's own.
+  const configs = configurations(m);
+  const total = (f: (c: SotConfiguration) => number) => configs.reduce((n, c) => n + f(c), 0);
+  const assets = configs.flatMap((c) => [...c.assets.values()]);
   const snippets = assets.filter((a) => a.snippet).length;
+  const others = configs.length - 1;
   return (
     `ok: ${count(m.hosts.length, 'host')} in ${count(m.sites.size, 'site')}, ` +
-    `${count(m.workflows.size, 'workflow')}, ${count(m.boots.size, 'boot')}, ${count(m.os.size, 'OS', 'OSes')}, ` +
-    `${count(assets.length - snippets, 'template')}, ${count(snippets, 'snippet')}`
+    `${count(
+      total((c) => c.workflows.size),
+      'workflow',
+    )}, ${count(
+      total((c) => c.boots.size),
+      'boot',
+    )}, ` +
+    `${count(
+      total((c) => c.os.size),
+      'OS',
+      'OSes',
+    )}, ` +
+    `${count(assets.length - snippets, 'template')}, ${count(snippets, 'snippet')}` +
+    (others > 0 ? ` (with ${count(others, 'other configuration')})` : '')
   );
 }

@@ -80,12 +80,13 @@ test('--json on an invalid SoT', async () => {
         message: 'duplicate MAC 52:54:00:00:00:02 (first used by host node-02 at sites/lab/rack-a.yml:23:10)',
       },
     ],
+    warnings: [],
   });
 });
 
 test('--json on a valid SoT', async () => {
   const r = await vaquero('validate', BASE, '--json');
-  assert.deepEqual(r, { code: 0, stdout: '{"ok":true,"diagnostics":[]}\n', stderr: '' });
+  assert.deepEqual(r, { code: 0, stdout: '{"ok":true,"diagnostics":[],"warnings":[]}\n', stderr: '' });
 });
 
 test('a folder that does not exist, or holds no SoT, is a usage error (exit 2), not "ok"', async () => {
