@@ -20,6 +20,7 @@ export interface InterfaceScope {
   ipv6: string | null;
   hostname: string | null;
   subnet: string;
+  identifier: string | null;
 }
 
 export interface UrlsScope {
@@ -55,6 +56,7 @@ export function interfaceScope(i: PhysicalInterfaceSpec): InterfaceScope {
     ipv6: i.ipv6 ?? null,
     hostname: i.hostname ?? null,
     subnet: i.subnet,
+    identifier: i.identifier ?? null,
   };
 }
 

@@ -114,6 +114,8 @@ export const physicalInterfaceSchema = z.strictObject({
   ipv4: ipv4.optional(),
   ipv6: ipv6.optional(),
   hostname: hostName.optional(),
+  /** The OS's name for the NIC (`eth0`), for templates (the original Vaquero's name). */
+  identifier: z.string().min(1).optional(),
   /** The agents never answer DHCP for this NIC, so it never netboots (the original Vaquero's name). */
   ignore_dhcp: z.boolean().optional(),
 });
@@ -127,6 +129,7 @@ export const bmcInterfaceSchema = z.strictObject({
   mac: mac.optional(),
   subnet: id.optional(),
   ipv4: ipv4.optional(),
+  identifier: z.string().min(1).optional(),
 });
 
 export const interfaceSchema = z.discriminatedUnion('type', [physicalInterfaceSchema, bmcInterfaceSchema]);
