@@ -104,6 +104,7 @@ export async function startServer(
       ops: app.vaquero.ops,
       debounceMs: config.watchDebounceMs,
       log,
+      dataDir: path.join(config.dataDir, 'server'),
     });
     cleanups.push(async () => triggers.stop());
     if (config.auth.tokens.length === 0)

@@ -4,6 +4,7 @@
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { formatDiagnostic } from '../sot/diagnostics.ts';
+import { externalsForSource } from '../activities/control/sot-externals.ts';
 import { validateSot } from '../sot/validate.ts';
 import type { SotConfig } from './config.ts';
 import type { FleetOps } from './fleet-ops.ts';
@@ -19,6 +20,8 @@ export function startTriggers(opts: {
   ops: FleetOps;
   debounceMs: number;
   log: (msg: string) => void;
+  /** Where configuration repositories are mirrored (release_tag and Advanced SoT checks); default: none fetched. */
+  dataDir?: string;
 }): Triggers {
   const watchers: FSWatcher[] = [];
   const timers = new Set<NodeJS.Timeout>();
@@ -39,7 +42,12 @@ export function startTriggers(opts: {
       let timer: NodeJS.Timeout | undefined;
       const check = async () => {
         if (stopped) return;
-        const { diagnostics } = await validateSot(sot.path);
+        // Checked as the rollout will prepare it: release tags and cluster configurations resolved.
+        const externals =
+          opts.dataDir !== undefined
+            ? await externalsForSource({ kind: 'dir', location: sot.path }, opts.dataDir)
+            : undefined;
+        const { diagnostics } = await validateSot(sot.path, externals ? { externals } : {});
         if (diagnostics.length > 0) {
           opts.log(
             `watch ${sot.name}: ${diagnostics.length} problem(s), not rolled out; first: ${formatDiagnostic(diagnostics[0]!)}`,

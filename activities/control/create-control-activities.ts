@@ -73,6 +73,8 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
       heartbeat('snapshot');
       const rev = await revisions.get(input.sot, input.revision);
       heartbeat('rendered');
+      // A release_tag not found: the rollout goes on with the current revision of that site, and says so.
+      for (const w of rev.warnings) log(`${input.rolloutId}: ${w}`);
       const plan = await planRollout(deps.client, rev, input);
       log(
         `${input.rolloutId}: ${plan.total} to reprovision in ${plan.groups.length} group(s), ${plan.counts.unchanged} unchanged, ${plan.counts.skipped} skipped`,

@@ -1,7 +1,7 @@
 // Validated and rendered revisions kept in memory by the control worker. Loading a SoT once per host would
 // cost seconds per host on a large fleet; every host plan of a rollout comes from one load.
 import { ApplicationFailure } from '@temporalio/common';
-import { formatDiagnostic } from '../../sot/diagnostics.ts';
+import { formatDiagnostic, formatWarning } from '../../sot/diagnostics.ts';
 import { fingerprintHost } from '../../sot/fingerprint.ts';
 import type { HostEntity, SotModel } from '../../sot/model.ts';
 import { createRenderer } from '../../sot/render.ts';
@@ -23,6 +23,8 @@ export interface PreparedRevision {
   model: SotModel;
   /** Keyed by `site/host`. */
   hosts: Map<string, PreparedHost>;
+  /** What validation warned about (a release_tag not found), as FILE:LINE:COL: warning: lines. */
+  warnings: string[];
 }
 
 /** Revisions kept; a rollout needs one, a supersede two. */
@@ -63,7 +65,9 @@ export class PreparedRevisions {
     }
     // release_tag revisions and Advanced SoT configurations come from where this revision came from.
     const externals = await externalsForSource(await this.store.sourceOf(sot, revision), this.store.cacheDir);
-    const { model, diagnostics } = await validateSot(this.store.dirFor(sot, revision), { externals });
+    const { model, diagnostics, warnings } = await validateSot(this.store.dirFor(sot, revision), {
+      externals,
+    });
     if (diagnostics.length > 0) throw invalidSot(sot, revision, diagnostics.map(formatDiagnostic));
     const renderer = createRenderer(model);
     const hosts = new Map<string, PreparedHost>();
@@ -81,7 +85,7 @@ export class PreparedRevisions {
       });
     }
     if (problems.length > 0) throw invalidSot(sot, revision, problems);
-    return { sot, revision, model, hosts };
+    return { sot, revision, model, hosts, warnings: warnings.map(formatWarning) };
   }
 }
 

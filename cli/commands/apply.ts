@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { validateSot } from '../../sot/validate.ts';
+import { cliExternals } from '../sot-externals.ts';
 import { resolveDataDir } from '../../temporal/data-dir.ts';
 import { followWithBar } from '../progress-bar.ts';
 import { followRollout, summarize } from '../rollout-progress.ts';
@@ -75,7 +76,9 @@ export function register(program: Command): void {
         return;
       }
       if (!dir) throw new Error('apply needs the SoT folder (or a server: --server URL --sot NAME)');
-      const { diagnostics } = await validateSot(dir);
+      const { diagnostics } = await validateSot(dir, {
+        externals: await cliExternals(dir, { dataDir: resolveDataDir(opts.dataDir) }),
+      });
       if (diagnostics.length > 0) {
         for (const d of diagnostics) process.stdout.write(formatDiagnostic(d) + '\n');
         process.stderr.write(

@@ -41,7 +41,7 @@ async function revision(force: boolean | undefined): Promise<PreparedRevision> {
       fingerprint: fingerprintHost(rendered).digest,
     });
   }
-  return { sot: 'lab', revision: 'r2', model, hosts };
+  return { sot: 'lab', revision: 'r2', model, hosts, warnings: [] };
 }
 
 /** Visibility holds one run: h2's, completed at an older fingerprint. */
