@@ -1,7 +1,9 @@
 // What `vaquero agent --config FILE --check` prints: what this config would run — interfaces and DHCP mode, TFTP
 // and HTTP, BMC drivers, the task engine, Temporal's endpoint and TLS, the queues — and the problems that would
-// stop it, found without starting anything (secrets the config names must resolve; the engine's socket exist).
+// stop it, found without starting anything (secrets the config names must resolve; the engine's socket exist; every
+// boot file the DHCP answers can name be there to serve: a running agent only logs those, see boot-files-check.ts).
 import { stat } from 'node:fs/promises';
+import { bootFileNeeds, describeMissing, missingBootFiles } from './boot-files-check.ts';
 import { agentTaskQueue, siteTaskQueue } from '../domain/temporal-names.ts';
 import type { AgentConfig } from './config.ts';
 import { createSecretStore } from './secrets/create-secret-store.ts';
@@ -41,6 +43,9 @@ export async function describeAgentPlan(config: AgentConfig): Promise<AgentPlan>
         `tasks.registry_auth: secret ${config.tasks.registry_auth} has no username and password (${secrets.describe(config.tasks.registry_auth)})`,
       );
   }
+  const bootFiles = bootFileNeeds(config);
+  const missing = await missingBootFiles(config);
+  for (const m of missing) problems.push(`boot file missing: ${describeMissing(m)}`);
   const dhcp = config.dhcp.enabled
     ? `${config.dhcp.mode ?? "the site model's mode (SoT agents[] entry of this agent)"}, ports ${config.dhcp.port}/${config.dhcp.proxy_port}`
     : 'off';
@@ -49,6 +54,7 @@ export async function describeAgentPlan(config: AgentConfig): Promise<AgentPlan>
     `interfaces: ${config.interfaces.map((i) => `${i.name ?? '?'} ${i.address} (${i.cidr})`).join(', ') || 'none'}`,
     `DHCP: ${dhcp}`,
     `TFTP: ${config.tftp.enabled ? `port ${config.tftp.port}, root ${config.tftp.root}` : 'off'}`,
+    `boot files: ${bootFiles.map((b) => `${b.file} (${b.field})`).join(', ') || 'none named (DHCP off)'}${bootFiles.length ? ` in ${bootFiles[0]!.root}` : ''}${config.boot_files.arm64 === undefined && config.dhcp.enabled ? '; arm64 clients get no answer (no boot_files.arm64)' : ''}`,
     `HTTP: ${config.http.listen}:${config.http.port}${config.http.public_url ? `, reached as ${config.http.public_url}` : ''}`,
     `BMC drivers: ${Object.keys(capabilities.drivers).sort().join(', ')}${engine ? '' : ' (container: no tasks.engine)'}`,
     `task containers: ${engine ? `${engine}, pull ${config.tasks.pull}, network ${config.tasks.network}${config.tasks.registry_auth ? `, registry credentials ${config.tasks.registry_auth}` : ''}` : 'none (no tasks.engine): boots with tasks fail on this agent'}`,

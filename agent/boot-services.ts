@@ -127,7 +127,7 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
         files: {
           bios: config.boot_files.bios,
           uefiX64: config.boot_files.efi64,
-          arm64: config.boot_files.arm64,
+          ...(config.boot_files.arm64 !== undefined ? { arm64: config.boot_files.arm64 } : {}),
         },
       },
       leaseSeconds: config.dhcp.lease_seconds,

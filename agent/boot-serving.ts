@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BootEvent } from '../domain/boot-events.ts';
 import { BootEventRecorder } from './boot-event-recorder.ts';
+import { describeMissing, missingBootFiles } from './boot-files-check.ts';
 import { CheckpointTokens } from './checkpoint-token.ts';
 import type { AgentConfig } from './config.ts';
 import { EventOutbox } from './event-outbox.ts';
@@ -89,6 +90,13 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
     (m) => log.info(m),
   );
   const parts: AgentParts = { config, log, cache, recorder, tokens };
+  // Not fatal: the hosts of the other firmware still boot. `vaquero agent --check` fails on the same list.
+  const missing = await missingBootFiles(config);
+  for (const m of missing)
+    log.error(
+      { field: m.field, file: m.file, root: m.root, askedBy: m.askedBy, reason: m.reason },
+      `boot file missing: ${describeMissing(m)}`,
+    );
 
   const services = opts.services?.(parts) ?? [];
   const states = new Map<BootService, ServiceState>(services.map((s) => [s, 'starting']));
@@ -108,6 +116,7 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
         ...(config.assets.upstream !== undefined ? { assetsUpstream: config.assets.upstream } : {}),
         ...(config.assets.upstream ? { assetsCache: path.join(config.data_dir, 'asset-cache') } : {}),
         bootRoot: config.tftp.root,
+        missingBootFiles: () => missing,
         ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
         ...(config.http.public_url !== undefined ? { publicUrl: config.http.public_url } : {}),
         logger: log.child({ service: 'http' }),

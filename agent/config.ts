@@ -145,7 +145,8 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       bios: z.string().default('undionly.kpxe'),
       efi64: z.string().default('ipxe.efi'),
-      arm64: z.string().default('ipxe-arm64.efi'),
+      /** None by default (Debian ships no arm64 iPXE): arm64 clients get no answer until a file is named here. */
+      arm64: z.string().optional(),
     })
     .prefault({}),
   secrets: z

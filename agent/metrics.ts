@@ -5,6 +5,7 @@
 // Label values are bounded: HTTP routes are fastify's route patterns (`/config/:mac`), never the raw URL.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { BootEventRecorder, RecorderStats } from './boot-event-recorder.ts';
+import type { MissingBootFile } from './boot-files-check.ts';
 import type { DhcpStats } from './dhcp/server.ts';
 import type { EventOutbox, OutboxStats } from './event-outbox.ts';
 import type { ModelCache } from './model-cache.ts';
@@ -32,6 +33,8 @@ export interface AgentMetricSources {
   httpRefusals?: () => Iterable<{ route: string; reason: string; count: number }>;
   /** Whether /health answers ready. */
   ready?: () => boolean;
+  /** The boot files the DHCP answers can name that cannot be served (boot-files-check.ts), found at start. */
+  missingBootFiles?: () => readonly MissingBootFile[];
   /** Process metrics (CPU, memory, event loop lag) as vaquero_agent_process_…; default true. */
   defaultMetrics?: boolean;
 }
@@ -420,6 +423,19 @@ export function createAgentMetrics(src: AgentMetricSources): AgentMetrics {
       registers,
       collect() {
         this.set(connected() ? 1 : 0);
+      },
+    });
+  }
+  if (src.missingBootFiles) {
+    const missing = src.missingBootFiles;
+    new Gauge({
+      name: 'vaquero_agent_boot_file_missing',
+      help: 'A boot file the DHCP answers can name that cannot be served (1), by config field and file name; none when all can',
+      labelNames: ['field', 'file'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of missing()) this.set({ field: m.field, file: m.file }, 1);
       },
     });
   }

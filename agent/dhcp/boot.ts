@@ -19,13 +19,13 @@ export interface BootFiles {
   /** Legacy BIOS PXE over TFTP: chainloads iPXE through the firmware's UNDI driver. */
   bios: string;
   uefiX64: string;
-  arm64: string;
+  /** None by default: Debian's ipxe package ships no arm64 build, so an arm64 client is told nothing (unsupported-arch). */
+  arm64?: string;
 }
 
 export const DEFAULT_BOOT_FILES: BootFiles = {
   bios: 'undionly.kpxe',
   uefiX64: 'ipxe.efi',
-  arm64: 'ipxe-arm64.efi',
 };
 
 export interface BootConfig {

@@ -54,6 +54,7 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
     ...(opts.workerConnected ? { workerConnected: opts.workerConnected } : {}),
     httpRefusals: () => ctx.refusals.list(),
     ready: () => readiness(opts).ready,
+    ...(opts.missingBootFiles ? { missingBootFiles: opts.missingBootFiles } : {}),
   });
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpRequest(req.method, routeOf(req), reply.statusCode);

@@ -4,6 +4,7 @@
 import type { SecretStore } from '../../domain/secret.ts';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { BootEventRecorder } from '../boot-event-recorder.ts';
+import type { MissingBootFile } from '../boot-files-check.ts';
 import type { CheckpointTokens } from '../checkpoint-token.ts';
 import type { EventOutbox } from '../event-outbox.ts';
 import type { ServiceStatus } from '../metrics.ts';
@@ -40,6 +41,8 @@ export interface AgentHttpOptions {
   publicUrl?: string;
   /** The agent's secret store: the secret references of a config are resolved from it as it is served. */
   secrets?: SecretStore;
+  /** Boot files the DHCP answers can name that cannot be served, found at start: in /health and /metrics. */
+  missingBootFiles?: () => readonly MissingBootFile[];
 }
 
 export interface AgentHttpContext {

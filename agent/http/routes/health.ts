@@ -3,6 +3,7 @@
 // listening: http-context.ts readiness), and 503 with `ready: false` and the reason otherwise; `ok` says the agent
 // answers at all.
 import type { FastifyInstance } from 'fastify';
+import { describeMissing } from '../../boot-files-check.ts';
 import { readiness } from '../http-context.ts';
 import type { AgentHttpContext } from '../http-context.ts';
 
@@ -21,6 +22,10 @@ export function healthRoute(app: FastifyInstance, { opts, refusals }: AgentHttpC
       openGates: opts.cache.openEntries().length,
       events: { ...opts.recorder.stats(), refused: refusals.total('not_this_host') },
       outbox: opts.outbox?.stats(),
+      // Not a readiness reason: hosts of the other firmware still boot. Each also logged as an error at start.
+      ...(opts.missingBootFiles
+        ? { bootFiles: { missing: opts.missingBootFiles().map(describeMissing) } }
+        : {}),
       ...opts.health?.(),
       ...(services
         ? {

@@ -1,0 +1,89 @@
+// Whether every first-stage program the agent's DHCP answers can name is there to be served. The answer logic
+// (dhcp/boot.ts) names one of three configured files (boot_files: bios, efi64, arm64) by the client's firmware and
+// architecture; TFTP serves them from tftp.root and HTTP boot from the same folder under /boot/. A missing one is
+// found here, at start and by `vaquero agent --check`, instead of as a host stalled on a TFTP "file not found".
+// Resolution is the serving code's own (resolveServed: lexical rules, then the real path inside the root or a
+// trusted link target), so a file this check passes is one TFTP and /boot/ would serve.
+import { realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { AgentConfig } from './config.ts';
+import { resolveServed } from './tftp/path-safety.ts';
+import { DEBIAN_IPXE_LINK_TARGETS } from './tftp/server.ts';
+
+/** One boot file the DHCP answers can name, and who would ask for it. */
+export interface BootFileNeed {
+  /** The config field that names it (boot_files.bios, …). */
+  field: string;
+  file: string;
+  root: string;
+  /** The firmware that is offered it, and how it fetches it. */
+  askedBy: string;
+}
+
+export interface MissingBootFile extends BootFileNeed {
+  /** Why it cannot be served: file not found, symlink leaves the root, not a file, … */
+  reason: string;
+}
+
+/**
+ * The boot files this config's DHCP answers can name, with the firmware (RFC 4578 architecture) each goes to. None
+ * when the agent answers no DHCP (dhcp.enabled false): then whatever DHCP server points hosts here names the files,
+ * and this agent cannot know which. boot_files.arm64 unset: arm64 clients get no answer, so no file is needed.
+ */
+export function bootFileNeeds(config: AgentConfig): BootFileNeed[] {
+  if (!config.dhcp.enabled) return [];
+  const root = path.resolve(config.tftp.root);
+  const over = (tftp: string, http: string): string =>
+    [config.tftp.enabled ? tftp : undefined, http].filter(Boolean).join('; ');
+  const needs: BootFileNeed[] = [];
+  // BIOS PXE has no HTTP boot: with this agent's TFTP off, the file is on the TFTP server tftp.server_address names.
+  if (config.tftp.enabled)
+    needs.push({
+      field: 'boot_files.bios',
+      file: config.boot_files.bios,
+      root,
+      askedBy: 'BIOS PXE (arch 0) over TFTP',
+    });
+  needs.push({
+    field: 'boot_files.efi64',
+    file: config.boot_files.efi64,
+    root,
+    askedBy: over('UEFI x64 PXE (arch 7, 9) over TFTP', 'UEFI x64 HTTP boot (arch 16) at /boot/'),
+  });
+  if (config.boot_files.arm64 !== undefined)
+    needs.push({
+      field: 'boot_files.arm64',
+      file: config.boot_files.arm64,
+      root,
+      askedBy: over('UEFI arm64 PXE (arch 11) over TFTP', 'UEFI arm64 HTTP boot (arch 19) at /boot/'),
+    });
+  return needs;
+}
+
+/** The boot files of bootFileNeeds that cannot be served, each with the reason; [] when all can. */
+export async function missingBootFiles(config: AgentConfig): Promise<MissingBootFile[]> {
+  const needs = bootFileNeeds(config);
+  if (needs.length === 0) return [];
+  const root = await realpath(path.resolve(config.tftp.root)).catch(() => undefined);
+  if (root === undefined)
+    return needs.map((n) => ({ ...n, reason: `the root ${n.root} does not exist or cannot be read` }));
+  const trusted = (
+    await Promise.all(DEBIAN_IPXE_LINK_TARGETS.map((t) => realpath(t).catch(() => '')))
+  ).filter(Boolean);
+  const missing: MissingBootFile[] = [];
+  for (const need of needs) {
+    const found = await resolveServed({ root, trusted }, need.file);
+    if (!found.ok) {
+      missing.push({ ...need, reason: found.reason });
+      continue;
+    }
+    const st = await stat(found.path).catch(() => undefined);
+    if (!st?.isFile()) missing.push({ ...need, reason: 'not a regular file' });
+  }
+  return missing;
+}
+
+/** One line per missing file: which file, which root, who would ask for it and why it cannot be served. */
+export function describeMissing(m: MissingBootFile): string {
+  return `${m.field}: ${m.file} in ${m.root}: ${m.reason} (asked for by ${m.askedBy})`;
+}
