@@ -31,19 +31,31 @@ export interface RecorderStats {
   unresolved: number;
   /** Observations that could not be queued (an unexpected error, logged). */
   failed: number;
+  /** Refusals not recorded because the same one was already recorded for the host's run. */
+  repeatedRefusals: number;
 }
 
 const UNRECORDED_LOG_EVERY_MS = 60_000;
+/** Distinct refusals remembered to record each once per run; beyond that the oldest is forgotten (bounded memory). */
+const MAX_REFUSALS_REMEMBERED = 4096;
 
 export class BootEventRecorder {
   private n = 0;
   private readonly started = Date.now();
-  private readonly counts: RecorderStats = { recorded: 0, ungated: 0, unresolved: 0, failed: 0 };
+  private readonly counts: RecorderStats = {
+    recorded: 0,
+    ungated: 0,
+    unresolved: 0,
+    failed: 0,
+    repeatedRefusals: 0,
+  };
   private lastUnrecordedLog = 0;
   private loggedCounts = { ungated: 0, unresolved: 0 };
   /** IP → MAC learned by this agent's DHCP server. */
   private readonly bindings = new Map<string, string>();
   private readonly neighbours = new NeighbourTable();
+  /** MAC/run/refusal already recorded, oldest first. */
+  private readonly refusalsSent = new Set<string>();
 
   constructor(
     private readonly agentId: string,
@@ -87,13 +99,27 @@ export class BootEventRecorder {
       this.logUnrecorded();
       return;
     }
+    // A firmware retrying a refused file asks again and again: each refusal goes to a run once. Its id is what
+    // happened (not this agent's count), so the workflow also drops a repeat from another agent or a restart.
+    const identity =
+      o.kind === 'refused' && o.identity === undefined && o.detail !== undefined ? o.detail : o.identity;
+    if (o.kind === 'refused') {
+      const key = `${mac}/${entry.runId}/${identity}`;
+      if (this.refusalsSent.has(key)) {
+        this.counts.repeatedRefusals++;
+        return;
+      }
+      this.refusalsSent.add(key);
+      if (this.refusalsSent.size > MAX_REFUSALS_REMEMBERED)
+        this.refusalsSent.delete(this.refusalsSent.values().next().value!);
+    }
     this.counts.recorded++;
     await this.outbox.enqueue(
       entry.workflowId,
       {
         id:
-          o.identity !== undefined
-            ? `${o.kind}/${mac}/${entry.runId}/${o.identity}`
+          identity !== undefined
+            ? `${o.kind}/${mac}/${entry.runId}/${identity}`
             : `${this.agentId}-${this.started.toString(36)}-${(++this.n).toString(36)}`,
         kind: o.kind,
         mac,

@@ -47,6 +47,15 @@ export function tftpService(parts: AgentParts): BootService {
     onEvent: (e) => {
       if (e.kind === 'error') {
         log.warn({ file: e.file, peer: e.peer.address, error: e.error }, 'TFTP transfer failed');
+        // A refusal is what the host asked for and did not get: on its timeline (once per run: recorder).
+        if (e.refused)
+          recorder
+            .record({
+              kind: 'refused',
+              ip: e.peer.address,
+              detail: `tftp ${e.file}: ${e.error ?? 'refused'}`,
+            })
+            .catch((err: unknown) => notRecorded(log, 'tftp', err));
         return;
       }
       // A boot event is a whole transfer, as for HTTP downloads: one cut short moves no workflow past its TFTP step.

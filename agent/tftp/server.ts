@@ -187,7 +187,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
     counters.refused++;
     refusals[refusalKind(code)]++;
     sendFromNewTid(peer, code, reason);
-    emit({ kind: 'error', file, peer, error: reason });
+    emit({ kind: 'error', file, peer, error: reason, refused: true });
   };
 
   const onDatagram = (msg: Buffer, rinfo: RemoteInfo): void => {

@@ -13,6 +13,8 @@ export interface TftpEvent {
   /** Payload bytes acknowledged by the client (complete, and error after a partial transfer). */
   bytes?: number;
   error?: string;
+  /** On an error: the request was refused with an ERROR (not found, outside the root, …), no transfer began. */
+  refused?: true;
 }
 
 /** What a resolve hook may answer: a file (relative to the root, or absolute; either way it must lie inside the root) or in-memory content. */

@@ -26,10 +26,18 @@ export async function bootFilesRoute(app: FastifyInstance, { opts }: AgentHttpCo
     },
     handler: async (req, reply) => {
       const found = await resolveServed({ root, trusted }, req.params.file);
-      if (!found.ok)
-        return reply.code(found.code === ERR_NOT_FOUND ? 404 : 403).send({ error: found.reason });
+      // A refusal is what the host asked for and did not get: on its timeline (once per run: the recorder).
+      const refused = async (code: number, reason: string) => {
+        await opts.recorder.record({
+          kind: 'refused',
+          ip: req.ip,
+          detail: `http /boot/${req.params.file}: ${reason}`,
+        });
+        return reply.code(code).send({ error: reason });
+      };
+      if (!found.ok) return refused(found.code === ERR_NOT_FOUND ? 404 : 403, found.reason);
       const st = await stat(found.path);
-      if (!st.isFile()) return reply.code(403).send({ error: 'not a file' });
+      if (!st.isFile()) return refused(403, 'not a file');
       if (req.method === 'GET')
         await opts.recorder.record({ kind: 'tftp', ip: req.ip, detail: `HTTP boot ${req.params.file}` });
       reply.header('content-length', st.size).type('application/efi');
