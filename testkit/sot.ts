@@ -27,6 +27,7 @@ export interface WorkflowFixture {
   policy?: { max_concurrent?: number; min_standing?: number; max_fail?: number; block_deps?: string[] };
   timeouts?: Partial<Record<keyof typeof FAST_TIMEOUTS, number>>;
   power_retries?: number;
+  on_failure?: 'power_off' | 'leave';
 }
 
 export interface HostFixture {
@@ -123,6 +124,7 @@ export async function writeSot(f: SotFixture, parent?: string): Promise<WrittenS
         ...(wf.policy ? { policy: wf.policy } : {}),
         timeouts: { ...FAST_TIMEOUTS, ...wf.timeouts },
         ...(wf.power_retries !== undefined ? { power_retries: wf.power_retries } : {}),
+        ...(wf.on_failure !== undefined ? { on_failure: wf.on_failure } : {}),
       }),
     );
   }

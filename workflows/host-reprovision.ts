@@ -235,6 +235,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   let lastError: string | undefined;
   let reached = 0;
   let attemptStartedAt = 0;
+  /** The last boot file or answer an agent refused this host in this power attempt (`tftp ipxe.efi: file not found`). */
+  let refusedThisAttempt: string | undefined;
   /** The kernel command line the installed OS reported with its checkpoint in this power attempt, if any. */
   let reportedCmdline: string | undefined;
   let pending: DesiredRevision | undefined;
@@ -315,6 +317,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
     note('event', `${ev.kind} from ${ev.source}${ev.detail ? `: ${ev.detail}` : ''}`);
     if (ev.kind === 'checkpoint') reportedCmdline = reportedCmdlineOf(ev.detail);
+    // What the host asked for and was refused names the cause of a stall better than its timeout can. (No history
+    // from before agents sent `refused` events holds one, so older runs replay unchanged.)
+    if (ev.kind === 'refused' && ev.detail) refusedThisAttempt = ev.detail;
     reached = Math.max(reached, rankOf(ev.kind));
   };
   setHandler(bootEventSignal, onBootEvent);
@@ -625,6 +630,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       enter('power', `power: set next boot to network and cycle (attempt ${attempt}/${attempts})`);
       reached = 0;
       reportedCmdline = undefined;
+      refusedThisAttempt = undefined;
       attemptStartedAt = Date.now();
       poweredThisRun = true;
       try {
@@ -679,7 +685,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       }
       const outcome = await waitNetboot(s);
       if (outcome === 'done') break;
-      const msg = `no ${outcome.stalledAt.slice('netboot/'.length)} within ${outcome.after}s (attempt ${attempt}/${attempts})`;
+      const refused = refusedThisAttempt !== undefined ? `; the agent refused ${refusedThisAttempt}` : '';
+      const msg = `no ${outcome.stalledAt.slice('netboot/'.length)} within ${outcome.after}s (attempt ${attempt}/${attempts})${refused}`;
       note('timeout', msg);
       lastError = msg;
       if (attempt >= attempts) {

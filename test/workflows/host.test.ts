@@ -5,7 +5,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { hostWorkflowId } from '../../domain/workflow-api.ts';
+import { bootEventSignal, hostWorkflowId } from '../../domain/workflow-api.ts';
 import type { TimelineEntry } from '../../domain/host.ts';
 import { writeSot } from '../../testkit/sot.ts';
 import { addBoot, setBmc } from '../activities/power/site-extras.ts';
@@ -295,4 +295,42 @@ test('two agents listed, one never running: a stalled step asks both for held ev
     JSON.stringify(s.timeline),
   );
   assert.match(s.lastError ?? '', /no dhcp within 1s/);
+});
+
+test('a stalled step names what an agent refused the host', async () => {
+  const sot = await writeSot({
+    sot: 'refused',
+    site: 'refused',
+    workflows: { one: { boots: ['quick'], timeouts: { tftp: 3 }, power_retries: 0, on_failure: 'leave' } },
+    hosts: [{ name: 'r1', workflow: 'one', options: { stall_at: 'tftp' } }],
+  });
+  await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  await waitFor(
+    'r1 waiting for tftp',
+    async () => (await hostStatus(stack.client, sot.site, 'r1')).stage === 'netboot/tftp',
+  );
+  // What an agent sends when its TFTP server refused the file this host asked for.
+  const handle = stack.client.workflow.getHandle(hostWorkflowId(sot.site, 'r1'));
+  await handle.signal(bootEventSignal, {
+    id: 'refused/test/1',
+    kind: 'refused',
+    mac: sot.macs.get('r1')!,
+    at: Date.now(),
+    source: 'agent-a',
+    detail: 'tftp ipxe-arm64.efi: file not found',
+    runId: (await handle.describe()).runId,
+  });
+  const result = await rolloutResult(stack.client, r.workflowId);
+  assert.equal(result.state, 'failed');
+  const s = await hostStatus(stack.client, sot.site, 'r1');
+  assert.equal(s.stage, 'netboot/tftp');
+  assert.match(
+    s.lastError ?? '',
+    /no tftp within 3s \(attempt 1\/1\); the agent refused tftp ipxe-arm64\.efi: file not found/,
+  );
+  // The refusal is on the timeline as it came, and did not move the boot forward.
+  assert.ok(s.timeline.some((e) => e.kind === 'event' && e.message.startsWith('refused from agent-a')));
+  // on_failure: leave — no power off.
+  assert.ok(!s.timeline.some((e) => e.message.startsWith('on_failure')));
 });
