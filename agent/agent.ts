@@ -159,6 +159,10 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
       return runner && withTaskSecrets(runner, secrets);
     },
     log: (m) => log.info(m),
+    installerLogs: {
+      agent: config.agent_id,
+      read: (host, runId, limit) => serving.installerLogs.store.read(host, runId, limit),
+    },
   });
 
   const pause = (ms: number) =>

@@ -16,6 +16,11 @@ import { EventOutbox } from './event-outbox.ts';
 import { buildAgentHttp } from './http/app.ts';
 import type { ServiceState } from './metrics.ts';
 import { ModelCache } from './model-cache.ts';
+import { InstallerLogIntake } from './installer-logs/log-intake.ts';
+import { InstallerLogStore } from './installer-logs/log-store.ts';
+import { LogSummaries } from './installer-logs/log-summaries.ts';
+import { createSyslogServer } from './installer-logs/syslog-server.ts';
+import type { SyslogServer } from './installer-logs/syslog-server.ts';
 
 /** A boot service (DHCP, TFTP) run by the agent next to HTTP. */
 export interface BootService {
@@ -55,7 +60,16 @@ export interface BootServingOptions {
   outboxRetryPauses?: { firstMs: number; maxMs: number };
 }
 
+/** The installer logs the agent receives: where they are kept, and how they come in. */
+export interface InstallerLogs {
+  store: InstallerLogStore;
+  intake: InstallerLogIntake;
+  /** The syslog receiver, when enabled and listening (a port it cannot bind is logged, never fatal). */
+  syslog?: SyslogServer;
+}
+
 export interface BootServing extends AgentParts {
+  installerLogs: InstallerLogs;
   /** What the model cache held at start (problems: files it could not read, logged as warnings too). */
   loaded: Awaited<ReturnType<ModelCache['load']>>;
   outbox: EventOutbox;
@@ -97,6 +111,31 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
       { field: m.field, file: m.file, root: m.root, askedBy: m.askedBy, reason: m.reason },
       `boot file missing: ${describeMissing(m)}`,
     );
+  const limits = config.installer_logs;
+  const logStore = new InstallerLogStore(
+    path.join(config.data_dir, 'installer-logs'),
+    {
+      maxLinesPerRun: limits.max_lines_per_run,
+      maxBytesPerRun: limits.max_bytes_per_run,
+      maxRuns: limits.max_runs,
+    },
+    (m) => log.warn(m),
+  );
+  await logStore.load();
+  const summaries = new LogSummaries((o) => recorder.record(o), {
+    everyMs: limits.summary_every_s * 1000,
+    maxPerRun: limits.max_summaries_per_run,
+  });
+  const intake = new InstallerLogIntake(
+    cache,
+    tokens,
+    recorder,
+    logStore,
+    summaries,
+    limits.max_lines_per_second,
+  );
+  let syslog: SyslogServer | undefined;
+  let syslogState = config.syslog.enabled ? 'starting' : 'disabled';
 
   const services = opts.services?.(parts) ?? [];
   const states = new Map<BootService, ServiceState>(services.map((s) => [s, 'starting']));
@@ -120,7 +159,11 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
         ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
         ...(config.http.public_url !== undefined ? { publicUrl: config.http.public_url } : {}),
         logger: log.child({ service: 'http' }),
-        ...(opts.health ? { health: opts.health } : {}),
+        health: () => ({
+          ...opts.health?.(),
+          installerLogs: { syslog: syslogState, ...intake.stats(), runs: logStore.runCount() },
+        }),
+        installerLogs: intake,
         services: () =>
           services.map((s) => ({ name: s.name, state: states.get(s) ?? 'starting', stats: () => s.stats() })),
         ...(opts.workerConnected ? { workerConnected: opts.workerConnected } : {}),
@@ -141,6 +184,28 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
       states.set(s, 'listening');
       log.info({ service: s.name }, 'boot service started');
     }
+    // After the boot services, and never fatal: a host boots without its installer's logs being heard, not the
+    // reverse (514 taken by the machine's own syslog daemon, or no root).
+    if (config.syslog.enabled) {
+      const server = createSyslogServer({
+        address: config.syslog.listen,
+        port: config.syslog.port,
+        intake,
+        warn: (m) => log.warn({ service: 'syslog' }, m),
+      });
+      try {
+        await server.start();
+        syslog = server;
+        syslogState = 'listening';
+        log.info({ port: server.port() }, 'syslog receiver listening for installer logs');
+      } catch (err) {
+        syslogState = `failed: ${err instanceof Error ? err.message : String(err)}`;
+        log.error(
+          { port: config.syslog.port, err: syslogState },
+          'syslog receiver not listening: installer logs arrive only by HTTP post (set syslog.port, or syslog.enabled: false)',
+        );
+      }
+    }
   } catch (err) {
     // Nothing is left half-started: the caller gets the error and no agent.
     await http?.close().catch(() => undefined);
@@ -153,9 +218,12 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
     loaded,
     outbox,
     services,
+    installerLogs: { store: logStore, intake, ...(syslog ? { syslog } : {}) },
     ...(http ? { http } : {}),
     ...(httpUrl ? { httpUrl } : {}),
     async stop() {
+      await syslog?.stop();
+      await summaries.flush();
       await http?.close();
       for (const s of services) {
         states.set(s, 'stopped');

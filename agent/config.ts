@@ -135,6 +135,27 @@ export const agentConfigSchema = z.strictObject({
       public_url: z.string().url().optional(),
     })
     .prefault({}),
+  /** Installer logs over syslog (UDP; RFC 3164, RFC 5424 or netconsole's plain lines). Port 514 needs root. */
+  syslog: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      listen: z.string().default('0.0.0.0'),
+      port: z.int().min(0).max(65535).default(514),
+    })
+    .prefault({}),
+  /** How many installer log lines are kept (per host run, on disk) and how often the host's workflow hears of them. */
+  installer_logs: z
+    .strictObject({
+      max_lines_per_run: z.int().min(10).default(2000),
+      max_bytes_per_run: z.int().min(4096).default(1_000_000),
+      max_runs: z.int().min(1).default(500),
+      /** Lines taken per second from all hosts; the rest are counted and dropped. */
+      max_lines_per_second: z.int().min(1).default(1000),
+      /** Seconds between two summaries (`log` boot events) of one host run. */
+      summary_every_s: z.number().min(0.1).default(20),
+      max_summaries_per_run: z.int().min(1).default(30),
+    })
+    .prefault({}),
   assets: z
     .strictObject({
       root: z.string().optional(),

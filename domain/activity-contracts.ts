@@ -3,6 +3,7 @@
 import type { BootArtifacts, SiteModel } from './site-model.ts';
 import type { BmcRef, HostPlan, TaskPlan } from './host.ts';
 import type { BmcPermitRelease, BmcPermitRequest } from './bmc-semaphore-api.ts';
+import type { InstallerLogAnswer, InstallerLogQuery } from './installer-logs.ts';
 import type {
   PreparedRollout,
   RolloutInput,
@@ -141,4 +142,6 @@ export interface SiteActivities {
    * and answers once they are in; asked before a host's step is called stalled.
    */
   deliverHeldEvents(input: HeldEventsInput): Promise<HeldEventsResult>;
+  /** The newest installer log lines this agent keeps for a host's run (asked on the agent's own queue). */
+  installerLogLines(input: InstallerLogQuery): Promise<InstallerLogAnswer>;
 }

@@ -31,6 +31,7 @@ import { codecRoutes } from './routes/codec.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { hostRoutes } from './routes/hosts.ts';
+import { hostLogRoutes } from './routes/host-logs.ts';
 import { planRoutes } from './routes/plan.ts';
 import { rolloutRoutes } from './routes/rollouts.ts';
 import { siteRoutes } from './routes/sites.ts';
@@ -273,6 +274,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, routeOpts);
   await app.register(siteRoutes, routeOpts);
   await app.register(hostRoutes, routeOpts);
+  await app.register(hostLogRoutes, routeOpts);
   await app.register(rolloutRoutes, routeOpts);
   await app.register(planRoutes, routeOpts);
   await app.register(eventRoutes, routeOpts);

@@ -3,3 +3,4 @@ export { hostReprovision } from './host-reprovision.ts';
 export { rollout } from './rollout.ts';
 export { bmcSemaphore } from './bmc-semaphore.ts';
 export { siteModelPublish } from './site-model-publisher.ts';
+export { hostInstallerLogs } from './host-installer-logs.ts';

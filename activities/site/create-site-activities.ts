@@ -19,6 +19,8 @@ import type {
   TaskRunResult,
 } from '../../domain/activity-contracts.ts';
 import type { BmcPermitRelease } from '../../domain/bmc-semaphore-api.ts';
+import { MAX_LOG_LINES_PER_QUERY } from '../../domain/installer-logs.ts';
+import type { InstallerLogAnswer, InstallerLogLine, InstallerLogQuery } from '../../domain/installer-logs.ts';
 import { optNumber, optString } from '../power/bmc-options.ts';
 import { cycleToNetwork } from '../power/cycle-to-network.ts';
 import { powerOffVerified } from '../power/power-off.ts';
@@ -48,6 +50,15 @@ export interface SiteDeps {
   /** Gives a BMC permit back to the site's semaphore (through Temporal) once a power cycle holding it is done. */
   releaseBmcPermit?: (site: string, release: BmcPermitRelease) => Promise<void>;
   log?: (msg: string) => void;
+  /** This agent's id and its kept installer log lines (agent/installer-logs/log-store.ts); sim sites keep none. */
+  installerLogs?: {
+    agent: string;
+    read(
+      host: string,
+      runId: string | undefined,
+      limit: number,
+    ): Promise<{ runId?: string; lines: InstallerLogLine[]; received: number }>;
+  };
 }
 
 /** How long the agent waits for a host's held events to go out; within the workflow's limit for the call. */
@@ -126,6 +137,13 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
       if (r.held > 0)
         log(`held events for ${input.workflowId}: ${r.held - r.left} of ${r.held} delivered on request`);
       return r;
+    },
+
+    async installerLogLines(input: InstallerLogQuery): Promise<InstallerLogAnswer> {
+      const limit = Math.max(0, Math.min(MAX_LOG_LINES_PER_QUERY, Math.floor(input.limit)));
+      if (!deps.installerLogs) return { agent: '(none)', lines: [], received: 0 };
+      const r = await deps.installerLogs.read(input.host, input.runId, limit);
+      return { agent: deps.installerLogs.agent, ...r };
     },
   };
 

@@ -1,6 +1,6 @@
 // The agent's HTTP boot service: per-host iPXE scripts and unattended configs for the current boot stage,
 // assets (local files, or a caching proxy to a mirror), the iPXE binaries for UEFI HTTP boot, and the checkpoint
-// the installed OS calls. Every request that matters becomes a boot event on the host's workflow. One route a file
+// the installed OS calls, and installer log posts. Every request that matters becomes a boot event on the host's workflow. One route a file
 // under routes/; this file makes the app, its access log, its metrics (GET /metrics) and the context the routes
 // share.
 import Fastify from 'fastify';
@@ -14,6 +14,7 @@ import { bootFilesRoute } from './routes/boot-files.ts';
 import { checkpointRoute } from './routes/checkpoint.ts';
 import { healthRoute } from './routes/health.ts';
 import { hostConfigRoute } from './routes/host-config.ts';
+import { installerLogRoute } from './routes/installer-log.ts';
 import { ipxeScriptRoute } from './routes/ipxe-script.ts';
 import { metricsRoute } from './routes/metrics.ts';
 
@@ -64,6 +65,7 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
   ipxeScriptRoute(app, ctx);
   hostConfigRoute(app, ctx);
   checkpointRoute(app, ctx);
+  installerLogRoute(app, ctx);
   if (opts.bootRoot) await bootFilesRoute(app, ctx, opts.bootRoot);
   await assetsRoute(app, ctx);
   return app;

@@ -9,6 +9,7 @@ import type { CheckpointTokens } from '../checkpoint-token.ts';
 import type { EventOutbox } from '../event-outbox.ts';
 import type { ServiceStatus } from '../metrics.ts';
 import type { ModelCache } from '../model-cache.ts';
+import type { InstallerLogIntake } from '../installer-logs/log-intake.ts';
 import type { NetbootEntry } from '../../domain/site-model.ts';
 import { rebase, servedBases } from '../served-base.ts';
 import type { ServedBases } from '../served-base.ts';
@@ -43,6 +44,8 @@ export interface AgentHttpOptions {
   secrets?: SecretStore;
   /** Boot files the DHCP answers can name that cannot be served, found at start: in /health and /metrics. */
   missingBootFiles?: () => readonly MissingBootFile[];
+  /** Where installer log posts (`POST /log/<token>`) go; the route is absent without it. */
+  installerLogs?: InstallerLogIntake;
 }
 
 export interface AgentHttpContext {
