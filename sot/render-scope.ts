@@ -29,6 +29,8 @@ export interface UrlsScope {
   config: string;
   assets: string;
   checkpoint: string;
+  /** Where the installer posts its log lines (same per-run token as the checkpoint). */
+  log: string;
 }
 
 export function netmaskOf(cidr: string): string {
@@ -94,6 +96,7 @@ export function urlsScope(
     config: `${agent}/config/${mac}?stage=${stageIndex}`,
     assets: `${agent}/assets`,
     checkpoint: `${agent}/checkpoint/${checkpointToken}`,
+    log: `${agent}/log/${checkpointToken}`,
   };
 }
 
