@@ -39,6 +39,8 @@ export async function startSimAgentSite(opts: {
   tftpRoot?: string;
   log?: (msg: string) => void;
   outboxRetryPauses?: AgentOptions['outboxRetryPauses'];
+  /** Sim hosts post installer log lines to the agent before their checkpoint (`vaquero dev` shows them). */
+  installerLog?: boolean;
 }): Promise<SimAgentSite> {
   const httpPort = await freePort();
   const tftpPort = await freePort();
@@ -72,6 +74,7 @@ export async function startSimAgentSite(opts: {
       tftp: { host: '127.0.0.1', port: tftpPort },
       dhcp: (mac, client) => relay.exchange(mac, client),
       sotHttpUrl: opts.sotHttpUrl.replace(/\/+$/, ''),
+      ...(opts.installerLog === true ? { installerLog: true } : {}),
     },
     ...(opts.log !== undefined ? { log: opts.log } : {}),
   });
@@ -88,6 +91,9 @@ export async function startSimAgentSite(opts: {
     // complement. Replies to the relay leave from the loopback interface's socket.
     interfaces: [{ name: 'lo', address: '127.0.0.1', cidr: '127.0.0.0/8' }],
     dhcp: { enabled: true, mode: 'server', port: dhcpPort, proxy_port: proxyPort, relay_port: relayPort },
+    // Sim hosts post their installer logs over HTTP; syslog on a port of the kernel's choice takes no privilege
+    // and leaves 514 to the machine (several sim sites, one per agent, run in one `vaquero dev`).
+    syslog: { listen: '127.0.0.1', port: 0 },
     log_level: 'warn',
   });
   let agent: RunningAgent;

@@ -1,6 +1,7 @@
 // The network side of a simulated host that boots through a real agent: it fetches what a PXE ROM, iPXE and an
 // installer fetch — the boot file over TFTP, its iPXE script over HTTP, the kernel and initrds the script names,
-// its unattended config, and finally the checkpoint URL found in what it was served — so the agent observes a
+// its unattended config, optionally its installer log (posted with the checkpoint's token), and finally the
+// checkpoint URL found in what it was served — so the agent observes a
 // real boot and reports it, exactly as it would for hardware.
 import { request as httpRequest } from 'node:http';
 import { tftpGet } from './tftp-client.ts';
@@ -19,6 +20,8 @@ export interface AgentEndpoints {
    * acknowledged (the boot file name or URL). Without it the boot starts at TFTP.
    */
   dhcp?: (mac: string, client?: 'pxe-rom' | 'ipxe') => Promise<{ bootFile?: string }>;
+  /** The simulated installer posts a few log lines (simInstallerLog) to the agent before its checkpoint. */
+  installerLog?: boolean;
 }
 
 export type SimBootStep = 'dhcp' | 'tftp' | 'ipxe' | 'kernel' | 'config' | 'checkpoint';
@@ -42,6 +45,31 @@ export function simSourceAddress(mac: string): string {
     .slice(3)
     .map((h) => parseInt(h, 16));
   return `127.${b[0]}.${b[1]}.${Math.max(1, b[2]!)}`;
+}
+
+/** The lines a simulated installer posts to the agent before it calls its checkpoint, as a real one would. */
+export function simInstallerLog(mac: string): string[] {
+  return [
+    `sim installer on ${mac}: partitioning`,
+    `sim installer on ${mac}: installing`,
+    'sim installer: done',
+  ];
+}
+
+function post(url: string, localAddress: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method: 'POST', localAddress, timeout: 10_000, headers: { 'content-type': 'text/plain' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`POST ${url}: timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function get(url: string, localAddress: string): Promise<{ status: number; text: string }> {
@@ -134,6 +162,13 @@ export async function simulateNetworkBoot(
     const path = CHECKPOINT.exec(script)?.[0] ?? CHECKPOINT.exec(config)?.[0];
     if (!path)
       throw new Error('nothing it was served names a checkpoint URL, so the installed OS cannot call back');
+    // Its installer log first, to the same token (an agent that takes no posts answers 404: the boot goes on).
+    if (agent.installerLog)
+      await post(
+        `${agent.http}${path.replace('/checkpoint/', '/log/')}`,
+        simSourceAddress(o.mac),
+        simInstallerLog(o.mac).join('\n') + '\n',
+      ).catch(() => undefined);
     const r = await fetchText(`${agent.http}${path}`);
     if (r.status !== 200) throw new Error(`checkpoint refused (HTTP ${r.status})`);
   });

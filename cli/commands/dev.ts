@@ -183,6 +183,8 @@ async function runDev(opts: DevOptions): Promise<number> {
           namespace: temporal.namespace,
           codec: temporal.codec.settings,
           delays,
+          // Their installers post a few log lines, so a host's page shows installer logs as a real one would.
+          installerLog: true,
         });
         agentSites.push(s);
         out(`agent ${a.id} (site ${site}): DHCP, TFTP and HTTP (${s.agent.httpUrl}) on loopback`);

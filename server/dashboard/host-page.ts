@@ -1,11 +1,14 @@
 // One host (`/ui/hosts/:site/:host`): its stage, time in stage, power attempt and cycles, last error, the rollout
 // that owns it, a link to its run in the Temporal UI, and its timeline — every stage change with the boot events
-// (DHCP, TFTP, HTTP, checkpoint), power operations, tasks, timeouts and errors that happened in it. From the host
-// workflow itself (ctx.ops.host), so it is current when drawn.
+// (DHCP, TFTP, HTTP, checkpoint), power operations, tasks, timeouts and errors that happened in it — and the
+// installer's log lines (installer-log-view.ts). From the host workflow itself (ctx.ops.host), so it is current when
+// drawn.
 import type { HostDetail } from '../fleet-ops.ts';
 import { rolloutLink } from './fleet-page.ts';
 import { duration, html } from './html.ts';
 import type { Html } from './html.ts';
+import { installerLogSection } from './installer-log-view.ts';
+import type { InstallerLogView } from './installer-log-view.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 
@@ -18,7 +21,11 @@ function ownerLink(owner: string): Html {
   return m ? html`<a href="${rolloutLink({ sot: m[1]!, revision: m[2]! })}">${owner}</a>` : html`${owner}`;
 }
 
-export function hostPage(h: HostDetail, temporal: { uiUrl?: string; namespace: string }): Html {
+export function hostPage(
+  h: HostDetail,
+  temporal: { uiUrl?: string; namespace: string },
+  installerLog: InstallerLogView = { kind: 'none' },
+): Html {
   // Time in each stage: from one stage entry to the next (the last one: until now, or the run's end).
   const end = h.closedAt ? Date.parse(h.closedAt) : Date.now();
   const stageEntries = h.timeline.filter((e) => e.kind === 'stage');
@@ -92,5 +99,6 @@ export function hostPage(h: HostDetail, temporal: { uiUrl?: string; namespace: s
           )}
         </tbody>
       </table>
-    </section>`;
+    </section>
+    ${installerLogSection(installerLog)}`;
 }

@@ -8,6 +8,10 @@ import { ApiError } from '../../domain/api-error.ts';
 import { fleetPage } from './fleet-page.ts';
 import type { FleetQuery } from './fleet-page.ts';
 import { hostPage } from './host-page.ts';
+import { agentsOfTimeline, readHostInstallerLogs } from '../host-logs.ts';
+import { PAGE_LOG_LINES } from './installer-log-view.ts';
+import type { InstallerLogView } from './installer-log-view.ts';
+import type { HostDetail } from '../fleet-ops.ts';
 import { html } from './html.ts';
 import type { Html } from './html.ts';
 import { FRAGMENT_HEADER, page } from './layout.ts';
@@ -130,10 +134,15 @@ export async function dashboardPages(
       const { site, host } = request.params;
       let body: Html;
       try {
-        body = hostPage(await ctx.ops.host(site, host), {
-          namespace: ctx.namespace,
-          ...(ctx.config.temporalUiUrl !== undefined ? { uiUrl: ctx.config.temporalUiUrl } : {}),
-        });
+        const detail = await ctx.ops.host(site, host);
+        body = hostPage(
+          detail,
+          {
+            namespace: ctx.namespace,
+            ...(ctx.config.temporalUiUrl !== undefined ? { uiUrl: ctx.config.temporalUiUrl } : {}),
+          },
+          await installerLogOf(ctx, detail),
+        );
       } catch (err) {
         const p = problem(err);
         reply.code(p.code);
@@ -147,4 +156,34 @@ export async function dashboardPages(
       });
     },
   );
+}
+
+/** How long a page waits for the installer log lines before it is drawn without them. */
+const LOG_WAIT_MS = 5_000;
+
+/** The host's installer log lines, when its timeline says an agent has some (a `log` summary). */
+async function installerLogOf(ctx: AppContext, h: HostDetail): Promise<InstallerLogView> {
+  if (!h.timeline.some((e) => e.kind === 'event' && e.message.startsWith('log from ')))
+    return { kind: 'none' };
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<InstallerLogView>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ kind: 'unavailable', why: `no answer from the agents in ${LOG_WAIT_MS / 1000} s` }),
+      LOG_WAIT_MS,
+    );
+  });
+  try {
+    return await Promise.race([
+      readHostInstallerLogs(ctx.client, h.site, h.host, agentsOfTimeline(h.timeline), PAGE_LOG_LINES).then(
+        (result): InstallerLogView => ({ kind: 'lines', result }),
+        (err: unknown): InstallerLogView => ({
+          kind: 'unavailable',
+          why: err instanceof Error ? err.message : String(err),
+        }),
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
