@@ -1,6 +1,7 @@
 // The tiny OS of lab boots (LAB.md §4.5): the Debian installer's kernel with a 1-2 MB initrd made of
 // busybox-static and the NIC modules of the d-i initrd. Its init takes a DHCP lease, calls the URL given as
-// `callback=` on the kernel command line (the host's checkpoint) with its MAC and the whole command line,
+// `callback=` on the kernel command line (the host's checkpoint) with its MAC and the whole command line — after
+// sending its boot log to the agent over syslog and as an HTTP post to the same token —
 // and powers the machine off, so a lab boot takes seconds instead of the installer's minute. With `config=` on
 // the command line it first fetches that unattended config, as an installer fetches its preseed, and prints its
 // size and the sha256 of its join_token= value (a fingerprint on the console, as an installer logs what it was
@@ -48,6 +49,10 @@ export const TINY_MARKERS = {
   configFailed: 'TINY: config failed',
   /** `TINY: join token sha256 <hex>`: the fingerprint of the config's join_token= value, never the value. */
   joinToken: 'TINY: join token sha256',
+  /** The boot log went to the agent over syslog (busybox syslogd -R) / was posted to its log URL. */
+  logSyslog: 'TINY: boot log sent over syslog',
+  logPosted: 'TINY: boot log posted',
+  logPostFailed: 'TINY: boot log post failed',
 } as const;
 
 // The callback gets the command line percent-encoded byte by byte (od + sed: busybox has no urlencode), so
@@ -55,7 +60,8 @@ export const TINY_MARKERS = {
 const INIT = `#!/bin/sh
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-echo "${TINY_MARKERS.start}"
+log() { echo "$*"; echo "$*" >> /tmp/boot.log; }
+log "${TINY_MARKERS.start}"
 for m in ${TINY_MODULES.join(' ')}; do insmod /mod/$m.ko 2>/dev/null; done
 ip link set lo up
 IF=
@@ -68,9 +74,9 @@ done
 ip link set "$IF" up
 MAC=$(cat /sys/class/net/$IF/address)
 if udhcpc -i "$IF" -n -q -f -t 10 -T 1 -s /etc/udhcpc.script; then
-  echo "${TINY_MARKERS.lease} $IF $MAC $(ip -4 -o addr show dev $IF | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')"
+  log "${TINY_MARKERS.lease} $IF $MAC $(ip -4 -o addr show dev $IF | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')"
 else
-  echo "${TINY_MARKERS.noLease} $IF $MAC"
+  log "${TINY_MARKERS.noLease} $IF $MAC"
 fi
 CMDLINE=$(cat /proc/cmdline)
 echo "${TINY_MARKERS.cmdline} $CMDLINE"
@@ -79,17 +85,36 @@ if [ -n "$CFG" ]; then
   n=0
   until wget -q -O /tmp/config "$CFG"; do
     n=$((n + 1))
-    if [ $n -ge 5 ]; then echo "${TINY_MARKERS.configFailed} $CFG"; break; fi
+    if [ $n -ge 5 ]; then log "${TINY_MARKERS.configFailed} $CFG"; break; fi
     sleep 1
   done
   if [ $n -lt 5 ]; then
-    echo "${TINY_MARKERS.config} $(wc -c < /tmp/config) bytes"
+    log "${TINY_MARKERS.config} $(wc -c < /tmp/config) bytes"
     TOKEN=$(sed -n 's/^join_token=//p' /tmp/config)
-    [ -n "$TOKEN" ] && echo "${TINY_MARKERS.joinToken} $(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)"
+    [ -n "$TOKEN" ] && log "${TINY_MARKERS.joinToken} $(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)"
   fi
 fi
 CB=$(sed -n 's/.*callback=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 enc() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \\n' | sed 's/../%&/g'; }
+# The boot log to the agent both ways an installer can: syslog to its address (UDP 514) and a post to its log URL,
+# the checkpoint URL with /log/ for /checkpoint/ (the same run token). The command line is not in it: it holds the
+# token.
+if [ -n "$CB" ]; then
+  AGENT=$(echo "$CB" | sed -n 's,^[a-z]*://\\([^:/]*\\).*,\\1,p')
+  syslogd -n -R "$AGENT:514" &
+  SYSLOGD=$!
+  sleep 0.3
+  logger -t tiny < /tmp/boot.log
+  logger -t tiny -p user.err "tiny: this line is an error, on purpose"
+  echo "${TINY_MARKERS.logSyslog} $AGENT"
+  if wget -q -O /dev/null --post-file=/tmp/boot.log "\${CB%/checkpoint/*}/log/\${CB##*/}"; then
+    echo "${TINY_MARKERS.logPosted}"
+  else
+    echo "${TINY_MARKERS.logPostFailed}"
+  fi
+  sleep 0.3
+  kill $SYSLOGD 2>/dev/null
+fi
 if [ -n "$CB" ]; then
   n=0
   until wget -q -O - "$CB?stage=tiny&mac=$MAC&cmdline=$(enc "$CMDLINE")"; do

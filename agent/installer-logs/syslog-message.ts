@@ -14,8 +14,11 @@ export interface SyslogLine {
 export const MAX_LINES_PER_DATAGRAM = 16;
 
 const MONTHS = 'Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec';
-/** RFC 3164's TIMESTAMP and HOSTNAME, then a TAG (up to 48 characters, here) ending in `:` or `[pid]:`. */
-const RFC3164_HEADER = new RegExp(`^(?:${MONTHS}) [ \\d]\\d \\d\\d:\\d\\d:\\d\\d (?:\\S+ )?`);
+/**
+ * RFC 3164's TIMESTAMP and HOSTNAME, then a TAG (up to 48 characters, here) ending in `:` or `[pid]:`. The HOSTNAME
+ * is optional (busybox's syslogd forwards without one), so a word ending in `:` is the TAG, never a host.
+ */
+const RFC3164_HEADER = new RegExp(`^(?:${MONTHS}) [ \\d]\\d \\d\\d:\\d\\d:\\d\\d (?:\\S*[^\\s:] (?=\\S))?`);
 const RFC3164_TAG = /^([^\s:[\]]{1,48})(?:\[[^\]\s]{0,32}\])?: ?/;
 
 export function parseSyslogDatagram(datagram: Buffer): SyslogLine[] {
