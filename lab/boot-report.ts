@@ -14,7 +14,10 @@ export interface BootEventLine {
 }
 
 export interface BootSummary {
+  /** Boot steps: every event but the installer log summaries. */
   events: BootEventLine[];
+  /** The `log` events: summaries of the installer's log lines the agent received (no boot step). */
+  logs: BootEventLine[];
   /** Event kinds in arrival order, repeats collapsed (dhcp, dhcp, ipxe → dhcp, ipxe). */
   sequence: string[];
   /** Seconds since the VM started of the first event of each kind. */
@@ -37,12 +40,14 @@ export function summarizeBoot(status: HostStatus, power: readonly PowerLogEntry[
   const starts = power.filter((p) => p.what.startsWith('vm start'));
   const vmStart = (starts.filter((p) => p.at <= firstEvent).at(-1) ?? starts[0])?.at;
   const secs = (at: number) => (vmStart === undefined ? undefined : Math.round((at - vmStart) / 100) / 10);
-  const events: BootEventLine[] = status.timeline
+  const all: BootEventLine[] = status.timeline
     .filter((e) => e.kind === 'event')
     .map((e) => {
       const sinceVmStartS = secs(e.at);
       return { ...parseEvent(e), at: e.at, ...(sinceVmStartS !== undefined ? { sinceVmStartS } : {}) };
     });
+  const events = all.filter((e) => e.kind !== 'log');
+  const logs = all.filter((e) => e.kind === 'log');
   const sequence: string[] = [];
   const firstAt: Record<string, number> = {};
   for (const e of events) {
@@ -53,6 +58,7 @@ export function summarizeBoot(status: HostStatus, power: readonly PowerLogEntry[
   const done = status.timeline.find((e) => e.kind === 'stage' && e.stage === 'provisioned')?.at;
   return {
     events,
+    logs,
     sequence,
     firstAt,
     ...(vmStart !== undefined ? { vmStartedAt: vmStart } : {}),

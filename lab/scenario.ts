@@ -40,6 +40,9 @@ import { prepareLabAssets } from './assets.ts';
 import { serveUnixToTcp } from './forward.ts';
 import type { BootSummary } from './boot-report.ts';
 import { summarizeBoot } from './boot-report.ts';
+import { agentsOfTimeline, readHostInstallerLogs } from '../server/host-logs.ts';
+import { MAX_LOG_LINES_PER_QUERY } from '../domain/installer-logs.ts';
+import type { HostInstallerLogsResult } from '../workflows/host-installer-logs.ts';
 import type { Kea, KeaLease } from './kea.ts';
 import { startKea } from './kea.ts';
 import type { LabMachine, LabMachineReport } from './machine.ts';
@@ -217,6 +220,8 @@ export interface ScenarioHost {
   openGate?: GateEntry;
   /** The gate after the run. */
   gate?: GateEntry;
+  /** The installer's log lines as the API reads them from the agents (hostInstallerLogs), after the run. */
+  installerLog?: HostInstallerLogsResult;
   bmcKind: LabBmcKind;
   /** Container BMC: the calls the BMC image's script logged (`<epoch s> <host> <action> … -> <answer>`). */
   bmcContainerCalls?: string[];
@@ -1051,6 +1056,19 @@ async function collect(
       : undefined;
     const openGate = openGates.get(m.mac);
     const gate = stack?.agent.cache.lookup(m.mac);
+    const installerLog =
+      stack && status
+        ? await bounded(
+            readHostInstallerLogs(
+              stack.temporal.client,
+              site,
+              m.name,
+              agentsOfTimeline(status.timeline),
+              MAX_LOG_LINES_PER_QUERY,
+            ),
+            20_000,
+          )
+        : undefined;
     const x = extras.get(m.name);
     const calls =
       x?.kind === 'container' ? await readLines(path.join(x.dir, 'bmc-container', 'calls.log')) : [];
@@ -1061,6 +1079,7 @@ async function collect(
       ...(status !== undefined ? { status, boot: summarizeBoot(status, machine.powerLog) } : {}),
       ...(openGate !== undefined ? { openGate } : {}),
       ...(gate !== undefined ? { gate } : {}),
+      ...(installerLog !== undefined ? { installerLog } : {}),
       bmcKind: x?.kind ?? 'ipmi',
       ...(x?.kind === 'container' ? { bmcContainerCalls: calls } : {}),
       ...(x?.sshd

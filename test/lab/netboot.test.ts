@@ -172,6 +172,40 @@ describe(
       }
     });
 
+    it("the tiny installer's boot log reaches the agent over syslog and HTTP; the history holds a bounded summary", () => {
+      const h = host(r, 'bios-1');
+      assert.ok(h.machine.serial.includes(TINY_MARKERS.logSyslog), explain(run));
+      assert.ok(h.machine.serial.includes(TINY_MARKERS.logPosted), explain(run));
+      const lines = h.installerLog?.lines ?? [];
+      const via = (transport: string) => lines.filter((l) => l.transport === transport);
+      // The same boot log both ways: the init's first lines, from the host's address, by the lab's agent.
+      for (const transport of ['syslog', 'http']) {
+        const got = via(transport);
+        assert.ok(
+          got.some((l) => l.text === TINY_MARKERS.start) &&
+            got.some((l) => l.text.startsWith(TINY_MARKERS.lease)),
+          `${transport}: ${JSON.stringify(lines)}`,
+        );
+        assert.ok(got.every((l) => l.from === '10.77.50.10' && l.agent === 'lab-agent'));
+      }
+      assert.ok(via('syslog').every((l) => l.app === 'tiny'));
+      assert.ok(via('syslog').some((l) => l.severity === 3 && l.text.includes('an error, on purpose')));
+      // The command line (which holds the run's token) is not in the log.
+      assert.ok(!lines.some((l) => l.text.includes('/checkpoint/')));
+      // The workflow: short summaries, a bounded number, counting no more lines than the agent kept.
+      const logs = h.boot!.logs;
+      assert.ok(logs.length >= 1 && logs.length <= 30, JSON.stringify(logs));
+      let counted = 0;
+      for (const e of logs) {
+        assert.ok(Buffer.byteLength(e.detail) < 400, e.detail);
+        const m = /^(\d+) installer log lines? \(([a-z, ]+)\), (\d+) errors?; last: /.exec(e.detail);
+        assert.ok(m, e.detail);
+        counted += Number(m[1]);
+      }
+      assert.ok(counted >= 1 && counted <= lines.length, `${counted} counted, ${lines.length} kept`);
+      assert.equal(h.installerLog!.agents[0]!.received, lines.length);
+    });
+
     it('no workflow history of the run holds the join token or the rendered config', (t) =>
       assertNoSecretInHistories(t, run, { site: 'lab', configHosts: ['bios-1', 'uefi-1'] }));
 
