@@ -35,6 +35,11 @@ export interface AgentMetricSources {
   ready?: () => boolean;
   /** The boot files the DHCP answers can name that cannot be served (boot-files-check.ts), found at start. */
   missingBootFiles?: () => readonly MissingBootFile[];
+  /** Installer log lines taken and refused (agent/installer-logs/log-intake.ts). */
+  installerLogs?: () => Record<
+    'kept' | 'unknownSource' | 'badToken' | 'overBudget' | 'dropped' | 'summaries',
+    number
+  >;
   /** Process metrics (CPU, memory, event loop lag) as vaquero_agent_process_…; default true. */
   defaultMetrics?: boolean;
 }
@@ -351,6 +356,37 @@ export function createAgentMetrics(src: AgentMetricSources): AgentMetrics {
       for (const outcome of RECORDER) this.inc({ outcome }, s[outcome]);
     },
   });
+
+  if (src.installerLogs) {
+    const read = src.installerLogs;
+    new Counter({
+      name: 'vaquero_agent_installer_log_lines_total',
+      help:
+        'Installer log lines (syslog and HTTP posts), by outcome: kept (on disk, for a host run), unknown_source ' +
+        '(no open gate for the sender), bad_token (lines of posts with no open run), over_budget (beyond ' +
+        'installer_logs.max_lines_per_second), dropped (the disk refused them)',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        this.reset();
+        const s = read();
+        this.inc({ outcome: 'kept' }, s.kept - s.dropped);
+        this.inc({ outcome: 'unknown_source' }, s.unknownSource);
+        this.inc({ outcome: 'bad_token' }, s.badToken);
+        this.inc({ outcome: 'over_budget' }, s.overBudget);
+        this.inc({ outcome: 'dropped' }, s.dropped);
+      },
+    });
+    new Counter({
+      name: 'vaquero_agent_installer_log_summaries_total',
+      help: 'Summaries of installer log lines sent to host workflows (`log` boot events)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read().summaries);
+      },
+    });
+  }
 
   if (src.outbox) {
     const outbox = src.outbox;

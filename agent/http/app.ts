@@ -54,6 +54,7 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
     ...(opts.services ? { services: opts.services } : {}),
     ...(opts.workerConnected ? { workerConnected: opts.workerConnected } : {}),
     httpRefusals: () => ctx.refusals.list(),
+    ...(opts.installerLogs ? { installerLogs: () => opts.installerLogs!.stats() } : {}),
     ready: () => readiness(opts).ready,
     ...(opts.missingBootFiles ? { missingBootFiles: opts.missingBootFiles } : {}),
   });

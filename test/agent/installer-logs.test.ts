@@ -36,7 +36,8 @@ const H1 = { host: 'h1', mac: '52:54:00:10:9a:01', ip: '10.79.1.2' };
 const H2 = { host: 'h2', mac: '52:54:00:10:9a:02', ip: '10.79.2.2' };
 const STRANGER = { mac: '52:54:00:10:9a:03', ip: '10.79.3.2' };
 const MAX_LINES_PER_RUN = 20;
-const MAX_SUMMARIES = 3;
+// h1 sends 5 lines: each summary counts one at least, so its last line is always summarised within the bound.
+const MAX_SUMMARIES = 5;
 
 test('installer logs over syslog and HTTP: matched to their host, bounded, summarised to the workflow', async (t) => {
   requireRoot();
@@ -208,6 +209,13 @@ test('installer logs over syslog and HTTP: matched to their host, bounded, summa
   );
   assert.equal(h.kept, 2 + 30 + 1 + 3, 'each line of a known host kept once');
   assert.equal(h.badToken, 1, 'the bad token (the path tricks never reach a token check)');
+
+  const metrics = (await agent.get('/metrics')).body;
+  assert.match(
+    metrics,
+    new RegExp(`vaquero_agent_installer_log_lines_total\\{outcome="kept"\\} ${h.kept}\\n`),
+  );
+  assert.match(metrics, /vaquero_agent_installer_log_lines_total\{outcome="unknown_source"\} 1\n/);
 
   // Read back the way the API does: the hostInstallerLogs workflow, on the agent's own queue.
   const h1 = await readHostInstallerLogs(stack.client, SITE, H1.host, [AGENT], 100);
