@@ -66,7 +66,20 @@ export interface RolloutInput {
   pagedResume?: PagedRolloutResume;
 }
 
-export interface WorkflowPolicy {
+/** Maintenance windows of a policy (domain/maintenance-windows.ts); absent: hosts may start any time. */
+export interface WindowPolicy {
+  /** "Sat 22:00-Sun 04:00": hosts start only while one is open (paged rollouts started since its patch). */
+  windows?: string[];
+  /** IANA zone of the windows; default UTC. */
+  time_zone?: string;
+}
+
+/** A site's limits in a rollout: hosts running at once at the site, and its maintenance windows. */
+export interface SiteRolloutPolicy extends WindowPolicy {
+  max_concurrent: number;
+}
+
+export interface WorkflowPolicy extends WindowPolicy {
   max_concurrent: number;
   min_standing: number;
   max_fail: number;
@@ -96,7 +109,7 @@ export interface RolloutPlanSummary {
   /** Hosts to reprovision, all groups together. */
   total: number;
   policies: Record<string, WorkflowPolicy>;
-  sitePolicies: Record<string, { max_concurrent: number }>;
+  sitePolicies: Record<string, SiteRolloutPolicy>;
   counts: { unchanged: number; skipped: number; removed: number };
 }
 
@@ -189,6 +202,8 @@ export interface RolloutStatus {
   timeline: RolloutTimelineEntry[];
   /** Per SoT workflow (paged rollouts): hosts planned, started, running now and failed, and its policy. */
   workflows?: RolloutWorkflowProgress[];
+  /** Groups whose hosts wait for a maintenance window to open (paged rollouts), one line each. */
+  waiting?: string[];
 }
 
 export interface RolloutWorkflowProgress {
@@ -198,6 +213,8 @@ export interface RolloutWorkflowProgress {
   running: number;
   failed: number;
   policy?: WorkflowPolicy;
+  /** Its hosts wait for a maintenance window: why and until when. */
+  waiting?: string;
 }
 
 /** What a paged rollout carries across continueAsNew: bounded by running hosts and the SoT's groups, never the fleet. */

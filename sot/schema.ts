@@ -2,6 +2,7 @@
 // otherwise. Cross-file rules (references, duplicates, subnets) live in validate.ts, not here.
 import { SECRET_FIELDS, SECRET_REF } from '../domain/secret.ts';
 import type { SecretField } from '../domain/secret.ts';
+import { isTimeZone, parseWindow } from '../domain/maintenance-windows.ts';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
@@ -57,6 +58,14 @@ const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+(?:\/\S*)?$/, 'not an http(
 const metadata = z.record(z.string(), z.unknown());
 const posInt = z.int().min(1);
 const nonNegInt = z.int().min(0);
+/** A maintenance window, "Sat 22:00-Sun 04:00" (domain/maintenance-windows.ts says what is one). */
+const maintenanceWindow = z.string().superRefine((s, ctx) => {
+  const p = parseWindow(s);
+  if (!p.ok) ctx.addIssue({ code: 'custom', message: p.error });
+});
+const timeZone = z
+  .string()
+  .refine(isTimeZone, 'not a time zone this runtime knows (an IANA name such as Europe/Berlin, or UTC)');
 
 export const dhcpOptionSchema = z.strictObject({
   code: z.int().min(1).max(254),
@@ -103,6 +112,9 @@ export const siteSchema = z.strictObject({
       bmc_concurrency: posInt.optional(),
       /** Plan hosts new to vaquero that have a BMC (the original Vaquero's name; default true, see FORMAT.md). */
       force_provision: z.boolean().optional(),
+      /** Hosts of this site start only inside one of these windows (and their workflow's). */
+      windows: z.array(maintenanceWindow).optional(),
+      time_zone: timeZone.optional(),
     })
     .optional(),
 });
@@ -217,6 +229,9 @@ export const workflowSchema = z.strictObject({
       min_standing: nonNegInt.optional(),
       max_fail: nonNegInt.optional(),
       block_deps: z.array(id).optional(),
+      /** Hosts of this workflow start only inside one of these windows; none: any time. */
+      windows: z.array(maintenanceWindow).optional(),
+      time_zone: timeZone.optional(),
     })
     .optional(),
   timeouts: z.strictObject(Object.fromEntries(TIMEOUT_KEYS.map((k) => [k, posInt.optional()]))).optional(),

@@ -2,21 +2,41 @@
 // list of every host: the rollout knows each group's counts and holds at most one fetched page of it. Pure and
 // deterministic (group order), so it is table-tested on its own and safe inside workflow code. The rules are the
 // legacy scheduler's (rollout-scheduler.ts): max_concurrent and min_standing per workflow, block_deps, each site's
-// max_concurrent, and a cap on hosts running in the whole rollout.
-import type { RolloutGroupProgress, WorkflowPolicy } from '../domain/rollout.ts';
+// max_concurrent, and a cap on hosts running in the whole rollout; and, given the time (`now`), the maintenance
+// windows of the group's workflow and site: outside them a group starts nothing and says what it waits for.
+import { windowGate } from '../domain/maintenance-windows.ts';
+import type { NextOpening } from '../domain/maintenance-windows.ts';
+import type {
+  RolloutGroupProgress,
+  SiteRolloutPolicy,
+  WindowPolicy,
+  WorkflowPolicy,
+} from '../domain/rollout.ts';
 
 export interface GroupView {
   groups: readonly RolloutGroupProgress[];
   /** Fetched hosts not started yet, per group index (a page at most). */
   queued: readonly number[];
   policies: Readonly<Record<string, WorkflowPolicy>>;
-  sitePolicies: Readonly<Record<string, { max_concurrent: number }>>;
+  sitePolicies: Readonly<Record<string, SiteRolloutPolicy>>;
   runningByWorkflow: ReadonlyMap<string, number>;
   runningBySite: ReadonlyMap<string, number>;
   failedByWorkflow: ReadonlyMap<string, number>;
   /** Failed, cancelled or blocked hosts per workflow: a dependant of such a workflow never starts. */
   badByWorkflow: ReadonlyMap<string, number>;
   maxRunning: number;
+  /** The workflow's time (epoch ms): maintenance windows apply. Absent: they do not (runs before their patch). */
+  now?: number;
+}
+
+/** A group that would start hosts but for a closed maintenance window. */
+export interface WindowWait {
+  group: number;
+  /** Whose windows: `workflow <id>` or `site <id>`. */
+  of: string;
+  timeZone: string;
+  /** The window that opens next and when; absent when none ever opens. */
+  next?: NextOpening;
 }
 
 export interface GroupDecision {
@@ -26,6 +46,8 @@ export interface GroupDecision {
   fetch: number[];
   /** Groups that can never start (a dependency workflow had a host fail): block what is left of them. */
   block: { group: number; reason: string }[];
+  /** Groups held by a closed maintenance window (only when `now` is given and some are). */
+  waiting?: WindowWait[];
 }
 
 /** A group has nothing left to start: its pages are done and its queue is empty. */
@@ -57,6 +79,16 @@ export function scheduleGroups(v: GroupView): GroupDecision {
       return;
     }
     if (p.block_deps.some((dep) => unfinished.has(dep))) return;
+    if (v.now !== undefined) {
+      const wait = closedWindow(v.now, [
+        [`workflow ${g.workflow}`, p],
+        [`site ${g.site}`, v.sitePolicies[g.site]],
+      ]);
+      if (wait) {
+        (d.waiting ??= []).push({ group: i, ...wait });
+        return;
+      }
+    }
     const r = running.get(g.workflow) ?? 0;
     const failed = v.failedByWorkflow.get(g.workflow) ?? 0;
     // Hosts standing = not being reprovisioned and not broken by this rollout.
@@ -75,4 +107,18 @@ export function scheduleGroups(v: GroupView): GroupDecision {
     total += n;
   });
   return d;
+}
+
+/** The first of these policies whose windows are closed at `now`, with its next opening; undefined: all open. */
+function closedWindow(
+  now: number,
+  policies: [string, WindowPolicy | undefined][],
+): Omit<WindowWait, 'group'> | undefined {
+  for (const [of, p] of policies) {
+    if (!p?.windows?.length) continue;
+    const gate = windowGate(p.windows, p.time_zone, now);
+    if (gate.open) continue;
+    return { of, timeZone: p.time_zone ?? 'UTC', ...(gate.next ? { next: gate.next } : {}) };
+  }
+  return undefined;
 }

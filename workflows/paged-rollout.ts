@@ -63,6 +63,7 @@ import type {
 } from '../domain/rollout.ts';
 import { HOST_END_BY_COMPLETION_PATCH, hostReprovision } from './host-reprovision.ts';
 import { groupDone, scheduleGroups } from './group-scheduler.ts';
+import type { WindowWait } from './group-scheduler.ts';
 import { appendRolloutTimeline, failureMessage } from './rollout-progress.ts';
 import { startRolloutReporter } from './rollout-reporter.ts';
 import { publishSiteModelsByChild } from './site-model-publisher.ts';
@@ -87,6 +88,9 @@ const SWEEP_EVERY = '5 minutes';
 const CARRIED_SWEEP_EVERY = '15 seconds';
 const SWEEP_BATCH = 200;
 
+/** Patch id: hosts start only inside their maintenance windows (PATCHES.md). */
+export const MAINTENANCE_WINDOWS_PATCH = 'rollout-maintenance-windows';
+
 const FINAL_ROLLOUT: ReadonlySet<RolloutState> = new Set(['completed', 'failed', 'aborted', 'superseded']);
 
 function zeroCounts(): Record<RolloutHostState, number> {
@@ -106,6 +110,7 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
   const info = workflowInfo();
   const selfId = info.workflowId;
   const endByCompletion = patched(HOST_END_BY_COMPLETION_PATCH);
+  const windowsApply = patched(MAINTENANCE_WINDOWS_PATCH);
   const control = proxyActivities<ControlActivities>({
     taskQueue: CONTROL_TASK_QUEUE,
     startToCloseTimeout: '10 minutes',
@@ -145,6 +150,10 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
   const openChildren = new Set<string>();
   const heldReports = new Map<string, HostFinished>();
   let dirty = true;
+  /** Groups waiting for a maintenance window now, by group index (the status's `waiting`). */
+  let waiting = new Map<number, string>();
+  /** The opening a timer is set for (only while a group waits for a window). */
+  let windowTimerAt: number | undefined;
 
   const note = (kind: string, message: string, host?: string) => {
     appendRolloutTimeline(timeline, {
@@ -187,6 +196,7 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
     ...(supersededBy !== undefined ? { supersededBy } : {}),
     timeline: [...timeline],
     workflows: workflowProgress(),
+    ...(waiting.size > 0 ? { waiting: [...waiting.values()] } : {}),
   });
   // A query's answer only (no history): per SoT workflow, from the groups and the hosts running now.
   const workflowProgress = (): RolloutWorkflowProgress[] => {
@@ -215,6 +225,10 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
     for (const [workflow, n] of failedByWorkflow) {
       const w = by.get(workflow);
       if (w) w.failed = n;
+    }
+    for (const [i, why] of waiting) {
+      const w = by.get(groups[i]!.workflow);
+      if (w && w.waiting === undefined) w.waiting = why;
     }
     return [...by.values()];
   };
@@ -511,6 +525,38 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
     }
   };
 
+  // Say once per wait which groups wait for which window, and set a timer to the earliest opening.
+  const waitForWindows = (waits: WindowWait[]) => {
+    const now = new Map<number, string>();
+    let earliest: number | undefined;
+    for (const w of waits) {
+      const g = groups[w.group]!;
+      const why = w.next
+        ? `workflow ${g.workflow} at site ${g.site}: waiting for the maintenance window "${w.next.window.text}" (${w.of}) opening at ${w.next.local} ${w.timeZone} (${new Date(w.next.at).toISOString()})`
+        : `workflow ${g.workflow} at site ${g.site}: waiting for a maintenance window (${w.of}), but none of its windows ever opens in ${w.timeZone}`;
+      now.set(w.group, why);
+      if (waiting.get(w.group) !== why) note('window-wait', why);
+      if (w.next && (earliest === undefined || w.next.at < earliest)) earliest = w.next.at;
+    }
+    for (const [i] of waiting) {
+      const g = groups[i]!;
+      if (!now.has(i) && !groupDone(g, queues[i]?.length ?? 0))
+        note(
+          'window-open',
+          `workflow ${g.workflow} at site ${g.site}: maintenance window open, starting hosts`,
+        );
+    }
+    waiting = now;
+    if (earliest === undefined || (windowTimerAt !== undefined && windowTimerAt <= earliest)) return;
+    const at = earliest;
+    windowTimerAt = at;
+    void sleep(Math.max(1, at - Date.now())).then(() => {
+      if (windowTimerAt !== at) return;
+      windowTimerAt = undefined;
+      dirty = true;
+    });
+  };
+
   for (;;) {
     await condition(() => dirty);
     dirty = false;
@@ -552,7 +598,9 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
         failedByWorkflow,
         badByWorkflow: t.bad,
         maxRunning: MAX_RUNNING_HOSTS,
+        ...(windowsApply ? { now: Date.now() } : {}),
       });
+      if (windowsApply) waitForWindows(d.waiting ?? []);
       for (const b of d.block) {
         const g = groups[b.group]!;
         const n = Math.max(queues[b.group]!.length, g.planned - g.started - g.blocked);

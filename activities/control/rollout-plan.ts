@@ -11,6 +11,8 @@ import type {
   RolloutPlanPage,
   RolloutPlanPageInput,
   RolloutPlanSummary,
+  SiteRolloutPolicy,
+  WindowPolicy,
   WorkflowPolicy,
 } from '../../domain/rollout.ts';
 import { hostWorkflowId } from '../../domain/workflow-api.ts';
@@ -109,17 +111,27 @@ export function policiesOf(rev: PreparedRevision): Record<string, WorkflowPolicy
       max_fail: p.max_fail ?? 0,
       block_deps: p.block_deps ?? [],
       total_hosts: totals.get(id) ?? 0,
+      ...windowsOf(p),
     };
   }
   return policies;
 }
 
-export function sitePoliciesOf(rev: PreparedRevision): Record<string, { max_concurrent: number }> {
-  const sitePolicies: Record<string, { max_concurrent: number }> = {};
+export function sitePoliciesOf(rev: PreparedRevision): Record<string, SiteRolloutPolicy> {
+  const sitePolicies: Record<string, SiteRolloutPolicy> = {};
   for (const [id, site] of rev.model.sites) {
-    sitePolicies[id] = { max_concurrent: site.spec.policy?.max_concurrent ?? DEFAULT_SITE_MAX_CONCURRENT };
+    sitePolicies[id] = {
+      max_concurrent: site.spec.policy?.max_concurrent ?? DEFAULT_SITE_MAX_CONCURRENT,
+      ...windowsOf(site.spec.policy ?? {}),
+    };
   }
   return sitePolicies;
+}
+
+/** A policy's maintenance windows, only when it has some: a plan without them is what it was before windows. */
+function windowsOf(p: { windows?: string[] | undefined; time_zone?: string | undefined }): WindowPolicy {
+  if (!p.windows || p.windows.length === 0) return {};
+  return { windows: p.windows, ...(p.time_zone !== undefined ? { time_zone: p.time_zone } : {}) };
 }
 
 /** Counts what the rollout will do, per group; lists no host. */

@@ -145,3 +145,58 @@ for (const c of cases) {
     assert.deepEqual(scheduleGroups(c.view), c.want);
   });
 }
+
+// Maintenance windows (patch rollout-maintenance-windows): 2026-03-07 is a Saturday.
+const SAT_2230_UTC = Date.parse('2026-03-07T22:30:00Z');
+const SAT_1200_UTC = Date.parse('2026-03-07T12:00:00Z');
+
+test('a group starts only inside its workflow window, and says when the window opens', () => {
+  const v = (now?: number) =>
+    view({
+      groups: [group('a', 's'), group('b', 's')],
+      queued: [2, 2],
+      policies: {
+        a: policy({ windows: ['Sat 22:00-Sun 04:00'], time_zone: 'Europe/Berlin' }),
+        b: policy(),
+      },
+      ...(now !== undefined ? { now } : {}),
+    });
+  // 22:30 UTC is 23:30 in Berlin: open.
+  assert.deepEqual(scheduleGroups(v(SAT_2230_UTC)), {
+    start: [
+      { group: 0, count: 1 },
+      { group: 1, count: 1 },
+    ],
+    fetch: [],
+    block: [],
+  });
+  const closed = scheduleGroups(v(SAT_1200_UTC));
+  assert.deepEqual(closed.start, [{ group: 1, count: 1 }]);
+  assert.equal(closed.waiting?.length, 1);
+  const w = closed.waiting![0]!;
+  assert.equal(w.group, 0);
+  assert.equal(w.of, 'workflow a');
+  assert.equal(w.timeZone, 'Europe/Berlin');
+  assert.equal(w.next?.at, Date.parse('2026-03-07T21:00:00Z'));
+  assert.equal(w.next?.local, 'Sat 2026-03-07 22:00');
+  // Without the time (a run before the patch) windows do not apply.
+  assert.equal(scheduleGroups(v()).start.length, 2);
+});
+
+test("a site's window holds its groups too, and a closed window neither starts nor fetches", () => {
+  const d = scheduleGroups(
+    view({
+      groups: [group('a', 'east'), group('a', 'west')],
+      queued: [0, 0],
+      policies: { a: policy({ max_concurrent: 5 }) },
+      sitePolicies: {
+        east: { max_concurrent: 5, windows: ['Wed 01:00-03:00'] },
+        west: { max_concurrent: 5 },
+      },
+      now: SAT_1200_UTC,
+    }),
+  );
+  assert.deepEqual(d.fetch, [1]);
+  assert.equal(d.waiting?.[0]?.of, 'site east');
+  assert.equal(d.waiting?.[0]?.next?.at, Date.parse('2026-03-11T01:00:00Z'));
+});
