@@ -6,6 +6,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import type { SotModel } from './model.ts';
 import type { HostSpec, SiteSpec } from './schema.ts';
 import { createRenderer } from './render.ts';
+import { DEFAULT_TIME_ZONE, windowGate } from '../domain/maintenance-windows.ts';
 
 export const PLAN_ACTIONS = ['reprovision', 'added', 'removed', 'skipped', 'unchanged'] as const;
 export type PlanAction = (typeof PLAN_ACTIONS)[number];
@@ -30,6 +31,8 @@ export interface HostState {
   newHostHold?: string;
   /** The host has no BMC interface: nothing power-cycles it (NO_BMC_REASON). */
   noBmc: boolean;
+  /** Maintenance windows its rollout waits for (its workflow's, its site's): a rollout starts it only inside them. */
+  windows?: { of: string; windows: string[]; timeZone: string }[];
   /** Undefined when the host does not render; then `diagnostics` says why. */
   fingerprint?: HostFingerprint;
   diagnostics: Diagnostic[];
@@ -75,6 +78,40 @@ function notedNoBmc(entries: PlanEntry[], states: ReadonlyMap<string, HostState>
   return entries;
 }
 
+function windowsOf(
+  policies: [string, { windows?: string[] | undefined; time_zone?: string | undefined } | undefined][],
+): NonNullable<HostState['windows']> {
+  return policies.flatMap(([of, p]) =>
+    p?.windows?.length ? [{ of, windows: p.windows, timeZone: p.time_zone ?? DEFAULT_TIME_ZONE }] : [],
+  );
+}
+
+/**
+ * Planned hosts under maintenance windows say when they may start: now (a window is open) or the next opening.
+ * `now` is the planner's clock: the rollout decides again when it reaches the host.
+ */
+function notedWindows(
+  entries: PlanEntry[],
+  states: ReadonlyMap<string, HostState>,
+  now: number,
+): PlanEntry[] {
+  for (const e of entries) {
+    const s = states.get(e.host);
+    if (!s?.windows || s.site !== e.site || (e.action !== 'added' && e.action !== 'reprovision')) continue;
+    for (const w of s.windows) {
+      const gate = windowGate(w.windows, w.timeZone, now);
+      const list = `${w.windows.join(', ')} ${w.timeZone}`;
+      if (gate.open) e.reasons.push(`maintenance window open now (${w.of}: ${list})`);
+      else if (gate.next)
+        e.reasons.push(
+          `starts in the next maintenance window: ${gate.next.local} ${w.timeZone} (${w.of}: ${list})`,
+        );
+      else e.reasons.push(`never starts: no maintenance window of ${w.of} ever opens (${list})`);
+    }
+  }
+  return entries;
+}
+
 /** Every host of a model, rendered and fingerprinted, by host name (unique in a valid SoT). */
 export function hostStates(model: SotModel): Map<string, HostState> {
   const renderer = createRenderer(model);
@@ -84,12 +121,17 @@ export function hostStates(model: SotModel): Map<string, HostState> {
     const neverProvision = h.spec.never_provision === true;
     const { rendered, diagnostics } = renderer.renderHost(h);
     const hold = newHostHold(model.sites.get(h.site)?.spec, h.site, h.spec);
+    const windows = windowsOf([
+      [`workflow ${h.spec.workflow}`, model.workflows.get(h.spec.workflow)?.spec.policy],
+      [`site ${h.site}`, model.sites.get(h.site)?.spec.policy],
+    ]);
     const state: HostState = {
       site: h.site,
       host: h.id,
       neverProvision,
       noBmc: !h.spec.interfaces.some((i) => i.type === 'bmc'),
       ...(hold !== undefined ? { newHostHold: hold } : {}),
+      ...(windows.length > 0 ? { windows } : {}),
       diagnostics,
     };
     if (rendered) state.fingerprint = fingerprintHost(rendered);
@@ -146,14 +188,16 @@ export function diffFingerprints(from: HostFingerprint, to: HostFingerprint): st
 }
 
 /** Plan the move from revision `from` (null: nothing provisioned yet) to revision `to`. */
-export function planModels(from: SotModel | null, to: SotModel): Plan {
-  return planStates(from ? hostStates(from) : null, hostStates(to));
+export function planModels(from: SotModel | null, to: SotModel, now = Date.now()): Plan {
+  return planStates(from ? hostStates(from) : null, hostStates(to), now);
 }
 
 /** planModels on hosts already rendered with hostStates (the CLI renders once to both check and plan). */
 export function planStates(
   from: ReadonlyMap<string, HostState> | null,
   after: ReadonlyMap<string, HostState>,
+  /** The clock maintenance windows are read at. */
+  now = Date.now(),
 ): Plan {
   const before = from ?? new Map<string, HostState>();
   const entries: PlanEntry[] = [];
@@ -181,7 +225,7 @@ export function planStates(
       entries.push({ site: f.site, host: f.host, action: 'removed', reasons: ['no longer in the SoT'] });
     }
   }
-  return sortPlan(notedNoBmc(entries, after));
+  return sortPlan(notedWindows(notedNoBmc(entries, after), after, now));
 }
 
 /** Key of a host in the map of last-reached digests. */
@@ -198,6 +242,8 @@ export function planAgainst(
   last: ReadonlyMap<string, string>,
   /** Hosts (`site/host`) with any run of their own, reached or not: force_provision never holds them. */
   ran: ReadonlySet<string> = new Set(last.keys()),
+  /** The clock maintenance windows are read at. */
+  now = Date.now(),
 ): Plan {
   const entries: PlanEntry[] = [];
   const seen = new Set<string>();
@@ -232,7 +278,7 @@ export function planAgainst(
     const site = slash < 0 ? '' : key.slice(0, slash);
     entries.push({ site, host: key.slice(slash + 1), action: 'removed', reasons: ['no longer in the SoT'] });
   }
-  return sortPlan(notedNoBmc(entries, states));
+  return sortPlan(notedWindows(notedNoBmc(entries, states), states, now));
 }
 
 export function countActions(plan: Plan): Record<PlanAction, number> {

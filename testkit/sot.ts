@@ -24,7 +24,14 @@ export const FAST_TIMEOUTS = {
 export interface WorkflowFixture {
   /** Boot ids of test/fixtures/workflows/base/boot: install, configure (both with a config), quick (none). */
   boots: string[];
-  policy?: { max_concurrent?: number; min_standing?: number; max_fail?: number; block_deps?: string[] };
+  policy?: {
+    max_concurrent?: number;
+    min_standing?: number;
+    max_fail?: number;
+    block_deps?: string[];
+    windows?: string[];
+    time_zone?: string;
+  };
   timeouts?: Partial<Record<keyof typeof FAST_TIMEOUTS, number>>;
   power_retries?: number;
   on_failure?: 'power_off' | 'leave';
