@@ -301,7 +301,34 @@ async function pagedContinued(): Promise<void> {
   }
 }
 
+/**
+ * A paged rollout whose workflow's maintenance window is closed when it starts: it waits (a timer to the opening),
+ * then starts its host in the window opening the next whole UTC minute (rollout-maintenance-windows).
+ */
+async function windowWaited(stack: TestStack): Promise<void> {
+  const first = Math.ceil((Date.now() + 1) / 60_000) * 60_000;
+  const at = (x: number) => {
+    const d = new Date(x);
+    return `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()]} ${d.toISOString().slice(11, 16)}`;
+  };
+  const sot = await writeSot({
+    sot: 'rec-window',
+    site: 'rec-window',
+    workflows: { win: { boots: ['quick'], policy: { windows: [`${at(first)}-${at(first + 60_000)}`] } } },
+    hosts: [{ name: 'h1', workflow: 'win' }],
+  });
+  await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId, 5 * 60_000);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  const s = await rolloutStatus(stack.client, r.workflowId);
+  if (!s.timeline.some((e) => e.kind === 'window-wait'))
+    throw new Error('the rollout never waited for its window');
+  await save(stack, 'rollout-window-waited', r.workflowId);
+}
+
 const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
+  windowWaited,
   pagedContinued,
   completed,
   neverDhcp,
