@@ -210,6 +210,8 @@ export async function runFleet(opts: FleetOptions, ctx: BenchContext): Promise<B
     const apiErrors = r.api.windows.reduce((n, w) => n + w.errors, 0);
     if (apiErrors > 0) notes.push(`${backend}: ${apiErrors} GET /hosts requests failed or timed out`);
     for (const e of r.errors.slice(0, 10)) notes.push(`${backend}: ${e}`);
+    for (const f of r.failures ?? [])
+      notes.push(`${backend}: failed ${f.host}: ${f.error ?? 'no error given'}`);
     series.push({ name: BACKEND_LABEL[backend], points: rates });
     charts.push(
       asciiChart(

@@ -136,6 +136,8 @@ export interface FleetRunResult {
   state: string;
   provisioned: number;
   failed: number;
+  /** The first failed hosts and why (from the rollout's status), so a failure in the run can be explained. */
+  failures: { host: string; error?: string }[];
   /** True when the cap ended the run before the rollout did. */
   capped: boolean;
   /** From apply to the rollout's end (its last host done), or to the cap. */
@@ -612,6 +614,7 @@ async function main(): Promise<void> {
         : `${outcome === 'timeout' ? 'capped' : 'rollout failed'}${status ? ` (${status.state})` : ''}`,
       provisioned,
       failed: result?.failed ?? status?.counts.failed ?? 0,
+      failures: (status?.failedHosts ?? []).slice(0, 10),
       capped: outcome === 'timeout',
       seconds: Math.round(seconds * 100) / 100,
       hostsPerSecond: Math.round((provisioned / seconds) * 100) / 100,
