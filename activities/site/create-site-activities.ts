@@ -24,7 +24,7 @@ import type { InstallerLogAnswer, InstallerLogLine, InstallerLogQuery } from '..
 import { optNumber, optString } from '../power/bmc-options.ts';
 import { cycleToNetwork } from '../power/cycle-to-network.ts';
 import { powerOffVerified } from '../power/power-off.ts';
-import type { PowerDriver } from '../power/driver.ts';
+import type { BmcTarget, PowerDriver } from '../power/driver.ts';
 import { BmcError } from '../power/driver.ts';
 import type { PowerOpLog } from '../power/power-op-log.ts';
 import { runBmcOperation } from '../power/run-bmc-operation.ts';
@@ -94,35 +94,15 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
     async powerOffHost(input: Omit<PowerInput, 'permit'>): Promise<PowerResult> {
       const { gate, ...power } = input;
       if (gate) await setNetbootGate(gate);
-      const done = await deps.powerLog.get(power.opId);
-      if (done) return { detail: `${done.detail} (already done for ${power.opId})` };
-      const driver = driverFor(power.bmc.driver);
-      const ctx = Context.current();
       const o = power.bmc.options;
       // No BMC permit: bmc_concurrency spreads the inrush of hosts powering on; an off draws none.
-      const detail = await runBmcOperation(
-        {
-          driver,
-          target: { site: power.site, host: power.host, mac: power.mac, bmc: power.bmc },
-          ...(deps.secrets !== undefined ? { secrets: deps.secrets } : {}),
-          cancelled: ctx.cancellationSignal,
-          heartbeat: (d) => ctx.heartbeat(d),
-        },
-        (target, progress) =>
-          powerOffVerified(driver, target, {
-            attempts: optNumber(o, 'verify_attempts', 3),
-            settleMs: optNumber(o, 'power_settle_s', 30) * 1000,
-            progress,
-          }),
+      return loggedBmcOperation(power, 'power off', (driver, target, progress) =>
+        powerOffVerified(driver, target, {
+          attempts: optNumber(o, 'verify_attempts', 3),
+          settleMs: optNumber(o, 'power_settle_s', 30) * 1000,
+          progress,
+        }),
       );
-      await deps.powerLog.record({
-        opId: power.opId,
-        host: `${power.site}/${power.host}`,
-        at: Date.now(),
-        detail,
-      });
-      log(`power off ${power.site}/${power.host}: ${detail}`);
-      return { detail };
     },
 
     async runTasks(input: TaskRunInput): Promise<TaskRunResult> {
@@ -161,12 +141,34 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
     );
   }
 
-  async function powerCycleToNetwork(input: PowerInput): Promise<PowerResult> {
+  function powerCycleToNetwork(input: Omit<PowerInput, 'gate' | 'permit'>): Promise<PowerResult> {
+    const o = input.bmc.options;
+    return loggedBmcOperation(input, 'power', (driver, target, progress) => {
+      const device = optString(o, 'boot_device', 'network');
+      if (device !== 'network' && device !== 'uefi-http')
+        throw new BmcError(`BMC option boot_device must be network or uefi-http, not ${device}`, false);
+      return cycleToNetwork(driver, target, {
+        device,
+        attempts: optNumber(o, 'verify_attempts', 3),
+        settleMs: optNumber(o, 'power_settle_s', 30) * 1000,
+        progress,
+      });
+    });
+  }
+
+  /**
+   * One BMC operation of a host, at most once per opId: a retried activity finds it in the site's power log and
+   * does not touch the BMC again. Credentials, heartbeats, cancellation and the time cap come with runBmcOperation.
+   */
+  async function loggedBmcOperation(
+    input: Omit<PowerInput, 'gate' | 'permit'>,
+    what: string,
+    op: (driver: PowerDriver, target: BmcTarget, progress: (step: string) => void) => Promise<string>,
+  ): Promise<PowerResult> {
     const done = await deps.powerLog.get(input.opId);
     if (done) return { detail: `${done.detail} (already done for ${input.opId})` };
     const driver = driverFor(input.bmc.driver);
     const ctx = Context.current();
-    const o = input.bmc.options;
     const detail = await runBmcOperation(
       {
         driver,
@@ -175,17 +177,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
         cancelled: ctx.cancellationSignal,
         heartbeat: (d) => ctx.heartbeat(d),
       },
-      (target, progress) => {
-        const device = optString(o, 'boot_device', 'network');
-        if (device !== 'network' && device !== 'uefi-http')
-          throw new BmcError(`BMC option boot_device must be network or uefi-http, not ${device}`, false);
-        return cycleToNetwork(driver, target, {
-          device,
-          attempts: optNumber(o, 'verify_attempts', 3),
-          settleMs: optNumber(o, 'power_settle_s', 30) * 1000,
-          progress,
-        });
-      },
+      (target, progress) => op(driver, target, progress),
     );
     await deps.powerLog.record({
       opId: input.opId,
@@ -193,7 +185,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
       at: Date.now(),
       detail,
     });
-    log(`power ${input.site}/${input.host}: ${detail}`);
+    log(`${what} ${input.site}/${input.host}: ${detail}`);
     return { detail };
   }
 
