@@ -12,6 +12,7 @@ import { EventOutbox } from '../../agent/event-outbox.ts';
 import { ModelCache } from '../../agent/model-cache.ts';
 import type { BootEvent } from '../../domain/boot-events.ts';
 import { SeenEvents } from '../../workflows/bounded-history.ts';
+import { openGate } from './support/open-gate.ts';
 
 const MAC = '52:54:00:aa:00:01';
 
@@ -22,19 +23,7 @@ test("the same DHCP answer seen by two agents is one event; each agent's TFTP re
   const agent = async (id: string) => {
     const cache = new ModelCache(path.join(dir, id, 'cache'));
     await cache.load();
-    await cache.set({
-      site: 'lab',
-      host: 'h1',
-      mac: MAC,
-      sot: 's',
-      revision: 'r1',
-      fingerprint: 'f',
-      bootStage: 1,
-      hasConfig: false,
-      open: true,
-      workflowId: 'host/lab/h1',
-      runId: 'run-1',
-    });
+    await cache.set(openGate({ site: 'lab', host: 'h1', mac: MAC, runId: 'run-1' }));
     const outbox = new EventOutbox(path.join(dir, id, 'outbox'), async (_wf, e) => void delivered.push(e));
     await outbox.start();
     t.after(() => outbox.stop());

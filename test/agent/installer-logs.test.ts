@@ -29,6 +29,7 @@ import type { TestStack } from '../../testkit/stack.ts';
 import { waitFor } from '../../testkit/workflows.ts';
 import { startNsAgent } from './support/ns-agent.ts';
 import type { NsAgent } from './support/ns-agent.ts';
+import { openGate } from './support/open-gate.ts';
 
 const SITE = 'logs';
 const AGENT = 'logs-agent';
@@ -130,20 +131,13 @@ test('installer logs over syslog and HTTP: matched to their host, bounded, summa
   for (const h of [H1, H2])
     await agent.call({
       op: 'gate',
-      gate: {
+      gate: openGate({
         site: SITE,
         host: h.host,
         mac: h.mac,
-        sot: 's',
-        revision: 'r1',
-        fingerprint: 'f',
-        bootStage: 1,
-        hasConfig: false,
-        open: true,
-        workflowId: `host/${SITE}/${h.host}`,
         runId: runs[h.host]!,
         ...(h === H2 ? { ipv4: H2.ip } : {}),
-      },
+      }),
     });
 
   const logger = (pair: VethPair, args: string[]) =>

@@ -20,6 +20,7 @@ import { bootEventSignal, bootEventsSignal } from '../../domain/workflow-api.ts'
 import { freePort } from '../../temporal/ports.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
+import { openGate } from './support/open-gate.ts';
 
 const run = promisify(execFile);
 const MAC = '52:54:00:5e:f0:01';
@@ -95,19 +96,7 @@ test("a refused TFTP or HTTP boot file is one `refused` event on the host's run,
     taskQueue: 'nobody-polls-this',
   });
   const runId = wf.firstExecutionRunId;
-  await agent.cache.set({
-    site: 'refused',
-    host: 'h1',
-    mac: MAC,
-    sot: 's',
-    revision: 'r1',
-    fingerprint: 'f',
-    bootStage: 1,
-    hasConfig: false,
-    open: true,
-    workflowId: WORKFLOW_ID,
-    runId,
-  });
+  await agent.cache.set(openGate({ site: 'refused', host: 'h1', mac: MAC, workflowId: WORKFLOW_ID, runId }));
   // What the agent's DHCP server does when it gives the host its address: requests from there are the host's.
   agent.recorder.bind('127.0.0.1', MAC);
 

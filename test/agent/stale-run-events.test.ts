@@ -16,6 +16,7 @@ import { bootEventSignal } from '../../domain/workflow-api.ts';
 import { freePort } from '../../temporal/ports.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
+import { openGate as gateOf } from './support/open-gate.ts';
 
 const MAC = '52:54:00:5a:1e:01';
 const WORKFLOW_ID = 'host/stale/h1';
@@ -54,19 +55,7 @@ after(async () => {
 });
 
 async function openGate(runId: string): Promise<void> {
-  await agent.cache.set({
-    site: 'stale',
-    host: 'h1',
-    mac: MAC,
-    sot: 's',
-    revision: 'r1',
-    fingerprint: 'f',
-    bootStage: 1,
-    hasConfig: false,
-    open: true,
-    workflowId: WORKFLOW_ID,
-    runId,
-  });
+  await agent.cache.set(gateOf({ site: 'stale', host: 'h1', mac: MAC, workflowId: WORKFLOW_ID, runId }));
 }
 
 async function signalsIn(runId: string): Promise<string[]> {
