@@ -110,6 +110,10 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   let workerRuns: Promise<unknown> | undefined;
   let stopping = false;
   const stopped = new AbortController();
+  // Every call of the agent's own goes out under the stop signal: stop() cancels what is in flight before it closes
+  // the connection. A call the close interrupted gets a retryable status, and the client's retry would then call a
+  // closed channel from a timer, which throws outside any promise (seen as a test's uncaught exception).
+  const untilStopped = <T>(fn: () => Promise<T>): Promise<T> => client.withAbortSignal(stopped.signal, fn);
 
   const serving = await startBootServing(config, {
     log,
@@ -118,14 +122,18 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
       // Temporal run id (a gate written by hand) would be refused forever and block the lane: such an event goes
       // to the workflow's current run, as events did before they carried their run.
       await inBootTrace(event.mac, event.runId, () =>
-        client.workflow.getHandle(workflowId, runOf(event)).signal(bootEventSignal, event),
+        untilStopped(() =>
+          client.workflow.getHandle(workflowId, runOf(event)).signal(bootEventSignal, event),
+        ),
       );
     },
     // The outbox groups only events of one run.
     deliverMany: async (workflowId, events) => {
       const first = events[0]!;
       await inBootTrace(first.mac, first.runId, () =>
-        client.workflow.getHandle(workflowId, runOf(first)).signal(bootEventsSignal, events),
+        untilStopped(() =>
+          client.workflow.getHandle(workflowId, runOf(first)).signal(bootEventsSignal, events),
+        ),
       );
     },
     services: opts.services ?? agentBootServices,
@@ -198,7 +206,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
         log.info({ temporal: describeEndpoint(endpoint), queues }, 'site worker polling');
         delay = 1000;
         // Catch up on what was missed while away: gates opened, moved or closed for this site.
-        void reconcileGates(cache, client, log, config.site).catch((err: unknown) =>
+        void untilStopped(() => reconcileGates(cache, client, log, config.site)).catch((err: unknown) =>
           log.warn({ err: String(err) }, 'gate reconciliation failed'),
         );
         workerRuns = Promise.allSettled(workers.map((w) => w.run()));
@@ -223,7 +231,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   const workerLoop = connectWorker();
 
   const reconcileTimer = setInterval(() => {
-    void reconcileGates(cache, client, log, config.site).catch((err: unknown) =>
+    void untilStopped(() => reconcileGates(cache, client, log, config.site)).catch((err: unknown) =>
       log.debug({ err: String(err) }, 'gate reconciliation skipped'),
     );
   }, opts.reconcileEveryMs ?? 60_000);

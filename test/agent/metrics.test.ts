@@ -315,9 +315,10 @@ test('/metrics counts real DHCP, TFTP and HTTP exchanges exactly; /health is rea
   assert.equal(v('vaquero_agent_http_refusals_total', { route: '/config/:mac', reason: 'not_this_host' }), 1);
   assert.equal(v('vaquero_agent_http_refusals_total', { route: '/ipxe', reason: 'gate_closed' }), 1);
 
-  // Boot events: the open host's DHCP answers, its whole TFTP transfer (not its start), and config; the gated
-  // host's answers are ungated. Temporal is nowhere, so every recorded event waits in the outbox.
-  const recorded = openSent.discovers + openSent.requests + 1 + 1;
+  // Boot events: the open host's DHCP answers, its whole TFTP transfer (not its start), the TFTP refusal of the
+  // missing file (a `refused` event: it asked from the open host's address), and config; the gated host's answers
+  // are ungated. Temporal is nowhere, so every recorded event waits in the outbox.
+  const recorded = openSent.discovers + openSent.requests + 1 + 1 + 1;
   assert.equal(v('vaquero_agent_boot_events_total', { outcome: 'recorded' }), recorded);
   assert.equal(
     v('vaquero_agent_boot_events_total', { outcome: 'ungated' }),
