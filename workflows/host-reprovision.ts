@@ -837,7 +837,14 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       { key: VaqState, value: 'failed' },
       { key: VaqStage, value: failedAt },
     ]);
-    if (plan.onFailure === 'power_off' && plan.bmc && patched(FAILED_HOST_POWERED_OFF_PATCH)) {
+    // Only a host this run power-cycled: a run that failed before touching it (its plan or permit could not be had)
+    // must not turn off a machine that was running its OS.
+    if (
+      plan.onFailure === 'power_off' &&
+      plan.bmc &&
+      poweredThisRun &&
+      patched(FAILED_HOST_POWERED_OFF_PATCH)
+    ) {
       const off = !everyAgent ? gateUpdate(false) : undefined;
       try {
         const r = await powerOff.powerOffHost({

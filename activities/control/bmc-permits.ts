@@ -22,7 +22,9 @@ export async function acquireBmcPermit(
 ): Promise<{ granted: boolean }> {
   const workflowId = bmcSemaphoreWorkflowId(site);
   try {
-    return await client.workflow.getHandle(workflowId).executeUpdate(bmcAcquireUpdate, { args: [request] });
+    return await askRidingOutFailedTasks(() =>
+      client.workflow.getHandle(workflowId).executeUpdate(bmcAcquireUpdate, { args: [request] }),
+    );
   } catch (err) {
     if (!isNotRunning(err)) throw err;
   }
@@ -47,6 +49,24 @@ export async function releaseBmcPermit(
   } catch (err) {
     // No semaphore running holds nothing to give back.
     if (!isNotRunning(err)) throw err;
+  }
+}
+
+/**
+ * The server refuses an update while the semaphore's workflow task is failing or timing out (a starved control
+ * worker: seen 13 times in one semaphore's history in a 10,000-host run on an overloaded machine). That passes once
+ * a task completes, so the ask is repeated for up to a minute here, on top of the activity's own retries, rather
+ * than failing the host's plan.
+ */
+async function askRidingOutFailedTasks<T>(ask: () => Promise<T>): Promise<T> {
+  for (let waitMs = 500, deadline = Date.now() + 60_000; ; waitMs = Math.min(waitMs * 2, 8_000)) {
+    try {
+      return await ask();
+    } catch (err) {
+      const msg = `${err instanceof Error ? err.message : String(err)} ${String((err as { cause?: unknown }).cause ?? '')}`;
+      if (!/Workflow Task in failed state/i.test(msg) || Date.now() + waitMs > deadline) throw err;
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
   }
 }
 
