@@ -24,12 +24,17 @@ export function phase(r: ScenarioReport, name: string): PhaseReport {
   return p;
 }
 
-/** A host's boot events in one phase (`<kind> from <agent>: <detail>` in its timeline), in history order. */
+/**
+ * A host's boot events in one phase (`<kind> from <agent>: <detail>` in its timeline), in history order. The
+ * installer's log summaries (`log`) are no boot step: they are left out, as the lab's boot report leaves them out.
+ */
 export function events(p: PhaseReport, host: string): HostEvent[] {
-  return (p.hosts[host]?.events ?? []).map((e) => {
-    const m = /^(\S+) from (\S+?): (.*)$/s.exec(e.message);
-    return { kind: m?.[1] ?? '?', agent: m?.[2] ?? '?', detail: m?.[3] ?? e.message, at: e.at };
-  });
+  return (p.hosts[host]?.events ?? [])
+    .map((e) => {
+      const m = /^(\S+) from (\S+?): (.*)$/s.exec(e.message);
+      return { kind: m?.[1] ?? '?', agent: m?.[2] ?? '?', detail: m?.[3] ?? e.message, at: e.at };
+    })
+    .filter((e) => e.kind !== 'log');
 }
 
 /** A host's DHCP events in one phase: the agent that gave each, and what. */
