@@ -64,10 +64,15 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 test('stage histograms, boot-event and power counters equal what the hosts’ timelines say', async () => {
   const started = await call(api.app, 'POST', '/rollouts', { body: { sot: 'metricsot' } });
   assert.equal(started.status, 201, started.res.body);
-  await rolloutResult(stack.client, started.json.workflowId as string);
-  // The index sees every run close; each closed run is then read and counted.
-  await waitFor('the index to see every host run closed', () =>
-    HOSTS.every((h) => api.app.vaquero.index.getHost(SITE, h)?.closedMs !== undefined),
+  const rolloutId = started.json.workflowId as string;
+  await rolloutResult(stack.client, rolloutId);
+  // The index sees every run close, and the rollout close (it is counted then); each closed run is then read and
+  // counted. The index refreshes hosts and rollouts separately, so the one can lag the other.
+  await waitFor(
+    'the index to see every host run and the rollout closed',
+    () =>
+      HOSTS.every((h) => api.app.vaquero.index.getHost(SITE, h)?.closedMs !== undefined) &&
+      api.app.vaquero.index.listRollouts({ sot: 'metricsot' }).some((r) => r.status !== 'running'),
   );
   await api.app.vaquero.metrics.settled();
   const text = (await call(api.app, 'GET', '/metrics', { token: null })).res.body;
