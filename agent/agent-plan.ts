@@ -8,6 +8,7 @@ import { agentTaskQueue, siteTaskQueue } from '../domain/temporal-names.ts';
 import type { AgentConfig } from './config.ts';
 import { createSecretStore } from './secrets/create-secret-store.ts';
 import { siteCapabilities } from './site-capabilities.ts';
+import { cachedTftpSubfolder, checkSotSettings } from './sot-settings-check.ts';
 import { agentTemporalEndpoint, describeEndpoint } from './temporal-endpoint.ts';
 
 export interface AgentPlan {
@@ -43,8 +44,12 @@ export async function describeAgentPlan(config: AgentConfig): Promise<AgentPlan>
         `tasks.registry_auth: secret ${config.tasks.registry_auth} has no username and password (${secrets.describe(config.tasks.registry_auth)})`,
       );
   }
-  const bootFiles = bootFileNeeds(config);
-  const missing = await missingBootFiles(config);
+  // The settings of this agent's SoT entry, from the site model its cache holds (the CDN, the TFTP sub-folder).
+  const sot = await checkSotSettings(config);
+  problems.push(...sot.problems);
+  const tftpSub = await cachedTftpSubfolder(config);
+  const bootFiles = bootFileNeeds(config, tftpSub);
+  const missing = await missingBootFiles(config, tftpSub);
   for (const m of missing) problems.push(`boot file missing: ${describeMissing(m)}`);
   const dhcp = config.dhcp.enabled
     ? `${config.dhcp.mode ?? "the site model's mode (SoT agents[] entry of this agent)"}, ports ${config.dhcp.port}/${config.dhcp.proxy_port}`
@@ -56,6 +61,7 @@ export async function describeAgentPlan(config: AgentConfig): Promise<AgentPlan>
     `TFTP: ${config.tftp.enabled ? `port ${config.tftp.port}, root ${config.tftp.root}` : 'off'}`,
     `boot files: ${bootFiles.map((b) => `${b.file} (${b.field})`).join(', ') || 'none named (DHCP off)'}${bootFiles.length ? ` in ${bootFiles[0]!.root}` : ''}${config.boot_files.arm64 === undefined && config.dhcp.enabled ? '; arm64 clients get no answer (no boot_files.arm64)' : ''}`,
     `HTTP: ${config.http.listen}:${config.http.port}${config.http.public_url ? `, reached as ${config.http.public_url}` : ''}`,
+    ...sot.lines,
     `BMC drivers: ${Object.keys(capabilities.drivers).sort().join(', ')}${engine ? '' : ' (container: no tasks.engine)'}`,
     `task containers: ${engine ? `${engine}, pull ${config.tasks.pull}, network ${config.tasks.network}${config.tasks.registry_auth ? `, registry credentials ${config.tasks.registry_auth}` : ''}` : 'none (no tasks.engine): boots with tasks fail on this agent'}`,
     `Temporal: ${temporal}`,

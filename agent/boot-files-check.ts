@@ -30,9 +30,10 @@ export interface MissingBootFile extends BootFileNeed {
  * when the agent answers no DHCP (dhcp.enabled false): then whatever DHCP server points hosts here names the files,
  * and this agent cannot know which. boot_files.arm64 unset: arm64 clients get no answer, so no file is needed.
  */
-export function bootFileNeeds(config: AgentConfig): BootFileNeed[] {
+export function bootFileNeeds(config: AgentConfig, subfolder?: string): BootFileNeed[] {
   if (!config.dhcp.enabled) return [];
-  const root = path.resolve(config.tftp.root);
+  // With the SoT's tftp_root for this agent, the files are looked for in that sub-folder of tftp.root.
+  const root = path.resolve(config.tftp.root, subfolder ?? '.');
   const over = (tftp: string, http: string): string =>
     [config.tftp.enabled ? tftp : undefined, http].filter(Boolean).join('; ');
   const needs: BootFileNeed[] = [];
@@ -61,8 +62,8 @@ export function bootFileNeeds(config: AgentConfig): BootFileNeed[] {
 }
 
 /** The boot files of bootFileNeeds that cannot be served, each with the reason; [] when all can. */
-export async function missingBootFiles(config: AgentConfig): Promise<MissingBootFile[]> {
-  const needs = bootFileNeeds(config);
+export async function missingBootFiles(config: AgentConfig, subfolder?: string): Promise<MissingBootFile[]> {
+  const needs = bootFileNeeds(config, subfolder);
   if (needs.length === 0) return [];
   const root = await realpath(path.resolve(config.tftp.root)).catch(() => undefined);
   if (root === undefined)
@@ -72,7 +73,10 @@ export async function missingBootFiles(config: AgentConfig): Promise<MissingBoot
   ).filter(Boolean);
   const missing: MissingBootFile[] = [];
   for (const need of needs) {
-    const found = await resolveServed({ root, trusted }, need.file);
+    const found = await resolveServed(
+      { root, trusted },
+      subfolder === undefined ? need.file : `${subfolder}/${need.file}`,
+    );
     if (!found.ok) {
       missing.push({ ...need, reason: found.reason });
       continue;

@@ -16,6 +16,7 @@ import { EventOutbox } from './event-outbox.ts';
 import { buildAgentHttp } from './http/app.ts';
 import type { ServiceState } from './metrics.ts';
 import { ModelCache } from './model-cache.ts';
+import { ownAgentEntry } from './own-agent.ts';
 import { InstallerLogIntake } from './installer-logs/log-intake.ts';
 import { InstallerLogStore } from './installer-logs/log-store.ts';
 import { LogSummaries } from './installer-logs/log-summaries.ts';
@@ -105,7 +106,8 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
   );
   const parts: AgentParts = { config, log, cache, recorder, tokens };
   // Not fatal: the hosts of the other firmware still boot. `vaquero agent --check` fails on the same list.
-  const missing = await missingBootFiles(config);
+  // In this agent's SoT tftp_root when its cached site model names one (a later model is not checked again).
+  const missing = await missingBootFiles(config, ownAgentEntry(cache.siteModel(), config.agent_id)?.tftpRoot);
   for (const m of missing)
     log.error(
       { field: m.field, file: m.file, root: m.root, askedBy: m.askedBy, reason: m.reason },
@@ -153,7 +155,9 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
         outbox,
         ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
         ...(config.assets.upstream !== undefined ? { assetsUpstream: config.assets.upstream } : {}),
-        ...(config.assets.upstream ? { assetsCache: path.join(config.data_dir, 'asset-cache') } : {}),
+        // Always: the SoT may name a CDN for this agent (agents[].cdn_url) after it started.
+        assetsCache: path.join(config.data_dir, 'asset-cache'),
+        assetsCacheMaxBytes: config.assets.cache_max_bytes,
         bootRoot: config.tftp.root,
         missingBootFiles: () => missing,
         ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),

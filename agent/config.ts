@@ -159,7 +159,13 @@ export const agentConfigSchema = z.strictObject({
   assets: z
     .strictObject({
       root: z.string().optional(),
+      /** A mirror /assets/ proxies to; wins over the SoT's `cdn_url` for this agent. */
       upstream: z.string().url().optional(),
+      /** Bound of the proxied assets' cache under data_dir/asset-cache (least recently used files go first). */
+      cache_max_bytes: z
+        .int()
+        .min(1024 * 1024)
+        .default(8 * 1024 ** 3),
     })
     .prefault({}),
   boot_files: z

@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { BootEventRecorder, RecorderStats } from './boot-event-recorder.ts';
 import type { MissingBootFile } from './boot-files-check.ts';
+import type { AssetCacheStats } from './http/asset-cache.ts';
 import type { DhcpStats } from './dhcp/server.ts';
 import type { EventOutbox, OutboxStats } from './event-outbox.ts';
 import type { ModelCache } from './model-cache.ts';
@@ -40,6 +41,8 @@ export interface AgentMetricSources {
     'kept' | 'unknownSource' | 'badToken' | 'overBudget' | 'dropped' | 'summaries',
     number
   >;
+  /** The cache of assets proxied from a CDN (agent/http/asset-cache.ts); its metrics are left out without it. */
+  assetCache?: () => AssetCacheStats;
   /** Process metrics (CPU, memory, event loop lag) as vaquero_agent_process_…; default true. */
   defaultMetrics?: boolean;
 }
@@ -474,6 +477,62 @@ export function createAgentMetrics(src: AgentMetricSources): AgentMetrics {
         for (const m of missing()) this.set({ field: m.field, file: m.file }, 1);
       },
     });
+  }
+  if (src.assetCache) {
+    const assets = src.assetCache;
+    new Counter({
+      name: 'vaquero_agent_asset_cache_requests_total',
+      help: 'Requests for assets proxied from the CDN, by result: hit (served from the cache) or miss (asked the origin)',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        const s = assets();
+        this.inc({ result: 'hit' }, s.hits);
+        this.inc({ result: 'miss' }, s.misses);
+      },
+    });
+    const assetCounter = (name: string, help: string, key: 'originErrors' | 'stored' | 'evictions') =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(assets()[key]);
+        },
+      });
+    assetCounter(
+      'vaquero_agent_asset_cache_origin_errors_total',
+      'Proxied asset requests the CDN failed (unreachable, timed out or an error status): answered 502 (404 for its 404)',
+      'originErrors',
+    );
+    assetCounter(
+      'vaquero_agent_asset_cache_stored_total',
+      'Assets stored in the cache after a whole download',
+      'stored',
+    );
+    assetCounter(
+      'vaquero_agent_asset_cache_evictions_total',
+      'Cached assets deleted (least recently used first) to keep the cache under assets.cache_max_bytes',
+      'evictions',
+    );
+    const assetGauge = (name: string, help: string, key: 'bytes' | 'files' | 'maxBytes') =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(assets()[key]);
+        },
+      });
+    assetGauge('vaquero_agent_asset_cache_bytes', 'Bytes of assets the CDN cache holds', 'bytes');
+    assetGauge('vaquero_agent_asset_cache_files', 'Assets the CDN cache holds', 'files');
+    assetGauge(
+      'vaquero_agent_asset_cache_max_bytes',
+      'The bound of the CDN cache (assets.cache_max_bytes)',
+      'maxBytes',
+    );
   }
   new Gauge({
     name: 'vaquero_agent_site_model_info',

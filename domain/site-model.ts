@@ -37,6 +37,10 @@ export interface SiteAgent {
   dhcpMode: 'server' | 'proxy';
   /** Subnet ids it serves; absent: all of the site's. */
   subnets?: string[];
+  /** Its `/assets/` is a caching reverse proxy to this origin (SoT `cdn_url`); absent: local files only. */
+  cdnUrl?: string;
+  /** The sub-folder of its configured TFTP root its TFTP service serves (SoT `tftp_root`); absent: the root. */
+  tftpRoot?: string;
 }
 
 export interface SiteModel {

@@ -83,11 +83,47 @@ export const subnetSchema = z.strictObject({
   dhcp_options: z.array(dhcpOptionSchema).optional(),
 });
 
+/**
+ * The origin an agent's `/assets/` proxies to (the original's `asset_server.cdn_scheme://cdn_addr:cdn_port`): one URL
+ * like `http_url`, so it may carry a path prefix; no credentials (the SoT holds none), no query or fragment (the
+ * asset's path is appended to it).
+ */
+const cdnUrl = z.string().superRefine((s, ctx) => {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a URL (scheme://address[:port][/path])' });
+    return;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    ctx.addIssue({
+      code: 'custom',
+      message: `scheme ${u.protocol.slice(0, -1)}: the CDN is reached by http or https`,
+    });
+  if (u.username !== '' || u.password !== '')
+    ctx.addIssue({ code: 'custom', message: 'credentials in the URL: the SoT holds no secrets' });
+  if (u.search !== '' || u.hash !== '' || s.includes('?') || s.includes('#'))
+    ctx.addIssue({ code: 'custom', message: 'a query or fragment: the asset path is appended to this URL' });
+});
+/** A folder under the agent's own TFTP root (agent config `tftp.root`): relative, plain names, no `.` or `..`. */
+const tftpRoot = z
+  .string()
+  .max(255)
+  .regex(
+    /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/,
+    'a relative folder inside the agent\'s TFTP root (names of letters, digits, ".", "_", "-" joined by "/"; no "..", no leading "/")',
+  );
+
 export const agentSchema = z.strictObject({
   id,
   http_url: httpUrl,
   dhcp_mode: z.enum(['server', 'proxy']),
   subnets: z.array(id).optional(),
+  /** `/assets/` on this agent becomes a caching reverse proxy to this origin (a CDN or mirror). */
+  cdn_url: cdnUrl.optional(),
+  /** This agent's TFTP service serves this sub-folder of its configured TFTP root. */
+  tftp_root: tftpRoot.optional(),
 });
 
 /** A git ref or commit as an operator writes it (checked again by git-revision.ts before git sees it). */

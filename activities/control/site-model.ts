@@ -22,6 +22,9 @@ export function buildSiteModel(model: SotModel, sot: string, revision: string, s
       httpUrl: a.http_url.replace(/\/+$/, ''),
       dhcpMode: a.dhcp_mode,
       ...(a.subnets !== undefined ? { subnets: [...a.subnets] } : {}),
+      // Only when set: an entry without them is the same model as before the fields existed.
+      ...(a.cdn_url !== undefined ? { cdnUrl: a.cdn_url.replace(/\/+$/, '') } : {}),
+      ...(a.tftp_root !== undefined ? { tftpRoot: a.tftp_root } : {}),
     })),
     subnets: entity.spec.subnets.map((s) => ({
       id: s.id,

@@ -6,6 +6,7 @@
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import { createAgentMetrics } from '../metrics.ts';
+import { AssetCache, DEFAULT_ASSET_CACHE_BYTES } from './asset-cache.ts';
 import { HostBinding } from './host-binding.ts';
 import { readiness, RefusalCounts, routeOf } from './http-context.ts';
 import type { AgentHttpContext, AgentHttpOptions } from './http-context.ts';
@@ -21,8 +22,15 @@ import { metricsRoute } from './routes/metrics.ts';
 export type { AgentHttpOptions } from './http-context.ts';
 
 export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyInstance> {
+  const assetCache = opts.assetsCache
+    ? new AssetCache(opts.assetsCache, opts.assetsCacheMaxBytes ?? DEFAULT_ASSET_CACHE_BYTES, (m) =>
+        opts.logger?.warn(m),
+      )
+    : undefined;
+  await assetCache?.load();
   const ctx: AgentHttpContext = {
     opts,
+    ...(assetCache ? { assetCache } : {}),
     binding: new HostBinding(opts.recorder, opts.cache, opts.tokens),
     refusals: new RefusalCounts(),
     logNotes: new WeakMap(),
@@ -57,6 +65,7 @@ export async function buildAgentHttp(opts: AgentHttpOptions): Promise<FastifyIns
     ...(opts.installerLogs ? { installerLogs: () => opts.installerLogs!.stats() } : {}),
     ready: () => readiness(opts).ready,
     ...(opts.missingBootFiles ? { missingBootFiles: opts.missingBootFiles } : {}),
+    ...(assetCache ? { assetCache: () => assetCache.stats() } : {}),
   });
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpRequest(req.method, routeOf(req), reply.statusCode);

@@ -1,93 +1,158 @@
-// A caching, streaming reverse proxy for assets that live on an upstream mirror: the first request streams from
-// upstream to the client while the body is written to the cache; later requests are served from disk (with
-// ranges and ETags). Range requests for an uncached file pass through uncached.
+// The agent's `/assets/` as a caching reverse proxy to a CDN or mirror (SoT `agents[].cdn_url`, or the agent config's
+// `assets.upstream`): an asset not in the cache is fetched from the origin and streamed to the client while it is
+// written to the cache (asset-cache.ts); the route serves later requests from the cache, with ranges, ETags and HEAD
+// (@fastify/static), also while the origin is down. A range or HEAD of an uncached asset is passed to the origin and
+// not kept. What the origin fails (unreachable, timed out, an error status) is returned as a refusal for the route to
+// answer and record: no body is sent then.
+//
+// Why not a proxy plugin: @fastify/reply-from is not among the agent's dependencies, and no proxy plugin caches;
+// Node's fetch is the client, and serving from the cache is @fastify/static's, as for local assets.
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import type { WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { FastifyReply } from 'fastify';
+import type { AssetCache } from './asset-cache.ts';
 
-export interface ProxyResult {
-  status: number;
-  cachedPath?: string;
+export type ProxyOutcome = { ok: true } | { ok: false; status: 404 | 502; reason: string };
+
+/** Response headers of the origin passed to the client. */
+const PASSED_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-range',
+  'etag',
+  'last-modified',
+  'accept-ranges',
+];
+
+/** Resolves when `s` can take more, or is gone (a client that went away never drains). */
+function drained(s: Writable): Promise<void> {
+  if (s.destroyed || s.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.once('drain', done);
+    s.once('close', done);
+  });
+}
+
+function closeFile(file: WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
 }
 
 export class AssetProxy {
   constructor(
-    private readonly upstream: string,
-    private readonly cacheDir: string,
-    private readonly timeoutMs = 60_000,
+    private readonly cache: AssetCache,
+    /** How long the origin has to start answering (its body may take as long as it takes). */
+    private readonly headersTimeoutMs = 30_000,
   ) {}
 
-  cachePath(rel: string): string {
-    return path.join(this.cacheDir, rel);
+  /** The origin's URL of `rel`, each segment encoded (the route decoded them). */
+  static urlOf(origin: string, rel: string): string {
+    return `${origin.replace(/\/+$/, '')}/${rel.split('/').map(encodeURIComponent).join('/')}`;
   }
 
-  async isCached(rel: string): Promise<boolean> {
-    return stat(this.cachePath(rel)).then(
-      (s) => s.isFile(),
-      () => false,
+  /**
+   * Answers `rel` from the origin into `reply`, keeping a whole 200 GET under `target` (a path in the origin's cache
+   * folder). Resolves once the answer is sent (and the file stored), or with the origin's failure and nothing sent.
+   */
+  async serve(
+    origin: string,
+    rel: string,
+    target: string,
+    method: string,
+    range: string | undefined,
+    reply: FastifyReply,
+  ): Promise<ProxyOutcome> {
+    const url = AssetProxy.urlOf(origin, rel);
+    const abort = new AbortController();
+    const timer = setTimeout(
+      () => abort.abort(new Error(`no answer within ${this.headersTimeoutMs} ms`)),
+      this.headersTimeoutMs,
     );
-  }
-
-  /** Streams `rel` from upstream to the reply, caching the full body when the request has no Range. */
-  async fetchInto(rel: string, range: string | undefined, reply: FastifyReply): Promise<void> {
-    const url = `${this.upstream.replace(/\/+$/, '')}/${rel.split('/').map(encodeURIComponent).join('/')}`;
-    const res = await fetch(url, {
-      headers: range ? { range } : {},
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    if (!res.ok || !res.body) {
-      reply
-        .code(res.status === 404 ? 404 : 502)
-        .send({ error: `upstream answered ${res.status} for ${rel}` });
-      return;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: method === 'HEAD' ? 'HEAD' : 'GET',
+        headers: range ? { range } : {},
+        signal: abort.signal,
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+      return { ok: false, status: 502, reason: `CDN ${origin} unreachable (${why})` };
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => undefined);
+      return res.status === 404 || res.status === 410
+        ? { ok: false, status: 404, reason: `not on the CDN ${origin} (${res.status})` }
+        : { ok: false, status: 502, reason: `CDN ${origin} answered ${res.status}` };
     }
     reply.code(res.status);
-    for (const h of [
-      'content-type',
-      'content-length',
-      'content-range',
-      'etag',
-      'last-modified',
-      'accept-ranges',
-    ]) {
+    for (const h of PASSED_HEADERS) {
       const v = res.headers.get(h);
       if (v) reply.header(h, v);
     }
-    const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
-    if (range || res.status !== 200) {
-      await reply.send(body);
-      return;
+    if (method === 'HEAD' || !res.body) {
+      await res.body?.cancel().catch(() => undefined);
+      reply.send();
+      return { ok: true };
     }
-    const target = this.cachePath(rel);
-    await mkdir(path.dirname(target), { recursive: true });
-    const tmp = `${target}.part-${process.pid}-${Date.now()}`;
-    const file = createWriteStream(tmp);
+    const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    // Only a whole file is kept: not a range, not one larger than the cache.
+    if (range || res.status !== 200 || (Number.isFinite(declared) && !this.cache.fits(declared))) {
+      reply.send(body);
+      return { ok: true };
+    }
+    const partial = await this.cache.partialPath();
+    const file = createWriteStream(partial);
     const toClient = new PassThrough();
-    // One loop feeds both the client and the cache file, honouring backpressure on each; a failure on either
-    // side (upstream cut, client gone) leaves no cache entry behind.
+    // One loop feeds the client and the cache file, each with its backpressure. The client leaving does not stop the
+    // download (its retry then finds the file cached); an origin cut short, or a file grown past the bound, keeps
+    // nothing. The client's stream ends only once the file is in place: whoever got the whole body finds it cached.
     const pump = (async () => {
+      let size = 0;
+      let keeping = true;
+      const drop = async () => {
+        keeping = false;
+        file.destroy();
+        await rm(partial, { force: true });
+      };
       try {
-        for await (const chunk of body) {
-          if (!toClient.write(chunk)) await once(toClient, 'drain');
-          if (!file.write(chunk)) await once(file, 'drain');
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (keeping && !this.cache.fits(size)) await drop();
+          if (!toClient.destroyed && !toClient.write(chunk)) await drained(toClient);
+          if (keeping && !file.write(chunk)) await drained(file);
         }
-        await new Promise<void>((resolve, reject) =>
-          file.end((err?: Error | null) => (err ? reject(err) : resolve())),
-        );
-        await rename(tmp, target);
-        // Ended only once the cache holds the file: a client that got the whole body finds it cached.
+        if (keeping) {
+          await closeFile(file);
+          await this.cache.store(partial, target, size);
+        }
         toClient.end();
       } catch (err) {
         toClient.destroy(err instanceof Error ? err : new Error(String(err)));
-        file.destroy();
-        await rm(tmp, { force: true });
+        if (keeping) await drop();
       }
     })();
-    await reply.send(toClient);
+    // Not awaited: a client that leaves must not end the download (fastify ends the send on its own).
+    reply.send(toClient);
     await pump;
+    return { ok: true };
+  }
+
+  /** Where `rel` of an origin whose folder is `dir` is kept. */
+  static targetOf(dir: string, rel: string): string {
+    return path.join(dir, ...rel.split('/'));
   }
 }

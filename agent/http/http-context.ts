@@ -14,6 +14,7 @@ import type { NetbootEntry } from '../../domain/site-model.ts';
 import { rebase, servedBases } from '../served-base.ts';
 import type { ServedBases } from '../served-base.ts';
 import { withToken } from './artifact-text.ts';
+import type { AssetCache } from './asset-cache.ts';
 import type { Binding, HostBinding } from './host-binding.ts';
 
 export interface AgentHttpOptions {
@@ -25,9 +26,15 @@ export interface AgentHttpOptions {
   outbox?: EventOutbox;
   /** Local folder served under /assets/ (ranges, ETags). */
   assetsRoot?: string;
-  /** Mirror to proxy /assets/ from (cached under assetsCache) when a file is not in assetsRoot. */
+  /**
+   * Mirror to proxy /assets/ from (cached under assetsCache) when a file is not in assetsRoot; without it, the CDN of
+   * this agent's SoT agents[] entry (`cdn_url`), read at each request.
+   */
   assetsUpstream?: string;
+  /** Folder of the proxied assets' cache (asset-cache.ts); no proxying without it. */
   assetsCache?: string;
+  /** Bound of that cache in bytes (default 8 GiB). */
+  assetsCacheMaxBytes?: number;
   /** Folder of the iPXE binaries (the TFTP root), served under /boot/ for UEFI HTTP boot. */
   bootRoot?: string;
   /** A pino logger for request logs (none by default). */
@@ -50,6 +57,8 @@ export interface AgentHttpOptions {
 
 export interface AgentHttpContext {
   opts: AgentHttpOptions;
+  /** The cache of assets proxied from a CDN (present with assetsCache). */
+  assetCache?: AssetCache;
   binding: HostBinding;
   refusals: RefusalCounts;
   /** What a request's access log line (app.ts, one info line per request) says beyond method, URL and status. */

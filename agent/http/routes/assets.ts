@@ -1,16 +1,17 @@
 // GET|HEAD /assets/<path>: kernels, initrds and other files, from a local folder (ranges, ETags) or a caching proxy
-// to a mirror. One route, and it serves only what resolveServed returns for the name the router parsed — never a
+// to a CDN or mirror (this agent's SoT `cdn_url`, or the config's `assets.upstream`: asset-proxy.ts, asset-cache.ts). One route, and it serves only what resolveServed returns for the name the router parsed — never a
 // path re-read from the raw URL (which once let `/assets/link#x` past a guard that cut at `?` only). A fetch of the
 // kernel or an initrd the client's boot stage names is a boot event: once it has been sent whole, for a local file.
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { mkdir, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ERR_NOT_FOUND } from '../../tftp/packets.ts';
 import { normaliseText, resolveServed } from '../../tftp/path-safety.ts';
 import { AssetMemory } from '../asset-memory.ts';
 import { AssetProxy } from '../asset-proxy.ts';
 import type { AgentHttpContext } from '../http-context.ts';
+import { ownAgentEntry } from '../../own-agent.ts';
 
 /**
  * How assets are sent: 1 MiB reads (the plugin's default is 64 KiB). `highWaterMark` reaches @fastify/send at run
@@ -31,17 +32,20 @@ function pathOf(u: string): string {
 
 type Refusal = { code: number; reason: string };
 
-export async function assetsRoute(app: FastifyInstance, { opts, binding }: AgentHttpContext): Promise<void> {
-  const proxy =
-    opts.assetsUpstream && opts.assetsCache
-      ? new AssetProxy(opts.assetsUpstream, opts.assetsCache)
-      : undefined;
+export async function assetsRoute(app: FastifyInstance, ctx: AgentHttpContext): Promise<void> {
+  const { opts, binding, assetCache } = ctx;
+  const proxy = assetCache ? new AssetProxy(assetCache) : undefined;
   const assetRoot = opts.assetsRoot ? await realpath(path.resolve(opts.assetsRoot)) : undefined;
-  const cacheRoot = proxy ? path.resolve(opts.assetsCache!) : undefined;
-  if (cacheRoot) await mkdir(cacheRoot, { recursive: true });
+  /** The CDN /assets/ proxies to now: the config's mirror, else this agent's own SoT entry (the model may change). */
+  const origin = (): string | undefined =>
+    opts.assetsUpstream ?? ownAgentEntry(opts.cache.siteModel(), opts.agentId)?.cdnUrl;
   // The route exists without any asset source too: a kernel fetch from elsewhere still names what the host booted.
-  if (assetRoot || cacheRoot)
-    await app.register(fastifyStatic, { root: (assetRoot ?? cacheRoot)!, serve: false, decorateReply: true });
+  if (assetRoot || assetCache)
+    await app.register(fastifyStatic, {
+      root: (assetRoot ?? assetCache?.root)!,
+      serve: false,
+      decorateReply: true,
+    });
 
   const recordFetch = async (req: FastifyRequest, name: string) => {
     if (req.method === 'HEAD') return;
@@ -78,7 +82,7 @@ export async function assetsRoute(app: FastifyInstance, { opts, binding }: Agent
         reply.code(r.code === ERR_NOT_FOUND ? 404 : 403).send({ error: r.reason });
       const name = normaliseText(req.params['*']);
       if (!name.ok) return refuse(name);
-      // Hidden files (.git, .htpasswd) are never assets.
+      // Hidden files (.git, .htpasswd, the cache's .partial/) are never assets.
       if (name.name.split('/').some((seg) => seg.startsWith('.')))
         return reply.code(403).send({ error: 'forbidden path' });
       let missing: Refusal = { code: ERR_NOT_FOUND, reason: 'no such asset' };
@@ -100,12 +104,34 @@ export async function assetsRoute(app: FastifyInstance, { opts, binding }: Agent
       }
       // What the host asked for is an event even when it is not here: the step then says what was missing.
       await recordFetch(req, name.name);
-      if (!proxy || !cacheRoot) return refuse(missing);
-      const cached = await resolveServed({ root: cacheRoot, trusted: [] }, name.name);
-      if (cached.ok) return sendResolved(req, reply, cacheRoot, cached.path);
+      const cdn = origin();
+      if (!proxy || !assetCache || cdn === undefined) return refuse(missing);
+      const dir = await assetCache.originDir(cdn);
+      const cached = await resolveServed({ root: dir, trusted: [] }, name.name);
+      if (cached.ok) {
+        assetCache.hit(cached.path);
+        return sendResolved(req, reply, dir, cached.path);
+      }
       if (cached.code !== ERR_NOT_FOUND) return refuse(cached);
-      await proxy.fetchInto(name.name, req.headers.range, reply);
-      return reply;
+      assetCache.miss();
+      const outcome = await proxy.serve(
+        cdn,
+        name.name,
+        AssetProxy.targetOf(dir, name.name),
+        req.method,
+        req.headers.range,
+        reply,
+      );
+      if (outcome.ok) return reply;
+      // What the host asked for and did not get: on its timeline (once per run: the recorder), like TFTP's refusals.
+      assetCache.originError();
+      ctx.logNotes.set(req, { refused: 'cdn', reason: outcome.reason });
+      await opts.recorder.record({
+        kind: 'refused',
+        ip: req.ip,
+        detail: `http /assets/${name.name}: ${outcome.reason}`,
+      });
+      return reply.code(outcome.status).send({ error: outcome.reason });
     },
   });
 }

@@ -8,6 +8,7 @@ import { ERR_NOT_FOUND } from '../../tftp/packets.ts';
 import { resolveServed } from '../../tftp/path-safety.ts';
 import { DEBIAN_IPXE_LINK_TARGETS } from '../../tftp/server.ts';
 import type { AgentHttpContext } from '../http-context.ts';
+import { ownAgentEntry } from '../../own-agent.ts';
 
 export async function bootFilesRoute(app: FastifyInstance, { opts }: AgentHttpContext, bootRoot: string) {
   const root = await realpath(path.resolve(bootRoot));
@@ -25,7 +26,12 @@ export async function bootFilesRoute(app: FastifyInstance, { opts }: AgentHttpCo
       },
     },
     handler: async (req, reply) => {
-      const found = await resolveServed({ root, trusted }, req.params.file);
+      // This agent's SoT tftp_root, a sub-folder of the TFTP root, as TFTP serves it (boot-services.ts).
+      const sub = ownAgentEntry(opts.cache.siteModel(), opts.agentId)?.tftpRoot;
+      const found = await resolveServed(
+        { root, trusted },
+        sub === undefined ? req.params.file : `${sub}/${req.params.file}`,
+      );
       // A refusal is what the host asked for and did not get: on its timeline (once per run: the recorder).
       const refused = async (code: number, reason: string) => {
         await opts.recorder.record({

@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { AssetCache } from '../../../agent/http/asset-cache.ts';
 import { MAC, setup } from './support/agent-http.ts';
 
 test('assets: ranges and ETags; kernel fetch by a gated client is an event; no escape from the root', async (t) => {
@@ -53,7 +54,8 @@ test('the asset proxy streams from the mirror once, then serves its cache', asyn
   });
   await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => mirror.close(() => r())));
-  const s = await setup(t, { upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}/pool` });
+  const origin = `http://127.0.0.1:${(mirror.address() as AddressInfo).port}/pool`;
+  const s = await setup(t, { upstream: origin });
   const first = await s.app.inject({ url: '/assets/initrd.gz' });
   assert.equal(first.statusCode, 200);
   assert.equal(first.rawPayload.length, body.length);
@@ -61,7 +63,9 @@ test('the asset proxy streams from the mirror once, then serves its cache', asyn
   assert.equal(second.statusCode, 206);
   assert.equal(second.rawPayload.length, 10);
   assert.equal(hits, 1, 'the second request came from the cache');
-  assert.deepEqual(await readFile(path.join(s.dir, 'asset-cache', 'initrd.gz')), body);
+  // Kept in the origin's own folder of the cache (asset-cache.ts).
+  const originDir = await new AssetCache(path.join(s.dir, 'asset-cache'), 1 << 30).originDir(origin);
+  assert.deepEqual(await readFile(path.join(originDir, 'initrd.gz')), body);
   assert.equal((await s.app.inject({ url: '/assets/missing' })).statusCode, 404);
   assert.equal((await s.app.inject({ url: '/assets/..%2f..%2fetc%2fpasswd' })).statusCode, 403);
 });
