@@ -50,6 +50,7 @@ function closeFile(file: WriteStream): Promise<void> {
 export class AssetProxy {
   constructor(
     private readonly cache: AssetCache,
+    private readonly warn: (msg: string) => void = () => undefined,
     /** How long the origin has to start answering (its body may take as long as it takes). */
     private readonly headersTimeoutMs = 30_000,
   ) {}
@@ -128,17 +129,36 @@ export class AssetProxy {
         file.destroy();
         await rm(partial, { force: true });
       };
+      // A cache that cannot be written (a full disk) keeps nothing; the client still gets the whole answer.
+      let unwritable = false;
+      file.on('error', (err) => {
+        unwritable = true;
+        this.warn(`asset cache: cannot write ${rel}: ${err.message}`);
+      });
+      // The last chunk is held back until the file is stored: with the origin's content-length, a client has the
+      // whole answer at its last byte, whatever comes after.
+      let held: Buffer | undefined;
+      const send = async (chunk: Buffer) => {
+        if (!toClient.destroyed && !toClient.write(chunk)) await drained(toClient);
+      };
       try {
         for await (const chunk of body as AsyncIterable<Buffer>) {
           size += chunk.length;
-          if (keeping && !this.cache.fits(size)) await drop();
-          if (!toClient.destroyed && !toClient.write(chunk)) await drained(toClient);
+          if (keeping && (unwritable || !this.cache.fits(size))) await drop();
+          if (held) await send(held);
+          held = chunk;
           if (keeping && !file.write(chunk)) await drained(file);
         }
-        if (keeping) {
-          await closeFile(file);
-          await this.cache.store(partial, target, size);
-        }
+        if (keeping && !unwritable) {
+          try {
+            await closeFile(file);
+            await this.cache.store(partial, target, size);
+          } catch (err) {
+            this.warn(`asset cache: cannot keep ${rel}: ${(err as Error).message}`);
+            await drop();
+          }
+        } else if (keeping) await drop();
+        if (held) await send(held);
         toClient.end();
       } catch (err) {
         toClient.destroy(err instanceof Error ? err : new Error(String(err)));
