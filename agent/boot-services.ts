@@ -7,8 +7,17 @@ import type { AgentParts, BootService } from './boot-serving.ts';
 import type { ModelCache } from './model-cache.ts';
 import { ownAgentEntry } from './own-agent.ts';
 
-/** Reservations come from the site model; a host mid-reprovision also carries its own with its gate. */
-export function cacheDirectory(cache: ModelCache): DhcpDirectory {
+/**
+ * Reservations come from the site model; a host mid-reprovision also carries its own with its gate. With `agentId`,
+ * only hosts of the subnets this agent's SoT entry lists (`agents[].subnets`; all without a list) are known: an
+ * agent the SoT gives other subnets leaves their hosts to their own agent, even when a relay sends it their packets.
+ */
+export function cacheDirectory(cache: ModelCache, agentId?: string): DhcpDirectory {
+  const served = (subnet: string): boolean => {
+    if (agentId === undefined) return true;
+    const own = ownAgentEntry(cache.siteModel(), agentId);
+    return own?.subnets === undefined || own.subnets.includes(subnet);
+  };
   return {
     ignored: (mac: string): boolean => cache.ignoresDhcp(mac),
     lookup(mac: string): DhcpHostRecord | undefined {
@@ -25,7 +34,7 @@ export function cacheDirectory(cache: ModelCache): DhcpDirectory {
               subnet: gate.subnet,
             }
           : undefined);
-      if (!reservation || !model) return undefined;
+      if (!reservation || !model || !served(reservation.subnet)) return undefined;
       const subnet = model.subnets.find((s) => s.id === reservation.subnet);
       if (!subnet) return undefined;
       const netboot = cache.netboot(mac);
@@ -137,7 +146,7 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
         address: i.address,
         cidr: i.cidr,
       })),
-      directory: cacheDirectory(cache),
+      directory: cacheDirectory(cache, config.agent_id),
       boot: {
         // This agent's own entry of the SoT (the site model may arrive after start: asked at each answer).
         httpUrl: () =>
