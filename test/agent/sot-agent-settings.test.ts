@@ -287,6 +287,13 @@ describe('each agent applies its own SoT entry', { concurrency: false }, () => {
     await get(b, '/assets/x3');
     await get(b, '/assets/x2');
     assert.deepEqual([nodeHits.get('x1'), nodeHits.get('x2'), nodeHits.get('x3')], [1, 2, 1]);
+    // A HEAD of an asset not cached (debian/linux was evicted) is asked of the CDN and keeps nothing.
+    const files0 = await metric(b, 'vaquero_agent_asset_cache_files');
+    const head = await get(b, '/assets/debian/linux', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String(files.initrd.length));
+    assert.equal(nodeHits.get('debian/linux'), 2);
+    assert.equal(await metric(b, 'vaquero_agent_asset_cache_files'), files0);
   });
 
   test('a real TFTP client gets each agent’s own tftp_root folder', async () => {
