@@ -158,6 +158,7 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
         // Always: the SoT may name a CDN for this agent (agents[].cdn_url) after it started.
         assetsCache: path.join(config.data_dir, 'asset-cache'),
         assetsCacheMaxBytes: config.assets.cache_max_bytes,
+        assetsOriginTimeoutMs: config.assets.origin_timeout_s * 1000,
         bootRoot: config.tftp.root,
         missingBootFiles: () => missing,
         ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),

@@ -166,6 +166,8 @@ export const agentConfigSchema = z.strictObject({
         .int()
         .min(1024 * 1024)
         .default(8 * 1024 ** 3),
+      /** Seconds the CDN has to start answering, and may go silent mid-download, before the agent gives up. */
+      origin_timeout_s: z.number().min(0.1).max(600).default(30),
     })
     .prefault({}),
   boot_files: z

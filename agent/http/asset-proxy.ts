@@ -51,8 +51,8 @@ export class AssetProxy {
   constructor(
     private readonly cache: AssetCache,
     private readonly warn: (msg: string) => void = () => undefined,
-    /** How long the origin has to start answering (its body may take as long as it takes). */
-    private readonly headersTimeoutMs = 30_000,
+    /** How long the origin has to start answering, and may then go silent while a cached download runs. */
+    private readonly timeoutMs = 30_000,
   ) {}
 
   /** The origin's URL of `rel`, each segment encoded (the route decoded them). */
@@ -75,8 +75,8 @@ export class AssetProxy {
     const url = AssetProxy.urlOf(origin, rel);
     const abort = new AbortController();
     const timer = setTimeout(
-      () => abort.abort(new Error(`no answer within ${this.headersTimeoutMs} ms`)),
-      this.headersTimeoutMs,
+      () => abort.abort(new Error(`no answer within ${this.timeoutMs} ms`)),
+      this.timeoutMs,
     );
     let res: Response;
     try {
@@ -141,8 +141,19 @@ export class AssetProxy {
       const send = async (chunk: Buffer) => {
         if (!toClient.destroyed && !toClient.write(chunk)) await drained(toClient);
       };
+      // A CDN that stops sending mid-body ends the download (the client sees it cut short, nothing is kept).
+      let idle: NodeJS.Timeout | undefined;
+      const alive = () => {
+        clearTimeout(idle);
+        idle = setTimeout(
+          () => abort.abort(new Error(`the CDN sent nothing for ${this.timeoutMs} ms`)),
+          this.timeoutMs,
+        );
+      };
       try {
+        alive();
         for await (const chunk of body as AsyncIterable<Buffer>) {
+          alive();
           size += chunk.length;
           if (keeping && (unwritable || !this.cache.fits(size))) await drop();
           if (held) await send(held);
@@ -161,8 +172,16 @@ export class AssetProxy {
         if (held) await send(held);
         toClient.end();
       } catch (err) {
-        toClient.destroy(err instanceof Error ? err : new Error(String(err)));
+        // Answered 502 when nothing has gone out yet (fastify takes the error's statusCode), else the answer is cut.
+        const failed = Object.assign(
+          new Error(`CDN ${origin} failed mid-download: ${err instanceof Error ? err.message : String(err)}`),
+          { statusCode: 502 },
+        );
+        this.warn(`${rel}: ${failed.message}`);
+        toClient.destroy(failed);
         if (keeping) await drop();
+      } finally {
+        clearTimeout(idle);
       }
     })();
     // Not awaited: a client that leaves must not end the download (fastify ends the send on its own).

@@ -35,6 +35,8 @@ export interface AgentHttpOptions {
   assetsCache?: string;
   /** Bound of that cache in bytes (default 8 GiB). */
   assetsCacheMaxBytes?: number;
+  /** How long the CDN has to start answering, and may go silent mid-download (default 30 s). */
+  assetsOriginTimeoutMs?: number;
   /** Folder of the iPXE binaries (the TFTP root), served under /boot/ for UEFI HTTP boot. */
   bootRoot?: string;
   /** A pino logger for request logs (none by default). */

@@ -121,6 +121,13 @@ before(async () => {
   nodeOrigin = createServer((req, res) => {
     const name = (req.url ?? '').replace(/^\/cdn\//, '');
     nodeHits.set(name, (nodeHits.get(name) ?? 0) + 1);
+    if (name === 'silent') return; // never answers
+    if (name === 'stalls') {
+      // Promises 400 KiB, sends 100 KiB, then nothing.
+      res.setHeader('content-length', 400 * KIB);
+      res.write(Buffer.alloc(100 * KIB, 7));
+      return;
+    }
     const body = name === 'debian/linux' ? files.initrd : files.b[name as keyof typeof files.b];
     if (!body) {
       res.statusCode = 404;
@@ -174,7 +181,9 @@ before(async () => {
   // The second agent's cache holds at most 1 MiB: two of its 400 KiB files, not three.
   b = await startAgent(
     await loadAgentConfig(
-      await agentFile('alpha-agent-2', tftp, tftpPorts.b, ['assets: { cache_max_bytes: 1048576 }']),
+      await agentFile('alpha-agent-2', tftp, tftpPorts.b, [
+        'assets: { cache_max_bytes: 1048576, origin_timeout_s: 1 }',
+      ]),
     ),
     quiet,
   );
@@ -184,6 +193,7 @@ after(async () => {
   await a?.stop();
   await b?.stop();
   await nginx?.stop();
+  nodeOrigin?.closeAllConnections();
   await new Promise<void>((r) => (nodeOrigin ? nodeOrigin.close(() => r()) : r()));
   await rm(dir, { recursive: true, force: true });
 });
@@ -294,6 +304,23 @@ describe('each agent applies its own SoT entry', { concurrency: false }, () => {
     assert.equal(head.headers.get('content-length'), String(files.initrd.length));
     assert.equal(nodeHits.get('debian/linux'), 2);
     assert.equal(await metric(b, 'vaquero_agent_asset_cache_files'), files0);
+  });
+
+  test('a CDN that does not answer, or stops mid-body, gives up after origin_timeout_s and keeps nothing', async () => {
+    const silent = await get(b, '/assets/silent');
+    assert.equal(silent.status, 502);
+    assert.match(silent.body.toString(), /unreachable \(no answer within 1000 ms\)/);
+    const before = await metric(b, 'vaquero_agent_asset_cache_files');
+    // Cut short, or a 502 when the agent had sent nothing yet: never a whole 200.
+    const stalled = await get(b, '/assets/stalls').catch((e: unknown) =>
+      e instanceof Error ? e : new Error(String(e)),
+    );
+    if (!(stalled instanceof Error)) {
+      assert.equal(stalled.status, 502);
+      assert.match(stalled.body.toString(), /failed mid-download: the CDN sent nothing for 1000 ms/);
+    }
+    assert.equal(await metric(b, 'vaquero_agent_asset_cache_files'), before);
+    assert.equal(await metric(b, 'vaquero_agent_asset_cache_stored_total'), 5);
   });
 
   test('a real TFTP client gets each agent’s own tftp_root folder', async () => {

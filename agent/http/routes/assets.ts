@@ -35,7 +35,11 @@ type Refusal = { code: number; reason: string };
 export async function assetsRoute(app: FastifyInstance, ctx: AgentHttpContext): Promise<void> {
   const { opts, binding, assetCache } = ctx;
   const proxy = assetCache
-    ? new AssetProxy(assetCache, (m) => opts.logger?.warn({ service: 'assets' }, m))
+    ? new AssetProxy(
+        assetCache,
+        (m) => opts.logger?.warn({ service: 'assets' }, m),
+        opts.assetsOriginTimeoutMs,
+      )
     : undefined;
   const assetRoot = opts.assetsRoot ? await realpath(path.resolve(opts.assetsRoot)) : undefined;
   /** The CDN /assets/ proxies to now: the config's mirror, else this agent's own SoT entry (the model may change). */
