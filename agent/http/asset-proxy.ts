@@ -141,7 +141,8 @@ export class AssetProxy {
       const send = async (chunk: Buffer) => {
         if (!toClient.destroyed && !toClient.write(chunk)) await drained(toClient);
       };
-      // A CDN that stops sending mid-body ends the download (the client sees it cut short, nothing is kept).
+      // A CDN that stops sending mid-body ends the download (the client sees it cut short, nothing is kept). Only the
+      // wait for the origin's next chunk is timed, never the wait for a slow client.
       let idle: NodeJS.Timeout | undefined;
       const alive = () => {
         clearTimeout(idle);
@@ -153,13 +154,15 @@ export class AssetProxy {
       try {
         alive();
         for await (const chunk of body as AsyncIterable<Buffer>) {
-          alive();
+          clearTimeout(idle);
           size += chunk.length;
           if (keeping && (unwritable || !this.cache.fits(size))) await drop();
           if (held) await send(held);
           held = chunk;
           if (keeping && !file.write(chunk)) await drained(file);
+          alive();
         }
+        clearTimeout(idle);
         if (keeping && !unwritable) {
           try {
             await closeFile(file);
