@@ -254,7 +254,21 @@ describe('each agent applies its own SoT entry', { concurrency: false }, () => {
   });
 
   test('a CDN failure is a 502, recorded as a refusal on the asking host’s run', async () => {
-    await a.cache.set(openGate({ site: 'alpha', host: 'h1', mac: MAC, runId: 'run-1' }));
+    await a.cache.set(
+      openGate({
+        site: 'alpha',
+        host: 'h1',
+        mac: MAC,
+        runId: 'run-1',
+        artifacts: {
+          bootStage: 1,
+          ipxe: '#!ipxe\n',
+          kernel: 'http://10.1.0.1:8080/assets/debian/linux',
+          initrds: ['http://10.1.0.1:8080/assets/debian/initrd.gz'],
+          cmdline: '',
+        },
+      }),
+    );
     a.recorder.bind('127.0.0.1', MAC);
     const broken = await get(a, '/assets/broken/initrd.gz');
     assert.equal(broken.status, 502);
@@ -278,6 +292,11 @@ describe('each agent applies its own SoT entry', { concurrency: false }, () => {
     const uncached = await get(a, '/assets/debian/initrd.gz');
     assert.equal(uncached.status, 502);
     assert.match(uncached.body.toString(), /unreachable/);
+    // The host's run hears of the kernel it got from the cache, and of the initrd it did not get as a refusal only.
+    const outbox = await readFile(path.join(dir, 'alpha-agent', 'outbox', 'outbox.jsonl'), 'utf8');
+    assert.match(outbox, /"kind":"kernel"[^\n]*"detail":"\/assets\/debian\/linux"/);
+    assert.match(outbox, /"kind":"refused"[^\n]*http \/assets\/debian\/initrd\.gz: CDN [^\n]* unreachable/);
+    assert.doesNotMatch(outbox, /"kind":"initrd"/);
   });
 
   test('the second agent proxies to its own CDN, and its bounded cache drops the least recently used file', async () => {

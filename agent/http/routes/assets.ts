@@ -108,10 +108,20 @@ export async function assetsRoute(app: FastifyInstance, ctx: AgentHttpContext): 
         if (found.code !== ERR_NOT_FOUND) return refuse(found);
         missing = found;
       }
-      // What the host asked for is an event even when it is not here: the step then says what was missing.
-      await recordFetch(req, name.name);
       const cdn = origin();
-      if (!proxy || !assetCache || cdn === undefined) return refuse(missing);
+      if (!proxy || !assetCache || cdn === undefined) {
+        // What the host asked for is an event even when it is not here: the step then says what was missing.
+        await recordFetch(req, name.name);
+        return refuse(missing);
+      }
+      // From the cache or the CDN, the event once the whole file has gone out, as for a local file; what the CDN
+      // fails is a refusal (below), so a kernel the host never got moves no step.
+      reply.raw.once('finish', () => {
+        if (reply.statusCode < 300)
+          recordFetch(req, name.name).catch((err: unknown) =>
+            req.log.error({ err: String(err) }, 'boot event not recorded'),
+          );
+      });
       const dir = await assetCache.originDir(cdn);
       const cached = await resolveServed({ root: dir, trusted: [] }, name.name);
       if (cached.ok) {
