@@ -155,6 +155,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
     onSiteModel: async (m) => {
       await cache.setSiteModel(m);
       for (const s of services) await s.reconfigure?.();
+      await serving.recheckBootFiles();
     },
     heldEvents: outbox,
     drivers,

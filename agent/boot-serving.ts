@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { BootEvent } from '../domain/boot-events.ts';
 import { BootEventRecorder } from './boot-event-recorder.ts';
 import { describeMissing, missingBootFiles } from './boot-files-check.ts';
+import type { MissingBootFile } from './boot-files-check.ts';
 import { CheckpointTokens } from './checkpoint-token.ts';
 import type { AgentConfig } from './config.ts';
 import { EventOutbox } from './event-outbox.ts';
@@ -70,6 +71,8 @@ export interface InstallerLogs {
 }
 
 export interface BootServing extends AgentParts {
+  /** Looks for the boot files again (a new site model may name another tftp_root for this agent). */
+  recheckBootFiles(): Promise<void>;
   installerLogs: InstallerLogs;
   /** What the model cache held at start (problems: files it could not read, logged as warnings too). */
   loaded: Awaited<ReturnType<ModelCache['load']>>;
@@ -105,14 +108,23 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
     (m) => log.info(m),
   );
   const parts: AgentParts = { config, log, cache, recorder, tokens };
-  // Not fatal: the hosts of the other firmware still boot. `vaquero agent --check` fails on the same list.
-  // In this agent's SoT tftp_root when its cached site model names one (a later model is not checked again).
-  const missing = await missingBootFiles(config, ownAgentEntry(cache.siteModel(), config.agent_id)?.tftpRoot);
-  for (const m of missing)
-    log.error(
-      { field: m.field, file: m.file, root: m.root, askedBy: m.askedBy, reason: m.reason },
-      `boot file missing: ${describeMissing(m)}`,
-    );
+  // Not fatal: the hosts of the other firmware still boot. `vaquero agent --check` fails on the same list. Looked for
+  // in this agent's SoT tftp_root when its site model names one, again when a new model arrives (recheckBootFiles).
+  let missing: MissingBootFile[] = [];
+  let missingSeen = '';
+  const checkBootFiles = async (): Promise<void> => {
+    const found = await missingBootFiles(config, ownAgentEntry(cache.siteModel(), config.agent_id)?.tftpRoot);
+    missing = found;
+    const seen = found.map(describeMissing).join('\n');
+    if (seen === missingSeen) return; // logged once per change, not at every model
+    missingSeen = seen;
+    for (const m of found)
+      log.error(
+        { field: m.field, file: m.file, root: m.root, askedBy: m.askedBy, reason: m.reason },
+        `boot file missing: ${describeMissing(m)}`,
+      );
+  };
+  await checkBootFiles();
   const limits = config.installer_logs;
   const logStore = new InstallerLogStore(
     path.join(config.data_dir, 'installer-logs'),
@@ -220,6 +232,7 @@ export async function startBootServing(config: AgentConfig, opts: BootServingOpt
   }
   return {
     ...parts,
+    recheckBootFiles: checkBootFiles,
     loaded,
     outbox,
     services,
