@@ -6,6 +6,7 @@ import { createTftpServer } from './tftp/index.ts';
 import type { AgentParts, BootService } from './boot-serving.ts';
 import type { ModelCache } from './model-cache.ts';
 import { ownAgentEntry } from './own-agent.ts';
+import { firstResolved, tftpSubfolderResolver } from './tftp-subfolder.ts';
 
 /**
  * Reservations come from the site model; a host mid-reprovision also carries its own with its gate. With `agentId`,
@@ -47,27 +48,14 @@ function notRecorded(log: AgentParts['log'], service: string, err: unknown): voi
   log.error({ service, err: err instanceof Error ? err.message : String(err) }, 'boot event not recorded');
 }
 
-/**
- * The folder this agent's TFTP (and HTTP boot) serves, relative to its configured `tftp.root`: its SoT agents[]
- * entry's `tftp_root`, read from the site model at each request (it may arrive or change after start); undefined:
- * the root itself.
- */
-export function ownTftpSubfolder(cache: ModelCache, agentId: string): string | undefined {
-  return ownAgentEntry(cache.siteModel(), agentId)?.tftpRoot;
-}
-
 export function tftpService(parts: AgentParts): BootService {
-  const { config, recorder, log, cache } = parts;
+  const { config, recorder, log } = parts;
   const server = createTftpServer({
     root: config.tftp.root,
     address: '0.0.0.0',
     port: config.tftp.port,
-    // The name (already lexically safe: no "..") is looked up in the sub-folder; the server's confinement to
-    // tftp.root still applies to what it resolves to, so the SoT can never widen what the operator's root serves.
-    resolve: async (requested) => {
-      const sub = ownTftpSubfolder(cache, config.agent_id);
-      return sub === undefined ? undefined : { path: `${sub}/${requested}` };
-    },
+    // This agent's SoT tftp_root (tftp-subfolder.ts); another hook goes first through firstResolved.
+    resolve: firstResolved(tftpSubfolderResolver(parts.cache, config.agent_id)),
     onEvent: (e) => {
       if (e.kind === 'error') {
         log.warn({ file: e.file, peer: e.peer.address, error: e.error }, 'TFTP transfer failed');
