@@ -12,6 +12,14 @@ import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { abortUpdate, hostWorkflowId, pauseUpdate, resumeUpdate } from '../../domain/workflow-api.ts';
+import {
+  AGENT_STATUS_MEMO,
+  AGENT_STATUS_WORKFLOW_TYPE,
+  agentStatusSignal,
+  agentStatusWorkflowId,
+} from '../../domain/agent-status.ts';
+import type { AgentStatusReport } from '../../domain/agent-status.ts';
+import { CONTROL_TASK_QUEUE } from '../../domain/temporal-names.ts';
 import { changeKernel, writeSot } from '../../testkit/sot.ts';
 import { addBoot, setBmc } from '../activities/power/site-extras.ts';
 import { startTestStack } from '../../testkit/stack.ts';
@@ -327,7 +335,66 @@ async function windowWaited(stack: TestStack): Promise<void> {
   await save(stack, 'rollout-window-waited', r.workflowId);
 }
 
+/**
+ * An agent's status workflow (workflows/agent-status.ts): reports signalled with start, as an agent sends them, until
+ * the run continues as new (after 250), then two more on the new run. Both runs are saved.
+ */
+async function agentStatusReports(stack: TestStack): Promise<void> {
+  const site = 'rec-agent';
+  const agent = 'a1';
+  const workflowId = agentStatusWorkflowId(site, agent);
+  const report = (i: number): AgentStatusReport => ({
+    site,
+    agent,
+    reportedAt: new Date(Date.UTC(2026, 11, 4, 10, 0, i)).toISOString(),
+    dhcp: {
+      mode: 'server',
+      conflicts:
+        i % 2 === 0
+          ? []
+          : [
+              {
+                serverId: '10.0.0.2',
+                source: '10.0.0.2',
+                interface: 'eth0',
+                givesAddresses: true,
+                firstSeen: '2026-12-04T10:00:00.000Z',
+                lastSeen: new Date(Date.UTC(2026, 11, 4, 10, 0, i)).toISOString(),
+              },
+            ],
+      moreConflicts: 0,
+    },
+  });
+  const send = (i: number) =>
+    stack.client.workflow.signalWithStart(AGENT_STATUS_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ site, agent }],
+      memo: { [AGENT_STATUS_MEMO]: report(i) },
+      signal: agentStatusSignal,
+      signalArgs: [report(i)],
+    });
+  const first = await send(0);
+  const firstRun = first.signaledRunId;
+  // One at a time, each after the workflow took the one before: the run counts reports, not workflow tasks.
+  for (let i = 1; i < 250; i++) await send(i);
+  await waitFor('the status run continued as new', async () => {
+    const d = await stack.client.workflow.getHandle(workflowId).describe();
+    return d.runId !== firstRun;
+  });
+  await send(250);
+  await send(251);
+  await waitFor('the new run took both reports', async () => {
+    const d = await stack.client.workflow.getHandle(workflowId).describe();
+    const r = d.memo?.[AGENT_STATUS_MEMO] as AgentStatusReport | undefined;
+    return r?.reportedAt === report(251).reportedAt;
+  });
+  await save(stack, 'agent-status-continued', workflowId, firstRun);
+  await save(stack, 'agent-status-reports', workflowId);
+}
+
 const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
+  agentStatusReports,
   windowWaited,
   pagedContinued,
   completed,

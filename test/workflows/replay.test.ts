@@ -47,7 +47,12 @@ test('the saved histories cover both workflows and the paths that matter', () =>
   }
   for (const s of saved) {
     assert.ok((s.history.events?.length ?? 0) > 5, s.file);
-    assert.equal(typeOf(s.history), s.file.startsWith('rollout-') ? 'rollout' : 'hostReprovision', s.file);
+    const type = s.file.startsWith('rollout-')
+      ? 'rollout'
+      : s.file.startsWith('agent-status-')
+        ? 'agentStatus'
+        : 'hostReprovision';
+    assert.equal(typeOf(s.history), type, s.file);
     if (s.recordedBy) assert.deepEqual(s.recordedBy.patches, patchesIn(s.json), `${s.file}: its patch set`);
   }
 });
