@@ -4,7 +4,7 @@
 // second DHCP server beside the server-mode agent; busybox udhcpc as the PXE client; the server's API and index over
 // the same Temporal (harness.ts stackApp). Two segments at once, so the proxy-mode window (10 s) is waited for once:
 //  * server mode beside dnsmasq: GET /sites lists, for that agent, dnsmasq's address as a conflict and when it was
-//    last seen; `vaquero status` prints it;
+//    last seen; the dashboard and `vaquero status` show it;
 //  * proxy mode alone: the hosts' DISCOVERs go unanswered, and GET /sites says the expected server is missing.
 // The report path is one agentStatus workflow per agent, signalled on change only: its history stays a handful of
 // events however many packets the segment saw.
@@ -204,6 +204,28 @@ test("the site's status shows a DHCP conflict in server mode and the expected se
   const row = (await sites()).find((s) => s.site === SITE)!;
   assert.equal(row.alerts, 2);
   assert.equal(row.hosts, 0, 'a site with agents but no host runs is listed');
+
+  // The dashboard's fleet page lists both under "Site networks".
+  const login = await server.app.inject({
+    method: 'POST',
+    url: '/ui/login',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: `token=${encodeURIComponent(READ_TOKEN)}`,
+  });
+  assert.equal(login.statusCode, 303, login.body);
+  const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+  const page = await server.app.inject({ method: 'GET', url: '/', headers: { cookie } });
+  assert.equal(page.statusCode, 200);
+  const networks = /<section id="segments">[\s\S]*?<\/section>/.exec(page.body)?.[0] ?? '';
+  assert.match(networks, /Site networks/);
+  assert.match(
+    networks,
+    new RegExp(`data-agent="${SITE}/edge-server"[\\s\\S]*DHCP conflict: 10\\.77\\.86\\.2 answers on`),
+  );
+  assert.match(
+    networks,
+    new RegExp(`data-agent="${SITE}/edge-proxy"[\\s\\S]*expected DHCP server missing since`),
+  );
 
   // `vaquero status` (straight from Temporal) prints both alerts under the (empty) host table.
   const status = await runCli(stack, ['status', '--site', SITE]);
