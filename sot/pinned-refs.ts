@@ -8,6 +8,7 @@
 // One file per ref, created exclusively ('wx'): when two processes resolve a ref at once, the first file written
 // wins and the other process drops its checkout for the recorded commit. A ref that is already a full commit id
 // moves nowhere and is not recorded; a `type: local` folder without a ref is read as it is (there is no commit).
+// A release tag the repository lacks is recorded as missing: the site keeps falling back for that revision.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,7 +29,15 @@ function pinFile(dir: string, kind: RefPin['kind'], url: string | null, ref: str
   return path.join(dir, `${kind}-${key}.json`);
 }
 
-async function readPin(file: string): Promise<RefPin | undefined> {
+/** A release tag the SoT's repository did not have when the revision was first loaded: it stays missing for it. */
+interface MissingPin {
+  kind: 'release_tag';
+  ref: string;
+  missing: string;
+  pinnedAt: string;
+}
+
+async function readPin(file: string): Promise<RefPin | MissingPin | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -36,14 +45,25 @@ async function readPin(file: string): Promise<RefPin | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const pin = JSON.parse(text) as Partial<RefPin>;
+  const pin = JSON.parse(text) as Partial<RefPin & MissingPin>;
+  if (typeof pin.missing === 'string') return pin as MissingPin;
   if (typeof pin.commit !== 'string' || !FULL_COMMIT.test(pin.commit))
     throw new Error(`${file}: no commit id recorded (remove the file to resolve the ref again)`);
   return pin as RefPin;
 }
 
+const isMissing = (p: RefPin | MissingPin): p is MissingPin => 'missing' in p;
+
+/** A pin of a configuration ref (never a missing one: a configuration that cannot be had is an error, not pinned). */
+async function readCommitPin(file: string): Promise<RefPin | undefined> {
+  const p = await readPin(file);
+  if (p && isMissing(p))
+    throw new Error(`${file}: no commit id recorded (remove the file to resolve the ref again)`);
+  return p;
+}
+
 /** Records `pin` unless another load recorded one first; returns the pin that holds. */
-async function recordPin(file: string, pin: RefPin): Promise<RefPin> {
+async function recordPin<P extends RefPin | MissingPin>(file: string, pin: P): Promise<RefPin | MissingPin> {
   await mkdir(path.dirname(file), { recursive: true });
   try {
     await writeFile(file, JSON.stringify(pin) + '\n', { flag: 'wx' });
@@ -72,11 +92,13 @@ export function pinRefs(
   ): Promise<T & { pinned?: RefPin }> {
     if (FULL_COMMIT.test(ref)) return fetch(ref);
     const file = pinFile(pinDir, kind, url, ref);
-    const held = await readPin(file);
+    const held = await readCommitPin(file);
     if (held) return { ...(await atPin(held, fetch)), pinned: held };
     const got = await fetch(ref);
     if (got.commit === null) return got;
     const pin = await recordPin(file, { kind, url, ref, commit: got.commit, pinnedAt: now().toISOString() });
+    if (isMissing(pin))
+      throw new Error(`${file}: no commit id recorded (remove the file to resolve the ref again)`);
     if (pin.commit === got.commit) return { ...got, pinned: pin };
     // Another load of this revision resolved the ref first (to an older or newer commit): its commit holds.
     await got.cleanup();
@@ -96,27 +118,32 @@ export function pinRefs(
     async sotRevision(ref) {
       if (FULL_COMMIT.test(ref)) return inner.sotRevision(ref);
       const file = pinFile(pinDir, 'release_tag', null, ref);
-      const held = await readPin(file);
-      if (held) {
-        const got = await inner.sotRevision(held.commit);
+      /** The revision a pin names: its commit, or missing as when the pin was made. */
+      const at = async (pin: RefPin | MissingPin): ReturnType<SotExternals['sotRevision']> => {
+        if (isMissing(pin))
+          return { missing: `${pin.missing}, when this revision was first loaded (${pin.pinnedAt})` };
+        const got = await inner.sotRevision(pin.commit);
         if ('missing' in got)
-          return { missing: `the pinned commit ${held.commit} of "${ref}" is gone (${got.missing})` };
-        return { ...got, pinned: held };
-      }
-      // A missing tag is recorded nowhere: the site falls back to this revision, and a tag pushed later is taken.
+          return { missing: `the pinned commit ${pin.commit} of "${ref}" is gone (${got.missing})` };
+        return { ...got, pinned: pin };
+      };
+      const held = await readPin(file);
+      if (held) return at(held);
+      // A tag missing now stays missing for this revision (the site falls back to it), so the plan and the rollout
+      // agree even if the tag is pushed in between; a new revision looks for it again.
       const got = await inner.sotRevision(ref);
-      if ('missing' in got || got.commit === null) return got;
-      const pin = await recordPin(file, {
-        kind: 'release_tag',
-        url: null,
-        ref,
-        commit: got.commit,
-        pinnedAt: now().toISOString(),
-      });
-      if (pin.commit === got.commit) return { ...got, pinned: pin };
+      if (!('missing' in got) && got.commit === null) return got;
+      const pinnedAt = now().toISOString();
+      const pin = await recordPin(
+        file,
+        'missing' in got
+          ? { kind: 'release_tag', ref, missing: got.missing, pinnedAt }
+          : { kind: 'release_tag', url: null, ref, commit: got.commit!, pinnedAt },
+      );
+      if ('missing' in got) return isMissing(pin) ? got : at(pin);
+      if (!isMissing(pin) && pin.commit === got.commit) return { ...got, pinned: pin };
       await got.cleanup();
-      const again = await inner.sotRevision(pin.commit);
-      return 'missing' in again ? again : { ...again, pinned: pin };
+      return at(pin);
     },
     gitConfig: (url, ref) => pinned('git', url, ref, (r) => inner.gitConfig(url, r)),
     localConfig: (url, ref) =>

@@ -156,3 +156,37 @@ test('a moving ref renders from the commit it had when the revision was taken; a
   // And A is still A.
   assert.equal(markerOf((await otherWorker.get('lab', revA)).model), 'first');
 });
+
+test('a release tag missing when the revision is taken stays missing for it; a new revision finds it', async (t) => {
+  // A whole SoT (the base fixture) in a repository of its own, whose site names a tag that does not exist yet.
+  const repo = path.join(root, 'tagged-sot');
+  await cp(BASE, repo, { recursive: true });
+  const env = path.join(repo, 'sites/lab/env.yml');
+  await writeFile(env, `release_tag: v5\n${await readFile(env, 'utf8')}`);
+  await repoFrom(undefined, repo);
+  const s: SotConfig = { ...sot, name: 'tagged', url: repo };
+  const client = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
+  t.after(() => client.connection.close());
+  const plans = new PlanService(new SotSources([s], new RevisionStore(dataDir), dataDir), client);
+  const revA = git(repo, 'rev-parse', 'HEAD');
+  const a = await plans.check(s, revA);
+  assert.deepEqual(a.problems, []);
+  assert.match(a.warnings.join('\n'), /release_tag "v5" not found/);
+
+  // The tag appears (on revision A itself); a worker preparing A still takes the site from A, as the plan did.
+  git(repo, 'tag', 'v5');
+  const worker = new PreparedRevisions(new RevisionStore(dataDir));
+  const prepared = await worker.get('tagged', revA);
+  assert.ok(
+    prepared.warnings.some((w) => /release_tag "v5" not found .*when this revision was first loaded/.test(w)),
+    prepared.warnings.join('\n'),
+  );
+  assert.equal(prepared.model.hosts.find((h) => h.site === 'lab')?.config, undefined);
+
+  // Revision B resolves the tag: the site comes from v5, pinned to its commit.
+  await writeFile(path.join(repo, 'README'), 'revision B\n');
+  const revB = commitAll(repo, 'revision B');
+  const b = await plans.check(s, revB);
+  assert.deepEqual(b.problems, []);
+  assert.match(b.warnings.join('\n'), new RegExp(`release_tag "v5" is pinned to ${revA}`));
+});
