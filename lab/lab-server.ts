@@ -12,7 +12,6 @@ import { stringify } from 'yaml';
 import { loadServerConfig } from '../server/config.ts';
 import { startServer } from '../server/main.ts';
 import type { CodecSettings } from '../temporal/codec/codec-settings.ts';
-import { freePort } from '../temporal/ports.ts';
 import { serveUnixToTcp } from './forward.ts';
 
 export interface LabServerOptions {
@@ -65,7 +64,8 @@ export async function startLabServer(o: LabServerOptions): Promise<LabServer> {
   await writeFile(
     file,
     stringify({
-      listen: `127.0.0.1:${await freePort()}`,
+      // Port 0: the system picks a free one; server.url names it.
+      listen: '127.0.0.1:0',
       data_dir: path.join(o.dir, 'data'),
       log_level: 'warn',
       temporal: {
@@ -81,8 +81,6 @@ export async function startLabServer(o: LabServerOptions): Promise<LabServer> {
           { name: 'lab-read', role: 'read', file: readTokenFile },
         ],
       },
-      // The live pages follow the index: a second is what `vaquero dev` uses too.
-      index: { refresh_ms: 1000 },
       ...(o.sotDir !== undefined
         ? { sots: [{ name: 'lab', dir: o.sotDir, watch: false, auto_rollout: false }] }
         : {}),
@@ -90,7 +88,7 @@ export async function startLabServer(o: LabServerOptions): Promise<LabServer> {
   );
   // Only the file speaks: no TEMPORAL_ADDRESS or token of the caller's environment reaches the lab's server.
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-  // A message said again (an index refresh failing each second while the lab's Temporal is stopped) once.
+  // A message said again (an index refresh failing every refresh while the lab's Temporal is stopped) once.
   let last = '';
   const log = (m: string) => {
     if (m !== last) process.stderr.write(`server: ${m}\n`);

@@ -394,7 +394,7 @@ describe(
       assert.equal(stats?.offers, 0, 'a proxy never offers an address');
     });
 
-    it("the lab's dashboard, in Chromium: edk2-1's page shows its proxy DHCP answers and its TFTP transfer", (t) => {
+    it("the lab's dashboard, in Chromium: edk2-1's page shows its proxy DHCP answers, its TFTP transfer and its installer's lines", (t) => {
       const v = dashboardOf(run, dashboard);
       t.diagnostic(`screenshot: ${v.read.screenshot}`);
       assert.equal(v.read.actionButtons, 0);
@@ -415,6 +415,14 @@ describe(
         ],
         'boot events',
       );
+      // Its installer's lines too, from the address kea gave it.
+      const ip = r.kea!.leases[0]!.ip;
+      for (const via of ['syslog', 'http'])
+        assert.ok(
+          v.read.installerLog.some((l) => l.via === via && l.line === TINY_MARKERS.start && l.from === ip),
+          `${via}: ${JSON.stringify(v.read.installerLog)}`,
+        );
+      assert.equal(v.read.installerLog.length, h.installerLog?.lines.length);
     });
   },
 );
