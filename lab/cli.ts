@@ -128,7 +128,11 @@ export async function labUp(
     },
   );
   child.unref();
-  if (!child.pid) throw new Error('could not start the lab scenario');
+  if (!child.pid) {
+    if (forwarded) process.kill(forwarded.pid, 'SIGTERM');
+    destroyLabNetwork(o.name);
+    throw new Error('could not start the lab scenario');
+  }
   const state: LabState = { name: o.name, prefix: o.prefix, pid: child.pid, runDir, startedAt: Date.now() };
   await writeFile(path.join(dir, 'state.json'), JSON.stringify(state, null, 2));
 
