@@ -165,8 +165,8 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
       simDelays: ZERO_DELAYS,
     });
     stops.push(() => control.stop());
-    // The server reads only Temporal: it starts beside the rest in well under a second of the stack's start.
-    const server = await startLabServer({
+    // The server needs only Temporal: it starts (a few seconds on a busy machine) while the agent does.
+    const serverStarting = startLabServer({
       dir: path.join(o.dir, 'server'),
       temporal: {
         address: temporal.address,
@@ -179,7 +179,8 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
         ? { temporalUiUrl: (o.server?.temporalUiUrl ?? temporal.uiUrl)! }
         : {}),
     });
-    stops.push(() => server.stop());
+    serverStarting.catch(() => undefined); // awaited below; stopped on any failure before that
+    stops.push(async () => (await serverStarting.catch(() => undefined))?.stop());
     // The agent's config as a file, loaded as `vaquero agent --config` loads it (no environment overrides: the
     // lab's Temporal, whatever the caller's environment says).
     const configFile = path.join(o.dir, 'agent.yaml');
@@ -224,6 +225,7 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
         throw new Error('the agent did not connect to the lab Temporal server within 60 s');
       await new Promise((r) => setTimeout(r, 100));
     }
+    const server = await serverStarting;
     return {
       temporal,
       control,
