@@ -24,6 +24,8 @@ export const TIMEOUT_KEYS = [
   'config',
   'checkpoint',
   'validate',
+  /** A host without a BMC: how long its run waits for the host to start its netboot by itself (an operator, its OS). */
+  'self_netboot',
 ] as const;
 export type TimeoutKey = (typeof TIMEOUT_KEYS)[number];
 
@@ -229,6 +231,11 @@ export const workflowSchema = z.strictObject({
       min_standing: nonNegInt.optional(),
       max_fail: nonNegInt.optional(),
       block_deps: z.array(id).optional(),
+      /**
+       * When one of these workflows changes in a rollout, this workflow's otherwise unchanged hosts re-run their
+       * validation only: no power cycle, no netboot (the original Vaquero's `deps.validate_on`).
+       */
+      validate_on: z.array(id).optional(),
       /** Hosts of this workflow start only inside one of these windows; none: any time. */
       windows: z.array(maintenanceWindow).optional(),
       time_zone: timeZone.optional(),
