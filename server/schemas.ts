@@ -246,7 +246,10 @@ export const planSchema = {
         properties: {
           site: { type: 'string' },
           host: { type: 'string' },
-          action: { type: 'string', enum: ['reprovision', 'added', 'validate', 'removed', 'skipped', 'unchanged'] },
+          action: {
+            type: 'string',
+            enum: ['reprovision', 'added', 'validate', 'removed', 'skipped', 'unchanged'],
+          },
           reasons: { type: 'array', items: { type: 'string' } },
         },
       },

@@ -1,0 +1,195 @@
+// Two issue-17 features on a real dev server and real workers with a sim site:
+//   * validate_on: a change to a listed workflow re-runs the validation of the listing workflow's unchanged hosts,
+//     with no power operation and no netboot;
+//   * a host without a BMC is planned, never power-cycled: its run opens the gate and waits (past the dhcp timeout,
+//     with no power retry) until the host netboots by itself, then reaches `provisioned`.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseAllDocuments, parse, stringify } from 'yaml';
+import { NO_BMC_REASON, planModels } from '../../sot/plan.ts';
+import { validateSot } from '../../sot/validate.ts';
+import { formatDiagnostic } from '../../sot/diagnostics.ts';
+import { NO_BMC_WAIT } from '../../workflows/host-reprovision.ts';
+import { changeKernel, FAST_TIMEOUTS, writeSot } from '../../testkit/sot.ts';
+import type { WrittenSot } from '../../testkit/sot.ts';
+import { startTestStack } from '../../testkit/stack.ts';
+import type { TestStack } from '../../testkit/stack.ts';
+import {
+  hostExecutions,
+  hostStatus,
+  powerOps,
+  rolloutResult,
+  rolloutStatus,
+  startRollout,
+  waitFor,
+} from '../../testkit/workflows.ts';
+
+let stack: TestStack;
+before(async () => {
+  stack = await startTestStack({ name: 'validate-on' });
+});
+after(() => stack?.close());
+
+/** Adds fields to a workflow file of a written SoT (what the test fixture writer does not know). */
+async function editWorkflow(sot: WrittenSot, id: string, edit: (wf: Record<string, unknown>) => void) {
+  const file = path.join(sot.dir, 'workflows', `${id}.yml`);
+  const wf = parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  edit(wf);
+  await writeFile(file, stringify(wf));
+}
+
+/** Takes the BMC interface off the named hosts of a written SoT. */
+async function dropBmc(sot: WrittenSot, hosts: string[]) {
+  const file = path.join(sot.dir, 'sites', sot.site, 'hosts.yml');
+  const docs = parseAllDocuments(await readFile(file, 'utf8')).map(
+    (d) => d.toJS() as { name: string; interfaces: { type: string }[] },
+  );
+  for (const d of docs)
+    if (hosts.includes(d.name)) d.interfaces = d.interfaces.filter((i) => i.type !== 'bmc');
+  await writeFile(file, docs.map((d) => stringify(d)).join('---\n'));
+}
+
+test(
+  'validate_on: a change to a listed workflow re-validates the unchanged hosts without a power cycle',
+  { timeout: 240_000 },
+  async () => {
+    const sot = await writeSot({
+      sot: 'validate-on',
+      site: 'validate-on',
+      workflows: {
+        base: { boots: ['install'], policy: { max_concurrent: 2 } },
+        checker: { boots: ['quick'], policy: { max_concurrent: 2 } },
+      },
+      hosts: [
+        { name: 'b1', workflow: 'base' },
+        { name: 'c1', workflow: 'checker' },
+        { name: 'c2', workflow: 'checker' },
+      ],
+    });
+    await editWorkflow(sot, 'checker', (wf) => {
+      wf.policy = { ...(wf.policy as object), validate_on: ['base'] };
+    });
+    const sim = await stack.startSimSite(sot.site);
+    const first = await startRollout(stack.client, sot);
+    const r1 = await rolloutResult(stack.client, first.workflowId);
+    assert.equal(r1.state, 'completed', JSON.stringify(r1));
+    assert.equal(r1.provisioned, 3);
+    const opsOf = async (host: string) =>
+      (await powerOps(stack.dataDir, sot.site)).filter((o) => o.host === `${sot.site}/${host}`).length;
+    const c1PowerOps = await opsOf('c1');
+    assert.ok(c1PowerOps > 0, 'the first rollout power-cycled c1');
+    const c1PowerOns = sim.fleet.powerOns.get(`${sot.site}/c1`);
+
+    // The installer OS changes: base's host boots something new, checker's hosts boot what they booted.
+    await changeKernel(sot.dir, 'installer', 'v2');
+    const second = await startRollout(stack.client, sot);
+    assert.notEqual(second.revision, first.revision);
+    const r2 = await rolloutResult(stack.client, second.workflowId);
+    assert.equal(r2.state, 'completed', JSON.stringify(r2));
+    assert.equal(r2.provisioned, 3, 'b1 reprovisioned, c1 and c2 re-validated');
+
+    const status = await rolloutStatus(stack.client, second.workflowId);
+    const startedWith = (host: string) =>
+      status.timeline.find((e) => e.kind === 'host-started' && e.host === `${sot.site}/${host}`)?.message;
+    assert.match(startedWith('b1') ?? '', /^starting \(reprovision: /);
+    assert.match(startedWith('c1') ?? '', /^starting \(validate: workflow base changed \(validate_on\)/);
+
+    for (const host of ['c1', 'c2']) {
+      const s = await hostStatus(stack.client, sot.site, host);
+      const where = JSON.stringify(s.timeline.map((e) => `${e.kind}:${e.stage}:${e.message}`));
+      assert.equal(s.state, 'provisioned', where);
+      assert.equal(s.revision, second.revision);
+      assert.equal(s.powerCycles, 0, where);
+      assert.match(s.note ?? '', /^validate only: workflow base changed/);
+      // Straight to validate: no power, no netboot, and the host's own check ran.
+      assert.deepEqual(
+        s.timeline.filter((e) => e.kind === 'stage').map((e) => e.stage),
+        ['planned', 'validate', 'provisioned'],
+        where,
+      );
+      assert.ok(!s.timeline.some((e) => e.kind === 'power' || e.kind === 'event'), where);
+      assert.ok(
+        s.timeline.some((e) => e.kind === 'task' && e.message.startsWith('validate sim-validate: ok')),
+        where,
+      );
+      assert.equal(sim.gate.lookup(sot.macs.get(host)!)?.open ?? false, false, `gate of ${host}`);
+    }
+    // Nothing touched c1's power: the power log and the sim host saw no operation.
+    assert.equal(await opsOf('c1'), c1PowerOps);
+    assert.equal(sim.fleet.powerOns.get(`${sot.site}/c1`), c1PowerOns);
+    assert.equal(
+      (await hostExecutions(stack.client, sot.site)).filter((w) => w.workflowId.endsWith('/c1')).length,
+      2,
+    );
+
+    // b1 was reprovisioned as usual.
+    const b1 = await hostStatus(stack.client, sot.site, 'b1');
+    assert.equal(b1.powerCycles, 1);
+  },
+);
+
+test(
+  'a host without a BMC: planned, never power-cycled, provisioned when it netboots by itself',
+  { timeout: 240_000 },
+  async () => {
+    const sot = await writeSot({
+      sot: 'no-bmc',
+      site: 'no-bmc',
+      workflows: { self: { boots: ['quick'], timeouts: { self_netboot: 180 } as Record<string, number> } },
+      hosts: [{ name: 'n1', workflow: 'self' }],
+    });
+    await dropBmc(sot, ['n1']);
+    const { model, diagnostics } = await validateSot(sot.dir);
+    assert.deepEqual(diagnostics.map(formatDiagnostic), []);
+    const planned = planModels(null, model).hosts.find((h) => h.host === 'n1');
+    assert.equal(planned?.action, 'added');
+    assert.deepEqual(planned?.reasons, ['no previous revision', NO_BMC_REASON]);
+
+    const sim = await stack.startSimSite(sot.site);
+    const mac = sot.macs.get('n1')!;
+    const r = await startRollout(stack.client, sot);
+    const waiting = await waitFor(
+      'n1 waiting for its own netboot',
+      async () => {
+        const s = await hostStatus(stack.client, sot.site, 'n1').catch(() => undefined);
+        return s?.stage === 'netboot/dhcp' && sim.gate.lookup(mac)?.open === true ? s : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(waiting.note, NO_BMC_WAIT);
+    assert.ok(waiting.timeline.some((e) => e.kind === 'power' && e.message === NO_BMC_WAIT));
+    // Past the dhcp timeout: the run still waits, with no power retry and no failure.
+    await delay((FAST_TIMEOUTS.dhcp + 3) * 1000);
+    const still = await hostStatus(stack.client, sot.site, 'n1');
+    assert.equal(still.state, 'running');
+    assert.equal(still.stage, 'netboot/dhcp');
+    assert.equal(still.powerCycles, 0);
+    assert.ok(!still.timeline.some((e) => e.kind === 'timeout'), JSON.stringify(still.timeline));
+    assert.equal(sim.fleet.powerOns.get(`${sot.site}/n1`), undefined, 'nothing powered the host on');
+
+    // Someone presses its power button: the host boots from the network by itself.
+    sim.fleet.netbootBySelf(sot.site, 'n1', mac);
+    const result = await rolloutResult(stack.client, r.workflowId);
+    assert.equal(result.state, 'completed', JSON.stringify(result));
+    assert.equal(result.provisioned, 1);
+    const s = await hostStatus(stack.client, sot.site, 'n1');
+    const where = JSON.stringify(s.timeline.map((e) => `${e.kind}:${e.stage}:${e.message}`));
+    assert.equal(s.state, 'provisioned', where);
+    assert.equal(s.powerCycles, 0);
+    assert.equal(s.note, undefined);
+    assert.ok(
+      s.timeline.some((e) => e.kind === 'event' && e.message.startsWith('dhcp ')),
+      where,
+    );
+    assert.ok(!s.timeline.some((e) => e.stage === 'power'), where);
+    assert.deepEqual(
+      (await powerOps(stack.dataDir, sot.site)).filter((o) => o.host === `${sot.site}/n1`),
+      [],
+      'no power operation',
+    );
+    assert.equal(sim.gate.lookup(mac)?.open, false, 'gate closed after the run');
+  },
+);
