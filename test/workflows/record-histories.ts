@@ -22,6 +22,7 @@ import type { AgentStatusReport } from '../../domain/agent-status.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/temporal-names.ts';
 import { changeKernel, writeSot } from '../../testkit/sot.ts';
 import { addBoot, setBmc } from '../activities/power/site-extras.ts';
+import { dropBmc, setValidateOn } from './support/sot-edits.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
 import {
@@ -393,8 +394,61 @@ async function agentStatusReports(stack: TestStack): Promise<void> {
   await save(stack, 'agent-status-reports', workflowId);
 }
 
+/**
+ * A second rollout that changes workflow `base`, listed in `checker`'s validate_on: the rollout starts checker's
+ * unchanged host validate-only (rollout-validate-on), and that host's run only validates (validate-only-run).
+ */
+async function validateOnly(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-validate-on',
+    site: 'rec-validate-on',
+    workflows: { base: { boots: ['install'] }, checker: { boots: ['quick'] } },
+    hosts: [
+      { name: 'b1', workflow: 'base' },
+      { name: 'c1', workflow: 'checker' },
+    ],
+  });
+  await setValidateOn(sot, 'checker', ['base']);
+  await stack.startSimSite(sot.site);
+  const first = await startRollout(stack.client, sot);
+  if ((await rolloutResult(stack.client, first.workflowId)).state !== 'completed')
+    throw new Error('first rollout did not complete');
+  await changeKernel(sot.dir, 'installer', 'v2');
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  const c1 = await hostStatus(stack.client, sot.site, 'c1');
+  if (c1.powerCycles !== 0 || c1.revision !== r.revision) throw new Error('c1 was not validated only');
+  await save(stack, 'rollout-validate-on', r.workflowId);
+  await save(stack, 'host-validate-only-provisioned', hostWorkflowId(sot.site, 'c1'));
+}
+
+/** A host without a BMC: its run opens the gate, waits for the host's own netboot, and is provisioned (no-bmc-self-netboot). */
+async function noBmcSelfNetboot(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-no-bmc',
+    site: 'rec-no-bmc',
+    workflows: { self: { boots: ['quick'] } },
+    hosts: [{ name: 'n1', workflow: 'self' }],
+  });
+  await dropBmc(sot, ['n1']);
+  const sim = await stack.startSimSite(sot.site);
+  const mac = sot.macs.get('n1')!;
+  const r = await startRollout(stack.client, sot);
+  await waitFor('n1 waiting for its own netboot', async () => {
+    const s = await hostStatus(stack.client, sot.site, 'n1').catch(() => undefined);
+    return s?.stage === 'netboot/dhcp' && sim.gate.lookup(mac)?.open === true;
+  });
+  sim.fleet.netbootBySelf(sot.site, 'n1', mac);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'host-no-bmc-self-netboot-provisioned', hostWorkflowId(sot.site, 'n1'));
+}
+
 const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
   agentStatusReports,
+  validateOnly,
+  noBmcSelfNetboot,
   windowWaited,
   pagedContinued,
   completed,

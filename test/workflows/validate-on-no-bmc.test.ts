@@ -4,17 +4,14 @@
 //   * a host without a BMC is planned, never power-cycled: its run opens the gate and waits (past the dhcp timeout,
 //     with no power retry) until the host netboots by itself, then reaches `provisioned`.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseAllDocuments, parse, stringify } from 'yaml';
 import { NO_BMC_REASON, planModels } from '../../sot/plan.ts';
 import { validateSot } from '../../sot/validate.ts';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { NO_BMC_WAIT } from '../../workflows/host-reprovision.ts';
 import { changeKernel, FAST_TIMEOUTS, writeSot } from '../../testkit/sot.ts';
-import type { WrittenSot } from '../../testkit/sot.ts';
+import { dropBmc, setValidateOn } from './support/sot-edits.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
 import {
@@ -33,25 +30,6 @@ before(async () => {
 });
 after(() => stack?.close());
 
-/** Adds fields to a workflow file of a written SoT (what the test fixture writer does not know). */
-async function editWorkflow(sot: WrittenSot, id: string, edit: (wf: Record<string, unknown>) => void) {
-  const file = path.join(sot.dir, 'workflows', `${id}.yml`);
-  const wf = parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-  edit(wf);
-  await writeFile(file, stringify(wf));
-}
-
-/** Takes the BMC interface off the named hosts of a written SoT. */
-async function dropBmc(sot: WrittenSot, hosts: string[]) {
-  const file = path.join(sot.dir, 'sites', sot.site, 'hosts.yml');
-  const docs = parseAllDocuments(await readFile(file, 'utf8')).map(
-    (d) => d.toJS() as { name: string; interfaces: { type: string }[] },
-  );
-  for (const d of docs)
-    if (hosts.includes(d.name)) d.interfaces = d.interfaces.filter((i) => i.type !== 'bmc');
-  await writeFile(file, docs.map((d) => stringify(d)).join('---\n'));
-}
-
 test(
   'validate_on: a change to a listed workflow re-validates the unchanged hosts without a power cycle',
   { timeout: 240_000 },
@@ -69,9 +47,7 @@ test(
         { name: 'c2', workflow: 'checker' },
       ],
     });
-    await editWorkflow(sot, 'checker', (wf) => {
-      wf.policy = { ...(wf.policy as object), validate_on: ['base'] };
-    });
+    await setValidateOn(sot, 'checker', ['base']);
     const sim = await stack.startSimSite(sot.site);
     const first = await startRollout(stack.client, sot);
     const r1 = await rolloutResult(stack.client, first.workflowId);
