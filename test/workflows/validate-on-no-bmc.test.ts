@@ -11,7 +11,7 @@ import { validateSot } from '../../sot/validate.ts';
 import { formatDiagnostic } from '../../sot/diagnostics.ts';
 import { NO_BMC_WAIT } from '../../workflows/host-reprovision.ts';
 import { changeKernel, FAST_TIMEOUTS, writeSot } from '../../testkit/sot.ts';
-import { dropBmc, setValidateOn } from './support/sot-edits.ts';
+import { dropBmc, setSimOptions, setValidateOn } from './support/sot-edits.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
 import {
@@ -39,12 +39,13 @@ test(
       site: 'validate-on',
       workflows: {
         base: { boots: ['install'], policy: { max_concurrent: 2 } },
-        checker: { boots: ['quick'], policy: { max_concurrent: 2 } },
+        checker: { boots: ['quick'], policy: { max_concurrent: 3, max_fail: 1 } },
       },
       hosts: [
         { name: 'b1', workflow: 'base' },
         { name: 'c1', workflow: 'checker' },
         { name: 'c2', workflow: 'checker' },
+        { name: 'c3', workflow: 'checker' },
       ],
     });
     await setValidateOn(sot, 'checker', ['base']);
@@ -52,20 +53,24 @@ test(
     const first = await startRollout(stack.client, sot);
     const r1 = await rolloutResult(stack.client, first.workflowId);
     assert.equal(r1.state, 'completed', JSON.stringify(r1));
-    assert.equal(r1.provisioned, 3);
+    assert.equal(r1.provisioned, 4);
     const opsOf = async (host: string) =>
       (await powerOps(stack.dataDir, sot.site)).filter((o) => o.host === `${sot.site}/${host}`).length;
     const c1PowerOps = await opsOf('c1');
     assert.ok(c1PowerOps > 0, 'the first rollout power-cycled c1');
     const c1PowerOns = sim.fleet.powerOns.get(`${sot.site}/c1`);
+    const c3PowerOps = await opsOf('c3');
 
     // The installer OS changes: base's host boots something new, checker's hosts boot what they booted.
+    // c3's own check now fails (a sim knob: what it boots is the same).
     await changeKernel(sot.dir, 'installer', 'v2');
+    await setSimOptions(sot, 'c3', { fail_validation: true });
     const second = await startRollout(stack.client, sot);
     assert.notEqual(second.revision, first.revision);
     const r2 = await rolloutResult(stack.client, second.workflowId);
-    assert.equal(r2.state, 'completed', JSON.stringify(r2));
+    assert.equal(r2.state, 'failed', JSON.stringify(r2));
     assert.equal(r2.provisioned, 3, 'b1 reprovisioned, c1 and c2 re-validated');
+    assert.equal(r2.failed, 1, 'c3 failed its validation');
 
     const status = await rolloutStatus(stack.client, second.workflowId);
     const startedWith = (host: string) =>
@@ -100,6 +105,16 @@ test(
       (await hostExecutions(stack.client, sot.site)).filter((w) => w.workflowId.endsWith('/c1')).length,
       2,
     );
+
+    // A failed re-validation fails the host at validate with the task's error, and powers nothing off.
+    const c3 = await hostStatus(stack.client, sot.site, 'c3');
+    const c3where = JSON.stringify(c3.timeline.map((e) => `${e.kind}:${e.stage}:${e.message}`));
+    assert.equal(c3.state, 'failed', c3where);
+    assert.equal(c3.stage, 'validate', c3where);
+    assert.match(c3.lastError ?? '', /validate task\(s\) failed: sim-validate/);
+    assert.equal(c3.powerCycles, 0);
+    assert.ok(!c3.timeline.some((e) => e.kind === 'power'), c3where);
+    assert.equal(await opsOf('c3'), c3PowerOps);
 
     // b1 was reprovisioned as usual.
     const b1 = await hostStatus(stack.client, sot.site, 'b1');

@@ -34,3 +34,19 @@ export async function dropBmc(sot: WrittenSot, hosts: string[]): Promise<void> {
     if (hosts.includes(d.name)) d.interfaces = d.interfaces.filter((i) => i.type !== 'bmc');
   await writeFile(file, docs.map((d) => stringify(d)).join('---\n'));
 }
+
+/** Sets sim driver knobs (the BMC interface's `options`) of a host of a written SoT. */
+export async function setSimOptions(
+  sot: WrittenSot,
+  host: string,
+  options: Record<string, unknown>,
+): Promise<void> {
+  const file = path.join(sot.dir, 'sites', sot.site, 'hosts.yml');
+  const docs = parseAllDocuments(await readFile(file, 'utf8')).map(
+    (d) => d.toJS() as { name: string; interfaces: { type: string; options?: Record<string, unknown> }[] },
+  );
+  const bmc = docs.find((d) => d.name === host)?.interfaces.find((i) => i.type === 'bmc');
+  if (!bmc) throw new Error(`no BMC interface on host ${host}`);
+  bmc.options = { ...bmc.options, ...options };
+  await writeFile(file, docs.map((d) => stringify(d)).join('---\n'));
+}
