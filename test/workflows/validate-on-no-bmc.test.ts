@@ -184,3 +184,33 @@ test(
     assert.equal(sim.gate.lookup(mac)?.open, false, 'gate closed after the run');
   },
 );
+
+test('a host without a BMC that never netboots fails at netboot/dhcp after self_netboot, with no power operation', async () => {
+  const sot = await writeSot({
+    sot: 'no-bmc-silent',
+    site: 'no-bmc-silent',
+    workflows: { self: { boots: ['quick'], timeouts: { self_netboot: 3 } as Record<string, number> } },
+    hosts: [{ name: 'n2', workflow: 'self' }],
+  });
+  await dropBmc(sot, ['n2']);
+  const sim = await stack.startSimSite(sot.site);
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  assert.equal(result.state, 'failed', JSON.stringify(result));
+  const s = await hostStatus(stack.client, sot.site, 'n2');
+  const where = JSON.stringify(s.timeline.map((e) => `${e.kind}:${e.stage}:${e.message}`));
+  assert.equal(s.state, 'failed', where);
+  assert.equal(s.stage, 'netboot/dhcp', where);
+  assert.equal(
+    s.lastError,
+    'netboot stalled at netboot/dhcp: the host did not start a netboot within 3s (no BMC: nothing here can power-cycle it)',
+  );
+  assert.equal(s.powerCycles, 0);
+  assert.equal(s.timeline.filter((e) => e.kind === 'timeout').length, 1, 'no retry: ' + where);
+  assert.ok(!s.timeline.some((e) => e.kind === 'power' && e.message !== NO_BMC_WAIT), where);
+  assert.deepEqual(
+    (await powerOps(stack.dataDir, sot.site)).filter((o) => o.host === `${sot.site}/n2`),
+    [],
+  );
+  assert.equal(sim.gate.lookup(sot.macs.get('n2')!)?.open, false, 'gate closed after the failure');
+});
