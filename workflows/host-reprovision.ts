@@ -259,6 +259,8 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   let forcedFailure: string | undefined;
   /** What the run waits for that its stage does not say (HostStatus.note). */
   let statusNote: string | undefined;
+  /** A validate-only run (validate_on, VALIDATE_ONLY_PATCH): set before it validates. */
+  let validatingOnly = false;
 
   const note = (kind: string, message: string): void => {
     appendBounded(timeline, { at: Date.now(), bootStage, stage, kind, message });
@@ -362,6 +364,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
     if (d.fingerprint === plan.fingerprint) {
       note('revision', `revision ${d.revision} boots the same as ${plan.revision}: carrying on`);
+    } else if (validatingOnly && state === 'running') {
+      // Nothing to switch: the run only validates what the host runs; the new owner judges the result.
+      pending = d;
+      note('revision', `revision ${d.revision} arrived during a validate-only run: finishing it first`);
     } else if (!poweredThisRun && reached === 0 && state === 'running') {
       switchTo = d;
       note('revision', `revision ${d.revision} arrived before the power stage: switching to it`);
@@ -833,6 +839,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   try {
     const validateOnly =
       input.validateOnly !== undefined && resume === undefined && patched(VALIDATE_ONLY_PATCH);
+    validatingOnly = validateOnly;
     if (validateOnly) await validateOnlyRun(input.validateOnly!.changedWorkflow);
     const first = validateOnly ? plan.stages.length + 1 : Math.max(1, bootStage || 1);
     for (let i = first; i <= plan.stages.length; i++) {
