@@ -1,12 +1,14 @@
 // A lab VM (LAB.md §4.3): QEMU under TCG (KVM is unusable here) with one NIC on a lab tap, no disk, and its
-// serial console in a file. Three firmwares:
-//   bios      SeaBIOS + the iPXE option ROM of ipxe-qemu (iPXE from the first packet)
-//   uefi      OVMF + the iPXE EFI ROM
-//   uefi-pxe  OVMF with EDK2's own PXE client (`romfile=`: no iPXE ROM); it fetches ipxe.efi over TFTP
+// serial console in a file. Four firmwares:
+//   bios       SeaBIOS + the iPXE option ROM of ipxe-qemu (iPXE from the first packet)
+//   uefi       OVMF + the iPXE EFI ROM
+//   uefi-pxe   OVMF with EDK2's own PXE client (`romfile=`: no iPXE ROM); it fetches ipxe.efi over TFTP
+//   uefi-http  OVMF with EDK2's own UEFI HTTP boot: no iPXE ROM and its PXE turned off through fw_cfg, so its
+//              boot manager goes on to HTTP boot (vendor class HTTPClient, arch 16) and fetches ipxe.efi by URL
 // Every VM runs under `timeout`, so a lab that loses track of one still gets rid of it.
 
-export type Firmware = 'bios' | 'uefi' | 'uefi-pxe';
-export const FIRMWARES: readonly Firmware[] = ['bios', 'uefi', 'uefi-pxe'];
+export type Firmware = 'bios' | 'uefi' | 'uefi-pxe' | 'uefi-http';
+export const FIRMWARES: readonly Firmware[] = ['bios', 'uefi', 'uefi-pxe', 'uefi-http'];
 
 export const OVMF = '/usr/share/ovmf/OVMF.fd';
 export const QEMU = 'qemu-system-x86_64';
@@ -23,6 +25,16 @@ export interface VmSpec {
   nic?: 'virtio-net-pci' | 'e1000';
 }
 
+/**
+ * OVMF's PXE turned off (its platform config reads these fw_cfg files), so the boot manager's network entries are
+ * HTTP boot only (LAB.md §9.2).
+ */
+// prettier-ignore
+const HTTP_BOOT_ONLY = [
+  '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n',
+  '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n',
+];
+
 /** QEMU's -boot order for an IPMI boot device (ipmi_sim's chassis hook names it: pxe, default, cdrom, …). */
 export function bootOrderFor(bootDevice: string): 'n' | 'c' | 'd' {
   if (bootDevice === 'pxe') return 'n';
@@ -34,6 +46,8 @@ export function bootOrderFor(bootDevice: string): 'n' | 'c' | 'd' {
 export function qemuArgs(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): string[] {
   const nic = spec.nic ?? 'virtio-net-pci';
   const uefi = spec.firmware !== 'bios';
+  // EDK2's own network stack, without the iPXE ROM QEMU would otherwise load for the NIC.
+  const edk2Net = spec.firmware === 'uefi-pxe' || spec.firmware === 'uefi-http';
   // prettier-ignore
   return [
     '-accel', 'tcg',
@@ -47,7 +61,8 @@ export function qemuArgs(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): string
     ...(uefi ? ['-machine', 'q35', '-bios', OVMF] : ['-machine', 'pc,graphics=off']),
     '-boot', bootOrder,
     '-netdev', `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
-    '-device', `${nic},netdev=n0,mac=${spec.mac}${spec.firmware === 'uefi-pxe' ? ',romfile=' : ''}`,
+    '-device', `${nic},netdev=n0,mac=${spec.mac}${edk2Net ? ',romfile=' : ''}`,
+    ...(spec.firmware === 'uefi-http' ? HTTP_BOOT_ONLY : []),
     '-serial', `file:${spec.serialLog}`,
   ];
 }
