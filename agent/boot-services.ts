@@ -46,6 +46,7 @@ export function tftpService(parts: AgentParts): BootService {
   // GRUB hosts' bootstrap, own config, kernel and initrds (agent/grub-tftp.ts); everything else from the root.
   const grub: GrubTftpDeps = {
     binding: new HostBinding(recorder, parts.cache, parts.tokens),
+    tokenFor: (e) => parts.tokens.tokenFor(e.workflowId, e.runId, e.bootStage),
     ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
   };
   const server = createTftpServer({

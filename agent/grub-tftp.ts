@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { BootEventKind } from '../domain/boot-events.ts';
 import type { BootArtifacts, NetbootEntry } from '../domain/site-model.ts';
 import { GRUB_BOOTSTRAP, GRUB_BOOTSTRAP_PATH, grubHostConfigPath } from '../sot/grub-config.ts';
+import { withToken } from './http/artifact-text.ts';
 import type { Binding } from './http/host-binding.ts';
 import { resolveServed } from './tftp/path-safety.ts';
 import type { TftpPeer, TftpResolved } from './tftp/types.ts';
@@ -24,6 +25,8 @@ export interface GrubTftpDeps {
   binding: { resolve(ip: string, named?: string): Promise<Binding> };
   /** The agent's assets root (assets.root); without it kernels and initrds are not served over TFTP. */
   assetsRoot?: string;
+  /** The run's checkpoint token, which goes where the rendered config holds its placeholder (as in a script). */
+  tokenFor(entry: NetbootEntry): string;
 }
 
 function pathOf(url: string): string {
@@ -60,7 +63,9 @@ export function grubTftpResolver(
     if (config) {
       const entry = await grubHost(deps, peer.address, config[1]);
       const text = entry?.artifacts?.grub;
-      return text !== undefined ? { data: Buffer.from(text) } : undefined;
+      return entry && text !== undefined
+        ? { data: Buffer.from(withToken(text, deps.tokenFor(entry))) }
+        : undefined;
     }
     if (name.startsWith(ASSETS) && deps.assetsRoot) {
       const entry = await grubHost(deps, peer.address);

@@ -20,6 +20,7 @@ import { loadAgentConfig } from '../../agent/config.ts';
 import type { BootEvent } from '../../domain/boot-events.ts';
 import { bootEventSignal, bootEventsSignal } from '../../domain/workflow-api.ts';
 import { GRUB_BOOTSTRAP } from '../../sot/grub-config.ts';
+import { CHECKPOINT_TOKEN_PLACEHOLDER } from '../../sot/render.ts';
 import { freePort } from '../../temporal/ports.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
@@ -33,7 +34,7 @@ const SHIM = '/usr/lib/shim/shimx64.efi.signed';
 const GRUB = '/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed';
 const GRUB_CONFIG = [
   '# vaquero: host h1, stage 1 (b)',
-  'linux (tftp,127.0.0.1)/assets/tiny/linux quiet',
+  'linux (tftp,127.0.0.1)/assets/tiny/linux quiet callback=http://127.0.0.1:8080/checkpoint/__VAQUERO_CHECKPOINT_TOKEN__',
   'initrd (tftp,127.0.0.1)/assets/tiny/initrd.gz',
   'boot',
   '',
@@ -152,7 +153,10 @@ test('a GRUB host fetches the signed chain, the bootstrap, its own config, kerne
   assert.deepEqual((await tftpGet('grubx64.efi')).data, await readFile(GRUB));
   // GRUB asks with a leading slash, under its prefix.
   assert.equal((await tftpGet('/grub/grub.cfg')).data?.toString(), GRUB_BOOTSTRAP);
-  assert.equal((await tftpGet(`/grub/hosts/${MAC}.cfg`)).data?.toString(), GRUB_CONFIG);
+  // The run's checkpoint token where the rendered config holds its placeholder, as in an iPXE script.
+  const served = (await tftpGet(`/grub/hosts/${MAC}.cfg`)).data?.toString() ?? '';
+  const token = agent.tokens.tokenFor(WORKFLOW_ID, runId, 1);
+  assert.equal(served, GRUB_CONFIG.replace(CHECKPOINT_TOKEN_PLACEHOLDER, token));
   assert.equal((await tftpGet('/assets/tiny/linux')).data?.toString(), 'kernel-bytes');
   assert.equal((await tftpGet('/assets/tiny/initrd.gz')).data?.toString(), 'initrd-bytes');
   // Only this stage's kernel and initrds: the assets root is not browsable over TFTP.
@@ -166,7 +170,7 @@ test('a GRUB host fetches the signed chain, the bootstrap, its own config, kerne
   assert.deepEqual(
     steps.filter((s) => !s.startsWith('tftp ')),
     [
-      `ipxe GRUB over TFTP: grub/hosts/${MAC}.cfg sent (${GRUB_CONFIG.length} bytes)`,
+      `ipxe GRUB over TFTP: grub/hosts/${MAC}.cfg sent (${served.length} bytes)`,
       'kernel GRUB over TFTP: assets/tiny/linux sent (12 bytes)',
       'initrd GRUB over TFTP: assets/tiny/initrd.gz sent (12 bytes)',
     ],
