@@ -55,6 +55,7 @@ import type { LabBootTasks, LabOs, LabSotHost } from './sot.ts';
 import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
 import type { AgentRequest, SecondAgent } from './second-agent.ts';
 import { metricSum, parseMetrics, startSecondAgent } from './second-agent.ts';
+import { signedChainTftpRoot } from './signed-chain.ts';
 import type { LabStack } from './stack.ts';
 import { startLabStack } from './stack.ts';
 import type { LabNetwork } from './topology.ts';
@@ -632,6 +633,9 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       dhcpMode: spec.dhcpMode,
       assetsDir: assets.dir,
       secretsFile,
+      ...(spec.vms.some((vm) => vm.firmware === 'uefi-secure')
+        ? { tftpRoot: await signedChainTftpRoot(path.join(spec.dir, 'tftp')) }
+        : {}),
       // Task containers need no network here; images are made locally, so a missing one is an error, not a pull.
       ...(podman ? { tasks: { engine: podman.endpoint, network: 'none', pull: 'never' as const } } : {}),
       ...(spec.temporalUi !== undefined ? { temporalUi: spec.temporalUi } : {}),
@@ -703,6 +707,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         ipv4: vm.ipv4,
         bmc: sotBmc(machines[i]!, extras.get(vm.name)!, bmcImage),
         metadata: { firmware: vm.firmware },
+        ...(vm.firmware === 'uefi-secure' ? { secureBoot: true } : {}),
       })),
     });
     // An ssh host's VM is up before the rollout, and its netboot found nothing to boot: only then is its
