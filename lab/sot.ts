@@ -190,7 +190,12 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
           max_concurrent: Math.max(1, n),
           ...(spec.maxFail !== undefined ? { max_fail: spec.maxFail } : {}),
         },
-        timeouts: { ...LAB_TIMEOUTS, ...spec.timeouts },
+        // A Secure Boot host's GRUB fetches the kernel by TFTP in lock-step 1 KB blocks: minutes on a busy machine.
+        timeouts: {
+          ...LAB_TIMEOUTS,
+          ...(spec.hosts.some((h) => h.secureBoot) ? { kernel: 240 } : {}),
+          ...spec.timeouts,
+        },
         power_retries: spec.powerRetries ?? 1,
       }),
     );
