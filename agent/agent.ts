@@ -16,7 +16,15 @@ import type { PowerDriver } from '../activities/power/driver.ts';
 import { PowerOpLog } from '../activities/power/power-op-log.ts';
 import { releaseBmcPermit } from '../activities/control/bmc-permits.ts';
 import { createSiteWorker } from '../activities/site/site-worker.ts';
-import { agentTaskQueue, siteTaskQueue } from '../domain/temporal-names.ts';
+import { agentTaskQueue, CONTROL_TASK_QUEUE, siteTaskQueue } from '../domain/temporal-names.ts';
+import {
+  AGENT_STATUS_MEMO,
+  AGENT_STATUS_WORKFLOW_TYPE,
+  agentStatusSignal,
+  agentStatusWorkflowId,
+} from '../domain/agent-status.ts';
+import { startAgentStatusReporter } from './agent-status-reporter.ts';
+import type { DhcpAuthorityReport } from './dhcp/authority.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
 import { tracingClientOptions } from '../temporal/telemetry/temporal-tracing.ts';
 import { inBootTrace } from '../temporal/telemetry/boot-traces.ts';
@@ -231,6 +239,29 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   };
   const workerLoop = connectWorker();
 
+  // The site's status: what the DHCP detector finds on the segment goes to this agent's status workflow, on change.
+  const dhcpService = services.find((s) => s.name === 'dhcp');
+  const statusReporter = dhcpService
+    ? startAgentStatusReporter({
+        site: config.site,
+        agent: config.agent_id,
+        read: () => dhcpService.stats().authority as DhcpAuthorityReport | undefined,
+        send: (report) =>
+          untilStopped(async () => {
+            await client.workflow.signalWithStart(AGENT_STATUS_WORKFLOW_TYPE, {
+              workflowId: agentStatusWorkflowId(config.site, config.agent_id),
+              taskQueue: CONTROL_TASK_QUEUE,
+              args: [{ site: config.site, agent: config.agent_id }],
+              memo: { [AGENT_STATUS_MEMO]: report },
+              signal: agentStatusSignal,
+              signalArgs: [report],
+            });
+          }),
+        onError: (err) =>
+          log.debug({ err: err instanceof Error ? err.message : String(err) }, 'status report not sent'),
+      })
+    : undefined;
+
   const reconcileTimer = setInterval(() => {
     void untilStopped(() => reconcileGates(cache, client, log, config.site)).catch((err: unknown) =>
       log.debug({ err: String(err) }, 'gate reconciliation skipped'),
@@ -254,6 +285,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
       stopping = true;
       stopped.abort();
       clearInterval(reconcileTimer);
+      statusReporter?.stop();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       // A connect to an unreachable Temporal cannot be cancelled; it is not waited for either (nothing is lost: the
       // outbox is on disk, and a worker that connects after this closes at once).

@@ -3,6 +3,9 @@
 import type { DhcpDirectory, DhcpHostRecord } from './dhcp/directory.ts';
 import { createDhcpServer } from './dhcp/server.ts';
 import { createTftpServer } from './tftp/index.ts';
+import type { GrubTftpDeps } from './grub-tftp.ts';
+import { grubTftpResolver, grubTransferStep } from './grub-tftp.ts';
+import { HostBinding } from './http/host-binding.ts';
 import type { AgentParts, BootService } from './boot-serving.ts';
 import type { ModelCache } from './model-cache.ts';
 import { ownAgentEntry } from './own-agent.ts';
@@ -50,12 +53,18 @@ function notRecorded(log: AgentParts['log'], service: string, err: unknown): voi
 
 export function tftpService(parts: AgentParts): BootService {
   const { config, recorder, log } = parts;
+  // GRUB hosts' bootstrap, own config, kernel and initrds (agent/grub-tftp.ts); everything else from the root.
+  const grub: GrubTftpDeps = {
+    binding: new HostBinding(recorder, parts.cache, parts.tokens),
+    tokenFor: (e) => parts.tokens.tokenFor(e.workflowId, e.runId, e.bootStage),
+    ...(config.assets.root !== undefined ? { assetsRoot: config.assets.root } : {}),
+  };
   const server = createTftpServer({
     root: config.tftp.root,
     address: '0.0.0.0',
     port: config.tftp.port,
-    // This agent's SoT tftp_root (tftp-subfolder.ts); another hook goes first through firstResolved.
-    resolve: firstResolved(tftpSubfolderResolver(parts.cache, config.agent_id)),
+    // GRUB's own paths first (grub-tftp.ts), then this agent's SoT tftp_root (tftp-subfolder.ts), else the root.
+    resolve: firstResolved(grubTftpResolver(grub), tftpSubfolderResolver(parts.cache, config.agent_id)),
     onEvent: (e) => {
       if (e.kind === 'error') {
         log.warn({ file: e.file, peer: e.peer.address, error: e.error }, 'TFTP transfer failed');
@@ -75,9 +84,17 @@ export function tftpService(parts: AgentParts): BootService {
         log.debug({ file: e.file, peer: e.peer.address }, 'TFTP transfer started');
         return;
       }
-      // Not awaited (the transfer goes on), so its failure is handled here: it must not end the agent.
-      recorder
-        .record({ kind: 'tftp', ip: e.peer.address, detail: `TFTP ${e.file} sent (${e.bytes ?? 0} bytes)` })
+      // Not awaited (the transfer goes on), so its failure is handled here: it must not end the agent. A GRUB
+      // host's config, kernel and initrd are those boot steps, as over HTTP.
+      const sent = `${e.file} sent (${e.bytes ?? 0} bytes)`;
+      grubTransferStep(grub, e.file, e.peer.address)
+        .then((step) =>
+          recorder.record(
+            step
+              ? { kind: step.kind, mac: step.mac, detail: `GRUB over TFTP: ${sent}` }
+              : { kind: 'tftp', ip: e.peer.address, detail: `TFTP ${sent}` },
+          ),
+        )
         .catch((err: unknown) => notRecorded(log, 'tftp', err));
     },
   });

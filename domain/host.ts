@@ -52,6 +52,20 @@ export interface StageTimeouts {
   config: number;
   checkpoint: number;
   validate: number;
+  /**
+   * A host without a BMC: how long its run waits for the host to start its netboot by itself (an operator or its own
+   * reboot starts it). Absent in plans from before it: DEFAULT_SELF_NETBOOT_S.
+   */
+  self_netboot?: number;
+}
+
+/** Seconds a host without a BMC is given to start its netboot by itself when its workflow does not say: one day. */
+export const DEFAULT_SELF_NETBOOT_S = 86_400;
+
+/** What a validate-only run of a host re-checks, and why (the rollout's `validate` action). */
+export interface ValidateOnly {
+  /** The changed workflow named in the host's workflow's `policy.validate_on`. */
+  changedWorkflow: string;
 }
 
 /** Everything a host workflow needs to reprovision one host at one revision. */
@@ -105,6 +119,11 @@ export interface HostWorkflowInput {
   resume?: HostResumeState;
   /** Continue as new after every boot stage (exercises that path; long histories do it anyway). */
   continueAsNewEachBootStage?: boolean;
+  /**
+   * Re-run the validation of the host's last boot stage only, no power cycle and no netboot: a workflow its
+   * workflow's `policy.validate_on` lists changed, and the host itself boots the same.
+   */
+  validateOnly?: ValidateOnly;
 }
 
 export interface HostResumeState {
@@ -139,6 +158,11 @@ export interface HostStatus {
   lastError?: string;
   owner?: string;
   pendingRevision?: string;
+  /**
+   * What the run waits for that no stage name says: `no BMC: waiting for the host to netboot by itself` for a host
+   * nothing can power-cycle; `validate only: …` for a validate-only run.
+   */
+  note?: string;
   timeline: TimelineEntry[];
 }
 

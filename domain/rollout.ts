@@ -1,6 +1,7 @@
 // One SoT revision's rollout: where it comes from, its plan and policies, its progress and result.
 // Data that crosses the workflow boundary (inputs, signals, queries, activity payloads). Plain JSON only:
 // it is stored in workflow history. Never put a secret here: BMC credentials travel as references.
+import type { ValidateOnly } from './host.ts';
 
 export interface SotSource {
   kind: 'dir' | 'git' | 'github';
@@ -93,8 +94,11 @@ export interface RolloutHostPlan {
   host: string;
   workflow: string;
   fingerprint: string;
-  action: 'reprovision' | 'added';
+  /** `validate`: it boots the same, but a workflow its workflow's `validate_on` lists changed: validation only. */
+  action: 'reprovision' | 'added' | 'validate';
   reasons: string[];
+  /** For `validate`: the changed workflow. */
+  changedWorkflow?: string;
 }
 
 /**
@@ -111,6 +115,11 @@ export interface RolloutPlanSummary {
   policies: Record<string, WorkflowPolicy>;
   sitePolicies: Record<string, SiteRolloutPolicy>;
   counts: { unchanged: number; skipped: number; removed: number };
+  /**
+   * Workflows this rollout changes (a host of theirs boots something new): hosts of workflows whose `validate_on`
+   * lists one re-validate. Decided once, at the plan: the pages ask with it. Absent in plans from before it.
+   */
+  changedWorkflows?: string[];
 }
 
 export interface RolloutGroupPlan {
@@ -130,6 +139,8 @@ export interface RolloutPlanPageInput {
   limit: number;
   only?: string[];
   force?: boolean;
+  /** The plan's changedWorkflows: unchanged hosts that re-validate because of them come back as `validate`. */
+  changedWorkflows?: string[];
 }
 
 export interface RolloutPlanPage {
@@ -251,6 +262,8 @@ export interface RolloutRunningHost extends RolloutHostProgress {
   restarted?: boolean;
   /** Its run was already going when the rollout took it over (an older rollout's or an operator's). */
   adopted?: boolean;
+  /** Started to re-run its validation only (plan action `validate`, validate-on patch). */
+  validateOnly?: ValidateOnly;
 }
 
 /** Failed hosts a paged rollout names (status, result); `counts.failed` has them all. */

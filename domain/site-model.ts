@@ -69,6 +69,10 @@ export interface BootArtifacts {
   initrds: string[];
   cmdline: string;
   config?: { type: string; contentType: string; text: string };
+  /** The stage boots through GRUB (sot/grub-config.ts): the agent answers with the signed chain, serves `grub`. */
+  loader?: 'grub';
+  /** The host's GRUB config for this stage, when `loader` is grub. */
+  grub?: string;
 }
 
 /** A host the agent may network-boot now. Absent or `open: false`: no boot file (it boots from disk). */

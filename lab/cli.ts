@@ -3,16 +3,18 @@
 // is done; the scenario keeps the stack, the BMCs and the VMs running until `down` signals it. Everything lives in
 // one state dir (default $VAQUERO_LAB_DIR, else $VAQUERO_DATA_DIR/lab, else /run/vaquero-lab): state.json names
 // the scenario's pid and the lab's namespaces, and every process of the lab names the dir on its command line,
-// which is how `down` finds stragglers without touching anyone else's processes.
+// which is how `down` finds stragglers without touching anyone else's processes. The lab's REST API with its
+// dashboard and the Temporal UI live on the namespace's loopback: a forwarder started first (lab/forward.ts) serves
+// them on the host's 127.0.0.1, so the dashboard's links to the Temporal UI name the forwarded address.
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Firmware } from './qemu-vm.ts';
-import { freePort } from '../temporal/ports.ts';
 import { runProcesses } from './run.ts';
-import type { PhaseReport, ScenarioSpec, ScenarioVm } from './scenario.ts';
+import type { LabReady, ScenarioSpec, ScenarioVm } from './scenario.ts';
+import { labSockets } from './forward.ts';
 import { createLabNetwork, destroyLabNetwork, labNamespaces, requireLabRoot } from './topology.ts';
 
 const SCENARIO = fileURLToPath(new URL('./scenario.ts', import.meta.url));
@@ -38,21 +40,7 @@ interface LabState {
   startedAt: number;
 }
 
-interface Ready {
-  ok: boolean;
-  error?: string;
-  agentUrl: string;
-  apiUrl?: string;
-  apiTokenFile?: string;
-  temporal: string;
-  temporalUiUrl?: string;
-  sot: string;
-  phases: PhaseReport[];
-  /** Unix sockets of the namespace's UI and API ports (lab/forward.ts). */
-  sockets?: Record<string, string>;
-  /** The same, on the host's 127.0.0.1 through `lab up`'s forwarder. */
-  forwarded?: Record<string, string>;
-}
+type Ready = LabReady;
 
 export function labStateDir(): string {
   if (process.env.VAQUERO_LAB_DIR) return path.resolve(process.env.VAQUERO_LAB_DIR);
@@ -103,7 +91,18 @@ export async function labUp(
   await rm(runDir, { recursive: true, force: true });
   await mkdir(runDir, { recursive: true });
   const vms = labVms(o.vms, o.firmware, o.prefix);
-  const network = createLabNetwork({ name: o.name, prefix: o.prefix, taps: vms.length });
+  const forwarded = await startForwarder(dir, runDir).catch((err: unknown) => {
+    out(`no forwarding to the host's loopback: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  });
+  let network: ReturnType<typeof createLabNetwork>;
+  try {
+    network = createLabNetwork({ name: o.name, prefix: o.prefix, taps: vms.length });
+  } catch (err) {
+    // No state yet for `down` to find the forwarder by: end it here.
+    if (forwarded) process.kill(forwarded.pid, 'SIGTERM');
+    throw err;
+  }
   const spec: ScenarioSpec = {
     dir: runDir,
     network,
@@ -115,6 +114,7 @@ export async function labUp(
     ...(o.demo !== undefined ? { demo: o.demo } : {}),
     temporalUi: true,
     hold: true,
+    ...(forwarded?.ui !== undefined ? { forwardedUiUrl: forwarded.ui } : {}),
   };
   const log = path.join(runDir, 'scenario.log');
   // Detached, with its output in files: it outlives this command (and its terminal).
@@ -128,7 +128,11 @@ export async function labUp(
     },
   );
   child.unref();
-  if (!child.pid) throw new Error('could not start the lab scenario');
+  if (!child.pid) {
+    if (forwarded) process.kill(forwarded.pid, 'SIGTERM');
+    destroyLabNetwork(o.name);
+    throw new Error('could not start the lab scenario');
+  }
   const state: LabState = { name: o.name, prefix: o.prefix, pid: child.pid, runDir, startedAt: Date.now() };
   await writeFile(path.join(dir, 'state.json'), JSON.stringify(state, null, 2));
 
@@ -144,12 +148,10 @@ export async function labUp(
     await showProgress();
     const ready = await readReady(runDir);
     if (ready) {
-      const forwarded = await forwardPorts(dir, ready).catch((err: unknown) => {
-        out(`no forwarding to the host's loopback: ${err instanceof Error ? err.message : String(err)}`);
-        return undefined;
-      });
-      if (forwarded !== undefined) ready.forwarded = forwarded;
-      if (ready.forwarded) await writeFile(path.join(runDir, 'ready.json'), JSON.stringify(ready, null, 2));
+      if (forwarded !== undefined) {
+        ready.forwarded = { api: forwarded.api, ui: forwarded.ui };
+        await writeFile(path.join(runDir, 'ready.json'), JSON.stringify(ready, null, 2));
+      }
       return { ok: ready.ok, ready };
     }
     if (!alive(child.pid)) {
@@ -165,32 +167,32 @@ export async function labUp(
 }
 
 /**
- * Starts the detached forwarder (lab/forward.ts) from the host's 127.0.0.1 to the lab's sockets; returns the URLs.
- * Its command line names the sockets, inside the state dir, so `down` ends it with the rest.
+ * Starts the detached forwarder (lab/forward.ts) from free ports of the host's 127.0.0.1 to the sockets the lab
+ * will make in `runDir` (a connection before they exist is dropped); returns the URLs. Its command line names the
+ * sockets, inside the state dir, so `down` ends it with the rest.
  */
-async function forwardPorts(dir: string, ready: Ready): Promise<Record<string, string> | undefined> {
-  const entries = Object.entries(ready.sockets ?? {});
-  if (entries.length === 0) return undefined;
-  const ports = await Promise.all(entries.map(() => freePort()));
-  const outFile = path.join(dir, 'run', 'forward.out');
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', FORWARD, ...entries.map(([, sock], i) => `${ports[i]}=${sock}`)],
-    {
-      detached: true,
-      stdio: ['ignore', openSync(outFile, 'w'), openSync(`${outFile}.err`, 'w')],
-      cwd: path.dirname(path.dirname(FORWARD)),
-    },
-  );
+async function startForwarder(
+  dir: string,
+  runDir: string,
+): Promise<{ api: string; ui: string; pid: number }> {
+  const sockets = labSockets(runDir);
+  const outFile = path.join(runDir, 'forward.out');
+  const child = spawn(process.execPath, ['--import', 'tsx', FORWARD, `0=${sockets.api}`, `0=${sockets.ui}`], {
+    detached: true,
+    stdio: ['ignore', openSync(outFile, 'w'), openSync(`${outFile}.err`, 'w')],
+    cwd: path.dirname(path.dirname(FORWARD)),
+  });
   child.unref();
   if (child.pid) await writeFile(path.join(dir, 'forwarder.pid'), `${child.pid}\n`);
   const deadline = Date.now() + 15_000;
-  while (!(await readFile(outFile, 'utf8').catch(() => '')).includes('ready')) {
+  for (;;) {
+    const m = /^ready (\d+) (\d+)$/m.exec(await readFile(outFile, 'utf8').catch(() => ''));
+    if (m && child.pid)
+      return { api: `http://127.0.0.1:${m[1]}`, ui: `http://127.0.0.1:${m[2]}`, pid: child.pid };
     if (Date.now() > deadline || !child.pid || !alive(child.pid))
       throw new Error(`the forwarder did not start (see ${outFile}.err)`);
     await sleep(100);
   }
-  return Object.fromEntries(entries.map(([what], i) => [what, `http://127.0.0.1:${ports[i]}`]));
 }
 
 /** The scenario's ready.json, or undefined while it is not there (or, from a scenario of before the rename, half written). */
@@ -226,6 +228,7 @@ export function describeReady(ns: string, r: Ready): string[] {
       fwd.api
         ? `  api         ${fwd.api} (VAQUERO_TOKEN_FILE=${r.apiTokenFile} vaquero status --server ${fwd.api})`
         : `  api         ${r.apiUrl} (inside the namespace: ip netns exec ${ns} curl ${r.apiUrl}/live)`,
+      `  dashboard   ${fwd.api ?? r.apiUrl}/ (sign in with a token: operate ${r.apiTokenFile}, read-only ${r.readTokenFile})`,
     );
   }
   if (r.temporalUiUrl) {

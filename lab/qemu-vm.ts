@@ -1,14 +1,21 @@
 // A lab VM (LAB.md §4.3): QEMU under TCG (KVM is unusable here) with one NIC on a lab tap, no disk, and its
-// serial console in a file. Three firmwares:
-//   bios      SeaBIOS + the iPXE option ROM of ipxe-qemu (iPXE from the first packet)
-//   uefi      OVMF + the iPXE EFI ROM
-//   uefi-pxe  OVMF with EDK2's own PXE client (`romfile=`: no iPXE ROM); it fetches ipxe.efi over TFTP
+// serial console in a file. Five firmwares:
+//   bios       SeaBIOS + the iPXE option ROM of ipxe-qemu (iPXE from the first packet)
+//   uefi       OVMF + the iPXE EFI ROM
+//   uefi-pxe   OVMF with EDK2's own PXE client (`romfile=`: no iPXE ROM); it fetches ipxe.efi over TFTP
+//   uefi-http  OVMF with EDK2's own UEFI HTTP boot: no iPXE ROM and its PXE turned off through fw_cfg, so its
+//              boot manager goes on to HTTP boot (vendor class HTTPClient, arch 16) and fetches ipxe.efi by URL
+//   uefi-secure OVMF with Secure Boot enforced (OVMF_CODE_4M.ms.fd: Microsoft's keys enrolled, LAB.md §9.4) and
+//              EDK2's own PXE: it runs only signed programs, so the host boots through shim and the signed GRUB
 // Every VM runs under `timeout`, so a lab that loses track of one still gets rid of it.
 
-export type Firmware = 'bios' | 'uefi' | 'uefi-pxe';
-export const FIRMWARES: readonly Firmware[] = ['bios', 'uefi', 'uefi-pxe'];
+export type Firmware = 'bios' | 'uefi' | 'uefi-pxe' | 'uefi-http' | 'uefi-secure';
+export const FIRMWARES: readonly Firmware[] = ['bios', 'uefi', 'uefi-pxe', 'uefi-http', 'uefi-secure'];
 
 export const OVMF = '/usr/share/ovmf/OVMF.fd';
+/** Secure Boot firmware and its variables with Microsoft's keys enrolled (Debian's ovmf). */
+export const OVMF_SECURE_CODE = '/usr/share/OVMF/OVMF_CODE_4M.ms.fd';
+export const OVMF_SECURE_VARS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 export const QEMU = 'qemu-system-x86_64';
 
 export interface VmSpec {
@@ -23,6 +30,30 @@ export interface VmSpec {
   nic?: 'virtio-net-pci' | 'e1000';
 }
 
+/**
+ * OVMF's PXE turned off (its platform config reads these fw_cfg files), so the boot manager's network entries are
+ * HTTP boot only (LAB.md §9.2).
+ */
+// prettier-ignore
+const HTTP_BOOT_ONLY = [
+  '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n',
+  '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n',
+];
+
+/**
+ * Secure Boot enforced: SMM and a secure flash, so the variables (Microsoft's keys, Secure Boot on) cannot be
+ * changed behind the firmware; the variables are a read-only template used copy-on-write (snapshot), so every
+ * power-on starts from the enrolled state and nothing is written to the package's file.
+ */
+// prettier-ignore
+const SECURE_BOOT_MACHINE = [
+  '-machine', 'q35,smm=on',
+  '-global', 'driver=cfi.pflash01,property=secure,value=on',
+  '-global', 'ICH9-LPC.disable_s3=1',
+  '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_SECURE_CODE}`,
+  '-drive', `if=pflash,format=raw,unit=1,snapshot=on,file=${OVMF_SECURE_VARS}`,
+];
+
 /** QEMU's -boot order for an IPMI boot device (ipmi_sim's chassis hook names it: pxe, default, cdrom, …). */
 export function bootOrderFor(bootDevice: string): 'n' | 'c' | 'd' {
   if (bootDevice === 'pxe') return 'n';
@@ -34,6 +65,8 @@ export function bootOrderFor(bootDevice: string): 'n' | 'c' | 'd' {
 export function qemuArgs(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): string[] {
   const nic = spec.nic ?? 'virtio-net-pci';
   const uefi = spec.firmware !== 'bios';
+  // EDK2's own network stack, without the iPXE ROM QEMU would otherwise load for the NIC.
+  const edk2Net = spec.firmware !== 'bios' && spec.firmware !== 'uefi';
   // prettier-ignore
   return [
     '-accel', 'tcg',
@@ -44,10 +77,11 @@ export function qemuArgs(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): string
     // -no-reboot with the tiny OS's `poweroff -f` (or a kernel panic=-1) makes QEMU exit when the boot is over.
     '-no-reboot',
     // graphics=off: SeaBIOS mirrors its and iPXE's text console to the serial port.
-    ...(uefi ? ['-machine', 'q35', '-bios', OVMF] : ['-machine', 'pc,graphics=off']),
+    ...(spec.firmware === 'uefi-secure' ? SECURE_BOOT_MACHINE : uefi ? ['-machine', 'q35', '-bios', OVMF] : ['-machine', 'pc,graphics=off']),
     '-boot', bootOrder,
     '-netdev', `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
-    '-device', `${nic},netdev=n0,mac=${spec.mac}${spec.firmware === 'uefi-pxe' ? ',romfile=' : ''}`,
+    '-device', `${nic},netdev=n0,mac=${spec.mac}${edk2Net ? ',romfile=' : ''}`,
+    ...(spec.firmware === 'uefi-http' ? HTTP_BOOT_ONLY : []),
     '-serial', `file:${spec.serialLog}`,
   ];
 }

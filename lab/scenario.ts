@@ -19,25 +19,21 @@
 // The report goes to stdout (nothing else does); every process started here is ended here, by pid, and its pid
 // file in <dir>/pids lets the caller end it should this process die first.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { GateEntry } from '../domain/netboot-gate.ts';
 import type { SiteModel } from '../domain/site-model.ts';
 import { startDirRollout } from '../client/start-rollout.ts';
-import { loadServerConfig } from '../server/config.ts';
-import { startServer } from '../server/main.ts';
 import { checkoutRevision } from '../sot/git-revision.ts';
-import { freePort } from '../temporal/ports.ts';
 import { hostStates, planStates } from '../sot/plan.ts';
 import { validateSot } from '../sot/validate.ts';
 import { hostStatusQuery, hostWorkflowId, rolloutStatusQuery } from '../domain/workflow-api.ts';
 import type { HostStatus } from '../domain/host.ts';
 import type { RolloutResult, RolloutTimelineEntry } from '../domain/rollout.ts';
 import { prepareLabAssets } from './assets.ts';
-import { serveUnixToTcp } from './forward.ts';
+import { labSockets, serveUnixToTcp } from './forward.ts';
 import type { BootSummary } from './boot-report.ts';
 import { summarizeBoot } from './boot-report.ts';
 import { agentsOfTimeline, readHostInstallerLogs } from '../server/host-logs.ts';
@@ -59,6 +55,7 @@ import type { LabBootTasks, LabOs, LabSotHost } from './sot.ts';
 import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
 import type { AgentRequest, SecondAgent } from './second-agent.ts';
 import { metricSum, parseMetrics, startSecondAgent } from './second-agent.ts';
+import { signedChainTftpRoot } from './signed-chain.ts';
 import type { LabStack } from './stack.ts';
 import { startLabStack } from './stack.ts';
 import type { LabNetwork } from './topology.ts';
@@ -120,10 +117,16 @@ export interface ScenarioSpec {
    */
   temporalOutage?: boolean;
   /**
-   * Keep the lab running after the rollouts: write <dir>/ready.json (URLs, pids) and wait for a signal
-   * (`vaquero lab up`).
+   * Keep the lab running after the rollouts: write <dir>/ready.json (URLs, token files, sockets, pids) and wait
+   * for a signal (`vaquero lab up`) or for the file <dir>/release (a test done with the running lab: the report is
+   * then collected and printed as without hold).
    */
   hold?: boolean;
+  /**
+   * The Temporal UI as the host's loopback reaches it (`vaquero lab up` forwards the namespace's): the dashboard's
+   * links to workflow runs name it. Default: the UI's address inside the namespace.
+   */
+  forwardedUiUrl?: string;
   /**
    * A second agent of the site on the same bridge (lab/second-agent.ts), a process of its own
    * (`vaquero agent --config`) at the /24's .3, listed in the SoT's agents[] beside the first. With it:
@@ -282,8 +285,30 @@ export interface ScenarioReport {
   /** The rollouts in order: initial, then the demo's and the BMC failure's commits when asked for. */
   phases: PhaseReport[];
   temporalUiUrl?: string;
+  /** The lab's `vaquero server` (REST API and dashboard) inside the namespace, and its token files. */
+  server?: { url: string; operateTokenFile: string; readTokenFile: string };
   outage?: OutageReport;
   secondAgent?: SecondAgentReport;
+}
+
+/** <dir>/ready.json of a held lab (spec.hold): where everything is, once the rollouts are done. */
+export interface LabReady {
+  ok: boolean;
+  error?: string;
+  agentUrl: string;
+  /** The REST API and dashboard inside the namespace, and its token files. */
+  apiUrl: string;
+  apiTokenFile: string;
+  readTokenFile: string;
+  temporal: string;
+  temporalUiUrl?: string;
+  sot: string;
+  phases: PhaseReport[];
+  pids: Record<string, number>;
+  /** Unix sockets of the namespace's API and UI ports (lab/forward.ts). */
+  sockets: { api: string; ui?: string };
+  /** The same, on the host's 127.0.0.1 through `lab up`'s forwarder. */
+  forwarded?: { api?: string; ui?: string };
 }
 
 const secs = (from: number) => Math.round((Date.now() - from) / 100) / 10;
@@ -302,7 +327,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   const openGates = new Map<string, GateEntry>();
   let watch: NodeJS.Timeout | undefined;
   let rolloutId: string | undefined;
-  let stopApi: (() => Promise<void>) | undefined;
+  let stopUiSocket: (() => Promise<void>) | undefined;
   let podman: LabPodman | undefined;
   let agent2: SecondAgent | undefined;
   /** Per host: its BMC kind and what the lab made for it besides the VM and its ipmi_sim. */
@@ -608,13 +633,28 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       dhcpMode: spec.dhcpMode,
       assetsDir: assets.dir,
       secretsFile,
+      ...(spec.vms.some((vm) => vm.firmware === 'uefi-secure')
+        ? { tftpRoot: await signedChainTftpRoot(path.join(spec.dir, 'tftp')) }
+        : {}),
       // Task containers need no network here; images are made locally, so a missing one is an error, not a pull.
       ...(podman ? { tasks: { engine: podman.endpoint, network: 'none', pull: 'never' as const } } : {}),
       ...(spec.temporalUi !== undefined ? { temporalUi: spec.temporalUi } : {}),
+      server: {
+        sotDir: path.join(spec.dir, 'sot', 'lab'),
+        socket: labSockets(spec.dir).api,
+        ...(spec.forwardedUiUrl !== undefined ? { temporalUiUrl: spec.forwardedUiUrl } : {}),
+      },
     });
+    report.server = {
+      url: stack.server.url,
+      operateTokenFile: stack.server.operateTokenFile,
+      readTokenFile: stack.server.readTokenFile,
+    };
     if (stack.temporal.uiUrl !== undefined) report.temporalUiUrl = stack.temporal.uiUrl;
     report.timings.stackS = secs(t1);
-    say(`stack ready: Temporal ${stack.temporal.address}, agent ${stack.agentUrl}`);
+    say(
+      `stack ready: Temporal ${stack.temporal.address}, agent ${stack.agentUrl}, API and dashboard ${stack.server.url}`,
+    );
     if (stack.temporal.server) {
       await notePid('temporal', stack.temporal.server.pid);
       await notePid('temporal-supervisor', stack.temporal.server.supervisorPid);
@@ -667,6 +707,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         ipv4: vm.ipv4,
         bmc: sotBmc(machines[i]!, extras.get(vm.name)!, bmcImage),
         metadata: { firmware: vm.firmware },
+        ...(vm.firmware === 'uefi-secure' ? { secureBoot: true } : {}),
       })),
     });
     // An ssh host's VM is up before the rollout, and its netboot found nothing to boot: only then is its
@@ -841,53 +882,35 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       r2.outboxLog = (await a2.messages(true)).filter((m) => m.startsWith('outbox:'));
     }
     if (spec.hold) {
-      // The REST API beside the lab (its own process would need its own Temporal client: same thing in-process).
-      const api = await startLabApi(spec.dir, stack, sotDir);
-      stopApi = api.stop;
-      say(`API server ${api.url} (operate token in ${api.tokenFile})`);
-      // Unix sockets for `lab up` to forward the UI and the API to the host's loopback (lab/forward.ts).
-      const sockets: Record<string, string> = {};
-      for (const [what, url] of [
-        ['ui', uiUrl],
-        ['api', api.url],
-      ] as const) {
-        if (!url) continue;
-        sockets[what] = path.join(spec.dir, `${what}.sock`);
-        const server = await serveUnixToTcp(sockets[what], Number(new URL(url).port));
-        const stopBefore = stopApi;
-        stopApi = async () => {
+      // The API's socket is the stack's (lab/lab-server.ts); the Temporal UI's, when served, is made here.
+      const sockets: LabReady['sockets'] = { api: stack.server.socket };
+      if (uiUrl) {
+        sockets.ui = labSockets(spec.dir).ui;
+        const server = await serveUnixToTcp(sockets.ui, Number(new URL(uiUrl).port));
+        stopUiSocket = async () => {
           server.close();
-          await stopBefore?.();
         };
       }
       // Written whole, then renamed: `vaquero lab up` polls for this file and must never read half of it.
       const readyFile = path.join(spec.dir, 'ready.json');
-      await writeFile(
-        `${readyFile}.tmp`,
-        JSON.stringify(
-          {
-            ok: report.ok,
-            error: report.error,
-            apiUrl: api.url,
-            apiTokenFile: api.tokenFile,
-            sockets,
-            agentUrl: stack.agentUrl,
-            temporal: stack.temporal.address,
-            temporalUiUrl: uiUrl,
-            sot: sotDir,
-            phases: report.phases,
-            pids: report.pids,
-          },
-          null,
-          2,
-        ),
-      );
+      const ready: LabReady = {
+        ok: report.ok,
+        ...(report.error !== undefined ? { error: report.error } : {}),
+        apiUrl: stack.server.url,
+        apiTokenFile: stack.server.operateTokenFile,
+        readTokenFile: stack.server.readTokenFile,
+        sockets,
+        agentUrl: stack.agentUrl,
+        temporal: stack.temporal.address,
+        ...(uiUrl !== undefined ? { temporalUiUrl: uiUrl } : {}),
+        sot: sotDir,
+        phases: report.phases,
+        pids: report.pids,
+      };
+      await writeFile(`${readyFile}.tmp`, JSON.stringify(ready, null, 2));
       await rename(`${readyFile}.tmp`, readyFile);
-      say('lab is up; waiting for a signal');
-      await new Promise<void>((resolve) => {
-        if (signal?.aborted) resolve();
-        signal?.addEventListener('abort', () => resolve(), { once: true });
-      });
+      say('lab is up; waiting for a signal or the release file');
+      await holdUntilReleased(path.join(spec.dir, 'release'), signal);
     }
   } catch (err) {
     report.error = describeError(err);
@@ -901,7 +924,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     for (const m of machines) await m.stop().catch(() => undefined);
     for (const x of extras.values()) await x.sshd?.stop().catch(() => undefined);
     say('machines stopped');
-    await stopApi?.().catch(() => undefined);
+    await stopUiSocket?.().catch(() => undefined);
     if (agent2 && report.secondAgent) {
       report.secondAgent.logTail = (await readFile(agent2.log, 'utf8').catch(() => '')).slice(-4000);
     }
@@ -973,37 +996,18 @@ async function readLines(file: string): Promise<string[]> {
   return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
 }
 
-/** `vaquero server` on the namespace's loopback, on the lab's Temporal, with the lab SoT; no worker of its own. */
-async function startLabApi(
-  dir: string,
-  stack: LabStack,
-  sotDir: string,
-): Promise<{ url: string; tokenFile: string; stop: () => Promise<void> }> {
-  const tokenFile = path.join(dir, 'api-token');
-  await writeFile(tokenFile, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
-  const file = path.join(dir, 'server.yaml');
-  await writeFile(
-    file,
-    stringify({
-      listen: `127.0.0.1:${await freePort()}`,
-      data_dir: path.join(dir, 'stack', 'server'),
-      log_level: 'warn',
-      temporal: {
-        address: stack.temporal.address,
-        namespace: stack.temporal.namespace,
-        codec: stack.temporal.codec.settings,
-      },
-      worker: { control: false },
-      auth: { tokens: [{ name: 'lab', role: 'operate', file: tokenFile }] },
-      sots: [{ name: 'lab', dir: sotDir, watch: false }],
-    }),
-  );
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-  const server = await startServer(await loadServerConfig(file, env), {
-    env,
-    log: (m) => process.stderr.write(`api: ${m}\n`),
-  });
-  return { url: server.url, tokenFile, stop: () => server.close() };
+/** Until a signal, or until `releaseFile` exists (polled every 200 ms). */
+async function holdUntilReleased(releaseFile: string, signal: AbortSignal | undefined): Promise<void> {
+  while (!signal?.aborted) {
+    if (
+      await access(releaseFile).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 function gitHead(dir: string): Promise<string> {

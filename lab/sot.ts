@@ -31,6 +31,8 @@ export interface LabSotHost {
     options?: Record<string, unknown>;
   };
   metadata?: Record<string, unknown>;
+  /** Its firmware enforces Secure Boot: `secure_boot: true`, so it boots through shim and GRUB. */
+  secureBoot?: boolean;
 }
 
 /** A boot's task containers (sot/FORMAT.md), as boot/<os>.yml lists them. */
@@ -146,6 +148,7 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
           name: h.name,
           workflow: labOsOf(spec.hosts.indexOf(h)),
           ...(h.metadata ? { metadata: h.metadata } : {}),
+          ...(h.secureBoot ? { secure_boot: true } : {}),
           interfaces: [
             { type: 'physical', mac: h.mac, subnet: LAB_SUBNET, ipv4: h.ipv4, hostname: h.name },
             {
@@ -187,7 +190,12 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
           max_concurrent: Math.max(1, n),
           ...(spec.maxFail !== undefined ? { max_fail: spec.maxFail } : {}),
         },
-        timeouts: { ...LAB_TIMEOUTS, ...spec.timeouts },
+        // A Secure Boot host's GRUB fetches the kernel by TFTP in lock-step 1 KB blocks: minutes on a busy machine.
+        timeouts: {
+          ...LAB_TIMEOUTS,
+          ...(spec.hosts.some((h) => h.secureBoot) ? { kernel: 240 } : {}),
+          ...spec.timeouts,
+        },
         power_retries: spec.powerRetries ?? 1,
       }),
     );

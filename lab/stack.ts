@@ -4,7 +4,8 @@
 // its BMC drivers (ipmi, redfish, ssh; container with a container engine) and its task runner come from the
 // config (`tasks.engine`, a podman API socket the lab starts), and the BMC secrets from its secrets file. Its
 // secrets directory (<dir>/secrets) holds the site's join token the lab's unattended config names
-// (LAB_JOIN_TOKEN_REF), a random value per stack.
+// (LAB_JOIN_TOKEN_REF), a random value per stack. Beside them runs the lab's `vaquero server` (lab/lab-server.ts):
+// the REST API and the dashboard, with an operate and a read token in <dir>/server.
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
@@ -25,6 +26,8 @@ import { installQuietRuntime } from '../temporal/runtime.ts';
 import { LAB_JOIN_TOKEN_REF } from './sot.ts';
 import { startWorkerStack } from '../workers/stack.ts';
 import type { WorkerStack } from '../workers/stack.ts';
+import { startLabServer } from './lab-server.ts';
+import type { LabServer } from './lab-server.ts';
 
 export interface LabStackOptions {
   /** Data of Temporal, the control worker and the agent (and the agent's log, agent.log). */
@@ -49,12 +52,16 @@ export interface LabStackOptions {
   /** Serve Temporal's Web UI (on a free port of the namespace's loopback); default false. */
   temporalUi?: boolean;
   logLevel?: 'debug' | 'info' | 'warn';
+  /** The lab's server: the SoT folder it plans from, the socket it is reached by, the Temporal UI its links name. */
+  server?: { sotDir?: string; socket?: string; temporalUiUrl?: string };
 }
 
 export interface LabStack {
   temporal: TemporalConnection;
   control: WorkerStack;
   agent: RunningAgent;
+  /** `vaquero server` on the lab's Temporal: REST API and dashboard. */
+  server: LabServer;
   /** The agent's base URL as VMs reach it. */
   agentUrl: string;
   /** The container engine the agent's config names (tasks.engine), if any. */
@@ -158,6 +165,22 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
       simDelays: ZERO_DELAYS,
     });
     stops.push(() => control.stop());
+    // The server needs only Temporal: it starts (a few seconds on a busy machine) while the agent does.
+    const serverStarting = startLabServer({
+      dir: path.join(o.dir, 'server'),
+      temporal: {
+        address: temporal.address,
+        namespace: temporal.namespace,
+        codec: temporal.codec.settings,
+      },
+      ...(o.server?.sotDir !== undefined ? { sotDir: o.server.sotDir } : {}),
+      ...(o.server?.socket !== undefined ? { socket: o.server.socket } : {}),
+      ...((o.server?.temporalUiUrl ?? temporal.uiUrl) !== undefined
+        ? { temporalUiUrl: (o.server?.temporalUiUrl ?? temporal.uiUrl)! }
+        : {}),
+    });
+    serverStarting.catch(() => undefined); // awaited below; stopped on any failure before that
+    stops.push(async () => (await serverStarting.catch(() => undefined))?.stop());
     // The agent's config as a file, loaded as `vaquero agent --config` loads it (no environment overrides: the
     // lab's Temporal, whatever the caller's environment says).
     const configFile = path.join(o.dir, 'agent.yaml');
@@ -202,10 +225,12 @@ export async function startLabStack(o: LabStackOptions): Promise<LabStack> {
         throw new Error('the agent did not connect to the lab Temporal server within 60 s');
       await new Promise((r) => setTimeout(r, 100));
     }
+    const server = await serverStarting;
     return {
       temporal,
       control,
       agent,
+      server,
       agentUrl,
       ...(config.tasks.engine !== undefined ? { tasksEngine: config.tasks.engine } : {}),
       serviceStats: () => Object.fromEntries(agent.services.map((s) => [s.name, s.stats()])),

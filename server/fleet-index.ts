@@ -7,6 +7,20 @@ import { EventFeed } from './event-feed.ts';
 /** One host's newest run as visibility lists it; times in epoch ms. */
 export type { HostRun } from '../temporal/visibility-rows.ts';
 import type { HostRun, RolloutRun } from '../temporal/visibility-rows.ts';
+import type { AgentStatusReport } from '../domain/agent-status.ts';
+import { agentStatusAlerts } from '../temporal/agent-status-rows.ts';
+
+/** A site as GET /sites shows it: its hosts counted, and what each of its agents reports about its segment. */
+export interface SiteStatus {
+  site: string;
+  hosts: number;
+  byState: Record<string, number>;
+  byStage: Record<string, number>;
+  /** Agents that reported (those with DHCP on), in id order. */
+  agents: (AgentStatusReport & { alerts: string[] })[];
+  /** Every agent's alerts, counted: 0 when no agent of the site sees a conflict or misses its server. */
+  alerts: number;
+}
 
 /** A HostRun as the index keeps it: with the API's ISO times made once, not on every listing. */
 export interface HostRow extends HostRun {
@@ -64,6 +78,8 @@ export class FleetIndex {
   private sorted: string[] = [];
   private sortedDirty = false;
   private readonly rollouts = new Map<string, RolloutRow>();
+  /** Each agent's latest status report, by `site/agent` (from the agents' status workflows' memos). */
+  private agents = new Map<string, AgentStatusReport>();
   /** Epoch ms of the last completed refresh; 0 before the first. */
   refreshedAt = 0;
   /** Bumped by every change to the host rows: a listing computed at one version is valid until the next. */
@@ -227,6 +243,29 @@ export class FleetIndex {
       s.hosts++;
       s.byState[r.state] = (s.byState[r.state] ?? 0) + 1;
       s.byStage[r.stage] = (s.byStage[r.stage] ?? 0) + 1;
+    }
+    return [...out.values()].sort((a, b) => cmp(a.site, b.site));
+  }
+
+  /** Replaces the agents' reports with a full listing of them (a refresh lists every agent's, they are few). */
+  setAgentStatuses(list: readonly AgentStatusReport[]): void {
+    this.agents = new Map(list.map((r) => [`${r.site}/${r.agent}`, r]));
+  }
+
+  /** Per site: hosts by state and stage, and its agents' reports; sites with agents but no hosts too. */
+  siteStatuses(): SiteStatus[] {
+    const out = new Map<string, SiteStatus>();
+    for (const s of this.sites()) out.set(s.site, { ...s, agents: [], alerts: 0 });
+    const byAgent = [...this.agents.values()].sort((a, b) => cmp(a.agent, b.agent));
+    for (const r of byAgent) {
+      let s = out.get(r.site);
+      if (!s) {
+        s = { site: r.site, hosts: 0, byState: {}, byStage: {}, agents: [], alerts: 0 };
+        out.set(r.site, s);
+      }
+      const alerts = agentStatusAlerts(r);
+      s.agents.push({ ...r, alerts });
+      s.alerts += alerts.length;
     }
     return [...out.values()].sort((a, b) => cmp(a.site, b.site));
   }

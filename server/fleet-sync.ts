@@ -10,6 +10,7 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { HOST_WORKFLOW_TYPE, ROLLOUT_WORKFLOW_TYPE, rolloutStatusQuery } from '../domain/workflow-api.ts';
 import type { FleetIndex, RolloutRow } from './fleet-index.ts';
 import { hostRunOf, rolloutRowOf } from '../temporal/visibility-rows.ts';
+import { AGENT_STATUS_QUERY, agentStatusOf } from '../temporal/agent-status-rows.ts';
 export { hostRunOf, rolloutRowOf };
 
 const FULL_SYNC_MS = 10 * 60_000;
@@ -95,10 +96,15 @@ export class FleetSync {
       const full = !index.synced || t0 - this.lastFull > FULL_SYNC_MS;
       const since = new Date(this.lastStart - LAG_MARGIN_MS).toISOString();
       const changed = full ? '' : ` AND (ExecutionStatus = 'Running' OR CloseTime >= '${since}')`;
-      const [hostRuns, rolloutRuns] = await Promise.all([
+      const [hostRuns, rolloutRuns, agentRuns] = await Promise.all([
         this.list(`WorkflowType = '${HOST_WORKFLOW_TYPE}'${changed}`),
         this.list(`WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'${changed}`),
+        // Agents' status reports (one workflow per agent, few): listed whole every refresh.
+        this.list(AGENT_STATUS_QUERY),
       ]);
+      index.setAgentStatuses(
+        agentRuns.map(agentStatusOf).filter((r): r is NonNullable<typeof r> => r !== undefined),
+      );
       const initial = !index.synced;
       const keepHosts = new Set<string>();
       for (const wf of hostRuns) {

@@ -82,6 +82,11 @@ export const hostDetailSchema = {
     lastError: { type: 'string' },
     owner: { type: 'string', description: 'Rollout that waits for this host' },
     pendingRevision: { type: 'string' },
+    note: {
+      type: 'string',
+      description:
+        'What the run waits for that its stage does not say (a host without a BMC waiting for its own netboot; a validate-only run)',
+    },
     timeline: { type: 'array', items: { $ref: 'TimelineEntry#' } },
     source: {
       type: 'string',
@@ -246,7 +251,10 @@ export const planSchema = {
         properties: {
           site: { type: 'string' },
           host: { type: 'string' },
-          action: { type: 'string', enum: ['reprovision', 'added', 'removed', 'skipped', 'unchanged'] },
+          action: {
+            type: 'string',
+            enum: ['reprovision', 'added', 'validate', 'removed', 'skipped', 'unchanged'],
+          },
           reasons: { type: 'array', items: { type: 'string' } },
         },
       },

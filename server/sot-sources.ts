@@ -8,6 +8,7 @@ import { dirRevision } from '../activities/control/revision-store.ts';
 import type { RevisionStore } from '../activities/control/revision-store.ts';
 import { externalsForSource } from '../activities/control/sot-externals.ts';
 import type { SotExternals } from '../sot/externals.ts';
+import { pinDirFor, pinRefs } from '../sot/pinned-refs.ts';
 import { resolveCommit } from '../sot/git-revision.ts';
 import type { SotSource } from '../domain/rollout.ts';
 import type { GithubConfig, SotConfig } from './config.ts';
@@ -54,9 +55,14 @@ export class SotSources {
     }
   }
 
-  /** How revisions the SoT names outside its folder (release_tag, Advanced SoT configurations) are fetched. */
-  externals(s: SotConfig, revision: string): Promise<SotExternals> {
-    return externalsForSource(this.sourceFor(s, revision), this.store.cacheDir);
+  /**
+   * How revisions the SoT names outside its folder (release_tag, Advanced SoT configurations) are fetched: a moving
+   * ref resolves once per revision, pinned beside the revision's snapshot, so this plan and the rollout's workers
+   * (prepared-revisions.ts pins in the same folder) render the same commits.
+   */
+  async externals(s: SotConfig, revision: string): Promise<SotExternals> {
+    const inner = await externalsForSource(this.sourceFor(s, revision), this.store.cacheDir);
+    return pinRefs(inner, pinDirFor(this.store.dirFor(s.name, revision)));
   }
 
   /** The revision the SoT is at now: the folder's content address, or the branch head's commit. */

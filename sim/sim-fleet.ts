@@ -243,6 +243,20 @@ export class SimFleet {
     );
   }
 
+  /**
+   * A host without a BMC netboots by itself (an operator pressed its power button, or its OS rebooted into the
+   * network): it restarts and boots from the network once, exactly as a power cycle into a network boot makes a sim
+   * host boot, but with no BMC call. Its netboot gate decides, as ever, whether it gets a boot file.
+   */
+  netbootBySelf(site: string, host: string, mac: string): void {
+    const t: BmcTarget = { site, host, mac, bmc: { driver: 'sim', address: `self://${host}`, options: {} } };
+    const s = this.state(t);
+    this.halt(s);
+    s.bootDevice = 'network';
+    s.persistent = false;
+    this.boot(t, s);
+  }
+
   /** Stop all pending simulated boots (shutdown). */
   stop(): void {
     for (const s of this.hosts.values()) this.halt(s);

@@ -1,5 +1,5 @@
 // Every name a SoT entity uses must resolve: host -> workflow -> boots -> os and template -> snippets, host and
-// agent -> subnets of their site, workflow -> block_deps. Unused entities are fine and stay unmentioned.
+// agent -> subnets of their site, workflow -> block_deps and validate_on. Unused entities are fine and stay unmentioned.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Diagnostic } from './diagnostics.ts';
@@ -117,6 +117,18 @@ function checkWorkflow(
           `unknown workflow "${id}"${didYouMean(id, model.workflows.keys())}`,
         ),
       );
+    }
+  });
+  // Like block_deps, a wrong name only stops the re-validation it asks for. Cycles are fine: a change re-validates
+  // the hosts of the workflows listing the changed one, once, and a re-validation is no change of its own.
+  wf.spec.policy?.validate_on?.forEach((id, i) => {
+    const at = ['policy', 'validate_on', i];
+    if (id === wf.id) {
+      out.push(
+        wf.src.diag(at, `workflow ${wf.id} lists itself: its own changes reprovision its hosts already`),
+      );
+    } else if (!model.workflows.has(id) && !failedToLoad(model, 'workflows', id)) {
+      out.push(wf.src.diag(at, `unknown workflow "${id}"${didYouMean(id, model.workflows.keys())}`));
     }
   });
   return ok;

@@ -8,7 +8,20 @@ export interface ExternalCheckout {
   dir: string;
   /** The full commit id, when the folder is a revision of a git repository. */
   commit: string | null;
+  /** The ref this checkout stands for was pinned to its commit for the revision being loaded (pinned-refs.ts). */
+  pinned?: RefPin;
   cleanup(): Promise<void>;
+}
+
+/** What a moving ref (a branch, a tag) resolved to when a revision first loaded it (pinned-refs.ts). */
+export interface RefPin {
+  kind: 'release_tag' | 'git' | 'local';
+  /** The repository or folder; null for the SoT's own repository (release_tag). */
+  url: string | null;
+  ref: string;
+  commit: string;
+  /** When the ref was first resolved for this revision (ISO time). */
+  pinnedAt: string;
 }
 
 /** The SoT's own repository has no such revision (or the SoT is no repository): the current one is used. */

@@ -5,10 +5,12 @@ import type { HostFingerprint, StagePart } from './fingerprint.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { SotModel } from './model.ts';
 import type { HostSpec, SiteSpec } from './schema.ts';
+import { configOf } from './model.ts';
 import { createRenderer } from './render.ts';
 import { DEFAULT_TIME_ZONE, windowGate } from '../domain/maintenance-windows.ts';
 
-export const PLAN_ACTIONS = ['reprovision', 'added', 'removed', 'skipped', 'unchanged'] as const;
+/** `validate`: an unchanged host whose workflow lists a changed one in `policy.validate_on` re-runs its validation only. */
+export const PLAN_ACTIONS = ['reprovision', 'added', 'validate', 'removed', 'skipped', 'unchanged'] as const;
 export type PlanAction = (typeof PLAN_ACTIONS)[number];
 
 export interface PlanEntry {
@@ -27,6 +29,12 @@ export interface HostState {
   site: string;
   host: string;
   neverProvision: boolean;
+  /** Its workflow's id. */
+  workflow: string;
+  /** Its workflow's definition, canonical (key order does not count): what a "workflow changed" compares. */
+  workflowDigest?: string;
+  /** Its workflow's `policy.validate_on`: workflows whose change re-validates this host. */
+  validateOn?: string[];
   /** Why the host is left alone while it is new to vaquero (see newHostHold); undefined: it is planned. */
   newHostHold?: string;
   /** The host has no BMC interface: nothing power-cycles it (NO_BMC_REASON). */
@@ -66,7 +74,7 @@ export function newHostHold(site: SiteSpec | undefined, siteId: string, host: Ho
 
 /** The last reason of a planned host without a BMC interface. */
 export const NO_BMC_REASON =
-  'no BMC: it cannot be power-cycled, and its run fails at the power stage (waiting for its own netboot is not built yet)';
+  'no BMC: never power-cycled; its run opens the netboot gate and waits for the host to netboot by itself (timeouts.self_netboot)';
 
 /** Planned hosts without a BMC say so: the plan is where an operator learns, before applying, what such a run will do. */
 function notedNoBmc(entries: PlanEntry[], states: ReadonlyMap<string, HostState>): PlanEntry[] {
@@ -125,10 +133,15 @@ export function hostStates(model: SotModel): Map<string, HostState> {
       [`workflow ${h.spec.workflow}`, model.workflows.get(h.spec.workflow)?.spec.policy],
       [`site ${h.site}`, model.sites.get(h.site)?.spec.policy],
     ]);
+    const wf = configOf(model, h).workflows.get(h.spec.workflow)?.spec;
+    const validateOn = wf?.policy?.validate_on;
     const state: HostState = {
       site: h.site,
       host: h.id,
       neverProvision,
+      workflow: h.spec.workflow,
+      ...(wf ? { workflowDigest: canonicalJson(wf) } : {}),
+      ...(validateOn?.length ? { validateOn } : {}),
       noBmc: !h.spec.interfaces.some((i) => i.type === 'bmc'),
       ...(hold !== undefined ? { newHostHold: hold } : {}),
       ...(windows.length > 0 ? { windows } : {}),
@@ -138,6 +151,77 @@ export function hostStates(model: SotModel): Map<string, HostState> {
     out.set(h.id, state);
   }
   return out;
+}
+
+/** JSON with object keys sorted: two YAML files that say the same thing give the same text. */
+function canonicalJson(v: unknown): string {
+  const sorted = (x: unknown): unknown =>
+    Array.isArray(x)
+      ? x.map(sorted)
+      : x && typeof x === 'object'
+        ? Object.fromEntries(
+            Object.keys(x)
+              .sort()
+              .map((k) => [k, sorted((x as Record<string, unknown>)[k])]),
+          )
+        : x;
+  return JSON.stringify(sorted(v));
+}
+
+/**
+ * The workflows that change in this plan: a host of theirs is reprovisioned (what it boots changed), or, with a
+ * previous revision to compare, their definition changed (read through their hosts, so a workflow no host uses
+ * never counts).
+ */
+function changedWorkflows(
+  entries: readonly PlanEntry[],
+  after: ReadonlyMap<string, HostState>,
+  before?: ReadonlyMap<string, HostState>,
+): Set<string> {
+  const changed = new Set<string>();
+  for (const e of entries) {
+    const s = after.get(e.host);
+    if (e.action === 'reprovision' && s?.site === e.site) changed.add(s.workflow);
+  }
+  if (before) {
+    const definitions = (states: ReadonlyMap<string, HostState>) =>
+      new Map([...states.values()].map((s) => [s.workflow, s.workflowDigest]));
+    const was = definitions(before);
+    for (const [wf, digest] of definitions(after)) {
+      if (was.has(wf) && was.get(wf) !== digest) changed.add(wf);
+    }
+  }
+  return changed;
+}
+
+/** The reason an unchanged host re-validates: the first workflow of its validate_on that changed; undefined: none. */
+export function validateOnReason(
+  validateOn: readonly string[] | undefined,
+  changed: ReadonlySet<string>,
+): string | undefined {
+  const by = validateOn?.find((w) => changed.has(w));
+  return by === undefined
+    ? undefined
+    : `workflow ${by} changed (validate_on): validation only, no power cycle`;
+}
+
+/** Unchanged hosts whose workflow lists a changed workflow in validate_on re-run their validation only. */
+function notedValidateOn(
+  entries: PlanEntry[],
+  after: ReadonlyMap<string, HostState>,
+  before?: ReadonlyMap<string, HostState>,
+): PlanEntry[] {
+  const changed = changedWorkflows(entries, after, before);
+  if (changed.size === 0) return entries;
+  for (const e of entries) {
+    const s = after.get(e.host);
+    if (e.action !== 'unchanged' || s?.site !== e.site) continue;
+    const why = validateOnReason(s.validateOn, changed);
+    if (why === undefined) continue;
+    e.action = 'validate';
+    e.reasons = [why];
+  }
+  return entries;
 }
 
 function sortPlan(entries: PlanEntry[]): Plan {
@@ -225,7 +309,7 @@ export function planStates(
       entries.push({ site: f.site, host: f.host, action: 'removed', reasons: ['no longer in the SoT'] });
     }
   }
-  return sortPlan(notedWindows(notedNoBmc(entries, after), after, now));
+  return sortPlan(notedWindows(notedNoBmc(notedValidateOn(entries, after, before), after), after, now));
 }
 
 /** Key of a host in the map of last-reached digests. */
@@ -278,7 +362,7 @@ export function planAgainst(
     const site = slash < 0 ? '' : key.slice(0, slash);
     entries.push({ site, host: key.slice(slash + 1), action: 'removed', reasons: ['no longer in the SoT'] });
   }
-  return sortPlan(notedWindows(notedNoBmc(entries, states), states, now));
+  return sortPlan(notedWindows(notedNoBmc(notedValidateOn(entries, states), states), states, now));
 }
 
 export function countActions(plan: Plan): Record<PlanAction, number> {

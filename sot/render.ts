@@ -5,6 +5,7 @@ import { secretPlaceholder } from '../domain/secret.ts';
 import { bootInterfaceIndex } from './boot-interface.ts';
 import { cmdlineEntryProblem, joinCmdline, mapEntryText } from './cmdline.ts';
 import type { Diagnostic } from './diagnostics.ts';
+import { buildGrubConfig, grubTftpPath, grubWordProblem } from './grub-config.ts';
 import { buildIpxeScript, ipxeImageName, ipxeUrlProblem } from './ipxe-script.ts';
 import type { BootEntity, HostEntity, OsEntity, SotConfiguration, SotModel } from './model.ts';
 import { configOf } from './model.ts';
@@ -17,7 +18,7 @@ import {
   urlsScope,
 } from './render-scope.ts';
 import type { InterfaceScope, SubnetScope } from './render-scope.ts';
-import type { AssetType, CmdlineEntry, PhysicalInterfaceSpec, TaskSpec } from './schema.ts';
+import type { AssetType, CmdlineEntry, Loader, PhysicalInterfaceSpec, TaskSpec } from './schema.ts';
 import type { SourceDoc, YamlPath } from './source-doc.ts';
 import { TemplateEngine } from './templates.ts';
 import type { TemplateError } from './templates.ts';
@@ -46,6 +47,10 @@ export interface RenderedStage {
   initrds: string[];
   cmdline: string;
   ipxe: string;
+  /** Set only when the stage boots through GRUB (absent: iPXE), so iPXE hosts' renderings stay as they were. */
+  loader?: 'grub';
+  /** The host's GRUB config for this stage (grub-config.ts), when `loader` is grub. */
+  grub?: string;
   config?: { type: AssetType; contentType: string; text: string };
   beforeShutdown: RenderedTask[];
   validate: RenderedTask[];
@@ -140,7 +145,9 @@ export function createRenderer(model: SotModel): Renderer {
         diagnostics.push(boot.src.diag(['os'], `unknown os "${boot.spec.os}"`));
         return;
       }
+      const loader = stageLoader(host, boot, diagnostics);
       const stage = renderStage({
+        loader,
         engine,
         host: host.spec.name,
         index: i + 1,
@@ -177,7 +184,29 @@ export function createRenderer(model: SotModel): Renderer {
   return { renderHost };
 }
 
+/**
+ * The stage's boot loader: the host's `loader`, else the boot's, else grub for a `secure_boot` host and ipxe for
+ * any other. A Secure Boot host sent to iPXE is refused: Debian ships no signed iPXE, its firmware would not run it.
+ */
+function stageLoader(host: HostEntity, boot: BootEntity, diagnostics: Diagnostic[]): Loader {
+  const loader = host.spec.loader ?? boot.spec.loader ?? (host.spec.secure_boot ? 'grub' : 'ipxe');
+  if (host.spec.secure_boot && loader === 'ipxe') {
+    const from = host.spec.loader
+      ? `the host's loader: ipxe`
+      : `boot "${boot.id}" (${boot.src.file}:${boot.src.pos(['loader']).line}) says loader: ipxe`;
+    diagnostics.push(
+      host.src.diag(
+        ['secure_boot'],
+        `secure_boot: true needs loader grub (signed shim and GRUB; Debian ships no signed iPXE), but ${from}`,
+      ),
+    );
+  }
+  return loader;
+}
+
 interface StageInput {
+  /** The stage's boot loader (stageLoader). */
+  loader: Loader;
   engine: TemplateEngine;
   host: string;
   index: number;
@@ -274,7 +303,8 @@ function renderStage(input: StageInput): RenderedStage | undefined {
         text = v === undefined ? undefined : mapEntryText(key, v);
       }
       if (text === undefined || text === '') return;
-      const problem = cmdlineEntryProblem(text);
+      const problem =
+        cmdlineEntryProblem(text) ?? (input.loader === 'grub' ? grubWordProblem(text) : undefined);
       if (problem) {
         diagnostics.push(
           src.diag(path, `kernel command line entry ${JSON.stringify(text)} for ${context} ${problem}`),
@@ -334,6 +364,29 @@ function renderStage(input: StageInput): RenderedStage | undefined {
   const beforeShutdown = tasks('before_shutdown');
   const validate = tasks('validate');
 
+  let grub: string | undefined;
+  if (input.loader === 'grub') {
+    const agentHost = new URL(input.agentUrl).hostname;
+    const grubPath = (path: YamlPath, what: string, u: string): string => {
+      const p = grubTftpPath(u, agentHost);
+      if (p.ok) return p.path;
+      diagnostics.push(
+        os.src.diag(path, `${what} ${JSON.stringify(u)} for ${context} (loader grub) ${p.problem}`),
+      );
+      return '';
+    };
+    const grubKernel = kernel === '' ? '' : grubPath(['kernel'], 'kernel URL', kernel);
+    const grubInitrds = initrds.map((u, j) => (u === '' ? '' : grubPath(['initrds', j], 'initrd URL', u)));
+    grub = buildGrubConfig({
+      host: input.host,
+      stageIndex: index,
+      boot: boot.id,
+      kernel: grubKernel,
+      initrds: grubInitrds,
+      cmdlineWords: words,
+    });
+  }
+
   if (diagnostics.length > before) return undefined;
   const ipxe = buildIpxeScript({
     host: input.host,
@@ -355,6 +408,10 @@ function renderStage(input: StageInput): RenderedStage | undefined {
     validate,
   };
   if (config) stage.config = config;
+  if (grub !== undefined) {
+    stage.loader = 'grub';
+    stage.grub = grub;
+  }
   return stage;
 }
 

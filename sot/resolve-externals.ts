@@ -5,7 +5,7 @@
 // a warning (the original Vaquero fell back to the current revision, and so do we).
 import path from 'node:path';
 import type { Diagnostic } from './diagnostics.ts';
-import type { ExternalCheckout, SotExternals } from './externals.ts';
+import type { ExternalCheckout, RefPin, SotExternals } from './externals.ts';
 import { loadSot } from './load.ts';
 import type { ClusterConfigEntity, LoadResult } from './load.ts';
 import type { ConfigOrigin, SotConfiguration, SotModel } from './model.ts';
@@ -58,6 +58,7 @@ export async function resolveExternals(
         continue;
       }
       checkouts.push(got);
+      if (got.pinned) warnings.push(at(pinNote(`release_tag "${tag}"`, got.pinned)));
       const origin: ConfigOrigin = { type: 'release_tag', url: null, ref: tag, commit: got.commit };
       const tagged = await loadSot(got.dir, { label: tag, origin });
       const tagSite = tagged.model.sites.get(site.id);
@@ -84,6 +85,11 @@ export async function resolveExternals(
       if (config === undefined) {
         config = await loadConfiguration(cluster, externals, checkouts, diagnostics);
         loaded.set(key, config);
+        const pin = typeof config === 'string' ? undefined : checkouts.at(-1)?.pinned;
+        if (pin)
+          warnings.push(
+            cluster.src.diag(['config', 'ref'], pinNote(`config ref "${pin.ref}" of ${pin.url}`, pin)),
+          );
       }
       if (typeof config === 'string') {
         diagnostics.push(
@@ -102,6 +108,14 @@ export async function resolveExternals(
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * Where a plan shows which commit a moving ref stands for in this revision (a warning, so `vaquero plan`, the
+ * server's plan and a rollout's notes all carry it; only loads of a revision snapshot pin, never a working folder).
+ */
+function pinNote(what: string, pin: RefPin): string {
+  return `${what} is pinned to ${pin.commit} for this revision (resolved ${pin.pinnedAt}); a new revision resolves it again`;
 }
 
 function byFile(

@@ -12,6 +12,9 @@ export const BMC_DRIVERS = ['ipmi', 'redfish', 'ssh', 'container', 'sim'] as con
 export type BmcDriver = (typeof BMC_DRIVERS)[number];
 /** Drivers whose hosts validate themselves (the sim's fail_validation knob): their validate step runs without tasks. */
 export const SELF_VALIDATING_DRIVERS: ReadonlySet<string> = new Set<BmcDriver>(['sim']);
+/** The boot loaders a host can be sent through (see FORMAT.md "Boot loader"); ipxe unless the SoT says. */
+export const LOADERS = ['ipxe', 'grub'] as const;
+export type Loader = (typeof LOADERS)[number];
 export const DHCP_OPTION_TYPES = ['string', 'ip', 'ips', 'u8', 'u16', 'u32', 'bool', 'hex'] as const;
 /** Timeouts a workflow may set, in seconds, one per stage or boot event awaited. */
 export const TIMEOUT_KEYS = [
@@ -24,6 +27,8 @@ export const TIMEOUT_KEYS = [
   'config',
   'checkpoint',
   'validate',
+  /** A host without a BMC: how long its run waits for the host to start its netboot by itself (an operator, its OS). */
+  'self_netboot',
 ] as const;
 export type TimeoutKey = (typeof TIMEOUT_KEYS)[number];
 
@@ -188,6 +193,10 @@ export const hostSchema = z.strictObject({
   never_provision: z.boolean().optional(),
   metadata: metadata.optional(),
   interfaces: z.array(interfaceSchema).min(1),
+  /** Boot loader for every boot of this host; wins over the boot's own. */
+  loader: z.enum(LOADERS).optional(),
+  /** Firmware enforces Secure Boot: the host gets the signed chain (shim, GRUB), so loader grub. */
+  secure_boot: z.boolean().optional(),
 });
 
 export const CONFIG_TYPES = ['git', 'local'] as const;
@@ -253,6 +262,8 @@ export const bootSchema = z.strictObject({
     })
     .optional(),
   metadata: metadata.optional(),
+  /** Boot loader for this boot, unless the host names one. */
+  loader: z.enum(LOADERS).optional(),
   before_shutdown: z.array(taskSchema).optional(),
   validate: z.array(taskSchema).optional(),
 });
@@ -265,6 +276,11 @@ export const workflowSchema = z.strictObject({
       min_standing: nonNegInt.optional(),
       max_fail: nonNegInt.optional(),
       block_deps: z.array(id).optional(),
+      /**
+       * When one of these workflows changes in a rollout, this workflow's otherwise unchanged hosts re-run their
+       * validation only: no power cycle, no netboot (the original Vaquero's `deps.validate_on`).
+       */
+      validate_on: z.array(id).optional(),
       /** Hosts of this workflow start only inside one of these windows; none: any time. */
       windows: z.array(maintenanceWindow).optional(),
       time_zone: timeZone.optional(),

@@ -66,6 +66,7 @@ import type {
   StageOverride,
   TimelineEntry,
 } from '../domain/host.ts';
+import { DEFAULT_SELF_NETBOOT_S } from '../domain/host.ts';
 import type { HostStage, HostState } from '../domain/host-stages.ts';
 import { appendBounded, SeenEvents } from './bounded-history.ts';
 import { cmdlineDifference, reportedCmdlineOf } from './cmdline-difference.ts';
@@ -95,6 +96,19 @@ export const HOST_END_BY_COMPLETION_PATCH = 'host-end-by-completion';
  * on, looping in its firmware.
  */
 export const FAILED_HOST_POWERED_OFF_PATCH = 'failed-host-powered-off';
+/**
+ * Since this patch a host without a BMC is never power-cycled: each boot stage opens its gate and waits up to
+ * `timeouts.self_netboot` for the host to start its netboot by itself (an operator, its own reboot), then follows it
+ * as usual, with no power retry. Before, its run failed at the power stage.
+ */
+export const NO_BMC_SELF_NETBOOT_PATCH = 'no-bmc-self-netboot';
+/**
+ * Since this patch a run started with `validateOnly` (a workflow its workflow's `validate_on` lists changed) runs the
+ * validation of the host's last boot stage and ends: no gate, no power cycle, no netboot.
+ */
+export const VALIDATE_ONLY_PATCH = 'validate-only-run';
+/** The timeline's word, and the status's note, for a host without a BMC waiting for its own netboot. */
+export const NO_BMC_WAIT = 'no BMC: waiting for the host to netboot by itself';
 
 class StageFailure extends Error {
   constructor(
@@ -243,6 +257,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   let switchTo: DesiredRevision | undefined;
   /** Set by an operator's `fail` override; the stage waits below end on it. */
   let forcedFailure: string | undefined;
+  /** What the run waits for that its stage does not say (HostStatus.note). */
+  let statusNote: string | undefined;
+  /** A validate-only run (validate_on, VALIDATE_ONLY_PATCH): set before it validates. */
+  let validatingOnly = false;
 
   const note = (kind: string, message: string): void => {
     appendBounded(timeline, { at: Date.now(), bootStage, stage, kind, message });
@@ -281,6 +299,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     ...(lastError !== undefined ? { lastError } : {}),
     ...(owner !== undefined ? { owner } : {}),
     ...(pending !== undefined ? { pendingRevision: pending.revision } : {}),
+    ...(statusNote !== undefined ? { note: statusNote } : {}),
     timeline: [...timeline],
   });
   const tellOwner = async (msg: HostFinished, to = owner): Promise<void> => {
@@ -345,7 +364,11 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     }
     if (d.fingerprint === plan.fingerprint) {
       note('revision', `revision ${d.revision} boots the same as ${plan.revision}: carrying on`);
-    } else if (!poweredThisRun && state === 'running') {
+    } else if (validatingOnly && state === 'running') {
+      // Nothing to switch: the run only validates what the host runs; the new owner judges the result.
+      pending = d;
+      note('revision', `revision ${d.revision} arrived during a validate-only run: finishing it first`);
+    } else if (!poweredThisRun && reached === 0 && state === 'running') {
       switchTo = d;
       note('revision', `revision ${d.revision} arrived before the power stage: switching to it`);
     } else {
@@ -535,20 +558,74 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       retry: { maximumAttempts: 2, initialInterval: '2 seconds' },
     });
 
-  const waitNetboot = async (s: BootStagePlan): Promise<'done' | { stalledAt: HostStage; after: number }> => {
+  /**
+   * Follows the netboot step by step. `selfStart`: a host without a BMC, whose first step may take as long as
+   * `timeouts.self_netboot` (nobody here starts it), and which a newer revision may still switch until it starts.
+   */
+  const waitNetboot = async (
+    s: BootStagePlan,
+    selfStart = false,
+  ): Promise<'done' | { stalledAt: HostStage; after: number }> => {
     for (;;) {
       const step = nextNetbootStep(reached, s.hasConfig);
       if (step === 'done') return 'done';
       const from = reached;
       const next: HostStage = `netboot/${step}`;
       if (stage !== next) enter(next);
-      const timeout = plan.timeouts[step];
+      const waitingForStart = selfStart && from === 0;
+      const timeout = waitingForStart
+        ? (plan.timeouts.self_netboot ?? DEFAULT_SELF_NETBOOT_S)
+        : plan.timeouts[step];
       writeStage();
-      let moved = await condition(() => reached > from || forcedFailure !== undefined, `${timeout} seconds`);
+      let moved = await condition(
+        () => reached > from || forcedFailure !== undefined || (waitingForStart && switchTo !== undefined),
+        `${timeout} seconds`,
+      );
+      if (waitingForStart && reached === 0 && switchTo !== undefined) await switchIfAsked();
       if (!moved) moved = await progressWasHeld(() => reached > from);
       if (forcedFailure !== undefined) throw new StageFailure(next, forcedFailure);
       if (!moved) return { stalledAt: next, after: timeout };
+      if (waitingForStart) statusNote = undefined;
     }
+  };
+
+  /** A host without a BMC: no power step; the gate opens and the run waits for the host's own netboot, once. */
+  const selfNetboot = async (s: BootStagePlan): Promise<void> => {
+    // Opened at the stage's start unless the power activity would have carried it (lean, one agent).
+    if (gateWithActivities && s.beforeShutdown.length === 0) await setGate(true, s);
+    note('power', NO_BMC_WAIT);
+    statusNote = NO_BMC_WAIT;
+    attempt = 1;
+    reached = 0;
+    reportedCmdline = undefined;
+    refusedThisAttempt = undefined;
+    attemptStartedAt = Date.now();
+    const outcome = await waitNetboot(s, true);
+    statusNote = undefined;
+    if (outcome === 'done') return;
+    const step = outcome.stalledAt.slice('netboot/'.length);
+    const refused = refusedThisAttempt !== undefined ? `; the agent refused ${refusedThisAttempt}` : '';
+    const msg =
+      reached === 0
+        ? `the host did not start a netboot within ${outcome.after}s (no BMC: nothing here can power-cycle it)`
+        : `no ${step} within ${outcome.after}s${refused} (no BMC: no power retry)`;
+    note('timeout', msg);
+    lastError = msg;
+    throw new StageFailure(outcome.stalledAt, `netboot stalled at ${outcome.stalledAt}: ${msg}`);
+  };
+
+  /** Validate-only (validate_on): the last boot stage's validation, with the host left running as it is. */
+  const validateOnlyRun = async (why: string): Promise<void> => {
+    const s = plan.stages[plan.stages.length - 1]!;
+    bootStage = s.index;
+    // Never opened: the host keeps booting from its disk.
+    gateClosed = true;
+    statusNote = `validate only: workflow ${why} changed (validate_on); no power cycle, no netboot`;
+    enter('validate', statusNote);
+    const selfValidating = s.validateWithoutTasks === true;
+    if (s.validate.length === 0 && !selfValidating)
+      note('validate', `boot ${s.boot} has no validate tasks: nothing to run`);
+    await runTasks(s, 'validate');
   };
 
   const runTasks = async (
@@ -616,6 +693,13 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       await runTasks(s, 'before_shutdown');
     }
     await switchIfAsked();
+    if (!plan.bmc && patched(NO_BMC_SELF_NETBOOT_PATCH)) await selfNetboot(s);
+    else await powerAndNetboot(s);
+    await installAndValidate(s);
+  };
+
+  /** The power stage and the netboot it starts, with power retries. */
+  const powerAndNetboot = async (s: BootStagePlan): Promise<void> => {
     if (!plan.bmc) throw new StageFailure('power', 'host has no BMC interface: it cannot be power-cycled');
     const attempts = plan.powerRetries + 1;
     for (attempt = 1; ; attempt++) {
@@ -696,6 +780,10 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
         );
       }
     }
+  };
+
+  /** The checkpoint and the validation that end a boot stage. */
+  const installAndValidate = async (s: BootStagePlan): Promise<void> => {
     if (reached < CHECKPOINT_RANK) {
       enter('installing');
       writeStage();
@@ -749,7 +837,11 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
   });
 
   try {
-    const first = Math.max(1, bootStage || 1);
+    const validateOnly =
+      input.validateOnly !== undefined && resume === undefined && patched(VALIDATE_ONLY_PATCH);
+    validatingOnly = validateOnly;
+    if (validateOnly) await validateOnlyRun(input.validateOnly!.changedWorkflow);
+    const first = validateOnly ? plan.stages.length + 1 : Math.max(1, bootStage || 1);
     for (let i = first; i <= plan.stages.length; i++) {
       await runBootStage(plan.stages[i - 1]!);
       if (

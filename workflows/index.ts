@@ -4,3 +4,4 @@ export { rollout } from './rollout.ts';
 export { bmcSemaphore } from './bmc-semaphore.ts';
 export { siteModelPublish } from './site-model-publisher.ts';
 export { hostInstallerLogs } from './host-installer-logs.ts';
+export { agentStatus } from './agent-status.ts';

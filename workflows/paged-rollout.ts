@@ -88,6 +88,11 @@ const SWEEP_EVERY = '5 minutes';
 const CARRIED_SWEEP_EVERY = '15 seconds';
 const SWEEP_BATCH = 200;
 
+/**
+ * Patch id: unchanged hosts whose workflow's `validate_on` lists a workflow this rollout changes are fetched with
+ * their pages (plan action `validate`) and started in validate-only mode (PATCHES.md).
+ */
+export const VALIDATE_ON_PATCH = 'rollout-validate-on';
 /** Patch id: hosts start only inside their maintenance windows (PATCHES.md). */
 export const MAINTENANCE_WINDOWS_PATCH = 'rollout-maintenance-windows';
 
@@ -111,6 +116,7 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
   const selfId = info.workflowId;
   const endByCompletion = patched(HOST_END_BY_COMPLETION_PATCH);
   const windowsApply = patched(MAINTENANCE_WINDOWS_PATCH);
+  const validateOn = patched(VALIDATE_ON_PATCH);
   const control = proxyActivities<ControlActivities>({
     taskQueue: CONTROL_TASK_QUEUE,
     startToCloseTimeout: '10 minutes',
@@ -291,6 +297,8 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
       if (!h.restarted) {
         h.restarted = true;
         h.restart = true;
+        // It boots something else now: a whole reprovision, not a re-validation.
+        delete h.validateOnly;
         note(
           'host-restart',
           `reached revision ${m.revision}, not ours: reprovisioning again`,
@@ -395,6 +403,7 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
               host: h.host,
               owner: selfId,
               ...(endByCompletion ? { ownerReadsCompletion: true } : {}),
+              ...(h.validateOnly ? { validateOnly: h.validateOnly } : {}),
             },
           ],
           // What the run aims at: once it completes, what it reached (read by the plan; the host writes no memo then).
@@ -464,6 +473,9 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
       limit: PAGE_SIZE,
       ...(input.only ? { only: input.only } : {}),
       ...(input.force ? { force: true } : {}),
+      ...(validateOn && thePlan.changedWorkflows?.length
+        ? { changedWorkflows: thePlan.changedWorkflows }
+        : {}),
     });
     queues[i] = page.hosts;
     if (page.done) g.exhausted = true;
@@ -619,6 +631,9 @@ export async function pagedRollout(input: RolloutInput): Promise<RolloutResult> 
             workflow: p.workflow,
             state: 'running',
             fingerprint: p.fingerprint,
+            ...(p.action === 'validate' && p.changedWorkflow !== undefined
+              ? { validateOnly: { changedWorkflow: p.changedWorkflow } }
+              : {}),
           };
           running.set(key(p.site, p.host), h);
           g.started++;

@@ -174,6 +174,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
             initrds: s.initrds,
             cmdline: s.cmdline,
             ...(s.config !== undefined ? { config: s.config } : {}),
+            ...(s.grub !== undefined ? { loader: 'grub' as const, grub: s.grub } : {}),
           },
           beforeShutdown: s.beforeShutdown,
           validate: s.validate,

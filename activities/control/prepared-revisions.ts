@@ -6,6 +6,7 @@ import { fingerprintHost } from '../../sot/fingerprint.ts';
 import type { HostEntity, SotModel } from '../../sot/model.ts';
 import { createRenderer } from '../../sot/render.ts';
 import type { RenderedHost } from '../../sot/render.ts';
+import { pinDirFor, pinRefs } from '../../sot/pinned-refs.ts';
 import { validateSot } from '../../sot/validate.ts';
 import type { SotSource } from '../../domain/rollout.ts';
 import type { RevisionStore } from './revision-store.ts';
@@ -64,7 +65,11 @@ export class PreparedRevisions {
       );
     }
     // release_tag revisions and Advanced SoT configurations come from where this revision came from.
-    const externals = await externalsForSource(await this.store.sourceOf(sot, revision), this.store.cacheDir);
+    // Moving refs resolve once per revision (pinned-refs.ts): every worker and the server's plan render one commit.
+    const externals = pinRefs(
+      await externalsForSource(await this.store.sourceOf(sot, revision), this.store.cacheDir),
+      pinDirFor(this.store.dirFor(sot, revision)),
+    );
     const { model, diagnostics, warnings } = await validateSot(this.store.dirFor(sot, revision), {
       externals,
     });

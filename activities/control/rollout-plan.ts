@@ -16,8 +16,8 @@ import type {
   WorkflowPolicy,
 } from '../../domain/rollout.ts';
 import { hostWorkflowId } from '../../domain/workflow-api.ts';
-import { configurations } from '../../sot/model.ts';
-import { newHostHold } from '../../sot/plan.ts';
+import { configOf, configurations } from '../../sot/model.ts';
+import { newHostHold, validateOnReason } from '../../sot/plan.ts';
 import { lastReached, reachedOf } from './last-reached.ts';
 import type { Reached } from './last-reached.ts';
 import type { PreparedHost, PreparedRevision } from './prepared-revisions.ts';
@@ -84,6 +84,48 @@ export function planHost(
   };
 }
 
+/**
+ * A host that boots what it last reached, re-validated because a workflow its workflow's `validate_on` lists changes
+ * in this rollout (`changed`); undefined otherwise.
+ */
+export function validateHost(
+  rev: PreparedRevision,
+  h: PreparedHost,
+  last: Reached | undefined,
+  changed: ReadonlySet<string>,
+): RolloutHostPlan | undefined {
+  if (changed.size === 0 || last?.fingerprint !== h.fingerprint) return undefined;
+  const validateOn = configOf(rev.model, h.entity).workflows.get(h.entity.spec.workflow)?.spec.policy
+    ?.validate_on;
+  const why = validateOnReason(validateOn, changed);
+  if (why === undefined) return undefined;
+  return {
+    site: h.entity.site,
+    host: h.entity.id,
+    workflow: h.entity.spec.workflow,
+    fingerprint: h.fingerprint,
+    action: 'validate',
+    reasons: [why],
+    changedWorkflow: validateOn!.find((w) => changed.has(w))!,
+  };
+}
+
+/** Workflows a host of which boots something other than what it last completed: what validate_on reacts to. */
+function changedWorkflowsOf(
+  rev: PreparedRevision,
+  reached: ReadonlyMap<string, Reached>,
+  only: ReadonlySet<string> | undefined,
+): Set<string> {
+  const changed = new Set<string>();
+  for (const [key, h] of rev.hosts) {
+    if (h.entity.spec.never_provision || (only && !only.has(key))) continue;
+    const last = reached.get(key);
+    if (last?.fingerprint !== undefined && last.fingerprint !== h.fingerprint)
+      changed.add(h.entity.spec.workflow);
+  }
+  return changed;
+}
+
 export function reasonsFor(last: Reached | undefined, force: boolean): string[] {
   if (force) return ['forced by operator'];
   if (!last) return ['never provisioned by vaquero'];
@@ -145,6 +187,7 @@ export async function planRollout(
   const counts = { unchanged: 0, skipped: 0, removed: 0 };
   const groups: RolloutGroupPlan[] = [];
   let total = 0;
+  const changed = input.force === true ? new Set<string>() : changedWorkflowsOf(rev, reached, only);
   for (const [, hosts] of [...groupsOf(rev)].sort(([a], [b]) => cmp(a, b))) {
     let planned = 0;
     for (const h of hosts) {
@@ -156,6 +199,7 @@ export async function planRollout(
       if (only && !only.has(key)) continue;
       if (heldNewHost(rev, h, reached.get(key), input.force === true)) counts.skipped++;
       else if (planHost(h, reached.get(key), input.force === true)) planned++;
+      else if (validateHost(rev, h, reached.get(key), changed)) planned++;
       else counts.unchanged++;
     }
     const first = hosts[0]!;
@@ -175,6 +219,7 @@ export async function planRollout(
     policies: policiesOf(rev),
     sitePolicies: sitePoliciesOf(rev),
     counts,
+    ...(changed.size > 0 ? { changedWorkflows: [...changed].sort() } : {}),
   };
 }
 
@@ -186,6 +231,7 @@ export async function rolloutPlanPage(
 ): Promise<RolloutPlanPage> {
   const hosts = groupsOf(rev).get(groupKey(input.workflow, input.site)) ?? [];
   const only = input.only ? new Set(input.only) : undefined;
+  const changed = new Set(input.changedWorkflows ?? []);
   // First host after the cursor (binary search: groups run to tens of thousands of hosts).
   let lo = 0;
   if (input.after !== undefined) {
@@ -215,7 +261,7 @@ export async function rolloutPlanPage(
       const h = batch[b]!;
       const last = reached.get(`${h.entity.site}/${h.entity.id}`);
       if (heldNewHost(rev, h, last, input.force === true)) continue;
-      const p = planHost(h, last, input.force === true);
+      const p = planHost(h, last, input.force === true) ?? validateHost(rev, h, last, changed);
       if (!p) continue;
       out.push(p);
       // Hosts of this batch after the page's last one are looked at again by the next page (it starts after the

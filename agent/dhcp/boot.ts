@@ -21,11 +21,20 @@ export interface BootFiles {
   uefiX64: string;
   /** None by default: Debian's ipxe package ships no arm64 build, so an arm64 client is told nothing (unsupported-arch). */
   arm64?: string;
+  /**
+   * UEFI x64 PXE of a host whose stage boots through GRUB: Debian's signed shim (shim-signed's shimx64.efi.signed),
+   * which loads `grubx64.efi` (the signed GRUB netboot image) from beside itself on the TFTP server. Default
+   * DEFAULT_SHIM_X64.
+   */
+  shimX64?: string;
 }
+
+export const DEFAULT_SHIM_X64 = 'shimx64.efi';
 
 export const DEFAULT_BOOT_FILES: BootFiles = {
   bios: 'undionly.kpxe',
   uefiX64: 'ipxe.efi',
+  shimX64: DEFAULT_SHIM_X64,
 };
 
 export interface BootConfig {
@@ -44,7 +53,9 @@ export interface BootConfig {
   credential?: (host: DhcpHostRecord) => string | undefined;
 }
 
-export type NoBootReason = 'unknown-host' | 'gated' | 'not-netboot' | 'unsupported-arch';
+/** unsupported-loader: the host's stage boots through GRUB, which this firmware path cannot reach (see grubBoot). */
+export type NoBootReason =
+  'unknown-host' | 'gated' | 'not-netboot' | 'unsupported-arch' | 'unsupported-loader';
 
 export type BootDecision =
   | { boot: false; reason: NoBootReason }
@@ -87,6 +98,7 @@ export function chooseBoot(
   if (!host.netboot?.open) return { boot: false, reason: 'gated' };
   if (!client.netboot) return { boot: false, reason: 'not-netboot' };
   const siaddr = config.tftpServer;
+  if (host.netboot.artifacts?.loader === 'grub') return grubBoot(client, config);
 
   // iPXE first: it also says PXEClient and an architecture, and answering those would loop the chainload.
   if (client.ipxe) {
@@ -120,6 +132,20 @@ export function chooseBoot(
   const file = fileForArch(client.arch ?? Arch.BiosX86, config.files);
   if (!file) return { boot: false, reason: 'unsupported-arch' };
   return { boot: true, kind: 'tftp', file, shown: file, siaddr, ipxeNoProxyWait: false };
+}
+
+/**
+ * A stage that boots through GRUB: UEFI x64 PXE firmware gets shim over TFTP (shim → grubx64.efi → the agent's
+ * grub/grub.cfg, all by TFTP, LAB.md §9.4). Not the other paths: iPXE (an iPXE ROM) cannot hand shim the
+ * firmware's network protocols it fetches GRUB with; UEFI HTTP boot would give GRUB an HTTP prefix, and the
+ * signed GRUB has no HTTP; BIOS has no shim; arm64 is not built yet.
+ */
+function grubBoot(client: ClientInfo, config: BootConfig): BootDecision {
+  const httpBoot = client.httpClient || client.arch === Arch.HttpX64 || client.arch === Arch.HttpArm64;
+  const pxeX64 = client.arch === Arch.EfiX64 || client.arch === Arch.EfiX64Alt;
+  if (client.ipxe || httpBoot || !pxeX64) return { boot: false, reason: 'unsupported-loader' };
+  const file = config.files.shimX64 ?? DEFAULT_SHIM_X64;
+  return { boot: true, kind: 'tftp', file, shown: file, siaddr: config.tftpServer, ipxeNoProxyWait: false };
 }
 
 /** The iPXE script's URL for `mac`, with its boot credential when the agent gives one. */

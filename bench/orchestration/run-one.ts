@@ -218,6 +218,10 @@ function marks(): Mark {
   };
 }
 
+// The parent (bench/run.ts) stops a run that outlives its budget with SIGTERM. Node's default for that signal
+// skips 'exit' handlers, which is where the API child and the stack are stopped: exit instead, so they run.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(143));
+
 async function main(): Promise<void> {
   installQuietRuntime();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vq-bench-orch-'));

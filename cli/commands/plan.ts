@@ -187,6 +187,7 @@ export function planJson(plan: Plan): string {
 const SUMMARY_ORDER: [PlanAction, string][] = [
   ['reprovision', 'to reprovision'],
   ['added', 'added'],
+  ['validate', 'to re-validate'],
   ['removed', 'removed'],
   ['skipped', 'skipped'],
   ['unchanged', 'unchanged'],

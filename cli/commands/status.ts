@@ -5,6 +5,8 @@ import { listHosts } from '../host-list.ts';
 import type { HostRow } from '../host-list.ts';
 import { ApiClient, serverTarget } from '../server-client.ts';
 import { connectClient } from '../stack-client.ts';
+import type { AgentStatusReport } from '../../domain/agent-status.ts';
+import { agentStatusAlerts, listAgentStatuses } from '../../temporal/agent-status-rows.ts';
 
 /** A host as the server lists it: the CLI's row plus when its stage began. */
 type ServerHost = Omit<HostRow, 'secondsInStage' | 'attempt' | 'bootStage' | 'bootStages' | 'lastError'> & {
@@ -34,13 +36,41 @@ async function serverHosts(api: ApiClient, site: string | undefined): Promise<Ho
   return out;
 }
 
+/** Every agent's status report (DHCP conflicts, a proxy's missing server), from the server's site listing. */
+async function serverAgents(api: ApiClient, site: string | undefined): Promise<AgentStatusReport[]> {
+  const { sites } = await api.get<{ sites: { site: string; agents?: AgentStatusReport[] }[] }>('/sites');
+  return sites
+    .filter((s) => site === undefined || s.site === site)
+    .flatMap((s) =>
+      (s.agents ?? []).map(({ site: at, agent, reportedAt, dhcp }) => ({
+        site: at,
+        agent,
+        reportedAt,
+        ...(dhcp ? { dhcp } : {}),
+      })),
+    );
+}
+
+/** The agents' alerts under the host table: what an operator must fix on a site's segment. */
+function alertLines(agents: AgentStatusReport[]): string {
+  const lines = agents.flatMap((r) =>
+    agentStatusAlerts(r).map((a) => `site ${r.site} agent ${r.agent}: ${a}\n`),
+  );
+  return lines.length > 0 ? `\n${lines.join('')}` : '';
+}
+
 export function register(program: Command): void {
   program
     .command('status')
-    .description('list hosts with site, stage, state and revision')
+    .description(
+      "list hosts with site, stage, state and revision, and the agents' alerts (DHCP conflicts, a missing DHCP server)",
+    )
     .option('--data-dir <dir>', 'state directory of the stack')
     .option('--site <site>', 'only this site')
-    .option('--json', 'print {"hosts":[{site,host,stage,state,revision,…}]}')
+    .option(
+      '--json',
+      'print {"hosts":[{site,host,stage,state,revision,…}]}, with "agents":[{site,agent,reportedAt,dhcp}] when any agent reported',
+    )
     .option(
       '--server <url>',
       'ask a vaquero server (default $VAQUERO_SERVER; token from $VAQUERO_TOKEN or $VAQUERO_TOKEN_FILE)',
@@ -52,12 +82,17 @@ export function register(program: Command): void {
         const hosts = target
           ? await serverHosts(new ApiClient(target), opts.site)
           : await listHosts(direct!.client, opts.site !== undefined ? { site: opts.site } : {});
+        const agents = target
+          ? await serverAgents(new ApiClient(target), opts.site)
+          : (await listAgentStatuses(direct!.client)).filter(
+              (r) => opts.site === undefined || r.site === opts.site,
+            );
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ hosts }) + '\n');
+          process.stdout.write(JSON.stringify({ hosts, ...(agents.length > 0 ? { agents } : {}) }) + '\n');
           return;
         }
         if (hosts.length === 0) {
-          process.stdout.write('no hosts have been reprovisioned yet\n');
+          process.stdout.write('no hosts have been reprovisioned yet\n' + alertLines(agents));
           return;
         }
         const rows = hosts.map((h) => [
@@ -79,6 +114,7 @@ export function register(program: Command): void {
               .trimEnd() + '\n',
           );
         }
+        process.stdout.write(alertLines(agents));
       } finally {
         await direct?.connection.close();
       }

@@ -29,6 +29,10 @@ export const LAB_PACKAGES = [
   'ipxe-qemu',
   'ipxe',
   'ovmf',
+  // GRUB as a boot loader (test/agent/grub-tftp.test.ts, README's boot paths): Debian's signed shim and signed GRUB
+  // netboot image, which the agent serves over TFTP to hosts booting through GRUB.
+  'shim-signed',
+  'grub-efi-amd64-signed',
   'debian-installer-12-netboot-amd64',
   'busybox-static',
   'openipmi',

@@ -111,6 +111,44 @@ function matrixSection(index: FleetIndex): Html {
   </section>`;
 }
 
+/**
+ * What the sites' agents report about their segments (GET /sites `agents`): shown only when one of them has an
+ * alert — another DHCP server answering, or in proxy mode the site's DHCP server missing — which stops hosts from
+ * booting as planned.
+ */
+function segmentsSection(index: FleetIndex): Html {
+  const rows = index
+    .siteStatuses()
+    .flatMap((s) => s.agents.flatMap((a) => a.alerts.map((alert) => ({ site: s.site, agent: a, alert }))));
+  if (rows.length === 0) return html``;
+  return html`<section id="segments">
+    <h2>Site networks</h2>
+    <table class="segments">
+      <thead>
+        <tr>
+          <th>Site</th>
+          <th>Agent</th>
+          <th>DHCP</th>
+          <th>Alert</th>
+          <th>Reported</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${rows.map(
+          (r) =>
+            html`<tr class="alert" data-agent="${r.site}/${r.agent.agent}">
+              <th><a href="${fleetLink({ site: r.site })}">${r.site}</a></th>
+              <td>${r.agent.agent}</td>
+              <td>${r.agent.dhcp?.mode ?? 'off'}</td>
+              <td>${r.alert}</td>
+              <td>${r.agent.reportedAt}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </section>`;
+}
+
 /** Failed hosts first (newest failure first), then running hosts longest in their stage. */
 export function attentionHosts(index: FleetIndex, limit: number): HostRow[] {
   const failed: HostRow[] = [];
@@ -216,6 +254,6 @@ function hostsSection(index: FleetIndex, q: FleetQuery, now: number): Html {
 export function fleetPage(index: FleetIndex, session: Session, q: FleetQuery): Html {
   const now = Date.now();
   if (!index.synced) return html`<p>The host index is still loading.</p>`;
-  return html`${rolloutsSection(index, session)} ${attentionSection(index, now)} ${matrixSection(index)}
-  ${hostsSection(index, q, now)}`;
+  return html`${rolloutsSection(index, session)} ${segmentsSection(index)} ${attentionSection(index, now)}
+  ${matrixSection(index)} ${hostsSection(index, q, now)}`;
 }

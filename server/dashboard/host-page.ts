@@ -42,6 +42,12 @@ export function hostPage(
         </dd>
         <dt>Power</dt>
         <dd>attempt ${h.attempt}, ${h.powerCycles} power cycle(s) this run</dd>
+        ${
+          h.note
+            ? html`<dt>Note</dt>
+                <dd class="note">${h.note}</dd>`
+            : ''
+        }
         <dt>Revision</dt>
         <dd>${h.revision}${h.pendingRevision ? html` (next: ${h.pendingRevision})` : ''}</dd>
         ${

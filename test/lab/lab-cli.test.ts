@@ -184,6 +184,32 @@ describe('vaquero lab up / lab down', { timeout: 300_000 }, () => {
     const get = (url: string) =>
       spawnSync('curl', ['-sSL', '-o', '/dev/null', '-w', '%{http_code}', url], { encoding: 'utf8' });
     assert.equal(get(`${api}/live`).stdout, '200', 'the API server answers on the host');
+    // The dashboard is the API's own (`vaquero server`), with an operate and a read token, both accepted.
+    const dash =
+      /dashboard +(http:\/\/127\.0\.0\.1:\d+)\/ \(sign in with a token: operate (\S+), read-only (\S+)\)/.exec(
+        up.out,
+      );
+    assert.ok(dash, up.out);
+    assert.equal(dash[1], api);
+    for (const file of [dash[2]!, dash[3]!]) {
+      const token = (await readFile(file, 'utf8')).trim();
+      const code: string = spawnSync(
+        'curl',
+        [
+          '-sS',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '-H',
+          `authorization: Bearer ${token}`,
+          `${api}/hosts`,
+        ],
+        { encoding: 'utf8' },
+      ).stdout;
+      assert.equal(code, '200', `${file}'s token reads the hosts`);
+    }
+    assert.equal(get(`${api}/`).stdout, '200', 'the dashboard answers (its sign-in form)');
     const ui = /temporal ui +(http:\/\/127\.0\.0\.1:\d+)/.exec(up.out)?.[1];
     assert.ok(ui, up.out);
     assert.equal(get(ui).stdout, '200', 'the Temporal UI answers on the host');

@@ -6,6 +6,8 @@
 // In server mode both boots serve the lab's unattended config, whose join token is a secret reference: the tiny
 // OS must be served the value from the agent's store, and afterwards every workflow history of the run, dumped
 // with the `temporal` CLI from the run's Temporal data, must hold neither that value nor the rendered config.
+// Each run holds its lab for a moment after the rollout: Chromium opens a VM's page on the lab's dashboard (the
+// lab's `vaquero server`, forwarded to the host's loopback) and the page must show what the VM's boot did.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -19,6 +21,8 @@ import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
 import { explainRun } from './explain-run.ts';
 import { assertNoSecretInHistories, runJoinToken } from './history-secrets.ts';
+import { viewLabHost } from './lab-dashboard.ts';
+import type { HostPageView, LabDashboardView } from './lab-dashboard.ts';
 
 requireLabRoot();
 
@@ -50,6 +54,29 @@ function dhcpDetails(h: ScenarioHost): string[] {
 function timings(h: ScenarioHost): string {
   const first = Object.entries(h.boot?.firstAt ?? {}).map(([k, v]) => `${k} ${v}s`);
   return `${h.name} (${h.machine.firmware}): ${first.join(', ')}; power stage to provisioned ${h.boot?.powerToProvisionedS}s`;
+}
+
+/** The browser step of a held run: what it saw, or why it saw nothing. */
+function dashboardOf(run: LabRun, view: LabDashboardView | undefined): LabDashboardView {
+  assert.equal(run.held, true, `the lab was never held for the browser: ${explain(run)}`);
+  if (run.heldError !== undefined) throw run.heldError;
+  assert.ok(view);
+  return view;
+}
+
+/** The page's boot event rows (`<kind> from <agent>: <detail>`), as the host workflow noted them. */
+function pageEvents(p: HostPageView): string[] {
+  return p.timeline.filter((r) => r.kind === 'event').map((r) => r.what);
+}
+
+/** Each pattern matches some row, in this order. */
+function assertRowsInOrder(rows: string[], patterns: RegExp[], what: string): void {
+  let at = 0;
+  for (const re of patterns) {
+    const i = rows.findIndex((r, j) => j >= at && re.test(r));
+    assert.ok(i >= 0, `${what}: no row ${re} after row ${at}:\n${rows.join('\n')}`);
+    at = i + 1;
+  }
 }
 
 function assertCleanedUp(run: LabRun): void {
@@ -90,6 +117,7 @@ describe(
   () => {
     let run: LabRun;
     let r: ScenarioReport;
+    let dashboard: LabDashboardView | undefined;
 
     before(async () => {
       run = await runLab({
@@ -104,6 +132,9 @@ describe(
         // Kept for the histories (the run's Temporal data) and the agent's join token; removed after.
         keepDir: true,
         timeoutMs: 200_000,
+        whileHeld: async (ready) => {
+          dashboard = await viewLabHost(ready, 'lab', 'bios-1');
+        },
       });
       assert.ok(run.report, `no report from the scenario: ${explain(run)}`);
       r = run.report;
@@ -206,6 +237,57 @@ describe(
       assert.equal(h.installerLog!.agents[0]!.received, lines.length);
     });
 
+    it("the lab's dashboard, in Chromium: bios-1's page shows its boot events and installer log lines; a read token gets no action buttons", (t) => {
+      const v = dashboardOf(run, dashboard);
+      t.diagnostic(`screenshots: ${v.read.screenshot}, ${v.operate.screenshot}`);
+      assert.ok(v.fleetLinksHost, 'the fleet page links to the host');
+      assert.match(v.read.who, /lab-read \(read\)/);
+      assert.match(v.operate.who, /lab \(operate\)/);
+      assert.equal(v.read.actionButtons, 0, 'a read token gets no action buttons');
+      const h = host(r, 'bios-1');
+      const workflowEvents = h.status!.timeline.filter((e) => e.kind === 'event').map((e) => e.message);
+      for (const p of [v.read, v.operate]) {
+        assert.equal(p.state, 'provisioned');
+        // Every boot event of the run, as the workflow holds it, is on the page: DHCP, the iPXE script, kernel,
+        // initrd and config over HTTP, the checkpoint, the installer log summaries.
+        assert.deepEqual(pageEvents(p), workflowEvents);
+        assertRowsInOrder(
+          pageEvents(p),
+          [
+            /^dhcp from lab-agent: DHCPACK 10\.77\.50\.10 http:\/\/10\.77\.50\.1:8080\/ipxe\?mac=/,
+            /^ipxe from lab-agent/,
+            /^kernel from lab-agent: \/assets\/linux/,
+            /^initrd from lab-agent: \/assets\/tiny-initrd\.gz/,
+            /^dhcp from lab-agent: DHCPACK 10\.77\.50\.10$/,
+            /^config from lab-agent/,
+            /^checkpoint from lab-agent/,
+          ],
+          'boot events',
+        );
+        assert.ok(
+          pageEvents(p).some((e) => /^log from lab-agent: \d+ installer log lines? /.test(e)),
+          pageEvents(p).join('\n'),
+        );
+        assert.ok(p.timeline.some((e) => e.kind === 'power' && /power turned on/.test(e.what)));
+        // The installer's lines themselves, both ways, from the VM's address: as the agent keeps them.
+        for (const via of ['syslog', 'http']) {
+          const lines = p.installerLog.filter((l) => l.via === via);
+          assert.ok(
+            lines.some((l) => l.line === TINY_MARKERS.start) &&
+              lines.some((l) => l.line.startsWith(TINY_MARKERS.lease)),
+            `${via}: ${JSON.stringify(p.installerLog)}`,
+          );
+          assert.ok(lines.every((l) => l.from === '10.77.50.10'));
+        }
+        assert.ok(
+          p.installerLog.some(
+            (l) => l.via === 'syslog' && l.severity === 'err' && l.line.includes('an error, on purpose'),
+          ),
+        );
+        assert.equal(p.installerLog.length, h.installerLog!.lines.length);
+      }
+    });
+
     it('no workflow history of the run holds the join token or the rendered config', (t) =>
       assertNoSecretInHistories(t, run, { site: 'lab', configHosts: ['bios-1', 'uefi-1'] }));
 
@@ -247,6 +329,7 @@ describe(
   () => {
     let run: LabRun;
     let r: ScenarioReport;
+    let dashboard: LabDashboardView | undefined;
 
     before(async () => {
       run = await runLab({
@@ -256,6 +339,9 @@ describe(
         keaPool: ['10.77.51.200', '10.77.51.220'],
         vms: [{ name: 'edk2-1', firmware: 'uefi-pxe', mac: '52:54:00:77:51:0a', ipv4: '10.77.51.10' }],
         timeoutMs: 200_000,
+        whileHeld: async (ready) => {
+          dashboard = await viewLabHost(ready, 'lab', 'edk2-1');
+        },
       });
       assert.ok(run.report, `no report from the scenario: ${explain(run)}`);
       r = run.report;
@@ -306,6 +392,37 @@ describe(
       assert.equal(stats?.mode, 'proxy');
       assert.ok(Number(stats?.proxyReplies) >= 3, JSON.stringify(stats));
       assert.equal(stats?.offers, 0, 'a proxy never offers an address');
+    });
+
+    it("the lab's dashboard, in Chromium: edk2-1's page shows its proxy DHCP answers, its TFTP transfer and its installer's lines", (t) => {
+      const v = dashboardOf(run, dashboard);
+      t.diagnostic(`screenshot: ${v.read.screenshot}`);
+      assert.equal(v.read.actionButtons, 0);
+      const h = host(r, 'edk2-1');
+      assert.deepEqual(
+        pageEvents(v.read),
+        h.status!.timeline.filter((e) => e.kind === 'event').map((e) => e.message),
+      );
+      assertRowsInOrder(
+        pageEvents(v.read),
+        [
+          /^dhcp from lab-agent: proxy ack ipxe\.efi \(port 4011\)/,
+          /^tftp from lab-agent: TFTP ipxe\.efi sent \(\d+ bytes\)$/,
+          /^ipxe from lab-agent/,
+          /^kernel from lab-agent: \/assets\/linux/,
+          /^initrd from lab-agent: \/assets\/tiny-initrd\.gz/,
+          /^checkpoint from lab-agent/,
+        ],
+        'boot events',
+      );
+      // Its installer's lines too, from the address kea gave it.
+      const ip = r.kea!.leases[0]!.ip;
+      for (const via of ['syslog', 'http'])
+        assert.ok(
+          v.read.installerLog.some((l) => l.via === via && l.line === TINY_MARKERS.start && l.from === ip),
+          `${via}: ${JSON.stringify(v.read.installerLog)}`,
+        );
+      assert.equal(v.read.installerLog.length, h.installerLog?.lines.length);
     });
   },
 );

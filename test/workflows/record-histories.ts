@@ -12,8 +12,17 @@ import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { abortUpdate, hostWorkflowId, pauseUpdate, resumeUpdate } from '../../domain/workflow-api.ts';
+import {
+  AGENT_STATUS_MEMO,
+  AGENT_STATUS_WORKFLOW_TYPE,
+  agentStatusSignal,
+  agentStatusWorkflowId,
+} from '../../domain/agent-status.ts';
+import type { AgentStatusReport } from '../../domain/agent-status.ts';
+import { CONTROL_TASK_QUEUE } from '../../domain/temporal-names.ts';
 import { changeKernel, writeSot } from '../../testkit/sot.ts';
 import { addBoot, setBmc } from '../activities/power/site-extras.ts';
+import { dropBmc, setValidateOn } from './support/sot-edits.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
 import {
@@ -327,7 +336,119 @@ async function windowWaited(stack: TestStack): Promise<void> {
   await save(stack, 'rollout-window-waited', r.workflowId);
 }
 
+/**
+ * An agent's status workflow (workflows/agent-status.ts): reports signalled with start, as an agent sends them, until
+ * the run continues as new (after 250), then two more on the new run. Both runs are saved.
+ */
+async function agentStatusReports(stack: TestStack): Promise<void> {
+  const site = 'rec-agent';
+  const agent = 'a1';
+  const workflowId = agentStatusWorkflowId(site, agent);
+  const report = (i: number): AgentStatusReport => ({
+    site,
+    agent,
+    reportedAt: new Date(Date.UTC(2026, 11, 4, 10, 0, i)).toISOString(),
+    dhcp: {
+      mode: 'server',
+      conflicts:
+        i % 2 === 0
+          ? []
+          : [
+              {
+                serverId: '10.0.0.2',
+                source: '10.0.0.2',
+                interface: 'eth0',
+                givesAddresses: true,
+                firstSeen: '2026-12-04T10:00:00.000Z',
+                lastSeen: new Date(Date.UTC(2026, 11, 4, 10, 0, i)).toISOString(),
+              },
+            ],
+      moreConflicts: 0,
+    },
+  });
+  const send = (i: number) =>
+    stack.client.workflow.signalWithStart(AGENT_STATUS_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ site, agent }],
+      memo: { [AGENT_STATUS_MEMO]: report(i) },
+      signal: agentStatusSignal,
+      signalArgs: [report(i)],
+    });
+  const first = await send(0);
+  const firstRun = first.signaledRunId;
+  // One at a time, each after the workflow took the one before: the run counts reports, not workflow tasks.
+  for (let i = 1; i < 250; i++) await send(i);
+  await waitFor('the status run continued as new', async () => {
+    const d = await stack.client.workflow.getHandle(workflowId).describe();
+    return d.runId !== firstRun;
+  });
+  await send(250);
+  await send(251);
+  await waitFor('the new run took both reports', async () => {
+    const d = await stack.client.workflow.getHandle(workflowId).describe();
+    const r = d.memo?.[AGENT_STATUS_MEMO] as AgentStatusReport | undefined;
+    return r?.reportedAt === report(251).reportedAt;
+  });
+  await save(stack, 'agent-status-continued', workflowId, firstRun);
+  await save(stack, 'agent-status-reports', workflowId);
+}
+
+/**
+ * A second rollout that changes workflow `base`, listed in `checker`'s validate_on: the rollout starts checker's
+ * unchanged host validate-only (rollout-validate-on), and that host's run only validates (validate-only-run).
+ */
+async function validateOnly(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-validate-on',
+    site: 'rec-validate-on',
+    workflows: { base: { boots: ['install'] }, checker: { boots: ['quick'] } },
+    hosts: [
+      { name: 'b1', workflow: 'base' },
+      { name: 'c1', workflow: 'checker' },
+    ],
+  });
+  await setValidateOn(sot, 'checker', ['base']);
+  await stack.startSimSite(sot.site);
+  const first = await startRollout(stack.client, sot);
+  if ((await rolloutResult(stack.client, first.workflowId)).state !== 'completed')
+    throw new Error('first rollout did not complete');
+  await changeKernel(sot.dir, 'installer', 'v2');
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  const c1 = await hostStatus(stack.client, sot.site, 'c1');
+  if (c1.powerCycles !== 0 || c1.revision !== r.revision) throw new Error('c1 was not validated only');
+  await save(stack, 'rollout-validate-on', r.workflowId);
+  await save(stack, 'host-validate-only-provisioned', hostWorkflowId(sot.site, 'c1'));
+}
+
+/** A host without a BMC: its run opens the gate, waits for the host's own netboot, and is provisioned (no-bmc-self-netboot). */
+async function noBmcSelfNetboot(stack: TestStack): Promise<void> {
+  const sot = await writeSot({
+    sot: 'rec-no-bmc',
+    site: 'rec-no-bmc',
+    workflows: { self: { boots: ['quick'] } },
+    hosts: [{ name: 'n1', workflow: 'self' }],
+  });
+  await dropBmc(sot, ['n1']);
+  const sim = await stack.startSimSite(sot.site);
+  const mac = sot.macs.get('n1')!;
+  const r = await startRollout(stack.client, sot);
+  await waitFor('n1 waiting for its own netboot', async () => {
+    const s = await hostStatus(stack.client, sot.site, 'n1').catch(() => undefined);
+    return s?.stage === 'netboot/dhcp' && sim.gate.lookup(mac)?.open === true;
+  });
+  sim.fleet.netbootBySelf(sot.site, 'n1', mac);
+  const result = await rolloutResult(stack.client, r.workflowId);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  await save(stack, 'host-no-bmc-self-netboot-provisioned', hostWorkflowId(sot.site, 'n1'));
+}
+
 const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
+  agentStatusReports,
+  validateOnly,
+  noBmcSelfNetboot,
   windowWaited,
   pagedContinued,
   completed,

@@ -199,13 +199,15 @@ test('another DHCP server on the segment: a conflict in server mode, the server 
   assert.equal(al!.env, undefined, al!.output);
 
   // Server mode: dnsmasq (10.77.83.2) is a conflict, in the log, /metrics and /health.
+  // Whichever packet shows it first names it: dnsmasq's own answer (its server id), or the client's REQUEST
+  // choosing dnsmasq's offer (which a loaded machine can deliver to the agent first).
   const conflict = logged(server.agent, /another DHCP server answers on/);
-  assert.deepEqual(
-    conflict,
-    [
-      `dhcp: another DHCP server answers on ${server.agentIf}: 10.77.83.2 (server id 10.77.83.2): a conflict in server mode`,
-    ],
-    'logged once, at warn',
+  assert.equal(conflict.length, 1, `logged once: ${conflict.join(' | ')}`);
+  assert.match(
+    conflict[0]!,
+    new RegExp(
+      `^dhcp: another DHCP server answers on ${server.agentIf}: 10\\.77\\.83\\.2 \\((server id 10\\.77\\.83\\.2|named by a client REQUEST)\\): a conflict in server mode$`,
+    ),
   );
   assert.ok(
     server.agent.logs.some((l) => l.msg === conflict[0] && l.level === 40),
