@@ -6,17 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { createSecretStore } from '../../agent/secrets/create-secret-store.ts';
 import { agentTemporalEndpoint } from '../../agent/temporal-endpoint.ts';
 import { freePort } from '../../temporal/ports.ts';
 import { withTimeout } from '../../testkit/workflows.ts';
+import { agentCheck } from './support/agent-check.ts';
 
-const run = promisify(execFile);
 const VAQUERO = fileURLToPath(new URL('../../bin/vaquero.js', import.meta.url));
 
 const EXAMPLE = fileURLToPath(new URL('../../agent/agent.example.yml', import.meta.url));
@@ -131,14 +130,7 @@ test('vaquero agent --check: what would run, and a problem that would stop it (e
     ].join('\n'),
   );
   await writeFile(path.join(dir, 'secrets.env'), 'other=u:p\n');
-  const check = () =>
-    run(process.execPath, [VAQUERO, 'agent', '--config', file, '--check'], {
-      timeout: 60_000,
-      env: { ...process.env, TEMPORAL_ADDRESS: '', VQ_TEST_CODEC_K1: 'ab'.repeat(32) },
-    }).then(
-      (r) => ({ code: 0, out: r.stdout }),
-      (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-    );
+  const check = () => agentCheck(file, { VQ_TEST_CODEC_K1: 'ab'.repeat(32) });
   let r = await check();
   assert.equal(r.code, 2, r.out);
   assert.match(r.out, /problem: temporal\.api_key: secret temporal-key not found/);

@@ -2,20 +2,15 @@
 // naming each missing one (file, root, the firmware that would ask for it, why), and a running agent starts all the
 // same (other hosts still boot), logs an error per missing file and shows them in /health and /metrics.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import pino from 'pino';
 import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { freePort } from '../../temporal/ports.ts';
-
-const run = promisify(execFile);
-const VAQUERO = fileURLToPath(new URL('../../bin/vaquero.js', import.meta.url));
+import { agentCheck } from './support/agent-check.ts';
 
 async function siteWithRoot(t: { after(fn: () => Promise<void>): void }, bootFiles: string[]) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vq-bootfiles-'));
@@ -44,14 +39,7 @@ async function siteWithRoot(t: { after(fn: () => Promise<void>): void }, bootFil
   return { dir, root, file, httpPort };
 }
 
-const check = (file: string) =>
-  run(process.execPath, [VAQUERO, 'agent', '--config', file, '--check'], {
-    timeout: 60_000,
-    env: { ...process.env, TEMPORAL_ADDRESS: '' },
-  }).then(
-    (r) => ({ code: 0, out: r.stdout }),
-    (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-  );
+const check = agentCheck;
 
 test('vaquero agent --check fails on each boot file the DHCP answers can name and cannot serve', async (t) => {
   const site = await siteWithRoot(t, ['boot_files: { arm64: grubaa64.efi }']);

@@ -2,19 +2,14 @@
 // cannot know at start whether its site sends hosts through GRUB, so neither file is required; but one without the
 // other is a chain half put in place, and `vaquero agent --check` fails naming the missing one.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { freePort } from '../../temporal/ports.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { missingBootFiles } from '../../agent/boot-files-check.ts';
-
-const run = promisify(execFile);
-const VAQUERO = fileURLToPath(new URL('../../bin/vaquero.js', import.meta.url));
+import { agentCheck } from './support/agent-check.ts';
 
 async function agentWithRoot(t: { after(fn: () => Promise<void>): void }, files: string[]) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vq-grubfiles-'));
@@ -38,14 +33,7 @@ async function agentWithRoot(t: { after(fn: () => Promise<void>): void }, files:
   return { root, file };
 }
 
-const check = (file: string) =>
-  run(process.execPath, [VAQUERO, 'agent', '--config', file, '--check'], {
-    timeout: 60_000,
-    env: { ...process.env, TEMPORAL_ADDRESS: '' },
-  }).then(
-    (r) => ({ code: 0, out: r.stdout }),
-    (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-  );
+const check = agentCheck;
 
 test('no GRUB chain, or a whole one: the check passes', async (t) => {
   for (const files of [[], ['shimx64.efi', 'grubx64.efi']]) {

@@ -3,22 +3,17 @@
 // as what would run, and the boot file check looks in the tftp_root folder. And an entry's `subnets` is applied: the
 // agent knows only the hosts of its own subnets (DHCP's view of the model).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { cacheDirectory } from '../../agent/boot-services.ts';
 import { ModelCache } from '../../agent/model-cache.ts';
 import type { SiteAgent, SiteModel } from '../../domain/site-model.ts';
 import { freePort } from '../../temporal/ports.ts';
-
-const run = promisify(execFile);
-const VAQUERO = fileURLToPath(new URL('../../bin/vaquero.js', import.meta.url));
+import { agentCheck } from './support/agent-check.ts';
 
 function model(agents: SiteAgent[]): SiteModel {
   return {
@@ -74,14 +69,7 @@ async function agentWith(
   return file;
 }
 
-const check = (file: string) =>
-  run(process.execPath, [VAQUERO, 'agent', '--config', file, '--check'], {
-    timeout: 60_000,
-    env: { ...process.env, TEMPORAL_ADDRESS: '' },
-  }).then(
-    (r) => ({ code: 0, out: r.stdout }),
-    (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-  );
+const check = agentCheck;
 
 test('agent --check: a CDN that does not answer and a missing tftp_root folder are problems', async (t) => {
   const deadPort = await freePort(); // nothing listens there
