@@ -120,6 +120,19 @@ function record(
   return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
 }
 
+/** A counter whose value is read, whole, from a service's own count at each scrape. */
+function readCounter(registers: Registry[], name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
 export function createAgentMetrics(src: AgentMetricSources): AgentMetrics {
   const registry = new Registry();
   if (src.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vaquero_agent_' });
@@ -271,17 +284,8 @@ export function createAgentMetrics(src: AgentMetricSources): AgentMetrics {
     },
   });
 
-  const tftpCounter = (name: string, help: string, key: keyof TftpServerStats): void => {
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(num(serviceStats('tftp'), key));
-      },
-    });
-  };
+  const tftpCounter = (name: string, help: string, key: keyof TftpServerStats): void =>
+    readCounter(registers, name, help, () => num(serviceStats('tftp'), key));
   tftpCounter(
     'vaquero_agent_tftp_transfers_started_total',
     'TFTP transfers started (a file opened and its first OACK or DATA sent)',
@@ -493,15 +497,7 @@ export function createAgentMetrics(src: AgentMetricSources): AgentMetrics {
       },
     });
     const assetCounter = (name: string, help: string, key: 'originErrors' | 'stored' | 'evictions') =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(assets()[key]);
-        },
-      });
+      readCounter(registers, name, help, () => assets()[key]);
     assetCounter(
       'vaquero_agent_asset_cache_origin_errors_total',
       'Proxied asset requests the CDN failed (unreachable, timed out or an error status): answered 502 (404 for its 404)',
