@@ -26,6 +26,7 @@ import {
 import { startAgentStatusReporter } from './agent-status-reporter.ts';
 import type { DhcpAuthorityReport } from './dhcp/authority.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
+import { CancellableCalls } from '../temporal/cancellable-calls.ts';
 import { tracingClientOptions } from '../temporal/telemetry/temporal-tracing.ts';
 import { inBootTrace } from '../temporal/telemetry/boot-traces.ts';
 import type { AgentConfig } from './config.ts';
@@ -118,10 +119,10 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   let workerRuns: Promise<unknown> | undefined;
   let stopping = false;
   const stopped = new AbortController();
-  // Every call of the agent's own goes out under the stop signal: stop() cancels what is in flight before it closes
-  // the connection. A call the close interrupted gets a retryable status, and the client's retry would then call a
-  // closed channel from a timer, which throws outside any promise (seen as a test's uncaught exception).
-  const untilStopped = <T>(fn: () => Promise<T>): Promise<T> => client.withAbortSignal(stopped.signal, fn);
+  // Every call of the agent's own can be cancelled: stop() cancels what is in flight before it closes the
+  // connection (temporal/cancellable-calls.ts says why).
+  const calls = new CancellableCalls(client);
+  const untilStopped = <T>(fn: () => Promise<T>): Promise<T> => calls.run(fn);
 
   const serving = await startBootServing(config, {
     log,
@@ -284,6 +285,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
     async stop() {
       stopping = true;
       stopped.abort();
+      calls.cancelAll();
       clearInterval(reconcileTimer);
       statusReporter?.stop();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

@@ -41,6 +41,7 @@ import { SotSources } from './sot-sources.ts';
 import { installRequestTracing } from './request-tracing.ts';
 import { Background } from './app-context.ts';
 import type { AppContext, Readiness } from './app-context.ts';
+import { CancellableCalls } from '../temporal/cancellable-calls.ts';
 
 export const API_VERSION = '1.0.0';
 
@@ -144,23 +145,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const index = opts.index ?? new FleetIndex(feed, metrics.observer);
   metrics.attachIndex(index);
   // A closed host run's own status, for the metrics (bounded like every Temporal call of this app). Reads still in
-  // flight are cancelled when the app closes: the SDK retries a call cut by the connection's close on a timer,
-  // which then throws "Channel has been shut down" outside any caller. One controller per read: the SDK never
-  // removes its abort listener, so a signal as long-lived as the app would hold every call it made.
-  const reads = new Set<AbortController>();
-  metrics.attachReader(async (workflowId, runId) => {
-    const read = new AbortController();
-    reads.add(read);
-    try {
-      return await opts.client.withAbortSignal(read.signal, () =>
-        opts.client.withDeadline(Date.now() + (opts.temporalDeadlineMs ?? 15_000), () =>
-          opts.client.workflow.getHandle(workflowId, runId).query(hostStatusQuery),
-        ),
-      );
-    } finally {
-      reads.delete(read);
-    }
-  });
+  // flight are cancelled when the app closes (temporal/cancellable-calls.ts says why).
+  const reads = new CancellableCalls(opts.client);
+  metrics.attachReader((workflowId, runId) =>
+    reads.run(() =>
+      opts.client.withDeadline(Date.now() + (opts.temporalDeadlineMs ?? 15_000), () =>
+        opts.client.workflow.getHandle(workflowId, runId).query(hostStatusQuery),
+      ),
+    ),
+  );
   const github = opts.github ?? (config.github ? createGithubAccess(config.github.auth) : undefined);
   const store = new RevisionStore(path.join(config.dataDir, 'server'), github ? { github } : {});
   const sources = new SotSources(
@@ -238,7 +231,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     );
   });
   app.addHook('onClose', async () => {
-    for (const read of reads) read.abort();
+    reads.cancelAll();
     await metrics.settled();
     await background.idle();
   });
