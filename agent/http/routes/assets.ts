@@ -1,7 +1,8 @@
 // GET|HEAD /assets/<path>: kernels, initrds and other files, from a local folder (ranges, ETags) or a caching proxy
-// to a CDN or mirror (this agent's SoT `cdn_url`, or the config's `assets.upstream`: asset-proxy.ts, asset-cache.ts). One route, and it serves only what resolveServed returns for the name the router parsed — never a
-// path re-read from the raw URL (which once let `/assets/link#x` past a guard that cut at `?` only). A fetch of the
-// kernel or an initrd the client's boot stage names is a boot event: once it has been sent whole, for a local file.
+// to a CDN or mirror (this agent's SoT `cdn_url`, or the config's `assets.upstream`: asset-proxy.ts, asset-cache.ts).
+// One route, and it serves only what resolveServed returns for the name the router parsed — never a path re-read
+// from the raw URL (which once let `/assets/link#x` past a guard that cut at `?` only). A fetch of the kernel or an
+// initrd the client's boot stage names is a boot event: once it has been sent whole, for a local file.
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { realpath, stat } from 'node:fs/promises';
