@@ -7,14 +7,13 @@
 //                             Secure Boot the signed GRUB has no HTTP, so they come over TFTP.
 // Anything else falls through to the TFTP root. A completed transfer of the config, kernel or initrd is the same
 // boot step as over HTTP (grubBootStep): the config fetch stands for the iPXE script's step.
-import { readFile, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { BootEventKind } from '../domain/boot-events.ts';
 import type { BootArtifacts, NetbootEntry } from '../domain/site-model.ts';
 import { GRUB_BOOTSTRAP, GRUB_BOOTSTRAP_PATH, grubHostConfigPath } from '../sot/grub-config.ts';
 import { withToken } from './http/artifact-text.ts';
 import type { Binding } from './http/host-binding.ts';
-import { resolveServed } from './tftp/path-safety.ts';
 import type { TftpPeer, TftpResolved } from './tftp/types.ts';
 
 const HOST_CONFIG = /^grub\/hosts\/((?:[0-9a-f]{2}:){5}[0-9a-f]{2})\.cfg$/;
@@ -73,9 +72,9 @@ export function grubTftpResolver(
       if (step !== 'kernel' && step !== 'initrd') return undefined;
       const root = await realpath(path.resolve(deps.assetsRoot)).catch(() => undefined);
       if (root === undefined) return undefined;
-      const found = await resolveServed({ root, trusted: [] }, name.slice(ASSETS.length));
-      // Read whole: the TFTP hook serves a path only inside its own root, and the assets root is another.
-      return found.ok ? { data: await readFile(found.path) } : undefined;
+      // Served from the assets root, confined to it, block by block like any TFTP file (never read whole: kernels
+      // and initrds are tens of MiB, and every GRUB host of a rollout fetches them at once).
+      return { root, path: name.slice(ASSETS.length) };
     }
     return undefined;
   };

@@ -247,7 +247,9 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer & { stats(
     const opened: Opened =
       hooked && 'data' in hooked
         ? { ok: true, data: hooked.data }
-        : await openInsideRoot(confinement, hooked ? hooked.path : file, cache, resolved);
+        : hooked?.root !== undefined
+          ? await openInsideRoot({ root: hooked.root, trusted: [] }, hooked.path, cache)
+          : await openInsideRoot(confinement, hooked ? hooked.path : file, cache, resolved);
     const drop = (): void => {
       if (sessions.get(key) === session) sessions.delete(key);
     };

@@ -17,8 +17,12 @@ export interface TftpEvent {
   refused?: true;
 }
 
-/** What a resolve hook may answer: a file (relative to the root, or absolute; either way it must lie inside the root) or in-memory content. */
-export type TftpResolved = { path: string } | { data: Buffer };
+/**
+ * What a resolve hook may answer: a file inside the root (relative to it, or absolute; either way it must lie inside
+ * it), or inside `root` when the hook names another (a real path: the same containment checks apply, against it,
+ * with no symlink trusted out of it), read block by block like any file; or in-memory content.
+ */
+export type TftpResolved = { path: string; root?: string } | { data: Buffer };
 
 export interface TftpServerOptions {
   /** Directory served read-only. Only regular files whose real path lies inside it are served. */
