@@ -3,7 +3,7 @@
 // Boot services start first and never wait for Temporal: a site keeps booting hosts while the centre is down.
 // Everything comes from the config (`vaquero agent --config`): every BMC driver, the task-container engine,
 // Temporal's TLS and API key. Callers add only what the product cannot make from a file (the sim fleet's driver).
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
@@ -27,6 +27,7 @@ import { startAgentStatusReporter } from './agent-status-reporter.ts';
 import type { DhcpAuthorityReport } from './dhcp/authority.ts';
 import { installQuietRuntime } from '../temporal/runtime.ts';
 import { CancellableCalls } from '../temporal/cancellable-calls.ts';
+import { lazyClosable } from '../temporal/closable-connection.ts';
 import { tracingClientOptions } from '../temporal/telemetry/temporal-tracing.ts';
 import { inBootTrace } from '../temporal/telemetry/boot-traces.ts';
 import type { AgentConfig } from './config.ts';
@@ -108,7 +109,8 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
   const drivers = { ...capabilities.drivers, ...opts.extraDrivers };
   const queues = [siteTaskQueue(config.site), agentTaskQueue(config.site, config.agent_id)];
   // Lazy: the client connects on first use, so an agent starts (and serves) with Temporal down.
-  const connection = Connection.lazy({ address, connectTimeout: '5 seconds', ...tlsOptions });
+  const temporal = lazyClosable({ address, connectTimeout: '5 seconds', ...tlsOptions });
+  const { connection } = temporal;
   const client = new Client({
     connection,
     namespace,
@@ -294,7 +296,7 @@ export async function startAgent(config: AgentConfig, opts: AgentOptions = {}): 
       const settled = Promise.allSettled([workerRuns, workerLoop]);
       await Promise.race([settled, new Promise((r) => setTimeout(r, STOP_GRACE_MS + 2_000).unref())]);
       await serving.stop();
-      await connection.close().catch(() => undefined);
+      await temporal.close().catch(() => undefined);
     },
   };
 }

@@ -1,10 +1,11 @@
 // How CLI commands find a running stack: TEMPORAL_ADDRESS, or the endpoint `vaquero dev` recorded in the data
 // directory; and the payload codec's keys: VAQUERO_CODEC_KEYS / VAQUERO_CODEC, or those `vaquero dev` recorded.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NAMESPACE_DEFAULT } from '../domain/temporal-names.ts';
 import { tlsFromEnv } from '../temporal/connection.ts';
+import { connectClosable } from '../temporal/closable-connection.ts';
 import { CODEC_ENV_HINT, codecSettingsFromEnv, loadCodec } from '../temporal/codec/codec-settings.ts';
 import type { CodecSettings, LoadedCodec } from '../temporal/codec/codec-settings.ts';
 
@@ -57,17 +58,17 @@ export async function stackCodec(
 export async function connectClient(
   dataDir: string,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ client: Client; connection: Connection; endpoint: StackEndpoint; codec: LoadedCodec }> {
+): Promise<{ client: Client; close: () => Promise<void>; endpoint: StackEndpoint; codec: LoadedCodec }> {
   const endpoint = await findEndpoint(dataDir, env);
   const codec = await stackCodec(endpoint, env);
-  const connection = await Connection.connect({
+  const { connection, close } = await connectClosable({
     address: endpoint.address,
     ...(env.TEMPORAL_ADDRESS ? await tlsFromEnv(env) : {}),
     connectTimeout: '5 seconds',
   });
   return {
     client: new Client({ connection, namespace: endpoint.namespace, dataConverter: codec.dataConverter }),
-    connection,
+    close,
     endpoint,
     codec,
   };

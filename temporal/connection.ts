@@ -1,6 +1,7 @@
 // One way for every part of vaquero to reach Temporal: the server named by TEMPORAL_ADDRESS
 // (a cluster or Temporal Cloud), or else an embedded dev server that we start and own.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
@@ -12,6 +13,8 @@ import { CODEC_ENV_HINT, codecSettingsFromEnv, describeCodec, loadCodec } from '
 import type { CodecSettings, LoadedCodec } from './codec/codec-settings.ts';
 import { devCodecSettings } from './codec/dev-key.ts';
 import { tracingClientOptions } from './telemetry/temporal-tracing.ts';
+import { connectClosable } from './closable-connection.ts';
+import type { ClosableConnection } from './closable-connection.ts';
 
 export interface ConnectOptions {
   /** Data directory of the embedded server (unused with TEMPORAL_ADDRESS). */
@@ -100,9 +103,9 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
   }
   log(describeCodec(codec));
 
-  let connection: Connection;
+  let closable: ClosableConnection;
   try {
-    connection = await Connection.connect(endpoint);
+    closable = await connectClosable(endpoint);
   } catch (err) {
     await server?.stop();
     throw new Error(
@@ -112,6 +115,7 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
       },
     );
   }
+  const { connection } = closable;
   const client = new Client({
     connection,
     namespace,
@@ -144,7 +148,7 @@ export async function connectTemporal(opts: ConnectOptions): Promise<TemporalCon
         try {
           const n = await native?.catch(() => undefined);
           await n?.close();
-          await connection.close();
+          await closable.close();
         } finally {
           await server?.stop();
         }

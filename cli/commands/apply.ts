@@ -87,7 +87,7 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const { client, connection, endpoint } = await connectClient(resolveDataDir(opts.dataDir));
+      const { client, close, endpoint } = await connectClient(resolveDataDir(opts.dataDir));
       try {
         const r = await startDirRollout(client, {
           dir,
@@ -111,7 +111,7 @@ export function register(program: Command): void {
         else process.stdout.write(summarize(status) + '\n');
         process.exitCode = status.state === 'completed' ? 0 : 1;
       } finally {
-        await connection.close();
+        await close();
       }
     });
 }

@@ -48,7 +48,7 @@ export function register(program: Command): void {
           }
           return;
         }
-        const { client, connection } = await connectClient(resolveDataDir(opts.dataDir));
+        const { client, close } = await connectClient(resolveDataDir(opts.dataDir));
         try {
           let site: string | undefined;
           let host = hostArg;
@@ -89,7 +89,7 @@ export function register(program: Command): void {
           }
           process.stdout.write(`${workflowId} started at revision ${newest.revision} of ${newest.sot}\n`);
         } finally {
-          await connection.close();
+          await close();
         }
       },
     );

@@ -53,11 +53,11 @@ async function newestRollout(b: Backend, runningOnly: boolean): Promise<string> 
 async function withBackend(opts: Opts, fn: (b: Backend) => Promise<void>): Promise<void> {
   const target = await serverTarget(opts.server);
   if (target) return fn({ kind: 'server', api: new ApiClient(target) });
-  const { client, connection } = await connectClient(resolveDataDir(opts.dataDir));
+  const { client, close } = await connectClient(resolveDataDir(opts.dataDir));
   try {
     await fn({ kind: 'temporal', client });
   } finally {
-    await connection.close();
+    await close();
   }
 }
 

@@ -116,7 +116,7 @@ export function register(program: Command): void {
         }
         process.stdout.write(alertLines(agents));
       } finally {
-        await direct?.connection.close();
+        await direct?.close();
       }
     });
 }

@@ -2,9 +2,10 @@
 // or a running `vaquero dev`), until SIGINT/SIGTERM.
 import { NativeConnection } from '@temporalio/worker';
 import type { Command } from 'commander';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { parseSimDelays } from '../../sim/sim-delays.ts';
 import { tlsFromEnv } from '../../temporal/connection.ts';
+import { connectClosable } from '../../temporal/closable-connection.ts';
 import { installQuietRuntime } from '../../temporal/runtime.ts';
 import { tracingClientOptions } from '../../temporal/telemetry/temporal-tracing.ts';
 import { startTracing } from '../../temporal/telemetry/tracing.ts';
@@ -40,7 +41,7 @@ export function register(program: Command): void {
       const tls = process.env.TEMPORAL_ADDRESS ? await tlsFromEnv(process.env) : {};
       const codec = await stackCodec(ep);
       const native = await NativeConnection.connect({ address: ep.address, ...tls });
-      const connection = await Connection.connect({ address: ep.address, ...tls });
+      const { connection, close } = await connectClosable({ address: ep.address, ...tls });
       const client = new Client({
         connection,
         namespace: ep.namespace,
@@ -64,7 +65,7 @@ export function register(program: Command): void {
       try {
         await stack.done;
       } finally {
-        await connection.close();
+        await close();
         await native.close();
         await tracing?.shutdown();
       }
