@@ -4,14 +4,25 @@
 // group on power-off, so "power is on" means "the VM runs". It returns at once in every case: ipmi_sim is
 // single-threaded and ipmitool retransmits after about a second, so a slow hook sees every command twice.
 //
+// Boot overrides behave as on a real BMC (IPMI "Set System Boot Options", boot flags): ipmi_sim alone hands its
+// hook the device and drops the valid and persistent bits, so a module of ours (ipmi-sim-boot-flags.c, built
+// once into the cache with gcc) passes them on. A power-on boots the override while its valid bit is set and
+// clears it unless it is persistent: a one-time "force PXE" applies to the next boot only, and the boot after it
+// follows the machine's own order ("default": disk first, then network).
+//
 // Files in the BMC's directory: hook.log (every hook call, as called), power.log (timestamped hook calls and
-// VM starts/stops), power-ons (the boot device at each power-on), vm.out (the VM command's output).
+// VM starts/stops), power-ons (the boot device at each power-on), vm.out (the VM command's output), boot and
+// boot-flags (the override: device, and boot flags byte 1 in hex: 80 valid, 40 persistent, 20 EFI).
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { vaqueroCacheDir } from '../temporal/cache-dir.ts';
 
 export interface BmcSpec {
   /** The BMC's own directory (created if missing). */
@@ -29,6 +40,8 @@ export interface BmcSpec {
 
 export interface BmcFiles {
   lanConf: string;
+  /** The boot flags module ipmi_sim loads. */
+  bootFlagsModule: string;
   simEmu: string;
   hook: string;
   stateDir: string;
@@ -75,12 +88,29 @@ alive() {
 }
 power() { if [ -n "$VM_CMD" ]; then if alive; then echo 1; else echo 0; fi; else cat "$D/power" 2>/dev/null || echo 0; fi; }
 boot() { cat "$D/boot" 2>/dev/null || echo default; }
+# Boot flags byte 1 (hex): 80 valid, 40 persistent, 20 EFI; none set before the first override.
+flags() { cat "$D/boot-flags" 2>/dev/null || echo 00; }
+# What this power-on boots: the override while valid, cleared once used unless persistent; else the machine's own
+# order (default).
+next_boot() {
+  F=$((0x$(flags)))
+  if [ $((F & 128)) -eq 0 ]; then echo default; return; fi
+  boot
+  if [ $((F & 64)) -eq 0 ]; then
+    log "one-time boot override $(boot) used; cleared"
+    echo none > "$D/boot"; echo 00 > "$D/boot-flags"
+  fi
+}
 start() {
-  echo 1 > "$D/power"; boot >> "$D/power-ons"
-  if [ -n "$VM_CMD" ] && ! alive; then
-    BOOTDEV=$(boot) setsid sh -c "$VM_CMD" </dev/null >>"$D/vm.out" 2>&1 &
+  # Already on: nothing boots, so nothing is used up.
+  [ "$(power)" = 1 ] && return
+  echo 1 > "$D/power"
+  DEV=$(next_boot)
+  echo "$DEV" >> "$D/power-ons"
+  if [ -n "$VM_CMD" ]; then
+    BOOTDEV=$DEV setsid sh -c "$VM_CMD" </dev/null >>"$D/vm.out" 2>&1 &
     echo $! > "$D/vm.pid"
-    log "vm start pid=$! boot=$(boot)"
+    log "vm start pid=$! boot=$DEV"
   fi
 }
 stop() {
@@ -96,9 +126,10 @@ echo "$*" >> "$D/hook.log"
 [ "$1" = set ] && log "$*"
 case "$1 $2" in
   "get power") echo "power:$(power)" ;;
-  "get boot") echo "boot:$(boot)" ;;
+  "get boot") echo "boot:$(boot)"; echo "flags:$(flags)" ;;
   "set power") if [ "$3" = 1 ]; then start; else stop; fi ;;
-  "set boot") ${spec.ignoreBootDevice ? ':' : 'echo "$3" > "$D/boot"'} ;;
+  # IPMI_BOOT_FLAGS comes from the boot flags module (byte 1 as set); without it, ipmi_sim's own handler ran.
+  "set boot") ${spec.ignoreBootDevice ? ':' : 'echo "$3" > "$D/boot"; echo "${IPMI_BOOT_FLAGS:-80}" > "$D/boot-flags"'} ;;
   "set reset") stop; start ;;
   "set shutdown") stop ;;
 esac
@@ -106,7 +137,11 @@ exit 0
 `;
 }
 
-export function lanConf(spec: Pick<BmcSpec, 'port' | 'username' | 'password'>, hook: string): string {
+export function lanConf(
+  spec: Pick<BmcSpec, 'port' | 'username' | 'password'>,
+  hook: string,
+  bootFlagsModule: string,
+): string {
   return [
     'name "vaquero-lab"',
     'set_working_mc 0x20',
@@ -118,6 +153,7 @@ export function lanConf(spec: Pick<BmcSpec, 'port' | 'username' | 'password'>, h
     '  endlan',
     `  chassis_control "${hook}"`,
     `  user 2 true "${spec.username}" "${spec.password}" admin 10 none md2 md5 straight`,
+    `loadlib "${bootFlagsModule}" "${hook}"`,
     '',
   ].join('\n');
 }
@@ -131,6 +167,7 @@ export async function writeBmcFiles(spec: BmcSpec): Promise<BmcFiles> {
     throw new Error('BMC username and password must not hold quotes or spaces');
   const files: BmcFiles = {
     lanConf: path.join(spec.dir, 'lan.conf'),
+    bootFlagsModule: await buildBootFlagsModule(),
     simEmu: path.join(spec.dir, 'sim.emu'),
     hook: path.join(spec.dir, 'chassis.sh'),
     stateDir: path.join(spec.dir, 'state'),
@@ -138,9 +175,35 @@ export async function writeBmcFiles(spec: BmcSpec): Promise<BmcFiles> {
   await mkdir(files.stateDir, { recursive: true });
   await writeFile(files.hook, hookScript(spec));
   await chmod(files.hook, 0o755);
-  await writeFile(files.lanConf, lanConf(spec, files.hook));
+  await writeFile(files.lanConf, lanConf(spec, files.hook, files.bootFlagsModule));
   await writeFile(files.simEmu, SIM_EMU);
   return files;
+}
+
+const BOOT_FLAGS_SOURCE = fileURLToPath(new URL('./ipmi-sim-boot-flags.c', import.meta.url));
+
+/**
+ * The boot flags module for ipmi_sim, compiled once per source into <vaquero cache>/lab (content-addressed), so
+ * every later BMC start is a stat.
+ */
+export async function buildBootFlagsModule(cacheDir = path.join(vaqueroCacheDir(), 'lab')): Promise<string> {
+  const source = await readFile(BOOT_FLAGS_SOURCE);
+  const key = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const target = path.join(cacheDir, `ipmi-sim-boot-flags-${key}.so`);
+  if (await stat(target).catch(() => undefined)) return target;
+  await mkdir(cacheDir, { recursive: true });
+  const tmp = `${target}.tmp-${process.pid}`;
+  try {
+    await promisify(execFile)('gcc', ['-shared', '-fPIC', '-O2', '-Wall', '-o', tmp, BOOT_FLAGS_SOURCE]);
+  } catch (err) {
+    const detail = (err as { stderr?: string }).stderr || String(err);
+    throw new Error(
+      `building the lab BMC's boot flags module needs gcc and libopenipmi-dev (apt-get install gcc libopenipmi-dev): ${detail}`,
+      { cause: err },
+    );
+  }
+  await rename(tmp, target);
+  return target;
 }
 
 /** ipmi_sim's arguments; -n (no console) because stdin is not a TTY: without it ipmi_sim aborts in epoll_ctl. */

@@ -37,6 +37,15 @@ export const LAB_PACKAGES = [
   'busybox-static',
   'openipmi',
   'ipmitool',
+  // The lab BMC's boot flags module (lab/ipmi-sim-boot-flags.c), compiled against ipmi_sim's headers.
+  'gcc',
+  'libopenipmi-dev',
+  // The lab's installed system (lab/disk-image.ts): a disk image with GRUB for BIOS and UEFI, made as a plain
+  // file with no root (sfdisk for the partition table, mtools for the FAT).
+  'grub-pc-bin',
+  'grub-efi-amd64-bin',
+  'mtools',
+  'fdisk',
   'podman',
   'buildah',
   'runc',
