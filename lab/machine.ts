@@ -20,6 +20,8 @@ export interface LabMachineSpec {
   memoryMb?: number;
   /** BMC UDP port on 127.0.0.1; default a free one. */
   bmcPort?: number;
+  /** A raw disk image file for the VM (lab/qemu-vm.ts VmSpec.disk). */
+  disk?: string;
 }
 
 export interface LabMachineReport {
@@ -60,6 +62,7 @@ export async function startLabMachine(spec: LabMachineSpec): Promise<LabMachine>
       serialLog,
       timeoutS: spec.vmTimeoutS,
       ...(spec.memoryMb !== undefined ? { memoryMb: spec.memoryMb } : {}),
+      ...(spec.disk !== undefined ? { disk: spec.disk } : {}),
     }),
   );
   await chmod(script, 0o755);

@@ -1,5 +1,5 @@
-// A lab VM (LAB.md §4.3): QEMU under TCG (KVM is unusable here) with one NIC on a lab tap, no disk, and its
-// serial console in a file. Five firmwares:
+// A lab VM (LAB.md §4.3): QEMU under TCG (KVM is unusable here) with one NIC on a lab tap, optionally a disk
+// (a raw file on virtio-blk), and its serial console in a file. Five firmwares:
 //   bios       SeaBIOS + the iPXE option ROM of ipxe-qemu (iPXE from the first packet)
 //   uefi       OVMF + the iPXE EFI ROM
 //   uefi-pxe   OVMF with EDK2's own PXE client (`romfile=`: no iPXE ROM); it fetches ipxe.efi over TFTP
@@ -28,6 +28,11 @@ export interface VmSpec {
   timeoutS: number;
   memoryMb?: number;
   nic?: 'virtio-net-pci' | 'e1000';
+  /**
+   * A raw disk image file on virtio-blk. With a disk, the boot order is given to the firmware as bootindex (OVMF
+   * ignores -boot): network first for a PXE boot, else the disk first and the network after it.
+   */
+  disk?: string;
 }
 
 /**
@@ -67,6 +72,13 @@ export function qemuArgs(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): string
   const uefi = spec.firmware !== 'bios';
   // EDK2's own network stack, without the iPXE ROM QEMU would otherwise load for the NIC.
   const edk2Net = spec.firmware !== 'bios' && spec.firmware !== 'uefi';
+  const netFirst = bootOrder === 'n';
+  const nicIndex = spec.disk ? `,bootindex=${netFirst ? 1 : 2}` : '';
+  // prettier-ignore
+  const disk = spec.disk ? [
+    '-drive', `file=${spec.disk},format=raw,if=none,id=disk0`,
+    '-device', `virtio-blk-pci,drive=disk0,bootindex=${netFirst ? 2 : 1}`,
+  ] : [];
   // prettier-ignore
   return [
     '-accel', 'tcg',
@@ -80,7 +92,8 @@ export function qemuArgs(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): string
     ...(spec.firmware === 'uefi-secure' ? SECURE_BOOT_MACHINE : uefi ? ['-machine', 'q35', '-bios', OVMF] : ['-machine', 'pc,graphics=off']),
     '-boot', bootOrder,
     '-netdev', `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
-    '-device', `${nic},netdev=n0,mac=${spec.mac}${edk2Net ? ',romfile=' : ''}`,
+    '-device', `${nic},netdev=n0,mac=${spec.mac}${edk2Net ? ',romfile=' : ''}${nicIndex}`,
+    ...disk,
     ...(spec.firmware === 'uefi-http' ? HTTP_BOOT_ONLY : []),
     '-serial', `file:${spec.serialLog}`,
   ];
@@ -108,6 +121,7 @@ const shq = (s: string): string => (/^[A-Za-z0-9_./:=,+-]+$/.test(s) ? s : `'${s
  * so that the hook's pid file names the `timeout` process.
  */
 export function vmScript(spec: VmSpec): string {
+  if (spec.disk) return vmScriptWithDisk(spec);
   const cmd = vmCommand(spec, 'n').map(shq);
   const at = cmd.indexOf('-boot');
   cmd[at + 1] = '"$B"';
@@ -117,6 +131,23 @@ export function vmScript(spec: VmSpec): string {
     'case "$BOOTDEV" in pxe) B=n ;; cdrom) B=d ;; *) B=c ;; esac',
     `echo "$(date +%s.%N) qemu start boot=$B pid=$$" >&2`,
     `exec ${cmd.join(' ')}`,
+    '',
+  ].join('\n');
+}
+
+/** vmScript for a VM with a disk: the boot order is in several arguments (bootindex), so one command per order. */
+function vmScriptWithDisk(spec: VmSpec): string {
+  const cmd = (order: 'n' | 'c' | 'd') => vmCommand(spec, order).map(shq).join(' ');
+  return [
+    '#!/bin/sh',
+    '# A lab VM with a disk; BOOTDEV comes from the chassis hook: pxe -> network first, cdrom -> CD, else disk first.',
+    'case "$BOOTDEV" in pxe) B=n ;; cdrom) B=d ;; *) B=c ;; esac',
+    `echo "$(date +%s.%N) qemu start boot=$B pid=$$" >&2`,
+    'case "$B" in',
+    `  n) exec ${cmd('n')} ;;`,
+    `  d) exec ${cmd('d')} ;;`,
+    `  *) exec ${cmd('c')} ;;`,
+    'esac',
     '',
   ].join('\n');
 }

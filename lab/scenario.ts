@@ -11,6 +11,10 @@
 //              command resets it through the ipmi_sim and stops that sshd. The VM then netboots through the agent.
 // With a container host or a boot with tasks, the lab starts podman's Docker API and the agent's config names it
 // as `tasks.engine`: the agent builds its container driver and task runner from that alone.
+// A VM with `disk` gets a blank disk, which the tiny installer fills with the lab's installed system
+// (lab/disk-image.ts); with spec.bootFromDisk, once the rollouts are done each such VM is powered on through its
+// BMC as an operator would (no boot device set: the rollout's one-time PXE override is used up) and must boot that
+// system, which reports to the lab (lab/disk-reports.ts), with no network boot.
 // With spec.secondAgent, a second agent of the site (lab/second-agent.ts) runs as its own process,
 // `vaquero agent --config`, at another address of the same bridge; it can be SIGKILLed and started again.
 //
@@ -19,7 +23,7 @@
 // The report goes to stdout (nothing else does); every process started here is ended here, by pid, and its pid
 // file in <dir>/pids lets the caller end it should this process die first.
 import { execFileSync } from 'node:child_process';
-import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, readFile, rename, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -33,6 +37,9 @@ import { hostStatusQuery, hostWorkflowId, rolloutStatusQuery } from '../domain/w
 import type { HostStatus } from '../domain/host.ts';
 import type { RolloutResult, RolloutTimelineEntry } from '../domain/rollout.ts';
 import { prepareLabAssets } from './assets.ts';
+import { DISK_MARKERS } from './disk-image.ts';
+import type { DiskBootReport, DiskReports } from './disk-reports.ts';
+import { startDiskReports } from './disk-reports.ts';
 import { labSockets, serveUnixToTcp } from './forward.ts';
 import type { BootSummary } from './boot-report.ts';
 import { summarizeBoot } from './boot-report.ts';
@@ -71,6 +78,8 @@ export interface ScenarioVm {
    * once: its sshd does not come back after the reboot, so a later phase finds it unreachable.
    */
   bmc?: LabBmcKind;
+  /** A blank disk (64 MiB, raw) that the tiny installer writes the lab's installed system to. */
+  disk?: boolean;
 }
 
 export type LabBmcKind = 'ipmi' | 'container' | 'ssh';
@@ -100,6 +109,11 @@ export interface ScenarioSpec {
   bmcFailure?: { host: string; maxFail: number };
   /** Serve the Temporal Web UI (inside the namespace). */
   temporalUi?: boolean;
+  /**
+   * After the rollouts: power every VM with a disk on through its BMC (`ipmitool chassis power on`, nothing
+   * else) and wait for its installed system's report. The report's `diskBoot` tells what each boot did.
+   */
+  bootFromDisk?: boolean;
   /**
    * Task containers of the OS profiles' boots (host i boots LAB_OSES[i % 2]); their images must exist locally
    * (LAB_TASK_IMAGE is made for them).
@@ -238,6 +252,28 @@ export interface ScenarioHost {
   };
 }
 
+/** The power-on after the rollouts of a VM whose disk was installed (spec.bootFromDisk). */
+export interface DiskBootHost {
+  /** `chassis bootparam get 5` before the power-on: what the rollout's override left. */
+  bootFlagsBefore: string;
+  /** Epoch ms of the power-on, and the boot device the BMC started the VM with. */
+  poweredOnAt: number;
+  bootDevice?: string;
+  /** The installed system's report to the lab (first one after the power-on). */
+  report?: DiskBootReport;
+  /** The serial console of this boot (control sequences removed). */
+  serial: string;
+  /** Boot events the host's workflow recorded after the power-on. */
+  newBootEvents: string[];
+}
+
+export interface DiskBootStep {
+  hosts: Record<string, DiskBootHost>;
+  /** What the agent saw on the network during the step: its counters after minus before. */
+  agentDelta: { dhcpReceived: number; tftpStarted: number; httpRequests: number; bootEvents: number };
+  seconds: number;
+}
+
 /** What the agent did while Temporal was stopped (spec.temporalOutage). */
 export interface OutageReport {
   host: string;
@@ -289,6 +325,7 @@ export interface ScenarioReport {
   server?: { url: string; operateTokenFile: string; readTokenFile: string };
   outage?: OutageReport;
   secondAgent?: SecondAgentReport;
+  diskBoot?: DiskBootStep;
 }
 
 /** <dir>/ready.json of a held lab (spec.hold): where everything is, once the rollouts are done. */
@@ -330,6 +367,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   let stopUiSocket: (() => Promise<void>) | undefined;
   let podman: LabPodman | undefined;
   let agent2: SecondAgent | undefined;
+  let diskReports: DiskReports | undefined;
   /** Per host: its BMC kind and what the lab made for it besides the VM and its ipmi_sim. */
   const extras = new Map<string, HostExtras>();
   // A signal during the set-up stops it at the next step; during the rollout it ends the wait at once.
@@ -516,8 +554,110 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     );
   };
 
+  /** spec.bootFromDisk: each VM with a disk powered on through its BMC; its installed system must report. */
+  const bootFromDisk = async (st: LabStack, reports: DiskReports): Promise<void> => {
+    const t = Date.now();
+    const vms = machines.filter((m) => spec.vms.find((v) => v.name === m.name)?.disk);
+    const counters = async () => {
+      const m = parseMetrics(await (await fetch(`${st.agentUrl}/metrics`)).text());
+      return {
+        dhcpReceived: metricSum(m, 'vaquero_agent_dhcp_received_total'),
+        tftpStarted: metricSum(m, 'vaquero_agent_tftp_transfers_started_total'),
+        // Every HTTP request but the lab's own reads of /metrics and /health.
+        httpRequests: Object.entries(m)
+          .filter(
+            ([k]) =>
+              k.startsWith('vaquero_agent_http_requests_total{') && !/route="\/(metrics|health)"/.test(k),
+          )
+          .reduce((sum, [, v]) => sum + v, 0),
+        bootEvents: metricSum(m, 'vaquero_agent_boot_events_total'),
+      };
+    };
+    const events = async (m: LabMachine) =>
+      (
+        await bounded(
+          st.temporal.client.workflow.getHandle(hostWorkflowId(site, m.name)).query(hostStatusQuery),
+        )
+      )?.timeline.filter((e) => e.kind === 'event') ?? [];
+    const before = await counters();
+    const step: DiskBootStep = { hosts: {}, agentDelta: before, seconds: 0 };
+    report.diskBoot = step;
+    const eventsBefore = new Map<string, number>();
+    for (const m of vms) {
+      eventsBefore.set(m.name, (await events(m)).length);
+      // QEMU truncates the serial file when it starts: the network boot's console is kept aside, and put back
+      // after this boot so the machine's report still shows it.
+      await copyFile(m.serialLog, `${m.serialLog}.netboot`).catch(() => undefined);
+      const flags = await m.bmc.ipmitool(['chassis', 'bootparam', 'get', '5']);
+      const on = await m.bmc.ipmitool(['chassis', 'power', 'on']);
+      if (on.code !== 0) throw new Error(`${m.name}: ipmitool chassis power on failed: ${on.stderr}`);
+      step.hosts[m.name] = {
+        bootFlagsBefore: flags.stdout
+          .split('\n')
+          .filter((l) => /Boot Flag|Options apply|Boot Device Selector|BIOS/.test(l))
+          .map((l) => l.trim())
+          .join('; '),
+        poweredOnAt: Date.now(),
+        serial: '',
+        newBootEvents: [],
+      };
+    }
+    say(`boot from disk: ${vms.map((m) => m.name).join(', ')} powered on through their BMCs`);
+    const reportOf = (m: LabMachine) =>
+      reports.reports().find((r) => r.mac === m.mac && r.at >= step.hosts[m.name]!.poweredOnAt);
+    try {
+      await waitUntil('every installed system reported its boot from disk', 120_000, async () => {
+        for (const m of vms) {
+          const serial = (await m.report()).serial;
+          if (serial.includes(DISK_MARKERS.reportFailed) || serial.includes(DISK_MARKERS.noSeed))
+            throw new Error(
+              `${m.name}: ${serial
+                .split('\n')
+                .filter((l) => l.startsWith('DISK:'))
+                .join(' | ')}`,
+            );
+        }
+        return vms.every((m) => reportOf(m) !== undefined);
+      });
+      // The installed system powers off after its report: every VM off again before the step ends.
+      await waitUntil('every VM off after its boot from disk', 30_000, async () => {
+        for (const m of vms) {
+          const r = await m.bmc.ipmitool(['chassis', 'power', 'status']);
+          if (!/is off/.test(r.stdout)) return false;
+        }
+        return true;
+      });
+    } finally {
+      for (const m of vms) {
+        const h = step.hosts[m.name]!;
+        const rep = await m.report();
+        const r = reportOf(m);
+        if (r) h.report = r;
+        h.serial = rep.serial.slice(-4000);
+        const device = rep.powerOns.at(-1);
+        if (device !== undefined) h.bootDevice = device;
+        h.newBootEvents = (await events(m)).slice(eventsBefore.get(m.name)).map((e) => e.message);
+        await copyFile(m.serialLog, `${m.serialLog}.disk`).catch(() => undefined);
+        await copyFile(`${m.serialLog}.netboot`, m.serialLog).catch(() => undefined);
+      }
+      const after = await counters();
+      step.agentDelta = {
+        dhcpReceived: after.dhcpReceived - before.dhcpReceived,
+        tftpStarted: after.tftpStarted - before.tftpStarted,
+        httpRequests: after.httpRequests - before.httpRequests,
+        bootEvents: after.bootEvents - before.bootEvents,
+      };
+      step.seconds = secs(t);
+      say(
+        `boot from disk: ${JSON.stringify(Object.fromEntries(Object.entries(step.hosts).map(([k, v]) => [k, { device: v.bootDevice, reported: v.report !== undefined }])))}; agent saw ${JSON.stringify(step.agentDelta)}`,
+      );
+    }
+  };
+
   try {
-    const assets = await prepareLabAssets(path.join(spec.dir, 'assets'));
+    const assets = await prepareLabAssets(path.join(spec.dir, 'assets'), {
+      diskImage: spec.vms.some((vm) => vm.disk),
+    });
     report.timings.assetsS = secs(t0);
     say(`assets ready (tiny initrd ${assets.initrdBuilt ? 'built' : 'cached'}, ${assets.initrdBytes} bytes)`);
     if (spec.routerAdverts !== false) {
@@ -547,6 +687,14 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         throw new Error(
           `the lab network has ${spec.network.taps.length} tap(s), not enough for ${spec.vms.length} VMs`,
         );
+      let disk: string | undefined;
+      if (vm.disk) {
+        // Blank and sparse: the installer writes the image at its start.
+        disk = path.join(spec.dir, 'machines', vm.name, 'disk.raw');
+        await mkdir(path.dirname(disk), { recursive: true });
+        await writeFile(disk, '');
+        await truncate(disk, 64 << 20);
+      }
       const m = await startLabMachine({
         dir: path.join(spec.dir, 'machines', vm.name),
         name: vm.name,
@@ -554,6 +702,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         mac: vm.mac,
         tap,
         vmTimeoutS: 240,
+        ...(disk !== undefined ? { disk } : {}),
       });
       machines.push(m);
       await notePid(`ipmi_sim-${vm.name}`, m.bmc.pid);
@@ -680,6 +829,10 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       report.pids[agent2.id] = agent2.pid()!;
       report.secondAgent = { id: agent2.id, url: agent2.url, pids: agent2.pids };
       say(`second agent ${agent2.id} (pid ${agent2.pid()}) at ${agent2.url}`);
+    }
+    if (spec.vms.some((vm) => vm.disk)) {
+      diskReports = await startDiskReports(spec.network.address);
+      say(`installed systems report to ${diskReports.url}`);
     }
     const agent = stack.agent;
     // Snapshot each host's gate while it is open: the reservation it carries is what DHCP answers from.
@@ -881,6 +1034,10 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       r2.powerCalls = (await a2.messages()).filter((m) => m.startsWith(`power ${site}/`));
       r2.outboxLog = (await a2.messages(true)).filter((m) => m.startsWith('outbox:'));
     }
+    if (report.ok && spec.bootFromDisk) {
+      if (!diskReports) throw new Error('bootFromDisk needs a VM with a disk');
+      await bootFromDisk(stack, diskReports);
+    }
     if (spec.hold) {
       // The API's socket is the stack's (lab/lab-server.ts); the Temporal UI's, when served, is made here.
       const sockets: LabReady['sockets'] = { api: stack.server.socket };
@@ -925,6 +1082,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     for (const x of extras.values()) await x.sshd?.stop().catch(() => undefined);
     say('machines stopped');
     await stopUiSocket?.().catch(() => undefined);
+    await diskReports?.stop().catch(() => undefined);
     if (agent2 && report.secondAgent) {
       report.secondAgent.logTail = (await readFile(agent2.log, 'utf8').catch(() => '')).slice(-4000);
     }

@@ -5,11 +5,17 @@
 // and powers the machine off, so a lab boot takes seconds instead of the installer's minute. With `config=` on
 // the command line it first fetches that unattended config, as an installer fetches its preseed, and prints its
 // size and the sha256 of its join_token= value (a fingerprint on the console, as an installer logs what it was
-// given; never the value).
-// Built once per input into the cache dir (content-addressed file name), so every later call is a stat.
+// given; never the value). On a machine with a disk (virtio-blk) it is also the installer: it streams the lab's
+// disk image (lab/disk-image.ts) from the agent's assets onto the disk, as image-based provisioning does (an
+// image written whole, like Tinkerbell's image2disk), and writes the installed system's settings to its seed
+// partition (the address it was leased, where to report), before it calls back.
+// Built once per input into the cache dir (content-addressed file name), so every later call is a stat. The disk
+// driver is not in the d-i initrd (d-i loads it from the network): it comes from the Debian kernel package of
+// the same ABI (`apt-get download`, once, into the cache).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
@@ -36,6 +42,16 @@ export const TINY_MODULES = [
   'e1000',
 ] as const;
 
+/** The disk driver of lab VMs (virtio-blk), from the kernel package; loaded after the virtio modules above. */
+export const DISK_MODULES = ['virtio_blk'] as const;
+
+/** Where the installed system's seed partition starts and what it holds (lab/disk-image.ts lays it out). */
+export const SEED_PARTITION = '/dev/vda2';
+/** The lab's listener for "booted from disk" reports (lab/disk-reports.ts), on the agent's address. */
+export const DISK_REPORT_PORT = 8099;
+/** The disk image's name in the agent's assets. */
+export const DISK_IMAGE_ASSET = 'disk.img';
+
 /** Serial console markers the init prints, for tests and `vaquero lab` to follow a boot. */
 export const TINY_MARKERS = {
   start: 'TINY: init',
@@ -53,6 +69,9 @@ export const TINY_MARKERS = {
   logSyslog: 'TINY: boot log sent over syslog',
   logPosted: 'TINY: boot log posted',
   logPostFailed: 'TINY: boot log post failed',
+  /** `TINY: disk written /dev/vda` once the image is on the disk and its seed written. */
+  diskWritten: 'TINY: disk written',
+  diskFailed: 'TINY: disk write failed',
 } as const;
 
 // The callback gets the command line percent-encoded byte by byte (od + sed: busybox has no urlencode), so
@@ -62,7 +81,7 @@ export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 log() { echo "$*"; echo "$*" >> /tmp/boot.log; }
 log "${TINY_MARKERS.start}"
-for m in ${TINY_MODULES.join(' ')}; do insmod /mod/$m.ko 2>/dev/null; done
+for m in ${[...TINY_MODULES, ...DISK_MODULES].join(' ')}; do insmod /mod/$m.ko 2>/dev/null; done
 ip link set lo up
 IF=
 i=0
@@ -95,6 +114,21 @@ if [ -n "$CFG" ]; then
   fi
 fi
 CB=$(sed -n 's/.*callback=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+# The installer's part: a disk to install to gets the image, then the seed the installed system reads at boot.
+install_disk() {
+  AGENT=$(echo "$CB" | sed -n 's,^[a-z]*://\\([^:/]*\\).*,\\1,p')
+  ADDR=$(ip -4 -o addr show dev $IF | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')
+  wget -q -O /dev/vda "\${CB%/checkpoint/*}/assets/${DISK_IMAGE_ASSET}" || return 1
+  sync; blockdev --rereadpt /dev/vda || return 1
+  i=0
+  while [ ! -b ${SEED_PARTITION} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  printf 'address=%s\\nreport=http://%s:${DISK_REPORT_PORT}/disk-boot\\n' "$ADDR" "$AGENT" > /tmp/seed
+  dd if=/tmp/seed of=${SEED_PARTITION} conv=fsync 2>/dev/null || return 1
+  sync
+}
+if [ -n "$CB" ] && [ -b /dev/vda ]; then
+  if install_disk; then log "${TINY_MARKERS.diskWritten} /dev/vda"; else log "${TINY_MARKERS.diskFailed}"; fi
+fi
 enc() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \\n' | sed 's/../%&/g'; }
 # The boot log to the agent both ways an installer can: syslog to its address (UDP 514) and a post to its log URL,
 # the checkpoint URL with /log/ for /checkpoint/ (the same run token). The command line is not in it: it holds the
@@ -155,7 +189,19 @@ export interface TinyInitrdOptions {
 }
 
 /** Builds the tiny initrd unless the cache already holds the one for these inputs. */
-export async function buildTinyInitrd(opts: TinyInitrdOptions = {}): Promise<TinyInitrd> {
+export function buildTinyInitrd(opts: TinyInitrdOptions = {}): Promise<TinyInitrd> {
+  return buildLabInitrd('tiny-initrd', INIT, opts);
+}
+
+/**
+ * An initrd of the lab's kind (busybox-static, the NIC and disk modules, the udhcpc script) with `init` as its
+ * /init, named `<name>-<key>.gz` in the cache; the installed system's initrd (lab/disk-image.ts) is one too.
+ */
+export async function buildLabInitrd(
+  name: string,
+  init: string,
+  opts: TinyInitrdOptions = {},
+): Promise<TinyInitrd> {
   const cacheDir = opts.cacheDir ?? path.join(vaqueroCacheDir(), 'lab');
   const diInitrd = opts.diInitrd ?? DI_INITRD;
   const busybox = opts.busybox ?? BUSYBOX;
@@ -167,21 +213,23 @@ export async function buildTinyInitrd(opts: TinyInitrdOptions = {}): Promise<Tin
   const key = createHash('sha256')
     .update(
       JSON.stringify({
-        v: 1,
-        INIT,
+        v: 2,
+        init,
         UDHCPC_SCRIPT,
         TINY_MODULES,
+        DISK_MODULES,
         di: [diInitrd, di.size, di.mtimeMs],
         bb: [busybox, bb.size, bb.mtimeMs],
       }),
     )
     .digest('hex')
     .slice(0, 16);
-  const target = path.join(cacheDir, `tiny-initrd-${key}.gz`);
+  const target = path.join(cacheDir, `${name}-${key}.gz`);
   const cached = await stat(target).catch(() => undefined);
   if (cached) return { path: target, bytes: cached.size, built: false };
 
   const modules = await modulesFrom(diInitrd);
+  for (const [m, data] of await kernelPackageModules(abiOf(modules), cacheDir)) modules.set(m, data);
   const applets = (await promisify(execFile)(busybox, ['--list'])).stdout
     .split('\n')
     .filter((a) => a && a !== 'busybox');
@@ -192,9 +240,13 @@ export async function buildTinyInitrd(opts: TinyInitrdOptions = {}): Promise<Tin
     { name: 'dev/console', mode: S_IFCHR | 0o600, rdev: [5, 1] },
     { name: 'bin/busybox', mode: S_IFREG | 0o755, data: await readFile(busybox) },
     ...applets.map((a) => ({ name: `bin/${a}`, mode: S_IFLNK | 0o777, data: Buffer.from('busybox') })),
-    ...TINY_MODULES.map((m) => ({ name: `mod/${m}.ko`, mode: S_IFREG | 0o644, data: modules.get(m)! })),
+    ...[...TINY_MODULES, ...DISK_MODULES].map((m) => ({
+      name: `mod/${m}.ko`,
+      mode: S_IFREG | 0o644,
+      data: modules.get(m)!,
+    })),
     { name: 'etc/udhcpc.script', mode: S_IFREG | 0o755, data: Buffer.from(UDHCPC_SCRIPT) },
-    { name: 'init', mode: S_IFREG | 0o755, data: Buffer.from(INIT) },
+    { name: 'init', mode: S_IFREG | 0o755, data: Buffer.from(init) },
   ];
   const gz = await promisify(gzip)(writeNewc(entries), { level: 9 });
   await mkdir(cacheDir, { recursive: true });
@@ -204,14 +256,77 @@ export async function buildTinyInitrd(opts: TinyInitrdOptions = {}): Promise<Tin
   return { path: target, bytes: gz.length, built: true };
 }
 
+/** The kernel ABI the d-i modules were built for (6.1.0-50-amd64), as the modules map records it. */
+function abiOf(modules: Map<string, Buffer> & { abi?: string }): string {
+  if (!modules.abi) throw new Error('the d-i initrd names no kernel ABI (lib/modules/<abi>/)');
+  return modules.abi;
+}
+
+/**
+ * DISK_MODULES from the Debian kernel package of that ABI (the same kernel build as the d-i one), fetched once
+ * with `apt-get download` and kept in the cache.
+ */
+async function kernelPackageModules(abi: string, cacheDir: string): Promise<Map<string, Buffer>> {
+  const found = new Map<string, Buffer>();
+  const missing: string[] = [];
+  for (const m of DISK_MODULES) {
+    const data = await readFile(path.join(cacheDir, `${m}-${abi}.ko`)).catch(() => undefined);
+    if (data) found.set(m, data);
+    else missing.push(m);
+  }
+  if (missing.length === 0) return found;
+  const pkg = `linux-image-${abi}`;
+  const work = await mkdtemp(path.join(tmpdir(), 'vaq-kernel-'));
+  try {
+    const run = promisify(execFile);
+    await run('apt-get', ['download', '-q', pkg], { cwd: work, maxBuffer: 16 << 20 }).catch(
+      (err: unknown) => {
+        throw new Error(
+          `the lab's disk driver comes from ${pkg} (apt-get download ${pkg}); that failed: ${(err as { stderr?: string }).stderr || String(err)}`,
+          { cause: err },
+        );
+      },
+    );
+    const deb = (await run('sh', ['-c', 'ls *.deb'], { cwd: work })).stdout.trim().split('\n')[0]!;
+    const list = (
+      await run('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -t', 'sh', deb], {
+        cwd: work,
+        maxBuffer: 64 << 20,
+      })
+    ).stdout.split('\n');
+    await mkdir(cacheDir, { recursive: true });
+    for (const m of missing) {
+      const member = list.find((l) => l.endsWith(`/${m}.ko`));
+      if (!member) throw new Error(`${pkg} has no ${m}.ko`);
+      const data = (
+        await run('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xO "$2"', 'sh', deb, member], {
+          cwd: work,
+          encoding: 'buffer',
+          maxBuffer: 64 << 20,
+        })
+      ).stdout;
+      const file = path.join(cacheDir, `${m}-${abi}.ko`);
+      await writeFile(`${file}.tmp-${process.pid}`, data);
+      await rename(`${file}.tmp-${process.pid}`, file);
+      found.set(m, data);
+    }
+    return found;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
 /** The .ko files of TINY_MODULES from the d-i initrd, by module name. */
-async function modulesFrom(diInitrd: string): Promise<Map<string, Buffer>> {
+async function modulesFrom(diInitrd: string): Promise<Map<string, Buffer> & { abi?: string }> {
   const archive = await promisify(gunzip)(await readFile(diInitrd));
   const wanted = new Set<string>(TINY_MODULES);
-  const found = new Map<string, Buffer>();
+  const found: Map<string, Buffer> & { abi?: string } = new Map<string, Buffer>();
   for (const e of readNewc(archive)) {
-    const m = /^lib\/modules\/[^/]+\/kernel\/.*\/([^/]+)\.ko$/.exec(e.name);
-    if (m && wanted.has(m[1]!) && e.data) found.set(m[1]!, Buffer.from(e.data));
+    const m = /^lib\/modules\/([^/]+)\/kernel\/.*\/([^/]+)\.ko$/.exec(e.name);
+    if (m && wanted.has(m[2]!) && e.data) {
+      found.set(m[2]!, Buffer.from(e.data));
+      found.abi = m[1]!;
+    }
   }
   const missing = TINY_MODULES.filter((m) => !found.has(m));
   if (missing.length > 0) throw new Error(`${diInitrd} lacks the modules ${missing.join(', ')}`);

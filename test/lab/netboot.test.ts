@@ -8,6 +8,10 @@
 // with the `temporal` CLI from the run's Temporal data, must hold neither that value nor the rendered config.
 // Each run holds its lab for a moment after the rollout: Chromium opens a VM's page on the lab's dashboard (the
 // lab's `vaquero server`, forwarded to the host's loopback) and the page must show what the VM's boot did.
+// The server-mode VMs have a disk: the tiny installer writes the lab's installed system to it before it calls back,
+// and after the rollout each VM is powered on through its BMC with ipmitool, as an operator would: the BMC has
+// used up the rollout's one-time PXE override, so the VM boots its disk (GRUB for BIOS and for UEFI), and the
+// installed system reports to the lab with no DHCP, TFTP or HTTP boot request reaching the agent.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -15,8 +19,9 @@ import { after, before, describe, it } from 'node:test';
 import { secretPlaceholder } from '../../domain/secret.ts';
 import type { LabRun } from '../../lab/run.ts';
 import { runLab } from '../../lab/run.ts';
-import type { ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
+import type { DiskBootHost, ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
 import { LAB_JOIN_TOKEN_REF } from '../../lab/sot.ts';
+import { DISK_CMDLINE, DISK_MARKERS } from '../../lab/disk-image.ts';
 import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
 import { explainRun } from './explain-run.ts';
@@ -84,14 +89,17 @@ function assertCleanedUp(run: LabRun): void {
   assert.deepEqual(run.killedLeftovers, [], 'the scenario itself ended everything it started');
 }
 
-/** The hook log shows the workflow's power stage at work: boot device set to PXE, then power on, then the VM. */
-function assertPoweredByWorkflow(h: ScenarioHost): void {
+/**
+ * The hook log shows the workflow's power stage at work: boot device set to PXE, then power on, then the VM.
+ * `powerOns`: the boot device of every power-on of the run (the rollout's first).
+ */
+function assertPoweredByWorkflow(h: ScenarioHost, powerOns = ['pxe']): void {
   const sets = h.machine.powerLog.map((p) => p.what);
   const bootAt = sets.indexOf('set boot pxe');
   const onAt = sets.indexOf('set power 1');
   const vmAt = sets.findIndex((s) => /^vm start pid=\d+ boot=pxe$/.test(s));
   assert.ok(bootAt >= 0 && bootAt < onAt && onAt < vmAt, `power log: ${sets.join(' | ')}`);
-  assert.deepEqual(h.machine.powerOns, ['pxe'], 'powered on exactly once, to boot from the network');
+  assert.deepEqual(h.machine.powerOns, powerOns, 'powered on by the rollout once, to boot from the network');
   const powerStage = h.status!.timeline.find((e) => e.stage === 'power' && e.kind === 'stage')!;
   const vmStart = h.machine.powerLog[vmAt]!.at;
   assert.ok(vmStart >= powerStage.at, 'the VM started only after the workflow entered its power stage');
@@ -112,8 +120,8 @@ function assertTinyOsCalledBack(h: ScenarioHost): void {
 }
 
 describe(
-  'lab, agent in server mode: BIOS and UEFI VMs powered on through ipmi_sim',
-  { timeout: 300_000 },
+  'lab, agent in server mode: BIOS and UEFI VMs powered on through ipmi_sim, then booted from their disks',
+  { timeout: 360_000 },
   () => {
     let run: LabRun;
     let r: ScenarioReport;
@@ -125,13 +133,14 @@ describe(
         prefix: '10.77.50',
         dhcpMode: 'server',
         vms: [
-          { name: 'bios-1', firmware: 'bios', mac: '52:54:00:77:50:0a', ipv4: '10.77.50.10' },
-          { name: 'uefi-1', firmware: 'uefi', mac: '52:54:00:77:50:0b', ipv4: '10.77.50.11' },
+          { name: 'bios-1', firmware: 'bios', mac: '52:54:00:77:50:0a', ipv4: '10.77.50.10', disk: true },
+          { name: 'uefi-1', firmware: 'uefi', mac: '52:54:00:77:50:0b', ipv4: '10.77.50.11', disk: true },
         ],
         bootTasks: { 'tiny-a': { unattended: true }, 'tiny-b': { unattended: true } },
+        bootFromDisk: true,
         // Kept for the histories (the run's Temporal data) and the agent's join token; removed after.
         keepDir: true,
-        timeoutMs: 200_000,
+        timeoutMs: 260_000,
         whileHeld: async (ready) => {
           dashboard = await viewLabHost(ready, 'lab', 'bios-1');
         },
@@ -156,7 +165,8 @@ describe(
         const h = host(r, name);
         t.diagnostic(timings(h));
         assert.equal(h.status?.state, 'provisioned', explain(run));
-        assertPoweredByWorkflow(h);
+        // Then the operator's power-on after the rollout, which boots the disk (the machine's own order).
+        assertPoweredByWorkflow(h, ['pxe', 'default']);
         // The iPXE ROM asks for its script over HTTP straight from the DHCP answer: no TFTP in this boot. Then the
         // tiny OS takes its own lease and fetches its config before it calls back.
         assert.deepEqual(
@@ -181,6 +191,52 @@ describe(
         assert.match(h.machine.serial, firmware === 'bios' ? /iPXE/ : /iPXE .*EFI|net0: .* using/);
       });
     }
+
+    it('after provisioned, a power-on through the BMC boots the installed system from disk, with no network boot', (t) => {
+      const step = r.diskBoot;
+      assert.ok(step, explain(run));
+      t.diagnostic(
+        `boot from disk took ${step.seconds}s; agent counters during it: ${JSON.stringify(step.agentDelta)}`,
+      );
+      for (const [name, ip, platform] of [
+        ['bios-1', '10.77.50.10', 'pc'],
+        ['uefi-1', '10.77.50.11', 'efi'],
+      ] as const) {
+        const h = host(r, name);
+        const d: DiskBootHost | undefined = step.hosts[name];
+        assert.ok(d, `${name}: not in the boot-from-disk step`);
+        // The installer wrote the disk before it called its checkpoint.
+        const written = h.machine.serial.indexOf(TINY_MARKERS.diskWritten);
+        assert.ok(
+          written >= 0 && written < h.machine.serial.indexOf(TINY_MARKERS.callbackOk),
+          `${name}: ${h.machine.serial
+            .split('\n')
+            .filter((l) => l.startsWith('TINY:'))
+            .join(' | ')}`,
+        );
+        // The rollout's override was one-time: the boot that used it cleared it, so the BMC boots the machine's
+        // own order.
+        assert.match(d.bootFlagsBefore, /Boot Flag Invalid/, d.bootFlagsBefore);
+        assert.match(d.bootFlagsBefore, /No override/, d.bootFlagsBefore);
+        assert.equal(d.bootDevice, 'default');
+        // GRUB from the disk, the installed kernel command line, the system's report from its own address.
+        assert.ok(d.serial.includes(`${DISK_MARKERS.grub} ${platform}`), `${name}: ${d.serial}`);
+        if (platform === 'pc') assert.match(d.serial, /Booting from Hard Disk/);
+        assert.ok(
+          d.serial.includes(`${DISK_MARKERS.booted} `) && d.serial.includes(DISK_MARKERS.reportOk),
+          d.serial,
+        );
+        assert.ok(d.report, `${name}: no report from its installed system`);
+        assert.equal(d.report.mac, h.machine.mac);
+        assert.equal(d.report.from, ip);
+        assert.ok(d.report.cmdline.endsWith(DISK_CMDLINE), d.report.cmdline);
+        assert.ok(!d.report.cmdline.includes('callback='), 'the installed system is not the netbooted one');
+        // Nothing of a network boot: no boot event on the host's workflow after the power-on.
+        assert.deepEqual(d.newBootEvents, []);
+      }
+      // And nothing reached the agent at all: no DHCP packet, no TFTP transfer, no HTTP request.
+      assert.deepEqual(step.agentDelta, { dhcpReceived: 0, tftpStarted: 0, httpRequests: 0, bootEvents: 0 });
+    });
 
     it("each VM is served its config with the join token resolved from the agent's store", async () => {
       const token = await runJoinToken(run);
