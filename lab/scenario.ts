@@ -269,8 +269,19 @@ export interface DiskBootHost {
 
 export interface DiskBootStep {
   hosts: Record<string, DiskBootHost>;
-  /** What the agent saw on the network during the step: its counters after minus before. */
-  agentDelta: { dhcpReceived: number; tftpStarted: number; httpRequests: number; bootEvents: number };
+  /**
+   * What the agent saw during the step, its counters after minus before: DHCP packets, TFTP transfers, HTTP
+   * requests (its /metrics and /health apart), boot events recorded for a run and observations of hosts with no
+   * open gate, installer log summaries it sent (a summary of the netboot's last lines goes out on a timer).
+   */
+  agentDelta: {
+    dhcpReceived: number;
+    tftpStarted: number;
+    httpRequests: number;
+    recorded: number;
+    ungated: number;
+    logSummaries: number;
+  };
   seconds: number;
 }
 
@@ -570,7 +581,9 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
               k.startsWith('vaquero_agent_http_requests_total{') && !/route="\/(metrics|health)"/.test(k),
           )
           .reduce((sum, [, v]) => sum + v, 0),
-        bootEvents: metricSum(m, 'vaquero_agent_boot_events_total'),
+        recorded: metricSum(m, 'vaquero_agent_boot_events_total', { outcome: 'recorded' }),
+        ungated: metricSum(m, 'vaquero_agent_boot_events_total', { outcome: 'ungated' }),
+        logSummaries: metricSum(m, 'vaquero_agent_installer_log_summaries_total'),
       };
     };
     const events = async (m: LabMachine) =>
@@ -645,7 +658,9 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         dhcpReceived: after.dhcpReceived - before.dhcpReceived,
         tftpStarted: after.tftpStarted - before.tftpStarted,
         httpRequests: after.httpRequests - before.httpRequests,
-        bootEvents: after.bootEvents - before.bootEvents,
+        recorded: after.recorded - before.recorded,
+        ungated: after.ungated - before.ungated,
+        logSummaries: after.logSummaries - before.logSummaries,
       };
       step.seconds = secs(t);
       say(
