@@ -330,7 +330,10 @@ export async function powerLog(dir: string): Promise<PowerLogEntry[]> {
   });
 }
 
-/** What the hook holds: power 0/1 and the boot device ipmi_sim last set (pxe, default, …). */
+/**
+ * What the hook holds: power 0/1 and the boot override's device (pxe, default, …; none once a one-time override
+ * was used).
+ */
 export async function bmcState(dir: string): Promise<{ power: 0 | 1; boot: string }> {
   const power = (await readFile(path.join(dir, 'power'), 'utf8').catch(() => '0')).trim() === '1' ? 1 : 0;
   const boot = (await readFile(path.join(dir, 'boot'), 'utf8').catch(() => 'default')).trim();
