@@ -71,6 +71,7 @@ import { DEFAULT_SELF_NETBOOT_S } from '../domain/host.ts';
 import type { HostStage, HostState } from '../domain/host-stages.ts';
 import { appendBounded, SeenEvents } from './bounded-history.ts';
 import { cmdlineDifference, reportedCmdlineOf } from './cmdline-difference.ts';
+import { stallDetail } from './stall-reason.ts';
 
 /**
  * Since this patch a host's history is lean (issue 20): the first BMC permit is asked for with the plan and a free
@@ -621,7 +622,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     statusNote = undefined;
     if (outcome === 'done') return;
     const step = outcome.stalledAt.slice('netboot/'.length);
-    const refused = refusedThisAttempt !== undefined ? `; the agent refused ${refusedThisAttempt}` : '';
+    const refused = stallDetail({ step, timeline, since: attemptStartedAt, refused: refusedThisAttempt });
     const msg =
       reached === 0
         ? `the host did not start a netboot within ${outcome.after}s (no BMC: nothing here can power-cycle it)`
@@ -786,8 +787,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       }
       const outcome = await waitNetboot(s);
       if (outcome === 'done') break;
-      const refused = refusedThisAttempt !== undefined ? `; the agent refused ${refusedThisAttempt}` : '';
-      const msg = `no ${outcome.stalledAt.slice('netboot/'.length)} within ${outcome.after}s (attempt ${attempt}/${attempts})${refused}`;
+      const step = outcome.stalledAt.slice('netboot/'.length);
+      const refused = stallDetail({ step, timeline, since: attemptStartedAt, refused: refusedThisAttempt });
+      const msg = `no ${step} within ${outcome.after}s (attempt ${attempt}/${attempts})${refused}`;
       note('timeout', msg);
       lastError = msg;
       if (attempt >= attempts) {
