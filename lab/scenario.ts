@@ -51,7 +51,7 @@ import type { LabPodman } from './podman.ts';
 import { labBmcImage, labTaskImage, startLabPodman } from './podman.ts';
 import type { LabSshd } from './ssh-host.ts';
 import { rebootLog, startLabSshd, writeRebootScript } from './ssh-host.ts';
-import type { LabBootTasks, LabOs, LabSotHost } from './sot.ts';
+import type { LabBootTasks, LabOs, LabSotHost, LabSotSpec } from './sot.ts';
 import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
 import type { AgentRequest, SecondAgent } from './second-agent.ts';
 import { metricSum, parseMetrics, startSecondAgent } from './second-agent.ts';
@@ -71,6 +71,11 @@ export interface ScenarioVm {
    * once: its sshd does not come back after the reboot, so a later phase finds it unreachable.
    */
   bmc?: LabBmcKind;
+  /**
+   * The SoT marks the host `secure_boot: true` (the signed chain); default: when its firmware is `uefi-secure`.
+   * False on a `uefi-secure` VM: it is offered the unsigned iPXE, which its firmware refuses to run.
+   */
+  secureBoot?: boolean;
 }
 
 export type LabBmcKind = 'ipmi' | 'container' | 'ssh';
@@ -87,6 +92,9 @@ export interface ScenarioSpec {
   keaPool?: [string, string];
   /** Seconds the rollout may take. Default 180. */
   rolloutTimeoutS?: number;
+  /** The lab SoT's step timeouts and power retries (lab/sot.ts), for runs with a host expected to fail. */
+  timeouts?: LabSotSpec['timeouts'];
+  powerRetries?: number;
   site?: string;
   /**
    * The demo: after the initial rollout, a commit adds `vaquero.demo=2` to the command line of the OS profile
@@ -701,13 +709,15 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       gateway: spec.network.address,
       ...(spec.bmcFailure ? { maxFail: spec.bmcFailure.maxFail } : {}),
       ...(spec.bootTasks ? { bootTasks: spec.bootTasks } : {}),
+      ...(spec.timeouts ? { timeouts: spec.timeouts } : {}),
+      ...(spec.powerRetries !== undefined ? { powerRetries: spec.powerRetries } : {}),
       hosts: spec.vms.map((vm, i) => ({
         name: vm.name,
         mac: vm.mac,
         ipv4: vm.ipv4,
         bmc: sotBmc(machines[i]!, extras.get(vm.name)!, bmcImage),
         metadata: { firmware: vm.firmware },
-        ...(vm.firmware === 'uefi-secure' ? { secureBoot: true } : {}),
+        ...((vm.secureBoot ?? vm.firmware === 'uefi-secure') ? { secureBoot: true } : {}),
       })),
     });
     // An ssh host's VM is up before the rollout, and its netboot found nothing to boot: only then is its

@@ -16,6 +16,8 @@ export const LAB_PACKAGES = [
   'kea-dhcp4-server',
   'kea-admin',
   'isc-dhcp-client',
+  // dhcrelay, the real relay between a client segment and an agent on another subnet (test/agent/dhcp/relay-dhcrelay.test.ts).
+  'isc-dhcp-relay',
   'udhcpc',
   'dhcpcd-base',
   'tftp-hpa',
