@@ -44,6 +44,8 @@ import { startKea } from './kea.ts';
 import type { LabMachine, LabMachineReport } from './machine.ts';
 import { startLabMachine } from './machine.ts';
 import type { Firmware } from './qemu-vm.ts';
+import type { LabRelay } from './relay.ts';
+import { startLabRelay } from './relay.ts';
 import type { RouterAdverts } from './router-adverts.ts';
 import { startRouterAdverts } from './router-adverts.ts';
 import { TINY_MARKERS } from './tiny-initrd.ts';
@@ -297,6 +299,8 @@ export interface ScenarioReport {
   server?: { url: string; operateTokenFile: string; readTokenFile: string };
   outage?: OutageReport;
   secondAgent?: SecondAgentReport;
+  /** A relayed lab: the VMs' segment and the relay's output (lab/relay.ts). */
+  relay?: { cidr: string; giaddr: string; log?: string };
 }
 
 /** <dir>/ready.json of a held lab (spec.hold): where everything is, once the rollouts are done. */
@@ -332,6 +336,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   let stack: LabStack | undefined;
   let kea: Kea | undefined;
   let ra: RouterAdverts | undefined;
+  let relay: LabRelay | undefined;
   const openGates = new Map<string, GateEntry>();
   let watch: NodeJS.Timeout | undefined;
   let rolloutId: string | undefined;
@@ -528,9 +533,30 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     const assets = await prepareLabAssets(path.join(spec.dir, 'assets'));
     report.timings.assetsS = secs(t0);
     say(`assets ready (tiny initrd ${assets.initrdBuilt ? 'built' : 'cached'}, ${assets.initrdBytes} bytes)`);
+    // A relayed lab (lab/relay.ts): the VMs' router sends their RAs, and dhcrelay forwards their DHCP to the agent.
+    const seg = spec.network.relay;
     if (spec.routerAdverts !== false) {
-      ra = await startRouterAdverts({ bridge: spec.network.bridge, dir: spec.dir, pidDir });
+      ra = await startRouterAdverts(
+        seg
+          ? { ns: spec.network.router.ns, bridge: seg.ifname, dir: spec.dir, pidDir }
+          : { bridge: spec.network.bridge, dir: spec.dir, pidDir },
+      );
       report.pids['dnsmasq-ra'] = ra.daemon.pid;
+    }
+    if (seg) {
+      relay = await startLabRelay({
+        dir: spec.dir,
+        ns: spec.network.router.ns,
+        downstream: seg.ifname,
+        upstream: spec.network.router.ifname,
+        server: spec.network.address,
+        pidDir,
+      });
+      report.pids.dhcrelay = relay.daemon.pid;
+      report.relay = { cidr: seg.cidr, giaddr: seg.gateway };
+      say(
+        `dhcrelay (pid ${relay.daemon.pid}): ${seg.cidr} (giaddr ${seg.gateway}) -> ${spec.network.address}`,
+      );
     }
     if (spec.dhcpMode === 'proxy') {
       const r = spec.network.router;
@@ -705,8 +731,8 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       agentUrl: stack.agentUrl,
       ...(agent2 ? { moreAgents: [{ id: agent2.id, httpUrl: agent2.url }] } : {}),
       dhcpMode: spec.dhcpMode,
-      cidr: spec.network.cidr,
-      gateway: spec.network.address,
+      cidr: spec.network.relay?.cidr ?? spec.network.cidr,
+      gateway: spec.network.relay?.gateway ?? spec.network.address,
       ...(spec.bmcFailure ? { maxFail: spec.bmcFailure.maxFail } : {}),
       ...(spec.bootTasks ? { bootTasks: spec.bootTasks } : {}),
       ...(spec.timeouts ? { timeouts: spec.timeouts } : {}),
@@ -948,6 +974,8 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       )
       .catch(() => undefined);
     await kea?.stop();
+    if (relay && report.relay) report.relay.log = relay.daemon.output().slice(-3000);
+    await relay?.stop();
     await ra?.stop();
     say('done');
     report.timings.totalS = secs(t0);
