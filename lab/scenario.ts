@@ -58,6 +58,13 @@ import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
 import type { AgentRequest, SecondAgent } from './second-agent.ts';
 import { metricSum, parseMetrics, startSecondAgent } from './second-agent.ts';
 import { signedChainTftpRoot } from './signed-chain.ts';
+import {
+  ARM64_CONSOLE,
+  ARM64_TIMEOUTS,
+  ARM64_VM_TIMEOUT_S,
+  arm64TftpRoot,
+  prepareArm64LabAssets,
+} from './arm64-assets.ts';
 import type { LabStack } from './stack.ts';
 import { startLabStack } from './stack.ts';
 import type { LabNetwork } from './topology.ts';
@@ -530,7 +537,14 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   };
 
   try {
-    const assets = await prepareLabAssets(path.join(spec.dir, 'assets'));
+    // An arm64 lab serves the arm64 tiny OS under the same names, so its VMs are all arm64 (one OS per lab).
+    const arm64 = spec.vms.some((vm) => vm.firmware === 'arm64-uefi');
+    if (arm64 && !spec.vms.every((vm) => vm.firmware === 'arm64-uefi'))
+      throw new Error(
+        'a lab with arm64-uefi VMs has only arm64-uefi VMs (it serves one tiny OS, built for arm64)',
+      );
+    const arm64Assets = arm64 ? await prepareArm64LabAssets(path.join(spec.dir, 'assets')) : undefined;
+    const assets = arm64Assets ?? (await prepareLabAssets(path.join(spec.dir, 'assets')));
     report.timings.assetsS = secs(t0);
     say(`assets ready (tiny initrd ${assets.initrdBuilt ? 'built' : 'cached'}, ${assets.initrdBytes} bytes)`);
     // A relayed lab (lab/relay.ts): the VMs' router sends their RAs, and dhcrelay forwards their DHCP to the agent.
@@ -587,7 +601,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         firmware: vm.firmware,
         mac: vm.mac,
         tap,
-        vmTimeoutS: 240,
+        vmTimeoutS: vm.firmware === 'arm64-uefi' ? ARM64_VM_TIMEOUT_S : 240,
       });
       machines.push(m);
       await notePid(`ipmi_sim-${vm.name}`, m.bmc.pid);
@@ -667,9 +681,11 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       dhcpMode: spec.dhcpMode,
       assetsDir: assets.dir,
       secretsFile,
-      ...(spec.vms.some((vm) => vm.firmware === 'uefi-secure')
-        ? { tftpRoot: await signedChainTftpRoot(path.join(spec.dir, 'tftp')) }
-        : {}),
+      ...(arm64Assets
+        ? { tftpRoot: await arm64TftpRoot(path.join(spec.dir, 'tftp'), arm64Assets.arm64) }
+        : spec.vms.some((vm) => vm.firmware === 'uefi-secure')
+          ? { tftpRoot: await signedChainTftpRoot(path.join(spec.dir, 'tftp')) }
+          : {}),
       // Task containers need no network here; images are made locally, so a missing one is an error, not a pull.
       ...(podman ? { tasks: { engine: podman.endpoint, network: 'none', pull: 'never' as const } } : {}),
       ...(spec.temporalUi !== undefined ? { temporalUi: spec.temporalUi } : {}),
@@ -744,8 +760,14 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         bmc: sotBmc(machines[i]!, extras.get(vm.name)!, bmcImage),
         metadata: { firmware: vm.firmware },
         ...((vm.secureBoot ?? vm.firmware === 'uefi-secure') ? { secureBoot: true } : {}),
+        ...(vm.firmware === 'arm64-uefi' ? { loader: 'grub' as const } : {}),
       })),
+      ...(arm64 ? { timeouts: ARM64_TIMEOUTS } : {}),
     });
+    if (arm64) {
+      for (const os of LAB_OSES) await appendOsCmdline(sotDir, os, [ARM64_CONSOLE]);
+      commitAll(sotDir, `arm64: ${ARM64_CONSOLE}, the virt board's serial console`);
+    }
     // An ssh host's VM is up before the rollout, and its netboot found nothing to boot: only then is its
     // reboot (and the netboot after it) the rollout's doing.
     for (const m of machines) {

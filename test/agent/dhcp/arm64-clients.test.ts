@@ -13,11 +13,11 @@ import { labSubnet, runUdhcpc, scratch, startAgent } from './support/lab.ts';
 
 requireRoot();
 
-const PREFIX = '10.77.58';
+const PREFIX = '10.77.64';
 const MAC = {
-  grub: '52:54:00:77:58:0a',
-  ipxe: '52:54:00:77:58:0b',
-  http: '52:54:00:77:58:0c',
+  grub: '52:54:00:77:64:0a',
+  ipxe: '52:54:00:77:64:0b',
+  http: '52:54:00:77:64:0c',
 };
 const IP: Record<string, string> = {
   [MAC.grub]: `${PREFIX}.10`,

@@ -1,0 +1,101 @@
+// An arm64 UEFI host reprovisioned through the agent, on real firmware under emulation: an aarch64 VM
+// (qemu-system-aarch64 -M virt, a Cortex-A57 under TCG, lab firmware `arm64-uefi`) with Debian's AAVMF, its SoT
+// entry `loader: grub`. Its EDK2 PXE asks with arch 11; the agent answers with Debian's signed arm64 shim over TFTP
+// (shimaa64.efi), shim loads the signed arm64 GRUB netboot image beside it (grubaa64.efi), GRUB reads the agent's
+// bootstrap grub/grub.cfg and then the host's own config, and loads the arm64 d-i kernel and the arm64 tiny initrd
+// (arm64 busybox-static, the arm64 d-i modules) over TFTP; the tiny OS takes its lease and calls the checkpoint. The
+// same boot steps as every other path: the config fetch as the script step, kernel, initrd, checkpoint.
+//
+// Slow by nature (an aarch64 CPU emulated on a shared x86 machine): every wait is bounded (lab/arm64-assets.ts:
+// the workflow's step timeouts, each QEMU run, the rollout, the whole run).
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import type { LabRun } from '../../lab/run.ts';
+import { runLab } from '../../lab/run.ts';
+import type { ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
+import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
+import { requireLabRoot } from '../../lab/topology.ts';
+import { explainRun } from './explain-run.ts';
+
+requireLabRoot();
+
+const tag = `${process.pid % 100000}`;
+const P = '10.77.65';
+const MAC = '52:54:00:77:65:0a';
+
+/** Event kinds in order, repeats collapsed, without refusals (shim and GRUB ask for optional files first). */
+function steps(h: ScenarioHost): string[] {
+  const kinds = h.boot!.events.map((e) => e.kind).filter((k) => k !== 'refused');
+  return kinds.filter((k, i) => k !== kinds[i - 1]);
+}
+
+describe('lab, arm64 UEFI through the arm64 shim and GRUB', { timeout: 1_500_000 }, () => {
+  let run: LabRun;
+  let r: ScenarioReport;
+
+  before(async () => {
+    run = await runLab({
+      name: `vql${tag}a`,
+      prefix: P,
+      dhcpMode: 'server',
+      vms: [{ name: 'arm-1', firmware: 'arm64-uefi', mac: MAC, ipv4: `${P}.10` }],
+      rolloutTimeoutS: 1_200,
+      timeoutMs: 1_380_000,
+    });
+    assert.ok(run.report, `no report from the scenario: ${explainRun(run)}`);
+    r = run.report;
+  });
+
+  it('reprovisions the arm64 host to provisioned and leaves nothing behind', () => {
+    assert.equal(r.ok, true, explainRun(run));
+    assert.equal(r.rollout?.provisioned, 1);
+    assert.deepEqual(run.left, { pids: [], namespaces: [] });
+    assert.deepEqual(run.killedLeftovers, []);
+  });
+
+  it('arch 11 gets the arm64 shim by TFTP, then GRUB, its config, kernel and initrd by TFTP, then the tiny OS', (t) => {
+    const h = r.hosts.find((x) => x.name === 'arm-1');
+    assert.ok(h?.boot, explainRun(run));
+    t.diagnostic(JSON.stringify(h.boot.firstAt));
+    assert.equal(h.status?.state, 'provisioned', explainRun(run));
+    const events = h.boot.events;
+    const ip = `${P}.10`;
+    const dhcp = events.filter((e) => e.kind === 'dhcp').map((e) => e.detail);
+    assert.deepEqual(
+      dhcp.filter((d, i) => d !== dhcp[i - 1]),
+      [`DHCPOFFER ${ip} shimaa64.efi`, `DHCPACK ${ip} shimaa64.efi`, `DHCPOFFER ${ip}`, `DHCPACK ${ip}`],
+      explainRun(run),
+    );
+    assert.deepEqual(
+      steps(h),
+      ['dhcp', 'tftp', 'ipxe', 'kernel', 'initrd', 'dhcp', 'checkpoint'],
+      explainRun(run),
+    );
+    const tftp = events.filter((e) => e.kind === 'tftp').map((e) => e.detail);
+    for (const file of ['shimaa64.efi', 'grubaa64.efi', 'grub/grub.cfg'])
+      assert.ok(
+        tftp.some((d) => d.startsWith(`TFTP ${file} sent`)),
+        `${file} over TFTP: ${tftp.join(' | ')}`,
+      );
+    const detail = (kind: string) => events.find((e) => e.kind === kind)?.detail ?? '';
+    assert.match(detail('ipxe'), new RegExp(`^GRUB over TFTP: grub/hosts/${MAC}\\.cfg sent`));
+    assert.match(detail('kernel'), /^GRUB over TFTP: assets\/linux sent/);
+    assert.match(detail('initrd'), /^GRUB over TFTP: assets\/tiny-initrd\.gz sent/);
+    // The arm64 firmware's PXE ran, shim fetched GRUB, GRUB ran our config, and the arm64 kernel it loaded ran the
+    // tiny OS, which reported its command line (with the PL011 console the lab adds for arm64).
+    assert.match(h.machine.serial, /Start PXE over IPv4/);
+    assert.match(h.machine.serial, /Fetching Netboot Image grubaa64\.efi/);
+    assert.match(h.machine.serial, /vaquero: host arm-1, stage 1/);
+    assert.match(
+      h.machine.serial,
+      new RegExp(
+        `TINY: cmdline BOOT_IMAGE=\\(tftp,${P.replace(/\./g, '\\.')}\\.1\\)/assets/linux .*console=ttyAMA0`,
+      ),
+    );
+    assert.match(
+      h.machine.serial,
+      new RegExp(`${TINY_MARKERS.lease} \\S+ ${MAC} ${P.replace(/\./g, '\\.')}\\.10/`),
+    );
+    assert.match(h.machine.serial, new RegExp(TINY_MARKERS.callbackOk));
+  });
+});
