@@ -29,7 +29,8 @@ export interface MissingBootFile extends BootFileNeed {
 /**
  * The boot files this config's DHCP answers can name, with the firmware (RFC 4578 architecture) each goes to. None
  * when the agent answers no DHCP (dhcp.enabled false): then whatever DHCP server points hosts here names the files,
- * and this agent cannot know which. boot_files.arm64 unset: arm64 clients get no answer, so no file is needed.
+ * and this agent cannot know which. boot_files.arm64 unset: arm64 iPXE hosts get no answer, so no file is needed
+ * (arm64 GRUB hosts get shimaa64.efi: halfGrubChain).
  */
 export function bootFileNeeds(config: AgentConfig, subfolder?: string): BootFileNeed[] {
   if (!config.dhcp.enabled) return [];
