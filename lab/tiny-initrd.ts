@@ -175,7 +175,7 @@ export async function buildTinyInitrd(opts: TinyInitrdOptions = {}): Promise<Tin
   const arch = opts.arch ?? 'amd64';
   const diInitrd = opts.diInitrd ?? (arch === 'arm64' ? DI_ARM64_INITRD : DI_INITRD);
   if (arch !== 'amd64' && opts.busybox === undefined)
-    throw new Error(`the ${arch} tiny initrd needs a ${arch} busybox (TinyInitrdOptions.busybox)`);
+    throw new Error(`the ${arch} tiny initrd needs a busybox built for ${arch} (TinyInitrdOptions.busybox)`);
   const busybox = opts.busybox ?? BUSYBOX;
   const [di, bb] = await Promise.all([stat(diInitrd), stat(busybox)]).catch((err: unknown) => {
     throw new Error(
