@@ -27,10 +27,11 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { LabRun } from '../../lab/run.ts';
 import { runLab } from '../../lab/run.ts';
-import type { ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
+import type { ScenarioReport } from '../../lab/scenario.ts';
 import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
 import { explainRun } from './explain-run.ts';
+import { assertGrubChainBoot } from './grub-chain-checks.ts';
 
 requireLabRoot();
 
@@ -41,12 +42,6 @@ const SB_MAC = '52:54:00:77:57:0b';
 const BAD_MAC = '52:54:00:77:57:0c';
 /** The script step's timeout: the negative host waits it out once (the others need seconds). */
 const IPXE_TIMEOUT_S = 45;
-
-/** Event kinds in order, repeats collapsed, without refusals (shim and GRUB ask for optional files first). */
-function steps(h: ScenarioHost): string[] {
-  const kinds = h.boot!.events.map((e) => e.kind).filter((k) => k !== 'refused');
-  return kinds.filter((k, i) => k !== kinds[i - 1]);
-}
 
 describe('lab, UEFI HTTP boot and Secure Boot through shim and GRUB', { timeout: 420_000 }, () => {
   let run: LabRun;
@@ -124,38 +119,14 @@ describe('lab, UEFI HTTP boot and Secure Boot through shim and GRUB', { timeout:
 
   it('Secure Boot: shim over TFTP, then signed GRUB, its config, kernel and initrd by TFTP, then the tiny OS', (t) => {
     const h = r.hosts.find((x) => x.name === 'sb-1');
-    assert.ok(h?.boot, explainRun(run));
-    t.diagnostic(JSON.stringify(h.boot.firstAt));
-    assert.equal(h.status?.state, 'provisioned', explainRun(run));
-    const events = h.boot.events;
-    const ip = `${P}.11`;
-    const dhcp = events.filter((e) => e.kind === 'dhcp').map((e) => e.detail);
-    // The firmware is offered shim (a GRUB host: no iPXE); the tiny OS an address only.
-    assert.deepEqual(
-      dhcp.filter((d, i) => d !== dhcp[i - 1]),
-      [`DHCPOFFER ${ip} shimx64.efi`, `DHCPACK ${ip} shimx64.efi`, `DHCPOFFER ${ip}`, `DHCPACK ${ip}`],
-      explainRun(run),
-    );
-    assert.deepEqual(
-      steps(h),
-      ['dhcp', 'tftp', 'ipxe', 'kernel', 'initrd', 'dhcp', 'checkpoint'],
-      explainRun(run),
-    );
-    const tftp = events.filter((e) => e.kind === 'tftp').map((e) => e.detail);
-    for (const file of ['shimx64.efi', 'grubx64.efi', 'grub/grub.cfg'])
-      assert.ok(
-        tftp.some((d) => d.startsWith(`TFTP ${file} sent`)),
-        `${file} over TFTP: ${tftp.join(' | ')}`,
-      );
-    const detail = (kind: string) => events.find((e) => e.kind === kind)?.detail ?? '';
-    assert.match(detail('ipxe'), new RegExp(`^GRUB over TFTP: grub/hosts/${SB_MAC}\\.cfg sent`));
-    assert.match(detail('kernel'), /^GRUB over TFTP: assets\/linux sent/);
-    assert.match(detail('initrd'), /^GRUB over TFTP: assets\/tiny-initrd\.gz sent/);
-    // shim ran (it fetched GRUB), GRUB ran our config, and the kernel GRUB loaded reported its command line.
-    assert.match(h.machine.serial, /Fetching Netboot Image grubx64\.efi/);
-    assert.match(h.machine.serial, /vaquero: host sb-1, stage 1/);
-    assert.match(h.machine.serial, /TINY: cmdline BOOT_IMAGE=\(tftp,10\.77\.57\.1\)\/assets\/linux /);
-    assert.match(h.machine.serial, new RegExp(TINY_MARKERS.callbackOk));
+    t.diagnostic(JSON.stringify(h?.boot?.firstAt));
+    assertGrubChainBoot(run, h, {
+      shim: 'shimx64.efi',
+      grub: 'grubx64.efi',
+      ip: `${P}.11`,
+      mac: SB_MAC,
+      agent: `${P}.1`,
+    });
   });
 
   it('Secure Boot refuses the unsigned iPXE: the host fails at its script step saying what it got last', (t) => {
