@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { VethPair } from '../../../testkit/netns.ts';
-import { createVethPair, flushAddresses, requireRoot, setLinkAddress } from '../../../testkit/netns.ts';
+import { createVethPair, requireRoot } from '../../../testkit/netns.ts';
 import type { AgentHandle } from './support/lab.ts';
-import { labSubnet, runUdhcpc, scratch, startAgent } from './support/lab.ts';
+import { asClient, runUdhcpc, scratch, startServerOnPair } from './support/lab.ts';
 
 requireRoot();
 
@@ -33,17 +33,10 @@ describe('DHCP answers to UEFI arm64 clients (real udhcpc)', { timeout: 120_000 
 
   before(async () => {
     pair = createVethPair({ prefix: PREFIX });
-    agent = await startAgent(pair.server, {
-      mode: 'server',
-      interfaces: [{ name: pair.serverIf, address: pair.serverIp, cidr: `${pair.serverIp}/24` }],
-      subnets: [labSubnet(PREFIX)],
-      reservations: Object.entries(IP).map(([mac, ipv4], i) => ({
-        host: `arm${i}`,
-        mac,
-        ipv4,
-        subnet: 'lab',
-        hostname: `arm${i}`,
-      })),
+    agent = await startServerOnPair(pair, {
+      prefix: PREFIX,
+      reserved: IP,
+      hostPrefix: 'arm',
       open: Object.values(MAC),
       grub: [MAC.grub, MAC.http],
       boot: { httpUrl: `http://${PREFIX}.1:8080` },
@@ -57,10 +50,7 @@ describe('DHCP answers to UEFI arm64 clients (real udhcpc)', { timeout: 120_000 
     tmp.remove();
   });
 
-  function useMac(mac: string): void {
-    flushAddresses(pair.client, pair.clientIf);
-    setLinkAddress(pair.client, pair.clientIf, mac);
-  }
+  const useMac = (mac: string) => asClient(pair, mac);
 
   it('a GRUB host booting arm64 PXE is offered the arm64 shim by TFTP from the agent', async () => {
     useMac(MAC.grub);
