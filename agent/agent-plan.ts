@@ -59,7 +59,7 @@ export async function describeAgentPlan(config: AgentConfig): Promise<AgentPlan>
     `interfaces: ${config.interfaces.map((i) => `${i.name ?? '?'} ${i.address} (${i.cidr})`).join(', ') || 'none'}`,
     `DHCP: ${dhcp}`,
     `TFTP: ${config.tftp.enabled ? `port ${config.tftp.port}, root ${config.tftp.root}` : 'off'}`,
-    `boot files: ${bootFiles.map((b) => `${b.file} (${b.field})`).join(', ') || 'none named (DHCP off)'}${bootFiles.length ? ` in ${bootFiles[0]!.root}` : ''}${config.boot_files.arm64 === undefined && config.dhcp.enabled ? '; arm64 clients get no answer (no boot_files.arm64)' : ''}`,
+    `boot files: ${bootFiles.map((b) => `${b.file} (${b.field})`).join(', ') || 'none named (DHCP off)'}${bootFiles.length ? ` in ${bootFiles[0]!.root}` : ''}${config.boot_files.arm64 === undefined && config.dhcp.enabled ? '; arm64 iPXE hosts get no answer (no boot_files.arm64; arm64 GRUB hosts get shimaa64.efi)' : ''}`,
     `HTTP: ${config.http.listen}:${config.http.port}${config.http.public_url ? `, reached as ${config.http.public_url}` : ''}`,
     ...sot.lines,
     `BMC drivers: ${Object.keys(capabilities.drivers).sort().join(', ')}${engine ? '' : ' (container: no tasks.engine)'}`,

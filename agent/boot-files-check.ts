@@ -7,7 +7,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AgentConfig } from './config.ts';
-import { DEFAULT_SHIM_X64 } from './dhcp/boot.ts';
+import { DEFAULT_SHIM_ARM64, DEFAULT_SHIM_X64 } from './dhcp/boot.ts';
 import { resolveServed } from './tftp/path-safety.ts';
 import { DEBIAN_IPXE_LINK_TARGETS } from './tftp/server.ts';
 
@@ -29,7 +29,8 @@ export interface MissingBootFile extends BootFileNeed {
 /**
  * The boot files this config's DHCP answers can name, with the firmware (RFC 4578 architecture) each goes to. None
  * when the agent answers no DHCP (dhcp.enabled false): then whatever DHCP server points hosts here names the files,
- * and this agent cannot know which. boot_files.arm64 unset: arm64 clients get no answer, so no file is needed.
+ * and this agent cannot know which. boot_files.arm64 unset: arm64 iPXE hosts get no answer, so no file is needed
+ * (arm64 GRUB hosts get shimaa64.efi: halfGrubChain).
  */
 export function bootFileNeeds(config: AgentConfig, subfolder?: string): BootFileNeed[] {
   if (!config.dhcp.enabled) return [];
@@ -90,11 +91,31 @@ export async function missingBootFiles(config: AgentConfig, subfolder?: string):
 
 /** The signed GRUB netboot image, under the name shim loads from beside itself (sot/FORMAT.md "Boot loader"). */
 export const GRUB_X64 = 'grubx64.efi';
+/** The arm64 one (grub-efi-arm64-signed's grubnetaa64.efi.signed), under the name the arm64 shim loads. */
+export const GRUB_ARM64 = 'grubaa64.efi';
+
+/** The signed chains GRUB hosts boot through, one per architecture: shim, then GRUB beside it. */
+const GRUB_CHAINS = [
+  {
+    shim: DEFAULT_SHIM_X64,
+    grub: GRUB_X64,
+    fieldOf: 'GRUB hosts',
+    askedBy: 'UEFI x64 PXE of hosts booting through GRUB (loader: grub, secure_boot: true) over TFTP',
+  },
+  {
+    shim: DEFAULT_SHIM_ARM64,
+    grub: GRUB_ARM64,
+    fieldOf: 'GRUB hosts, arm64',
+    askedBy:
+      'UEFI arm64 PXE (arch 11) of hosts booting through GRUB (loader: grub, secure_boot: true) over TFTP',
+  },
+] as const;
 
 /**
- * The signed chain for GRUB hosts (shim, then GRUB beside it), needed only where the SoT sends hosts through GRUB,
- * which the agent cannot know at start: a root with neither file has no GRUB set up (a GRUB host's refusal is then
- * its own event), a root with one of the two is a chain half put in place, and the other one is reported missing.
+ * The signed chains for GRUB hosts (shim, then GRUB beside it), needed only where the SoT sends hosts through GRUB,
+ * which the agent cannot know at start: a root with neither file of an architecture's chain has no GRUB set up for
+ * it (a GRUB host's refusal is then its own event), a root with one of the two is a chain half put in place, and
+ * the other one is reported missing.
  */
 async function halfGrubChain(
   config: AgentConfig,
@@ -105,25 +126,29 @@ async function halfGrubChain(
   if (!config.dhcp.enabled || !config.tftp.enabled) return [];
   // Where this agent serves from: its SoT entry's tftp_root inside the root, as for every other boot file.
   const inServed = (file: string): string => (subfolder === undefined ? file : `${subfolder}/${file}`);
-  const chain = [
-    { field: 'boot_files (GRUB hosts: shim)', file: DEFAULT_SHIM_X64 },
-    { field: 'boot_files (GRUB hosts: signed GRUB)', file: GRUB_X64 },
-  ];
-  const found = await Promise.all(
-    chain.map(async (c) => {
-      const r = await resolveServed({ root, trusted }, inServed(c.file));
-      return r.ok ? ((await stat(r.path).catch(() => undefined))?.isFile() ?? false) : false;
-    }),
-  );
-  if (found.every((f) => f) || found.every((f) => !f)) return [];
-  return chain
-    .filter((_, i) => !found[i])
-    .map((c) => ({
-      ...c,
-      root: subfolder === undefined ? root : path.resolve(root, subfolder),
-      askedBy: 'UEFI x64 PXE of hosts booting through GRUB (loader: grub, secure_boot: true) over TFTP',
-      reason: `file not found, while ${found[0] ? DEFAULT_SHIM_X64 : GRUB_X64} is there: the GRUB chain is half in place`,
-    }));
+  const missing: MissingBootFile[] = [];
+  for (const c of GRUB_CHAINS) {
+    const chain = [
+      { field: `boot_files (${c.fieldOf}: shim)`, file: c.shim },
+      { field: `boot_files (${c.fieldOf}: signed GRUB)`, file: c.grub },
+    ];
+    const found = await Promise.all(
+      chain.map(async (f) => {
+        const r = await resolveServed({ root, trusted }, inServed(f.file));
+        return r.ok ? ((await stat(r.path).catch(() => undefined))?.isFile() ?? false) : false;
+      }),
+    );
+    if (found.every((f) => f) || found.every((f) => !f)) continue;
+    for (const [i, f] of chain.entries())
+      if (!found[i])
+        missing.push({
+          ...f,
+          root: subfolder === undefined ? root : path.resolve(root, subfolder),
+          askedBy: c.askedBy,
+          reason: `file not found, while ${found[0] ? c.shim : c.grub} is there: the GRUB chain is half in place`,
+        });
+  }
+  return missing;
 }
 
 /** One line per missing file: which file, which root, who would ask for it and why it cannot be served. */

@@ -177,6 +177,14 @@ export function dhcpService(parts: AgentParts): BootService | undefined {
         maxPerClientPerSecond: config.dhcp.max_packets_per_client_per_second,
       },
       onEvent: (e) => {
+        // No boot file for a host with an open gate: what it asked for and why it got nothing, on its timeline
+        // (once per run: recorder), so its stall says so.
+        if (e.refused !== undefined) {
+          recorder
+            .record({ kind: 'refused', mac: e.mac, detail: `dhcp: ${e.refused}` })
+            .catch((err: unknown) => notRecorded(log, 'dhcp', err));
+          return;
+        }
         // The address a host got (or was seen with, in proxy mode) lets later TFTP and HTTP requests, which name
         // no MAC, be attributed to it.
         if (e.ip) recorder.bind(e.ip, e.mac);

@@ -174,7 +174,10 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       bios: z.string().default('undionly.kpxe'),
       efi64: z.string().default('ipxe.efi'),
-      /** None by default (Debian ships no arm64 iPXE): arm64 clients get no answer until a file is named here. */
+      /**
+       * None by default (Debian ships no arm64 iPXE): arm64 iPXE hosts get no answer until a file is named here
+       * (arm64 GRUB hosts get shimaa64.efi).
+       */
       arm64: z.string().optional(),
     })
     .prefault({}),

@@ -22,7 +22,8 @@ const FORWARD = fileURLToPath(new URL('./forward.ts', import.meta.url));
 
 export interface LabUpOptions {
   vms: number;
-  firmware: 'bios' | 'uefi' | 'mixed';
+  /** arm64: aarch64 UEFI VMs (lab firmware `arm64-uefi`); a lab serves one tiny OS, so not mixed with x86. */
+  firmware: 'bios' | 'uefi' | 'mixed' | 'arm64';
   dhcp: 'server' | 'proxy';
   name: string;
   prefix: string;
@@ -70,7 +71,13 @@ export function labVms(n: number, firmware: LabUpOptions['firmware'], prefix: st
   const octet = Number(prefix.split('.')[2]) & 0xff;
   return Array.from({ length: n }, (_, i) => ({
     name: `vm${i + 1}`,
-    firmware: (firmware === 'mixed' ? (i % 2 === 0 ? 'bios' : 'uefi') : firmware) satisfies Firmware,
+    firmware: (firmware === 'mixed'
+      ? i % 2 === 0
+        ? 'bios'
+        : 'uefi'
+      : firmware === 'arm64'
+        ? 'arm64-uefi'
+        : firmware) satisfies Firmware,
     mac: `52:54:00:77:${octet.toString(16).padStart(2, '0')}:${(0x0a + i).toString(16).padStart(2, '0')}`,
     ipv4: `${prefix}.${10 + i}`,
   }));

@@ -7,16 +7,35 @@
 //              boot manager goes on to HTTP boot (vendor class HTTPClient, arch 16) and fetches ipxe.efi by URL
 //   uefi-secure OVMF with Secure Boot enforced (OVMF_CODE_4M.ms.fd: Microsoft's keys enrolled, LAB.md §9.4) and
 //              EDK2's own PXE: it runs only signed programs, so the host boots through shim and the signed GRUB
+//   arm64-uefi an aarch64 VM (qemu-system-aarch64 -M virt, a Cortex-A57 under TCG) with Debian's AAVMF (EDK2 for
+//              QEMU's virt board, qemu-efi-aarch64) and its own PXE (arch 11): the host boots through the arm64
+//              shim and signed GRUB (lab/arm64-assets.ts); its serial console is the board's PL011 (ttyAMA0)
 // Every VM runs under `timeout`, so a lab that loses track of one still gets rid of it.
 
-export type Firmware = 'bios' | 'uefi' | 'uefi-pxe' | 'uefi-http' | 'uefi-secure';
-export const FIRMWARES: readonly Firmware[] = ['bios', 'uefi', 'uefi-pxe', 'uefi-http', 'uefi-secure'];
+export type Firmware = 'bios' | 'uefi' | 'uefi-pxe' | 'uefi-http' | 'uefi-secure' | 'arm64-uefi';
+export const FIRMWARES: readonly Firmware[] = [
+  'bios',
+  'uefi',
+  'uefi-pxe',
+  'uefi-http',
+  'uefi-secure',
+  'arm64-uefi',
+];
 
 export const OVMF = '/usr/share/ovmf/OVMF.fd';
 /** Secure Boot firmware and its variables with Microsoft's keys enrolled (Debian's ovmf). */
 export const OVMF_SECURE_CODE = '/usr/share/OVMF/OVMF_CODE_4M.ms.fd';
 export const OVMF_SECURE_VARS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 export const QEMU = 'qemu-system-x86_64';
+export const QEMU_ARM64 = 'qemu-system-aarch64';
+/** EDK2 for QEMU's arm64 virt board as pflash images (qemu-efi-aarch64; QEMU_EFI.fd is the same code for -bios). */
+export const AAVMF_CODE = '/usr/share/AAVMF/AAVMF_CODE.fd';
+export const AAVMF_VARS = '/usr/share/AAVMF/AAVMF_VARS.fd';
+
+/** The QEMU binary a firmware runs under. */
+export function qemuFor(firmware: Firmware): string {
+  return firmware === 'arm64-uefi' ? QEMU_ARM64 : QEMU;
+}
 
 export interface VmSpec {
   firmware: Firmware;
@@ -59,6 +78,19 @@ const SECURE_BOOT_MACHINE = [
   '-drive', `if=pflash,format=raw,unit=1,snapshot=on,file=${OVMF_SECURE_VARS}`,
 ];
 
+/**
+ * The arm64 board: QEMU's virt machine with a Cortex-A57 (TCG emulates it faster than `max`, whose extra features
+ * cost time and are not needed), AAVMF read-only and its variables a copy-on-write template (snapshot), as for
+ * Secure Boot above: every power-on starts from the package's state and nothing is written to its file.
+ */
+// prettier-ignore
+const ARM64_MACHINE = [
+  '-machine', 'virt',
+  '-cpu', 'cortex-a57',
+  '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${AAVMF_CODE}`,
+  '-drive', `if=pflash,format=raw,unit=1,snapshot=on,file=${AAVMF_VARS}`,
+];
+
 /** QEMU's -boot order for an IPMI boot device (ipmi_sim's chassis hook names it: pxe, default, cdrom, …). */
 export function bootOrderFor(bootDevice: string): 'n' | 'c' | 'd' {
   if (bootDevice === 'pxe') return 'n';
@@ -89,7 +121,7 @@ export function qemuArgs(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): string
     // -no-reboot with the tiny OS's `poweroff -f` (or a kernel panic=-1) makes QEMU exit when the boot is over.
     '-no-reboot',
     // graphics=off: SeaBIOS mirrors its and iPXE's text console to the serial port.
-    ...(spec.firmware === 'uefi-secure' ? SECURE_BOOT_MACHINE : uefi ? ['-machine', 'q35', '-bios', OVMF] : ['-machine', 'pc,graphics=off']),
+    ...(spec.firmware === 'arm64-uefi' ? ARM64_MACHINE : spec.firmware === 'uefi-secure' ? SECURE_BOOT_MACHINE : uefi ? ['-machine', 'q35', '-bios', OVMF] : ['-machine', 'pc,graphics=off']),
     '-boot', bootOrder,
     '-netdev', `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
     '-device', `${nic},netdev=n0,mac=${spec.mac}${edk2Net ? ',romfile=' : ''}${nicIndex}`,
@@ -109,7 +141,7 @@ export function vmCommand(spec: VmSpec, bootOrder: 'n' | 'c' | 'd' = 'n'): strin
     '--foreground',
     '--kill-after=5',
     String(spec.timeoutS),
-    QEMU,
+    qemuFor(spec.firmware),
     ...qemuArgs(spec, bootOrder),
   ];
 }

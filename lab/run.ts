@@ -21,6 +21,8 @@ export interface LabRunSpec extends Omit<ScenarioSpec, 'dir' | 'network' | 'hold
   prefix: string;
   /** Kill the scenario after this long (default 240 s). */
   timeoutMs?: number;
+  /** A relayed lab: the VMs on a /24 of this prefix behind the router, dhcrelay between them and the agent. */
+  relayPrefix?: string;
   /** Keep the run directory (logs, serial consoles, BMC files) for a look afterwards. */
   keepDir?: boolean;
   /**
@@ -57,8 +59,21 @@ export async function runLab(spec: LabRunSpec): Promise<LabRun> {
     let held = false;
     let heldError: unknown;
     try {
-      const network = createLabNetwork({ name: spec.name, prefix: spec.prefix, taps: spec.vms.length });
-      const { name: _n, prefix: _p, timeoutMs = 240_000, keepDir: _k, whileHeld, ...rest } = spec;
+      const network = createLabNetwork({
+        name: spec.name,
+        prefix: spec.prefix,
+        taps: spec.vms.length,
+        ...(spec.relayPrefix !== undefined ? { relayPrefix: spec.relayPrefix } : {}),
+      });
+      const {
+        name: _n,
+        prefix: _p,
+        timeoutMs = 240_000,
+        keepDir: _k,
+        whileHeld,
+        relayPrefix: _r,
+        ...rest
+      } = spec;
       const scenarioSpec: ScenarioSpec = { ...rest, dir, network, ...(whileHeld ? { hold: true } : {}) };
       // `ip netns exec` execs in place: the child's pid is the scenario's node process.
       const argv = ['netns', 'exec', network.ns, process.execPath, '--import', 'tsx', SCENARIO];

@@ -51,6 +51,8 @@ import { startKea } from './kea.ts';
 import type { LabMachine, LabMachineReport } from './machine.ts';
 import { startLabMachine } from './machine.ts';
 import type { Firmware } from './qemu-vm.ts';
+import type { LabRelay } from './relay.ts';
+import { startLabRelay } from './relay.ts';
 import type { RouterAdverts } from './router-adverts.ts';
 import { startRouterAdverts } from './router-adverts.ts';
 import { TINY_MARKERS } from './tiny-initrd.ts';
@@ -58,11 +60,18 @@ import type { LabPodman } from './podman.ts';
 import { labBmcImage, labTaskImage, startLabPodman } from './podman.ts';
 import type { LabSshd } from './ssh-host.ts';
 import { rebootLog, startLabSshd, writeRebootScript } from './ssh-host.ts';
-import type { LabBootTasks, LabOs, LabSotHost } from './sot.ts';
+import type { LabBootTasks, LabOs, LabSotHost, LabSotSpec } from './sot.ts';
 import { appendOsCmdline, commitAll, LAB_OSES, writeLabSot } from './sot.ts';
 import type { AgentRequest, SecondAgent } from './second-agent.ts';
 import { metricSum, parseMetrics, startSecondAgent } from './second-agent.ts';
 import { signedChainTftpRoot } from './signed-chain.ts';
+import {
+  ARM64_CONSOLE,
+  ARM64_TIMEOUTS,
+  ARM64_VM_TIMEOUT_S,
+  arm64TftpRoot,
+  prepareArm64LabAssets,
+} from './arm64-assets.ts';
 import type { LabStack } from './stack.ts';
 import { startLabStack } from './stack.ts';
 import type { LabNetwork } from './topology.ts';
@@ -80,6 +89,11 @@ export interface ScenarioVm {
   bmc?: LabBmcKind;
   /** A blank disk (64 MiB, raw) that the tiny installer writes the lab's installed system to. */
   disk?: boolean;
+  /**
+   * The SoT marks the host `secure_boot: true` (the signed chain); default: when its firmware is `uefi-secure`.
+   * False on a `uefi-secure` VM: it is offered the unsigned iPXE, which its firmware refuses to run.
+   */
+  secureBoot?: boolean;
 }
 
 export type LabBmcKind = 'ipmi' | 'container' | 'ssh';
@@ -96,6 +110,9 @@ export interface ScenarioSpec {
   keaPool?: [string, string];
   /** Seconds the rollout may take. Default 180. */
   rolloutTimeoutS?: number;
+  /** The lab SoT's step timeouts and power retries (lab/sot.ts), for runs with a host expected to fail. */
+  timeouts?: LabSotSpec['timeouts'];
+  powerRetries?: number;
   site?: string;
   /**
    * The demo: after the initial rollout, a commit adds `vaquero.demo=2` to the command line of the OS profile
@@ -337,6 +354,8 @@ export interface ScenarioReport {
   outage?: OutageReport;
   secondAgent?: SecondAgentReport;
   diskBoot?: DiskBootStep;
+  /** A relayed lab: the VMs' segment and the relay's output (lab/relay.ts). */
+  relay?: { cidr: string; giaddr: string; log?: string };
 }
 
 /** <dir>/ready.json of a held lab (spec.hold): where everything is, once the rollouts are done. */
@@ -372,6 +391,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   let stack: LabStack | undefined;
   let kea: Kea | undefined;
   let ra: RouterAdverts | undefined;
+  let relay: LabRelay | undefined;
   const openGates = new Map<string, GateEntry>();
   let watch: NodeJS.Timeout | undefined;
   let rolloutId: string | undefined;
@@ -670,14 +690,46 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
   };
 
   try {
-    const assets = await prepareLabAssets(path.join(spec.dir, 'assets'), {
-      diskImage: spec.vms.some((vm) => vm.disk),
-    });
+    // An arm64 lab serves the arm64 tiny OS under the same names, so its VMs are all arm64 (one OS per lab).
+    const arm64 = spec.vms.some((vm) => vm.firmware === 'arm64-uefi');
+    if (arm64 && !spec.vms.every((vm) => vm.firmware === 'arm64-uefi'))
+      throw new Error(
+        'a lab with arm64-uefi VMs has only arm64-uefi VMs (it serves one tiny OS, built for arm64)',
+      );
+    const arm64Assets = arm64 ? await prepareArm64LabAssets(path.join(spec.dir, 'assets')) : undefined;
+    if (arm64 && spec.vms.some((vm) => vm.disk))
+      throw new Error('lab VMs with a disk are x86 only (the installed system is built for amd64)');
+    const assets =
+      arm64Assets ??
+      (await prepareLabAssets(path.join(spec.dir, 'assets'), {
+        diskImage: spec.vms.some((vm) => vm.disk),
+      }));
     report.timings.assetsS = secs(t0);
     say(`assets ready (tiny initrd ${assets.initrdBuilt ? 'built' : 'cached'}, ${assets.initrdBytes} bytes)`);
+    // A relayed lab (lab/relay.ts): the VMs' router sends their RAs, and dhcrelay forwards their DHCP to the agent.
+    const seg = spec.network.relay;
     if (spec.routerAdverts !== false) {
-      ra = await startRouterAdverts({ bridge: spec.network.bridge, dir: spec.dir, pidDir });
+      ra = await startRouterAdverts(
+        seg
+          ? { ns: spec.network.router.ns, bridge: seg.ifname, dir: spec.dir, pidDir }
+          : { bridge: spec.network.bridge, dir: spec.dir, pidDir },
+      );
       report.pids['dnsmasq-ra'] = ra.daemon.pid;
+    }
+    if (seg) {
+      relay = await startLabRelay({
+        dir: spec.dir,
+        ns: spec.network.router.ns,
+        downstream: seg.ifname,
+        upstream: spec.network.router.ifname,
+        server: spec.network.address,
+        pidDir,
+      });
+      report.pids.dhcrelay = relay.daemon.pid;
+      report.relay = { cidr: seg.cidr, giaddr: seg.gateway };
+      say(
+        `dhcrelay (pid ${relay.daemon.pid}): ${seg.cidr} (giaddr ${seg.gateway}) -> ${spec.network.address}`,
+      );
     }
     if (spec.dhcpMode === 'proxy') {
       const r = spec.network.router;
@@ -716,7 +768,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         firmware: vm.firmware,
         mac: vm.mac,
         tap,
-        vmTimeoutS: 240,
+        vmTimeoutS: vm.firmware === 'arm64-uefi' ? ARM64_VM_TIMEOUT_S : 240,
         ...(disk !== undefined ? { disk } : {}),
       });
       machines.push(m);
@@ -797,9 +849,11 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       dhcpMode: spec.dhcpMode,
       assetsDir: assets.dir,
       secretsFile,
-      ...(spec.vms.some((vm) => vm.firmware === 'uefi-secure')
-        ? { tftpRoot: await signedChainTftpRoot(path.join(spec.dir, 'tftp')) }
-        : {}),
+      ...(arm64Assets
+        ? { tftpRoot: await arm64TftpRoot(path.join(spec.dir, 'tftp'), arm64Assets.arm64) }
+        : spec.vms.some((vm) => vm.firmware === 'uefi-secure')
+          ? { tftpRoot: await signedChainTftpRoot(path.join(spec.dir, 'tftp')) }
+          : {}),
       // Task containers need no network here; images are made locally, so a missing one is an error, not a pull.
       ...(podman ? { tasks: { engine: podman.endpoint, network: 'none', pull: 'never' as const } } : {}),
       ...(spec.temporalUi !== undefined ? { temporalUi: spec.temporalUi } : {}),
@@ -865,19 +919,27 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       agentUrl: stack.agentUrl,
       ...(agent2 ? { moreAgents: [{ id: agent2.id, httpUrl: agent2.url }] } : {}),
       dhcpMode: spec.dhcpMode,
-      cidr: spec.network.cidr,
-      gateway: spec.network.address,
+      cidr: spec.network.relay?.cidr ?? spec.network.cidr,
+      gateway: spec.network.relay?.gateway ?? spec.network.address,
       ...(spec.bmcFailure ? { maxFail: spec.bmcFailure.maxFail } : {}),
       ...(spec.bootTasks ? { bootTasks: spec.bootTasks } : {}),
+      ...(spec.timeouts ? { timeouts: spec.timeouts } : {}),
+      ...(spec.powerRetries !== undefined ? { powerRetries: spec.powerRetries } : {}),
       hosts: spec.vms.map((vm, i) => ({
         name: vm.name,
         mac: vm.mac,
         ipv4: vm.ipv4,
         bmc: sotBmc(machines[i]!, extras.get(vm.name)!, bmcImage),
         metadata: { firmware: vm.firmware },
-        ...(vm.firmware === 'uefi-secure' ? { secureBoot: true } : {}),
+        ...((vm.secureBoot ?? vm.firmware === 'uefi-secure') ? { secureBoot: true } : {}),
+        ...(vm.firmware === 'arm64-uefi' ? { loader: 'grub' as const } : {}),
       })),
+      ...(arm64 ? { timeouts: ARM64_TIMEOUTS } : {}),
     });
+    if (arm64) {
+      for (const os of LAB_OSES) await appendOsCmdline(sotDir, os, [ARM64_CONSOLE]);
+      commitAll(sotDir, `arm64: ${ARM64_CONSOLE}, the virt board's serial console`);
+    }
     // An ssh host's VM is up before the rollout, and its netboot found nothing to boot: only then is its
     // reboot (and the netboot after it) the rollout's doing.
     for (const m of machines) {
@@ -1111,6 +1173,8 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
       )
       .catch(() => undefined);
     await kea?.stop();
+    if (relay && report.relay) report.relay.log = relay.daemon.output().slice(-3000);
+    await relay?.stop();
     await ra?.stop();
     say('done');
     report.timings.totalS = secs(t0);

@@ -33,6 +33,8 @@ export interface LabSotHost {
   metadata?: Record<string, unknown>;
   /** Its firmware enforces Secure Boot: `secure_boot: true`, so it boots through shim and GRUB. */
   secureBoot?: boolean;
+  /** Its stages boot through GRUB (`loader: grub`) without Secure Boot: the arm64 VMs (lab/arm64-assets.ts). */
+  loader?: 'grub';
 }
 
 /** A boot's task containers (sot/FORMAT.md), as boot/<os>.yml lists them. */
@@ -149,6 +151,7 @@ export async function writeLabSot(parent: string, spec: LabSotSpec): Promise<str
           workflow: labOsOf(spec.hosts.indexOf(h)),
           ...(h.metadata ? { metadata: h.metadata } : {}),
           ...(h.secureBoot ? { secure_boot: true } : {}),
+          ...(h.loader ? { loader: h.loader } : {}),
           interfaces: [
             { type: 'physical', mac: h.mac, subnet: LAB_SUBNET, ipv4: h.ipv4, hostname: h.name },
             {

@@ -28,6 +28,15 @@ export const DI_DIR = '/usr/lib/debian-installer/images/12/amd64/text/debian-ins
 export const DI_KERNEL = path.join(DI_DIR, 'linux');
 export const DI_INITRD = path.join(DI_DIR, 'initrd.gz');
 export const BUSYBOX = '/bin/busybox';
+/** The arm64 d-i netboot images (debian-installer-12-netboot-arm64, an arch-all package): kernel and initrd. */
+export const DI_ARM64_DIR = '/usr/lib/debian-installer/images/12/arm64/text/debian-installer/arm64';
+export const DI_ARM64_KERNEL = path.join(DI_ARM64_DIR, 'linux');
+export const DI_ARM64_INITRD = path.join(DI_ARM64_DIR, 'initrd.gz');
+
+/** The CPU architecture the tiny OS is built for; its kernel, modules and busybox must all be of it. */
+export type TinyArch = 'amd64' | 'arm64';
+/** Of TINY_MODULES, those each architecture's d-i kernel has built in (no .ko in its initrd; insmod skips them). */
+const BUILT_IN: Record<TinyArch, readonly string[]> = { amd64: [], arm64: ['virtio', 'virtio_ring'] };
 
 /** Loaded in this order (dependencies first); virtio-net-pci and e1000 are the NICs lab VMs use. */
 export const TINY_MODULES = [
@@ -186,6 +195,12 @@ export interface TinyInitrdOptions {
   cacheDir?: string;
   diInitrd?: string;
   busybox?: string;
+  /**
+   * Default amd64. arm64: the arm64 d-i initrd's modules and `busybox` must be an arm64 busybox-static (no default:
+   * lab/arm64-packages.ts unpacks one); its applet list comes from this machine's busybox (BUSYBOX), which cannot
+   * run an arm64 binary, so both should be the same Debian version.
+   */
+  arch?: TinyArch;
 }
 
 /** Builds the tiny initrd unless the cache already holds the one for these inputs. */
@@ -203,7 +218,10 @@ export async function buildLabInitrd(
   opts: TinyInitrdOptions = {},
 ): Promise<TinyInitrd> {
   const cacheDir = opts.cacheDir ?? path.join(vaqueroCacheDir(), 'lab');
-  const diInitrd = opts.diInitrd ?? DI_INITRD;
+  const arch = opts.arch ?? 'amd64';
+  const diInitrd = opts.diInitrd ?? (arch === 'arm64' ? DI_ARM64_INITRD : DI_INITRD);
+  if (arch !== 'amd64' && opts.busybox === undefined)
+    throw new Error(`the ${arch} tiny initrd needs a busybox built for ${arch} (TinyInitrdOptions.busybox)`);
   const busybox = opts.busybox ?? BUSYBOX;
   const [di, bb] = await Promise.all([stat(diInitrd), stat(busybox)]).catch((err: unknown) => {
     throw new Error(
@@ -220,6 +238,7 @@ export async function buildLabInitrd(
         DISK_MODULES,
         di: [diInitrd, di.size, di.mtimeMs],
         bb: [busybox, bb.size, bb.mtimeMs],
+        ...(arch === 'amd64' ? {} : { arch }),
       }),
     )
     .digest('hex')
@@ -228,9 +247,12 @@ export async function buildLabInitrd(
   const cached = await stat(target).catch(() => undefined);
   if (cached) return { path: target, bytes: cached.size, built: false };
 
-  const modules = await modulesFrom(diInitrd);
-  for (const [m, data] of await kernelPackageModules(abiOf(modules), cacheDir)) modules.set(m, data);
-  const applets = (await promisify(execFile)(busybox, ['--list'])).stdout
+  const modules = await modulesFrom(diInitrd, BUILT_IN[arch]);
+  // The disk driver (the d-i initrd has none): from the kernel package of the same ABI. amd64 only: the lab's
+  // installed system, and so its disks, are x86.
+  if (arch === 'amd64')
+    for (const [m, data] of await kernelPackageModules(abiOf(modules), cacheDir)) modules.set(m, data);
+  const applets = (await promisify(execFile)(arch === 'amd64' ? busybox : BUSYBOX, ['--list'])).stdout
     .split('\n')
     .filter((a) => a && a !== 'busybox');
   const dir = (name: string): CpioEntry => ({ name, mode: S_IFDIR | 0o755 });
@@ -240,11 +262,13 @@ export async function buildLabInitrd(
     { name: 'dev/console', mode: S_IFCHR | 0o600, rdev: [5, 1] },
     { name: 'bin/busybox', mode: S_IFREG | 0o755, data: await readFile(busybox) },
     ...applets.map((a) => ({ name: `bin/${a}`, mode: S_IFLNK | 0o777, data: Buffer.from('busybox') })),
-    ...[...TINY_MODULES, ...DISK_MODULES].map((m) => ({
-      name: `mod/${m}.ko`,
-      mode: S_IFREG | 0o644,
-      data: modules.get(m)!,
-    })),
+    ...[...TINY_MODULES, ...DISK_MODULES]
+      .filter((m) => modules.has(m))
+      .map((m) => ({
+        name: `mod/${m}.ko`,
+        mode: S_IFREG | 0o644,
+        data: modules.get(m)!,
+      })),
     { name: 'etc/udhcpc.script', mode: S_IFREG | 0o755, data: Buffer.from(UDHCPC_SCRIPT) },
     { name: 'init', mode: S_IFREG | 0o755, data: Buffer.from(init) },
   ];
@@ -317,9 +341,12 @@ async function kernelPackageModules(abi: string, cacheDir: string): Promise<Map<
 }
 
 /** The .ko files of TINY_MODULES from the d-i initrd, by module name. */
-async function modulesFrom(diInitrd: string): Promise<Map<string, Buffer> & { abi?: string }> {
+async function modulesFrom(
+  diInitrd: string,
+  builtIn: readonly string[],
+): Promise<Map<string, Buffer> & { abi?: string }> {
   const archive = await promisify(gunzip)(await readFile(diInitrd));
-  const wanted = new Set<string>(TINY_MODULES);
+  const wanted = new Set<string>(TINY_MODULES.filter((m) => !builtIn.includes(m)));
   const found: Map<string, Buffer> & { abi?: string } = new Map<string, Buffer>();
   for (const e of readNewc(archive)) {
     const m = /^lib\/modules\/([^/]+)\/kernel\/.*\/([^/]+)\.ko$/.exec(e.name);
@@ -328,7 +355,7 @@ async function modulesFrom(diInitrd: string): Promise<Map<string, Buffer> & { ab
       found.abi = m[1]!;
     }
   }
-  const missing = TINY_MODULES.filter((m) => !found.has(m));
+  const missing = [...wanted].filter((m) => !found.has(m));
   if (missing.length > 0) throw new Error(`${diInitrd} lacks the modules ${missing.join(', ')}`);
   return found;
 }

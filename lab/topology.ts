@@ -14,6 +14,23 @@ export interface LabNetworkSpec {
   taps: number;
   /** The bridge's IPv6 /64 prefix (for router advertisements), e.g. "fd77:9::"; default fd77:<3rd octet>::. */
   ipv6Prefix?: string;
+  /**
+   * A relayed lab (lab/relay.ts): the VMs' taps go on a bridge of their own, a /24 with this prefix whose .1 is the
+   * router namespace's second leg (where the relay runs), so the agent, on the lab bridge, is a subnet away.
+   */
+  relayPrefix?: string;
+}
+
+/** The VMs' segment of a relayed lab, behind the router namespace. */
+export interface RelaySegment {
+  /** The VMs' bridge (in the lab namespace, with no IPv4 address: nothing there answers the VMs directly). */
+  bridge: string;
+  /** The segment's subnet, a.b.c.0/24, and its gateway, the router's leg on it (a.b.c.1: the relay's giaddr). */
+  cidr: string;
+  gateway: string;
+  /** The router's leg on the segment (the relay's downstream interface), with an IPv6 address for RAs. */
+  ifname: string;
+  ipv6: string;
 }
 
 export interface LabNetwork {
@@ -31,6 +48,8 @@ export interface LabNetwork {
   taps: string[];
   /** The "site router": its own namespace on a veth bridged in, at .2 (where a site DHCP server such as kea runs). */
   router: { ns: string; ifname: string; address: string };
+  /** A relayed lab: the VMs' segment behind the router (spec.relayPrefix). */
+  relay?: RelaySegment;
 }
 
 function ip(...args: string[]): void {
@@ -84,9 +103,16 @@ export function createLabNetwork(spec: LabNetworkSpec): LabNetwork {
     // nodad: usable at once, so router advertisements go out from the first solicitation.
     ip('-n', ns, 'addr', 'add', `${net.ipv6}/64`, 'dev', bridge, 'nodad');
     ip('-n', ns, 'link', 'set', bridge, 'up');
+    // A relayed lab's VMs are on a bridge of their own (QEMU opens its tap in this namespace).
+    const vmBridge = spec.relayPrefix !== undefined ? `${ns}vb` : bridge;
+    if (vmBridge !== bridge) {
+      ip('-n', ns, 'link', 'add', vmBridge, 'type', 'bridge');
+      ip('-n', ns, 'link', 'set', vmBridge, 'type', 'bridge', 'forward_delay', '0');
+      ip('-n', ns, 'link', 'set', vmBridge, 'up');
+    }
     for (const tap of net.taps) {
       ip('-n', ns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
-      ip('-n', ns, 'link', 'set', tap, 'master', bridge);
+      ip('-n', ns, 'link', 'set', tap, 'master', vmBridge);
       ip('-n', ns, 'link', 'set', tap, 'up');
     }
     // The router's veth is a port that is always up: it keeps the bridge's carrier while no VM runs (kea
@@ -101,11 +127,44 @@ export function createLabNetwork(spec: LabNetworkSpec): LabNetwork {
     ip('-n', ns, 'link', 'set', near, 'up');
     ip('-n', rns, 'addr', 'add', `${net.router.address}/24`, 'dev', far);
     ip('-n', rns, 'link', 'set', far, 'up');
+    if (spec.relayPrefix !== undefined) net.relay = addRelaySegment(net, vmBridge, spec.relayPrefix);
   } catch (err) {
     destroyLabNetwork(spec.name);
     throw err;
   }
   return net;
+}
+
+/**
+ * The router's second leg, on the VMs' bridge: the segment's gateway and the relay's downstream side. The router
+ * forwards between the segments (the VMs reach the agent's HTTP and TFTP through it), and the lab namespace routes
+ * the segment through the router's address on the lab bridge.
+ */
+function addRelaySegment(net: LabNetwork, vmBridge: string, prefix: string): RelaySegment {
+  if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(prefix)) throw new Error(`relay prefix "${prefix}" is not a.b.c`);
+  const { ns } = net;
+  const rns = net.router.ns;
+  const near = `${ns}r0`;
+  const seg: RelaySegment = {
+    bridge: vmBridge,
+    cidr: `${prefix}.0/24`,
+    gateway: `${prefix}.1`,
+    ifname: `${ns}r1`,
+    ipv6: `fd77:${prefix.split('.')[2]}::1`,
+  };
+  ip('-n', ns, 'link', 'add', near, 'type', 'veth', 'peer', 'name', seg.ifname, 'netns', rns);
+  ip('-n', ns, 'link', 'set', near, 'master', vmBridge);
+  ip('-n', ns, 'link', 'set', near, 'up');
+  ip('-n', rns, 'addr', 'add', `${seg.gateway}/24`, 'dev', seg.ifname);
+  ip('-n', rns, 'addr', 'add', `${seg.ipv6}/64`, 'dev', seg.ifname, 'nodad');
+  ip('-n', rns, 'link', 'set', seg.ifname, 'up');
+  execFileSync('ip', ['netns', 'exec', rns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  ip('-n', ns, 'route', 'add', seg.cidr, 'via', net.router.address);
+  // The VMs' bridge lives in this namespace only because QEMU opens its taps here: nothing of it may reach this
+  // namespace's own sockets. Node has no SO_BINDTODEVICE, so the agent's socket on 0.0.0.0:67 would hear the VMs'
+  // broadcasts straight off the bridge, which an agent a subnet away never does. (Bridged frames are untouched.)
+  execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-A', 'INPUT', '-i', vmBridge, '-j', 'DROP']);
+  return seg;
 }
 
 /** Removes the lab's namespaces (with every interface in them) and their /etc/netns dirs; missing is fine. */

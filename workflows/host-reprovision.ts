@@ -18,6 +18,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -70,6 +71,7 @@ import { DEFAULT_SELF_NETBOOT_S } from '../domain/host.ts';
 import type { HostStage, HostState } from '../domain/host-stages.ts';
 import { appendBounded, SeenEvents } from './bounded-history.ts';
 import { cmdlineDifference, reportedCmdlineOf } from './cmdline-difference.ts';
+import { stallDetail } from './stall-reason.ts';
 
 /**
  * Since this patch a host's history is lean (issue 20): the first BMC permit is asked for with the plan and a free
@@ -90,6 +92,14 @@ export const HELD_QUESTION_SKIPS_SILENT_AGENT_PATCH = 'held-question-skips-silen
  * held-question patch, so a new run's history carries this one marker.
  */
 export const HOST_END_BY_COMPLETION_PATCH = 'host-end-by-completion';
+/**
+ * Since this patch the host's plan is loaded by a local activity on the control worker that runs the workflow: one
+ * marker in the history instead of an activity's three events and the workflow task that woke on its completion
+ * (the plan is a read of the revision the worker already renders; its BMC permit request is idempotent by request
+ * id, so a retried local activity asks again harmlessly). It implies `host-end-by-completion` (and so every lean
+ * patch), so a new run's history still carries one patch marker.
+ */
+export const HOST_PLAN_LOCAL_PATCH = 'host-plan-local';
 /**
  * Since this patch a failed run powers its host off through the BMC when its plan says `on_failure: power_off`
  * (the default), closing the gate in the same call where one agent serves the site; before, a failed host was left
@@ -121,7 +131,8 @@ class StageFailure extends Error {
 
 export async function hostReprovision(input: HostWorkflowInput): Promise<HostResult> {
   const info = workflowInfo();
-  const byCompletion = patched(HOST_END_BY_COMPLETION_PATCH);
+  const planLocal = patched(HOST_PLAN_LOCAL_PATCH);
+  const byCompletion = planLocal || patched(HOST_END_BY_COMPLETION_PATCH);
   const lean = byCompletion || patched(LEAN_HOST_HISTORY_PATCH);
   /** The other patches of this file: implied by the lean one, so a lean history carries one marker. */
   const since = (patch: string): boolean => lean || patched(patch);
@@ -158,7 +169,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     ...(input.owner !== undefined ? { owner: input.owner } : {}),
     timeline: input.resume ? [...input.resume.timeline] : [],
   }));
-  const plan: HostPlan = await control.loadHostPlan({
+  const planInput = {
     sot: input.sot,
     revision: input.revision,
     site: input.site,
@@ -166,7 +177,14 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     ...(lean
       ? { firstPermit: { holder: info.workflowId, requestId: opIdOf(firstStage, 1), bootStage: firstStage } }
       : {}),
-  });
+  };
+  const plan: HostPlan = planLocal
+    ? await proxyLocalActivities<ControlActivities>({
+        // The same bounds as the activity's: a first load renders the revision (seconds for thousands of hosts).
+        startToCloseTimeout: '2 minutes',
+        retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
+      }).loadHostPlan(planInput)
+    : await control.loadHostPlan(planInput);
   const siteQueue = siteTaskQueue(plan.site);
   /** The permit asked for with the plan, until its power cycle takes it over: given back if the run ends first. */
   let firstPermit = plan.firstPermit?.requestId;
@@ -604,7 +622,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     statusNote = undefined;
     if (outcome === 'done') return;
     const step = outcome.stalledAt.slice('netboot/'.length);
-    const refused = refusedThisAttempt !== undefined ? `; the agent refused ${refusedThisAttempt}` : '';
+    const refused = stallDetail({ step, timeline, since: attemptStartedAt, refused: refusedThisAttempt });
     const msg =
       reached === 0
         ? `the host did not start a netboot within ${outcome.after}s (no BMC: nothing here can power-cycle it)`
@@ -769,8 +787,9 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
       }
       const outcome = await waitNetboot(s);
       if (outcome === 'done') break;
-      const refused = refusedThisAttempt !== undefined ? `; the agent refused ${refusedThisAttempt}` : '';
-      const msg = `no ${outcome.stalledAt.slice('netboot/'.length)} within ${outcome.after}s (attempt ${attempt}/${attempts})${refused}`;
+      const step = outcome.stalledAt.slice('netboot/'.length);
+      const refused = stallDetail({ step, timeline, since: attemptStartedAt, refused: refusedThisAttempt });
+      const msg = `no ${step} within ${outcome.after}s (attempt ${attempt}/${attempts})${refused}`;
       note('timeout', msg);
       lastError = msg;
       if (attempt >= attempts) {

@@ -27,14 +27,23 @@ export interface BootFiles {
    * DEFAULT_SHIM_X64.
    */
   shimX64?: string;
+  /**
+   * UEFI arm64 PXE (arch 11) of a host whose stage boots through GRUB: Debian's signed arm64 shim (shim-signed:arm64's
+   * shimaa64.efi.signed), which loads `grubaa64.efi` (grub-efi-arm64-signed's grubnetaa64.efi.signed) from beside
+   * itself. Default DEFAULT_SHIM_ARM64. The GRUB files after it (grub/grub.cfg, the host's config) are the same
+   * for both architectures: Debian builds both netboot images with the prefix `/grub`.
+   */
+  shimArm64?: string;
 }
 
 export const DEFAULT_SHIM_X64 = 'shimx64.efi';
+export const DEFAULT_SHIM_ARM64 = 'shimaa64.efi';
 
 export const DEFAULT_BOOT_FILES: BootFiles = {
   bios: 'undionly.kpxe',
   uefiX64: 'ipxe.efi',
   shimX64: DEFAULT_SHIM_X64,
+  shimArm64: DEFAULT_SHIM_ARM64,
 };
 
 export interface BootConfig {
@@ -136,15 +145,21 @@ export function chooseBoot(
 
 /**
  * A stage that boots through GRUB: UEFI x64 PXE firmware gets shim over TFTP (shim → grubx64.efi → the agent's
- * grub/grub.cfg, all by TFTP, LAB.md §9.4). Not the other paths: iPXE (an iPXE ROM) cannot hand shim the
- * firmware's network protocols it fetches GRUB with; UEFI HTTP boot would give GRUB an HTTP prefix, and the
- * signed GRUB has no HTTP; BIOS has no shim; arm64 is not built yet.
+ * grub/grub.cfg, all by TFTP, LAB.md §9.4), and UEFI arm64 PXE firmware (arch 11) the arm64 shim the same way
+ * (shimaa64.efi → grubaa64.efi → the same grub/grub.cfg). An arm64 host reaches GRUB only when its stage says
+ * `loader: grub` (or `secure_boot: true`): with the default loader it is an iPXE host, answered with
+ * boot_files.arm64 when that is set. Not the other paths: iPXE (an iPXE ROM) cannot hand shim the firmware's
+ * network protocols it fetches GRUB with; UEFI HTTP boot (arch 16, 19) would give GRUB an HTTP prefix, and the
+ * signed GRUB has no HTTP; BIOS has no shim.
  */
 function grubBoot(client: ClientInfo, config: BootConfig): BootDecision {
   const httpBoot = client.httpClient || client.arch === Arch.HttpX64 || client.arch === Arch.HttpArm64;
-  const pxeX64 = client.arch === Arch.EfiX64 || client.arch === Arch.EfiX64Alt;
-  if (client.ipxe || httpBoot || !pxeX64) return { boot: false, reason: 'unsupported-loader' };
-  const file = config.files.shimX64 ?? DEFAULT_SHIM_X64;
+  if (client.ipxe || httpBoot) return { boot: false, reason: 'unsupported-loader' };
+  let file: string;
+  if (client.arch === Arch.EfiX64 || client.arch === Arch.EfiX64Alt)
+    file = config.files.shimX64 ?? DEFAULT_SHIM_X64;
+  else if (client.arch === Arch.EfiArm64) file = config.files.shimArm64 ?? DEFAULT_SHIM_ARM64;
+  else return { boot: false, reason: 'unsupported-loader' };
   return { boot: true, kind: 'tftp', file, shown: file, siaddr: config.tftpServer, ipxeNoProxyWait: false };
 }
 

@@ -68,6 +68,8 @@ export interface HandlerResult {
   counters: DhcpCounter[];
   event?: HandlerEvent;
   binding?: { ip: string; seconds: number; source: BindingSource } | 'remove';
+  /** A host with an open gate got no boot file, and why (no-boot-file.ts): a refusal on its timeline. */
+  refused?: string;
 }
 
 export interface DhcpHandler {

@@ -3,6 +3,7 @@
 // answers the REQUEST a PXE client (EDK2, iPXE) unicasts to the proxy after binding, to the client's own port.
 import type { BootDecision } from './boot.ts';
 import { chooseBoot } from './boot.ts';
+import { explainNoBootFile } from './no-boot-file.ts';
 import { cidrContains } from './ipv4.ts';
 import type { DhcpHandler, Endpoint, HandlerRequest, HandlerResult, ModeSettings } from './handler.ts';
 import { bootConfigFor } from './handler.ts';
@@ -31,7 +32,12 @@ export function createProxyModeHandler(settings: ModeSettings): DhcpHandler {
   }
 
   function noBoot(decision: Extract<BootDecision, { boot: false }>, req: HandlerRequest): HandlerResult {
-    return { counters: [decision.reason === 'gated' ? 'gated' : 'ignored'], ...observed(req) };
+    const refused = explainNoBootFile(decision, req.client);
+    return {
+      counters: [decision.reason === 'gated' ? 'gated' : 'ignored'],
+      ...observed(req),
+      ...(refused !== undefined ? { refused } : {}),
+    };
   }
 
   function proxyReply(

@@ -2,6 +2,7 @@
 // (there are no pools). REQUEST handling follows RFC 2131 §4.3.2: the client's state is read from which of
 // server identifier, requested address and ciaddr it filled in.
 import { chooseBoot } from './boot.ts';
+import { explainNoBootFile } from './no-boot-file.ts';
 import type { DhcpHandler, HandlerRequest, HandlerResult, ModeSettings } from './handler.ts';
 import { bootConfigFor } from './handler.ts';
 import { encodeText, getIp, MESSAGE_NAMES, MessageType, Opt } from './options.ts';
@@ -50,6 +51,7 @@ export function createServerModeHandler(
     const name = MESSAGE_NAMES[type]!;
     const gated = !decision.boot && decision.reason === 'gated' && client.netboot;
     const suffix = decision.boot ? ` ${decision.shown}` : gated ? ' (no boot file: netboot gate closed)' : '';
+    const refused = client.netboot ? explainNoBootFile(decision, client) : undefined;
     return {
       reply: { packet: reply, to: replyDestination(packet, reply, settings.ports) },
       counters: [type === MessageType.Offer ? 'offers' : 'acks', ...(gated ? (['gated'] as const) : [])],
@@ -60,6 +62,7 @@ export function createServerModeHandler(
         detail: `${name} ${ip}${suffix}`,
       },
       ...(type === MessageType.Ack ? { binding: { ip, seconds: settings.leaseSeconds, source: 'ack' } } : {}),
+      ...(refused !== undefined ? { refused } : {}),
     };
   }
 

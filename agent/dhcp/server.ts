@@ -47,6 +47,11 @@ export interface DhcpEvent {
   detail: string;
   /** The exchange's transaction id: with the message, what identifies this answer whichever agent gave it. */
   xid?: number;
+  /**
+   * Set on an event of its own (message "no boot file"): a host with an open gate got no boot file, and why
+   * (no-boot-file.ts). The agent puts it on the host's timeline as a refusal.
+   */
+  refused?: string;
   interface: string;
   /** Epoch ms. */
   at: number;
@@ -310,6 +315,23 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
           ...(e.bootFile !== undefined ? { bootFile: e.bootFile } : {}),
           detail: e.detail,
           ...(result.reply ? { xid: result.reply.packet.xid } : {}),
+          interface: iface.name,
+          at: Date.now(),
+        });
+      } catch (err) {
+        counters.errors++;
+        warnOnce(`dhcp: event callback failed: ${String(err)}`);
+      }
+    }
+    if (result.refused !== undefined && opts.onEvent) {
+      try {
+        opts.onEvent({
+          kind: 'dhcp',
+          mac,
+          host: host.reservation.host,
+          message: 'no boot file',
+          detail: result.refused,
+          refused: result.refused,
           interface: iface.name,
           at: Date.now(),
         });

@@ -13,8 +13,8 @@ interface UpFlags {
 }
 
 function upOptions(f: UpFlags, demo: boolean): LabUpOptions {
-  if (!['bios', 'uefi', 'mixed'].includes(f.firmware))
-    throw new Error('--firmware must be bios, uefi or mixed');
+  if (!['bios', 'uefi', 'mixed', 'arm64'].includes(f.firmware))
+    throw new Error('--firmware must be bios, uefi, mixed or arm64');
   if (!['server', 'proxy'].includes(f.dhcp)) throw new Error('--dhcp must be server or proxy');
   return {
     vms: Number(f.vms),
@@ -31,7 +31,11 @@ const say = (l: string) => process.stdout.write(`${l}\n`);
 function withUpFlags(c: Command, vms: string): Command {
   return c
     .option('--vms <n>', 'number of VMs', vms)
-    .option('--firmware <kind>', 'bios, uefi or mixed (alternating)', 'mixed')
+    .option(
+      '--firmware <kind>',
+      'bios, uefi, mixed (alternating) or arm64 (emulated aarch64 UEFI VMs booting through shim and GRUB; slow)',
+      'mixed',
+    )
     .option('--dhcp <mode>', 'server (the agent answers DHCP) or proxy (kea is the DHCP server)', 'server')
     .option('--name <ns>', 'the lab namespace (1-11 of a-z, 0-9, -)', 'vaqlab')
     .option('--prefix <a.b.c>', "the lab /24's first three octets", '10.77.60');

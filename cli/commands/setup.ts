@@ -4,6 +4,7 @@
 // OpenTelemetry Collector (the trace test).
 import { ensureTemporalCli, temporalCliVersion } from '../../temporal/cli-binary.ts';
 import { ensureTemporalServer } from '../../temporal/server-build.ts';
+import { ensureArm64Packages } from '../setup/arm64-packages.ts';
 import { ensureDebianPackages, LAB_PACKAGES } from '../setup/debian-packages.ts';
 import { ensurePythonTools } from '../setup/python-tools.ts';
 import { ensureOtelCollector } from '../setup/otel-collector.ts';
@@ -11,6 +12,7 @@ import { ensureOtelCollector } from '../setup/otel-collector.ts';
 export async function runSetup(opts: { lab?: boolean }): Promise<void> {
   const say = (msg: string) => process.stdout.write(`setup: ${msg}\n`);
   if (opts.lab) await ensureDebianPackages(LAB_PACKAGES, say);
+  if (opts.lab) await ensureArm64Packages(say);
   if (opts.lab) await ensurePythonTools(say);
   say('looking for the Temporal CLI');
   const cli = await ensureTemporalCli({ log: say });

@@ -16,6 +16,8 @@ export const LAB_PACKAGES = [
   'kea-dhcp4-server',
   'kea-admin',
   'isc-dhcp-client',
+  // dhcrelay, the real relay between a client segment and an agent on another subnet (test/agent/dhcp/relay-dhcrelay.test.ts).
+  'isc-dhcp-relay',
   'udhcpc',
   'dhcpcd-base',
   'tftp-hpa',
@@ -34,6 +36,12 @@ export const LAB_PACKAGES = [
   'shim-signed',
   'grub-efi-amd64-signed',
   'debian-installer-12-netboot-amd64',
+  // The arm64 lab VM (test/lab/arm64.test.ts): QEMU's aarch64 system emulator, EDK2 for its virt board (AAVMF), and
+  // the arm64 d-i kernel and initrd (an arch-all package). Its arm64 binaries (shim, GRUB, busybox) are unpacked,
+  // not installed: cli/setup/arm64-packages.ts.
+  'qemu-system-arm',
+  'qemu-efi-aarch64',
+  'debian-installer-12-netboot-arm64',
   'busybox-static',
   'openipmi',
   'ipmitool',

@@ -79,3 +79,17 @@ test('with a SoT tftp_root, the chain is looked for in that folder, where the ag
   await rm(path.join(sub, 'shimx64.efi'));
   assert.deepEqual(await missingBootFiles(config, 'rack-a'), []);
 });
+
+test('arm64: the arm64 chain (shimaa64.efi, grubaa64.efi) is checked on its own', async (t) => {
+  const whole = await agentWithRoot(t, ['shimaa64.efi', 'grubaa64.efi']);
+  const ok = await check(whole.file);
+  assert.equal(ok.code, 0, ok.out);
+  const shimOnly = await agentWithRoot(t, ['shimx64.efi', 'grubx64.efi', 'shimaa64.efi']);
+  const r = await check(shimOnly.file);
+  assert.equal(r.code, 2, r.out);
+  assert.match(
+    r.out,
+    /problem: boot file missing: boot_files \(GRUB hosts, arm64: signed GRUB\): grubaa64\.efi in .*while shimaa64\.efi is there: the GRUB chain is half in place \(asked for by UEFI arm64 PXE \(arch 11\)/,
+  );
+  assert.doesNotMatch(r.out, /grubx64\.efi in/, 'the whole x64 chain is not reported');
+});

@@ -10,6 +10,7 @@ import { secretPlaceholder } from '../../domain/secret.ts';
 import type { LabRun } from '../../lab/run.ts';
 import { LAB_CONFIG_MARK, LAB_JOIN_TOKEN_REF } from '../../lab/sot.ts';
 import { labJoinToken } from '../../lab/stack.ts';
+import { freeServerPorts } from '../../testkit/stack.ts';
 import { connectTemporal } from '../../temporal/connection.ts';
 import { decodedPayloadText, dumpHistories, historiesContaining } from '../../testkit/history-dump.ts';
 
@@ -33,9 +34,11 @@ export async function assertNoSecretInHistories(
 ): Promise<void> {
   const token = await runJoinToken(run);
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
+  // Free ports, never the defaults: other tests run beside this one (tools/test-lanes.ts).
   const temporal = await connectTemporal({
     dataDir: path.join(run.dir, 'stack', 'temporal'),
     ui: false,
+    ports: await freeServerPorts(),
     env,
   });
   try {

@@ -9,6 +9,11 @@
 //          netboot image, GRUB reads the agent's bootstrap and then the host's own config, and loads Debian's
 //          signed kernel and the tiny initrd over TFTP (sot/FORMAT.md "Boot loader"). The same boot steps as iPXE's:
 //          the config fetch as the script step, kernel, initrd, checkpoint.
+//   sb-bad (lab firmware `uefi-secure`, NOT `secure_boot` in the SoT): the same firmware is offered the unsigned
+//          ipxe.efi, fetches it whole over TFTP and refuses to run it ("Access Denied"), asking for nothing more.
+//          The host fails at netboot/ipxe, and its message says what it got last and that it went no further
+//          (workflows/stall-reason.ts). One attempt and a short script step keep it cheap; it runs beside the
+//          other two, whose rollout goes on (every host starts at once), and ends `failed` with two provisioned.
 //
 // An earlier attempt saw OVMF print "Could not retrieve NBP file size from HTTP server. Error: Server response
 // timeout" with no request in the agent's log. EDK2 prints that when its size probe (a HEAD, 5 s response timeout)
@@ -22,10 +27,11 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { LabRun } from '../../lab/run.ts';
 import { runLab } from '../../lab/run.ts';
-import type { ScenarioHost, ScenarioReport } from '../../lab/scenario.ts';
+import type { ScenarioReport } from '../../lab/scenario.ts';
 import { TINY_MARKERS } from '../../lab/tiny-initrd.ts';
 import { requireLabRoot } from '../../lab/topology.ts';
 import { explainRun } from './explain-run.ts';
+import { assertGrubChainBoot } from './grub-chain-checks.ts';
 
 requireLabRoot();
 
@@ -33,12 +39,9 @@ const tag = `${process.pid % 100000}`;
 const P = '10.77.57';
 const MAC = '52:54:00:77:57:0a';
 const SB_MAC = '52:54:00:77:57:0b';
-
-/** Event kinds in order, repeats collapsed, without refusals (shim and GRUB ask for optional files first). */
-function steps(h: ScenarioHost): string[] {
-  const kinds = h.boot!.events.map((e) => e.kind).filter((k) => k !== 'refused');
-  return kinds.filter((k, i) => k !== kinds[i - 1]);
-}
+const BAD_MAC = '52:54:00:77:57:0c';
+/** The script step's timeout: the negative host waits it out once (the others need seconds). */
+const IPXE_TIMEOUT_S = 45;
 
 describe('lab, UEFI HTTP boot and Secure Boot through shim and GRUB', { timeout: 420_000 }, () => {
   let run: LabRun;
@@ -52,7 +55,11 @@ describe('lab, UEFI HTTP boot and Secure Boot through shim and GRUB', { timeout:
       vms: [
         { name: 'http-1', firmware: 'uefi-http', mac: MAC, ipv4: `${P}.10` },
         { name: 'sb-1', firmware: 'uefi-secure', mac: SB_MAC, ipv4: `${P}.11` },
+        { name: 'sb-bad', firmware: 'uefi-secure', mac: BAD_MAC, ipv4: `${P}.12`, secureBoot: false },
       ],
+      // One attempt: the negative host fails once, at its script step, and is powered off (on_failure).
+      powerRetries: 0,
+      timeouts: { ipxe: IPXE_TIMEOUT_S },
       // GRUB fetches the 8 MB kernel by TFTP in lock-step 1 KB blocks: slow under TCG on a busy machine.
       rolloutTimeoutS: 300,
       timeoutMs: 360_000,
@@ -61,9 +68,10 @@ describe('lab, UEFI HTTP boot and Secure Boot through shim and GRUB', { timeout:
     r = run.report;
   });
 
-  it('reprovisions both hosts to provisioned and leaves nothing behind', () => {
-    assert.equal(r.ok, true, explainRun(run));
-    assert.equal(r.rollout?.provisioned, 2);
+  it('reprovisions both signed-path hosts to provisioned, fails the unsigned one, and leaves nothing behind', () => {
+    assert.equal(r.rollout?.provisioned, 2, explainRun(run));
+    assert.equal(r.rollout?.failed, 1, explainRun(run));
+    assert.equal(r.rollout?.state, 'failed', explainRun(run));
     assert.deepEqual(run.left, { pids: [], namespaces: [] });
     assert.deepEqual(run.killedLeftovers, []);
   });
@@ -111,37 +119,48 @@ describe('lab, UEFI HTTP boot and Secure Boot through shim and GRUB', { timeout:
 
   it('Secure Boot: shim over TFTP, then signed GRUB, its config, kernel and initrd by TFTP, then the tiny OS', (t) => {
     const h = r.hosts.find((x) => x.name === 'sb-1');
+    t.diagnostic(JSON.stringify(h?.boot?.firstAt));
+    assertGrubChainBoot(run, h, {
+      shim: 'shimx64.efi',
+      grub: 'grubx64.efi',
+      ip: `${P}.11`,
+      mac: SB_MAC,
+      agent: `${P}.1`,
+    });
+  });
+
+  it('Secure Boot refuses the unsigned iPXE: the host fails at its script step saying what it got last', (t) => {
+    const h = r.hosts.find((x) => x.name === 'sb-bad');
     assert.ok(h?.boot, explainRun(run));
     t.diagnostic(JSON.stringify(h.boot.firstAt));
-    assert.equal(h.status?.state, 'provisioned', explainRun(run));
+    assert.equal(h.status?.state, 'failed', explainRun(run));
+    assert.equal(h.status?.stage, 'netboot/ipxe', explainRun(run));
+    const ip = `${P}.12`;
     const events = h.boot.events;
-    const ip = `${P}.11`;
     const dhcp = events.filter((e) => e.kind === 'dhcp').map((e) => e.detail);
-    // The firmware is offered shim (a GRUB host: no iPXE); the tiny OS an address only.
+    // Not marked secure_boot: offered the unsigned iPXE, as any UEFI PXE host is.
     assert.deepEqual(
       dhcp.filter((d, i) => d !== dhcp[i - 1]),
-      [`DHCPOFFER ${ip} shimx64.efi`, `DHCPACK ${ip} shimx64.efi`, `DHCPOFFER ${ip}`, `DHCPACK ${ip}`],
-      explainRun(run),
-    );
-    assert.deepEqual(
-      steps(h),
-      ['dhcp', 'tftp', 'ipxe', 'kernel', 'initrd', 'dhcp', 'checkpoint'],
+      [`DHCPOFFER ${ip} ipxe.efi`, `DHCPACK ${ip} ipxe.efi`],
       explainRun(run),
     );
     const tftp = events.filter((e) => e.kind === 'tftp').map((e) => e.detail);
-    for (const file of ['shimx64.efi', 'grubx64.efi', 'grub/grub.cfg'])
-      assert.ok(
-        tftp.some((d) => d.startsWith(`TFTP ${file} sent`)),
-        `${file} over TFTP: ${tftp.join(' | ')}`,
-      );
-    const detail = (kind: string) => events.find((e) => e.kind === kind)?.detail ?? '';
-    assert.match(detail('ipxe'), new RegExp(`^GRUB over TFTP: grub/hosts/${SB_MAC}\\.cfg sent`));
-    assert.match(detail('kernel'), /^GRUB over TFTP: assets\/linux sent/);
-    assert.match(detail('initrd'), /^GRUB over TFTP: assets\/tiny-initrd\.gz sent/);
-    // shim ran (it fetched GRUB), GRUB ran our config, and the kernel GRUB loaded reported its command line.
-    assert.match(h.machine.serial, /Fetching Netboot Image grubx64\.efi/);
-    assert.match(h.machine.serial, /vaquero: host sb-1, stage 1/);
-    assert.match(h.machine.serial, /TINY: cmdline BOOT_IMAGE=\(tftp,10\.77\.57\.1\)\/assets\/linux /);
-    assert.match(h.machine.serial, new RegExp(TINY_MARKERS.callbackOk));
+    assert.ok(
+      tftp.length > 0 && tftp.every((d) => /^TFTP ipxe\.efi sent \(\d+ bytes\)$/.test(d)),
+      tftp.join(' | '),
+    );
+    // The firmware refused it; nothing of iPXE ever ran.
+    assert.match(h.machine.serial, /Access Denied/);
+    assert.doesNotMatch(h.machine.serial, /iPXE initialising/);
+    const why = new RegExp(
+      `^no ipxe within ${IPXE_TIMEOUT_S}s \\(attempt 1/1\\); the host got tftp ipxe\\.efi \\(\\d+ KB, complete\\) and asked for nothing after it: its firmware did not run it \\(Secure Boot refuses unsigned loaders\\)$`,
+    );
+    const timeouts = h.status?.timeline.filter((e) => e.kind === 'timeout').map((e) => e.message) ?? [];
+    assert.equal(timeouts.length, 1, JSON.stringify(timeouts));
+    assert.match(timeouts[0]!, why);
+    // The host's (and the rollout's) error carries it.
+    assert.ok(h.status?.lastError?.includes(timeouts[0]!), h.status?.lastError);
+    assert.match(h.status?.lastError ?? '', /^netboot stalled at netboot\/ipxe: /);
+    assert.equal(h.status?.powerCycles, 1);
   });
 });

@@ -59,6 +59,15 @@ describe('chooseBoot, loader grub', () => {
     assert.deepEqual(choose(PXE_EFI, grubHost('grub'), config), shim('sb/shimx64.efi'));
   });
 
+  it('UEFI arm64 PXE (arch 11) gets the arm64 shim, by default shimaa64.efi, or the configured name', () => {
+    const arm64 = { arch: 11, vendorClass: 'PXEClient:Arch:00011:UNDI:003000' };
+    assert.deepEqual(choose(arm64, grubHost('grub')), shim('shimaa64.efi'));
+    const config = { ...CONFIG, files: { ...CONFIG.files, shimArm64: 'sb/shimaa64.efi' } };
+    assert.deepEqual(choose(arm64, grubHost('grub'), config), shim('sb/shimaa64.efi'));
+    // With the default loader it is an iPXE host: no arm64 iPXE configured, no answer.
+    assert.deepEqual(choose(arm64, grubHost(undefined)), { boot: false, reason: 'unsupported-arch' });
+  });
+
   it('the same firmware gets iPXE when the stage does not say grub', () => {
     assert.deepEqual(choose(PXE_EFI, grubHost(undefined)), shim('ipxe.efi'));
   });
@@ -68,7 +77,8 @@ describe('chooseBoot, loader grub', () => {
       { ...PXE_EFI, userClass: 'iPXE' },
       { arch: 16, vendorClass: 'HTTPClient:Arch:00016' },
       { arch: 0, vendorClass: 'PXEClient:Arch:00000' },
-      { arch: 11, vendorClass: 'PXEClient:Arch:00011' },
+      { arch: 19, vendorClass: 'HTTPClient:Arch:00019' },
+      { arch: 11, vendorClass: 'PXEClient:Arch:00011', userClass: 'iPXE' },
     ])
       assert.deepEqual(choose(client, grubHost('grub')), UNSUPPORTED, JSON.stringify(client));
   });

@@ -99,6 +99,37 @@ describe('proxy mode handler', () => {
     assert.equal(r.event?.detail, 'proxy ack ipxe.efi (port 4011)');
   });
 
+  it('a GRUB host (its stage says loader grub) is offered shim on 67 and on 4011, as in server mode', () => {
+    const grub = hostRecord(MAC, { open: true, ip: undefined });
+    grub.netboot!.artifacts = {
+      bootStage: 1,
+      ipxe: '#!ipxe\n',
+      kernel: 'http://10.77.1.1:8080/assets/linux',
+      initrds: [],
+      cmdline: 'quiet',
+      loader: 'grub',
+      grub: 'linux (tftp,10.77.1.1)/assets/linux quiet\nboot\n',
+    };
+    const offer = handle({ type: MessageType.Discover, ...EFI }, { host: grub }).reply?.packet;
+    assert.equal(offer?.file, 'shimx64.efi');
+    assert.equal(offer?.siaddr, '10.77.1.1');
+    assert.equal(offer?.options.has(Opt.VendorSpecific), false, 'a BINL offer first, as for iPXE');
+    const ack = handle(
+      { type: MessageType.Request, ciaddr: '10.77.1.200', ...EFI },
+      { port: 4011, source: '10.77.1.200', host: grub },
+    );
+    assert.equal(ack.reply?.packet.file, 'shimx64.efi');
+    assert.equal(ack.reply?.packet.options.get(Opt.VendorSpecific)?.toString('hex'), '060108');
+    assert.equal(ack.event?.detail, 'proxy ack shimx64.efi (port 4011)');
+    // iPXE never reaches GRUB (it cannot hand shim the firmware's network): no boot file, said in the event.
+    const viaIpxe = handle({ type: MessageType.Discover, ...EFI, userClass: 'iPXE' }, { host: grub });
+    assert.equal(viaIpxe.reply, undefined);
+    assert.equal(
+      viaIpxe.refused,
+      "no boot file for iPXE: the host's stage boots through GRUB, and iPXE cannot hand shim the firmware’s network",
+    );
+  });
+
   it('leaves REQUESTs for the site server alone but learns the requested address', () => {
     const r = handle({
       type: MessageType.Request,

@@ -4,16 +4,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { VethPair } from '../../../testkit/netns.ts';
-import { createVethPair, flushAddresses, requireRoot, setLinkAddress } from '../../../testkit/netns.ts';
+import { createVethPair, requireRoot } from '../../../testkit/netns.ts';
 import type { AgentHandle } from './support/lab.ts';
 import {
   addressesOf,
-  labSubnet,
+  asClient,
   runDhclient,
   runDhcpcd,
   runUdhcpc,
   scratch,
-  startAgent,
+  startServerOnPair,
 } from './support/lab.ts';
 
 requireRoot();
@@ -44,17 +44,10 @@ describe('DHCP server mode with real clients', () => {
 
   before(async () => {
     pair = createVethPair({ prefix: PREFIX });
-    agent = await startAgent(pair.server, {
-      mode: 'server',
-      interfaces: [{ name: pair.serverIf, address: pair.serverIp, cidr: `${pair.serverIp}/24` }],
-      subnets: [labSubnet(PREFIX)],
-      reservations: Object.entries(IP).map(([mac, ipv4], i) => ({
-        host: `node${i}`,
-        mac,
-        ipv4,
-        subnet: 'lab',
-        hostname: `node${i}`,
-      })),
+    agent = await startServerOnPair(pair, {
+      prefix: PREFIX,
+      reserved: IP,
+      hostPrefix: 'node',
       open: [MAC.uefi, MAC.ipxe],
       boot: { httpUrl: `http://${PREFIX}.1:8080` },
       leaseSeconds: 600,
@@ -67,10 +60,7 @@ describe('DHCP server mode with real clients', () => {
     tmp.remove();
   });
 
-  function useMac(mac: string): void {
-    flushAddresses(pair.client, pair.clientIf);
-    setLinkAddress(pair.client, pair.clientIf, mac);
-  }
+  const useMac = (mac: string) => asClient(pair, mac);
 
   it('udhcpc (as a UEFI PXE client) gets its reservation, the subnet options and ipxe.efi', async () => {
     useMac(MAC.uefi);

@@ -12,7 +12,9 @@ import type { AgentSubnet } from '../../../../domain/site-model.ts';
 import {
   addAddress,
   addBroadcastRoute,
+  flushAddresses,
   runInNs,
+  setLinkAddress,
   spawnInNs,
   spawnNodeInNs,
 } from '../../../../testkit/netns.ts';
@@ -433,4 +435,38 @@ function parseEnv(text: string): Record<string, string> {
       .filter((l) => l.includes('='))
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   );
+}
+
+export interface ServerOnPairSpec extends Omit<
+  ServerSpec,
+  'mode' | 'interfaces' | 'subnets' | 'reservations'
+> {
+  prefix: string;
+  /** MAC → the address reserved for it, each a host named `<hostPrefix><i>` (also its hostname). */
+  reserved: Readonly<Record<string, string>>;
+  hostPrefix: string;
+}
+
+/** A server-mode agent on the pair's server side, for one lab subnet, with a reservation per MAC of `reserved`. */
+export function startServerOnPair(pair: VethPair, spec: ServerOnPairSpec): Promise<AgentHandle> {
+  const { prefix, reserved, hostPrefix, ...rest } = spec;
+  return startAgent(pair.server, {
+    mode: 'server',
+    interfaces: [{ name: pair.serverIf, address: pair.serverIp, cidr: `${pair.serverIp}/24` }],
+    subnets: [labSubnet(prefix)],
+    reservations: Object.entries(reserved).map(([mac, ipv4], i) => ({
+      host: `${hostPrefix}${i}`,
+      mac,
+      ipv4,
+      subnet: 'lab',
+      hostname: `${hostPrefix}${i}`,
+    })),
+    ...rest,
+  });
+}
+
+/** The client side becomes a new machine: this MAC, and no address left from the previous client. */
+export function asClient(pair: VethPair, mac: string): void {
+  flushAddresses(pair.client, pair.clientIf);
+  setLinkAddress(pair.client, pair.clientIf, mac);
 }

@@ -13,6 +13,8 @@ export interface ServerSpec {
   ignoredMacs?: string[];
   /** MACs whose netboot gate is open; other reservations are known hosts booting from disk. */
   open: string[];
+  /** Of the open MACs, those whose stage boots through GRUB (its artifacts say `loader: grub`). */
+  grub?: string[];
   boot: { httpUrl: string; tftpServer?: string };
   leaseSeconds?: number;
   limits?: Partial<DhcpLimits>;

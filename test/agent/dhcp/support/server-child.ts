@@ -13,6 +13,7 @@ let server: DhcpServer | undefined;
 function gate(spec: ServerSpec): (mac: string) => NetbootEntry | undefined {
   const open = new Set(spec.open.map((m) => m.toLowerCase()));
   const byMac = new Map(spec.reservations.map((r) => [r.mac.toLowerCase(), r]));
+  const grub = new Set((spec.grub ?? []).map((m) => m.toLowerCase()));
   return (mac) => {
     const r = byMac.get(mac);
     if (!r) return undefined;
@@ -28,6 +29,19 @@ function gate(spec: ServerSpec): (mac: string) => NetbootEntry | undefined {
       workflowId: `host/lab/${r.host}`,
       runId: 'run',
       updatedAt: Date.now(),
+      ...(isOpen && grub.has(mac)
+        ? {
+            artifacts: {
+              bootStage: 1,
+              ipxe: '#!ipxe\n',
+              kernel: `${spec.boot.httpUrl}/assets/linux`,
+              initrds: [],
+              cmdline: 'quiet',
+              loader: 'grub' as const,
+              grub: 'boot\n',
+            },
+          }
+        : {}),
     };
   };
 }
