@@ -18,7 +18,6 @@ import {
   isCancellation,
   patched,
   proxyActivities,
-  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -93,14 +92,6 @@ export const HELD_QUESTION_SKIPS_SILENT_AGENT_PATCH = 'held-question-skips-silen
  */
 export const HOST_END_BY_COMPLETION_PATCH = 'host-end-by-completion';
 /**
- * Since this patch the host's plan is loaded by a local activity on the control worker that runs the workflow: one
- * marker in the history instead of an activity's three events and the workflow task that woke on its completion
- * (the plan is a read of the revision the worker already renders; its BMC permit request is idempotent by request
- * id, so a retried local activity asks again harmlessly). It implies `host-end-by-completion` (and so every lean
- * patch), so a new run's history still carries one patch marker.
- */
-export const HOST_PLAN_LOCAL_PATCH = 'host-plan-local';
-/**
  * Since this patch a failed run powers its host off through the BMC when its plan says `on_failure: power_off`
  * (the default), closing the gate in the same call where one agent serves the site; before, a failed host was left
  * on, looping in its firmware.
@@ -131,8 +122,7 @@ class StageFailure extends Error {
 
 export async function hostReprovision(input: HostWorkflowInput): Promise<HostResult> {
   const info = workflowInfo();
-  const planLocal = patched(HOST_PLAN_LOCAL_PATCH);
-  const byCompletion = planLocal || patched(HOST_END_BY_COMPLETION_PATCH);
+  const byCompletion = patched(HOST_END_BY_COMPLETION_PATCH);
   const lean = byCompletion || patched(LEAN_HOST_HISTORY_PATCH);
   /** The other patches of this file: implied by the lean one, so a lean history carries one marker. */
   const since = (patch: string): boolean => lean || patched(patch);
@@ -169,7 +159,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     ...(input.owner !== undefined ? { owner: input.owner } : {}),
     timeline: input.resume ? [...input.resume.timeline] : [],
   }));
-  const planInput = {
+  const plan: HostPlan = await control.loadHostPlan({
     sot: input.sot,
     revision: input.revision,
     site: input.site,
@@ -177,14 +167,7 @@ export async function hostReprovision(input: HostWorkflowInput): Promise<HostRes
     ...(lean
       ? { firstPermit: { holder: info.workflowId, requestId: opIdOf(firstStage, 1), bootStage: firstStage } }
       : {}),
-  };
-  const plan: HostPlan = planLocal
-    ? await proxyLocalActivities<ControlActivities>({
-        // The same bounds as the activity's: a first load renders the revision (seconds for thousands of hosts).
-        startToCloseTimeout: '2 minutes',
-        retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
-      }).loadHostPlan(planInput)
-    : await control.loadHostPlan(planInput);
+  });
   const siteQueue = siteTaskQueue(plan.site);
   /** The permit asked for with the plan, until its power cycle takes it over: given back if the run ends first. */
   let firstPermit = plan.firstPermit?.requestId;
