@@ -407,17 +407,8 @@ export function createAgentMetrics(src: AgentMetricSources): AgentMetrics {
         },
       });
     };
-    const outboxCounter = (name: string, help: string, read: (s: OutboxStats) => number): void => {
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(read(outbox.stats()));
-        },
-      });
-    };
+    const outboxCounter = (name: string, help: string, read: (s: OutboxStats) => number): void =>
+      readCounter(registers, name, help, () => read(outbox.stats()));
     outboxGauge(
       'vaquero_agent_outbox_depth',
       'Boot events not delivered yet (on disk, or held in memory)',
