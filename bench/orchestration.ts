@@ -135,6 +135,7 @@ export async function runOrchestration(
       row('CPU, Temporal server', 's', 'lower', (r) => r.temporalCpuSeconds),
       row('history events of one host', 'events', 'lower', (r) => r.historyEventsPerHost),
       row('history bytes of one host', 'bytes', 'lower', (r) => r.historyBytesPerHost),
+      row('history events of every workflow, per host', 'events', 'lower', (r) => r.historyEventsAllPerHost),
     );
     for (const [name, list] of [
       ['vaquero', vaquero],

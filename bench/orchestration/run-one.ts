@@ -60,6 +60,12 @@ export interface RunOneResult {
   historyEventsPerHost: number | null;
   /** The same history's encoded size (what Temporal stores, payloads as the codec left them), in bytes. */
   historyBytesPerHost: number | null;
+  /**
+   * Every workflow's history events (hosts, rollout, semaphores, publishers: every run) over the hosts: what the
+   * whole orchestration costs the server per host, by workflow type.
+   */
+  historyEventsAllPerHost: number | null;
+  historyEventsByType: Record<string, number> | null;
 }
 
 const input = JSON.parse(process.argv[2]!) as RunOneInput;
@@ -195,6 +201,18 @@ async function runMinimal(temporal: TemporalConnection, mark: Mark): Promise<Out
   }
 }
 
+/** History events of every execution in the namespace, summed by workflow type (open runs by describe). */
+async function eventsByType(temporal: TemporalConnection): Promise<Record<string, number>> {
+  const sums: Record<string, number> = {};
+  for await (const w of temporal.client.workflow.list()) {
+    let events = w.historyLength;
+    if (w.status.name === 'RUNNING' || !events)
+      events = (await temporal.client.workflow.getHandle(w.workflowId, w.runId).describe()).historyLength;
+    sums[w.type] = (sums[w.type] ?? 0) + events;
+  }
+  return sums;
+}
+
 interface Mark {
   start(): void;
   firstPower(): void;
@@ -253,6 +271,7 @@ async function main(): Promise<void> {
     const bytes = await weighHistory(temporal.client, r.sampleWorkflowId)
       .then((w) => w.bytes)
       .catch(() => null);
+    const byType = await eventsByType(temporal).catch(() => null);
     const seconds = mark.seconds();
     const result: RunOneResult = {
       workload: input.workload,
@@ -269,6 +288,11 @@ async function main(): Promise<void> {
       workerCpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
       historyEventsPerHost: sample,
       historyBytesPerHost: bytes,
+      historyEventsAllPerHost:
+        byType === null
+          ? null
+          : Math.round((Object.values(byType).reduce((a, b) => a + b, 0) / input.hosts) * 10) / 10,
+      historyEventsByType: byType,
       temporalCpuSeconds:
         serverCpu0 !== null && serverCpu1 !== null ? Math.round((serverCpu1 - serverCpu0) * 100) / 100 : null,
     };

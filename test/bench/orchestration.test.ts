@@ -19,6 +19,7 @@ test('the orchestration benchmark completes a rollout and the minimal workflows 
       'peak RSS, Temporal server',
       'history events of one host',
       'history bytes of one host',
+      'history events of every workflow, per host',
     ])
       assertMeasured(r.rows, metric);
   } finally {
