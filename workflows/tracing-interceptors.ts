@@ -4,7 +4,11 @@
 // OpenTelemetry interceptors add an extra yield before each command in a history that lacks their SDK flags, so
 // turning them on for a workflow started without them breaks its replay (seen on the saved rollout histories
 // with updates); decided this way, a process may start or stop tracing with workflows running.
-import {
+//
+// Their module is loaded only when a traced workflow first needs it. The reusable V8 context runs every module a
+// workflow imports again for each new workflow, and this one (OpenTelemetry's SDK behind it) was about a tenth of
+// the workflow thread's CPU in the 1,000-host orchestration benchmark, where nothing is traced.
+import type {
   OpenTelemetryInboundInterceptor,
   OpenTelemetryInternalsInterceptor,
   OpenTelemetryOutboundInterceptor,
@@ -19,13 +23,27 @@ import type {
 /** The header the OpenTelemetry interceptors carry a span context in. */
 const TRACE_HEADER = '_tracer-data';
 
+interface OtelWorkflowModule {
+  OpenTelemetryInboundInterceptor: new () => OpenTelemetryInboundInterceptor;
+  OpenTelemetryOutboundInterceptor: new () => OpenTelemetryOutboundInterceptor;
+  OpenTelemetryInternalsInterceptor: new () => OpenTelemetryInternalsInterceptor;
+}
+
+/** Synchronous, so a traced workflow's interceptors run exactly where they did when the module was imported. */
+function otelModule(): OtelWorkflowModule {
+  // A require the bundler resolves: a static import would run the module for every workflow.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@temporalio/interceptors-opentelemetry/lib/workflow/index.js') as OtelWorkflowModule;
+}
+
 export const interceptors = (): WorkflowInterceptors => {
   let traced = false;
   let otelIn: OpenTelemetryInboundInterceptor | undefined;
   let otelOut: OpenTelemetryOutboundInterceptor | undefined;
-  const inbound = () => (otelIn ??= new OpenTelemetryInboundInterceptor());
-  const outbound = () => (otelOut ??= new OpenTelemetryOutboundInterceptor());
-  const internals = new OpenTelemetryInternalsInterceptor();
+  let otelInternals: OpenTelemetryInternalsInterceptor | undefined;
+  const inbound = () => (otelIn ??= new (otelModule().OpenTelemetryInboundInterceptor)());
+  const outbound = () => (otelOut ??= new (otelModule().OpenTelemetryOutboundInterceptor)());
+  const internals = () => (otelInternals ??= new (otelModule().OpenTelemetryInternalsInterceptor)());
 
   const tracedInbound: WorkflowInboundCallsInterceptor = {
     execute(input, next) {
@@ -50,7 +68,7 @@ export const interceptors = (): WorkflowInterceptors => {
   const tracedInternals: WorkflowInternalsInterceptor = {
     dispose(input, next) {
       // The OpenTelemetry one calls next synchronously; its promise settles with nothing to wait for.
-      if (traced) void internals.dispose(input, next);
+      if (traced) void internals().dispose(input, next);
       else next(input);
     },
   };
