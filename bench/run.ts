@@ -8,9 +8,11 @@
 //   --runs N     override the number of runs of every benchmark
 //   --backends dev,postgres  fleet only: the Temporal backends to roll out on (both by default)
 //   --sizes N,N  orchestration only: roll out these numbers of sim hosts, each with the payload codec on and off
+//   --redo REPORT.json [--reason TEXT]  run the --only benchmarks again and write a full report that is REPORT
+//                (a full run) with those replaced, e.g. after one of them failed; it rewrites BENCHMARKS.md too
 //   --profile    run the agent's bench servers under `node --cpu-prof` (profiles in <out>/tmp/); their top
 //                frames go into the results JSON (details.profiles)
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +60,8 @@ export interface RunOptions {
   backends?: FleetBackend[];
   profile: boolean;
   out: string;
+  /** A full run's report whose other benchmarks complete this run's into a full report. */
+  redo?: { file: string; reason?: string };
   doc: boolean;
   install: boolean;
   log(msg: string): void;
@@ -143,7 +147,7 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
       removeDir();
     }
   }
-  const report: Report = {
+  const run: Report = {
     tool: 'vaquero-bench',
     version: 1,
     // Profiled servers run slower: such a run never stands as the project's full result.
@@ -156,6 +160,7 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
     benchmarks,
     failed,
   };
+  const report = o.redo ? completedBy(run, o.redo) : run;
   mkdirSync(o.out, { recursive: true });
   const json = path.join(o.out, `${stamp}.json`);
   const md = path.join(o.out, `${stamp}.md`);
@@ -163,11 +168,47 @@ export async function runBenchmarks(o: RunOptions): Promise<{ report: Report; fi
   writeFileSync(md, renderReportMarkdown(report));
   const files = [json, md, ...kept];
   // Only a full run of everything speaks for the project in BENCHMARKS.md.
-  if (o.doc && report.mode === 'full' && o.only.length === BENCHMARKS.length) {
+  const all = BENCHMARKS.every(
+    (b) => report.benchmarks.some((x) => x.name === b) || report.failed.some((f) => f.name === b),
+  );
+  if (o.doc && report.mode === 'full' && all) {
     updateBenchmarksDoc(path.join(ROOT, 'BENCHMARKS.md'), report);
     files.push(path.join(ROOT, 'BENCHMARKS.md'));
   }
   return { report, files };
+}
+
+/** A full run's report (`redo.file`) with this run's benchmarks in place of its own. */
+export function completedBy(run: Report, redo: NonNullable<RunOptions['redo']>): Report {
+  const base = JSON.parse(readFileSync(redo.file, 'utf8')) as Report;
+  if (base.tool !== 'vaquero-bench' || base.mode !== 'full')
+    throw new Error(`--redo ${redo.file}: not the report of a full run`);
+  if (run.mode !== 'full')
+    throw new Error(
+      '--redo: the benchmarks run again must run in full (no --runs, --sizes, --smoke, --profile)',
+    );
+  const again = new Set([...run.benchmarks.map((b) => b.name), ...run.failed.map((f) => f.name)]);
+  return {
+    ...base,
+    benchmarks: BENCHMARKS.flatMap((name) => {
+      const b = again.has(name)
+        ? run.benchmarks.find((x) => x.name === name)
+        : base.benchmarks.find((x) => x.name === name);
+      return b ? [b] : [];
+    }),
+    failed: [...base.failed.filter((f) => !again.has(f.name)), ...run.failed],
+    finishedAt: run.finishedAt,
+    durationS: base.durationS + run.durationS,
+    redone: [
+      ...(base.redone ?? []),
+      {
+        benchmarks: [...again],
+        startedAt: run.startedAt,
+        command: run.command,
+        ...(redo.reason ? { reason: redo.reason } : {}),
+      },
+    ],
+  };
 }
 
 /** The repository's Prettier style for the JSON it keeps (`npm run format:check`), when Prettier is installed. */
@@ -193,6 +234,8 @@ export function parseRunArgs(argv: string[]): RunOptions {
       'no-install': { type: 'boolean', default: false },
       sizes: { type: 'string' },
       backends: { type: 'string' },
+      redo: { type: 'string' },
+      reason: { type: 'string' },
     },
     strict: true,
   });
@@ -218,6 +261,9 @@ export function parseRunArgs(argv: string[]): RunOptions {
     ...(sizes !== undefined ? { sizes } : {}),
     ...(backends !== undefined ? { backends } : {}),
     profile: values.profile ?? false,
+    ...(values.redo !== undefined
+      ? { redo: { file: path.resolve(values.redo), ...(values.reason ? { reason: values.reason } : {}) } }
+      : {}),
     out: path.resolve(values.out ?? path.join(ROOT, 'bench', 'results')),
     doc: !values['no-doc'],
     install: !values['no-install'],

@@ -69,6 +69,10 @@ export function renderResults(report: Report): string {
     '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Linux ${m.kernel}, Node ${m.node}; load average at start ${m.loadAverageAtStart.join(' ')}.`,
     `Versions: ${tools}.`,
+    ...(report.redone ?? []).map(
+      (r) =>
+        `Run again on the same machine, replacing the full run's ${r.benchmarks.join(', ')}: ${r.startedAt}, \`${r.command}\`${r.reason ? ` (${r.reason})` : ''}.`,
+    ),
     '',
     "Values are medians over the runs, with the range of the runs in small type; ↑ higher is better, ↓ lower is better; ÷ is vaquero divided by the reference; **bold** ratios are more than 20 % in the reference's favour.",
   ];

@@ -60,6 +60,11 @@ export interface Report {
   benchmarks: BenchmarkResult[];
   /** Benchmarks that threw, with the error. */
   failed: { name: string; error: string }[];
+  /**
+   * Set when some benchmarks of a full run were run again (`--redo`): which, when, by what command. The rest of the
+   * report is the full run's, as it was.
+   */
+  redone?: { benchmarks: string[]; startedAt: string; command: string; reason?: string }[];
 }
 
 function measure(runs: (number | null | undefined)[]): Measure {

@@ -70,6 +70,10 @@ export interface RunOneResult {
 
 const input = JSON.parse(process.argv[2]!) as RunOneInput;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const t0 = performance.now();
+/** Phases on stderr: the runner shows its tail when a run gives no result, which then says where it stopped. */
+const phase = (what: string): void =>
+  void process.stderr.write(`${((performance.now() - t0) / 1000).toFixed(1)} s: ${what}\n`);
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
@@ -113,6 +117,7 @@ async function runVaquero(temporal: TemporalConnection, dir: string, mark: Mark)
     const result = await withTimeout(handle.result() as Promise<RolloutResult>, input.timeoutS * 1000);
     mark.end();
     clearInterval(watch);
+    phase(result === 'timeout' ? 'cap reached' : 'rollout ended');
     if (result === 'timeout') {
       const status = await handle.query(rolloutStatusQuery).catch(() => undefined);
       return {
@@ -124,7 +129,9 @@ async function runVaquero(temporal: TemporalConnection, dir: string, mark: Mark)
     }
     return { completed: result.provisioned, state: result.state, sites: sot.sites.length, sampleWorkflowId };
   } finally {
+    phase('stopping the workers');
     await stack.stop();
+    phase('workers stopped');
   }
 }
 
@@ -263,6 +270,7 @@ async function main(): Promise<void> {
       input.workload === 'vaquero' ? await runVaquero(temporal, dir, mark) : await runMinimal(temporal, mark);
     const cpu = process.cpuUsage(cpu0);
     const serverCpu1 = cpuSeconds(server.pid);
+    phase('weighing the histories');
     const sample = await temporal.client.workflow
       .getHandle(r.sampleWorkflowId)
       .describe()
@@ -271,7 +279,14 @@ async function main(): Promise<void> {
     const bytes = await weighHistory(temporal.client, r.sampleWorkflowId)
       .then((w) => w.bytes)
       .catch(() => null);
-    const byType = await eventsByType(temporal).catch(() => null);
+    // Only a rollout that finished says what a whole rollout costs; bounded, so a slow listing never eats the budget.
+    const byType =
+      r.state === 'timeout'
+        ? null
+        : await withTimeout(eventsByType(temporal), 60_000).then(
+            (t) => (t === 'timeout' ? null : t),
+            () => null,
+          );
     const seconds = mark.seconds();
     const result: RunOneResult = {
       workload: input.workload,
@@ -298,6 +313,7 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   } finally {
+    phase('stopping Temporal');
     await temporal.close();
     await server.stop();
     await rm(dir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import { DOC_END, DOC_START, renderReportMarkdown, updateBenchmarksDoc } from '.
 import type { Report } from '../../bench/lib/results.ts';
 import { makeRow, shortfall } from '../../bench/lib/results.ts';
 import { median, percentile } from '../../bench/lib/stats.ts';
+import { completedBy } from '../../bench/run.ts';
 import { requireRoot } from '../../testkit/netns.ts';
 
 const RUN = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
@@ -187,6 +188,87 @@ test('the results section of BENCHMARKS.md is replaced and the rest kept', () =>
     );
     assert.match(doc, /- a note/);
     assert.match(renderReportMarkdown(report), /^# vaquero benchmark results/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--redo: a full report with the benchmarks run again in place of its own, said so in the results', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'vq-bench-redo-'));
+  const bench = (name: string, value: number): Report['benchmarks'][number] => ({
+    name,
+    params: {},
+    rows: [makeRow(name, { case: 'c', metric: 'm', unit: '/s', better: 'higher' }, [value], { ref: [1] })],
+    details: {},
+    notes: [],
+    durationS: 10,
+  });
+  const machine: Report['machine'] = {
+    hostname: 'bench',
+    cpu: 'AMD EPYC',
+    cores: 2,
+    memoryGiB: 8,
+    kernel: '6.1',
+    os: 'Debian',
+    node: 'v20',
+    loadAverageAtStart: [0.1, 0.1, 0.1],
+    tools: {},
+  };
+  const full: Report = {
+    tool: 'vaquero-bench',
+    version: 1,
+    mode: 'full',
+    startedAt: '2026-12-04T23:21:18.000Z',
+    finishedAt: '2026-12-05T00:30:00.000Z',
+    durationS: 4000,
+    command: 'npm run bench',
+    machine,
+    benchmarks: [bench('dhcp', 1), bench('tftp', 2), bench('http', 3), bench('fleet', 5)],
+    failed: [{ name: 'orchestration', error: 'no result' }],
+  };
+  const again: Report = {
+    ...full,
+    startedAt: '2026-12-05T00:40:00.000Z',
+    finishedAt: '2026-12-05T00:55:00.000Z',
+    durationS: 900,
+    command: 'npm run bench -- --only orchestration --redo x.json',
+    benchmarks: [bench('orchestration', 4)],
+    failed: [],
+  };
+  const file = path.join(dir, 'full.json');
+  try {
+    writeFileSync(file, JSON.stringify(full));
+    const r = completedBy(again, { file, reason: 'its 3,000-host run hung' });
+    assert.equal(r.mode, 'full');
+    assert.deepEqual(
+      r.benchmarks.map((b) => [b.name, b.rows[0]!.vaquero.median]),
+      [
+        ['dhcp', 1],
+        ['tftp', 2],
+        ['http', 3],
+        ['orchestration', 4],
+        ['fleet', 5],
+      ],
+    );
+    assert.deepEqual(r.failed, []);
+    assert.equal(r.startedAt, full.startedAt);
+    assert.equal(r.durationS, 4900);
+    assert.deepEqual(r.redone, [
+      {
+        benchmarks: ['orchestration'],
+        startedAt: again.startedAt,
+        command: again.command,
+        reason: 'its 3,000-host run hung',
+      },
+    ]);
+    assert.match(
+      renderReportMarkdown(r),
+      /Run again on the same machine, replacing the full run's orchestration: 2026-12-05T00:40:00\.000Z, `npm run bench -- --only orchestration --redo x\.json` \(its 3,000-host run hung\)\./,
+    );
+    // Only a full run can be completed, and only by benchmarks run in full.
+    assert.throws(() => completedBy({ ...again, mode: 'runs=1' }, { file }), /must run in full/);
+    writeFileSync(file, JSON.stringify({ ...full, mode: 'smoke' }));
+    assert.throws(() => completedBy(again, { file }), /not the report of a full run/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
