@@ -102,6 +102,8 @@ async function runVaquero(temporal: TemporalConnection, dir: string, mark: Mark)
     control: true,
     simSites: sot.sites,
     simDelays: ZERO_DELAYS,
+    // A run the cap ended has hosts mid-activity whose sims are stopped: give up on them rather than wait.
+    stopForceMs: 30_000,
   });
   try {
     const sampleWorkflowId = hostWorkflowId(sot.sites[0]!, 's001-h0001');
