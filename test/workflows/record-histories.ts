@@ -20,9 +20,10 @@ import {
 } from '../../domain/agent-status.ts';
 import type { AgentStatusReport } from '../../domain/agent-status.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/temporal-names.ts';
+import { bmcSemaphoreStatusQuery, bmcSemaphoreWorkflowId } from '../../domain/bmc-semaphore-api.ts';
 import { changeKernel, writeSot } from '../../testkit/sot.ts';
 import { addBoot, setBmc } from '../activities/power/site-extras.ts';
-import { dropBmc, setValidateOn } from './support/sot-edits.ts';
+import { dropBmc, setSitePolicy, setValidateOn } from './support/sot-edits.ts';
 import { startTestStack } from '../../testkit/stack.ts';
 import type { TestStack } from '../../testkit/stack.ts';
 import {
@@ -445,7 +446,33 @@ async function noBmcSelfNetboot(stack: TestStack): Promise<void> {
   await save(stack, 'host-no-bmc-self-netboot-provisioned', hostWorkflowId(sot.site, 'n1'));
 }
 
+/**
+ * A site's BMC semaphore with hosts queued on it: six hosts at once, bmc_concurrency 2, slow BMC calls, so permits
+ * are granted at once (by update), queued and granted later (by signal), and given back. The run is saved open.
+ */
+async function bmcSemaphoreQueued(stack: TestStack): Promise<void> {
+  const hosts = ['q1', 'q2', 'q3', 'q4', 'q5', 'q6'];
+  const sot = await writeSot({
+    sot: 'rec-bmc-queue',
+    site: 'rec-bmc-queue',
+    siteMaxConcurrent: hosts.length,
+    workflows: { one: { boots: ['quick'], policy: { max_concurrent: hosts.length } } },
+    hosts: hosts.map((name) => ({ name, workflow: 'one' })),
+  });
+  await setSitePolicy(sot, { bmc_concurrency: 2 });
+  await stack.startSimSite(sot.site, { bmc: 100 });
+  const r = await startRollout(stack.client, sot);
+  const result = await rolloutResult(stack.client, r.workflowId, 180_000);
+  if (result.state !== 'completed') throw new Error(`rollout ended ${result.state}`);
+  const semaphore = stack.client.workflow.getHandle(bmcSemaphoreWorkflowId(sot.site));
+  const status = await semaphore.query(bmcSemaphoreStatusQuery);
+  if (status.granted !== hosts.length || status.maxHeld !== 2 || status.held.length > 0)
+    throw new Error(`semaphore ${JSON.stringify(status)}`);
+  await save(stack, 'bmc-semaphore-queued', semaphore.workflowId);
+}
+
 const RECORDERS: Record<string, (stack: TestStack) => Promise<void>> = {
+  bmcSemaphoreQueued,
   agentStatusReports,
   validateOnly,
   noBmcSelfNetboot,

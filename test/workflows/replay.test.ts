@@ -38,6 +38,7 @@ test('the saved histories cover both workflows and the paths that matter', () =>
     'host-adopted-finishing-older',
     'host-switched-before-power',
     'host-switched-continued',
+    'bmc-semaphore-queued',
   ]) {
     // A scenario recorded by older code is `<scenario>.json`; since histories are named by commit, `<scenario>@<commit>`.
     assert.ok(
@@ -51,7 +52,9 @@ test('the saved histories cover both workflows and the paths that matter', () =>
       ? 'rollout'
       : s.file.startsWith('agent-status-')
         ? 'agentStatus'
-        : 'hostReprovision';
+        : s.file.startsWith('bmc-semaphore-')
+          ? 'bmcSemaphore'
+          : 'hostReprovision';
     assert.equal(typeOf(s.history), type, s.file);
     if (s.recordedBy) assert.deepEqual(s.recordedBy.patches, patchesIn(s.json), `${s.file}: its patch set`);
   }

@@ -50,3 +50,11 @@ export async function setSimOptions(
   bmc.options = { ...bmc.options, ...options };
   await writeFile(file, docs.map((d) => stringify(d)).join('---\n'));
 }
+
+/** Merges `policy` into the site's policy (`sites/<site>/env.yml`) of a written SoT. */
+export async function setSitePolicy(sot: WrittenSot, policy: Record<string, unknown>): Promise<void> {
+  const file = path.join(sot.dir, 'sites', sot.site, 'env.yml');
+  const site = parse(await readFile(file, 'utf8')) as { policy?: Record<string, unknown> };
+  site.policy = { ...site.policy, ...policy };
+  await writeFile(file, stringify(site));
+}
