@@ -12,11 +12,18 @@
 // * A grant to a holder that no longer exists is taken back at once.
 // * Lifetime: started by the first host that finds none running; ends after an idle hour; continues as new
 //   when history grows. A request racing the end is safe: completion fails while signals are unhandled.
+// * Wake-ups (since `bmc-semaphore-steady-timer`): one timer at a time, for the earliest lease expiry or the idle
+//   end, kept until it fires or an earlier deadline appears. Before, every workflow task that changed anything
+//   cancelled the timer and started another: two history events per task, on the one workflow every host of the
+//   site goes through.
 import {
+  CancellationScope,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
@@ -32,11 +39,33 @@ import type { BmcPermitRequest, BmcSemaphoreInput, BmcSemaphoreStatus } from '..
 const IDLE_MS = 60 * 60_000;
 /** Grants per run before continuing as new (each grant costs a handful of history events). */
 const GRANTS_PER_RUN = 1000;
+export const BMC_SEMAPHORE_STEADY_TIMER_PATCH = 'bmc-semaphore-steady-timer';
+
+/** A pending wake-up: a timer in a scope of its own, so that only it is cancelled when an earlier one is needed. */
+interface Alarm {
+  at: number;
+  rang: boolean;
+  scope: CancellationScope;
+}
+
+function setAlarm(at: number): Alarm {
+  const scope = new CancellationScope();
+  const alarm: Alarm = { at, rang: false, scope };
+  scope
+    .run(() => sleep(Math.max(1, at - Date.now())))
+    .then(
+      () => void (alarm.rang = true),
+      () => undefined, // cancelled for an earlier one
+    );
+  return alarm;
+}
 
 type Held = BmcSemaphoreStatus['held'][number];
 type Waiting = BmcSemaphoreStatus['waiting'][number];
 
 export async function bmcSemaphore(input: BmcSemaphoreInput): Promise<void> {
+  const steadyTimer = patched(BMC_SEMAPHORE_STEADY_TIMER_PATCH);
+  let alarm: Alarm | undefined;
   const r = input.resume;
   let limit = r?.limit ?? input.initial?.limit ?? DEFAULT_BMC_CONCURRENCY;
   const held = new Map<string, Held>((r?.held ?? []).map((h) => [h.requestId, h]));
@@ -150,6 +179,17 @@ export async function bmcSemaphore(input: BmcSemaphoreInput): Promise<void> {
       });
     }
     const nextExpiry = Math.min(...[...held.values()].map((h) => h.expiresAt));
+    if (steadyTimer) {
+      const wakeAt = held.size > 0 ? nextExpiry : idleSince + IDLE_MS;
+      // A release only moves the earliest expiry later, and a new lease ends after the pending one: the timer stays.
+      if (alarm === undefined || alarm.rang || wakeAt < alarm.at) {
+        alarm?.scope.cancel();
+        alarm = setAlarm(wakeAt);
+      }
+      const pending = alarm;
+      await condition(() => changed || pending.rang);
+      continue;
+    }
     const wakeIn =
       held.size > 0 ? Math.max(1, nextExpiry - Date.now()) : Math.max(1, IDLE_MS - (Date.now() - idleSince));
     await condition(() => changed, wakeIn);

@@ -1,16 +1,20 @@
 // Per-site BMC concurrency on a real stack: many sim hosts of one site reprovisioned at once, with the site's
 // policy.bmc_concurrency at 3 and slow BMC calls. The sim fleet counts BMC calls in flight: never more than 3,
-// and 3 is reached (so the limit, not a lack of parallelism, is what bounds it).
+// and 3 is reached (so the limit, not a lack of parallelism, is what bounds it); and the semaphore keeps one
+// wake-up timer through it all.
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse, stringify } from 'yaml';
+import proto from '@temporalio/proto';
 import { bmcSemaphoreStatusQuery, bmcSemaphoreWorkflowId } from '../../../domain/bmc-semaphore-api.ts';
 import { writeSot } from '../../../testkit/sot.ts';
 import { startTestStack } from '../../../testkit/stack.ts';
 import type { TestStack } from '../../../testkit/stack.ts';
 import { hostStatus, rolloutResult, startRollout } from '../../../testkit/workflows.ts';
+
+const EventType = proto.temporal.api.enums.v1.EventType;
 
 let stack: TestStack;
 before(async () => {
@@ -64,4 +68,19 @@ test(`${HOSTS} hosts of one site, bmc_concurrency ${LIMIT}: at most ${LIMIT} BMC
   assert.deepEqual(status.held, []);
   assert.deepEqual(status.waiting, []);
   assert.equal(status.expired, 0);
+
+  // One wake-up timer kept across the run (bmc-semaphore-steady-timer), not one cancelled and restarted per task.
+  const history = await stack.client.workflow.getHandle(bmcSemaphoreWorkflowId(sot.site)).fetchHistory();
+  const count = (type: string) =>
+    (history.events ?? []).filter((e) => EventType[e.eventType ?? 0] === type).length;
+  const tasks = count('EVENT_TYPE_WORKFLOW_TASK_COMPLETED');
+  assert.ok(tasks > 5, `${tasks} workflow tasks`);
+  assert.ok(
+    count('EVENT_TYPE_TIMER_STARTED') <= 2,
+    `${count('EVENT_TYPE_TIMER_STARTED')} timers in ${tasks} tasks`,
+  );
+  assert.ok(
+    count('EVENT_TYPE_TIMER_CANCELED') <= 1,
+    `${count('EVENT_TYPE_TIMER_CANCELED')} timers cancelled`,
+  );
 });
