@@ -17,6 +17,19 @@ import { requireRoot } from '../../testkit/netns.ts';
 
 const RUN = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
 
+/** The machine of the made-up reports below. */
+const MACHINE: Report['machine'] = {
+  hostname: 'h',
+  cpu: 'cpu',
+  cores: 2,
+  memoryGiB: 8,
+  kernel: '6.1',
+  os: 'Debian',
+  node: 'v20',
+  loadAverageAtStart: [0.1, 0.1, 0.1],
+  tools: { wrk: '4.1.0' },
+};
+
 test('npm run bench -- --smoke --only tftp writes a JSON and a Markdown report', () => {
   requireRoot();
   const out = mkdtempSync(path.join(tmpdir(), 'vq-bench-out-'));
@@ -147,17 +160,7 @@ test('the results section of BENCHMARKS.md is replaced and the rest kept', () =>
       finishedAt: '2026-01-01T00:10:00.000Z',
       durationS: 600,
       command: 'npm run bench',
-      machine: {
-        hostname: 'h',
-        cpu: 'cpu',
-        cores: 2,
-        memoryGiB: 8,
-        kernel: '6.1',
-        os: 'Debian',
-        node: 'v20',
-        loadAverageAtStart: [0.1, 0.1, 0.1],
-        tools: { wrk: '4.1.0' },
-      },
+      machine: MACHINE,
       benchmarks: [
         {
           name: 'dhcp',
@@ -203,17 +206,6 @@ test('--redo: a full report with the benchmarks run again in place of its own, s
     notes: [],
     durationS: 10,
   });
-  const machine: Report['machine'] = {
-    hostname: 'bench',
-    cpu: 'AMD EPYC',
-    cores: 2,
-    memoryGiB: 8,
-    kernel: '6.1',
-    os: 'Debian',
-    node: 'v20',
-    loadAverageAtStart: [0.1, 0.1, 0.1],
-    tools: {},
-  };
   const full: Report = {
     tool: 'vaquero-bench',
     version: 1,
@@ -222,7 +214,7 @@ test('--redo: a full report with the benchmarks run again in place of its own, s
     finishedAt: '2026-12-05T00:30:00.000Z',
     durationS: 4000,
     command: 'npm run bench',
-    machine,
+    machine: MACHINE,
     benchmarks: [bench('dhcp', 1), bench('tftp', 2), bench('http', 3), bench('fleet', 5)],
     failed: [{ name: 'orchestration', error: 'no result' }],
   };
