@@ -2,13 +2,16 @@
 // One lane would take 40 minutes on CI's two cores, most of it spent waiting (QEMU boots under TCG, minute
 // boundaries, Temporal timers) rather than computing. The machine lane holds the tests that use the machine's
 // shared parts — QEMU VMs, podman and its containers (some count every container), the benchmarks' load — so no two
-// of them ever run at once (and a few long files that balance the lanes); every other file runs in the second lane. Output: the general lane streams to stdout as
-// it runs; the machine lane is written to test-artifacts/lanes/machine.tap and printed whole when both are done (two
-// TAP streams interleaved line by line would be unreadable). The exit code is non-zero when either lane failed.
-import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+// of them ever run at once (and a few long files that balance the lanes); every other file runs in the general lane.
+//
+// Each file runs in a `node --test` of its own with a time limit (tools/test-file-run.ts), and its output is printed
+// whole when it ends, headed by its lane, its place and its result, so the two lanes interleave only between files
+// and a file that hangs is ended, named and shown instead of holding CI until CI's own limit prints nothing. Each
+// lane's output is also kept in test-artifacts/lanes/<lane>.tap. The exit code is non-zero when any file failed,
+// was ended, or was not run because the lanes' total time was spent.
+import { appendFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { describeRun, passed, runTestFile, type FileRun } from './test-file-run.ts';
 
 /**
  * Folders and files whose tests use the machine's shared parts (see above), and, to even out the lanes (the
@@ -28,6 +31,48 @@ const MACHINE_LANE = [
   'test/temporal/production-temporal.test.ts',
 ];
 
+interface Options {
+  /** Seconds one file may run. The longest file here takes about 6 minutes on 2 cores. */
+  fileLimitS: number;
+  /** Seconds both lanes together may take; files not started by then are reported as not run. CI allows 90 minutes
+   * for everything, the install and the checks before the tests included. */
+  totalLimitS: number;
+  /** Milliseconds one test may take (node's --test-timeout). */
+  testTimeoutMs: number;
+  root: string;
+  /** Where each lane's output is kept. */
+  logs: string;
+  /** Keep only the files under these paths. */
+  only: string[];
+}
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = {
+    fileLimitS: 1200,
+    totalLimitS: 3600,
+    testTimeoutMs: 600_000,
+    root: 'test',
+    logs: 'test-artifacts/lanes',
+    only: [],
+  };
+  for (const a of argv) {
+    const m = /^--([a-z-]+)=(.*)$/.exec(a);
+    if (!m) {
+      o.only.push(a);
+      continue;
+    }
+    const [, key, value] = m as unknown as [string, string, string];
+    const n = Number(value);
+    if (key === 'root') o.root = value;
+    else if (key === 'logs') o.logs = value;
+    else if (key === 'file-limit' && n > 0) o.fileLimitS = n;
+    else if (key === 'total-limit' && n > 0) o.totalLimitS = n;
+    else if (key === 'test-timeout' && n > 0) o.testTimeoutMs = n;
+    else throw new Error(`test-lanes: unknown or invalid option ${a}`);
+  }
+  return o;
+}
+
 async function testFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -39,42 +84,76 @@ async function testFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-function runLane(files: string[], out: NodeJS.WritableStream | 'inherit'): Promise<number> {
-  // node --test with no files would look for tests of its own: an empty lane runs nothing.
-  if (files.length === 0) return Promise.resolve(0);
-  const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', ...files];
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', out === 'inherit' ? 'inherit' : 'pipe', out === 'inherit' ? 'inherit' : 'pipe'],
-  });
-  if (out !== 'inherit') {
-    child.stdout?.pipe(out, { end: false });
-    child.stderr?.pipe(out, { end: false });
+interface LaneResult {
+  name: string;
+  runs: FileRun[];
+  notRun: string[];
+  seconds: number;
+}
+
+async function runLane(
+  name: string,
+  files: string[],
+  o: Options,
+  deadline: number,
+  log: string,
+): Promise<LaneResult> {
+  const started = Date.now();
+  const runs: FileRun[] = [];
+  const notRun: string[] = [];
+  await writeFile(log, '');
+  for (const [i, file] of files.entries()) {
+    const leftS = Math.floor((deadline - Date.now()) / 1000);
+    if (leftS <= 0) {
+      notRun.push(file);
+      continue;
+    }
+    const r = await runTestFile(file, Math.min(o.fileLimitS, leftS), o.testTimeoutMs);
+    runs.push(r);
+    const block = `# ── ${name} lane, file ${i + 1} of ${files.length}: ${file}: ${describeRun(r)}\n${r.output}${r.output.endsWith('\n') ? '' : '\n'}`;
+    await appendFile(log, block);
+    process.stdout.write(block);
   }
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  return { name, runs, notRun, seconds: (Date.now() - started) / 1000 };
+}
+
+function laneSummary(l: LaneResult): string {
+  const sum = (k: 'tests' | 'pass' | 'fail') => l.runs.reduce((n, r) => n + (r.counts?.[k] ?? 0), 0);
+  const ended = l.runs.filter((r) => r.endedAfterS !== undefined).length;
+  const notes = [ended ? `${ended} ended` : '', l.notRun.length ? `${l.notRun.length} not run` : '']
+    .filter(Boolean)
+    .join(', ');
+  return `${l.name} ${l.runs.length + l.notRun.length} files${notes ? ` (${notes})` : ''}, ${sum('tests')} tests, ${sum('pass')} passed, ${sum('fail')} failed, ${(l.seconds / 60).toFixed(1)} min`;
 }
 
 async function main(): Promise<void> {
-  // Arguments, if any, keep only the files under those paths (`node --import tsx tools/test-lanes.ts test/sot`).
-  const only = process.argv.slice(2);
-  const files = (await testFiles('test'))
-    .filter((f) => only.length === 0 || only.some((o) => f.startsWith(o)))
+  const o = parseOptions(process.argv.slice(2));
+  const files = (await testFiles(o.root))
+    .filter((f) => o.only.length === 0 || o.only.some((p) => f.startsWith(p)))
     .sort();
   const inMachineLane = (f: string) =>
     MACHINE_LANE.some((m) => (m.endsWith('/') ? f.startsWith(m) : f === m));
   const machine = files.filter(inMachineLane);
   const general = files.filter((f) => !inMachineLane(f));
-  await mkdir('test-artifacts/lanes', { recursive: true });
-  const machineLog = 'test-artifacts/lanes/machine.tap';
-  const sink = createWriteStream(machineLog);
+  await mkdir(o.logs, { recursive: true });
   process.stdout.write(
-    `# lanes: ${general.length} files in the general lane (below, as they run), ${machine.length} in the machine lane (${machineLog}, printed at the end)\n`,
+    `# lanes: ${general.length} files in the general lane, ${machine.length} in the machine lane; each file's output below as it ends (also in ${o.logs}/); ${o.fileLimitS} s per file, ${o.totalLimitS} s in all\n`,
   );
-  const [g, m] = await Promise.all([runLane(general, 'inherit'), runLane(machine, sink)]);
-  await new Promise<void>((resolve) => sink.end(resolve));
-  process.stdout.write(`\n# machine lane (${machine.length} files):\n`);
-  process.stdout.write(await readFile(machineLog, 'utf8'));
-  process.stdout.write(`\n# lanes: general exit ${g}, machine exit ${m}\n`);
-  process.exitCode = g !== 0 || m !== 0 ? 1 : 0;
+  const deadline = Date.now() + o.totalLimitS * 1000;
+  const lanes = await Promise.all([
+    runLane('general', general, o, deadline, path.join(o.logs, 'general.tap')),
+    runLane('machine', machine, o, deadline, path.join(o.logs, 'machine.tap')),
+  ]);
+  const bad: string[] = [];
+  for (const l of lanes) {
+    for (const r of l.runs) if (!passed(r)) bad.push(`${r.file} (${describeRun(r)})`);
+    for (const f of l.notRun) bad.push(`${f} (not run: the lanes' ${o.totalLimitS} s were spent)`);
+  }
+  process.stdout.write(`\n# lanes: ${lanes.map(laneSummary).join('; ')}\n`);
+  if (bad.length > 0) process.stdout.write(`# not passed:\n${bad.map((b) => `#   ${b}\n`).join('')}`);
+  const exit = (l: LaneResult) => (l.notRun.length === 0 && l.runs.every(passed) ? 0 : 1);
+  process.stdout.write(`# lanes: ${lanes.map((l) => `${l.name} exit ${exit(l)}`).join(', ')}\n`);
+  process.exitCode = bad.length > 0 ? 1 : 0;
 }
 
 await main();
