@@ -150,6 +150,8 @@ case "$BMC_ACTION" in
       "") fail 1 "unexpected boot flags: $OUT" ;;
       *) B=$SEL ;;
     esac
+    # Without the valid bit the selector is no override (some BMCs clear only that bit once it was used).
+    case "$OUT" in *"Boot Flag Invalid"*) B=none ;; esac
     case "$OUT" in *"Options apply to all future boots"*) PER=true ;; *) PER=false ;; esac
     A="boot: $B
 persistent: $PER" ;;

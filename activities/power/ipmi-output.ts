@@ -6,12 +6,18 @@ export function parsePowerStatus(stdout: string): PowerState | undefined {
   return m ? (m[1]!.toLowerCase() as PowerState) : undefined;
 }
 
-/** `chassis bootparam get 5` (boot flags). */
+/**
+ * `chassis bootparam get 5` (boot flags). A selector without the valid bit is no override: the firmware boots its own
+ * order. Some BMCs clear only that bit after the boot that used the override and leave the selector as it was.
+ */
 export function parseBootFlags(stdout: string): BootDeviceReading | undefined {
   const sel = /Boot Device Selector\s*:\s*(.+)/.exec(stdout);
   if (!sel) return undefined;
-  const raw = sel[1]!.trim();
-  return { device: deviceOf(raw), persistent: /Options apply to all future boots/i.test(stdout), raw };
+  const selector = sel[1]!.trim();
+  const persistent = /Options apply to all future boots/i.test(stdout);
+  if (/Boot Flag Invalid/i.test(stdout))
+    return { device: 'none', persistent, raw: `${selector} (boot flag not valid)` };
+  return { device: deviceOf(selector), persistent, raw: selector };
 }
 
 function deviceOf(selector: string): BootDevice {

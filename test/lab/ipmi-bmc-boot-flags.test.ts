@@ -88,3 +88,21 @@ test('a persistent override applies to every boot until replaced; the EFI bit is
   );
   await ipmitool('chassis', 'power', 'off');
 });
+
+test('a selector left without its valid bit is no override: the driver reads none and says why', async () => {
+  // What some BMCs leave after the boot that used a one-time override: the device kept, only the valid bit cleared.
+  await ipmitool('raw', '0x00', '0x08', '0x05', '0x00', '0x04', '0x00', '0x00', '0x00');
+  const flags = await ipmitool('chassis', 'bootparam', 'get', '5');
+  assert.match(flags, /Boot Flag Invalid/);
+  assert.match(flags, /Boot Device Selector : Force PXE/);
+  assert.deepEqual(await driver.getBootDevice(target()), {
+    device: 'none',
+    persistent: false,
+    raw: 'Force PXE (boot flag not valid)',
+  });
+  // The BMC agrees: a power-on boots the machine's own order.
+  const before = (await bmc.powerOns()).length;
+  await ipmitool('chassis', 'power', 'on');
+  assert.deepEqual((await bmc.powerOns()).slice(before), ['default']);
+  await ipmitool('chassis', 'power', 'off');
+});
