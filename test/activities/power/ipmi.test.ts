@@ -121,7 +121,7 @@ test('a BMC that acknowledges but ignores the boot override fails with what it r
       assert.ok(e instanceof BmcError && !e.retryable, String(e));
       assert.equal(
         e.message,
-        'boot override not applied: BMC reports Force Boot from default Hard-Drive after 3 attempts',
+        'boot override not applied: BMC reports Force Boot from default Hard-Drive (boot flag not valid) after 3 attempts',
       );
       return true;
     });
