@@ -24,8 +24,8 @@ function errorText(e: unknown): string | undefined {
 }
 
 /**
- * One line for an SDK log entry, or undefined for one not worth printing: level, source (core for the SDK's
- * native side), message, the run and activity it concerns, and the error. Without them "WARN Activity failed" says
+ * One line for an SDK log entry, or undefined for one not worth printing: level, message, the run and activity it
+ * concerns, and the error. Without them "WARN Activity failed" says
  * nothing an operator can act on.
  */
 export function formatSdkLogEntry(entry: LogEntry): string | undefined {
@@ -37,14 +37,15 @@ export function formatSdkLogEntry(entry: LogEntry): string | undefined {
     return v === undefined || v === null || v === '' ? [] : [`${k}=${short(String(v), MAX_FIELD)}`];
   });
   const error = errorText(meta.error) ?? errorText(meta.failure);
-  const source = meta.sdkComponent === 'core' ? ' [core]' : '';
-  const line = `${entry.level}${source} ${entry.message}${fields.length ? ` (${fields.join(', ')})` : ''}${error ? `: ${short(error, MAX_FIELD * 2)}` : ''}`;
+  const line = `${entry.level} ${entry.message}${fields.length ? ` (${fields.join(', ')})` : ''}${error ? `: ${short(error, MAX_FIELD * 2)}` : ''}`;
   return short(line, MAX_LINE);
 }
 
 /**
  * The SDK's own log goes to stderr at WARN, one line per entry; vaquero's progress view owns stdout. The native
- * side's log is forwarded here too: left to itself it prints to stdout, in colour.
+ * side's log is not forwarded here: its forwarding (SDK 1.24) holds the event loop open for as long as the runtime
+ * lives, and a process that installed it but never made a worker or native connection (a server without a worker, a
+ * test) would then never exit by itself. Left alone it prints its warnings to stdout.
  */
 export function installQuietRuntime(): void {
   if (runtimeInstalled) return;
@@ -55,7 +56,6 @@ export function installQuietRuntime(): void {
         const line = formatSdkLogEntry(entry);
         if (line !== undefined) process.stderr.write(`${line}\n`);
       }),
-      telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
     });
   } catch {
     // Already installed by the embedding program: keep its choice.
