@@ -82,6 +82,18 @@ function runnerEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** The process groups of the files running now (each file runs in a session of its own, see runTestFile). */
+const running = new Set<number>();
+
+/**
+ * Signals every file running now. A file's group is not the lanes' own, so a Ctrl-C or a SIGTERM to the lanes
+ * reaches the files only through this.
+ */
+export function signalRunningFiles(signal: NodeJS.Signals): number {
+  for (const pid of running) signalGroup(pid, signal);
+  return running.size;
+}
+
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
@@ -102,6 +114,7 @@ export function runTestFile(file: string, limitS: number, testTimeoutMs: number)
     ['--import', 'tsx', '--test', `--test-timeout=${testTimeoutMs}`, file],
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: runnerEnv() },
   );
+  if (child.pid !== undefined) running.add(child.pid);
   const chunks: Buffer[] = [];
   child.stdout.on('data', (b: Buffer) => chunks.push(b));
   child.stderr.on('data', (b: Buffer) => chunks.push(b));
@@ -120,6 +133,7 @@ export function runTestFile(file: string, limitS: number, testTimeoutMs: number)
     const finish = (code: number | null) => {
       if (done) return;
       done = true;
+      if (child.pid !== undefined) running.delete(child.pid);
       clearTimeout(limitTimer);
       clearTimeout(killTimer);
       child.stdout.destroy();

@@ -11,7 +11,7 @@
 // was ended, or was not run because the lanes' total time was spent.
 import { appendFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describeRun, passed, runTestFile, type FileRun } from './test-file-run.ts';
+import { describeRun, passed, runTestFile, signalRunningFiles, type FileRun } from './test-file-run.ts';
 
 /**
  * Folders and files whose tests use the machine's shared parts (see above), and, to even out the lanes (the
@@ -126,8 +126,21 @@ function laneSummary(l: LaneResult): string {
   return `${l.name} ${l.runs.length + l.notRun.length} files${notes ? ` (${notes})` : ''}, ${sum('tests')} tests, ${sum('pass')} passed, ${sum('fail')} failed, ${(l.seconds / 60).toFixed(1)} min`;
 }
 
+/** Ctrl-C or SIGTERM: the running files get SIGTERM, SIGKILL 5 s later, and the lanes end with them. */
+function endFilesOnSignal(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      process.stdout.write(`\n# lanes: ${sig}: ending the ${signalRunningFiles('SIGTERM')} running files\n`);
+      setTimeout(() => {
+        signalRunningFiles('SIGKILL');
+        process.exit(130);
+      }, 5_000);
+    });
+}
+
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
+  endFilesOnSignal();
   const files = (await testFiles(o.root))
     .filter((f) => o.only.length === 0 || o.only.some((p) => f.startsWith(p)))
     .sort();

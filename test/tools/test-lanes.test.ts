@@ -2,13 +2,15 @@
 // for it: one passes, one fails, one never ends (a timer left running keeps node's test runner waiting for ever).
 // The runner must end the last within its limit, name it, show what it printed, and fail the run.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { describeRun, parseSummary } from '../../tools/test-file-run.ts';
+import { processesMentioning, waitGone } from '../temporal/fixtures/procs.ts';
 
 const FIXTURES = 'test/tools/fixtures/lanes';
 
@@ -65,6 +67,34 @@ test("past the lanes' total time, the running file is ended and the rest are rep
     out,
     /# {3}test\/tools\/fixtures\/lanes\/passes\.test\.ts \(not run: the lanes' 5 s were spent\)/,
   );
+});
+
+test('a SIGTERM to the lanes ends the files running in their own groups, and the lanes with them', async (t) => {
+  const logs = await mkdtemp(path.join(os.tmpdir(), 'vq-lanes-'));
+  t.after(() => rm(logs, { recursive: true, force: true }));
+  // node --test hands its child the file's absolute path: this checkout's file, no other's.
+  const hung = fileURLToPath(new URL('./fixtures/lanes/hangs.test.ts', import.meta.url));
+  const lanes = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'tools/test-lanes.ts', `--root=${FIXTURES}`, `--logs=${logs}`, `${FIXTURES}/hangs`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.after(() => {
+    for (const pid of processesMentioning(hung)) process.kill(pid, 'SIGKILL');
+  });
+  let out = '';
+  lanes.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => lanes.once('exit', (code) => resolve(code)));
+  let pids: number[] = [];
+  for (let i = 0; i < 300 && pids.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    pids = processesMentioning(hung);
+  }
+  assert.ok(pids.length > 0, `the hung file never started: ${out}`);
+  lanes.kill('SIGTERM');
+  assert.equal(await exited, 130);
+  assert.match(out, /# lanes: SIGTERM: ending the 1 running files/);
+  assert.deepEqual(await waitGone(pids, 10_000), [], 'the hung file outlived the lanes');
 });
 
 test('only the files asked for run, and a run where all pass exits 0', async (t) => {
