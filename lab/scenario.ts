@@ -616,6 +616,15 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     const step: DiskBootStep = { hosts: {}, agentDelta: before, seconds: 0 };
     report.diskBoot = step;
     const eventsBefore = new Map<string, number>();
+    // The tiny OS powers off after its callback, and the host is provisioned at the callback: on a busy machine a
+    // VM can still be on here, and a power-on then boots nothing.
+    await waitUntil('every VM off after its installer', 60_000, async () => {
+      for (const m of vms) {
+        const r = await m.bmc.ipmitool(['chassis', 'power', 'status']);
+        if (!/is off/.test(r.stdout)) return false;
+      }
+      return true;
+    });
     for (const m of vms) {
       eventsBefore.set(m.name, (await events(m)).length);
       // QEMU truncates the serial file when it starts: the network boot's console is kept aside, and put back
