@@ -32,7 +32,7 @@ const MACHINE_LANE = [
 ];
 
 interface Options {
-  /** Seconds one file may run. The longest file here takes about 6 minutes on 2 cores. */
+  /** Seconds one file may run. The longest files here take about 3.5 minutes on 2 cores (2026-12-05). */
   fileLimitS: number;
   /** Seconds both lanes together may take; files not started by then are reported as not run. CI allows 90 minutes
    * for everything, the install and the checks before the tests included. */
