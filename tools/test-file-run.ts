@@ -135,7 +135,8 @@ export function runTestFile(file: string, limitS: number, testTimeoutMs: number)
       done = true;
       if (child.pid !== undefined) running.delete(child.pid);
       clearTimeout(limitTimer);
-      clearTimeout(killTimer);
+      // An ended file's SIGKILL still comes: what in its group outlived the SIGTERM goes with it.
+      if (endedAfterS === undefined) clearTimeout(killTimer);
       child.stdout.destroy();
       child.stderr.destroy();
       const output = Buffer.concat(chunks).toString('utf8');
