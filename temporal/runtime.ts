@@ -25,8 +25,7 @@ function errorText(e: unknown): string | undefined {
 
 /**
  * One line for an SDK log entry, or undefined for one not worth printing: level, message, the run and activity it
- * concerns, and the error. Without them "WARN Activity failed" says
- * nothing an operator can act on.
+ * concerns, and the error. Without them "WARN Activity failed" says nothing an operator can act on.
  */
 export function formatSdkLogEntry(entry: LogEntry): string | undefined {
   // Site workers run activities only; the SDK warns about that on every start.
@@ -36,7 +35,7 @@ export function formatSdkLogEntry(entry: LogEntry): string | undefined {
     const v = meta[k];
     return v === undefined || v === null || v === '' ? [] : [`${k}=${short(String(v), MAX_FIELD)}`];
   });
-  const error = errorText(meta.error) ?? errorText(meta.failure);
+  const error = errorText(meta.error);
   const line = `${entry.level} ${entry.message}${fields.length ? ` (${fields.join(', ')})` : ''}${error ? `: ${short(error, MAX_FIELD * 2)}` : ''}`;
   return short(line, MAX_LINE);
 }
