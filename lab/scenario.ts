@@ -618,13 +618,14 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
     const eventsBefore = new Map<string, number>();
     // The tiny OS powers off after its callback, and the host is provisioned at the callback: on a busy machine a
     // VM can still be on here, and a power-on then boots nothing.
-    await waitUntil('every VM off after its installer', 60_000, async () => {
+    const allOff = async (): Promise<boolean> => {
       for (const m of vms) {
         const r = await m.bmc.ipmitool(['chassis', 'power', 'status']);
         if (!/is off/.test(r.stdout)) return false;
       }
       return true;
-    });
+    };
+    await waitUntil('every VM off after its installer', 60_000, allOff);
     for (const m of vms) {
       eventsBefore.set(m.name, (await events(m)).length);
       // QEMU truncates the serial file when it starts: the network boot's console is kept aside, and put back
@@ -662,13 +663,7 @@ export async function runScenario(spec: ScenarioSpec, signal?: AbortSignal): Pro
         return vms.every((m) => reportOf(m) !== undefined);
       });
       // The installed system powers off after its report: every VM off again before the step ends.
-      await waitUntil('every VM off after its boot from disk', 30_000, async () => {
-        for (const m of vms) {
-          const r = await m.bmc.ipmitool(['chassis', 'power', 'status']);
-          if (!/is off/.test(r.stdout)) return false;
-        }
-        return true;
-      });
+      await waitUntil('every VM off after its boot from disk', 30_000, allOff);
     } finally {
       for (const m of vms) {
         const h = step.hosts[m.name]!;
